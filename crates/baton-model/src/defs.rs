@@ -152,7 +152,11 @@ pub struct WorkflowTask {
     pub description: Option<String>,
     #[serde(default)]
     pub input_parameters: JsonMap,
-    #[serde(rename = "type", alias = "workflowTaskType", default = "default_simple")]
+    #[serde(
+        rename = "type",
+        alias = "workflowTaskType",
+        default = "default_simple"
+    )]
     pub task_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_task_name_param: Option<String>,

@@ -7,10 +7,12 @@
 
 mod defs;
 mod exec;
+mod records;
 mod status;
 
 pub use defs::*;
 pub use exec::*;
+pub use records::*;
 pub use status::*;
 
 /// A JSON object, the type of every input, output and variables map.

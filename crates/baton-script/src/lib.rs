@@ -1,1 +1,143 @@
-//! placeholder
+//! Sandboxed evaluation of user scripts for Baton: JavaScript (QuickJS, via
+//! `rquickjs`) for `INLINE`, `SWITCH` and `DO_WHILE`, and jq (via `jaq`) for
+//! `JSON_JQ_TRANSFORM`.
+//!
+//! # JavaScript guarantees
+//!
+//! * **No host access.** Every evaluation runs in a plain QuickJS context with
+//!   the ECMAScript built-ins only (`JSON`, `Math`, `Date`, `RegExp`, ...).
+//!   There is no `std`/`os` module, no module loader, no file, network,
+//!   process or environment access and no `print`/`console`.
+//! * **Isolation.** Each call to [`eval_js`] / [`check_js`] creates a fresh
+//!   QuickJS runtime and context and drops them afterwards, so no state leaks
+//!   from one evaluation to the next. Nothing is shared between threads, so
+//!   the functions may be called from any number of threads at once.
+//! * **Time limit.** An interrupt handler aborts the script once
+//!   [`Limits::time`] has elapsed ([`ScriptError::Timeout`]); the resulting
+//!   exception cannot be caught by the script.
+//! * **Memory limit.** The QuickJS heap is capped at [`Limits::memory_bytes`]
+//!   (this includes the parsed input document); exceeding it yields
+//!   [`ScriptError::OutOfMemory`] instead of growing the process.
+//! * **Stack limit.** The JS stack is capped, so runaway recursion yields a
+//!   [`ScriptError::Runtime`] ("Maximum call stack size exceeded"), not a crash.
+//! * **No panics.** Malformed or hostile scripts only ever produce a
+//!   [`ScriptError`].
+//!
+//! The input document is bound to the global `$` and the script's completion
+//! value is the result (see [`eval_js`] for the conversion rules).
+//!
+//! # jq guarantees
+//!
+//! * `.` is the input document; every emitted value is returned, in order.
+//! * No host access: module/data imports are disabled, `env` / `$ENV` are
+//!   empty objects and `halt` / `halt_error` become [`ScriptError::Jq`]
+//!   instead of exiting the process.
+//! * Limits are *best effort*: the time limit and an approximate memory
+//!   budget are checked between emitted values (so endless generators such as
+//!   `repeat(1)` or `range(infinite)` stop), but jaq has no interrupt hook, so
+//!   a single value that takes forever to compute internally (e.g.
+//!   `until(false; .)`) is not bounded.
+//! * Panics inside the jq engine are caught and reported as
+//!   [`ScriptError::Jq`].
+
+use serde_json::Value;
+use std::time::Duration;
+
+mod jq;
+mod js;
+
+pub use jq::{check_jq, eval_jq, eval_jq_with_limits};
+pub use js::{check_js, eval_js};
+
+/// Resource limits applied to one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time budget of one evaluation.
+    pub time: Duration,
+    /// Memory budget of one evaluation (the JS heap, including the input).
+    pub memory_bytes: usize,
+}
+
+impl Limits {
+    /// Default time budget: 4 seconds.
+    pub const DEFAULT_TIME: Duration = Duration::from_secs(4);
+    /// Default memory budget: 32 MiB.
+    pub const DEFAULT_MEMORY_BYTES: usize = 32 * 1024 * 1024;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            time: Self::DEFAULT_TIME,
+            memory_bytes: Self::DEFAULT_MEMORY_BYTES,
+        }
+    }
+}
+
+/// Error of a script evaluation or check.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    /// The JavaScript source does not compile.
+    #[error("script syntax error: {0}")]
+    Syntax(String),
+    /// The JavaScript threw (or could not be run / converted).
+    #[error("script error: {0}")]
+    Runtime(String),
+    /// The evaluation ran longer than [`Limits::time`].
+    #[error("script exceeded its time limit of {0:?}")]
+    Timeout(Duration),
+    /// The evaluation needed more than [`Limits::memory_bytes`].
+    #[error("script exceeded its memory limit of {0} bytes")]
+    OutOfMemory(usize),
+    /// A jq program failed to compile or run.
+    #[error("jq error: {0}")]
+    Jq(String),
+}
+
+/// Converts a float to a JSON number: integral values within the exactly
+/// representable range become JSON integers, other finite values stay floats,
+/// NaN and infinities become `null`.
+pub(crate) fn f64_to_json(f: f64) -> Value {
+    // -2^63 ..= 2^63 (exclusive): every integral float in this range is an
+    // exact i64, so the cast below is lossless.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_finite() && f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) {
+        return Value::from(f as i64);
+    }
+    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_limits() {
+        let l = Limits::default();
+        assert_eq!(l.time, Duration::from_secs(4));
+        assert_eq!(l.memory_bytes, 32 * 1024 * 1024);
+    }
+
+    #[test]
+    fn float_conversion() {
+        assert_eq!(f64_to_json(2.0), serde_json::json!(2));
+        assert!(f64_to_json(2.0).is_i64());
+        assert_eq!(f64_to_json(-0.0), serde_json::json!(0));
+        assert_eq!(f64_to_json(2.5), serde_json::json!(2.5));
+        assert_eq!(f64_to_json(f64::NAN), Value::Null);
+        assert_eq!(f64_to_json(f64::INFINITY), Value::Null);
+        assert!(f64_to_json(1e300).is_f64());
+    }
+
+    #[test]
+    fn error_messages() {
+        assert_eq!(
+            ScriptError::Timeout(Duration::from_secs(4)).to_string(),
+            "script exceeded its time limit of 4s"
+        );
+        assert_eq!(
+            ScriptError::OutOfMemory(10).to_string(),
+            "script exceeded its memory limit of 10 bytes"
+        );
+    }
+}

@@ -1,1 +1,186 @@
-//! placeholder
+//! Persistence for Baton, behind one trait with one implementation per backend.
+//!
+//! The contract every backend keeps:
+//! - **One transaction per state change.** [`Store::commit`] writes a whole decision (workflow
+//!   row, task rows, queue entries, history, wake-up time) atomically, or nothing.
+//! - **Optimistic concurrency.** Each workflow row carries a version. A commit names the version
+//!   it read; if the row moved on meanwhile (another update, a poll, another node) the commit
+//!   fails with [`StoreError::Conflict`] and the caller reloads and decides again. This is what
+//!   lets several nodes share one database, and what makes timers fire exactly once.
+//! - **Claiming is atomic.** [`Store::poll`] removes queue entries and moves their tasks to
+//!   IN_PROGRESS in one transaction, so a task attempt is handed to at most one worker.
+//! - **Durable on acknowledgement.** When a method returns `Ok`, the change is committed.
+//! - **Timers are data.** A workflow's `next_wake_at` is stored with the row; whichever node
+//!   sees it due first decides the workflow (see [`Store::due_workflows`]).
+
+use async_trait::async_trait;
+use baton_model::{
+    HistoryEvent, PollData, QueueEntry, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef,
+    WorkflowStatus,
+};
+use std::sync::Arc;
+
+pub mod sqlite;
+
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+
+/// Epoch milliseconds.
+pub type Millis = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The workflow changed since it was read; reload and retry.
+    #[error("concurrent modification of workflow {0}")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data could not be decoded: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A workflow as read from the store: the execution, its task attempts (ordered by `seq`),
+/// and the version a commit must name.
+#[derive(Debug, Clone)]
+pub struct WorkflowState {
+    /// `tasks` is empty here; `workflow_definition` is set.
+    pub workflow: Workflow,
+    pub def: Arc<WorkflowDef>,
+    pub tasks: Vec<Task>,
+    pub version: i64,
+}
+
+/// Everything one decision changes for one workflow.
+#[derive(Debug, Clone)]
+pub struct WorkflowWrite {
+    /// The full execution row (its `tasks` and `workflow_definition` are not stored from here).
+    pub workflow: Workflow,
+    /// The definition the execution runs; stored once per distinct content.
+    pub def: Arc<WorkflowDef>,
+    /// `None`: insert a new workflow (fails with AlreadyExists if the id is taken).
+    /// `Some(v)`: update only if the stored version is still `v`.
+    pub expected_version: Option<i64>,
+    /// Task attempts to insert or replace.
+    pub tasks: Vec<Task>,
+    /// Task attempts to delete (rerun, restart).
+    pub removed_tasks: Vec<String>,
+    pub queue_push: Vec<QueueEntry>,
+    /// Task ids whose queue entries are to be removed.
+    pub queue_remove: Vec<String>,
+    pub history: Vec<HistoryEvent>,
+    /// When this workflow must next be decided even if nothing happens to it (timeouts, timers).
+    pub next_wake_at: Option<Millis>,
+}
+
+/// One atomic commit.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    pub workflows: Vec<WorkflowWrite>,
+    /// Other workflows to decide soon (a parent whose child finished), by id and due time.
+    pub wake: Vec<(String, Millis)>,
+    pub logs: Vec<TaskExecLog>,
+}
+
+/// A worker's request for tasks.
+#[derive(Debug, Clone)]
+pub struct PollRequest {
+    /// `[domain:]taskType`.
+    pub queue: String,
+    pub count: usize,
+    pub worker_id: Option<String>,
+    pub domain: Option<String>,
+    pub now: Millis,
+}
+
+/// The tasks a poll claimed (already IN_PROGRESS), and when the next entry of the queue
+/// becomes visible if none was.
+#[derive(Debug, Clone, Default)]
+pub struct PollOutcome {
+    pub tasks: Vec<Task>,
+    pub next_visible_at: Option<Millis>,
+}
+
+/// Filters for listing executions. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct WorkflowQuery {
+    pub workflow_ids: Vec<String>,
+    pub workflow_types: Vec<String>,
+    pub statuses: Vec<WorkflowStatus>,
+    pub correlation_ids: Vec<String>,
+    pub version: Option<i32>,
+    pub start_time_from: Option<Millis>,
+    pub start_time_to: Option<Millis>,
+    /// Substring matched against the execution's JSON (input, output, ids).
+    pub free_text: Option<String>,
+    pub offset: usize,
+    pub limit: usize,
+    /// Column and direction, e.g. ("startTime", true = descending).
+    pub sort: Option<(String, bool)>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ----- task definitions -----
+    /// Inserts or replaces each definition (sets `createTime` on insert).
+    async fn put_task_defs(&self, defs: Vec<TaskDef>) -> Result<()>;
+    /// Replaces an existing definition; NotFound if there is none.
+    async fn update_task_def(&self, def: TaskDef) -> Result<()>;
+    async fn get_task_def(&self, name: &str) -> Result<Option<TaskDef>>;
+    async fn list_task_defs(&self) -> Result<Vec<TaskDef>>;
+    /// NotFound if there is none.
+    async fn delete_task_def(&self, name: &str) -> Result<()>;
+
+    // ----- workflow definitions -----
+    /// AlreadyExists if `name`+`version` exists and `overwrite` is false.
+    async fn put_workflow_def(&self, def: WorkflowDef, overwrite: bool) -> Result<()>;
+    /// `version: None` gives the highest version.
+    async fn get_workflow_def(
+        &self,
+        name: &str,
+        version: Option<i32>,
+    ) -> Result<Option<WorkflowDef>>;
+    /// Every version of every definition, by name then version.
+    async fn list_workflow_defs(&self) -> Result<Vec<WorkflowDef>>;
+    /// NotFound if there is none.
+    async fn delete_workflow_def(&self, name: &str, version: i32) -> Result<()>;
+
+    // ----- executions -----
+    async fn load_workflow(&self, workflow_id: &str) -> Result<Option<WorkflowState>>;
+    /// The workflow row alone (no tasks), for cheap status reads.
+    async fn get_workflow(&self, workflow_id: &str) -> Result<Option<Workflow>>;
+    async fn get_task(&self, task_id: &str) -> Result<Option<Task>>;
+    /// Applies a decision atomically; Conflict (and nothing applied) if any expected version
+    /// no longer matches.
+    async fn commit(&self, commit: Commit) -> Result<()>;
+    /// Deletes an execution with its tasks, queue entries and logs (history is kept).
+    async fn remove_workflow(&self, workflow_id: &str) -> Result<()>;
+    async fn search_workflows(&self, query: &WorkflowQuery) -> Result<(i64, Vec<Workflow>)>;
+    /// Executions whose id was recorded with this idempotency key, newest first.
+    async fn find_by_idempotency_key(&self, name: &str, key: &str) -> Result<Vec<Workflow>>;
+
+    // ----- queues and timers -----
+    /// Claims up to `count` visible tasks of a queue for a worker.
+    async fn poll(&self, request: PollRequest) -> Result<PollOutcome>;
+    /// Ids of workflows whose wake-up time has passed, earliest first.
+    async fn due_workflows(&self, now: Millis, limit: usize) -> Result<Vec<String>>;
+    /// The earliest wake-up time of any workflow.
+    async fn next_wake_at(&self) -> Result<Option<Millis>>;
+    /// Number of entries per queue (visible or not).
+    async fn queue_sizes(&self) -> Result<Vec<(String, i64)>>;
+    /// The last poll of each queue (task type, without domain prefix) and domain, for
+    /// `/api/tasks/queue/polldata`. May lag the newest poll by up to a second.
+    async fn poll_data(&self) -> Result<Vec<PollData>>;
+
+    // ----- logs and history -----
+    async fn append_task_logs(&self, logs: Vec<TaskExecLog>) -> Result<()>;
+    async fn task_logs(&self, task_id: &str) -> Result<Vec<TaskExecLog>>;
+    /// The audit trail of one workflow, oldest first.
+    async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>>;
+}

@@ -1,0 +1,793 @@
+use crate::error::{Error, Result};
+use crate::wakers::QueueWakers;
+use baton_engine::validate::{validate_task_def, validate_workflow_def};
+use baton_engine::{self as engine, DefIndex, Effect, ExecState, NewExecution, UpdateOutcome};
+use baton_model::{
+    queue_name, BulkResponse, HistoryEvent, IdempotencyStrategy, StartWorkflowRequest, Task,
+    TaskDef, TaskExecLog, TaskResult, Workflow, WorkflowDef, WorkflowStatus,
+};
+use baton_store::{Commit, PollRequest, Store, StoreError, WorkflowState, WorkflowWrite};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Wall-clock epoch milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// How many times an operation re-reads and re-decides after losing a race to another writer.
+const MAX_CONFLICT_RETRIES: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Upper bound for a batch poll's `count`.
+    pub max_poll_count: usize,
+    /// Upper bound for a long poll's wait (Conductor rejects more than 5000 ms).
+    pub max_poll_timeout: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            max_poll_count: 1000,
+            max_poll_timeout: Duration::from_millis(5000),
+        }
+    }
+}
+
+/// The answer to a task update.
+#[derive(Debug, Clone)]
+pub struct UpdateResponse {
+    pub task_id: String,
+    /// The task's type and domain, for `update-v2`'s follow-up poll.
+    pub task_type: String,
+    pub domain: Option<String>,
+    /// True when the task is terminal after the update.
+    pub terminal: bool,
+    /// Set when the update was for an attempt that is no longer current; nothing changed.
+    pub stale: Option<String>,
+}
+
+/// Caches that spare the hot path from re-reading definitions.
+#[derive(Default)]
+struct Caches {
+    /// (name, version or latest) → definition with task definitions filled in.
+    workflow_defs: HashMap<(String, Option<i32>), Arc<WorkflowDef>>,
+    task_defs: Option<Arc<HashMap<String, TaskDef>>>,
+    /// Definition pointer → its index. The Arc is kept so the pointer is never reused.
+    indexes: HashMap<usize, (Arc<WorkflowDef>, Arc<DefIndex>)>,
+}
+
+pub struct Runtime {
+    store: Arc<dyn Store>,
+    config: RuntimeConfig,
+    queues: QueueWakers,
+    sweeper_nudge: Notify,
+    sweeper_next: AtomicI64,
+    caches: Mutex<Caches>,
+}
+
+impl Runtime {
+    pub fn new(store: Arc<dyn Store>, config: RuntimeConfig) -> Arc<Self> {
+        Arc::new(Runtime {
+            store,
+            config,
+            queues: QueueWakers::default(),
+            sweeper_nudge: Notify::new(),
+            sweeper_next: AtomicI64::new(0),
+            caches: Mutex::new(Caches::default()),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn invalidate_defs(&self) {
+        let mut c = self.caches.lock();
+        c.workflow_defs.clear();
+        c.task_defs = None;
+    }
+
+    // ------------------------------------------------------------------ metadata
+
+    pub async fn register_task_defs(&self, mut defs: Vec<TaskDef>) -> Result<()> {
+        if defs.is_empty() {
+            return Err(Error::Invalid(
+                "the list of task definitions is empty".into(),
+            ));
+        }
+        let mut errors = Vec::new();
+        for (i, d) in defs.iter().enumerate() {
+            errors.extend(validate_task_def(d, &format!("[{i}].")));
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let now = now_ms();
+        for d in &mut defs {
+            d.create_time = now;
+            d.update_time = 0;
+        }
+        self.store.put_task_defs(defs).await?;
+        self.invalidate_defs();
+        Ok(())
+    }
+
+    pub async fn update_task_def(&self, mut def: TaskDef) -> Result<()> {
+        let errors = validate_task_def(&def, "");
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let existing = self.store.get_task_def(&def.name).await?.ok_or_else(|| {
+            Error::NotFound(format!("No such taskType found by name: {}", def.name))
+        })?;
+        def.create_time = existing.create_time;
+        def.created_by = existing.created_by;
+        def.update_time = now_ms();
+        self.store.update_task_def(def).await.map_err(not_found)?;
+        self.invalidate_defs();
+        Ok(())
+    }
+
+    pub async fn get_task_def(&self, name: &str) -> Result<TaskDef> {
+        self.store
+            .get_task_def(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("No such taskType found by name: {name}")))
+    }
+
+    pub async fn list_task_defs(&self) -> Result<Vec<TaskDef>> {
+        Ok(self.store.list_task_defs().await?)
+    }
+
+    pub async fn delete_task_def(&self, name: &str) -> Result<()> {
+        self.store.delete_task_def(name).await.map_err(not_found)?;
+        self.invalidate_defs();
+        Ok(())
+    }
+
+    pub fn validate_workflow_def(&self, def: &WorkflowDef) -> Result<()> {
+        let errors = validate_workflow_def(def);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errors))
+        }
+    }
+
+    pub async fn register_workflow_def(&self, mut def: WorkflowDef, overwrite: bool) -> Result<()> {
+        self.validate_workflow_def(&def)?;
+        let now = now_ms();
+        if def.create_time == 0 {
+            def.create_time = now;
+        }
+        if overwrite {
+            def.update_time = now;
+        }
+        let (name, version) = (def.name.clone(), def.version);
+        self.store
+            .put_workflow_def(def, overwrite)
+            .await
+            .map_err(|e| match e {
+                StoreError::AlreadyExists(_) => {
+                    Error::Conflict(format!("Workflow with {name}.{version} already exists!"))
+                }
+                other => Error::Store(other),
+            })?;
+        self.invalidate_defs();
+        Ok(())
+    }
+
+    /// `PUT /api/metadata/workflow`: upsert each; validation failures fail the whole request.
+    pub async fn update_workflow_defs(&self, defs: Vec<WorkflowDef>) -> Result<BulkResponse> {
+        let mut errors = Vec::new();
+        for (i, d) in defs.iter().enumerate() {
+            for mut e in validate_workflow_def(d) {
+                e.path = format!("[{i}].{}", e.path);
+                errors.push(e);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let mut out = BulkResponse::default();
+        for mut d in defs {
+            let name = d.name.clone();
+            d.update_time = now_ms();
+            match self.store.put_workflow_def(d, true).await {
+                Ok(()) => out.bulk_successful_results.push(name),
+                Err(e) => {
+                    out.bulk_error_results.insert(name, e.to_string());
+                }
+            }
+        }
+        self.invalidate_defs();
+        Ok(out)
+    }
+
+    pub async fn get_workflow_def(&self, name: &str, version: Option<i32>) -> Result<WorkflowDef> {
+        self.store
+            .get_workflow_def(name, version)
+            .await?
+            .ok_or_else(|| Error::NotFound(no_such_workflow(name, version)))
+    }
+
+    pub async fn list_workflow_defs(&self) -> Result<Vec<WorkflowDef>> {
+        Ok(self.store.list_workflow_defs().await?)
+    }
+
+    pub async fn delete_workflow_def(&self, name: &str, version: i32) -> Result<()> {
+        self.store
+            .delete_workflow_def(name, version)
+            .await
+            .map_err(not_found)?;
+        self.invalidate_defs();
+        Ok(())
+    }
+
+    async fn task_defs(&self) -> Result<Arc<HashMap<String, TaskDef>>> {
+        if let Some(t) = self.caches.lock().task_defs.clone() {
+            return Ok(t);
+        }
+        let all = self.store.list_task_defs().await?;
+        let map: Arc<HashMap<String, TaskDef>> =
+            Arc::new(all.into_iter().map(|d| (d.name.clone(), d)).collect());
+        self.caches.lock().task_defs = Some(map.clone());
+        Ok(map)
+    }
+
+    /// Fills `taskDefinition` into every node from the registry, so that the execution keeps
+    /// the exact settings it started with (§4.1 step 2).
+    async fn populate(&self, mut def: WorkflowDef) -> Result<WorkflowDef> {
+        let registry = self.task_defs().await?;
+        def.for_each_task_mut(&mut |node| {
+            if node.task_definition.is_none() {
+                if let Some(td) = registry.get(&node.name) {
+                    node.task_definition = Some(td.clone());
+                }
+            }
+        });
+        Ok(def)
+    }
+
+    async fn resolve_def(&self, name: &str, version: Option<i32>) -> Result<Arc<WorkflowDef>> {
+        let key = (name.to_string(), version);
+        if let Some(d) = self.caches.lock().workflow_defs.get(&key).cloned() {
+            return Ok(d);
+        }
+        let def = self
+            .store
+            .get_workflow_def(name, version)
+            .await?
+            .ok_or_else(|| Error::NotFound(no_such_workflow(name, version)))?;
+        let def = Arc::new(self.populate(def).await?);
+        self.caches.lock().workflow_defs.insert(key, def.clone());
+        Ok(def)
+    }
+
+    fn index_for(&self, def: &Arc<WorkflowDef>) -> Arc<DefIndex> {
+        let key = Arc::as_ptr(def) as usize;
+        let mut c = self.caches.lock();
+        if let Some((_, idx)) = c.indexes.get(&key) {
+            return idx.clone();
+        }
+        if c.indexes.len() > 4096 {
+            c.indexes.clear();
+        }
+        let idx = Arc::new(DefIndex::build(def));
+        c.indexes.insert(key, (def.clone(), idx.clone()));
+        idx
+    }
+
+    fn exec_state(&self, s: WorkflowState, now: i64) -> ExecState {
+        let index = self.index_for(&s.def);
+        ExecState::new(s.workflow, s.def, index, s.tasks, Some(s.version), now)
+    }
+
+    // ------------------------------------------------------------------ executions
+
+    /// Starts a workflow and runs its first decision; returns the new id.
+    pub async fn start_workflow(&self, req: StartWorkflowRequest) -> Result<String> {
+        let (id, effects) = self.start_child(req, None, None).await?;
+        self.drain(effects).await;
+        Ok(id)
+    }
+
+    async fn start_child(
+        &self,
+        req: StartWorkflowRequest,
+        parent: Option<String>,
+        parent_task: Option<String>,
+    ) -> Result<(String, Vec<Effect>)> {
+        if !(0..=99).contains(&req.priority) {
+            return Err(Error::Invalid(format!(
+                "priority: {} is outside the range 0..99",
+                req.priority
+            )));
+        }
+        let def = match req.workflow_def {
+            Some(inline) => {
+                self.validate_workflow_def(&inline)?;
+                Arc::new(self.populate(inline).await?)
+            }
+            None => {
+                if req.name.trim().is_empty() {
+                    return Err(Error::Invalid("name: workflow name cannot be empty".into()));
+                }
+                self.resolve_def(&req.name, req.version).await?
+            }
+        };
+        if let Some(key) = req.idempotency_key.as_deref().filter(|k| !k.is_empty()) {
+            let existing = self.store.find_by_idempotency_key(&def.name, key).await?;
+            if let Some(first) = existing.first() {
+                match req
+                    .idempotency_strategy
+                    .unwrap_or(IdempotencyStrategy::Fail)
+                {
+                    IdempotencyStrategy::ReturnExisting => {
+                        return Ok((first.workflow_id.clone(), Vec::new()))
+                    }
+                    IdempotencyStrategy::Fail => {
+                        return Err(Error::Conflict(format!(
+                            "a workflow with idempotencyKey '{key}' already exists: {}",
+                            first.workflow_id
+                        )))
+                    }
+                    IdempotencyStrategy::FailOnRunning => {
+                        if let Some(running) = existing.iter().find(|w| !w.status.is_terminal()) {
+                            return Err(Error::Conflict(format!(
+                                "a running workflow with idempotencyKey '{key}' exists: {}",
+                                running.workflow_id
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        let now = now_ms();
+        let st = engine::new_execution(NewExecution {
+            workflow_id: uuid::Uuid::new_v4().to_string(),
+            def,
+            input: req.input,
+            correlation_id: req.correlation_id,
+            priority: req.priority,
+            task_to_domain: req.task_to_domain,
+            parent_workflow_id: parent,
+            parent_workflow_task_id: parent_task,
+            created_by: req.created_by,
+            idempotency_key: req.idempotency_key,
+            event: None,
+            now,
+        });
+        let id = st.workflow.workflow_id.clone();
+        let effects = self.commit_states(vec![st], Vec::new()).await?;
+        Ok((id, effects))
+    }
+
+    /// Writes decided states in one commit, then wakes pollers and the sweeper. Returns the
+    /// effects to run now that the commit is durable.
+    async fn commit_states(
+        &self,
+        states: Vec<ExecState>,
+        logs: Vec<TaskExecLog>,
+    ) -> Result<Vec<Effect>> {
+        let mut commit = Commit {
+            logs,
+            ..Commit::default()
+        };
+        let mut queues: Vec<String> = Vec::new();
+        let mut effects = Vec::new();
+        let mut earliest: Option<i64> = None;
+        for st in states {
+            for q in &st.queue_push {
+                if !queues.contains(&q.queue) {
+                    queues.push(q.queue.clone());
+                }
+            }
+            if let Some(w) = st.next_wake_at {
+                earliest = Some(earliest.map_or(w, |e: i64| e.min(w)));
+            }
+            for (_, at) in &st.wake {
+                earliest = Some(earliest.map_or(*at, |e: i64| e.min(*at)));
+            }
+            commit.wake.extend(st.wake.iter().cloned());
+            effects.extend(st.effects.iter().cloned());
+            commit.workflows.push(into_write(st));
+        }
+        self.store.commit(commit).await?;
+        for q in &queues {
+            self.queues.wake(q);
+        }
+        if let Some(at) = earliest {
+            if at < self.sweeper_next.load(Ordering::Relaxed) || at <= now_ms() {
+                self.sweeper_nudge.notify_one();
+            }
+        }
+        Ok(effects)
+    }
+
+    /// Runs post-commit effects; effects of the workflows they start are run too (a worklist,
+    /// not recursion).
+    async fn drain(&self, mut effects: Vec<Effect>) {
+        while let Some(effect) = effects.pop() {
+            match effect {
+                Effect::StartFailureWorkflow {
+                    name,
+                    version,
+                    input,
+                } => {
+                    let req = StartWorkflowRequest {
+                        name: name.clone(),
+                        version,
+                        input,
+                        ..StartWorkflowRequest::default()
+                    };
+                    match self.start_child(req, None, None).await {
+                        Ok((_, more)) => effects.extend(more),
+                        Err(e) => {
+                            tracing::warn!(workflow = %name, error = %e, "could not start failure workflow")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loads, changes with `f`, decides and commits one workflow, re-reading on conflicts.
+    async fn mutate<R>(
+        &self,
+        workflow_id: &str,
+        mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
+    ) -> Result<R> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let state = self
+                .store
+                .load_workflow(workflow_id)
+                .await?
+                .ok_or_else(|| {
+                    Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+                })?;
+            let mut st = self.exec_state(state, now_ms());
+            let (result, logs) = match f(&mut st)? {
+                Mutation::Unchanged(r) => return Ok(r),
+                Mutation::Changed(r, logs) => (r, logs),
+            };
+            match self.commit_states(vec![st], logs).await {
+                Ok(effects) => {
+                    self.drain(effects).await;
+                    return Ok(result);
+                }
+                Err(Error::Store(StoreError::Conflict(_))) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(format!(
+            "workflow {workflow_id} is changing too fast; try again"
+        )))
+    }
+
+    pub async fn get_workflow(&self, workflow_id: &str, include_tasks: bool) -> Result<Workflow> {
+        if !include_tasks {
+            let mut w = self.store.get_workflow(workflow_id).await?.ok_or_else(|| {
+                Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+            })?;
+            w.tasks.clear();
+            return Ok(w);
+        }
+        let s = self
+            .store
+            .load_workflow(workflow_id)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+            })?;
+        Ok(render_workflow(s))
+    }
+
+    /// Terminates a workflow (§4.9): 409 if it COMPLETED, a no-op if already TERMINATED.
+    pub async fn terminate(
+        &self,
+        workflow_id: &str,
+        reason: Option<String>,
+        trigger_failure_workflow: bool,
+    ) -> Result<()> {
+        self.mutate(workflow_id, |st| match st.workflow.status {
+            WorkflowStatus::Completed => Err(Error::Conflict(format!(
+                "Workflow {workflow_id} is in terminal state COMPLETED and cannot be terminated"
+            ))),
+            WorkflowStatus::Terminated => Ok(Mutation::Unchanged(())),
+            _ => {
+                engine::terminate_workflow(st, reason.clone(), trigger_failure_workflow);
+                Ok(Mutation::Changed((), Vec::new()))
+            }
+        })
+        .await
+    }
+
+    /// Re-runs the decider for a workflow (timers, woken parents).
+    pub async fn decide(&self, workflow_id: &str) -> Result<()> {
+        self.mutate(workflow_id, |st| {
+            engine::decide(st);
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await
+    }
+
+    /// Applies a TaskResult (§4.2 update).
+    pub async fn update_task(&self, r: TaskResult) -> Result<UpdateResponse> {
+        if r.task_id.trim().is_empty() {
+            return Err(Error::Invalid("taskId: cannot be empty".into()));
+        }
+        let workflow_id = if r.workflow_instance_id.trim().is_empty() {
+            // Tolerate a missing workflow id by looking the task up.
+            self.store
+                .get_task(&r.task_id)
+                .await?
+                .map(|t| t.workflow_instance_id)
+                .ok_or_else(|| {
+                    Error::NotFound(format!("No such task found by id: {}", r.task_id))
+                })?
+        } else {
+            r.workflow_instance_id.clone()
+        };
+        let logs: Vec<TaskExecLog> = r
+            .logs
+            .iter()
+            .map(|l| TaskExecLog {
+                task_id: Some(r.task_id.clone()),
+                ..l.clone()
+            })
+            .collect();
+        let result = self
+            .mutate(&workflow_id, |st| {
+                let outcome = engine::apply_result(st, &r);
+                let i = st.find_task(&r.task_id);
+                let describe = |st: &ExecState, stale: Option<String>| {
+                    let t = i.map(|i| &st.tasks[i]);
+                    UpdateResponse {
+                        task_id: r.task_id.clone(),
+                        task_type: t.map(|t| t.task_type.clone()).unwrap_or_default(),
+                        domain: t.and_then(|t| t.domain.clone()),
+                        terminal: t.is_some_and(|t| t.status.is_terminal()),
+                        stale,
+                    }
+                };
+                match outcome {
+                    UpdateOutcome::NotFound => Err(Error::NotFound(format!(
+                        "No such task found by id: {}",
+                        r.task_id
+                    ))),
+                    UpdateOutcome::Stale(why) => Ok(Mutation::Unchanged(describe(st, Some(why)))),
+                    UpdateOutcome::Applied => {
+                        if !r.extend_lease {
+                            engine::decide(st);
+                        }
+                        Ok(Mutation::Changed(describe(st, None), logs.clone()))
+                    }
+                }
+            })
+            .await;
+        if let Ok(resp) = &result {
+            if let Some(why) = &resp.stale {
+                tracing::debug!(task = %resp.task_id, reason = %why, "ignored a stale task update");
+            }
+        }
+        result
+    }
+
+    /// Long poll (§4.2): claims up to `count` tasks, waiting up to `timeout` for the first.
+    pub async fn poll(
+        &self,
+        task_type: &str,
+        worker_id: Option<&str>,
+        domain: Option<&str>,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Task>> {
+        let count = count.clamp(1, self.config.max_poll_count);
+        let timeout = timeout.min(self.config.max_poll_timeout);
+        let domain = domain.filter(|d| !d.is_empty());
+        let queue = queue_name(task_type, domain);
+        let deadline = Instant::now() + timeout;
+        let notify = self.queues.get(&queue);
+        loop {
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = now_ms();
+            let outcome = self
+                .store
+                .poll(PollRequest {
+                    queue: queue.clone(),
+                    count,
+                    worker_id: worker_id.map(str::to_string),
+                    domain: domain.map(str::to_string),
+                    now,
+                })
+                .await?;
+            if !outcome.tasks.is_empty() {
+                if let Some(earliest) = outcome
+                    .tasks
+                    .iter()
+                    .filter(|t| t.response_timeout_seconds > 0)
+                    .map(|t| now + t.response_timeout_seconds * 1000)
+                    .min()
+                {
+                    if earliest < self.sweeper_next.load(Ordering::Relaxed) {
+                        self.sweeper_nudge.notify_one();
+                    }
+                }
+                return Ok(outcome.tasks);
+            }
+            let now_i = Instant::now();
+            if now_i >= deadline {
+                return Ok(Vec::new());
+            }
+            let mut wake = deadline;
+            if let Some(at) = outcome.next_visible_at {
+                let ms = (at - now_ms()).max(0) as u64;
+                wake = wake.min(now_i + Duration::from_millis(ms));
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+    }
+
+    pub async fn get_task(&self, task_id: &str) -> Result<Task> {
+        self.store
+            .get_task(task_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("No such task found by id: {task_id}")))
+    }
+
+    pub async fn add_task_log(&self, task_id: &str, line: String) -> Result<()> {
+        self.get_task(task_id).await?;
+        self.store
+            .append_task_logs(vec![TaskExecLog {
+                log: line,
+                task_id: Some(task_id.to_string()),
+                created_time: now_ms(),
+            }])
+            .await?;
+        Ok(())
+    }
+
+    pub async fn task_logs(&self, task_id: &str) -> Result<Vec<TaskExecLog>> {
+        Ok(self.store.task_logs(task_id).await?)
+    }
+
+    pub async fn queue_sizes(&self) -> Result<Vec<(String, i64)>> {
+        Ok(self.store.queue_sizes().await?)
+    }
+
+    pub async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>> {
+        Ok(self.store.history(workflow_id).await?)
+    }
+
+    // ------------------------------------------------------------------ background
+
+    /// Fires due timers until cancelled: decides every workflow whose wake-up time passed,
+    /// then sleeps until the next one (at most a second) or a nudge.
+    pub async fn run_sweeper(self: Arc<Self>, cancel: CancellationToken) {
+        const BATCH: usize = 256;
+        // Workflows whose decision failed are left alone for a while, so one broken
+        // execution cannot spin the sweeper.
+        let mut backoff: HashMap<String, i64> = HashMap::new();
+        loop {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let now = now_ms();
+            backoff.retain(|_, until| *until > now);
+            let due = match self.store.due_workflows(now, BATCH + backoff.len()).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweeper could not list due workflows");
+                    Vec::new()
+                }
+            };
+            let mut decided = 0usize;
+            for id in &due {
+                if backoff.contains_key(id) {
+                    continue;
+                }
+                decided += 1;
+                if let Err(e) = self.decide(id).await {
+                    tracing::warn!(workflow = %id, error = %e, "sweeper could not decide workflow");
+                    backoff.insert(id.clone(), now_ms() + 30_000);
+                }
+            }
+            if decided >= BATCH {
+                continue;
+            }
+            let now = now_ms();
+            let next = self.store.next_wake_at().await.ok().flatten();
+            let mut sleep_ms = next.map_or(1000, |t| (t - now).clamp(0, 1000));
+            if sleep_ms == 0 && decided > 0 {
+                continue;
+            }
+            if decided == 0 {
+                // Everything due is backed off (or the clock is at the boundary).
+                sleep_ms = sleep_ms.max(if backoff.is_empty() { 2 } else { 1000 });
+            }
+            self.sweeper_next.store(now + sleep_ms, Ordering::Relaxed);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = self.sweeper_nudge.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
+            }
+        }
+    }
+}
+
+/// What a mutation closure decided.
+enum Mutation<R> {
+    /// Nothing to write.
+    Unchanged(R),
+    /// Commit the state, with these task logs.
+    Changed(R, Vec<TaskExecLog>),
+}
+
+fn into_write(st: ExecState) -> WorkflowWrite {
+    let tasks: Vec<Task> = st.dirty_tasks().cloned().collect();
+    let mut workflow = st.workflow;
+    workflow.update_time = st.now;
+    WorkflowWrite {
+        workflow,
+        def: st.def,
+        expected_version: st.version,
+        tasks,
+        removed_tasks: st.removed_tasks,
+        queue_push: st.queue_push,
+        queue_remove: st.queue_remove,
+        history: st.history,
+        next_wake_at: st.next_wake_at,
+    }
+}
+
+/// A stored workflow as the API shows it: tasks attached, each with its definition node.
+fn render_workflow(s: WorkflowState) -> Workflow {
+    let mut w = s.workflow;
+    let index = DefIndex::build(&s.def);
+    w.tasks = s
+        .tasks
+        .into_iter()
+        .map(|mut t| {
+            if let Some(node) = index.node(
+                &s.def,
+                baton_engine::state::base_ref(&t.reference_task_name),
+            ) {
+                t.task_definition = node.task_definition.clone();
+                t.workflow_task = Some(node.clone());
+            }
+            t
+        })
+        .collect();
+    w.workflow_definition = Some(s.def);
+    w
+}
+
+fn no_such_workflow(name: &str, version: Option<i32>) -> String {
+    match version {
+        Some(v) => format!("No such workflow found by name: {name}, version: {v}"),
+        None => format!("No such workflow found by name: {name}"),
+    }
+}
+
+fn not_found(e: StoreError) -> Error {
+    match e {
+        StoreError::NotFound(what) => Error::NotFound(format!("{what} not found")),
+        other => Error::Store(other),
+    }
+}

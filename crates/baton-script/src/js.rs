@@ -1,0 +1,266 @@
+//! JavaScript evaluation on QuickJS (via `rquickjs`).
+
+use crate::{Limits, ScriptError};
+use rquickjs::context::EvalOptions;
+use rquickjs::{Context, Ctx, Runtime, Value as JsValue};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Maximum native stack QuickJS may use for one evaluation.
+///
+/// Well below the 2 MiB default stack of Rust and Tokio threads, so that deep
+/// recursion is reported as a `RangeError` long before the thread's stack is
+/// exhausted.
+const MAX_STACK_BYTES: usize = 512 * 1024;
+
+/// File name reported in error locations.
+const FILE_NAME: &str = "script";
+
+/// Value thrown by the prefix that [`check_js`] prepends, so the checked
+/// script is compiled but none of it runs.
+const CHECK_MARKER: &str = "\u{1}baton-compile-only\u{1}";
+
+/// Evaluate a JavaScript script with `input` bound to the global `$` (so
+/// `$.value`, `$['some key']`).
+///
+/// The result is the script's completion value, for example of
+/// `(function(){ return $.a + 1; })()`, `$.a > 1 ? 'x' : 'y'` or
+/// `if ($.x) { true; } else { false; }`. Scripts run in sloppy (non-strict)
+/// mode unless they opt in with `"use strict"`.
+///
+/// Conversion back to JSON follows `JSON.stringify`: `undefined` (and
+/// functions/symbols) → `null`, booleans, strings, integral numbers → JSON
+/// integers (`2.0` → `2`), other numbers → floats, NaN/±Infinity → `null`,
+/// arrays → arrays, objects → objects (with `toJSON` honoured, so `Date`s
+/// become ISO strings).
+///
+/// Errors: [`ScriptError::Syntax`] if the script does not compile,
+/// [`ScriptError::Timeout`] / [`ScriptError::OutOfMemory`] when a limit is
+/// hit, [`ScriptError::Runtime`] for anything the script throws (including
+/// stack overflow) or a result that cannot be converted (e.g. a `BigInt` or a
+/// cyclic object).
+pub fn eval_js(script: &str, input: &Value, limits: &Limits) -> Result<Value, ScriptError> {
+    let input_json = serde_json::to_string(input)
+        .map_err(|e| ScriptError::Runtime(format!("cannot serialize the input: {e}")))?;
+    let sandbox = Sandbox::new(limits)?;
+    let outcome = sandbox.context.with(|ctx| {
+        let run = || -> rquickjs::Result<Option<String>> {
+            let input = ctx.json_parse(input_json)?;
+            ctx.globals().set("$", input)?;
+            let completion: JsValue = ctx.eval_with_options(script, eval_options())?;
+            match ctx.json_stringify(completion)? {
+                Some(json) => json.to_string().map(Some),
+                None => Ok(None),
+            }
+        };
+        run().map_err(|err| sandbox.classify(&ctx, err))
+    });
+    match outcome {
+        Ok(None) => Ok(Value::Null),
+        Ok(Some(json)) => parse_result(&json),
+        // A SyntaxError can also be thrown at run time (`JSON.parse('{')`):
+        // only report a syntax error if the script itself does not compile.
+        Err(ScriptError::Syntax(msg)) => match check_js(script) {
+            Ok(()) => Err(ScriptError::Runtime(msg)),
+            Err(ScriptError::Syntax(_)) => Err(ScriptError::Syntax(msg)),
+            Err(other) => Err(other),
+        },
+        Err(other) => Err(other),
+    }
+}
+
+/// Syntax-only check of a JavaScript script: it is compiled, but none of it
+/// runs (the default [`Limits`] bound the compilation itself).
+///
+/// Returns [`ScriptError::Syntax`] with the first error and its location.
+pub fn check_js(script: &str) -> Result<(), ScriptError> {
+    let sandbox = Sandbox::new(&Limits::default())?;
+    sandbox.context.with(|ctx| {
+        // The whole script is compiled before the first statement executes,
+        // and the first statement throws: nothing of `script` is run. The
+        // prefix sits on the same line, so reported line numbers are exact.
+        let guarded = format!("throw {};{script}", js_string_literal(CHECK_MARKER));
+        match ctx.eval_with_options::<(), _>(guarded, eval_options()) {
+            Ok(()) => Ok(()),
+            Err(rquickjs::Error::Exception) => {
+                let exception = ctx.catch();
+                let is_marker = exception
+                    .as_string()
+                    .and_then(|s| s.to_string().ok())
+                    .is_some_and(|s| s == CHECK_MARKER);
+                if is_marker {
+                    Ok(())
+                } else {
+                    Err(sandbox.classify_exception(exception))
+                }
+            }
+            Err(err) => Err(sandbox.classify(&ctx, err)),
+        }
+    })
+}
+
+fn eval_options() -> EvalOptions {
+    let mut options = EvalOptions::default();
+    options.global = true;
+    options.strict = false;
+    options.filename = Some(FILE_NAME.to_owned());
+    options
+}
+
+fn js_string_literal(s: &str) -> String {
+    // A JSON string literal is a valid JavaScript string literal.
+    serde_json::Value::from(s).to_string()
+}
+
+fn parse_result(json: &str) -> Result<Value, ScriptError> {
+    // `JSON.stringify` already turned NaN/Infinity into null and integral
+    // numbers into integer literals, which serde_json parses as integers.
+    serde_json::from_str(json)
+        .map_err(|e| ScriptError::Runtime(format!("cannot convert the script's result: {e}")))
+}
+
+/// A fresh QuickJS runtime + context with the limits installed.
+struct Sandbox {
+    /// Keeps the runtime alive (the context also holds a reference).
+    _runtime: Runtime,
+    context: Context,
+    timed_out: Arc<AtomicBool>,
+    limits: Limits,
+}
+
+impl Sandbox {
+    fn new(limits: &Limits) -> Result<Self, ScriptError> {
+        let runtime = Runtime::new().map_err(|e| {
+            ScriptError::Runtime(format!("cannot create a JavaScript runtime: {e}"))
+        })?;
+        // QuickJS treats 0 as "unlimited"; never allow that by accident.
+        runtime.set_memory_limit(limits.memory_bytes.max(1));
+        runtime.set_max_stack_size(MAX_STACK_BYTES);
+        // The deadline includes context creation and input parsing.
+        let deadline = Instant::now().checked_add(limits.time);
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&timed_out);
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            if flag.load(Ordering::Relaxed) {
+                return true;
+            }
+            match deadline {
+                Some(deadline) if Instant::now() >= deadline => {
+                    flag.store(true, Ordering::Relaxed);
+                    true
+                }
+                _ => false,
+            }
+        })));
+        let context = Context::full(&runtime).map_err(|e| match e {
+            rquickjs::Error::Allocation => ScriptError::OutOfMemory(limits.memory_bytes),
+            e => ScriptError::Runtime(format!("cannot create a JavaScript context: {e}")),
+        })?;
+        Ok(Sandbox {
+            _runtime: runtime,
+            context,
+            timed_out,
+            limits: *limits,
+        })
+    }
+
+    fn timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::Relaxed)
+    }
+
+    fn classify(&self, ctx: &Ctx<'_>, err: rquickjs::Error) -> ScriptError {
+        match err {
+            rquickjs::Error::Exception => self.classify_exception(ctx.catch()),
+            _ if self.timed_out() => ScriptError::Timeout(self.limits.time),
+            rquickjs::Error::Allocation => ScriptError::OutOfMemory(self.limits.memory_bytes),
+            rquickjs::Error::InvalidString(_) => {
+                ScriptError::Syntax("the script contains a NUL character".to_owned())
+            }
+            other => ScriptError::Runtime(other.to_string()),
+        }
+    }
+
+    fn classify_exception(&self, exception: JsValue<'_>) -> ScriptError {
+        if self.timed_out() {
+            return ScriptError::Timeout(self.limits.time);
+        }
+        let info = ExceptionInfo::from_value(&exception);
+        // Reading the exception may run script code (getters, toString).
+        if self.timed_out() {
+            return ScriptError::Timeout(self.limits.time);
+        }
+        match info.name.as_deref() {
+            // "string too long": the engine's hard cap on string length
+            // (2^30 - 1), reached by string doubling before the heap limit
+            // because concatenations are kept as ropes.
+            Some("InternalError")
+                if matches!(
+                    info.message.as_deref(),
+                    Some("out of memory" | "string too long")
+                ) =>
+            {
+                ScriptError::OutOfMemory(self.limits.memory_bytes)
+            }
+            Some("SyntaxError") => ScriptError::Syntax(info.render()),
+            _ => ScriptError::Runtime(info.render()),
+        }
+    }
+}
+
+/// What could be read from a thrown value.
+#[derive(Debug, Default)]
+struct ExceptionInfo {
+    name: Option<String>,
+    message: Option<String>,
+    /// First stack frame, e.g. `at <eval> (script:1:10)`.
+    location: Option<String>,
+    /// Text of a thrown non-error value.
+    text: Option<String>,
+}
+
+impl ExceptionInfo {
+    fn from_value(value: &JsValue<'_>) -> Self {
+        let mut info = ExceptionInfo::default();
+        if value.is_error() {
+            if let Some(object) = value.as_object() {
+                info.name = object.get::<_, Option<String>>("name").ok().flatten();
+                info.message = object.get::<_, Option<String>>("message").ok().flatten();
+                info.location = object
+                    .get::<_, Option<String>>("stack")
+                    .ok()
+                    .flatten()
+                    .and_then(|stack| {
+                        stack
+                            .lines()
+                            .map(str::trim)
+                            .find(|line| !line.is_empty())
+                            .map(str::to_owned)
+                    });
+                return info;
+            }
+        }
+        info.text = value
+            .get::<rquickjs::Coerced<String>>()
+            .ok()
+            .map(|coerced| coerced.0);
+        info
+    }
+
+    fn render(&self) -> String {
+        let mut out = match (&self.name, &self.message, &self.text) {
+            (Some(name), Some(message), _) if !message.is_empty() => format!("{name}: {message}"),
+            (Some(name), _, _) => name.clone(),
+            (None, Some(message), _) => message.clone(),
+            (None, None, Some(text)) => format!("uncaught exception: {text}"),
+            (None, None, None) => "uncaught exception".to_owned(),
+        };
+        if let Some(location) = &self.location {
+            out.push_str(" (");
+            out.push_str(location);
+            out.push(')');
+        }
+        out
+    }
+}

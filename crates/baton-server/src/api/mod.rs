@@ -1,0 +1,94 @@
+//! Route table. One module per Conductor controller.
+
+mod metadata;
+mod params;
+mod tasks;
+mod workflow;
+
+use crate::AppState;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/api/health", get(health))
+        .route("/api/version", get(version))
+        // metadata
+        .route(
+            "/api/metadata/taskdefs",
+            post(metadata::create_task_defs)
+                .put(metadata::update_task_def)
+                .get(metadata::list_task_defs),
+        )
+        .route(
+            "/api/metadata/taskdefs/{name}",
+            get(metadata::get_task_def).delete(metadata::delete_task_def),
+        )
+        .route(
+            "/api/metadata/workflow",
+            post(metadata::create_workflow_def)
+                .put(metadata::update_workflow_defs)
+                .get(metadata::list_workflow_defs),
+        )
+        .route(
+            "/api/metadata/workflow/validate",
+            post(metadata::validate_workflow_def),
+        )
+        .route(
+            "/api/metadata/workflow/latest-versions",
+            get(metadata::latest_versions),
+        )
+        .route(
+            "/api/metadata/workflow/names-and-versions",
+            get(metadata::names_and_versions),
+        )
+        .route("/api/metadata/workflow/names", get(metadata::names))
+        .route(
+            "/api/metadata/workflow/{name}",
+            get(metadata::get_workflow_def),
+        )
+        .route(
+            "/api/metadata/workflow/{name}/versions",
+            get(metadata::versions),
+        )
+        .route(
+            "/api/metadata/workflow/{name}/{version}",
+            delete(metadata::delete_workflow_def),
+        )
+        // workflows
+        .route("/api/workflow", post(workflow::start))
+        .route(
+            "/api/workflow/{id}",
+            post(workflow::start_by_name)
+                .get(workflow::get)
+                .delete(workflow::terminate),
+        )
+        .route("/api/workflow/{id}/status", get(workflow::status))
+        .route("/api/workflow/{id}/history", get(workflow::history))
+        // tasks
+        .route("/api/tasks", post(tasks::update_v1))
+        .route("/api/tasks/update-v2", post(tasks::update_v2))
+        .route("/api/tasks/poll/{task_type}", get(tasks::poll_one))
+        .route("/api/tasks/poll/batch/{task_type}", get(tasks::poll_batch))
+        .route("/api/tasks/queue/sizes", get(tasks::queue_sizes))
+        .route("/api/tasks/queue/size", get(tasks::queue_size))
+        .route("/api/tasks/queue/all", get(tasks::queue_all))
+        .route("/api/tasks/{task_id}", get(tasks::get))
+        .route(
+            "/api/tasks/{task_id}/log",
+            post(tasks::add_log).get(tasks::logs),
+        )
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"healthResults": [], "suppressedHealthResults": [], "healthy": true}))
+}
+
+async fn version() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain")],
+        env!("CARGO_PKG_VERSION"),
+    )
+}

@@ -1,0 +1,188 @@
+//! `/api/tasks/...`: the worker protocol (poll, update), logs, queues.
+
+use super::params::{opt, plain, text, QueryMap};
+use crate::error::ApiError;
+use crate::extract::{body_error, JsonBody};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use baton_model::{TaskExecLog, TaskResult};
+use indexmap::IndexMap;
+use std::time::Duration;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Conductor rejects long polls over 5 s.
+const MAX_POLL_TIMEOUT_MS: u64 = 5000;
+
+pub async fn poll_one(
+    State(s): State<AppState>,
+    Path(task_type): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<Response> {
+    let worker = text(&q, "workerid");
+    let domain = text(&q, "domain");
+    let mut tasks = s
+        .runtime
+        .poll(
+            &task_type,
+            worker.as_deref(),
+            domain.as_deref(),
+            1,
+            Duration::from_millis(100),
+        )
+        .await?;
+    Ok(match tasks.pop() {
+        Some(t) => Json(t).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+pub async fn poll_batch(
+    State(s): State<AppState>,
+    Path(task_type): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<Response> {
+    let worker = text(&q, "workerid");
+    let domain = text(&q, "domain");
+    let count = opt::<i64>(&q, "count")?.unwrap_or(1);
+    if count < 1 {
+        return Err(ApiError::bad_request(format!(
+            "query parameter 'count' must be >= 1, got {count}"
+        )));
+    }
+    let timeout = opt::<i64>(&q, "timeout")?.unwrap_or(100);
+    if !(0..=MAX_POLL_TIMEOUT_MS as i64).contains(&timeout) {
+        return Err(ApiError::bad_request(format!(
+            "query parameter 'timeout' must be between 0 and {MAX_POLL_TIMEOUT_MS} ms, got {timeout}"
+        )));
+    }
+    let tasks = s
+        .runtime
+        .poll(
+            &task_type,
+            worker.as_deref(),
+            domain.as_deref(),
+            count as usize,
+            Duration::from_millis(timeout as u64),
+        )
+        .await?;
+    Ok(Json(tasks).into_response())
+}
+
+/// `POST /api/tasks`: answers the task id as text, also for a stale update (which changes
+/// nothing), so SDKs do not retry it.
+pub async fn update_v1(
+    State(s): State<AppState>,
+    JsonBody(result): JsonBody<TaskResult>,
+) -> ApiResult<Response> {
+    let resp = s.runtime.update_task(result).await?;
+    Ok(plain(resp.task_id))
+}
+
+/// `POST /api/tasks/update-v2`: the update, then the next task of the same type for the same
+/// worker (200) or 204.
+pub async fn update_v2(
+    State(s): State<AppState>,
+    JsonBody(result): JsonBody<TaskResult>,
+) -> ApiResult<Response> {
+    let worker = result.worker_id.clone();
+    let resp = s.runtime.update_task(result).await?;
+    if resp.stale.is_some() || !resp.terminal || resp.task_type.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let mut next = s
+        .runtime
+        .poll(
+            &resp.task_type,
+            worker.as_deref(),
+            resp.domain.as_deref(),
+            1,
+            Duration::ZERO,
+        )
+        .await?;
+    Ok(match next.pop() {
+        Some(t) => Json(t).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Path(task_id): Path<String>,
+) -> ApiResult<Json<baton_model::Task>> {
+    Ok(Json(s.runtime.get_task(&task_id).await?))
+}
+
+/// The body is the raw log line; a JSON string is decoded (the JS SDK quotes it).
+pub async fn add_log(
+    State(s): State<AppState>,
+    Path(task_id): Path<String>,
+    req: Request,
+) -> ApiResult<()> {
+    let bytes = Bytes::from_request(req, &()).await.map_err(body_error)?;
+    let raw = String::from_utf8_lossy(&bytes).to_string();
+    let line = match serde_json::from_str::<serde_json::Value>(&raw) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => raw,
+    };
+    Ok(s.runtime.add_task_log(&task_id, line).await?)
+}
+
+pub async fn logs(State(s): State<AppState>, Path(task_id): Path<String>) -> ApiResult<Response> {
+    let logs: Vec<TaskExecLog> = s.runtime.task_logs(&task_id).await?;
+    Ok(if logs.is_empty() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        Json(logs).into_response()
+    })
+}
+
+pub async fn queue_sizes(
+    State(s): State<AppState>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> ApiResult<Json<IndexMap<String, i64>>> {
+    // `taskType` may repeat.
+    let wanted: Vec<String> = raw
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == "taskType")
+        .map(|(_, v)| v.replace("%3A", ":").replace("%3a", ":"))
+        .collect();
+    let sizes = s.runtime.queue_sizes().await?;
+    let mut out = IndexMap::new();
+    for w in wanted {
+        let n = sizes.iter().find(|(q, _)| *q == w).map_or(0, |(_, n)| *n);
+        out.insert(w, n);
+    }
+    Ok(Json(out))
+}
+
+pub async fn queue_size(
+    State(s): State<AppState>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<Json<i64>> {
+    let Some(task_type) = text(&q, "taskType") else {
+        return Err(ApiError::bad_request(
+            "query parameter 'taskType' is required",
+        ));
+    };
+    let queue = baton_model::queue_name(&task_type, text(&q, "domain").as_deref());
+    let sizes = s.runtime.queue_sizes().await?;
+    Ok(Json(
+        sizes
+            .iter()
+            .find(|(n, _)| *n == queue)
+            .map_or(0, |(_, n)| *n),
+    ))
+}
+
+pub async fn queue_all(State(s): State<AppState>) -> ApiResult<Json<IndexMap<String, i64>>> {
+    let mut sizes = s.runtime.queue_sizes().await?;
+    sizes.sort();
+    Ok(Json(sizes.into_iter().collect()))
+}

@@ -1,0 +1,77 @@
+//! The one HTTP error type: Conductor's `ErrorResponse` body with a message naming the problem.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use baton_engine::validate::ValidationError;
+use baton_runtime::Error;
+use serde::Serialize;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub validation_errors: Vec<ValidationError>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    status: u16,
+    message: &'a str,
+    instance: &'static str,
+    retryable: bool,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    validation_errors: &'a [ValidationError],
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            validation_errors: Vec::new(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound(m) => ApiError::not_found(m),
+            Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            Error::Invalid(m) => ApiError::bad_request(m),
+            Error::Validation(errors) => {
+                let message = Error::Validation(errors.clone()).to_string();
+                ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    message,
+                    validation_errors: errors,
+                }
+            }
+            Error::Store(inner) => {
+                // The detail goes to the log, not to the client.
+                tracing::error!(error = %inner, "store error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal store error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            status: self.status.as_u16(),
+            message: &self.message,
+            instance: "baton",
+            retryable: self.status == StatusCode::SERVICE_UNAVAILABLE,
+            validation_errors: &self.validation_errors,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}

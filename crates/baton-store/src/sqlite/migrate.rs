@@ -1,0 +1,74 @@
+//! Versioned schema migrations, tracked by `PRAGMA user_version`.
+//!
+//! Each migration is a SQL file `migrations/NNNN_name.sql` compiled into the binary. A database
+//! at version `v` gets every migration numbered above `v`, in order, each in its own
+//! transaction together with the bump of `user_version`, so a crash leaves the schema at a
+//! whole version. Migrations are never edited once released; a change is a new file.
+
+use crate::{Result, StoreError};
+use rusqlite::Connection;
+
+/// `(version, name, sql)`, in order, versions 1, 2, 3, …
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("migrations/0001_init.sql"))];
+
+/// The schema version this build writes.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+/// Brings the schema up to [`latest_version`]. Fails on a database from a newer Baton.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let latest = latest_version();
+    if current > latest {
+        return Err(StoreError::Database(format!(
+            "the database schema is at version {current}, newer than this Baton supports \
+             ({latest}); upgrade Baton or use another database file"
+        )));
+    }
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the write lock.
+        let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now >= version {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Database(format!("migration {version:04}_{name} failed: {e}"))
+        })?;
+        // PRAGMA takes no bound parameters; `version` is a compile-time constant.
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+        tx.commit()?;
+        tracing::info!(version, name, "applied SQLite migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.0, i as i64 + 1, "migration {} out of order", m.1);
+        }
+    }
+
+    #[test]
+    fn migrates_fresh_and_rejects_newer() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, latest_version());
+        // Idempotent.
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(&format!("PRAGMA user_version = {}", latest_version() + 1))
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}

@@ -1,0 +1,464 @@
+//! The SQLite [`Store`]: one database file in WAL mode, one writer thread with group commit,
+//! and a small pool of reader connections.
+//!
+//! # Writes: one thread, group commit
+//!
+//! Every mutating method (commit, poll, definition writes, logs, remove) becomes a job sent
+//! over a channel to a dedicated OS thread that owns the only write connection. The thread
+//! blocks for the first job, then drains whatever else is already queued (up to
+//! [`MAX_BATCH`](writer::MAX_BATCH) jobs) and runs them all in one `BEGIN IMMEDIATE … COMMIT`.
+//! Each job runs inside its own `SAVEPOINT`: a job that fails (a version conflict, a
+//! duplicate id) is rolled back alone and the others still commit. Replies are sent only after
+//! `COMMIT` has returned, so an `Ok` always means "committed"; if `COMMIT` itself fails, every
+//! job of the batch gets the error. Under load many callers share one commit (and, with
+//! [`Synchronous::Full`], one fsync), which is where the throughput comes from; with a single
+//! caller a batch is one job and latency is one commit.
+//!
+//! A job that panics is caught and reported as that job's error; the writer carries on. If
+//! the writer thread dies anyway, pending and later callers get [`StoreError::Closed`]. When
+//! the last [`SqliteStore`] clone is dropped, the channel closes, the writer finishes the
+//! batch in hand and exits, and the drop waits for it.
+//!
+//! # Reads
+//!
+//! Reads run on `readers` connections (default 4) through `tokio::task::spawn_blocking`. WAL
+//! lets them proceed beside the writer, so reads never queue behind writes; each read sees the
+//! last committed state. `load_workflow` reads the row and its tasks in one read transaction.
+//! The definition an execution runs is stored once per distinct content (`def_snapshots`,
+//! keyed by SHA-256 of its JSON) and cached in memory, so loading a workflow does not re-parse
+//! it, and committing with the `Arc` it was loaded with does not re-serialise it.
+//!
+//! A poll first looks on a reader whether the queue has a visible entry; an empty poll thus
+//! costs no write (poll data, the `/tasks/queue/polldata` record of who polled last, is then
+//! written at most once a second per queue and worker).
+//!
+//! # Durability
+//!
+//! The database uses `journal_mode=WAL`.
+//! - [`Synchronous::Normal`] (default): a commit is appended to the WAL without fsync. An
+//!   acknowledged change survives a crash or `kill -9` of the process (it is in the OS page
+//!   cache) but the last commits may be lost on power failure or kernel crash.
+//! - [`Synchronous::Full`]: the WAL is fsynced at each commit (one fsync per batch), so an
+//!   acknowledged change also survives power loss.
+//!
+//! # Schema
+//!
+//! Versioned migrations under `migrations/`, applied at open and tracked by
+//! `PRAGMA user_version`; opening a database written by a newer Baton fails with a clear error.
+
+mod codec;
+mod migrate;
+mod read;
+mod write;
+mod writer;
+
+use crate::{
+    Commit, Millis, PollOutcome, PollRequest, Result, Store, StoreError, WorkflowQuery,
+    WorkflowState,
+};
+use async_trait::async_trait;
+use baton_model::{HistoryEvent, PollData, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
+use codec::DefCache;
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use writer::{BoxJob, WriterCtx};
+
+/// How hard each commit is pushed to disk (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// Survives a crash of the process, not necessarily of the machine.
+    #[default]
+    Normal,
+    /// fsync per commit: also survives power loss.
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file; created (with its parent directories) if missing.
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    /// Reader connections (at least 1).
+    pub readers: usize,
+}
+
+impl SqliteOptions {
+    /// Options for `path` with the defaults: [`Synchronous::Normal`], 4 readers.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteOptions {
+            path: path.into(),
+            synchronous: Synchronous::default(),
+            readers: 4,
+        }
+    }
+}
+
+/// How long a connection waits for a lock held by another connection (another process, a
+/// checkpoint) before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+/// Poll data is rewritten at most this often per queue and worker.
+const POLL_DATA_INTERVAL_MS: i64 = 1000;
+
+/// The SQLite store. Cheap to clone: clones share the writer thread and the readers.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<BoxJob>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    readers: Arc<Readers>,
+    defs: Arc<DefCache>,
+    /// (queue, domain) → (worker, time) of the last poll data written.
+    polls_seen: Mutex<HashMap<(String, String), (String, Millis)>>,
+    path: PathBuf,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel stops the writer after its current batch.
+        self.jobs = None;
+        if let Some(handle) = self.writer.take() {
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection> {
+        match self.idle.lock().pop() {
+            Some(conn) => Ok(conn),
+            // A connection is lost only if a read panicked; open a replacement.
+            None => open_reader(&self.path),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        self.idle.lock().push(conn);
+    }
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // 16 MiB page cache per connection.
+    conn.execute_batch("PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;")?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    configure(&conn)?;
+    conn.execute_batch("PRAGMA query_only = ON")?;
+    Ok(conn)
+}
+
+fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(format!("cannot create directory {}: {e}", dir.display()))
+        })?;
+    }
+    let mut conn = Connection::open(path)?;
+    configure(&conn)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database(format!(
+            "could not switch {} to WAL mode (journal_mode is {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF;",
+        synchronous.pragma()
+    ))?;
+    migrate::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) and migrates the database, then starts the writer thread
+    /// and the readers. Synchronous: it does a little blocking I/O, so call it at start-up
+    /// (or from `spawn_blocking`). Reads later need a Tokio runtime.
+    pub fn open(opts: SqliteOptions) -> Result<SqliteStore> {
+        let conn = open_writer(&opts.path, opts.synchronous)?;
+        let count = opts.readers.max(1);
+        let mut idle = Vec::with_capacity(count);
+        for _ in 0..count {
+            idle.push(open_reader(&opts.path)?);
+        }
+        let defs = Arc::new(DefCache::default());
+        let (jobs, handle) = writer::spawn(conn, defs.clone())
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                jobs: Some(jobs),
+                writer: Some(handle),
+                readers: Arc::new(Readers {
+                    path: opts.path.clone(),
+                    idle: Mutex::new(idle),
+                    permits: Arc::new(Semaphore::new(count)),
+                }),
+                defs,
+                polls_seen: Mutex::new(HashMap::new()),
+                path: opts.path,
+            }),
+        })
+    }
+
+    /// [`SqliteStore::open`] with the default options.
+    pub fn open_path(path: impl Into<PathBuf>) -> Result<SqliteStore> {
+        SqliteStore::open(SqliteOptions::new(path))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on the writer thread inside the next batch; resolves once it is committed.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriterCtx) -> Result<T> + Send + 'static,
+    {
+        let (job, reply) = writer::job(f);
+        let jobs = self.inner.jobs.as_ref().ok_or(StoreError::Closed)?;
+        jobs.send(job).map_err(|_| StoreError::Closed)?;
+        reply.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a reader connection on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &DefCache) -> Result<T> + Send + 'static,
+    {
+        let readers = self.inner.readers.clone();
+        let defs = self.inner.defs.clone();
+        let permit = readers
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let conn = readers.take()?;
+            let result = f(&conn, &defs);
+            readers.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+
+    /// Whether this poll should (re)write the queue's poll data, and notes it as written.
+    fn poll_data_due(&self, req: &PollRequest) -> bool {
+        let key = (req.queue.clone(), req.domain.clone().unwrap_or_default());
+        let worker = req.worker_id.as_deref().unwrap_or("");
+        let mut seen = self.inner.polls_seen.lock();
+        match seen.get_mut(&key) {
+            Some((w, t)) if w == worker && (0..POLL_DATA_INTERVAL_MS).contains(&(req.now - *t)) => {
+                false
+            }
+            Some(entry) => {
+                *entry = (worker.to_string(), req.now);
+                true
+            }
+            None => {
+                seen.insert(key, (worker.to_string(), req.now));
+                true
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn put_task_defs(&self, defs: Vec<TaskDef>) -> Result<()> {
+        self.write(move |w| write::put_task_defs(&w.conn, defs))
+            .await
+    }
+
+    async fn update_task_def(&self, def: TaskDef) -> Result<()> {
+        self.write(move |w| write::update_task_def(&w.conn, def))
+            .await
+    }
+
+    async fn get_task_def(&self, name: &str) -> Result<Option<TaskDef>> {
+        let name = name.to_string();
+        self.read(move |c, _| read::get_task_def(c, &name)).await
+    }
+
+    async fn list_task_defs(&self) -> Result<Vec<TaskDef>> {
+        self.read(|c, _| read::list_task_defs(c)).await
+    }
+
+    async fn delete_task_def(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |w| write::delete_task_def(&w.conn, &name))
+            .await
+    }
+
+    async fn put_workflow_def(&self, def: WorkflowDef, overwrite: bool) -> Result<()> {
+        self.write(move |w| write::put_workflow_def(&w.conn, def, overwrite))
+            .await
+    }
+
+    async fn get_workflow_def(
+        &self,
+        name: &str,
+        version: Option<i32>,
+    ) -> Result<Option<WorkflowDef>> {
+        let name = name.to_string();
+        self.read(move |c, _| read::get_workflow_def(c, &name, version))
+            .await
+    }
+
+    async fn list_workflow_defs(&self) -> Result<Vec<WorkflowDef>> {
+        self.read(|c, _| read::list_workflow_defs(c)).await
+    }
+
+    async fn delete_workflow_def(&self, name: &str, version: i32) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |w| write::delete_workflow_def(&w.conn, &name, version))
+            .await
+    }
+
+    async fn load_workflow(&self, workflow_id: &str) -> Result<Option<WorkflowState>> {
+        let id = workflow_id.to_string();
+        self.read(move |c, defs| read::load_workflow(c, defs, &id))
+            .await
+    }
+
+    /// The row without tasks; `workflow_definition` is attached (from the snapshot cache).
+    async fn get_workflow(&self, workflow_id: &str) -> Result<Option<Workflow>> {
+        let id = workflow_id.to_string();
+        self.read(move |c, defs| read::get_workflow(c, defs, &id))
+            .await
+    }
+
+    async fn get_task(&self, task_id: &str) -> Result<Option<Task>> {
+        let id = task_id.to_string();
+        self.read(move |c, _| read::get_task(c, &id)).await
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<()> {
+        self.write(move |w| write::commit(w, commit)).await
+    }
+
+    async fn remove_workflow(&self, workflow_id: &str) -> Result<()> {
+        let id = workflow_id.to_string();
+        self.write(move |w| write::remove_workflow(&w.conn, &id))
+            .await
+    }
+
+    /// Results carry no tasks and no definition. `limit: 0` means no limit.
+    async fn search_workflows(&self, query: &WorkflowQuery) -> Result<(i64, Vec<Workflow>)> {
+        let query = query.clone();
+        self.read(move |c, _| read::search_workflows(c, &query))
+            .await
+    }
+
+    async fn find_by_idempotency_key(&self, name: &str, key: &str) -> Result<Vec<Workflow>> {
+        let (name, key) = (name.to_string(), key.to_string());
+        self.read(move |c, _| read::find_by_idempotency_key(c, &name, &key))
+            .await
+    }
+
+    async fn poll(&self, request: PollRequest) -> Result<PollOutcome> {
+        let record = self.poll_data_due(&request);
+        if request.count == 0 && !record {
+            return Ok(PollOutcome::default());
+        }
+        if !record {
+            // Fast path: nothing visible means nothing to write.
+            let queue = request.queue.clone();
+            let next = self
+                .read(move |c, _| write::next_visible_at(c, &queue))
+                .await?;
+            if next.is_none_or(|t| t > request.now) {
+                return Ok(PollOutcome {
+                    tasks: Vec::new(),
+                    next_visible_at: next,
+                });
+            }
+        }
+        self.write(move |w| write::poll(&w.conn, &request, record))
+            .await
+    }
+
+    async fn due_workflows(&self, now: Millis, limit: usize) -> Result<Vec<String>> {
+        self.read(move |c, _| read::due_workflows(c, now, limit))
+            .await
+    }
+
+    async fn next_wake_at(&self) -> Result<Option<Millis>> {
+        self.read(|c, _| read::next_wake_at(c)).await
+    }
+
+    async fn queue_sizes(&self) -> Result<Vec<(String, i64)>> {
+        self.read(|c, _| read::queue_sizes(c)).await
+    }
+
+    async fn poll_data(&self) -> Result<Vec<PollData>> {
+        self.read(|c, _| read::poll_data(c)).await
+    }
+
+    async fn append_task_logs(&self, logs: Vec<TaskExecLog>) -> Result<()> {
+        if logs.is_empty() {
+            return Ok(());
+        }
+        self.write(move |w| write::append_logs(&w.conn, logs)).await
+    }
+
+    async fn task_logs(&self, task_id: &str) -> Result<Vec<TaskExecLog>> {
+        let id = task_id.to_string();
+        self.read(move |c, _| read::task_logs(c, &id)).await
+    }
+
+    async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>> {
+        let id = workflow_id.to_string();
+        self.read(move |c, _| read::history(c, &id)).await
+    }
+}

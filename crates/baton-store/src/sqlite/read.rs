@@ -1,0 +1,376 @@
+//! Queries run on the reader connections.
+
+use super::codec::{from_json, DefCache};
+use crate::{Millis, Result, StoreError, WorkflowQuery, WorkflowState};
+use baton_model::{HistoryEvent, PollData, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use std::sync::Arc;
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+// ----- definitions -----
+
+pub(crate) fn get_task_def(conn: &Connection, name: &str) -> Result<Option<TaskDef>> {
+    let json: Option<String> = conn
+        .prepare_cached("SELECT json FROM task_defs WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    json.map(|j| from_json(&j, &format!("task definition {name}")))
+        .transpose()
+}
+
+pub(crate) fn list_task_defs(conn: &Connection) -> Result<Vec<TaskDef>> {
+    let mut stmt = conn.prepare_cached("SELECT name, json FROM task_defs ORDER BY name")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, json) = row?;
+        out.push(from_json(&json, &format!("task definition {name}"))?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn get_workflow_def(
+    conn: &Connection,
+    name: &str,
+    version: Option<i32>,
+) -> Result<Option<WorkflowDef>> {
+    let json: Option<String> = match version {
+        Some(v) => conn
+            .prepare_cached("SELECT json FROM workflow_defs WHERE name = ?1 AND version = ?2")?
+            .query_row(params![name, v], |r| r.get(0))
+            .optional()?,
+        None => conn
+            .prepare_cached(
+                "SELECT json FROM workflow_defs WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+            )?
+            .query_row([name], |r| r.get(0))
+            .optional()?,
+    };
+    json.map(|j| from_json(&j, &format!("workflow definition {name}")))
+        .transpose()
+}
+
+pub(crate) fn list_workflow_defs(conn: &Connection) -> Result<Vec<WorkflowDef>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT name, json FROM workflow_defs ORDER BY name, version")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, json) = row?;
+        out.push(from_json(&json, &format!("workflow definition {name}"))?);
+    }
+    Ok(out)
+}
+
+// ----- executions -----
+
+/// The definition snapshot `hash`, from the cache or the database.
+fn snapshot(conn: &Connection, defs: &DefCache, hash: &str) -> Result<Arc<WorkflowDef>> {
+    if let Some(def) = defs.get(hash) {
+        return Ok(def);
+    }
+    let json: Option<String> = conn
+        .prepare_cached("SELECT json FROM def_snapshots WHERE hash = ?1")?
+        .query_row([hash], |r| r.get(0))
+        .optional()?;
+    let Some(json) = json else {
+        return Err(StoreError::Corrupt(format!(
+            "definition snapshot {hash} is missing"
+        )));
+    };
+    let def: WorkflowDef = from_json(&json, &format!("definition snapshot {hash}"))?;
+    Ok(defs.insert(hash, Arc::new(def)))
+}
+
+pub(crate) fn load_workflow(
+    conn: &Connection,
+    defs: &DefCache,
+    workflow_id: &str,
+) -> Result<Option<WorkflowState>> {
+    // One read transaction: the row, its version and its tasks come from one snapshot.
+    let tx = conn.unchecked_transaction()?;
+    let row: Option<(String, i64, String)> = tx
+        .prepare_cached("SELECT json, version, def_hash FROM workflows WHERE workflow_id = ?1")?
+        .query_row([workflow_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((json, version, hash)) = row else {
+        return Ok(None);
+    };
+    let mut workflow: Workflow = from_json(&json, &format!("workflow {workflow_id}"))?;
+    let tasks = tasks_of(&tx, workflow_id)?;
+    let def = snapshot(&tx, defs, &hash)?;
+    tx.finish()?;
+    workflow.workflow_definition = Some(def.clone());
+    Ok(Some(WorkflowState {
+        workflow,
+        def,
+        tasks,
+        version,
+    }))
+}
+
+fn tasks_of(conn: &Connection, workflow_id: &str) -> Result<Vec<Task>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT task_id, json FROM tasks WHERE workflow_id = ?1 ORDER BY seq, rowid",
+    )?;
+    let rows = stmt.query_map([workflow_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, json) = row?;
+        out.push(from_json(&json, &format!("task {id}"))?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn get_workflow(
+    conn: &Connection,
+    defs: &DefCache,
+    workflow_id: &str,
+) -> Result<Option<Workflow>> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT json, def_hash FROM workflows WHERE workflow_id = ?1")?
+        .query_row([workflow_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((json, hash)) = row else {
+        return Ok(None);
+    };
+    let mut workflow: Workflow = from_json(&json, &format!("workflow {workflow_id}"))?;
+    workflow.workflow_definition = Some(snapshot(conn, defs, &hash)?);
+    Ok(Some(workflow))
+}
+
+pub(crate) fn get_task(conn: &Connection, task_id: &str) -> Result<Option<Task>> {
+    let json: Option<String> = conn
+        .prepare_cached("SELECT json FROM tasks WHERE task_id = ?1")?
+        .query_row([task_id], |r| r.get(0))
+        .optional()?;
+    json.map(|j| from_json(&j, &format!("task {task_id}")))
+        .transpose()
+}
+
+/// Appends ` AND column IN (?, ?, …)` for a non-empty list.
+fn push_in(sql: &mut String, args: &mut Vec<Value>, column: &str, values: Vec<Value>) {
+    if values.is_empty() {
+        return;
+    }
+    sql.push_str(" AND ");
+    sql.push_str(column);
+    sql.push_str(" IN (");
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        args.push(v);
+        sql.push('?');
+        sql.push_str(&args.len().to_string());
+    }
+    sql.push(')');
+}
+
+/// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The ORDER BY column for an API sort key; unknown keys sort by start time.
+fn sort_column(key: &str) -> &'static str {
+    match key {
+        "updateTime" => "update_time",
+        "endTime" => "end_time",
+        "workflowType" => "name",
+        "status" => "status",
+        _ => "start_time",
+    }
+}
+
+pub(crate) fn search_workflows(
+    conn: &Connection,
+    q: &WorkflowQuery,
+) -> Result<(i64, Vec<Workflow>)> {
+    let text = |v: &String| Value::Text(v.clone());
+    let mut filter = String::from(" WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    push_in(
+        &mut filter,
+        &mut args,
+        "workflow_id",
+        q.workflow_ids.iter().map(text).collect(),
+    );
+    push_in(
+        &mut filter,
+        &mut args,
+        "name",
+        q.workflow_types.iter().map(text).collect(),
+    );
+    push_in(
+        &mut filter,
+        &mut args,
+        "status",
+        q.statuses
+            .iter()
+            .map(|s| Value::Text(s.as_str().to_string()))
+            .collect(),
+    );
+    push_in(
+        &mut filter,
+        &mut args,
+        "correlation_id",
+        q.correlation_ids.iter().map(text).collect(),
+    );
+    let mut cond = |sql: &str, v: Value| {
+        args.push(v);
+        filter.push_str(&sql.replace("{}", &format!("?{}", args.len())));
+    };
+    if let Some(v) = q.version {
+        cond(" AND def_version = {}", Value::Integer(i64::from(v)));
+    }
+    if let Some(t) = q.start_time_from {
+        cond(" AND start_time >= {}", Value::Integer(t));
+    }
+    if let Some(t) = q.start_time_to {
+        cond(" AND start_time <= {}", Value::Integer(t));
+    }
+    if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
+        cond(
+            " AND json LIKE '%' || {} || '%' ESCAPE '\\'",
+            Value::Text(like_escape(text)),
+        );
+    }
+
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM workflows{filter}"))?
+        .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+
+    let (column, desc) = q
+        .sort
+        .as_ref()
+        .map(|(k, d)| (sort_column(k), *d))
+        .unwrap_or(("start_time", true));
+    let dir = if desc { "DESC" } else { "ASC" };
+    let limit = if q.limit == 0 { -1 } else { to_i64(q.limit) };
+    args.push(Value::Integer(limit));
+    args.push(Value::Integer(to_i64(q.offset)));
+    let sql = format!(
+        "SELECT workflow_id, json FROM workflows{filter} ORDER BY {column} {dir}, workflow_id {dir}
+         LIMIT ?{} OFFSET ?{}",
+        args.len() - 1,
+        args.len()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut page = Vec::new();
+    for row in rows {
+        let (id, json) = row?;
+        page.push(from_json(&json, &format!("workflow {id}"))?);
+    }
+    Ok((total, page))
+}
+
+pub(crate) fn find_by_idempotency_key(
+    conn: &Connection,
+    name: &str,
+    key: &str,
+) -> Result<Vec<Workflow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT workflow_id, json FROM workflows WHERE name = ?1 AND idempotency_key = ?2
+         ORDER BY start_time DESC, rowid DESC",
+    )?;
+    let rows = stmt.query_map(params![name, key], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, json) = row?;
+        out.push(from_json(&json, &format!("workflow {id}"))?);
+    }
+    Ok(out)
+}
+
+// ----- queues and timers -----
+
+pub(crate) fn due_workflows(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT workflow_id FROM workflows
+         WHERE next_wake_at IS NOT NULL AND next_wake_at <= ?1
+         ORDER BY next_wake_at LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now, to_i64(limit)], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+}
+
+pub(crate) fn next_wake_at(conn: &Connection) -> Result<Option<Millis>> {
+    Ok(conn
+        .prepare_cached("SELECT MIN(next_wake_at) FROM workflows WHERE next_wake_at IS NOT NULL")?
+        .query_row([], |r| r.get(0))?)
+}
+
+pub(crate) fn queue_sizes(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT queue_name, COUNT(*) FROM queue GROUP BY queue_name ORDER BY queue_name",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub(crate) fn poll_data(conn: &Connection) -> Result<Vec<PollData>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT queue_name, domain, worker_id, last_poll_time FROM poll_data
+         ORDER BY queue_name, domain",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let domain: String = r.get(1)?;
+        Ok(PollData {
+            queue_name: r.get(0)?,
+            domain: (!domain.is_empty()).then_some(domain),
+            worker_id: r.get(2)?,
+            last_poll_time: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+// ----- logs and history -----
+
+pub(crate) fn task_logs(conn: &Connection, task_id: &str) -> Result<Vec<TaskExecLog>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT log, created_time FROM task_logs WHERE task_id = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([task_id], |r| {
+        Ok(TaskExecLog {
+            log: r.get(0)?,
+            task_id: Some(task_id.to_string()),
+            created_time: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub(crate) fn history(conn: &Connection, workflow_id: &str) -> Result<Vec<HistoryEvent>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, json FROM history WHERE workflow_id = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([workflow_id], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, json) = row?;
+        let mut event: HistoryEvent = from_json(&json, &format!("history event {id}"))?;
+        event.id = id;
+        out.push(event);
+    }
+    Ok(out)
+}

@@ -1,0 +1,462 @@
+//! Operations run by the writer thread, each inside its own savepoint.
+
+use super::codec::{from_json, now_ms, to_json};
+use super::writer::WriterCtx;
+use crate::{Commit, Millis, PollOutcome, PollRequest, Result, StoreError, WorkflowWrite};
+use baton_model::{HistoryEvent, Task, TaskDef, TaskExecLog, TaskStatus, WorkflowDef};
+use rusqlite::{named_params, params, Connection, OptionalExtension};
+
+// ----- definitions -----
+
+pub(crate) fn put_task_defs(conn: &Connection, defs: Vec<TaskDef>) -> Result<()> {
+    let now = now_ms();
+    for mut def in defs {
+        let existing: Option<i64> = conn
+            .prepare_cached("SELECT create_time FROM task_defs WHERE name = ?1")?
+            .query_row([&def.name], |r| r.get(0))
+            .optional()?;
+        if def.create_time == 0 {
+            def.create_time = existing.unwrap_or(now);
+        }
+        if def.update_time == 0 && existing.is_some() {
+            def.update_time = now;
+        }
+        conn.prepare_cached(
+            "INSERT INTO task_defs (name, json, create_time, update_time)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET json = excluded.json,
+                 create_time = excluded.create_time, update_time = excluded.update_time",
+        )?
+        .execute(params![
+            def.name,
+            to_json(&def)?,
+            def.create_time,
+            def.update_time
+        ])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn update_task_def(conn: &Connection, mut def: TaskDef) -> Result<()> {
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT create_time FROM task_defs WHERE name = ?1")?
+        .query_row([&def.name], |r| r.get(0))
+        .optional()?;
+    let Some(create_time) = existing else {
+        return Err(StoreError::NotFound(format!(
+            "task definition {}",
+            def.name
+        )));
+    };
+    if def.create_time == 0 {
+        def.create_time = create_time;
+    }
+    if def.update_time == 0 {
+        def.update_time = now_ms();
+    }
+    conn.prepare_cached(
+        "UPDATE task_defs SET json = ?2, create_time = ?3, update_time = ?4 WHERE name = ?1",
+    )?
+    .execute(params![
+        def.name,
+        to_json(&def)?,
+        def.create_time,
+        def.update_time
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn delete_task_def(conn: &Connection, name: &str) -> Result<()> {
+    let n = conn
+        .prepare_cached("DELETE FROM task_defs WHERE name = ?1")?
+        .execute([name])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("task definition {name}")));
+    }
+    Ok(())
+}
+
+pub(crate) fn put_workflow_def(
+    conn: &Connection,
+    mut def: WorkflowDef,
+    overwrite: bool,
+) -> Result<()> {
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT create_time FROM workflow_defs WHERE name = ?1 AND version = ?2")?
+        .query_row(params![def.name, def.version], |r| r.get(0))
+        .optional()?;
+    if existing.is_some() && !overwrite {
+        return Err(StoreError::AlreadyExists(format!(
+            "workflow definition {} version {}",
+            def.name, def.version
+        )));
+    }
+    let now = now_ms();
+    if def.create_time == 0 {
+        def.create_time = existing.unwrap_or(now);
+    }
+    if def.update_time == 0 && existing.is_some() {
+        def.update_time = now;
+    }
+    conn.prepare_cached(
+        "INSERT INTO workflow_defs (name, version, json, create_time, update_time)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (name, version) DO UPDATE SET json = excluded.json,
+             create_time = excluded.create_time, update_time = excluded.update_time",
+    )?
+    .execute(params![
+        def.name,
+        def.version,
+        to_json(&def)?,
+        def.create_time,
+        def.update_time
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn delete_workflow_def(conn: &Connection, name: &str, version: i32) -> Result<()> {
+    let n = conn
+        .prepare_cached("DELETE FROM workflow_defs WHERE name = ?1 AND version = ?2")?
+        .execute(params![name, version])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!(
+            "workflow definition {name} version {version}"
+        )));
+    }
+    Ok(())
+}
+
+// ----- executions -----
+
+pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
+    for write in commit.workflows {
+        write_workflow(ctx, write)?;
+    }
+    for (workflow_id, due) in &commit.wake {
+        ctx.conn
+            .prepare_cached(
+                "UPDATE workflows SET next_wake_at = MIN(COALESCE(next_wake_at, ?1), ?1)
+                 WHERE workflow_id = ?2",
+            )?
+            .execute(params![due, workflow_id])?;
+    }
+    append_logs(&ctx.conn, commit.logs)
+}
+
+fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite) -> Result<()> {
+    let WorkflowWrite {
+        mut workflow,
+        def,
+        expected_version,
+        tasks,
+        removed_tasks,
+        queue_push,
+        queue_remove,
+        history,
+        next_wake_at,
+    } = write;
+    // Tasks and the definition live in their own rows; never serialise them with the row.
+    drop(std::mem::take(&mut workflow.tasks));
+    workflow.workflow_definition = None;
+
+    let key = ctx.defs.key_of(&def)?;
+    if !ctx.snapshot_known(&key.hash) {
+        let present = ctx
+            .conn
+            .prepare_cached("SELECT 1 FROM def_snapshots WHERE hash = ?1")?
+            .exists([&key.hash])?;
+        if !present {
+            let json = match key.json {
+                Some(json) => json,
+                None => to_json(def.as_ref())?,
+            };
+            ctx.conn
+                .prepare_cached("INSERT INTO def_snapshots (hash, json) VALUES (?1, ?2)")?
+                .execute(params![key.hash, json])?;
+        }
+        ctx.snapshot_written(key.hash.clone());
+    }
+
+    let conn = &ctx.conn;
+    let id = workflow.workflow_id.as_str();
+    let json = to_json(&workflow)?;
+    match expected_version {
+        None => {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO workflows (workflow_id, name, def_version, status,
+                         correlation_id, idempotency_key, parent_workflow_id, start_time,
+                         update_time, end_time, priority, def_hash, version, next_wake_at, json)
+                     VALUES (:id, :name, :def_version, :status, :correlation_id,
+                         :idempotency_key, :parent, :start_time, :update_time, :end_time,
+                         :priority, :def_hash, 1, :wake, :json)
+                     ON CONFLICT (workflow_id) DO NOTHING",
+                )?
+                .execute(named_params! {
+                    ":id": id,
+                    ":name": workflow.workflow_name,
+                    ":def_version": workflow.workflow_version,
+                    ":status": workflow.status.as_str(),
+                    ":correlation_id": workflow.correlation_id,
+                    ":idempotency_key": workflow.idempotency_key,
+                    ":parent": workflow.parent_workflow_id,
+                    ":start_time": workflow.start_time,
+                    ":update_time": workflow.update_time,
+                    ":end_time": workflow.end_time,
+                    ":priority": workflow.priority,
+                    ":def_hash": key.hash,
+                    ":wake": next_wake_at,
+                    ":json": json,
+                })?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists(format!("workflow {id}")));
+            }
+        }
+        Some(version) => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE workflows SET name = :name, def_version = :def_version,
+                         status = :status, correlation_id = :correlation_id,
+                         idempotency_key = :idempotency_key, parent_workflow_id = :parent,
+                         start_time = :start_time, update_time = :update_time,
+                         end_time = :end_time, priority = :priority, def_hash = :def_hash,
+                         version = version + 1, next_wake_at = :wake, json = :json
+                     WHERE workflow_id = :id AND version = :version",
+                )?
+                .execute(named_params! {
+                    ":id": id,
+                    ":version": version,
+                    ":name": workflow.workflow_name,
+                    ":def_version": workflow.workflow_version,
+                    ":status": workflow.status.as_str(),
+                    ":correlation_id": workflow.correlation_id,
+                    ":idempotency_key": workflow.idempotency_key,
+                    ":parent": workflow.parent_workflow_id,
+                    ":start_time": workflow.start_time,
+                    ":update_time": workflow.update_time,
+                    ":end_time": workflow.end_time,
+                    ":priority": workflow.priority,
+                    ":def_hash": key.hash,
+                    ":wake": next_wake_at,
+                    ":json": json,
+                })?;
+            if n == 0 {
+                return Err(StoreError::Conflict(id.to_string()));
+            }
+        }
+    }
+
+    for mut task in tasks {
+        if task.workflow_instance_id.is_empty() {
+            task.workflow_instance_id = id.to_string();
+        }
+        put_task(conn, id, &mut task)?;
+    }
+    for task_id in &removed_tasks {
+        conn.prepare_cached("DELETE FROM tasks WHERE task_id = ?1 AND workflow_id = ?2")?
+            .execute(params![task_id, id])?;
+        conn.prepare_cached("DELETE FROM queue WHERE task_id = ?1")?
+            .execute([task_id])?;
+    }
+    for task_id in &queue_remove {
+        conn.prepare_cached("DELETE FROM queue WHERE task_id = ?1")?
+            .execute([task_id])?;
+    }
+    for entry in &queue_push {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO queue (task_id, queue_name, workflow_id, priority, visible_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            entry.task_id,
+            entry.queue,
+            entry.workflow_id,
+            entry.priority,
+            entry.visible_at
+        ])?;
+    }
+    for event in &history {
+        append_history(conn, event)?;
+    }
+    Ok(())
+}
+
+/// Inserts or replaces a task row (`workflow_task` and `task_definition` are not stored).
+fn put_task(conn: &Connection, workflow_id: &str, task: &mut Task) -> Result<()> {
+    task.workflow_task = None;
+    task.task_definition = None;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
+             task_def_name, status, domain, json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        task.task_id,
+        workflow_id,
+        task.seq,
+        task.reference_task_name,
+        task.task_type,
+        task.task_def_name,
+        task.status.as_str(),
+        task.domain,
+        to_json(task)?
+    ])?;
+    Ok(())
+}
+
+fn append_history(conn: &Connection, event: &HistoryEvent) -> Result<i64> {
+    conn.prepare_cached("INSERT INTO history (workflow_id, task_id, json) VALUES (?1, ?2, ?3)")?
+        .execute(params![event.workflow_id, event.task_id, to_json(event)?])?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(crate) fn append_logs(conn: &Connection, logs: Vec<TaskExecLog>) -> Result<()> {
+    for log in logs {
+        let Some(task_id) = log.task_id else {
+            // A log line that names no task cannot be read back; drop it.
+            continue;
+        };
+        conn.prepare_cached(
+            "INSERT INTO task_logs (task_id, log, created_time) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![task_id, log.log, log.created_time])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn remove_workflow(conn: &Connection, workflow_id: &str) -> Result<()> {
+    let n = conn
+        .prepare_cached("DELETE FROM workflows WHERE workflow_id = ?1")?
+        .execute([workflow_id])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("workflow {workflow_id}")));
+    }
+    conn.prepare_cached(
+        "DELETE FROM task_logs WHERE task_id IN (SELECT task_id FROM tasks WHERE workflow_id = ?1)",
+    )?
+    .execute([workflow_id])?;
+    conn.prepare_cached(
+        "DELETE FROM queue WHERE task_id IN (SELECT task_id FROM tasks WHERE workflow_id = ?1)",
+    )?
+    .execute([workflow_id])?;
+    conn.prepare_cached("DELETE FROM tasks WHERE workflow_id = ?1")?
+        .execute([workflow_id])?;
+    Ok(())
+}
+
+// ----- queues -----
+
+/// Claims up to `count` visible entries of the queue (see `Store::poll`).
+/// `record_poll`: whether to upsert the queue's poll data.
+pub(crate) fn poll(conn: &Connection, req: &PollRequest, record_poll: bool) -> Result<PollOutcome> {
+    let now = req.now;
+    let mut claimed: Vec<Task> = Vec::new();
+    let want = req.count;
+    while claimed.len() < want {
+        let page = want - claimed.len();
+        let ids: Vec<String> = {
+            let mut stmt = conn.prepare_cached(
+                "SELECT task_id FROM queue WHERE queue_name = ?1 AND visible_at <= ?2
+                 ORDER BY priority DESC, visible_at, rowid LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![req.queue, now, i64::try_from(page).unwrap_or(i64::MAX)],
+                |r| r.get::<_, String>(0),
+            )?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let fetched = ids.len();
+        for task_id in ids {
+            conn.prepare_cached("DELETE FROM queue WHERE task_id = ?1")?
+                .execute([&task_id])?;
+            if let Some(task) = claim(conn, &task_id, req)? {
+                claimed.push(task);
+            }
+        }
+        if fetched < page {
+            break;
+        }
+    }
+
+    if record_poll {
+        let task_type = match req.domain.as_deref() {
+            Some(d) if !d.is_empty() => req
+                .queue
+                .strip_prefix(d)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .unwrap_or(&req.queue),
+            _ => req.queue.as_str(),
+        };
+        conn.prepare_cached(
+            "INSERT INTO poll_data (queue_name, domain, worker_id, last_poll_time)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (queue_name, domain) DO UPDATE SET worker_id = excluded.worker_id,
+                 last_poll_time = excluded.last_poll_time",
+        )?
+        .execute(params![
+            task_type,
+            req.domain.as_deref().unwrap_or(""),
+            req.worker_id.as_deref().unwrap_or(""),
+            now
+        ])?;
+    }
+
+    let next_visible_at = if claimed.is_empty() {
+        next_visible_at(conn, &req.queue)?
+    } else {
+        None
+    };
+    Ok(PollOutcome {
+        tasks: claimed,
+        next_visible_at,
+    })
+}
+
+pub(crate) fn next_visible_at(conn: &Connection, queue: &str) -> Result<Option<Millis>> {
+    Ok(conn
+        .prepare_cached("SELECT MIN(visible_at) FROM queue WHERE queue_name = ?1")?
+        .query_row([queue], |r| r.get(0))?)
+}
+
+/// Moves one SCHEDULED task (whose queue entry was just removed) to IN_PROGRESS. `None` if the
+/// task is gone or no longer SCHEDULED (a stale entry).
+fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<Task>> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT workflow_id, json FROM tasks WHERE task_id = ?1")?
+        .query_row([task_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((workflow_id, json)) = row else {
+        return Ok(None);
+    };
+    let mut task: Task = from_json(&json, &format!("task {task_id}"))?;
+    if task.status != TaskStatus::Scheduled {
+        return Ok(None);
+    }
+    let now = req.now;
+    task.status = TaskStatus::InProgress;
+    if task.start_time == 0 {
+        task.start_time = now;
+    }
+    if task.first_start_time == 0 {
+        task.first_start_time = now;
+    }
+    task.poll_count += 1;
+    task.worker_id = req.worker_id.clone();
+    task.update_time = now;
+    task.callback_after_seconds = 0;
+    task.queue_wait_time = now - task.scheduled_time;
+    conn.prepare_cached("UPDATE tasks SET status = ?2, json = ?3 WHERE task_id = ?1")?
+        .execute(params![task_id, task.status.as_str(), to_json(&task)?])?;
+
+    let due = (task.response_timeout_seconds > 0)
+        .then(|| now.saturating_add(task.response_timeout_seconds.saturating_mul(1000)));
+    conn.prepare_cached(
+        "UPDATE workflows SET version = version + 1,
+             next_wake_at = CASE WHEN ?2 IS NULL THEN next_wake_at
+                                 ELSE MIN(COALESCE(next_wake_at, ?2), ?2) END
+         WHERE workflow_id = ?1",
+    )?
+    .execute(params![workflow_id, due])?;
+    append_history(conn, &HistoryEvent::task(&task, now))?;
+    Ok(Some(task))
+}

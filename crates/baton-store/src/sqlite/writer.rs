@@ -1,0 +1,194 @@
+//! The writer thread: owns the only write connection and commits operations in groups.
+
+use super::codec::DefCache;
+use crate::{Result, StoreError};
+use rusqlite::Connection;
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// Most operations committed in one transaction.
+pub(crate) const MAX_BATCH: usize = 512;
+
+/// What an operation sees while it runs: the write connection (inside the batch transaction
+/// and the operation's own savepoint) and the writer's caches.
+pub(crate) struct WriterCtx {
+    pub conn: Connection,
+    pub defs: Arc<DefCache>,
+    /// Snapshot hashes known to be committed to `def_snapshots`.
+    known_snapshots: HashSet<String>,
+    /// Snapshots written by the running operation (forgotten if it rolls back).
+    op_snapshots: Vec<String>,
+    /// Snapshots written by the operations of this batch that succeeded.
+    batch_snapshots: Vec<String>,
+}
+
+impl WriterCtx {
+    /// Whether the snapshot `hash` is certainly in `def_snapshots` already.
+    pub fn snapshot_known(&self, hash: &str) -> bool {
+        self.known_snapshots.contains(hash)
+    }
+
+    /// Records that the running operation made sure `hash` exists.
+    pub fn snapshot_written(&mut self, hash: String) {
+        self.op_snapshots.push(hash);
+    }
+}
+
+/// One queued operation. `run` executes it inside its savepoint; `finish` replies once the
+/// batch transaction has committed (or failed).
+pub(crate) trait Job: Send {
+    /// Returns whether the operation succeeded (a failed one is rolled back to its savepoint).
+    fn run(&mut self, ctx: &mut WriterCtx) -> bool;
+    /// `batch_error`: the batch as a whole failed to commit.
+    fn finish(self: Box<Self>, batch_error: Option<&str>);
+}
+
+pub(crate) type BoxJob = Box<dyn Job>;
+
+struct TypedJob<T, F> {
+    f: Option<F>,
+    out: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut WriterCtx) -> Result<T> + Send,
+{
+    fn run(&mut self, ctx: &mut WriterCtx) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let result = match catch_unwind(AssertUnwindSafe(|| f(ctx))) {
+            Ok(r) => r,
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %msg, "store write operation panicked");
+                Err(StoreError::Database(format!(
+                    "write operation panicked: {msg}"
+                )))
+            }
+        };
+        let ok = result.is_ok();
+        self.out = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, batch_error: Option<&str>) {
+        let result = match (self.out, batch_error) {
+            // An operation that failed on its own reports its own error.
+            (Some(Err(e)), _) => Err(e),
+            (_, Some(e)) => Err(StoreError::Database(e.to_string())),
+            (Some(Ok(v)), None) => Ok(v),
+            (None, None) => Err(StoreError::Database("operation was not run".into())),
+        };
+        // The caller may have gone away (cancelled request); the change stands regardless.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Wraps a closure as a job and returns the receiver of its reply.
+pub(crate) fn job<T, F>(f: F) -> (BoxJob, oneshot::Receiver<Result<T>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&mut WriterCtx) -> Result<T> + Send + 'static,
+{
+    let (reply, rx) = oneshot::channel();
+    let job = TypedJob {
+        f: Some(f),
+        out: None,
+        reply,
+    };
+    (Box::new(job), rx)
+}
+
+/// Starts the writer thread. It runs until every sender is dropped.
+pub(crate) fn spawn(
+    conn: Connection,
+    defs: Arc<DefCache>,
+) -> std::io::Result<(mpsc::Sender<BoxJob>, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel::<BoxJob>();
+    let ctx = WriterCtx {
+        conn,
+        defs,
+        known_snapshots: HashSet::new(),
+        op_snapshots: Vec::new(),
+        batch_snapshots: Vec::new(),
+    };
+    let handle = std::thread::Builder::new()
+        .name("baton-sqlite-writer".into())
+        .spawn(move || run(ctx, rx))?;
+    Ok((tx, handle))
+}
+
+fn run(mut ctx: WriterCtx, rx: mpsc::Receiver<BoxJob>) {
+    let mut batch: Vec<BoxJob> = Vec::with_capacity(MAX_BATCH);
+    // Blocks for the first operation, then takes whatever else is already waiting.
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut ctx, &mut batch);
+    }
+    tracing::debug!("SQLite writer stopped");
+}
+
+/// Runs `batch` in one transaction, each job in its own savepoint, then replies to every job.
+fn run_batch(ctx: &mut WriterCtx, batch: &mut Vec<BoxJob>) {
+    let outcome = execute_batch(ctx, batch);
+    match &outcome {
+        Ok(()) => {
+            let committed = std::mem::take(&mut ctx.batch_snapshots);
+            ctx.known_snapshots.extend(committed);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, ops = batch.len(), "SQLite batch failed to commit");
+            ctx.batch_snapshots.clear();
+            // Leave no transaction open whatever state the connection is in.
+            if !ctx.conn.is_autocommit() {
+                let _ = ctx.conn.execute_batch("ROLLBACK");
+            }
+        }
+    }
+    let batch_error = outcome.err();
+    for job in batch.drain(..) {
+        job.finish(batch_error.as_deref());
+    }
+}
+
+fn execute_batch(ctx: &mut WriterCtx, batch: &mut [BoxJob]) -> Result<(), String> {
+    ctx.conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        ctx.conn
+            .execute_batch("SAVEPOINT op")
+            .map_err(|e| e.to_string())?;
+        ctx.op_snapshots.clear();
+        if job.run(ctx) {
+            ctx.conn
+                .execute_batch("RELEASE op")
+                .map_err(|e| e.to_string())?;
+            let written = std::mem::take(&mut ctx.op_snapshots);
+            ctx.batch_snapshots.extend(written);
+        } else {
+            ctx.op_snapshots.clear();
+            ctx.conn
+                .execute_batch("ROLLBACK TO op; RELEASE op")
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    ctx.conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+}

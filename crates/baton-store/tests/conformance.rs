@@ -1,0 +1,1227 @@
+//! The store conformance suite: every `Store` method against a real database.
+//!
+//! The suite (module `suite`) is written against `Arc<dyn Store>` so that every backend runs
+//! the same checks; each backend adds a module of entry points that hand it a fresh store.
+//! The SQLite entry points give each test its own file under the system temp directory.
+
+use baton_store::Store;
+use std::sync::Arc;
+
+pub mod suite {
+    use super::*;
+    use baton_model::{
+        HistoryEvent, QueueEntry, Task, TaskDef, TaskExecLog, TaskStatus, Workflow, WorkflowDef,
+        WorkflowStatus,
+    };
+    use baton_store::{Commit, PollRequest, StoreError, WorkflowQuery, WorkflowWrite};
+    use std::collections::HashSet;
+
+    pub const NOW: i64 = 1_700_000_000_000;
+
+    // ----- fixtures -----
+
+    pub fn def(name: &str, version: i32) -> WorkflowDef {
+        serde_json::from_value(serde_json::json!({
+            "name": name,
+            "version": version,
+            "tasks": [
+                {"name": "a", "taskReferenceName": "a_ref", "type": "SIMPLE"},
+                {"name": "b", "taskReferenceName": "b_ref", "type": "SIMPLE"}
+            ]
+        }))
+        .unwrap()
+    }
+
+    pub fn workflow(id: &str, name: &str) -> Workflow {
+        Workflow {
+            workflow_id: id.to_string(),
+            workflow_name: name.to_string(),
+            workflow_version: 1,
+            status: WorkflowStatus::Running,
+            start_time: NOW,
+            create_time: NOW,
+            update_time: NOW,
+            ..Default::default()
+        }
+    }
+
+    pub fn task(workflow_id: &str, task_id: &str, seq: i32, task_type: &str) -> Task {
+        Task {
+            task_id: task_id.to_string(),
+            workflow_instance_id: workflow_id.to_string(),
+            task_type: task_type.to_string(),
+            task_def_name: task_type.to_string(),
+            reference_task_name: format!("{task_type}_ref"),
+            seq,
+            status: TaskStatus::Scheduled,
+            scheduled_time: NOW - 100,
+            response_timeout_seconds: 30,
+            workflow_task: Some(baton_model::WorkflowTask::new(
+                task_type,
+                &format!("{task_type}_ref"),
+                "SIMPLE",
+            )),
+            task_definition: Some(TaskDef::named(task_type)),
+            ..Default::default()
+        }
+    }
+
+    pub fn entry(t: &Task, priority: i32, visible_at: i64) -> QueueEntry {
+        QueueEntry {
+            queue: t.queue_name(),
+            task_id: t.task_id.clone(),
+            workflow_id: t.workflow_instance_id.clone(),
+            priority,
+            visible_at,
+        }
+    }
+
+    /// A new workflow whose tasks are all queued, visible now.
+    pub fn insert(wf: Workflow, def: &Arc<WorkflowDef>, tasks: Vec<Task>) -> WorkflowWrite {
+        let queue_push = tasks.iter().map(|t| entry(t, 0, NOW)).collect();
+        let history = vec![HistoryEvent::workflow(
+            &wf.workflow_id,
+            "RUNNING",
+            NOW,
+            None,
+        )];
+        WorkflowWrite {
+            workflow: wf,
+            def: def.clone(),
+            expected_version: None,
+            tasks,
+            removed_tasks: vec![],
+            queue_push,
+            queue_remove: vec![],
+            history,
+            next_wake_at: None,
+        }
+    }
+
+    /// An update of an existing workflow that changes nothing else.
+    pub fn update(wf: Workflow, def: &Arc<WorkflowDef>, version: i64) -> WorkflowWrite {
+        WorkflowWrite {
+            workflow: wf,
+            def: def.clone(),
+            expected_version: Some(version),
+            tasks: vec![],
+            removed_tasks: vec![],
+            queue_push: vec![],
+            queue_remove: vec![],
+            history: vec![],
+            next_wake_at: None,
+        }
+    }
+
+    pub fn one(write: WorkflowWrite) -> Commit {
+        Commit {
+            workflows: vec![write],
+            ..Default::default()
+        }
+    }
+
+    pub fn poll_req(queue: &str, count: usize, worker: &str, now: i64) -> PollRequest {
+        PollRequest {
+            queue: queue.to_string(),
+            count,
+            worker_id: Some(worker.to_string()),
+            domain: None,
+            now,
+        }
+    }
+
+    async fn version_of(store: &Arc<dyn Store>, id: &str) -> i64 {
+        store.load_workflow(id).await.unwrap().unwrap().version
+    }
+
+    async fn queue_size(store: &Arc<dyn Store>, queue: &str) -> i64 {
+        store
+            .queue_sizes()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(q, _)| q == queue)
+            .map(|(_, n)| n)
+            .unwrap_or(0)
+    }
+
+    // ----- definitions -----
+
+    pub async fn task_defs(store: Arc<dyn Store>) {
+        let mut a = TaskDef::named("alpha");
+        a.retry_count = 5;
+        store
+            .put_task_defs(vec![TaskDef::named("beta"), a.clone()])
+            .await
+            .unwrap();
+        let got = store.get_task_def("alpha").await.unwrap().unwrap();
+        assert_eq!(got.retry_count, 5);
+        assert!(got.create_time > 0, "createTime set on insert");
+        let created = got.create_time;
+        assert!(store.get_task_def("gamma").await.unwrap().is_none());
+
+        let names: Vec<String> = store
+            .list_task_defs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names, ["alpha", "beta"]);
+
+        // Re-put replaces and keeps the creation time.
+        a.retry_count = 7;
+        store.put_task_defs(vec![a.clone()]).await.unwrap();
+        let got = store.get_task_def("alpha").await.unwrap().unwrap();
+        assert_eq!(got.retry_count, 7);
+        assert_eq!(got.create_time, created);
+
+        a.retry_count = 1;
+        store.update_task_def(a).await.unwrap();
+        assert_eq!(
+            store
+                .get_task_def("alpha")
+                .await
+                .unwrap()
+                .unwrap()
+                .retry_count,
+            1
+        );
+        let err = store
+            .update_task_def(TaskDef::named("missing"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+        assert!(store.get_task_def("missing").await.unwrap().is_none());
+
+        store.delete_task_def("beta").await.unwrap();
+        assert!(store.get_task_def("beta").await.unwrap().is_none());
+        let err = store.delete_task_def("beta").await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+        assert_eq!(store.list_task_defs().await.unwrap().len(), 1);
+    }
+
+    pub async fn workflow_defs(store: Arc<dyn Store>) {
+        let mut v1 = def("flow", 1);
+        store.put_workflow_def(v1.clone(), false).await.unwrap();
+        let err = store.put_workflow_def(v1.clone(), false).await.unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
+
+        v1.description = Some("replaced".into());
+        store.put_workflow_def(v1.clone(), true).await.unwrap();
+        let got = store
+            .get_workflow_def("flow", Some(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.description.as_deref(), Some("replaced"));
+        assert!(got.create_time > 0);
+
+        store.put_workflow_def(def("flow", 3), false).await.unwrap();
+        store.put_workflow_def(def("flow", 2), false).await.unwrap();
+        store
+            .put_workflow_def(def("another", 1), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .get_workflow_def("flow", None)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            3
+        );
+        assert_eq!(
+            store
+                .get_workflow_def("flow", Some(2))
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            2
+        );
+        assert!(store
+            .get_workflow_def("flow", Some(9))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .get_workflow_def("nope", None)
+            .await
+            .unwrap()
+            .is_none());
+
+        let listed: Vec<(String, i32)> = store
+            .list_workflow_defs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.name, d.version))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("another".to_string(), 1),
+                ("flow".to_string(), 1),
+                ("flow".to_string(), 2),
+                ("flow".to_string(), 3)
+            ]
+        );
+
+        store.delete_workflow_def("flow", 3).await.unwrap();
+        assert_eq!(
+            store
+                .get_workflow_def("flow", None)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            2
+        );
+        let err = store.delete_workflow_def("flow", 3).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    }
+
+    // ----- executions -----
+
+    pub async fn commit_roundtrip(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut wf = workflow("wf-1", "flow");
+        wf.input.insert("x".into(), serde_json::json!(42));
+        // Tasks handed in with the row are not stored with it.
+        wf.tasks = vec![task("wf-1", "ignored", 9, "zzz")];
+        wf.workflow_definition = Some(d.clone());
+        let tasks = vec![
+            task("wf-1", "t-2", 2, "b"),
+            task("wf-1", "t-0", 0, "a"),
+            task("wf-1", "t-1", 1, "a"),
+        ];
+        store
+            .commit(one(insert(wf.clone(), &d, tasks)))
+            .await
+            .unwrap();
+
+        let state = store.load_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(state.version, 1);
+        assert_eq!(*state.def, *d);
+        assert!(state.workflow.tasks.is_empty());
+        assert_eq!(state.workflow.workflow_definition.as_deref(), Some(&*d));
+        assert_eq!(state.workflow.input.get("x"), Some(&serde_json::json!(42)));
+        let ids: Vec<&str> = state.tasks.iter().map(|t| t.task_id.as_str()).collect();
+        assert_eq!(ids, ["t-0", "t-1", "t-2"], "tasks ordered by seq");
+        assert!(state.tasks.iter().all(|t| t.workflow_task.is_none()));
+        assert!(state.tasks.iter().all(|t| t.task_definition.is_none()));
+        assert!(store.get_task("ignored").await.unwrap().is_none());
+
+        let row = store.get_workflow("wf-1").await.unwrap().unwrap();
+        assert!(row.tasks.is_empty());
+        assert_eq!(row.status, WorkflowStatus::Running);
+        let t = store.get_task("t-1").await.unwrap().unwrap();
+        assert_eq!(t.seq, 1);
+        assert_eq!(t.workflow_instance_id, "wf-1");
+        assert!(store.load_workflow("nope").await.unwrap().is_none());
+        assert!(store.get_workflow("nope").await.unwrap().is_none());
+        assert!(store.get_task("nope").await.unwrap().is_none());
+        assert_eq!(queue_size(&store, "a").await, 2);
+        assert_eq!(queue_size(&store, "b").await, 1);
+
+        // The same id again.
+        let err = store
+            .commit(one(insert(workflow("wf-1", "flow"), &d, vec![])))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
+
+        // An update with the version read bumps it; with the `Arc` from the load too.
+        let mut w = state.workflow.clone();
+        w.status = WorkflowStatus::Completed;
+        w.end_time = NOW + 5;
+        let mut write = update(w, &state.def, state.version);
+        let mut done = state.tasks[0].clone();
+        done.status = TaskStatus::Completed;
+        write.tasks = vec![done];
+        write.removed_tasks = vec!["t-2".into()];
+        write.queue_remove = vec!["t-0".into()];
+        store.commit(one(write)).await.unwrap();
+        let state = store.load_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(state.version, 2);
+        assert_eq!(state.workflow.status, WorkflowStatus::Completed);
+        assert_eq!(state.workflow.end_time, NOW + 5);
+        let ids: Vec<&str> = state.tasks.iter().map(|t| t.task_id.as_str()).collect();
+        assert_eq!(ids, ["t-0", "t-1"]);
+        assert_eq!(state.tasks[0].status, TaskStatus::Completed);
+        assert_eq!(queue_size(&store, "a").await, 1);
+        assert_eq!(
+            queue_size(&store, "b").await,
+            0,
+            "removed task leaves its queue"
+        );
+
+        // A second execution of a different definition version.
+        let d2 = Arc::new(def("flow", 2));
+        let mut w2 = workflow("wf-2", "flow");
+        w2.workflow_version = 2;
+        store.commit(one(insert(w2, &d2, vec![]))).await.unwrap();
+        let s2 = store.load_workflow("wf-2").await.unwrap().unwrap();
+        assert_eq!(s2.def.version, 2);
+        assert_eq!(
+            store
+                .load_workflow("wf-1")
+                .await
+                .unwrap()
+                .unwrap()
+                .def
+                .version,
+            1
+        );
+    }
+
+    pub async fn version_conflict_changes_nothing(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        store
+            .commit(one(insert(
+                workflow("wf-1", "flow"),
+                &d,
+                vec![task("wf-1", "t-0", 0, "a")],
+            )))
+            .await
+            .unwrap();
+        store
+            .commit(one(insert(workflow("wf-other", "flow"), &d, vec![])))
+            .await
+            .unwrap();
+        store
+            .commit(one(update(workflow("wf-1", "flow"), &d, 1)))
+            .await
+            .unwrap();
+        let before = store.load_workflow("wf-1").await.unwrap().unwrap();
+        let history_before = store.history("wf-1").await.unwrap();
+        assert_eq!(before.version, 2);
+
+        // Stale version: everything in the write must be discarded.
+        let mut w = workflow("wf-1", "flow");
+        w.status = WorkflowStatus::Failed;
+        let mut write = update(w, &d, 1);
+        let mut t0 = before.tasks[0].clone();
+        t0.status = TaskStatus::Failed;
+        let t1 = task("wf-1", "t-1", 1, "b");
+        write.queue_push = vec![entry(&t1, 0, NOW)];
+        write.tasks = vec![t0, t1];
+        write.queue_remove = vec!["t-0".into()];
+        write.history = vec![HistoryEvent::workflow("wf-1", "FAILED", NOW, None)];
+        write.next_wake_at = Some(NOW);
+        let commit = Commit {
+            workflows: vec![write],
+            wake: vec![("wf-other".into(), NOW)],
+            logs: vec![TaskExecLog {
+                log: "nope".into(),
+                task_id: Some("t-0".into()),
+                created_time: NOW,
+            }],
+        };
+        let err = store.commit(commit).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict(id) if id == "wf-1"),
+            "{err:?}"
+        );
+
+        let after = store.load_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(after.version, 2);
+        assert_eq!(after.workflow.status, WorkflowStatus::Running);
+        assert_eq!(after.tasks, before.tasks);
+        assert_eq!(store.history("wf-1").await.unwrap(), history_before);
+        assert_eq!(queue_size(&store, "a").await, 1);
+        assert_eq!(queue_size(&store, "b").await, 0);
+        assert!(store.task_logs("t-0").await.unwrap().is_empty());
+        assert_eq!(store.next_wake_at().await.unwrap(), None);
+
+        // A commit of two workflows where the second conflicts applies neither.
+        let mut first = workflow("wf-other", "flow");
+        first.status = WorkflowStatus::Paused;
+        let commit = Commit {
+            workflows: vec![
+                update(first, &d, 1),
+                update(workflow("wf-1", "flow"), &d, 1),
+            ],
+            ..Default::default()
+        };
+        let err = store.commit(commit).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        let other = store.load_workflow("wf-other").await.unwrap().unwrap();
+        assert_eq!(other.version, 1);
+        assert_eq!(other.workflow.status, WorkflowStatus::Running);
+
+        // An update of a workflow that does not exist is a conflict too.
+        let err = store
+            .commit(one(update(workflow("ghost", "flow"), &d, 1)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    }
+
+    pub async fn batch_with_conflict_commits_the_rest(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        for i in 0..40 {
+            store
+                .commit(one(insert(
+                    workflow(&format!("wf-{i}"), "flow"),
+                    &d,
+                    vec![],
+                )))
+                .await
+                .unwrap();
+        }
+        // Even workflows get a good update, odd ones a stale one, all at once so that they
+        // share batches.
+        let mut handles = Vec::new();
+        for i in 0..40 {
+            let store = store.clone();
+            let d = d.clone();
+            handles.push(tokio::spawn(async move {
+                let mut w = workflow(&format!("wf-{i}"), "flow");
+                w.status = WorkflowStatus::Completed;
+                let version = if i % 2 == 0 { 1 } else { 7 };
+                (i, store.commit(one(update(w, &d, version))).await)
+            }));
+        }
+        for h in handles {
+            let (i, result) = h.await.unwrap();
+            let state = store
+                .load_workflow(&format!("wf-{i}"))
+                .await
+                .unwrap()
+                .unwrap();
+            if i % 2 == 0 {
+                result.unwrap();
+                assert_eq!(state.version, 2);
+                assert_eq!(state.workflow.status, WorkflowStatus::Completed);
+            } else {
+                assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+                assert_eq!(state.version, 1);
+                assert_eq!(state.workflow.status, WorkflowStatus::Running);
+            }
+        }
+    }
+
+    // ----- queues -----
+
+    pub async fn poll_claims_in_order(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let tasks: Vec<Task> = (0..5)
+            .map(|i| task("wf-1", &format!("t-{i}"), i, "work"))
+            .collect();
+        let mut write = insert(workflow("wf-1", "flow"), &d, tasks.clone());
+        write.queue_push = vec![
+            entry(&tasks[0], 0, NOW - 10),
+            entry(&tasks[1], 5, NOW - 5),      // highest priority
+            entry(&tasks[2], 0, NOW - 20),     // oldest of priority 0
+            entry(&tasks[3], 9, NOW + 60_000), // not yet visible
+            entry(&tasks[4], 0, NOW + 30_000), // not yet visible
+        ];
+        store.commit(one(write)).await.unwrap();
+        assert_eq!(queue_size(&store, "work").await, 5);
+
+        let out = store.poll(poll_req("work", 2, "w1", NOW)).await.unwrap();
+        let ids: Vec<&str> = out.tasks.iter().map(|t| t.task_id.as_str()).collect();
+        assert_eq!(ids, ["t-1", "t-2"]);
+        assert_eq!(out.next_visible_at, None);
+        for t in &out.tasks {
+            assert_eq!(t.status, TaskStatus::InProgress);
+            assert_eq!(t.worker_id.as_deref(), Some("w1"));
+            assert_eq!(t.poll_count, 1);
+            assert_eq!(t.start_time, NOW);
+            assert_eq!(t.first_start_time, NOW);
+            assert_eq!(t.update_time, NOW);
+            assert_eq!(t.queue_wait_time, 100);
+        }
+        let stored = store.get_task("t-1").await.unwrap().unwrap();
+        assert_eq!(stored.status, TaskStatus::InProgress);
+        assert_eq!(stored.worker_id.as_deref(), Some("w1"));
+
+        let state = store.load_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(state.version, 3, "each claim bumps the workflow version");
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 30_000));
+        let events = store.history("wf-1").await.unwrap();
+        let claimed: Vec<_> = events
+            .iter()
+            .filter(|e| e.entity == "TASK" && e.status == "IN_PROGRESS")
+            .collect();
+        assert_eq!(claimed.len(), 2);
+        assert_eq!(claimed[0].worker_id.as_deref(), Some("w1"));
+
+        let out = store.poll(poll_req("work", 10, "w1", NOW)).await.unwrap();
+        assert_eq!(out.tasks.len(), 1);
+        assert_eq!(out.tasks[0].task_id, "t-0");
+
+        // Nothing visible: tells when the next entry will be.
+        let out = store
+            .poll(poll_req("work", 10, "w2", NOW + 1))
+            .await
+            .unwrap();
+        assert!(out.tasks.is_empty());
+        assert_eq!(out.next_visible_at, Some(NOW + 30_000));
+        let out = store
+            .poll(poll_req("work", 10, "w2", NOW + 2))
+            .await
+            .unwrap();
+        assert_eq!(out.next_visible_at, Some(NOW + 30_000));
+
+        let out = store
+            .poll(poll_req("work", 10, "w2", NOW + 60_000))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = out.tasks.iter().map(|t| t.task_id.as_str()).collect();
+        assert_eq!(ids, ["t-3", "t-4"]);
+        assert_eq!(queue_size(&store, "work").await, 0);
+        let out = store
+            .poll(poll_req("work", 10, "w2", NOW + 60_001))
+            .await
+            .unwrap();
+        assert!(out.tasks.is_empty());
+        assert_eq!(out.next_visible_at, None);
+
+        // Other queues and domains are separate.
+        let out = store.poll(poll_req("other", 10, "w2", NOW)).await.unwrap();
+        assert!(out.tasks.is_empty());
+
+        let polls = store.poll_data().await.unwrap();
+        let work = polls.iter().find(|p| p.queue_name == "work").unwrap();
+        assert_eq!(work.worker_id, "w2");
+        assert!(work.last_poll_time > NOW);
+        assert!(polls.iter().any(|p| p.queue_name == "other"));
+    }
+
+    pub async fn poll_with_domain(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut t = task("wf-1", "t-0", 0, "work");
+        t.domain = Some("blue".into());
+        store
+            .commit(one(insert(workflow("wf-1", "flow"), &d, vec![t])))
+            .await
+            .unwrap();
+        let out = store.poll(poll_req("work", 1, "w", NOW)).await.unwrap();
+        assert!(out.tasks.is_empty());
+        let mut req = poll_req("blue:work", 1, "w", NOW);
+        req.domain = Some("blue".into());
+        let out = store.poll(req).await.unwrap();
+        assert_eq!(out.tasks.len(), 1);
+        let polls = store.poll_data().await.unwrap();
+        assert!(polls
+            .iter()
+            .any(|p| p.queue_name == "work" && p.domain.as_deref() == Some("blue")));
+    }
+
+    pub async fn poll_without_response_timeout_keeps_wake(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut t = task("wf-1", "t-0", 0, "work");
+        t.response_timeout_seconds = 0;
+        let mut write = insert(workflow("wf-1", "flow"), &d, vec![t]);
+        write.next_wake_at = Some(NOW + 5_000_000);
+        store.commit(one(write)).await.unwrap();
+        let out = store.poll(poll_req("work", 1, "w", NOW)).await.unwrap();
+        assert_eq!(out.tasks.len(), 1);
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 5_000_000));
+        assert_eq!(version_of(&store, "wf-1").await, 2);
+    }
+
+    pub async fn stale_queue_entry_is_dropped(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut done = task("wf-1", "t-0", 0, "work");
+        done.status = TaskStatus::Completed;
+        let live = task("wf-1", "t-1", 1, "work");
+        let mut write = insert(
+            workflow("wf-1", "flow"),
+            &d,
+            vec![done.clone(), live.clone()],
+        );
+        write.queue_push = vec![
+            entry(&done, 9, NOW),
+            entry(&live, 0, NOW),
+            // An entry whose task does not exist at all.
+            QueueEntry {
+                queue: "work".into(),
+                task_id: "ghost".into(),
+                workflow_id: "wf-1".into(),
+                priority: 9,
+                visible_at: NOW,
+            },
+        ];
+        store.commit(one(write)).await.unwrap();
+        let out = store.poll(poll_req("work", 1, "w", NOW)).await.unwrap();
+        let ids: Vec<&str> = out.tasks.iter().map(|t| t.task_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["t-1"],
+            "stale entries skipped, the live one still claimed"
+        );
+        assert_eq!(queue_size(&store, "work").await, 0);
+        assert_eq!(
+            store.get_task("t-0").await.unwrap().unwrap().status,
+            TaskStatus::Completed
+        );
+    }
+
+    pub async fn concurrent_pollers_claim_each_task_once(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        for w in 0..50 {
+            let wf_id = format!("wf-{w}");
+            let tasks = (0..10)
+                .map(|i| task(&wf_id, &format!("{wf_id}-t-{i}"), i, "work"))
+                .collect();
+            store
+                .commit(one(insert(workflow(&wf_id, "flow"), &d, tasks)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(queue_size(&store, "work").await, 500);
+
+        let mut pollers = Vec::new();
+        for p in 0..8 {
+            let store = store.clone();
+            pollers.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let out = store
+                        .poll(poll_req("work", 7, &format!("worker-{p}"), NOW))
+                        .await
+                        .unwrap();
+                    if out.tasks.is_empty() {
+                        break;
+                    }
+                    for t in out.tasks {
+                        assert_eq!(t.worker_id, Some(format!("worker-{p}")));
+                        mine.push(t.task_id);
+                    }
+                }
+                mine
+            }));
+        }
+        let mut all = Vec::new();
+        let mut busy_pollers = 0;
+        for h in pollers {
+            let mine = h.await.unwrap();
+            if !mine.is_empty() {
+                busy_pollers += 1;
+            }
+            all.extend(mine);
+        }
+        assert_eq!(all.len(), 500, "every task claimed exactly once");
+        let unique: HashSet<&String> = all.iter().collect();
+        assert_eq!(unique.len(), 500);
+        assert!(busy_pollers >= 1);
+        assert_eq!(queue_size(&store, "work").await, 0);
+        for w in 0..50 {
+            let state = store
+                .load_workflow(&format!("wf-{w}"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(state.version, 11);
+            assert!(state
+                .tasks
+                .iter()
+                .all(|t| t.status == TaskStatus::InProgress && t.poll_count == 1));
+        }
+    }
+
+    // ----- timers -----
+
+    pub async fn due_workflows_and_next_wake(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        assert_eq!(store.next_wake_at().await.unwrap(), None);
+        assert!(store.due_workflows(NOW, 10).await.unwrap().is_empty());
+        for (id, wake) in [
+            ("wf-a", Some(NOW + 30)),
+            ("wf-b", Some(NOW + 10)),
+            ("wf-c", None),
+            ("wf-d", Some(NOW + 20)),
+            ("wf-e", Some(NOW + 1000)),
+        ] {
+            let mut write = insert(workflow(id, "flow"), &d, vec![]);
+            write.next_wake_at = wake;
+            store.commit(one(write)).await.unwrap();
+        }
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 10));
+        assert_eq!(
+            store.due_workflows(NOW + 30, 10).await.unwrap(),
+            ["wf-b", "wf-d", "wf-a"]
+        );
+        assert_eq!(
+            store.due_workflows(NOW + 30, 2).await.unwrap(),
+            ["wf-b", "wf-d"]
+        );
+        assert!(store.due_workflows(NOW, 10).await.unwrap().is_empty());
+
+        // Deciding clears (or moves) the wake-up time.
+        store
+            .commit(one(update(workflow("wf-b", "flow"), &d, 1)))
+            .await
+            .unwrap();
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 20));
+        assert_eq!(
+            store.due_workflows(NOW + 10_000, 10).await.unwrap(),
+            ["wf-d", "wf-a", "wf-e"]
+        );
+    }
+
+    pub async fn wake_other_workflow(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        store
+            .commit(one(insert(workflow("parent", "flow"), &d, vec![])))
+            .await
+            .unwrap();
+        let mut later = insert(workflow("timer", "flow"), &d, vec![]);
+        later.next_wake_at = Some(NOW + 500);
+        store.commit(one(later)).await.unwrap();
+
+        // A child commit wakes its parent (no wake-up time yet) and the timer (earlier).
+        let commit = Commit {
+            workflows: vec![insert(workflow("child", "flow"), &d, vec![])],
+            wake: vec![
+                ("parent".into(), NOW + 100),
+                ("timer".into(), NOW + 50),
+                ("missing".into(), NOW),
+            ],
+            logs: vec![],
+        };
+        store.commit(commit).await.unwrap();
+        assert_eq!(
+            store.due_workflows(NOW + 100, 10).await.unwrap(),
+            ["timer", "parent"]
+        );
+        // A later wake does not postpone an earlier one.
+        let commit = Commit {
+            wake: vec![("timer".into(), NOW + 900)],
+            ..Default::default()
+        };
+        store.commit(commit).await.unwrap();
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 50));
+        // Waking does not change versions.
+        assert_eq!(version_of(&store, "parent").await, 1);
+        assert_eq!(version_of(&store, "timer").await, 1);
+        assert!(store.load_workflow("missing").await.unwrap().is_none());
+    }
+
+    // ----- logs and history -----
+
+    pub async fn history_order_and_remove(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let t = task("wf-1", "t-0", 0, "work");
+        let mut write = insert(workflow("wf-1", "flow"), &d, vec![t.clone()]);
+        write.history.push(HistoryEvent::task(&t, NOW));
+        store.commit(one(write)).await.unwrap();
+        store
+            .commit(one(insert(workflow("wf-2", "flow"), &d, vec![])))
+            .await
+            .unwrap();
+        store.poll(poll_req("work", 1, "w", NOW + 1)).await.unwrap();
+        let mut write = update(workflow("wf-1", "flow"), &d, 2);
+        write.history = vec![HistoryEvent::workflow(
+            "wf-1",
+            "COMPLETED",
+            NOW + 2,
+            Some("done".into()),
+        )];
+        store.commit(one(write)).await.unwrap();
+        store
+            .append_task_logs(vec![TaskExecLog {
+                log: "hello".into(),
+                task_id: Some("t-0".into()),
+                created_time: NOW,
+            }])
+            .await
+            .unwrap();
+
+        let events = store.history("wf-1").await.unwrap();
+        let summary: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| (e.entity.as_str(), e.status.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("WORKFLOW", "RUNNING"),
+                ("TASK", "SCHEDULED"),
+                ("TASK", "IN_PROGRESS"),
+                ("WORKFLOW", "COMPLETED")
+            ]
+        );
+        assert!(events.windows(2).all(|w| w[0].id < w[1].id), "ids increase");
+        assert!(events[0].id > 0);
+        assert_eq!(events[3].reason.as_deref(), Some("done"));
+        assert_eq!(events[1].task_id.as_deref(), Some("t-0"));
+        assert_eq!(store.history("wf-2").await.unwrap().len(), 1);
+
+        // Removing the execution keeps its history.
+        let mut t1 = task("wf-1", "t-1", 1, "work");
+        t1.status = TaskStatus::Scheduled;
+        let mut write = update(workflow("wf-1", "flow"), &d, 3);
+        write.queue_push = vec![entry(&t1, 0, NOW)];
+        write.tasks = vec![t1];
+        store.commit(one(write)).await.unwrap();
+        assert_eq!(queue_size(&store, "work").await, 1);
+        store.remove_workflow("wf-1").await.unwrap();
+        assert!(store.load_workflow("wf-1").await.unwrap().is_none());
+        assert!(store.get_workflow("wf-1").await.unwrap().is_none());
+        assert!(store.get_task("t-0").await.unwrap().is_none());
+        assert!(store.task_logs("t-0").await.unwrap().is_empty());
+        assert_eq!(queue_size(&store, "work").await, 0);
+        assert_eq!(store.history("wf-1").await.unwrap(), events);
+        let err = store.remove_workflow("wf-1").await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+        // The other execution is untouched.
+        assert!(store.load_workflow("wf-2").await.unwrap().is_some());
+    }
+
+    pub async fn task_logs(store: Arc<dyn Store>) {
+        let log = |task: &str, text: &str, t: i64| TaskExecLog {
+            log: text.into(),
+            task_id: Some(task.into()),
+            created_time: t,
+        };
+        store
+            .append_task_logs(vec![log("t-1", "one", NOW), log("t-2", "other", NOW)])
+            .await
+            .unwrap();
+        store.append_task_logs(vec![]).await.unwrap();
+        let commit = Commit {
+            logs: vec![log("t-1", "two", NOW + 1), log("t-1", "three", NOW - 1)],
+            ..Default::default()
+        };
+        store.commit(commit).await.unwrap();
+        let got = store.task_logs("t-1").await.unwrap();
+        let texts: Vec<&str> = got.iter().map(|l| l.log.as_str()).collect();
+        assert_eq!(texts, ["one", "two", "three"], "in append order");
+        assert_eq!(got[1].created_time, NOW + 1);
+        assert_eq!(got[0].task_id.as_deref(), Some("t-1"));
+        assert_eq!(store.task_logs("t-2").await.unwrap().len(), 1);
+        assert!(store.task_logs("t-3").await.unwrap().is_empty());
+    }
+
+    // ----- search -----
+
+    pub async fn search_filters_and_pages(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let d2 = Arc::new(def("other", 2));
+        for i in 0..12 {
+            let (name, def) = if i % 3 == 0 {
+                ("other", &d2)
+            } else {
+                ("flow", &d)
+            };
+            let mut w = workflow(&format!("wf-{i:02}"), name);
+            w.workflow_version = def.version;
+            w.start_time = NOW + i;
+            w.update_time = NOW + 100 - i;
+            w.correlation_id = Some(format!("corr-{}", i % 2));
+            if i == 5 {
+                w.status = WorkflowStatus::Failed;
+                w.input
+                    .insert("needle".into(), serde_json::json!("50% off_sale"));
+            }
+            if i == 7 {
+                w.idempotency_key = Some("key-1".into());
+            }
+            store.commit(one(insert(w, def, vec![]))).await.unwrap();
+        }
+        let ids = |page: &Vec<Workflow>| {
+            page.iter()
+                .map(|w| w.workflow_id.clone())
+                .collect::<Vec<_>>()
+        };
+
+        // Everything, newest first by default.
+        let (total, page) = store
+            .search_workflows(&WorkflowQuery {
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 12);
+        assert_eq!(ids(&page), ["wf-11", "wf-10", "wf-09", "wf-08", "wf-07"]);
+        assert!(page.iter().all(|w| w.tasks.is_empty()));
+
+        let (total, page) = store
+            .search_workflows(&WorkflowQuery {
+                offset: 10,
+                limit: 5,
+                sort: Some(("startTime".into(), false)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 12);
+        assert_eq!(ids(&page), ["wf-10", "wf-11"]);
+
+        let (total, page) = store
+            .search_workflows(&WorkflowQuery {
+                workflow_types: vec!["other".into()],
+                limit: 100,
+                sort: Some(("updateTime".into(), false)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 4);
+        assert_eq!(ids(&page), ["wf-09", "wf-06", "wf-03", "wf-00"]);
+
+        let (total, page) = store
+            .search_workflows(&WorkflowQuery {
+                statuses: vec![WorkflowStatus::Failed, WorkflowStatus::Completed],
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((total, ids(&page)), (1, vec!["wf-05".to_string()]));
+
+        let (total, _) = store
+            .search_workflows(&WorkflowQuery {
+                workflow_types: vec!["flow".into()],
+                correlation_ids: vec!["corr-1".into()],
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 4); // 1, 5, 7, 11
+
+        let (total, page) = store
+            .search_workflows(&WorkflowQuery {
+                workflow_ids: vec!["wf-01".into(), "wf-02".into(), "nope".into()],
+                start_time_from: Some(NOW + 2),
+                start_time_to: Some(NOW + 8),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((total, ids(&page)), (1, vec!["wf-02".to_string()]));
+
+        let (total, _) = store
+            .search_workflows(&WorkflowQuery {
+                version: Some(2),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 4);
+
+        for (text, expected) in [("50% off_sale", 1), ("needle", 1), ("0% o", 1), ("5_%", 0)] {
+            let (total, _) = store
+                .search_workflows(&WorkflowQuery {
+                    free_text: Some(text.into()),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(total, expected, "free text {text:?}");
+        }
+
+        // Unknown sort keys fall back to start time; hostile ones are not interpolated.
+        let (total, page) = store
+            .search_workflows(&WorkflowQuery {
+                limit: 1,
+                sort: Some(("1; DROP TABLE workflows; --".into(), true)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((total, ids(&page)), (12, vec!["wf-11".to_string()]));
+
+        let found = store
+            .find_by_idempotency_key("flow", "key-1")
+            .await
+            .unwrap();
+        assert_eq!(ids(&found), ["wf-07"]);
+        assert!(store
+            .find_by_idempotency_key("other", "key-1")
+            .await
+            .unwrap()
+            .is_empty());
+        let mut again = workflow("wf-99", "flow");
+        again.idempotency_key = Some("key-1".into());
+        again.start_time = NOW + 1000;
+        store.commit(one(insert(again, &d, vec![]))).await.unwrap();
+        let found = store
+            .find_by_idempotency_key("flow", "key-1")
+            .await
+            .unwrap();
+        assert_eq!(ids(&found), ["wf-99", "wf-07"], "newest first");
+    }
+
+    // ----- durability -----
+
+    /// Writes through one store, drops it, and reads everything back through a new one on
+    /// the same database.
+    pub async fn reopen_sees_everything<F>(open: F)
+    where
+        F: Fn() -> Arc<dyn Store>,
+    {
+        let d = Arc::new(def("flow", 1));
+        {
+            let store = open();
+            store
+                .put_task_defs(vec![TaskDef::named("a")])
+                .await
+                .unwrap();
+            store.put_workflow_def(def("flow", 1), false).await.unwrap();
+            let mut write = insert(
+                workflow("wf-1", "flow"),
+                &d,
+                vec![task("wf-1", "t-0", 0, "a"), task("wf-1", "t-1", 1, "a")],
+            );
+            write.next_wake_at = Some(NOW + 5);
+            store.commit(one(write)).await.unwrap();
+            store.poll(poll_req("a", 1, "w", NOW)).await.unwrap();
+            store
+                .append_task_logs(vec![TaskExecLog {
+                    log: "kept".into(),
+                    task_id: Some("t-0".into()),
+                    created_time: NOW,
+                }])
+                .await
+                .unwrap();
+        }
+        let store = open();
+        assert!(store.get_task_def("a").await.unwrap().is_some());
+        assert!(store
+            .get_workflow_def("flow", Some(1))
+            .await
+            .unwrap()
+            .is_some());
+        let state = store.load_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(state.version, 2);
+        assert_eq!(*state.def, *d);
+        assert_eq!(state.tasks.len(), 2);
+        assert_eq!(state.tasks[0].status, TaskStatus::InProgress);
+        assert_eq!(state.tasks[1].status, TaskStatus::Scheduled);
+        assert_eq!(queue_size(&store, "a").await, 1);
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 5));
+        assert_eq!(store.history("wf-1").await.unwrap().len(), 2);
+        assert_eq!(store.task_logs("t-0").await.unwrap().len(), 1);
+        assert_eq!(store.poll_data().await.unwrap().len(), 1);
+        // And it keeps working.
+        let out = store.poll(poll_req("a", 5, "w", NOW)).await.unwrap();
+        assert_eq!(out.tasks.len(), 1);
+        assert_eq!(out.tasks[0].task_id, "t-1");
+    }
+}
+
+/// Entry points for the SQLite store: a fresh database file per test.
+mod sqlite {
+    use super::*;
+    use baton_store::{SqliteOptions, SqliteStore, Synchronous};
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A database path that is deleted (with its WAL files) when dropped.
+    struct TempDb(PathBuf);
+
+    impl TempDb {
+        fn new(name: &str) -> TempDb {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = std::env::temp_dir()
+                .join("baton-store-tests")
+                .join(format!("{}-{n}-{name}.db", std::process::id()));
+            TempDb(path)
+        }
+
+        fn open(&self) -> Arc<dyn Store> {
+            let opts = SqliteOptions {
+                path: self.0.clone(),
+                synchronous: Synchronous::Normal,
+                readers: 4,
+            };
+            Arc::new(SqliteStore::open(opts).unwrap())
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = self.0.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    macro_rules! sqlite_suite {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = TempDb::new(stringify!($name));
+                    suite::$name(db.open()).await;
+                }
+            )*
+        };
+    }
+
+    sqlite_suite!(
+        task_defs,
+        workflow_defs,
+        commit_roundtrip,
+        version_conflict_changes_nothing,
+        batch_with_conflict_commits_the_rest,
+        poll_claims_in_order,
+        poll_with_domain,
+        poll_without_response_timeout_keeps_wake,
+        stale_queue_entry_is_dropped,
+        concurrent_pollers_claim_each_task_once,
+        due_workflows_and_next_wake,
+        wake_other_workflow,
+        history_order_and_remove,
+        task_logs,
+        search_filters_and_pages,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn reopen_sees_everything() {
+        let db = TempDb::new("reopen");
+        suite::reopen_sees_everything(|| db.open()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn full_synchronous_mode_works() {
+        let db = TempDb::new("full");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(SqliteOptions {
+                path: db.0.clone(),
+                synchronous: Synchronous::Full,
+                readers: 1,
+            })
+            .unwrap(),
+        );
+        suite::commit_roundtrip(store).await;
+    }
+
+    #[test]
+    fn rejects_a_database_from_a_newer_baton() {
+        let db = TempDb::new("newer");
+        drop(SqliteStore::open_path(&db.0).unwrap());
+        {
+            let conn = rusqlite::Connection::open(&db.0).unwrap();
+            conn.execute_batch("PRAGMA user_version = 999").unwrap();
+        }
+        let err = SqliteStore::open_path(&db.0).unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn creates_missing_directories() {
+        let db = TempDb::new("dirs");
+        let nested = db.0.with_extension("d").join("a").join("b.db");
+        let store = SqliteStore::open_path(&nested).unwrap();
+        assert_eq!(store.path(), nested);
+        drop(store);
+        assert!(nested.exists());
+        let _ = std::fs::remove_dir_all(db.0.with_extension("d"));
+    }
+}
