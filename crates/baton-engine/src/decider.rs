@@ -323,7 +323,7 @@ fn first_scheduled_time(st: &ExecState, task: &Task) -> i64 {
 }
 
 /// A new attempt: new id, `retryCount + 1`, input re-evaluated, pollable after the delay.
-fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
+pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     let old = st.tasks[i].clone();
     st.tasks[i].retried = true;
     st.tasks[i].executed = true;
@@ -408,7 +408,7 @@ fn schedule_successors(st: &mut ExecState, i: usize) {
 }
 
 /// Schedules the node after `reference` in its list, climbing out of finished branches.
-fn advance_from(st: &mut ExecState, reference: &str, iteration: i32) {
+pub(crate) fn advance_from(st: &mut ExecState, reference: &str, iteration: i32) {
     let def = st.def.clone();
     let index = st.index.clone();
     let Some(loc) = index.location(reference).cloned() else {
@@ -421,13 +421,12 @@ fn advance_from(st: &mut ExecState, reference: &str, iteration: i32) {
         schedule_node(st, next, iteration);
         return;
     }
-    match (&loc.step, &loc.parent) {
-        (crate::state::Step::Case(_) | crate::state::Step::Default, Some(parent)) => {
-            advance_from(st, parent, iteration)
-        }
-        // End of a fork branch: the JOIN notices. End of a loop body: the DO_WHILE notices.
-        // End of the top level: the workflow completes when nothing is pending.
-        _ => {}
+    // End of a fork branch: the JOIN notices. End of a loop body: the DO_WHILE notices.
+    // End of the top level: the workflow completes when nothing is pending.
+    if let (crate::state::Step::Case(_) | crate::state::Step::Default, Some(parent)) =
+        (&loc.step, &loc.parent)
+    {
+        advance_from(st, parent, iteration);
     }
 }
 
@@ -536,10 +535,14 @@ fn base_task(st: &ExecState, node: &WorkflowTask, task_type: &str, iteration: i3
 }
 
 /// Creates the task(s) for a definition node (§5).
-fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: i32) {
+pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: i32) {
     let reference = loop_ref(&node.task_reference_name, iteration);
-    if st.tasks.iter().any(|t| t.reference_task_name == reference) {
-        return; // a node is never scheduled twice
+    if let Some(existing) = st.tasks.iter().find(|t| t.reference_task_name == reference) {
+        // A node is never scheduled twice; one skipped through the API is walked past.
+        if existing.status == TaskStatus::Skipped {
+            advance_from(st, &node.task_reference_name, iteration);
+        }
+        return;
     }
     let ttype = node.task_type.as_str();
     match ttype {

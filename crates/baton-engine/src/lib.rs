@@ -12,6 +12,7 @@
 
 pub mod decider;
 pub mod expr;
+pub mod ops;
 pub mod retry;
 pub mod state;
 pub mod systask;

@@ -206,6 +206,13 @@ impl ExecState {
         }
     }
 
+    /// Replaces the task list (after deletions), with the dirty flag of each kept task.
+    pub fn replace_tasks(&mut self, tasks: Vec<Task>, dirty: Vec<bool>) {
+        self.tasks = tasks;
+        self.dirty = dirty;
+        self.dirty.resize(self.tasks.len(), false);
+    }
+
     pub fn find_task(&self, task_id: &str) -> Option<usize> {
         self.tasks.iter().position(|t| t.task_id == task_id)
     }

@@ -237,13 +237,11 @@ fn check_task(
                 _ => {}
             }
         }
-        sys::DECISION => {
-            if t.case_value_param.is_none() && t.case_expression.is_none() {
-                out.push(err(
-                    p("caseValueParam"),
-                    "DECISION needs caseValueParam or caseExpression",
-                ));
-            }
+        sys::DECISION if t.case_value_param.is_none() && t.case_expression.is_none() => {
+            out.push(err(
+                p("caseValueParam"),
+                "DECISION needs caseValueParam or caseExpression",
+            ));
         }
         sys::DO_WHILE => {
             match t.loop_condition.as_deref() {
@@ -343,10 +341,8 @@ fn check_task(
                 ));
             }
         }
-        sys::EVENT => {
-            if t.sink.as_deref().is_none_or(|s| s.trim().is_empty()) {
-                out.push(err(p("sink"), "EVENT task needs a sink"));
-            }
+        sys::EVENT if t.sink.as_deref().is_none_or(|s| s.trim().is_empty()) => {
+            out.push(err(p("sink"), "EVENT task needs a sink"));
         }
         sys::WAIT => {
             let d = literal("duration");
@@ -374,22 +370,19 @@ fn check_task(
                 }
             }
         }
-        sys::DYNAMIC => {
+        sys::DYNAMIC
             if t.dynamic_task_name_param
                 .as_deref()
-                .is_none_or(str::is_empty)
-            {
-                out.push(err(
-                    p("dynamicTaskNameParam"),
-                    "DYNAMIC needs dynamicTaskNameParam",
-                ));
-            }
+                .is_none_or(str::is_empty) =>
+        {
+            out.push(err(
+                p("dynamicTaskNameParam"),
+                "DYNAMIC needs dynamicTaskNameParam",
+            ));
         }
         sys::FORK_JOIN_DYNAMIC => *has_dynamic = true,
-        sys::FORK_JOIN => {
-            if t.fork_tasks.is_empty() {
-                out.push(err(p("forkTasks"), "FORK_JOIN needs forkTasks"));
-            }
+        sys::FORK_JOIN if t.fork_tasks.is_empty() => {
+            out.push(err(p("forkTasks"), "FORK_JOIN needs forkTasks"));
         }
         _ => {}
     }

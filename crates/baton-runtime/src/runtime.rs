@@ -1,10 +1,11 @@
 use crate::error::{Error, Result};
 use crate::wakers::QueueWakers;
+use baton_engine::ops;
 use baton_engine::validate::{validate_task_def, validate_workflow_def};
 use baton_engine::{self as engine, DefIndex, Effect, ExecState, NewExecution, UpdateOutcome};
 use baton_model::{
-    queue_name, BulkResponse, HistoryEvent, IdempotencyStrategy, StartWorkflowRequest, Task,
-    TaskDef, TaskExecLog, TaskResult, Workflow, WorkflowDef, WorkflowStatus,
+    queue_name, BulkResponse, HistoryEvent, IdempotencyStrategy, JsonMap, StartWorkflowRequest,
+    Task, TaskDef, TaskExecLog, TaskResult, Workflow, WorkflowDef, WorkflowStatus,
 };
 use baton_store::{Commit, PollRequest, Store, StoreError, WorkflowState, WorkflowWrite};
 use parking_lot::Mutex;
@@ -513,6 +514,131 @@ impl Runtime {
         .await
     }
 
+    pub async fn pause(&self, workflow_id: &str) -> Result<()> {
+        self.mutate(workflow_id, |st| {
+            match ops::pause(st).map_err(op_error)? {
+                true => Ok(Mutation::Changed((), Vec::new())),
+                false => Ok(Mutation::Unchanged(())),
+            }
+        })
+        .await
+    }
+
+    pub async fn resume(&self, workflow_id: &str) -> Result<()> {
+        self.mutate(workflow_id, |st| {
+            ops::resume(st).map_err(op_error)?;
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await
+    }
+
+    pub async fn restart(&self, workflow_id: &str, use_latest_definitions: bool) -> Result<()> {
+        let latest = if use_latest_definitions {
+            let w = self.get_workflow(workflow_id, false).await?;
+            Some(self.resolve_def(&w.workflow_name, None).await?)
+        } else {
+            None
+        };
+        self.mutate(workflow_id, |st| {
+            ops::restart(st, latest.clone()).map_err(op_error)?;
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await
+    }
+
+    pub async fn retry(&self, workflow_id: &str) -> Result<()> {
+        self.mutate(workflow_id, |st| {
+            ops::retry(st).map_err(op_error)?;
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await
+    }
+
+    pub async fn rerun(
+        &self,
+        workflow_id: &str,
+        from_task_id: Option<String>,
+        task_input: Option<JsonMap>,
+        workflow_input: Option<JsonMap>,
+        correlation_id: Option<String>,
+    ) -> Result<()> {
+        self.mutate(workflow_id, |st| {
+            ops::rerun(
+                st,
+                from_task_id.as_deref(),
+                task_input.clone(),
+                workflow_input.clone(),
+                correlation_id.clone(),
+            )
+            .map_err(op_error)?;
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await
+    }
+
+    pub async fn skip_task(
+        &self,
+        workflow_id: &str,
+        reference: &str,
+        input: Option<JsonMap>,
+        output: Option<JsonMap>,
+    ) -> Result<()> {
+        self.mutate(workflow_id, |st| {
+            ops::skip_task(st, reference, input.clone(), output.clone()).map_err(op_error)?;
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await
+    }
+
+    pub async fn remove_workflow(&self, workflow_id: &str) -> Result<()> {
+        self.store
+            .remove_workflow(workflow_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => {
+                    Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+                }
+                other => Error::Store(other),
+            })
+    }
+
+    /// Updates the first non-terminal task with this reference name (loop iterations match
+    /// by base name) — how HUMAN and WAIT tasks are completed from outside.
+    pub async fn update_task_by_ref(
+        &self,
+        workflow_id: &str,
+        reference: &str,
+        status: baton_model::TaskResultStatus,
+        output: JsonMap,
+        worker_id: Option<String>,
+    ) -> Result<Option<String>> {
+        let state = self
+            .store
+            .load_workflow(workflow_id)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+            })?;
+        let Some(task) = state.tasks.iter().find(|t| {
+            !t.status.is_terminal()
+                && (t.reference_task_name == reference
+                    || baton_engine::state::base_ref(&t.reference_task_name) == reference)
+        }) else {
+            return Ok(None);
+        };
+        let mut merged = task.output_data.clone();
+        merged.extend(output);
+        let mut r = TaskResult::new(workflow_id, &task.task_id, status);
+        r.output_data = Some(merged);
+        r.worker_id = worker_id;
+        let resp = self.update_task(r).await?;
+        Ok(Some(resp.task_id))
+    }
+
+    pub async fn search(&self, query: &baton_store::WorkflowQuery) -> Result<(i64, Vec<Workflow>)> {
+        Ok(self.store.search_workflows(query).await?)
+    }
+
     /// Re-runs the decider for a workflow (timers, woken parents).
     pub async fn decide(&self, workflow_id: &str) -> Result<()> {
         self.mutate(workflow_id, |st| {
@@ -782,6 +908,14 @@ fn no_such_workflow(name: &str, version: Option<i32>) -> String {
     match version {
         Some(v) => format!("No such workflow found by name: {name}, version: {v}"),
         None => format!("No such workflow found by name: {name}"),
+    }
+}
+
+fn op_error(e: ops::OpError) -> Error {
+    match e {
+        ops::OpError::Conflict(m) => Error::Conflict(m),
+        ops::OpError::NotFound(m) => Error::NotFound(m),
+        ops::OpError::Invalid(m) => Error::Invalid(m),
     }
 }
 

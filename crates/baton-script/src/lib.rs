@@ -28,17 +28,25 @@
 //!
 //! # jq guarantees
 //!
-//! * `.` is the input document; every emitted value is returned, in order.
+//! * `.` is the input document; every emitted value is returned, in order;
+//!   integral numbers come back as JSON integers.
 //! * No host access: module/data imports are disabled, `env` / `$ENV` are
 //!   empty objects and `halt` / `halt_error` become [`ScriptError::Jq`]
 //!   instead of exiting the process.
-//! * Limits are *best effort*: the time limit and an approximate memory
-//!   budget are checked between emitted values (so endless generators such as
-//!   `repeat(1)` or `range(infinite)` stop), but jaq has no interrupt hook, so
-//!   a single value that takes forever to compute internally (e.g.
-//!   `until(false; .)`) is not bounded.
+//! * Time limit: checked at every definition call (which covers the loops of
+//!   the standard library such as `until`, `while`, `repeat`, `recurse`), at
+//!   every `reduce`/`foreach` step, for every element collected by `[...]`
+//!   and between emitted values ([`ScriptError::Timeout`]).
+//! * Runaway recursion (`def f: 1 + f; f`) fails with [`ScriptError::Jq`]
+//!   instead of overflowing the stack; evaluation runs on a worker thread
+//!   with a large stack so deeply nested values do not crash either.
+//! * Memory is *best effort*: the collected outputs are bounded by
+//!   [`Limits::memory_bytes`] ([`ScriptError::OutOfMemory`]), but memory
+//!   that jaq uses internally while computing one value is not accounted
+//!   (jaq has no allocation hook).
 //! * Panics inside the jq engine are caught and reported as
-//!   [`ScriptError::Jq`].
+//!   [`ScriptError::Jq`]. Compiled programs are cached process-wide
+//!   (bounded, behind a mutex), so repeated programs only pay for execution.
 
 use serde_json::Value;
 use std::time::Duration;

@@ -244,3 +244,167 @@ fn per_eval_cost() {
     eprintln!("eval_jq small program: {per_eval:?} per evaluation");
     assert!(per_eval < Duration::from_millis(200), "{per_eval:?}");
 }
+
+fn quick() -> Limits {
+    Limits {
+        time: Duration::from_millis(300),
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn runaway_recursion_is_an_error_not_a_crash() {
+    for query in [
+        "def f: 1 + f; f",
+        "def f: [f]; f",
+        "def f: try (1 + f) catch (1 + f); f",
+        "def f: {a: f}; f",
+        "def f: \"\\(f)\"; f",
+        "def f: f as $x | $x; f",
+        "def f(g): g + f(g); f(1)",
+    ] {
+        let started = Instant::now();
+        match eval_jq_with_limits(query, &json!(null), &quick()) {
+            Err(ScriptError::Jq(msg)) => assert!(msg.contains("recursion"), "{query}: {msg}"),
+            Err(ScriptError::Timeout(_)) => {}
+            other => panic!("{query}: {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{query}");
+    }
+}
+
+#[test]
+fn endless_loops_time_out() {
+    for query in [
+        "until(false; .)",
+        "[repeat(1)]",
+        "last(repeat(1))",
+        "def f: f; f",
+        "def f(g): g | f(g); f(.)",
+        "def f: def g: f; g; f",
+        "[recurse(. + 1)] | length",
+        "reduce range(1e12) as $x (0; . + 1)",
+        "[range(1e12)] | length",
+        "[limit(1e12; repeat(1))] | length",
+        "def f: try f catch f; f",
+        "[while(true; .)]",
+        "label $out | repeat(1) | select(false)",
+    ] {
+        let started = Instant::now();
+        let result = eval_jq_with_limits(query, &json!(0), &quick());
+        let elapsed = started.elapsed();
+        assert!(
+            matches!(result, Err(ScriptError::Timeout(d)) if d == quick().time),
+            "{query}: {result:?}"
+        );
+        assert!(elapsed < Duration::from_secs(3), "{query}: {elapsed:?}");
+    }
+}
+
+#[test]
+fn long_but_finite_loops_still_work() {
+    assert_eq!(
+        ok("[limit(100000; repeat(1))] | length", json!(null)),
+        vec![json!(100000)]
+    );
+    assert_eq!(ok("until(. >= 100000; . + 1)", json!(0)), vec![json!(100000)]);
+    assert_eq!(
+        ok("reduce range(100000) as $i (0; . + $i)", json!(null)),
+        vec![json!(4999950000u64)]
+    );
+    assert_eq!(
+        ok("[recurse(if . < 2000 then . + 1 else empty end)] | length", json!(0)),
+        vec![json!(2001)]
+    );
+    assert_eq!(
+        ok("def fact: if . <= 1 then 1 else . * (. - 1 | fact) end; fact", json!(20)),
+        vec![json!(2432902008176640000u64)]
+    );
+    assert_eq!(
+        ok("def f: if . > 0 then [. - 1 | f] else [] end; f | flatten | length", json!(500)),
+        vec![json!(0)]
+    );
+    assert_eq!(
+        ok("reduce range(100000) as $i (null; [.]) | 1", json!(null)),
+        vec![json!(1)]
+    );
+    assert_eq!(
+        ok("[foreach range(5) as $i (0; . + $i; [$i, .])]", json!(null)),
+        vec![json!([[0, 0], [1, 1], [2, 3], [3, 6], [4, 10]])]
+    );
+}
+
+#[test]
+fn paths_and_updates_through_definitions() {
+    assert_eq!(ok("def f: .a; path(f)", json!({})), vec![json!(["a"])]);
+    assert_eq!(ok("def f: .a; f |= . + 1", json!({"a": 1})), vec![json!({"a": 2})]);
+    assert_eq!(ok("def f: .a; f += 1", json!({"a": 1})), vec![json!({"a": 2})]);
+    assert_eq!(
+        ok("[paths]", json!({"a": {"b": 1}})),
+        vec![json!([["a"], ["a", "b"]])]
+    );
+    assert_eq!(
+        ok("with_entries(.value += 1)", json!({"a": 1})),
+        vec![json!({"a": 2})]
+    );
+    assert_eq!(
+        ok("walk(if type == \"number\" then . + 1 else . end)", json!({"a": [1, 2]})),
+        vec![json!({"a": [2, 3]})]
+    );
+    assert_eq!(
+        ok("setpath([\"a\", \"b\"]; 1)", json!(null)),
+        vec![json!({"a": {"b": 1}})]
+    );
+    assert_eq!(
+        ok("path(reduce (\"a\", \"b\") as $k (.; .[$k]))", json!(null)),
+        vec![json!(["a", "b"])]
+    );
+    assert_eq!(ok("del(.[] | select(. > 1))", json!([1, 2, 3])), vec![json!([1])]);
+    assert_eq!(ok("to_entries | map(.key)", json!({"x": 1})), vec![json!(["x"])]);
+}
+
+#[test]
+fn hostile_program_shapes() {
+    let reserved = jq_err("def __baton_tick: 1; 2", json!(null));
+    assert!(reserved.contains("reserved"), "{reserved}");
+    // Calling the guard directly is harmless (identity).
+    assert_eq!(ok("__baton_tick", json!(3)), vec![json!(3)]);
+    assert!(matches!(
+        eval_jq(&"[".repeat(100_000), &json!(null)),
+        Err(ScriptError::Jq(_))
+    ));
+    assert!(matches!(
+        eval_jq(&"(".repeat(600), &json!(null)),
+        Err(ScriptError::Jq(_))
+    ));
+    assert!(matches!(
+        eval_jq(&".a".repeat(200_000), &json!(null)),
+        Err(ScriptError::Jq(_))
+    ));
+    // Long operator chains are fine.
+    let sum = vec!["1"; 5000].join(" + ");
+    assert_eq!(ok(&sum, json!(null)), vec![json!(5000)]);
+    assert!(matches!(
+        eval_jq("module {a: 1}; .", &json!(null)),
+        Err(ScriptError::Jq(_))
+    ));
+}
+
+#[test]
+fn syntax_error_positions() {
+    let msg = jq_err(".a |\n  | .b", json!({}));
+    assert!(msg.contains("line 2"), "{msg}");
+    let msg = jq_err(".a | nosuch", json!({}));
+    assert!(msg.contains("nosuch/0 at line 1, column 6"), "{msg}");
+}
+
+#[test]
+fn compiled_programs_are_reused() {
+    // Same program, different inputs: the cache must not mix up results.
+    for i in 0..20 {
+        assert_eq!(ok(".x + 1", json!({"x": i})), vec![json!(i + 1)]);
+    }
+    // Errors are not cached as successes.
+    assert!(eval_jq(".x |||", &json!({})).is_err());
+    assert!(eval_jq(".x |||", &json!({})).is_err());
+}

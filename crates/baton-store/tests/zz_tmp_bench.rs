@@ -49,6 +49,8 @@ async fn run(sync: Synchronous, writers: usize, secs: u64, with_task: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench() {
+    let which = std::env::var("BENCH").unwrap_or_default();
+    if which == "task" { run(Synchronous::Normal, 64, 8, true).await; return; }
     run(Synchronous::Normal, 1, 3, false).await;
     run(Synchronous::Normal, 64, 5, false).await;
     run(Synchronous::Normal, 64, 5, true).await;

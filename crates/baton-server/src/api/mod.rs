@@ -6,7 +6,7 @@ mod tasks;
 mod workflow;
 
 use crate::AppState;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -65,7 +65,20 @@ pub fn routes() -> Router<AppState> {
                 .get(workflow::get)
                 .delete(workflow::terminate),
         )
+        .route("/api/workflow/search", get(workflow::search))
+        .route("/api/workflow/search-v2", get(workflow::search_v2))
+        .route("/api/workflow/running/{name}", get(workflow::running))
         .route("/api/workflow/{id}/status", get(workflow::status))
+        .route("/api/workflow/{id}/pause", put(workflow::pause))
+        .route("/api/workflow/{id}/resume", put(workflow::resume))
+        .route("/api/workflow/{id}/restart", post(workflow::restart))
+        .route("/api/workflow/{id}/retry", post(workflow::retry))
+        .route("/api/workflow/{id}/rerun", post(workflow::rerun))
+        .route(
+            "/api/workflow/{id}/skiptask/{reference}",
+            put(workflow::skip_task),
+        )
+        .route("/api/workflow/{id}/remove", delete(workflow::remove))
         .route("/api/workflow/{id}/history", get(workflow::history))
         // tasks
         .route("/api/tasks", post(tasks::update_v1))
@@ -79,6 +92,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/tasks/{task_id}/log",
             post(tasks::add_log).get(tasks::logs),
+        )
+        .route(
+            "/api/tasks/{workflow_id}/{reference}/{status}",
+            post(tasks::update_by_ref),
         )
 }
 

@@ -19,8 +19,16 @@ pub fn opt<T: FromStr>(q: &QueryMap, name: &str) -> Result<Option<T>, ApiError> 
     }
 }
 
+/// A boolean parameter. Case-insensitive: the Python SDK sends `True`/`False` on some calls.
 pub fn flag(q: &QueryMap, name: &str, default: bool) -> Result<bool, ApiError> {
-    Ok(opt::<bool>(q, name)?.unwrap_or(default))
+    match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(raw) if raw.eq_ignore_ascii_case("true") => Ok(true),
+        Some(raw) if raw.eq_ignore_ascii_case("false") => Ok(false),
+        Some(raw) => Err(ApiError::bad_request(format!(
+            "query parameter '{name}' must be true or false, got '{raw}'"
+        ))),
+    }
 }
 
 pub fn text(q: &QueryMap, name: &str) -> Option<String> {

@@ -186,3 +186,35 @@ pub async fn queue_all(State(s): State<AppState>) -> ApiResult<Json<IndexMap<Str
     sizes.sort();
     Ok(Json(sizes.into_iter().collect()))
 }
+
+/// `POST /api/tasks/{workflowId}/{taskRefName}/{status}`: completes (or fails) the first
+/// pending task with that reference, merging the body into its output.
+pub async fn update_by_ref(
+    State(s): State<AppState>,
+    Path((workflow_id, reference, status)): Path<(String, String, String)>,
+    Query(q): Query<QueryMap>,
+    req: Request,
+) -> ApiResult<Response> {
+    let status = baton_model::TaskResultStatus::parse_lenient(&status).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "path parameter 'status' must be a task status such as COMPLETED or FAILED, got '{status}'"
+        ))
+    })?;
+    let bytes = Bytes::from_request(req, &()).await.map_err(body_error)?;
+    let output: baton_model::JsonMap = if bytes.iter().all(u8::is_ascii_whitespace) {
+        baton_model::JsonMap::new()
+    } else {
+        crate::extract::parse_json(&bytes)?
+    };
+    let id = s
+        .runtime
+        .update_task_by_ref(
+            &workflow_id,
+            &reference,
+            status,
+            output,
+            text(&q, "workerid"),
+        )
+        .await?;
+    Ok(plain(id.unwrap_or_default()))
+}

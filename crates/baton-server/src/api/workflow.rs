@@ -7,9 +7,11 @@ use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::FromRequest;
 use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use baton_model::{HistoryEvent, JsonMap, StartWorkflowRequest, Workflow};
+use baton_model::{HistoryEvent, JsonMap, StartWorkflowRequest, Workflow, WorkflowStatus};
+use baton_store::WorkflowQuery;
 use serde_json::{json, Value};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -101,4 +103,279 @@ pub async fn history(
             other => Err(other),
         })?;
     Ok(Json(s.runtime.history(&id).await?))
+}
+
+pub async fn pause(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<()> {
+    Ok(s.runtime.pause(&id).await?)
+}
+
+pub async fn resume(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<()> {
+    Ok(s.runtime.resume(&id).await?)
+}
+
+pub async fn restart(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<StatusCode> {
+    let latest = flag(&q, "useLatestDefinitions", false)?;
+    s.runtime.restart(&id, latest).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn retry(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.runtime.retry(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RerunRequest {
+    #[serde(default)]
+    re_run_from_task_id: Option<String>,
+    #[serde(default)]
+    task_input: Option<JsonMap>,
+    #[serde(default)]
+    workflow_input: Option<JsonMap>,
+    #[serde(default)]
+    correlation_id: Option<String>,
+}
+
+pub async fn rerun(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<RerunRequest>,
+) -> ApiResult<Response> {
+    s.runtime
+        .rerun(
+            &id,
+            req.re_run_from_task_id,
+            req.task_input,
+            req.workflow_input,
+            req.correlation_id,
+        )
+        .await?;
+    Ok(plain(id))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SkipTaskRequest {
+    #[serde(default)]
+    task_input: Option<JsonMap>,
+    #[serde(default)]
+    task_output: Option<JsonMap>,
+}
+
+pub async fn skip_task(
+    State(s): State<AppState>,
+    Path((id, reference)): Path<(String, String)>,
+    req: Request,
+) -> ApiResult<()> {
+    let bytes = Bytes::from_request(req, &()).await.map_err(body_error)?;
+    let body: SkipTaskRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
+        SkipTaskRequest::default()
+    } else {
+        parse_json(&bytes)?
+    };
+    Ok(s.runtime
+        .skip_task(&id, &reference, body.task_input, body.task_output)
+        .await?)
+}
+
+pub async fn remove(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<()> {
+    Ok(s.runtime.remove_workflow(&id).await?)
+}
+
+pub async fn running(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<Json<Vec<String>>> {
+    let query = WorkflowQuery {
+        workflow_types: vec![name],
+        statuses: vec![WorkflowStatus::Running],
+        version: Some(opt::<i32>(&q, "version")?.unwrap_or(1)),
+        start_time_from: opt::<i64>(&q, "startTime")?.filter(|t| *t > 0),
+        start_time_to: opt::<i64>(&q, "endTime")?.filter(|t| *t > 0),
+        limit: 10_000,
+        ..WorkflowQuery::default()
+    };
+    let (_, found) = s.runtime.search(&query).await?;
+    Ok(Json(found.into_iter().map(|w| w.workflow_id).collect()))
+}
+
+/// Parses `start, size, sort, freeText, query` (§2.7) into a store query.
+fn search_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
+    let start = opt::<usize>(q, "start")?.unwrap_or(0);
+    let size = opt::<usize>(q, "size")?.unwrap_or(100);
+    if size > 5000 {
+        return Err(ApiError::bad_request(format!(
+            "query parameter 'size' must be at most 5000, got {size}"
+        )));
+    }
+    let mut out = WorkflowQuery {
+        offset: start,
+        limit: size,
+        ..WorkflowQuery::default()
+    };
+    if let Some(sort) = text(q, "sort") {
+        let first = sort.split('|').next().unwrap_or_default();
+        let (field, dir) = first.split_once(':').unwrap_or((first, "ASC"));
+        out.sort = Some((field.to_string(), dir.eq_ignore_ascii_case("DESC")));
+    }
+    if let Some(free) = text(q, "freeText").filter(|f| f.trim() != "*") {
+        out.free_text = Some(free);
+    }
+    let Some(query) = text(q, "query") else {
+        return Ok(out);
+    };
+    for cond in split_and(&query) {
+        let cond = cond.trim();
+        if cond.is_empty() {
+            continue;
+        }
+        let (field, op, value) = split_condition(cond).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "query condition '{cond}' is not of the form <field> <op> <value> with op =, >, < or IN"
+            ))
+        })?;
+        let values: Vec<String> = if op == "IN" {
+            value
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .split(',')
+                .map(|v| unquote(v.trim()))
+                .collect()
+        } else {
+            vec![unquote(value.trim())]
+        };
+        let as_time = |v: &str| -> Result<i64, ApiError> {
+            v.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "query field '{field}' needs epoch milliseconds, got '{v}'"
+                ))
+            })
+        };
+        match (field, op) {
+            ("status", "=" | "IN") => {
+                for v in &values {
+                    out.statuses.push(WorkflowStatus::parse(v).ok_or_else(|| {
+                        ApiError::bad_request(format!("query: '{v}' is not a workflow status"))
+                    })?);
+                }
+            }
+            ("workflowType", "=" | "IN") => out.workflow_types.extend(values),
+            ("correlationId", "=" | "IN") => out.correlation_ids.extend(values),
+            ("workflowId", "=" | "IN") => out.workflow_ids.extend(values),
+            ("startTime", ">") => out.start_time_from = Some(as_time(&values[0])?),
+            ("startTime", "<") => out.start_time_to = Some(as_time(&values[0])?),
+            (f, o) => {
+                return Err(ApiError::bad_request(format!(
+                    "query: condition on '{f}' with '{o}' is not supported (status, workflowType, correlationId, workflowId with = or IN; startTime with > or <)"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn split_and(query: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = query;
+    loop {
+        let upper = rest.to_ascii_uppercase();
+        match upper.find(" AND ") {
+            Some(pos) => {
+                parts.push(rest[..pos].to_string());
+                rest = &rest[pos + 5..];
+            }
+            None => {
+                parts.push(rest.to_string());
+                return parts;
+            }
+        }
+    }
+}
+
+fn split_condition(cond: &str) -> Option<(&str, &'static str, &str)> {
+    let upper = cond.to_ascii_uppercase();
+    if let Some(pos) = upper.find(" IN ") {
+        return Some((cond[..pos].trim(), "IN", &cond[pos + 4..]));
+    }
+    for op in ["=", ">", "<"] {
+        if let Some(pos) = cond.find(op) {
+            return Some((cond[..pos].trim(), op, &cond[pos + 1..]));
+        }
+    }
+    None
+}
+
+fn unquote(v: &str) -> String {
+    v.trim_matches(|c| c == '\'' || c == '"').to_string()
+}
+
+fn iso(ms: i64) -> Option<String> {
+    if ms <= 0 {
+        return None;
+    }
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+}
+
+/// `WorkflowSummary` (§3.9): times as ISO strings, input and output as strings.
+fn summary(w: &Workflow) -> Value {
+    let input = serde_json::to_string(&w.input).unwrap_or_default();
+    let output = serde_json::to_string(&w.output).unwrap_or_default();
+    let mut v = json!({
+        "workflowType": w.workflow_name,
+        "version": w.workflow_version,
+        "workflowId": w.workflow_id,
+        "status": w.status,
+        "input": input,
+        "output": output,
+        "inputSize": input.len(),
+        "outputSize": output.len(),
+        "executionTime": if w.end_time > 0 { w.end_time - w.start_time } else { 0 },
+        "failedReferenceTaskNames": w.failed_reference_task_names.join(","),
+        "failedTaskNames": w.failed_task_names,
+        "priority": w.priority,
+        "taskToDomain": w.task_to_domain,
+        "parentWorkflowId": w.parent_workflow_id.clone().unwrap_or_default(),
+    });
+    let fields = [
+        ("startTime", iso(w.start_time)),
+        ("updateTime", iso(w.update_time)),
+        ("endTime", iso(w.end_time)),
+        ("correlationId", w.correlation_id.clone()),
+        ("reasonForIncompletion", w.reason_for_incompletion.clone()),
+        ("createdBy", w.created_by.clone()),
+        ("idempotencyKey", w.idempotency_key.clone()),
+    ];
+    for (k, val) in fields {
+        if let Some(val) = val {
+            v[k] = json!(val);
+        }
+    }
+    v
+}
+
+pub async fn search(
+    State(s): State<AppState>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<Json<Value>> {
+    let query = search_query(&q)?;
+    let (total, found) = s.runtime.search(&query).await?;
+    let results: Vec<Value> = found.iter().map(summary).collect();
+    Ok(Json(json!({"totalHits": total, "results": results})))
+}
+
+pub async fn search_v2(
+    State(s): State<AppState>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<Json<Value>> {
+    let query = search_query(&q)?;
+    let (total, found) = s.runtime.search(&query).await?;
+    Ok(Json(json!({"totalHits": total, "results": found})))
 }

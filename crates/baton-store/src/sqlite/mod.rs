@@ -200,7 +200,7 @@ fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> {
         )));
     }
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF;",
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF; PRAGMA wal_autocheckpoint = 0;",
         synchronous.pragma()
     ))?;
     migrate::migrate(&mut conn)?;

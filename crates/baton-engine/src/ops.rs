@@ -1,0 +1,280 @@
+//! Workflow operations from the API (§4.9): pause, resume, restart, retry, rerun, skip.
+//! Each checks its precondition against the loaded state, changes it, and decides again.
+
+use crate::decider::{decide, schedule_node, schedule_retry};
+use crate::state::{base_ref, ExecState};
+use crate::systask as sys;
+use baton_model::{JsonMap, Task, TaskStatus, WorkflowDef, WorkflowStatus};
+use std::sync::Arc;
+
+/// Why an operation was refused; the runtime maps it to a status code.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OpError {
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn id(st: &ExecState) -> &str {
+    &st.workflow.workflow_id
+}
+
+pub fn pause(st: &mut ExecState) -> Result<bool, OpError> {
+    match st.workflow.status {
+        WorkflowStatus::Paused => Ok(false),
+        s if s.is_terminal() => Err(OpError::Conflict(format!(
+            "Workflow {} is {} and cannot be paused",
+            id(st),
+            s.as_str()
+        ))),
+        _ => {
+            st.set_workflow_status(WorkflowStatus::Paused, None);
+            Ok(true)
+        }
+    }
+}
+
+pub fn resume(st: &mut ExecState) -> Result<(), OpError> {
+    if st.workflow.status != WorkflowStatus::Paused {
+        return Err(OpError::Conflict(format!(
+            "Workflow {} is {}, not PAUSED; only a paused workflow can be resumed",
+            id(st),
+            st.workflow.status.as_str()
+        )));
+    }
+    st.workflow.last_retried_time = st.now;
+    st.set_workflow_status(WorkflowStatus::Running, None);
+    decide(st);
+    Ok(())
+}
+
+/// Forgets every task and runs the workflow again from its first node, with the same id.
+pub fn restart(st: &mut ExecState, latest_def: Option<Arc<WorkflowDef>>) -> Result<(), OpError> {
+    if !st.workflow.status.is_terminal() {
+        return Err(OpError::Conflict(format!(
+            "Workflow {} is {}; only a terminal workflow can be restarted",
+            id(st),
+            st.workflow.status.as_str()
+        )));
+    }
+    if st.workflow.status == WorkflowStatus::Completed && !st.def.restartable {
+        return Err(OpError::NotFound(format!(
+            "Workflow {} is COMPLETED and its definition is not restartable",
+            id(st)
+        )));
+    }
+    if let Some(def) = latest_def {
+        st.index = Arc::new(crate::state::DefIndex::build(&def));
+        st.workflow.workflow_version = def.version;
+        st.def = def;
+    }
+    clear_tasks(st, |_| true);
+    reset_running(st);
+    st.workflow.create_time = st.now;
+    st.workflow.start_time = st.now;
+    st.workflow.last_retried_time = 0;
+    st.workflow.variables = st.def.variables.clone();
+    decide(st);
+    Ok(())
+}
+
+/// Creates new attempts for the failed, timed-out and canceled tasks and runs on (§4.9).
+pub fn retry(st: &mut ExecState) -> Result<(), OpError> {
+    if !st.workflow.status.is_terminal() {
+        return Err(OpError::NotFound(format!(
+            "Workflow {} is {}; only a terminal workflow can be retried",
+            id(st),
+            st.workflow.status.as_str()
+        )));
+    }
+    let mut latest: Vec<usize> = Vec::new();
+    for (i, t) in st.tasks.iter().enumerate() {
+        if t.retried {
+            continue;
+        }
+        if let Some(pos) = latest
+            .iter()
+            .position(|&j| st.tasks[j].reference_task_name == t.reference_task_name)
+        {
+            latest[pos] = i;
+        } else {
+            latest.push(i);
+        }
+    }
+    let failed: Vec<usize> = latest
+        .into_iter()
+        .filter(|&i| {
+            matches!(
+                st.tasks[i].status,
+                TaskStatus::Failed
+                    | TaskStatus::FailedWithTerminalError
+                    | TaskStatus::TimedOut
+                    | TaskStatus::Canceled
+            )
+        })
+        .collect();
+    if failed.is_empty() && st.workflow.status != WorkflowStatus::TimedOut {
+        return Err(OpError::Conflict(format!(
+            "Workflow {} has no failed, timed out or canceled task to retry",
+            id(st)
+        )));
+    }
+    reset_running(st);
+    st.workflow.last_retried_time = st.now;
+    for i in failed {
+        if sys::is_structural(&st.tasks[i].task_type) {
+            // JOIN and DO_WHILE wait again for their tasks.
+            st.tasks[i].executed = false;
+            st.tasks[i].end_time = 0;
+            st.tasks[i].reason_for_incompletion = None;
+            st.set_status(i, TaskStatus::InProgress);
+        } else {
+            schedule_retry(st, i, 0);
+        }
+    }
+    decide(st);
+    Ok(())
+}
+
+/// Re-runs a terminal workflow from a task (or from the start), with optional new inputs.
+pub fn rerun(
+    st: &mut ExecState,
+    from_task_id: Option<&str>,
+    task_input: Option<JsonMap>,
+    workflow_input: Option<JsonMap>,
+    correlation_id: Option<String>,
+) -> Result<(), OpError> {
+    if !st.workflow.status.is_terminal() {
+        return Err(OpError::Conflict(format!(
+            "Workflow {} is {}; only a terminal workflow can be rerun",
+            id(st),
+            st.workflow.status.as_str()
+        )));
+    }
+    if let Some(input) = workflow_input {
+        st.workflow.input = input;
+    }
+    if correlation_id.is_some() {
+        st.workflow.correlation_id = correlation_id;
+    }
+    let Some(task_id) = from_task_id else {
+        clear_tasks(st, |_| true);
+        reset_running(st);
+        decide(st);
+        return Ok(());
+    };
+    let Some(i) = st.find_task(task_id) else {
+        return Err(OpError::NotFound(format!(
+            "Task {task_id} is not part of workflow {}",
+            id(st)
+        )));
+    };
+    let from = st.tasks[i].clone();
+    let node = st
+        .node_of(&from)
+        .cloned()
+        .ok_or_else(|| OpError::Invalid(format!("Task {task_id} has no node in the definition")))?;
+    clear_tasks(st, |t| t.seq >= from.seq);
+    // Tasks before it that did not succeed run again too.
+    for j in 0..st.tasks.len() {
+        if st.tasks[j].status.is_terminal()
+            && !st.tasks[j].status.is_successful()
+            && !st.tasks[j].retried
+        {
+            schedule_retry(st, j, 0);
+        }
+    }
+    reset_running(st);
+    schedule_node(st, &node, from.iteration);
+    if let Some(input) = task_input {
+        if let Some(k) = st.latest_by_ref(&from.reference_task_name) {
+            st.tasks[k].input_data = input;
+            st.mark_dirty(k);
+        }
+    }
+    decide(st);
+    Ok(())
+}
+
+/// Records a SKIPPED attempt for a node that has not run yet; the decider walks past it.
+pub fn skip_task(
+    st: &mut ExecState,
+    reference: &str,
+    input: Option<JsonMap>,
+    output: Option<JsonMap>,
+) -> Result<(), OpError> {
+    if st.workflow.status != WorkflowStatus::Running {
+        return Err(OpError::Conflict(format!(
+            "Workflow {} is {}; tasks can be skipped only in a RUNNING workflow",
+            id(st),
+            st.workflow.status.as_str()
+        )));
+    }
+    let Some(node) = st.index.node(&st.def, base_ref(reference)).cloned() else {
+        return Err(OpError::NotFound(format!(
+            "No task with reference name '{reference}' in workflow {}",
+            id(st)
+        )));
+    };
+    if st.tasks.iter().any(|t| t.reference_task_name == reference) {
+        return Err(OpError::Conflict(format!(
+            "Task '{reference}' has already been scheduled and cannot be skipped"
+        )));
+    }
+    let seq = st.tasks.iter().map(|t| t.seq).max().unwrap_or(0) + 1;
+    let t = Task {
+        task_type: node.task_type.clone(),
+        status: TaskStatus::Skipped,
+        input_data: input.unwrap_or_default(),
+        output_data: output.unwrap_or_default(),
+        reference_task_name: reference.to_string(),
+        task_def_name: node.name.clone(),
+        seq,
+        scheduled_time: st.now,
+        start_time: st.now,
+        end_time: st.now,
+        update_time: st.now,
+        workflow_instance_id: st.workflow.workflow_id.clone(),
+        workflow_type: st.workflow.workflow_name.clone(),
+        correlation_id: st.workflow.correlation_id.clone(),
+        task_id: uuid::Uuid::new_v4().to_string(),
+        // Handled when the flow reaches the node, not now.
+        executed: true,
+        callback_from_worker: true,
+        ..Task::default()
+    };
+    st.add_task(t);
+    decide(st);
+    Ok(())
+}
+
+fn reset_running(st: &mut ExecState) {
+    st.workflow.end_time = 0;
+    st.workflow.output = JsonMap::new();
+    st.workflow.reason_for_incompletion = None;
+    st.workflow.failed_reference_task_names.clear();
+    st.workflow.failed_task_names.clear();
+    st.workflow.failed_task_id = None;
+    st.set_workflow_status(WorkflowStatus::Running, None);
+    st.workflow.end_time = 0;
+}
+
+/// Deletes the tasks matching `pred` (and their queue entries).
+fn clear_tasks(st: &mut ExecState, pred: impl Fn(&Task) -> bool) {
+    let mut keep = Vec::new();
+    let old = std::mem::take(&mut st.tasks);
+    let mut dirty_keep = Vec::new();
+    for (i, t) in old.into_iter().enumerate() {
+        if pred(&t) {
+            st.queue_remove.push(t.task_id.clone());
+            st.removed_tasks.push(t.task_id);
+        } else {
+            dirty_keep.push(st.is_dirty(i));
+            keep.push(t);
+        }
+    }
+    st.replace_tasks(keep, dirty_keep);
+}

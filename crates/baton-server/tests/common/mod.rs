@@ -1,0 +1,331 @@
+//! An in-process Baton server on a loopback port over a fresh SQLite file, plus small helpers
+//! that speak the Conductor wire protocol the way an SDK would.
+
+#![allow(dead_code)]
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct TestServer {
+    _dir: tempfile::TempDir,
+    /// `http://127.0.0.1:<port>/api`
+    pub base: String,
+    /// `http://127.0.0.1:<port>`
+    pub root: String,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn spawn() -> TestServer {
+        Self::with_config(baton_server::ServerConfig::default()).await
+    }
+
+    pub async fn with_config(config: baton_server::ServerConfig) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = baton_store::SqliteStore::open_path(dir.path().join("t.db"))
+            .expect("open sqlite store");
+        let runtime =
+            baton_runtime::Runtime::new(Arc::new(store), baton_runtime::RuntimeConfig::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(baton_server::serve(listener, runtime, config, async {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        TestServer {
+            _dir: dir,
+            base: format!("http://{addr}/api"),
+            root: format!("http://{addr}"),
+            client,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    // ---- raw HTTP ----------------------------------------------------------------------
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("PUT")
+    }
+
+    /// POST a raw body labelled `application/json` (for malformed-JSON tests and log lines).
+    pub async fn post_raw(&self, path: &str, body: impl Into<String>) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.into())
+            .send()
+            .await
+            .expect("POST raw")
+    }
+
+    /// GET that must answer 200 JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let resp = self.get(path).await;
+        expect_json(resp, StatusCode::OK).await
+    }
+
+    // ---- metadata ----------------------------------------------------------------------
+
+    pub async fn register_task_def(&self, def: Value) {
+        let resp = self
+            .post_json("/metadata/taskdefs", &Value::Array(vec![def]))
+            .await;
+        expect_status(resp, StatusCode::OK).await;
+    }
+
+    pub async fn register_workflow(&self, def: Value) {
+        let resp = self.post_json("/metadata/workflow", &def).await;
+        expect_status(resp, StatusCode::OK).await;
+    }
+
+    // ---- workflows ---------------------------------------------------------------------
+
+    pub async fn start(&self, name: &str, input: Value) -> String {
+        let resp = self
+            .post_json("/workflow", &json!({"name": name, "input": input}))
+            .await;
+        let body = expect_status(resp, StatusCode::OK).await;
+        assert!(!body.is_empty(), "start returned an empty workflow id");
+        body
+    }
+
+    pub async fn workflow(&self, id: &str) -> Value {
+        self.get_json(&format!("/workflow/{id}")).await
+    }
+
+    pub async fn history(&self, id: &str) -> Vec<Value> {
+        as_array(self.get_json(&format!("/workflow/{id}/history")).await)
+    }
+
+    /// Polls GET every 50 ms until the workflow has `status`; panics with the last JSON seen.
+    pub async fn wait_for_status(&self, id: &str, status: &str, max: Duration) -> Value {
+        let deadline = Instant::now() + max;
+        let mut last = Value::Null;
+        for _ in 0..10_000 {
+            last = self.workflow(id).await;
+            if last["status"] == status {
+                return last;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "workflow {id} did not reach {status} within {max:?}; last seen:\n{}",
+            serde_json::to_string_pretty(&last).unwrap()
+        );
+    }
+
+    /// Polls GET every 50 ms until `pred` holds for the workflow JSON; panics with the last JSON.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        what: &str,
+        max: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + max;
+        let mut last = Value::Null;
+        for _ in 0..10_000 {
+            last = self.workflow(id).await;
+            if pred(&last) {
+                return last;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "workflow {id}: {what} did not happen within {max:?}; last seen:\n{}",
+            serde_json::to_string_pretty(&last).unwrap()
+        );
+    }
+
+    // ---- worker path -------------------------------------------------------------------
+
+    pub async fn poll_batch(&self, task_type: &str, count: u32, timeout_ms: u64) -> Vec<Value> {
+        let resp = self
+            .get(&format!(
+                "/tasks/poll/batch/{task_type}?count={count}&timeout={timeout_ms}&workerid=test-worker"
+            ))
+            .await;
+        as_array(expect_json(resp, StatusCode::OK).await)
+    }
+
+    /// Polls (bounded) until exactly one task of `task_type` is handed out.
+    pub async fn poll_one(&self, task_type: &str) -> Value {
+        for _ in 0..20 {
+            let mut got = self.poll_batch(task_type, 1, 500).await;
+            if let Some(t) = got.pop() {
+                return t;
+            }
+        }
+        panic!("no {task_type} task became pollable within ~10 s");
+    }
+
+    pub async fn update(&self, body: &Value) -> Response {
+        self.post_json("/tasks", body).await
+    }
+
+    pub async fn complete(&self, task: &Value, output: Value) {
+        let resp = self
+            .update(&json!({
+                "taskId": task["taskId"],
+                "workflowInstanceId": task["workflowInstanceId"],
+                "workerId": "test-worker",
+                "status": "COMPLETED",
+                "outputData": output,
+            }))
+            .await;
+        let body = expect_status(resp, StatusCode::OK).await;
+        assert_eq!(body, task["taskId"].as_str().unwrap());
+    }
+
+    pub async fn fail(&self, task: &Value, reason: &str) {
+        self.fail_with(task, "FAILED", reason).await;
+    }
+
+    pub async fn fail_with(&self, task: &Value, status: &str, reason: &str) {
+        let resp = self
+            .update(&json!({
+                "taskId": task["taskId"],
+                "workflowInstanceId": task["workflowInstanceId"],
+                "workerId": "test-worker",
+                "status": status,
+                "reasonForIncompletion": reason,
+            }))
+            .await;
+        expect_status(resp, StatusCode::OK).await;
+    }
+}
+
+// ---- response checks ---------------------------------------------------------------------
+
+pub fn content_type(resp: &Response) -> String {
+    resp.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Asserts the status and returns the body text.
+pub async fn expect_status(resp: Response, status: StatusCode) -> String {
+    let got = resp.status();
+    let url = resp.url().to_string();
+    let body = resp.text().await.expect("body");
+    assert_eq!(got, status, "unexpected status from {url}; body: {body}");
+    body
+}
+
+/// Asserts the status and an `application/json` body, and returns it parsed.
+pub async fn expect_json(resp: Response, status: StatusCode) -> Value {
+    let ct = content_type(&resp);
+    let body = expect_status(resp, status).await;
+    assert!(
+        ct.starts_with("application/json"),
+        "expected application/json, got '{ct}' (body: {body})"
+    );
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("invalid JSON ({e}): {body}"))
+}
+
+/// Asserts a Conductor error body with `status` whose message contains every one of `needles`.
+pub async fn expect_error(resp: Response, status: StatusCode, needles: &[&str]) -> Value {
+    let v = expect_json(resp, status).await;
+    assert_eq!(v["status"], status.as_u16(), "error body: {v}");
+    let msg = v["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message: {v}"));
+    assert!(!msg.is_empty(), "empty error message: {v}");
+    let all = v.to_string();
+    for n in needles {
+        assert!(
+            msg.contains(n) || all.contains(n),
+            "error for status {status} should name '{n}': {v}"
+        );
+    }
+    v
+}
+
+pub fn as_array(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a,
+        other => panic!("expected a JSON array, got {other}"),
+    }
+}
+
+/// A workflow definition of sequential SIMPLE tasks; each ref is `<task>_ref`.
+pub fn simple_workflow(name: &str, tasks: &[&str]) -> Value {
+    let tasks: Vec<Value> = tasks
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t,
+                "taskReferenceName": format!("{t}_ref"),
+                "type": "SIMPLE",
+            })
+        })
+        .collect();
+    json!({"name": name, "version": 1, "schemaVersion": 2, "tasks": tasks})
+}
+
+/// Tasks of the workflow JSON with the given reference name, in order.
+pub fn tasks_by_ref<'a>(wf: &'a Value, reference: &str) -> Vec<&'a Value> {
+    wf["tasks"]
+        .as_array()
+        .map(|ts| {
+            ts.iter()
+                .filter(|t| t["referenceTaskName"] == reference)
+                .collect()
+        })
+        .unwrap_or_default()
+}
