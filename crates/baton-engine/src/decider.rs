@@ -28,6 +28,8 @@ use std::sync::Arc;
 /// Most task-handling steps one decision takes before it yields (a loop of synchronous tasks
 /// cannot monopolise a node; the rest continues at the next wake-up).
 const MAX_STEPS: usize = 2_000;
+/// How often a parent re-checks a running child even without a wake-up from it.
+const SUB_WORKFLOW_CHECK_MS: i64 = 10_000;
 /// Conductor truncates reasons to 500 characters.
 const MAX_REASON: usize = 500;
 
@@ -640,9 +642,40 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
                 }
             }
         }
+        sys::SUB_WORKFLOW => {
+            let mut t = base_task(st, node, ttype, iteration);
+            let workflow_input = task_input(st, node, &t.task_id);
+            let params = node.sub_workflow_param.clone().unwrap_or_default();
+            let definition = params
+                .workflow_definition
+                .as_ref()
+                .map(|d| expr::resolve_value(d, st, None));
+            let mut input = JsonMap::new();
+            input.insert("subWorkflowName".into(), json!(params.name));
+            if let Some(v) = params.version {
+                input.insert("subWorkflowVersion".into(), json!(v));
+            }
+            if let Some(map) = &params.task_to_domain {
+                input.insert("subWorkflowTaskToDomain".into(), json!(map));
+            }
+            if let Some(d) = definition {
+                input.insert("subWorkflowDefinition".into(), d);
+            }
+            input.insert("workflowInput".into(), Value::Object(workflow_input));
+            t.input_data = input;
+            schedule_worker(st, t, node);
+        }
         _ => {
             let mut t = base_task(st, node, ttype, iteration);
             t.input_data = task_input(st, node, &t.task_id);
+            if ttype == sys::HTTP || ttype == sys::EVENT {
+                if node.async_complete {
+                    t.input_data.insert("asyncComplete".into(), json!(true));
+                }
+                if let Some(sink) = &node.sink {
+                    t.input_data.insert("sink".into(), json!(sink));
+                }
+            }
             if ttype == sys::SIMPLE {
                 t.task_type = node.name.clone();
             }
@@ -1075,6 +1108,12 @@ fn compute_wake(st: &mut ExecState) {
             }
             continue;
         }
+        if t.task_type == sys::SUB_WORKFLOW && t.status == TaskStatus::InProgress {
+            // A child wakes its parent when it ends; this is the safety net should that
+            // wake-up be lost (the parent row rewritten in between, or a crash).
+            dues.push(st.now + SUB_WORKFLOW_CHECK_MS);
+            continue;
+        }
         if sys::is_system(&t.task_type) {
             continue;
         }
@@ -1205,6 +1244,14 @@ fn cancel_pending(st: &mut ExecState) {
     for i in 0..st.tasks.len() {
         if !st.tasks[i].status.is_terminal() {
             st.set_status(i, TaskStatus::Canceled);
+            if st.tasks[i].task_type == sys::SUB_WORKFLOW {
+                if let Some(child) = st.tasks[i].sub_workflow_id.clone() {
+                    st.effects.push(Effect::TerminateWorkflow {
+                        workflow_id: child,
+                        reason: format!("Parent workflow {} ended", st.workflow.workflow_id),
+                    });
+                }
+            }
         }
     }
 }

@@ -134,6 +134,8 @@ pub enum Effect {
         version: Option<i32>,
         input: JsonMap,
     },
+    /// Terminate a workflow (a running child of a workflow that ended).
+    TerminateWorkflow { workflow_id: String, reason: String },
 }
 
 /// A workflow loaded for one decision.

@@ -10,6 +10,7 @@
 
 mod error;
 mod runtime;
+mod system;
 mod wakers;
 
 pub use error::{Error, Result};

@@ -5,7 +5,8 @@ use baton_engine::validate::{validate_task_def, validate_workflow_def};
 use baton_engine::{self as engine, DefIndex, Effect, ExecState, NewExecution, UpdateOutcome};
 use baton_model::{
     queue_name, BulkResponse, HistoryEvent, IdempotencyStrategy, JsonMap, StartWorkflowRequest,
-    Task, TaskDef, TaskExecLog, TaskResult, Workflow, WorkflowDef, WorkflowStatus,
+    Task, TaskDef, TaskExecLog, TaskResult, TaskResultStatus, Workflow, WorkflowDef,
+    WorkflowStatus,
 };
 use baton_store::{Commit, PollRequest, Store, StoreError, WorkflowState, WorkflowWrite};
 use parking_lot::Mutex;
@@ -309,6 +310,17 @@ impl Runtime {
         parent: Option<String>,
         parent_task: Option<String>,
     ) -> Result<(String, Vec<Effect>)> {
+        self.start_with_id(req, uuid::Uuid::new_v4().to_string(), parent, parent_task)
+            .await
+    }
+
+    async fn start_with_id(
+        &self,
+        req: StartWorkflowRequest,
+        workflow_id: String,
+        parent: Option<String>,
+        parent_task: Option<String>,
+    ) -> Result<(String, Vec<Effect>)> {
         if !(0..=99).contains(&req.priority) {
             return Err(Error::Invalid(format!(
                 "priority: {} is outside the range 0..99",
@@ -356,7 +368,7 @@ impl Runtime {
         }
         let now = now_ms();
         let st = engine::new_execution(NewExecution {
-            workflow_id: uuid::Uuid::new_v4().to_string(),
+            workflow_id,
             def,
             input: req.input,
             correlation_id: req.correlation_id,
@@ -439,16 +451,48 @@ impl Runtime {
                         }
                     }
                 }
+                Effect::TerminateWorkflow {
+                    workflow_id,
+                    reason,
+                } => {
+                    let outcome = self
+                        .mutate_raw(&workflow_id, |st| {
+                            if st.workflow.status.is_terminal() {
+                                return Ok(Mutation::Unchanged(()));
+                            }
+                            engine::terminate_workflow(st, Some(reason.clone()), false);
+                            Ok(Mutation::Changed((), Vec::new()))
+                        })
+                        .await;
+                    match outcome {
+                        Ok(((), more)) => effects.extend(more),
+                        Err(e) => {
+                            tracing::warn!(workflow = %workflow_id, error = %e, "could not terminate child workflow")
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// Loads, changes with `f`, decides and commits one workflow, re-reading on conflicts.
+    /// Loads, changes with `f`, decides and commits one workflow, re-reading on conflicts;
+    /// then runs the commit's effects.
     async fn mutate<R>(
         &self,
         workflow_id: &str,
-        mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
+        f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
     ) -> Result<R> {
+        let (result, effects) = self.mutate_raw(workflow_id, f).await?;
+        self.drain(effects).await;
+        Ok(result)
+    }
+
+    /// [`Runtime::mutate`] without running the effects (returned instead).
+    async fn mutate_raw<R>(
+        &self,
+        workflow_id: &str,
+        mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
+    ) -> Result<(R, Vec<Effect>)> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let state = self
                 .store
@@ -459,14 +503,11 @@ impl Runtime {
                 })?;
             let mut st = self.exec_state(state, now_ms());
             let (result, logs) = match f(&mut st)? {
-                Mutation::Unchanged(r) => return Ok(r),
+                Mutation::Unchanged(r) => return Ok((r, Vec::new())),
                 Mutation::Changed(r, logs) => (r, logs),
             };
             match self.commit_states(vec![st], logs).await {
-                Ok(effects) => {
-                    self.drain(effects).await;
-                    return Ok(result);
-                }
+                Ok(effects) => return Ok((result, effects)),
                 Err(Error::Store(StoreError::Conflict(_))) => continue,
                 Err(e) => return Err(e),
             }
@@ -639,13 +680,113 @@ impl Runtime {
         Ok(self.store.search_workflows(query).await?)
     }
 
-    /// Re-runs the decider for a workflow (timers, woken parents).
+    /// Re-runs the decider for a workflow (timers, woken parents). A parent's running
+    /// SUB_WORKFLOW tasks first take the outcome of children that have ended.
     pub async fn decide(&self, workflow_id: &str) -> Result<()> {
+        let mut finished: Vec<(String, Workflow)> = Vec::new();
+        if let Some(state) = self.store.load_workflow(workflow_id).await? {
+            for t in state
+                .tasks
+                .iter()
+                .filter(|t| t.task_type == engine::systask::SUB_WORKFLOW && !t.status.is_terminal())
+            {
+                // The child's id is derived from the task, so it is found even before the
+                // task recorded it.
+                let child_id = t
+                    .sub_workflow_id
+                    .clone()
+                    .unwrap_or_else(|| child_workflow_id(t));
+                if let Some(child) = self.store.get_workflow(&child_id).await? {
+                    if child.status.is_terminal() {
+                        finished.push((t.task_id.clone(), child));
+                    }
+                }
+            }
+        }
         self.mutate(workflow_id, |st| {
+            for (task_id, child) in &finished {
+                let status = match child.status {
+                    WorkflowStatus::Completed => TaskResultStatus::Completed,
+                    WorkflowStatus::Terminated => TaskResultStatus::Canceled,
+                    _ => TaskResultStatus::Failed,
+                };
+                let mut output = child.output.clone();
+                output.insert("subWorkflowId".into(), child.workflow_id.clone().into());
+                let mut r = TaskResult::new(&st.workflow.workflow_id, task_id, status);
+                r.output_data = Some(output);
+                r.reason_for_incompletion = child.reason_for_incompletion.clone();
+                let _ = engine::apply_result(st, &r);
+                if child.status == WorkflowStatus::TimedOut {
+                    if let Some(i) = st.find_task(task_id) {
+                        st.set_status(i, baton_model::TaskStatus::TimedOut);
+                    }
+                }
+            }
             engine::decide(st);
             Ok(Mutation::Changed((), Vec::new()))
         })
         .await
+    }
+
+    /// Starts a sub-workflow for a parent's SUB_WORKFLOW task. The child id is derived from
+    /// the parent task, so a repeated start (after a crash) finds the same child.
+    pub(crate) async fn start_sub_workflow(&self, task: &Task) -> Result<String> {
+        let input = &task.input_data;
+        let child_id = child_workflow_id(task);
+        if self.store.get_workflow(&child_id).await?.is_some() {
+            return Ok(child_id);
+        }
+        let parent = self
+            .store
+            .get_workflow(&task.workflow_instance_id)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "No such workflow found by id: {}",
+                    task.workflow_instance_id
+                ))
+            })?;
+        let inline = match input.get("subWorkflowDefinition") {
+            Some(v) if v.is_object() => Some(
+                serde_json::from_value::<WorkflowDef>(v.clone())
+                    .map_err(|e| Error::Invalid(format!("subWorkflowDefinition: {e}")))?,
+            ),
+            _ => None,
+        };
+        let req = StartWorkflowRequest {
+            name: input
+                .get("subWorkflowName")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            version: input
+                .get("subWorkflowVersion")
+                .and_then(|v| v.as_i64())
+                .map(|v| v as i32),
+            input: input
+                .get("workflowInput")
+                .and_then(|v| v.as_object())
+                .cloned()
+                .unwrap_or_default(),
+            correlation_id: parent.correlation_id.clone(),
+            task_to_domain: input
+                .get("subWorkflowTaskToDomain")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_else(|| parent.task_to_domain.clone()),
+            priority: parent.priority,
+            workflow_def: inline,
+            ..StartWorkflowRequest::default()
+        };
+        let (id, effects) = self
+            .start_with_id(
+                req,
+                child_id,
+                Some(task.workflow_instance_id.clone()),
+                Some(task.task_id.clone()),
+            )
+            .await?;
+        self.drain(effects).await;
+        Ok(id)
     }
 
     /// Applies a TaskResult (§4.2 update).
@@ -909,6 +1050,19 @@ fn no_such_workflow(name: &str, version: Option<i32>) -> String {
         Some(v) => format!("No such workflow found by name: {name}, version: {v}"),
         None => format!("No such workflow found by name: {name}"),
     }
+}
+
+/// The id of the child a SUB_WORKFLOW attempt starts (name-based, as Conductor does).
+fn child_workflow_id(task: &Task) -> String {
+    uuid::Uuid::new_v3(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!(
+            "subworkflow:{}:{}:{}",
+            task.workflow_instance_id, task.task_id, task.retry_count
+        )
+        .as_bytes(),
+    )
+    .to_string()
 }
 
 fn op_error(e: ops::OpError) -> Error {

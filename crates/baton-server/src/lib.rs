@@ -49,7 +49,8 @@ pub fn app(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(limit))
 }
 
-/// Serves `app` on `listener` with the sweeper running beside it, until `shutdown` resolves.
+/// Serves `app` on `listener` with the sweeper and the system-task workers running beside
+/// it, until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     runtime: Arc<Runtime>,
@@ -58,11 +59,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let cancel = CancellationToken::new();
     let sweeper = tokio::spawn(runtime.clone().run_sweeper(cancel.clone()));
+    let system = tokio::spawn(runtime.clone().run_system_workers(cancel.clone()));
     let router = app(runtime, config);
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
     cancel.cancel();
     let _ = sweeper.await;
+    let _ = system.await;
     result
 }

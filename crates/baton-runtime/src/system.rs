@@ -1,0 +1,274 @@
+//! The server's own workers for the system tasks that do I/O (HTTP, SUB_WORKFLOW,
+//! START_WORKFLOW, EVENT). They poll their queues like any worker and report through the
+//! ordinary update path, so retries, timeouts and history apply to them unchanged.
+
+use crate::runtime::Runtime;
+use baton_engine::systask as sys;
+use baton_model::{JsonMap, StartWorkflowRequest, Task, TaskResult, TaskResultStatus};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const WORKER_ID: &str = "baton-system";
+
+impl Runtime {
+    /// Runs one polling loop per asynchronous system task type until cancelled.
+    pub async fn run_system_workers(self: Arc<Self>, cancel: CancellationToken) {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        let mut loops = tokio::task::JoinSet::new();
+        for task_type in sys::ASYNC_SYSTEM_TYPES {
+            let rt = self.clone();
+            let cancel = cancel.clone();
+            let http = http.clone();
+            loops.spawn(async move { rt.system_loop(task_type, http, cancel).await });
+        }
+        while loops.join_next().await.is_some() {}
+    }
+
+    async fn system_loop(
+        self: Arc<Self>,
+        task_type: &'static str,
+        http: reqwest::Client,
+        cancel: CancellationToken,
+    ) {
+        loop {
+            let polled = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = self.poll(task_type, Some(WORKER_ID), None, 16, Duration::from_millis(1000)) => r,
+            };
+            let tasks = match polled {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(task_type, error = %e, "system worker poll failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            for task in tasks {
+                let rt = self.clone();
+                let http = http.clone();
+                tokio::spawn(async move {
+                    let result = rt.execute_system_task(&task, &http).await;
+                    if let Err(e) = rt.update_task(result).await {
+                        tracing::warn!(task = %task.task_id, error = %e, "system task update failed");
+                    }
+                    if task.task_type == sys::SUB_WORKFLOW {
+                        // The child may already have ended (and its wake-up been overwritten
+                        // by the update above): look at it now.
+                        if let Err(e) = rt.decide(&task.workflow_instance_id).await {
+                            tracing::warn!(workflow = %task.workflow_instance_id, error = %e, "deciding the parent failed");
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    async fn execute_system_task(&self, task: &Task, http: &reqwest::Client) -> TaskResult {
+        let mut r = TaskResult::new(
+            &task.workflow_instance_id,
+            &task.task_id,
+            TaskResultStatus::Completed,
+        );
+        r.worker_id = Some(WORKER_ID.to_string());
+        let outcome: Result<(TaskResultStatus, JsonMap), String> = match task.task_type.as_str() {
+            sys::HTTP => run_http(&task.input_data, http).await,
+            sys::SUB_WORKFLOW => match self.start_sub_workflow(task).await {
+                Ok(id) => {
+                    r.sub_workflow_id = Some(id.clone());
+                    let mut out = JsonMap::new();
+                    out.insert("subWorkflowId".into(), json!(id));
+                    Ok((TaskResultStatus::InProgress, out))
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            sys::START_WORKFLOW => self.run_start_workflow(task).await,
+            sys::EVENT => Ok(run_event(task)),
+            other => Err(format!("no system worker for task type {other}")),
+        };
+        match outcome {
+            Ok((status, output)) => {
+                r.status = status;
+                r.output_data = Some(output);
+            }
+            Err(reason) => {
+                r.status = TaskResultStatus::Failed;
+                r.reason_for_incompletion = Some(reason);
+            }
+        }
+        r
+    }
+
+    async fn run_start_workflow(&self, task: &Task) -> Result<(TaskResultStatus, JsonMap), String> {
+        let Some(spec) = task.input_data.get("startWorkflow") else {
+            return Err(
+                "START_WORKFLOW needs input 'startWorkflow' (a StartWorkflowRequest)".into(),
+            );
+        };
+        let mut req: StartWorkflowRequest = serde_json::from_value(spec.clone())
+            .map_err(|e| format!("startWorkflow is not a valid StartWorkflowRequest: {e}"))?;
+        if req.correlation_id.is_none() {
+            req.correlation_id = task.correlation_id.clone();
+        }
+        let id = self.start_workflow(req).await.map_err(|e| e.to_string())?;
+        let mut out = JsonMap::new();
+        out.insert("workflowId".into(), json!(id));
+        Ok((TaskResultStatus::Completed, out))
+    }
+}
+
+/// EVENT: published to Baton's own event sink, which is the task output itself (Baton has
+/// no external brokers); `asyncComplete` leaves the task running for an external update.
+fn run_event(task: &Task) -> (TaskResultStatus, JsonMap) {
+    let mut out = task.input_data.clone();
+    let sink = task
+        .input_data
+        .get("sink")
+        .and_then(Value::as_str)
+        .unwrap_or("conductor");
+    let queue = match sink.split_once(':') {
+        Some(("conductor", dest)) => format!("conductor:{}:{}", task.workflow_type, dest),
+        Some(_) => sink.to_string(),
+        None => format!(
+            "conductor:{}:{}",
+            task.workflow_type, task.reference_task_name
+        ),
+    };
+    out.insert("event_produced".into(), json!(queue));
+    out.insert(
+        "workflowInstanceId".into(),
+        json!(task.workflow_instance_id),
+    );
+    out.insert("workflowType".into(), json!(task.workflow_type));
+    out.insert("correlationId".into(), json!(task.correlation_id));
+    let async_complete = task
+        .input_data
+        .get("asyncComplete")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let status = if async_complete {
+        TaskResultStatus::InProgress
+    } else {
+        TaskResultStatus::Completed
+    };
+    (status, out)
+}
+
+/// HTTP (§5.2): request from `http_request` (or the input itself); non-2xx fails the task.
+async fn run_http(
+    input: &JsonMap,
+    http: &reqwest::Client,
+) -> Result<(TaskResultStatus, JsonMap), String> {
+    let spec = match input.get("http_request") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => input.clone(),
+    };
+    let uri = spec
+        .get("uri")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .ok_or("Missing HTTP URI: set http_request.uri")?;
+    let method = spec
+        .get("method")
+        .and_then(Value::as_str)
+        .ok_or("No HTTP method specified: set http_request.method")?;
+    let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("'{method}' is not an HTTP method"))?;
+    let ms = |key: &str, default: u64| {
+        spec.get(key)
+            .and_then(Value::as_u64)
+            .filter(|v| *v > 0)
+            .unwrap_or(default)
+    };
+    let connect = Duration::from_millis(ms("connectionTimeOut", 3000));
+    let read = Duration::from_millis(ms("readTimeOut", 3000));
+    let mut req = http.request(method, uri).timeout(connect + read);
+    let content_type = spec
+        .get("contentType")
+        .and_then(Value::as_str)
+        .unwrap_or("application/json");
+    let accept = match spec.get("accept") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "application/json".into(),
+    };
+    req = req.header("Accept", accept);
+    if let Some(Value::Object(headers)) = spec.get("headers") {
+        for (k, v) in headers {
+            let value = match v {
+                Value::String(s) => s.clone(),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            req = req.header(k.as_str(), value);
+        }
+    }
+    if let Some(body) = spec.get("body").filter(|b| !b.is_null()) {
+        let bytes = match body {
+            Value::String(s) if !content_type.contains("json") => s.clone().into_bytes(),
+            other => serde_json::to_vec(other).unwrap_or_default(),
+        };
+        req = req.header("Content-Type", content_type).body(bytes);
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| format!("HTTP request to {uri} failed: {e}"))?;
+    let status = resp.status();
+    let mut headers = JsonMap::new();
+    for (k, v) in resp.headers() {
+        let entry = headers
+            .entry(k.as_str().to_string())
+            .or_insert_with(|| json!([]));
+        if let Value::Array(list) = entry {
+            list.push(json!(v.to_str().unwrap_or_default()));
+        }
+    }
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| format!("reading the HTTP response from {uri} failed: {e}"))?;
+    let body = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
+    let mut out = JsonMap::new();
+    out.insert(
+        "response".into(),
+        json!({
+            "body": body,
+            "headers": headers,
+            "statusCode": status.as_u16(),
+            "reasonPhrase": status.canonical_reason().unwrap_or_default(),
+        }),
+    );
+    if status.is_success() {
+        let async_complete = input
+            .get("asyncComplete")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok((
+            if async_complete {
+                TaskResultStatus::InProgress
+            } else {
+                TaskResultStatus::Completed
+            },
+            out,
+        ))
+    } else {
+        Err(format!(
+            "HTTP {} {} from {uri}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or_default()
+        ))
+    }
+}
