@@ -60,6 +60,8 @@ pub struct NewExecution {
     pub idempotency_key: Option<String>,
     pub event: Option<String>,
     pub now: i64,
+    /// Registered task definitions (see [`ExecState::registry`]).
+    pub registry: Option<Arc<std::collections::HashMap<String, baton_model::TaskDef>>>,
 }
 
 /// Creates a workflow execution and runs its first decision (§4.1).
@@ -96,6 +98,7 @@ pub fn new_execution(p: NewExecution) -> ExecState {
     };
     let index = Arc::new(crate::state::DefIndex::build(&def));
     let mut st = ExecState::new(workflow, def, index, Vec::new(), None, p.now);
+    st.registry = p.registry;
     st.history.push(baton_model::HistoryEvent::workflow(
         &st.workflow.workflow_id,
         WorkflowStatus::Running.as_str(),
@@ -286,7 +289,7 @@ enum Failure {
 fn handle_failure(st: &mut ExecState, i: usize) -> Failure {
     let task = st.tasks[i].clone();
     let def = st.task_def_of(&task);
-    let node = st.node_of(&task).cloned();
+    let node = st.node_of(&task).map(|n| n.into_owned());
     let expected = node
         .as_ref()
         .and_then(|n| n.retry_count)
@@ -349,7 +352,7 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     t.queue_wait_time = 0;
     t.callback_after_seconds = delay_ms / 1000;
     t.start_delay_in_seconds = (delay_ms / 1000) as i32;
-    if let Some(node) = st.node_of(&old).cloned() {
+    if let Some(node) = st.node_of(&old).map(|n| n.into_owned()) {
         t.input_data = task_input(st, &node, &t.task_id);
     }
     let is_queued = !sys::is_system(&t.task_type) || sys::is_async_system(&t.task_type);
@@ -357,7 +360,7 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     let idx = st.add_task(t);
     if is_queued {
         st.enqueue(idx, st.now + delay_ms);
-    } else if let Some(node) = st.node_of(&st.tasks[idx].clone()).cloned() {
+    } else if let Some(node) = st.node_of(&st.tasks[idx].clone()).map(|n| n.into_owned()) {
         // A retried synchronous task (INLINE, JQ…) runs again right away.
         let _ = sync_type;
         run_sync_into(st, idx, &node);
@@ -395,6 +398,19 @@ fn schedule_successors(st: &mut ExecState, i: usize) {
                 Some(first) => schedule_node(st, first, task.iteration),
                 None => advance_from(st, &reference, task.iteration),
             }
+        }
+        sys::FORK if node.task_type == sys::FORK_JOIN_DYNAMIC => {
+            let forked: Vec<WorkflowTask> = task
+                .input_data
+                .get("forkedTaskDefs")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            let mut join_on = Vec::new();
+            for wt in &forked {
+                join_on.push(wt.task_reference_name.clone());
+                schedule_node(st, wt, task.iteration);
+            }
+            schedule_join_after(st, &reference, task.iteration, Some(join_on));
         }
         sys::FORK => {
             for branch in &node.fork_tasks {
@@ -559,6 +575,28 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
                     } else {
                         obj(json!({ "caseOutput": [case] }))
                     };
+                    t.status = TaskStatus::Completed;
+                }
+                Err(reason) => {
+                    t.status = TaskStatus::Failed;
+                    t.reason_for_incompletion = Some(truncate(&reason));
+                }
+            }
+            t.input_data = input;
+            stamp_done(st, &mut t);
+            st.add_task(t);
+        }
+        sys::FORK_JOIN_DYNAMIC => {
+            let mut t = base_task(st, node, sys::FORK, iteration);
+            let mut input = task_input(st, node, &t.task_id);
+            match dynamic_branches(st, node, &input) {
+                Ok(branches) => {
+                    let refs: Vec<Value> = branches
+                        .iter()
+                        .map(|b| json!(b.task_reference_name))
+                        .collect();
+                    input.insert("forkedTasks".into(), Value::Array(refs));
+                    input.insert("forkedTaskDefs".into(), json!(branches));
                     t.status = TaskStatus::Completed;
                 }
                 Err(reason) => {
@@ -848,10 +886,18 @@ fn evaluate_waiting(st: &mut ExecState, i: usize) -> bool {
 
 fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
     let join = st.tasks[i].clone();
-    let join_on: Vec<String> = st
-        .node_of(&join)
-        .map(|n| n.join_on.clone())
-        .unwrap_or_default();
+    // The refs are fixed when the JOIN is scheduled (a dynamic fork decides them then).
+    let join_on: Vec<String> = match join.input_data.get("joinOn").and_then(Value::as_array) {
+        Some(list) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|r| base_ref(r).to_string())
+            .collect(),
+        None => st
+            .node_of(&join)
+            .map(|n| n.join_on.clone())
+            .unwrap_or_default(),
+    };
     let mut output = JsonMap::new();
     let mut with_errors = false;
     for r in &join_on {
@@ -1280,4 +1326,159 @@ pub fn terminate_workflow(
     collect_failed_names(st);
     st.set_workflow_status(WorkflowStatus::Terminated, reason.map(|r| truncate(&r)));
     notify_parent(st);
+}
+
+/// Schedules the JOIN that follows `fork_ref`, waiting on `join_on` when given.
+fn schedule_join_after(
+    st: &mut ExecState,
+    fork_ref: &str,
+    iteration: i32,
+    join_on: Option<Vec<String>>,
+) {
+    let def = st.def.clone();
+    let index = st.index.clone();
+    let Some(loc) = index.location(fork_ref).cloned() else {
+        return;
+    };
+    let Some(next) = index.list(&def, &loc).and_then(|l| l.get(loc.index + 1)) else {
+        return;
+    };
+    let before = st.tasks.len();
+    schedule_node(st, next, iteration);
+    if let (Some(refs), true) = (join_on, st.tasks.len() > before) {
+        let j = before;
+        if st.tasks[j].task_type == sys::JOIN {
+            st.tasks[j].input_data.insert("joinOn".into(), json!(refs));
+            st.mark_dirty(j);
+        }
+    }
+}
+
+/// The branches of a FORK_JOIN_DYNAMIC (§5.7), each as a node whose input is literal.
+fn dynamic_branches(
+    st: &ExecState,
+    node: &WorkflowTask,
+    input: &JsonMap,
+) -> Result<Vec<WorkflowTask>, String> {
+    let mut out: Vec<WorkflowTask> = Vec::new();
+    if let Some(param) = node.dynamic_fork_tasks_param.as_deref() {
+        let list = input
+            .get(param)
+            .cloned()
+            .unwrap_or(Value::Array(Vec::new()));
+        let tasks: Vec<WorkflowTask> = serde_json::from_value(list).map_err(|e| {
+            format!("input '{param}' of FORK_JOIN_DYNAMIC must be a list of tasks: {e}")
+        })?;
+        let inputs_key = node
+            .dynamic_fork_tasks_input_param_name
+            .as_deref()
+            .unwrap_or("dynamicTasksInputs");
+        let inputs = match input.get(inputs_key) {
+            None | Some(Value::Null) => JsonMap::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => {
+                return Err(format!(
+                    "input '{inputs_key}' of FORK_JOIN_DYNAMIC must be a map of reference name to input"
+                ))
+            }
+        };
+        for mut t in tasks {
+            if let Some(Value::Object(m)) = inputs.get(&t.task_reference_name) {
+                t.input_parameters = m.clone();
+            }
+            out.push(t);
+        }
+    } else if let Some(param) = node.dynamic_fork_join_tasks_param.as_deref() {
+        let list = input
+            .get(param)
+            .and_then(|v| v.get("dynamicTasks"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for item in list {
+            let name = item
+                .get("taskName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let reference = item
+                .get("referenceName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let ttype = item
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or(sys::SIMPLE);
+            let mut t = WorkflowTask::new(name, reference, ttype);
+            if let Some(Value::Object(m)) = item.get("input") {
+                t.input_parameters = m.clone();
+            }
+            out.push(t);
+        }
+    } else {
+        let Some(items) = input.get("forkTaskInputs").and_then(Value::as_array) else {
+            return Err(
+                "FORK_JOIN_DYNAMIC needs dynamicForkTasksParam or input 'forkTaskInputs' (a list)"
+                    .into(),
+            );
+        };
+        let workflow = input.get("forkTaskWorkflow").and_then(Value::as_str);
+        let name = input
+            .get("forkTaskName")
+            .and_then(Value::as_str)
+            .or(workflow)
+            .unwrap_or(&node.task_reference_name)
+            .to_string();
+        let ttype = if workflow.is_some() {
+            sys::SUB_WORKFLOW
+        } else {
+            input
+                .get("forkTaskType")
+                .and_then(Value::as_str)
+                .unwrap_or(sys::SIMPLE)
+        };
+        for (i, item) in items.iter().enumerate() {
+            let mut t = WorkflowTask::new(&name, &format!("_{name}_{i}"), ttype);
+            let mut task_input = match item {
+                Value::Object(m) => m.clone(),
+                other => {
+                    let mut m = JsonMap::new();
+                    m.insert("input".into(), other.clone());
+                    m
+                }
+            };
+            task_input.insert("__index".into(), json!(i));
+            t.input_parameters = task_input;
+            t.optional = node.optional;
+            if let Some(wf) = workflow {
+                t.sub_workflow_param = Some(baton_model::SubWorkflowParams {
+                    name: wf.to_string(),
+                    version: input
+                        .get("forkTaskWorkflowVersion")
+                        .and_then(Value::as_i64)
+                        .map(|v| v as i32),
+                    ..Default::default()
+                });
+            }
+            out.push(t);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in &out {
+        if t.task_reference_name.is_empty() {
+            return Err("every dynamically forked task needs a taskReferenceName".into());
+        }
+        if !seen.insert(t.task_reference_name.clone())
+            || st.index.location(&t.task_reference_name).is_some()
+            || st
+                .tasks
+                .iter()
+                .any(|x| x.reference_task_name == t.task_reference_name)
+        {
+            return Err(format!(
+                "dynamically forked task reference '{}' is not unique",
+                t.task_reference_name
+            ));
+        }
+    }
+    Ok(out)
 }

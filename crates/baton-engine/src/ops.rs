@@ -175,7 +175,7 @@ pub fn rerun(
     let from = st.tasks[i].clone();
     let node = st
         .node_of(&from)
-        .cloned()
+        .map(|n| n.into_owned())
         .ok_or_else(|| OpError::Invalid(format!("Task {task_id} has no node in the definition")))?;
     clear_tasks(st, |t| t.seq >= from.seq);
     // Tasks before it that did not succeed run again too.

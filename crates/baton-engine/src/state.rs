@@ -158,6 +158,9 @@ pub struct ExecState {
     pub next_wake_at: Option<i64>,
     /// Set when a decision stopped early (too much work in one go) and must continue soon.
     pub needs_more: bool,
+    /// Registered task definitions, for tasks whose node does not carry one (DYNAMIC and
+    /// dynamically forked tasks).
+    pub registry: Option<Arc<HashMap<String, TaskDef>>>,
 }
 
 impl ExecState {
@@ -186,6 +189,7 @@ impl ExecState {
             effects: Vec::new(),
             next_wake_at: None,
             needs_more: false,
+            registry: None,
         }
     }
 
@@ -294,22 +298,41 @@ impl ExecState {
         self.next_wake_at = Some(self.next_wake_at.map_or(at, |w| w.min(at)));
     }
 
-    /// The definition node of a task (loop suffix stripped).
-    pub fn node_of(&self, task: &Task) -> Option<&WorkflowTask> {
-        self.index
-            .node(&self.def, base_ref(&task.reference_task_name))
+    /// The definition node of a task (loop suffix stripped). Tasks forked dynamically are
+    /// not in the definition; their nodes are kept in the input of the FORK that made them.
+    pub fn node_of(&self, task: &Task) -> Option<Cow<'_, WorkflowTask>> {
+        let reference = base_ref(&task.reference_task_name);
+        if let Some(node) = self.index.node(&self.def, reference) {
+            return Some(Cow::Borrowed(node));
+        }
+        self.tasks
+            .iter()
+            .filter(|t| t.task_type == crate::systask::FORK)
+            .filter_map(|t| t.input_data.get("forkedTaskDefs"))
+            .filter_map(|v| v.as_array())
+            .flatten()
+            .find(|v| v.get("taskReferenceName").and_then(Value::as_str) == Some(reference))
+            .and_then(|v| serde_json::from_value::<WorkflowTask>(v.clone()).ok())
+            .map(Cow::Owned)
     }
 
     /// The TaskDef that governs a task: the one captured in the definition node at start,
-    /// else Conductor's ad-hoc defaults.
+    /// else the registered one (dynamic tasks), else Conductor's ad-hoc defaults.
     pub fn task_def_of(&self, task: &Task) -> TaskDef {
-        match self.node_of(task).and_then(|n| n.task_definition.clone()) {
-            Some(d) => d,
-            None => TaskDef::ad_hoc(
-                &task.task_def_name,
-                crate::systask::is_system(&task.task_type),
-            ),
+        if let Some(d) = self.node_of(task).and_then(|n| n.task_definition.clone()) {
+            return d;
         }
+        if let Some(d) = self
+            .registry
+            .as_ref()
+            .and_then(|r| r.get(&task.task_def_name))
+        {
+            return d.clone();
+        }
+        TaskDef::ad_hoc(
+            &task.task_def_name,
+            crate::systask::is_system(&task.task_type),
+        )
     }
 
     /// The expression document's `workflow` object.

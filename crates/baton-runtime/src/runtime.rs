@@ -380,6 +380,7 @@ impl Runtime {
             idempotency_key: req.idempotency_key,
             event: None,
             now,
+            registry: Some(self.task_defs().await?),
         });
         let id = st.workflow.workflow_id.clone();
         let effects = self.commit_states(vec![st], Vec::new()).await?;
@@ -502,6 +503,7 @@ impl Runtime {
                     Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
                 })?;
             let mut st = self.exec_state(state, now_ms());
+            st.registry = Some(self.task_defs().await?);
             let (result, logs) = match f(&mut st)? {
                 Mutation::Unchanged(r) => return Ok((r, Vec::new())),
                 Mutation::Changed(r, logs) => (r, logs),
