@@ -36,6 +36,9 @@ pub struct Location {
 #[derive(Debug, Clone, Default)]
 pub struct DefIndex {
     locations: HashMap<String, Location>,
+    /// Whether deciding may run a script (JavaScript or jq), which can take up to its time
+    /// limit; the runtime then decides off the async threads.
+    pub has_scripts: bool,
 }
 
 impl DefIndex {
@@ -68,7 +71,19 @@ impl DefIndex {
         }
         let mut locations = HashMap::new();
         walk(&def.tasks, None, Step::Top, &mut locations);
-        DefIndex { locations }
+        let mut has_scripts = false;
+        def.for_each_task(&mut |t| {
+            has_scripts |= matches!(
+                t.task_type.as_str(),
+                "INLINE" | "LAMBDA" | "DO_WHILE" | "JSON_JQ_TRANSFORM" | "FORK_JOIN_DYNAMIC"
+            ) || (t.task_type == "SWITCH"
+                && t.evaluator_type.as_deref() != Some("value-param"))
+                || (t.task_type == "DECISION" && t.case_expression.is_some());
+        });
+        DefIndex {
+            locations,
+            has_scripts,
+        }
     }
 
     pub fn location(&self, reference: &str) -> Option<&Location> {

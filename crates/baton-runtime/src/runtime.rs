@@ -74,6 +74,8 @@ pub struct Runtime {
     queues: QueueWakers,
     sweeper_nudge: Notify,
     sweeper_next: AtomicI64,
+    /// Signalled after every commit; synchronous executions wait on it.
+    committed: Notify,
     caches: Mutex<Caches>,
 }
 
@@ -85,6 +87,7 @@ impl Runtime {
             queues: QueueWakers::default(),
             sweeper_nudge: Notify::new(),
             sweeper_next: AtomicI64::new(0),
+            committed: Notify::new(),
             caches: Mutex::new(Caches::default()),
         })
     }
@@ -367,20 +370,24 @@ impl Runtime {
             }
         }
         let now = now_ms();
-        let st = engine::new_execution(NewExecution {
-            workflow_id,
-            def,
-            input: req.input,
-            correlation_id: req.correlation_id,
-            priority: req.priority,
-            task_to_domain: req.task_to_domain,
-            parent_workflow_id: parent,
-            parent_workflow_task_id: parent_task,
-            created_by: req.created_by,
-            idempotency_key: req.idempotency_key,
-            event: None,
-            now,
-            registry: Some(self.task_defs().await?),
+        let has_scripts = self.index_for(&def).has_scripts;
+        let registry = Some(self.task_defs().await?);
+        let st = off_async_threads(has_scripts, || {
+            engine::new_execution(NewExecution {
+                workflow_id,
+                def,
+                input: req.input,
+                correlation_id: req.correlation_id,
+                priority: req.priority,
+                task_to_domain: req.task_to_domain,
+                parent_workflow_id: parent,
+                parent_workflow_task_id: parent_task,
+                created_by: req.created_by,
+                idempotency_key: req.idempotency_key,
+                event: None,
+                now,
+                registry,
+            })
         });
         let id = st.workflow.workflow_id.clone();
         let effects = self.commit_states(vec![st], Vec::new()).await?;
@@ -418,6 +425,7 @@ impl Runtime {
             commit.workflows.push(into_write(st));
         }
         self.store.commit(commit).await?;
+        self.committed.notify_waiters();
         for q in &queues {
             self.queues.wake(q);
         }
@@ -504,7 +512,8 @@ impl Runtime {
                 })?;
             let mut st = self.exec_state(state, now_ms());
             st.registry = Some(self.task_defs().await?);
-            let (result, logs) = match f(&mut st)? {
+            let has_scripts = st.index.has_scripts;
+            let (result, logs) = match off_async_threads(has_scripts, || f(&mut st))? {
                 Mutation::Unchanged(r) => return Ok((r, Vec::new())),
                 Mutation::Changed(r, logs) => (r, logs),
             };
@@ -517,6 +526,50 @@ impl Runtime {
         Err(Error::Conflict(format!(
             "workflow {workflow_id} is changing too fast; try again"
         )))
+    }
+
+    /// Starts a workflow and waits (bounded) until it ends, one of `wait_refs` ends, or it
+    /// blocks on a WAIT/HUMAN task; returns its state then and whether the wait timed out.
+    pub async fn execute(
+        &self,
+        req: StartWorkflowRequest,
+        wait_refs: &[String],
+        wait: Duration,
+    ) -> Result<(Workflow, bool)> {
+        let id = self.start_workflow(req).await?;
+        let deadline = Instant::now() + wait;
+        loop {
+            let notified = self.committed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let w = self.get_workflow(&id, true).await?;
+            let done = w.status.is_terminal()
+                || w.tasks.iter().any(|t| {
+                    (t.status.is_terminal()
+                        && wait_refs.iter().any(|r| {
+                            *r == t.reference_task_name
+                                || *r == engine::state::base_ref(&t.reference_task_name)
+                        }))
+                        || (!t.status.is_terminal()
+                            && (t.task_type == engine::systask::HUMAN
+                                || (t.task_type == engine::systask::WAIT
+                                    && !t.input_data.contains_key("duration")
+                                    && !t.input_data.contains_key("until"))))
+                });
+            if done {
+                return Ok((w, false));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok((w, true));
+            }
+            // Commits wake the check; the short tick covers commits made by other nodes.
+            let tick = (deadline - now).min(Duration::from_millis(100));
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
     }
 
     pub async fn get_workflow(&self, workflow_id: &str, include_tasks: bool) -> Result<Workflow> {
@@ -1051,6 +1104,20 @@ fn no_such_workflow(name: &str, version: Option<i32>) -> String {
     match version {
         Some(v) => format!("No such workflow found by name: {name}, version: {v}"),
         None => format!("No such workflow found by name: {name}"),
+    }
+}
+
+/// Runs a decision that may execute scripts (up to their time limit) without stalling the
+/// other requests served by this async worker thread. On a current-thread runtime (unit
+/// tests) it simply runs inline.
+fn off_async_threads<R>(has_scripts: bool, f: impl FnOnce() -> R) -> R {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+        .unwrap_or(false);
+    if has_scripts && multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }
 

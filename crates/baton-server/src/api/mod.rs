@@ -66,6 +66,10 @@ pub fn routes() -> Router<AppState> {
                 .delete(workflow::terminate),
         )
         .route("/api/workflow/search", get(workflow::search))
+        .route(
+            "/api/workflow/execute/{name}/{version}",
+            post(workflow::execute),
+        )
         .route("/api/workflow/search-v2", get(workflow::search_v2))
         .route("/api/workflow/running/{name}", get(workflow::running))
         .route("/api/workflow/{id}/status", get(workflow::status))

@@ -379,3 +379,59 @@ pub async fn search_v2(
     let (total, found) = s.runtime.search(&query).await?;
     Ok(Json(json!({"totalHits": total, "results": found})))
 }
+
+/// `POST /api/workflow/execute/{name}/{version}`: start and wait (bounded) for the end, a
+/// task (`waitUntilTaskRef`), or a blocking WAIT/HUMAN task; answers a WorkflowRun.
+pub async fn execute(
+    State(s): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    Query(q): Query<QueryMap>,
+    JsonBody(mut req): JsonBody<StartWorkflowRequest>,
+) -> ApiResult<Json<Value>> {
+    let version: i32 = version.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "path parameter 'version' must be an integer, got '{version}'"
+        ))
+    })?;
+    req.name = name;
+    req.version = (version > 0).then_some(version);
+    let wait_secs = opt::<u64>(&q, "waitForSeconds")?
+        .filter(|s| *s > 0)
+        .unwrap_or(10);
+    if wait_secs > 300 {
+        return Err(ApiError::bad_request(format!(
+            "query parameter 'waitForSeconds' must be at most 300, got {wait_secs}"
+        )));
+    }
+    let wait_refs: Vec<String> = text(&q, "waitUntilTaskRef")
+        .map(|v| {
+            v.split(',')
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let request_id = text(&q, "requestId").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let (w, timed_out) = s
+        .runtime
+        .execute(req, &wait_refs, std::time::Duration::from_secs(wait_secs))
+        .await?;
+    Ok(Json(json!({
+        "responseType": "TARGET_WORKFLOW",
+        "targetWorkflowId": w.workflow_id,
+        "targetWorkflowStatus": w.status,
+        "requestId": request_id,
+        "workflowId": w.workflow_id,
+        "correlationId": w.correlation_id,
+        "input": w.input,
+        "output": w.output,
+        "signalTimeout": timed_out,
+        "priority": w.priority,
+        "variables": w.variables,
+        "tasks": w.tasks,
+        "createdBy": w.created_by,
+        "createTime": w.create_time,
+        "status": w.status,
+        "updateTime": w.update_time,
+    })))
+}
