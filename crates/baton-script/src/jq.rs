@@ -39,8 +39,29 @@ type Filter = jaq_core::Filter<Data>;
 /// by [`SANDBOX_DEFS`].
 const BLOCKED_FUNS: &[&str] = &["env"];
 
-/// Definitions replacing the blocked native filters.
-const SANDBOX_DEFS: &str = "def env: {};";
+/// Definitions replacing the blocked native filters, plus jq formats that
+/// jaq lacks (`@csv`, `@tsv`, with jq 1.7 semantics).
+const SANDBOX_DEFS: &str = r#"
+def env: {};
+def @csv:
+  if type != "array" then error("\(type) (\(tojson)) cannot be csv-formatted, only an array can be")
+  else map(
+    if type == "number" or type == "boolean" then tostring
+    elif type == "string" then "\"" + (split("\"") | join("\"\"")) + "\""
+    elif type == "null" then ""
+    else error("\(type) (\(tojson)) is not valid in a csv row") end
+  ) | join(",") end;
+def @tsv:
+  if type != "array" then error("\(type) (\(tojson)) cannot be tsv-formatted, only an array can be")
+  else map(
+    if type == "number" or type == "boolean" then tostring
+    elif type == "string" then
+      split("\\") | join("\\\\") | split("\t") | join("\\t")
+      | split("\n") | join("\\n") | split("\r") | join("\\r")
+    elif type == "null" then ""
+    else error("\(type) (\(tojson)) is not valid in a tsv row") end
+  ) | join("\t") end;
+"#;
 
 /// Global variables provided to every program (`$ENV` is an empty object).
 const GLOBAL_VARS: [&str; 1] = ["$ENV"];
@@ -54,7 +75,7 @@ const RESERVED_PREFIX: &str = "__baton_";
 
 /// Stack of the worker thread that compiles and runs a jq program.
 /// Only reserved address space: pages are committed as they are touched.
-const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
+const WORKER_STACK_BYTES: usize = 512 * 1024 * 1024;
 /// Stack a program may use through nested definition calls before it is
 /// stopped; the rest of the worker stack is headroom for jaq's own recursion
 /// (deeply nested values, parsing).
@@ -73,6 +94,8 @@ const VALUE_OVERHEAD: usize = 32;
 
 /// Compiled programs kept for reuse (keyed by program text).
 const CACHE_CAPACITY: usize = 512;
+/// Longer programs are compiled every time (bounds the cache's size).
+const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
 
 /// Run a jq program over `input` with the default [`Limits`]; returns every
 /// emitted value in order.
@@ -127,7 +150,9 @@ fn on_worker<T: Send>(f: impl FnOnce() -> Result<T, ScriptError> + Send) -> Resu
                 Ok(Ok(result)) => result,
                 Ok(Err(panic)) | Err(panic) => Err(panic_error(panic.as_ref())),
             },
-            Err(e) => Err(ScriptError::Jq(format!("cannot start a jq worker thread: {e}"))),
+            Err(e) => Err(ScriptError::Jq(format!(
+                "cannot start a jq worker thread: {e}"
+            ))),
         }
     })
 }
@@ -156,6 +181,9 @@ fn compile_cached(query: &str) -> Result<Arc<Filter>, ScriptError> {
         return Ok(filter);
     }
     let filter = Arc::new(compile(query)?);
+    if query.len() > MAX_CACHED_QUERY_BYTES {
+        return Ok(filter);
+    }
     if let Ok(mut cache) = cache().lock() {
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
@@ -199,7 +227,7 @@ fn compile(query: &str) -> Result<Filter, ScriptError> {
                 .iter()
                 .flat_map(|(file, error)| load_error_messages(file.code, error))
                 .collect();
-            ScriptError::Jq(join_messages(messages))
+            ScriptError::Jq(crate::truncate_message(join_messages(messages)))
         })?;
     // It parsed: instrument it and make it the body of a prelude definition.
     let mut main = load::parse(query, |p| p.term()).ok_or_else(|| {
@@ -251,7 +279,7 @@ fn compile(query: &str) -> Result<Filter, ScriptError> {
                     })
                 })
                 .collect();
-            ScriptError::Jq(join_messages(messages))
+            ScriptError::Jq(crate::truncate_message(join_messages(messages)))
         })
 }
 
@@ -404,7 +432,6 @@ fn reserved_definition<'s>(term: &Term<&'s str>) -> Option<&'s str> {
 }
 
 fn visit_defs<'s>(term: &Term<&'s str>, f: &mut dyn FnMut(&Def<&'s str>)) {
-    // Reuse the instrumenting walk on a copy would cost a clone; walk directly.
     match term {
         Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {}
         Term::Str(_, parts) => {
@@ -681,11 +708,11 @@ fn collect_outputs(
 
 fn exception_error(exception: jaq_core::Exn<'_, Val>) -> ScriptError {
     match exception.get_err() {
-        Ok(error) => ScriptError::Jq(match error.into_val() {
+        Ok(error) => ScriptError::Jq(crate::truncate_message(match error.into_val() {
             // `error("text")` and built-in messages: show the text as is.
             Val::TStr(text) | Val::BStr(text) => String::from_utf8_lossy(&text).into_owned(),
             other => format!("{other} (not a string)"),
-        }),
+        })),
         Err(other) => match other.get_halt() {
             Ok(code) => ScriptError::Jq(format!("the program called halt (exit code {code})")),
             Err(_) => ScriptError::Jq("unexpected control flow in the jq engine".to_owned()),
@@ -778,5 +805,36 @@ fn num_to_json(n: &Num) -> Value {
                 text.parse::<f64>().map_or(Value::Null, f64_to_json)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_defs_parse() {
+        let defs = load::parse(SANDBOX_DEFS, |p| p.defs()).unwrap_or_default();
+        let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+        assert_eq!(names, ["env", "@csv", "@tsv"]);
+    }
+
+    #[test]
+    fn tick_outside_an_evaluation_is_identity() {
+        assert_eq!(tick(), Ok(()));
+    }
+
+    #[test]
+    fn query_shape_limits() {
+        assert!(check_query_shape("[[[]]]").is_ok());
+        assert!(check_query_shape(&"(".repeat(MAX_QUERY_NESTING + 1)).is_err());
+        assert!(check_query_shape(&" ".repeat(MAX_QUERY_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn positions() {
+        let q = "ab\ncd";
+        assert_eq!(position(q, &q[4..]), " at line 2, column 2");
+        assert_eq!(position(q, "elsewhere"), "");
     }
 }

@@ -18,13 +18,26 @@
 //! * **Memory limit.** The QuickJS heap is capped at [`Limits::memory_bytes`]
 //!   (this includes the parsed input document); exceeding it yields
 //!   [`ScriptError::OutOfMemory`] instead of growing the process.
-//! * **Stack limit.** The JS stack is capped, so runaway recursion yields a
-//!   [`ScriptError::Runtime`] ("Maximum call stack size exceeded"), not a crash.
+//! * **Stack limit.** QuickJS may use at most 1 MiB of native stack, so
+//!   runaway recursion yields a [`ScriptError::Runtime`] ("Maximum call stack
+//!   size exceeded"), not a crash. Evaluation runs on the calling thread,
+//!   which must therefore have at least 2 MiB of stack (the default of Rust
+//!   and Tokio threads).
 //! * **No panics.** Malformed or hostile scripts only ever produce a
 //!   [`ScriptError`].
 //!
 //! The input document is bound to the global `$` and the script's completion
 //! value is the result (see [`eval_js`] for the conversion rules).
+//!
+//! ```
+//! use baton_script::{eval_js, eval_jq, Limits, ScriptError};
+//! use serde_json::json;
+//!
+//! let input = json!({"a": 1, "items": [{"x": 1}, {"x": 2}]});
+//! assert_eq!(eval_js("$.a + 1", &input, &Limits::default())?, json!(2));
+//! assert_eq!(eval_jq(".items | map(.x)", &input)?, vec![json!([1, 2])]);
+//! # Ok::<(), ScriptError>(())
+//! ```
 //!
 //! # jq guarantees
 //!
@@ -44,6 +57,11 @@
 //!   [`Limits::memory_bytes`] ([`ScriptError::OutOfMemory`]), but memory
 //!   that jaq uses internally while computing one value is not accounted
 //!   (jaq has no allocation hook).
+//! * Dialect: jaq 3 follows jq 1.7 closely; `@csv` and `@tsv` (missing from
+//!   jaq) are provided. Known differences: updating `null` at a path fails
+//!   (`null | .a = 1`, `{} | .a.b = 1`) where jq creates the objects;
+//!   `ltrimstr`/`rtrimstr` fail on non-strings (jq passes them through);
+//!   `tostream`, `input_line_number` and `$__loc__` do not exist.
 //! * Panics inside the jq engine are caught and reported as
 //!   [`ScriptError::Jq`]. Compiled programs are cached process-wide
 //!   (bounded, behind a mutex), so repeated programs only pay for execution.
@@ -102,6 +120,18 @@ pub enum ScriptError {
     Jq(String),
 }
 
+/// Longest error message kept (scripts can throw arbitrarily large values).
+const MAX_MESSAGE_CHARS: usize = 1_000;
+
+/// Shortens `message` to [`MAX_MESSAGE_CHARS`] characters.
+pub(crate) fn truncate_message(mut message: String) -> String {
+    if let Some((cut, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        message.truncate(cut);
+        message.push_str("… (truncated)");
+    }
+    message
+}
+
 /// Converts a float to a JSON number: integral values within the exactly
 /// representable range become JSON integers, other finite values stay floats,
 /// NaN and infinities become `null`.
@@ -135,6 +165,15 @@ mod tests {
         assert_eq!(f64_to_json(f64::NAN), Value::Null);
         assert_eq!(f64_to_json(f64::INFINITY), Value::Null);
         assert!(f64_to_json(1e300).is_f64());
+    }
+
+    #[test]
+    fn message_truncation() {
+        assert_eq!(truncate_message("short".to_owned()), "short");
+        let long = truncate_message("é".repeat(5_000));
+        assert!(long.starts_with(&"é".repeat(MAX_MESSAGE_CHARS)));
+        assert!(long.ends_with("(truncated)"));
+        assert!(long.chars().count() < MAX_MESSAGE_CHARS + 20);
     }
 
     #[test]

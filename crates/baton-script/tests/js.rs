@@ -34,10 +34,7 @@ fn completion_values() {
     assert_eq!(ok("$['some key']", json!({"some key": "v"})), json!("v"));
     assert_eq!(ok("$.value", json!({"value": [1, 2]})), json!([1, 2]));
     assert_eq!(
-        ok(
-            "function e() { return $.n * 2; } e();",
-            json!({"n": 21})
-        ),
+        ok("function e() { return $.n * 2; } e();", json!({"n": 21})),
         json!(42)
     );
     // Sloppy mode: undeclared assignment works.
@@ -136,6 +133,18 @@ fn syntax_errors() {
             "{script:?}"
         );
     }
+    // Strict-mode-only early errors are syntax errors, in checks too.
+    for script in ["'use strict'; with ({}) {}", "\"use strict\"\nvar x = 010;"] {
+        assert!(
+            matches!(check_js(script), Err(ScriptError::Syntax(_))),
+            "{script}"
+        );
+        assert!(
+            matches!(eval(script, json!({})), Err(ScriptError::Syntax(_))),
+            "{script}"
+        );
+    }
+    assert!(check_js("with ({}) {}").is_ok());
     match check_js("var a = 1;\nvar b = a +;") {
         Err(ScriptError::Syntax(msg)) => assert!(msg.contains("script:2"), "{msg}"),
         other => panic!("{other:?}"),
@@ -245,11 +254,7 @@ fn regex_backtracking_times_out() {
         ..Limits::default()
     };
     let started = Instant::now();
-    let result = eval_js(
-        "/^(a+)+$/.test('a'.repeat(40) + 'b')",
-        &json!({}),
-        &limits,
-    );
+    let result = eval_js("/^(a+)+$/.test('a'.repeat(40) + 'b')", &json!({}), &limits);
     assert!(matches!(result, Err(ScriptError::Timeout(_))), "{result:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
@@ -277,7 +282,8 @@ fn memory_limit() {
         json!({}),
     );
     assert!(
-        matches!(caught, Ok(ref v) if v == "caught") || matches!(caught, Err(ScriptError::OutOfMemory(_))),
+        matches!(caught, Ok(ref v) if v == "caught")
+            || matches!(caught, Err(ScriptError::OutOfMemory(_))),
         "{caught:?}"
     );
     // Tiny limits fail cleanly.
@@ -353,13 +359,35 @@ fn per_eval_cost() {
     let runs = 200u32;
     let started = Instant::now();
     for _ in 0..runs {
-        assert_eq!(
-            eval_js("$.a + 1", &input, &limits).ok(),
-            Some(json!(2))
-        );
+        assert_eq!(eval_js("$.a + 1", &input, &limits).ok(), Some(json!(2)));
     }
     let per_eval = started.elapsed() / runs;
     eprintln!("eval_js trivial script: {per_eval:?} per evaluation");
     // Generous bound (debug builds, shared 2-core machine).
     assert!(per_eval < Duration::from_millis(50), "{per_eval:?}");
+}
+
+#[test]
+fn moderate_recursion_works() {
+    assert_eq!(
+        ok(
+            "function f(n){ return n == 0 ? 0 : 1 + f(n - 1) } f(300)",
+            json!({})
+        ),
+        json!(300)
+    );
+    let nested = (0..500).fold(json!(1), |acc, _| json!([acc]));
+    assert_eq!(ok("$", nested.clone()), nested);
+}
+
+#[test]
+fn huge_error_values_are_truncated() {
+    match eval("throw 'x'.repeat(1000000)", json!({})) {
+        Err(ScriptError::Runtime(msg)) => assert!(msg.len() < 2_000, "{}", msg.len()),
+        other => panic!("{other:?}"),
+    }
+    match eval("throw new Error('y'.repeat(1000000))", json!({})) {
+        Err(ScriptError::Runtime(msg)) => assert!(msg.len() < 2_000, "{}", msg.len()),
+        other => panic!("{other:?}"),
+    }
 }
