@@ -517,7 +517,7 @@ struct W1 {
     peak_rss_mib: f64,
 }
 
-async fn w1_chain(args: &Args, api: &Api, pid: u32) -> anyhow::Result<W1> {
+async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> anyhow::Result<W1> {
     let total = args.w1_workflows * args.w1_chain;
     let deadline = Instant::now() + Duration::from_secs(args.w1_deadline_secs);
     let origin = Instant::now();
@@ -535,7 +535,10 @@ async fn w1_chain(args: &Args, api: &Api, pid: u32) -> anyhow::Result<W1> {
         )
     };
     let python = if args.python_workers {
-        Some(PythonWorkers::spawn(args, api)?)
+        let py = PythonWorkers::spawn(args, api, dir)?;
+        // Let the interpreter and its worker processes start polling before the clock starts.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Some(py)
     } else {
         None
     };
@@ -557,7 +560,8 @@ async fn w1_chain(args: &Args, api: &Api, pid: u32) -> anyhow::Result<W1> {
         ids.push(r??);
     }
     let elapsed = if let Some(py) = python {
-        py.wait_all_completed(api, &ids, deadline).await?
+        let done_at = py.wait_all_completed(api, &ids, deadline).await?;
+        done_at.saturating_duration_since(origin_start)
     } else {
         let at = wait_progress(&progress, deadline).await?;
         at.saturating_sub(origin_start - origin)
@@ -694,25 +698,34 @@ struct PythonWorkers {
 }
 
 const PY_WORKER: &str = r#"
-import os, sys
+import os
 from conductor.client.automator.task_handler import TaskHandler
 from conductor.client.configuration.configuration import Configuration
 from conductor.client.worker.worker import Worker
 
+
 def noop(task):
     return {}
 
-cfg = Configuration(server_api_url=os.environ["BATON_API"], debug=False)
-n = int(os.environ.get("BATON_WORKERS", "4"))
-workers = [Worker(task_definition_name="bench_noop", execute_function=noop, poll_interval=0.001)
-           for _ in range(n)]
-with TaskHandler(workers=workers, configuration=cfg, scan_for_annotated_workers=False) as h:
-    h.start_processes()
-    h.join_processes()
+
+def main():
+    cfg = Configuration(server_api_url=os.environ["BATON_API"], debug=False)
+    n = int(os.environ.get("BATON_WORKERS", "4"))
+    workers = [
+        Worker(task_definition_name="bench_noop", execute_function=noop, poll_interval=0.001)
+        for _ in range(n)
+    ]
+    with TaskHandler(workers=workers, configuration=cfg, scan_for_annotated_workers=False) as h:
+        h.start_processes()
+        h.join_processes()
+
+
+if __name__ == "__main__":
+    main()
 "#;
 
 impl PythonWorkers {
-    fn spawn(args: &Args, api: &Api) -> anyhow::Result<Self> {
+    fn spawn(args: &Args, api: &Api, dir: &Path) -> anyhow::Result<Self> {
         let venv = args.python_venv.clone().unwrap_or_else(|| {
             PathBuf::from(std::env::var("HOME").unwrap_or_default())
                 .join(".cache/baton/compat-venv")
@@ -721,28 +734,34 @@ impl PythonWorkers {
         if !python.exists() {
             bail!("--python-workers: {} not found", python.display());
         }
+        // multiprocessing's spawn start method re-imports the script: it must be a file.
+        let script = dir.join("bench_worker.py");
+        std::fs::write(&script, PY_WORKER)?;
         let child = Command::new(python)
             .process_group(0)
-            .arg("-c")
-            .arg(PY_WORKER)
+            .arg(&script)
             .env("BATON_API", format!("{}/api", api.base))
             .env("BATON_WORKERS", args.workers.to_string())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::from(std::fs::File::create(
+                dir.join("python-worker.log"),
+            )?))
+            .stderr(Stdio::from(std::fs::File::create(
+                dir.join("python-worker.err"),
+            )?))
             .spawn()
             .context("spawning the Python worker")?;
         Ok(Self { child })
     }
 
-    /// Python workers ack asynchronously, so completion is detected by polling statuses.
+    /// Python workers ack asynchronously, so completion is detected by polling statuses
+    /// (every 20 ms); returns when the last workflow was seen COMPLETED.
     async fn wait_all_completed(
         self,
         api: &Api,
         ids: &[String],
         deadline: Instant,
-    ) -> anyhow::Result<Duration> {
-        let t0 = Instant::now();
+    ) -> anyhow::Result<Instant> {
         let mut pending: Vec<String> = ids.to_vec();
         while !pending.is_empty() {
             if Instant::now() > deadline {
@@ -762,7 +781,7 @@ impl PythonWorkers {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        Ok(t0.elapsed())
+        Ok(Instant::now())
     }
 }
 
@@ -771,6 +790,7 @@ impl Drop for PythonWorkers {
         // The SDK forks a process per worker: kill the whole process group.
         let _ = Command::new("kill")
             .arg("-KILL")
+            .arg("--")
             .arg(format!("-{}", self.child.id()))
             .status();
         let _ = self.child.kill();
@@ -855,7 +875,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     api.register(args.w1_chain, args.w2_branches).await?;
 
     // 3. W1.
-    let w1 = w1_chain(args, &api, pid).await.context("W1")?;
+    let w1 = w1_chain(args, &api, pid, dir).await.context("W1")?;
     eprintln!(
         "W1: {} tasks in {:.3} s = {:.0} tasks/s",
         args.w1_workflows * args.w1_chain,
@@ -933,7 +953,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
         "idle_rss_mib": round2(idle_rss),
         "w1_workflows": args.w1_workflows,
         "w1_tasks": args.w1_workflows * args.w1_chain,
-        "w1_secs": round2(w1.secs * 1000.0) / 1000.0,
+        "w1_secs": (w1.secs * 1000.0).round() / 1000.0,
         "w1_tasks_per_s": round2(w1.tasks_per_s),
         "w1_workflows_per_s": round2(w1.workflows_per_s),
         "w1_peak_rss_mib": round2(w1.peak_rss_mib),
