@@ -421,6 +421,9 @@ fn schedule_successors(st: &mut ExecState, i: usize) {
             // The JOIN follows the fork in the same list.
             advance_from(st, &reference, task.iteration);
         }
+        // A DO_WHILE's own `iteration` counts its loop; what follows it belongs to the
+        // level the loop sits in, whose iteration is the loop task's reference suffix.
+        sys::DO_WHILE => advance_from(st, &reference, ref_iteration(&task.reference_task_name)),
         _ => advance_from(st, &reference, task.iteration),
     }
 }
@@ -446,6 +449,15 @@ pub(crate) fn advance_from(st: &mut ExecState, reference: &str, iteration: i32) 
     {
         advance_from(st, parent, iteration);
     }
+}
+
+/// The iteration suffix of a reference name (`check__2` → 2), 0 without one.
+fn ref_iteration(reference: &str) -> i32 {
+    let base = base_ref(reference);
+    if base.len() == reference.len() {
+        return 0;
+    }
+    reference[base.len() + 2..].parse().unwrap_or(0)
 }
 
 fn loop_ref(reference: &str, iteration: i32) -> String {
@@ -1265,10 +1277,17 @@ fn fail_workflow_with_output(
             "failedWorkflow".into(),
             serde_json::to_value(&failed).unwrap_or(Value::Null),
         );
+        let failure_id = new_id();
+        st.workflow
+            .output
+            .insert("conductor.failure_workflow".into(), json!(failure_id));
         st.effects.push(Effect::StartFailureWorkflow {
+            workflow_id: failure_id,
             name,
             version: st.def.failure_workflow_version,
             input,
+            correlation_id: st.workflow.correlation_id.clone(),
+            task_to_domain: st.workflow.task_to_domain.clone(),
         });
     }
 }

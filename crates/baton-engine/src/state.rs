@@ -145,9 +145,14 @@ pub fn base_ref(reference: &str) -> &str {
 pub enum Effect {
     /// Start the definition's failure workflow for this failed workflow.
     StartFailureWorkflow {
+        /// Chosen by the decider and recorded in the failed workflow's output
+        /// (`conductor.failure_workflow`) in the same commit.
+        workflow_id: String,
         name: String,
         version: Option<i32>,
         input: JsonMap,
+        correlation_id: Option<String>,
+        task_to_domain: indexmap::IndexMap<String, String>,
     },
     /// Terminate a workflow (a running child of a workflow that ended).
     TerminateWorkflow { workflow_id: String, reason: String },

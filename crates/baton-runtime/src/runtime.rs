@@ -443,17 +443,22 @@ impl Runtime {
         while let Some(effect) = effects.pop() {
             match effect {
                 Effect::StartFailureWorkflow {
+                    workflow_id,
                     name,
                     version,
                     input,
+                    correlation_id,
+                    task_to_domain,
                 } => {
                     let req = StartWorkflowRequest {
                         name: name.clone(),
                         version,
                         input,
+                        correlation_id,
+                        task_to_domain,
                         ..StartWorkflowRequest::default()
                     };
-                    match self.start_child(req, None, None).await {
+                    match self.start_with_id(req, workflow_id, None, None).await {
                         Ok((_, more)) => effects.extend(more),
                         Err(e) => {
                             tracing::warn!(workflow = %name, error = %e, "could not start failure workflow")

@@ -1033,6 +1033,37 @@ pub mod suite {
             .unwrap();
         assert_eq!((total, ids(&page)), (12, vec!["wf-11".to_string()]));
 
+        // Indexed columns follow updates of the row.
+        let changed = store.load_workflow("wf-00").await.unwrap().unwrap();
+        let mut w = changed.workflow;
+        w.status = WorkflowStatus::Completed;
+        w.correlation_id = Some("corr-x".into());
+        w.start_time = NOW - 1;
+        store
+            .commit(one(update(w, &changed.def, changed.version)))
+            .await
+            .unwrap();
+        let (total, page) = store
+            .search_workflows(&WorkflowQuery {
+                statuses: vec![WorkflowStatus::Completed],
+                correlation_ids: vec!["corr-x".into()],
+                start_time_to: Some(NOW - 1),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((total, ids(&page)), (1, vec!["wf-00".to_string()]));
+        let (total, _) = store
+            .search_workflows(&WorkflowQuery {
+                correlation_ids: vec!["corr-0".into()],
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 5, "wf-00 left corr-0");
+
         let found = store
             .find_by_idempotency_key("flow", "key-1")
             .await

@@ -223,6 +223,17 @@ async fn unknown_workflow_start_changes_nothing() {
         )
         .await;
     expect_error(resp, StatusCode::NOT_FOUND, &["wf_err"]).await;
+    let resp = s
+        .post_json(
+            "/workflow",
+            &json!({"name": "wf_err", "input": {}, "priority": 100}),
+        )
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, &["priority"]).await;
+    let resp = s
+        .post_json("/workflow/wf_err?priority=-1", &json!({}))
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, &["priority"]).await;
     let resp = s.post_json("/workflow", &json!({"input": {}})).await;
     expect_error(resp, StatusCode::BAD_REQUEST, &["name"]).await;
     assert_eq!(snapshot(&s).await, before);

@@ -61,6 +61,41 @@ async fn response_timeout_creates_new_attempt_and_late_update_is_ignored() {
 }
 
 #[tokio::test]
+async fn extend_lease_heartbeats_hold_off_the_response_timeout() {
+    let s = TestServer::spawn().await;
+    s.register_task_def(json!({
+        "name": "hb_t", "responseTimeoutSeconds": 1, "retryCount": 1, "retryDelaySeconds": 0
+    }))
+    .await;
+    s.register_workflow(simple_workflow("wf_hb", &["hb_t"]))
+        .await;
+    let id = s.start("wf_hb", json!({})).await;
+    let t = s.poll_one("hb_t").await;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let resp = s
+            .update(&json!({
+                "taskId": t["taskId"], "workflowInstanceId": id, "workerId": "test-worker",
+                "status": "IN_PROGRESS", "extendLease": true
+            }))
+            .await;
+        assert_eq!(
+            expect_status(resp, StatusCode::OK).await,
+            t["taskId"].as_str().unwrap()
+        );
+    }
+    // 2 s after the poll, well past responseTimeoutSeconds, the attempt is still running
+    let w = s.workflow(&id).await;
+    let attempts = tasks_by_ref(&w, "hb_t_ref");
+    assert_eq!(attempts.len(), 1, "{w}");
+    assert_eq!(attempts[0]["status"], "IN_PROGRESS", "{w}");
+    assert!(s.poll_batch("hb_t", 1, 0).await.is_empty());
+    s.complete(&t, json!({"done": true})).await;
+    s.wait_for_status(&id, "COMPLETED", Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test]
 async fn task_timeout_time_out_wf() {
     let s = TestServer::spawn().await;
     s.register_task_def(json!({

@@ -100,6 +100,23 @@ async fn update_v2_hands_out_next_task_of_same_type() {
     let first = s.poll_one("chain_t").await;
     assert_eq!(first["referenceTaskName"], "c1");
 
+    // a non-terminal (IN_PROGRESS) v2 update answers 204 and hands nothing out
+    let resp = s
+        .post_json(
+            "/tasks/update-v2",
+            &json!({
+                "taskId": first["taskId"], "workflowInstanceId": id,
+                "workerId": "v2-worker", "status": "IN_PROGRESS", "outputData": {"p": 1}
+            }),
+        )
+        .await;
+    expect_status(resp, StatusCode::NO_CONTENT).await;
+    // callbackAfterSeconds 0: pollable again right away, same task, second hand-out
+    let first = s.poll_one("chain_t").await;
+    assert_eq!(first["referenceTaskName"], "c1");
+    assert_eq!(first["pollCount"], 2, "{first}");
+    assert_eq!(first["outputData"], json!({"p": 1}), "{first}");
+
     let resp = s
         .post_json(
             "/tasks/update-v2",

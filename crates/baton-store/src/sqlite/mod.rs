@@ -5,8 +5,8 @@
 //!
 //! Every mutating method (commit, poll, definition writes, logs, remove) becomes a job sent
 //! over a channel to a dedicated OS thread that owns the only write connection. The thread
-//! blocks for the first job, then drains whatever else is already queued (up to
-//! [`MAX_BATCH`](writer::MAX_BATCH) jobs) and runs them all in one `BEGIN IMMEDIATE … COMMIT`.
+//! blocks for the first job, then drains whatever else is already queued (up to 512 jobs)
+//! and runs them all in one `BEGIN IMMEDIATE … COMMIT`.
 //! Each job runs inside its own `SAVEPOINT`: a job that fails (a version conflict, a
 //! duplicate id) is rolled back alone and the others still commit. Replies are sent only after
 //! `COMMIT` has returned, so an `Ok` always means "committed"; if `COMMIT` itself fails, every
@@ -28,9 +28,10 @@
 //! keyed by SHA-256 of its JSON) and cached in memory, so loading a workflow does not re-parse
 //! it, and committing with the `Arc` it was loaded with does not re-serialise it.
 //!
-//! A poll first looks on a reader whether the queue has a visible entry; an empty poll thus
-//! costs no write (poll data, the `/tasks/queue/polldata` record of who polled last, is then
-//! written at most once a second per queue and worker).
+//! Polls of a queue that the last poll drained, and to which nothing was pushed since, first
+//! look on a reader whether an entry has become visible, so idle workers polling in a loop
+//! cost the writer nothing. Poll data (the `/tasks/queue/polldata` record of who polled
+//! last) is written at most once a second per queue and domain.
 //!
 //! # Durability
 //!
@@ -41,11 +42,23 @@
 //! - [`Synchronous::Full`]: the WAL is fsynced at each commit (one fsync per batch), so an
 //!   acknowledged change also survives power loss.
 //!
-//! # Schema
+//! WAL checkpoints (copying the WAL back into the database file, with its fsyncs) do not run
+//! inside a commit as SQLite's automatic checkpoint would: a checkpointer thread with its own
+//! connection does them beside the writer (see `checkpoint.rs`).
+//!
+//! # Schema and write cost
 //!
 //! Versioned migrations under `migrations/`, applied at open and tracked by
 //! `PRAGMA user_version`; opening a database written by a newer Baton fails with a clear error.
+//!
+//! Every page a commit dirties is written to the WAL, so the hot statements avoid touching
+//! index pages they do not need to: a workflow update sets an indexed column (status, wake-up
+//! time, …) only when its value changes, a task is upserted (not replaced) so its indexes stay
+//! put, and a wake-up only writes when it moves the time earlier. An attempt's `workflow_id`
+//! and `seq` are taken as fixed once written. All connections run with the query planner
+//! stability guarantee, so cached statements are never re-planned for new bound values.
 
+mod checkpoint;
 mod codec;
 mod migrate;
 mod read;
@@ -66,7 +79,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use writer::{BoxJob, WriterCtx};
+use writer::{BoxJob, QueueHints, WriterCtx};
 
 /// How hard each commit is pushed to disk (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,7 +125,9 @@ impl SqliteOptions {
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
-/// Poll data is rewritten at most this often per queue and worker.
+/// The WAL is truncated back to this size (bytes) after it restarts.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// Poll data is rewritten at most this often per queue and domain.
 const POLL_DATA_INTERVAL_MS: i64 = 1000;
 
 /// The SQLite store. Cheap to clone: clones share the writer thread and the readers.
@@ -127,8 +142,9 @@ struct Inner {
     writer: Option<std::thread::JoinHandle<()>>,
     readers: Arc<Readers>,
     defs: Arc<DefCache>,
-    /// (queue, domain) → (worker, time) of the last poll data written.
-    polls_seen: Mutex<HashMap<(String, String), (String, Millis)>>,
+    /// (queue, domain) → time of the last poll data written.
+    polls_seen: Mutex<HashMap<(String, String), Millis>>,
+    hints: Arc<QueueHints>,
     path: PathBuf,
 }
 
@@ -167,7 +183,14 @@ impl Readers {
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Query planner stability: plans do not depend on bound values. Without it a statement
+    // with `LIMIT ?` (or a bound LIKE pattern) is re-prepared at every execution.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     // 16 MiB page cache per connection.
+    // (mmap was measured slower here: readers re-map after every commit.)
     conn.execute_batch("PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;")?;
     Ok(())
 }
@@ -200,10 +223,12 @@ fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> {
         )));
     }
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF; PRAGMA wal_autocheckpoint = 0;",
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF;
+         PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};",
         synchronous.pragma()
     ))?;
     migrate::migrate(&mut conn)?;
+    checkpoint::install_hook(&conn)?;
     Ok(conn)
 }
 
@@ -219,7 +244,13 @@ impl SqliteStore {
             idle.push(open_reader(&opts.path)?);
         }
         let defs = Arc::new(DefCache::default());
-        let (jobs, handle) = writer::spawn(conn, defs.clone())
+        let checkpointer = checkpoint::Checkpointer::spawn(checkpoint::open_connection(
+            &opts.path,
+            opts.synchronous,
+        )?)
+        .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
+        let hints = Arc::new(QueueHints::default());
+        let (jobs, handle) = writer::spawn(conn, defs.clone(), hints.clone(), checkpointer)
             .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -232,6 +263,7 @@ impl SqliteStore {
                 }),
                 defs,
                 polls_seen: Mutex::new(HashMap::new()),
+                hints,
                 path: opts.path,
             }),
         })
@@ -284,21 +316,18 @@ impl SqliteStore {
         .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
     }
 
-    /// Whether this poll should (re)write the queue's poll data, and notes it as written.
+    /// Whether this poll should write the queue's poll data, and notes it as written.
     fn poll_data_due(&self, req: &PollRequest) -> bool {
         let key = (req.queue.clone(), req.domain.clone().unwrap_or_default());
-        let worker = req.worker_id.as_deref().unwrap_or("");
         let mut seen = self.inner.polls_seen.lock();
         match seen.get_mut(&key) {
-            Some((w, t)) if w == worker && (0..POLL_DATA_INTERVAL_MS).contains(&(req.now - *t)) => {
-                false
-            }
-            Some(entry) => {
-                *entry = (worker.to_string(), req.now);
+            Some(last) if (0..POLL_DATA_INTERVAL_MS).contains(&(req.now - *last)) => false,
+            Some(last) => {
+                *last = req.now;
                 true
             }
             None => {
-                seen.insert(key, (worker.to_string(), req.now));
+                seen.insert(key, req.now);
                 true
             }
         }
@@ -411,8 +440,9 @@ impl Store for SqliteStore {
         if request.count == 0 && !record {
             return Ok(PollOutcome::default());
         }
-        if !record {
-            // Fast path: nothing visible means nothing to write.
+        if !record && !self.inner.hints.may_have_work(&request.queue) {
+            // The last poll found the queue drained and nothing was pushed since: look on a
+            // reader whether an entry has become visible before bothering the writer.
             let queue = request.queue.clone();
             let next = self
                 .read(move |c, _| write::next_visible_at(c, &queue))
@@ -424,8 +454,7 @@ impl Store for SqliteStore {
                 });
             }
         }
-        self.write(move |w| write::poll(&w.conn, &request, record))
-            .await
+        self.write(move |w| write::poll(w, &request, record)).await
     }
 
     async fn due_workflows(&self, now: Millis, limit: usize) -> Result<Vec<String>> {
@@ -460,5 +489,45 @@ impl Store for SqliteStore {
     async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>> {
         let id = workflow_id.to_string();
         self.read(move |c, _| read::history(c, &id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(name: &str) -> PathBuf {
+        std::env::temp_dir()
+            .join("baton-store-tests")
+            .join(format!("{}-unit-{name}.db", std::process::id()))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_job_fails_alone() {
+        let path = temp_path("panic");
+        let store = SqliteStore::open_path(&path).unwrap();
+        let bad = store.write(|_| -> Result<()> { panic!("boom") });
+        let good = store.write(|w| {
+            write::put_task_defs(&w.conn, vec![TaskDef::named("kept")])?;
+            Ok(1)
+        });
+        let (bad, good) = tokio::join!(bad, good);
+        assert!(
+            matches!(&bad, Err(StoreError::Database(m)) if m.contains("boom")),
+            "{bad:?}"
+        );
+        assert_eq!(good.unwrap(), 1);
+        // The writer lives on.
+        store
+            .put_task_defs(vec![TaskDef::named("after")])
+            .await
+            .unwrap();
+        assert_eq!(store.list_task_defs().await.unwrap().len(), 2);
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
     }
 }

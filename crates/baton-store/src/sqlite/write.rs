@@ -3,8 +3,8 @@
 use super::codec::{from_json, now_ms, to_json};
 use super::writer::WriterCtx;
 use crate::{Commit, Millis, PollOutcome, PollRequest, Result, StoreError, WorkflowWrite};
-use baton_model::{HistoryEvent, Task, TaskDef, TaskExecLog, TaskStatus, WorkflowDef};
-use rusqlite::{named_params, params, Connection, OptionalExtension};
+use baton_model::{HistoryEvent, Task, TaskDef, TaskExecLog, TaskStatus, Workflow, WorkflowDef};
+use rusqlite::{named_params, params, Connection, OptionalExtension, ToSql};
 
 // ----- definitions -----
 
@@ -133,12 +133,7 @@ pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
         write_workflow(ctx, write)?;
     }
     for (workflow_id, due) in &commit.wake {
-        ctx.conn
-            .prepare_cached(
-                "UPDATE workflows SET next_wake_at = MIN(COALESCE(next_wake_at, ?1), ?1)
-                 WHERE workflow_id = ?2",
-            )?
-            .execute(params![due, workflow_id])?;
+        wake_by(&ctx.conn, workflow_id, *due)?;
     }
     append_logs(&ctx.conn, commit.logs)
 }
@@ -213,36 +208,7 @@ fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite) -> Result<()> {
             }
         }
         Some(version) => {
-            let n = conn
-                .prepare_cached(
-                    "UPDATE workflows SET name = :name, def_version = :def_version,
-                         status = :status, correlation_id = :correlation_id,
-                         idempotency_key = :idempotency_key, parent_workflow_id = :parent,
-                         start_time = :start_time, update_time = :update_time,
-                         end_time = :end_time, priority = :priority, def_hash = :def_hash,
-                         version = version + 1, next_wake_at = :wake, json = :json
-                     WHERE workflow_id = :id AND version = :version",
-                )?
-                .execute(named_params! {
-                    ":id": id,
-                    ":version": version,
-                    ":name": workflow.workflow_name,
-                    ":def_version": workflow.workflow_version,
-                    ":status": workflow.status.as_str(),
-                    ":correlation_id": workflow.correlation_id,
-                    ":idempotency_key": workflow.idempotency_key,
-                    ":parent": workflow.parent_workflow_id,
-                    ":start_time": workflow.start_time,
-                    ":update_time": workflow.update_time,
-                    ":end_time": workflow.end_time,
-                    ":priority": workflow.priority,
-                    ":def_hash": key.hash,
-                    ":wake": next_wake_at,
-                    ":json": json,
-                })?;
-            if n == 0 {
-                return Err(StoreError::Conflict(id.to_string()));
-            }
+            update_workflow_row(conn, &workflow, version, &key.hash, next_wake_at, &json)?
         }
     }
 
@@ -263,6 +229,7 @@ fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite) -> Result<()> {
             .execute([task_id])?;
     }
     for entry in &queue_push {
+        ctx.hints.pushed(&entry.queue);
         conn.prepare_cached(
             "INSERT OR REPLACE INTO queue (task_id, queue_name, workflow_id, priority, visible_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -281,14 +248,124 @@ fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite) -> Result<()> {
     Ok(())
 }
 
-/// Inserts or replaces a task row (`workflow_task` and `task_definition` are not stored).
+/// The indexed columns of a workflow row as stored.
+struct IndexedColumns {
+    version: i64,
+    name: String,
+    status: String,
+    correlation_id: Option<String>,
+    idempotency_key: Option<String>,
+    start_time: i64,
+    next_wake_at: Option<Millis>,
+}
+
+/// Updates a workflow row if its version is still `version` (Conflict otherwise).
+///
+/// An UPDATE that names an indexed column rewrites that index entry even when the value is
+/// unchanged, so indexed columns are set only when they differ from the stored row: most
+/// decisions then touch the row's page and nothing else.
+fn update_workflow_row(
+    conn: &Connection,
+    workflow: &Workflow,
+    version: i64,
+    def_hash: &str,
+    next_wake_at: Option<Millis>,
+    json: &str,
+) -> Result<()> {
+    let id = workflow.workflow_id.as_str();
+    let current = conn
+        .prepare_cached(
+            "SELECT version, name, status, correlation_id, idempotency_key, start_time,
+                 next_wake_at
+             FROM workflows WHERE workflow_id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(IndexedColumns {
+                version: r.get(0)?,
+                name: r.get(1)?,
+                status: r.get(2)?,
+                correlation_id: r.get(3)?,
+                idempotency_key: r.get(4)?,
+                start_time: r.get(5)?,
+                next_wake_at: r.get(6)?,
+            })
+        })
+        .optional()?;
+    let Some(current) = current.filter(|c| c.version == version) else {
+        return Err(StoreError::Conflict(id.to_string()));
+    };
+    let status = workflow.status.as_str();
+    let mut sql = String::from(
+        "UPDATE workflows SET version = version + 1, def_version = :def_version,
+             parent_workflow_id = :parent, update_time = :update_time, end_time = :end_time,
+             priority = :priority, def_hash = :def_hash, json = :json",
+    );
+    let mut args: Vec<(&str, &dyn ToSql)> = vec![
+        (":id", &id),
+        (":version", &version),
+        (":def_version", &workflow.workflow_version),
+        (":parent", &workflow.parent_workflow_id),
+        (":update_time", &workflow.update_time),
+        (":end_time", &workflow.end_time),
+        (":priority", &workflow.priority),
+        (":def_hash", &def_hash),
+        (":json", &json),
+    ];
+    if current.name != workflow.workflow_name || current.status != status {
+        sql.push_str(", name = :name, status = :status");
+        args.push((":name", &workflow.workflow_name));
+        args.push((":status", &status));
+    }
+    if current.correlation_id != workflow.correlation_id {
+        sql.push_str(", correlation_id = :correlation_id");
+        args.push((":correlation_id", &workflow.correlation_id));
+    }
+    if current.idempotency_key != workflow.idempotency_key {
+        sql.push_str(", idempotency_key = :idempotency_key");
+        args.push((":idempotency_key", &workflow.idempotency_key));
+    }
+    if current.start_time != workflow.start_time {
+        sql.push_str(", start_time = :start_time");
+        args.push((":start_time", &workflow.start_time));
+    }
+    if current.next_wake_at != next_wake_at {
+        sql.push_str(", next_wake_at = :wake");
+        args.push((":wake", &next_wake_at));
+    }
+    sql.push_str(" WHERE workflow_id = :id AND version = :version");
+    let n = conn.prepare_cached(&sql)?.execute(&args[..])?;
+    if n == 0 {
+        return Err(StoreError::Conflict(id.to_string()));
+    }
+    Ok(())
+}
+
+/// Moves a workflow's wake-up time earlier to `due` (never later); no version bump.
+fn wake_by(conn: &Connection, workflow_id: &str, due: Millis) -> Result<()> {
+    // The WHERE clause leaves the row (and the wake index) untouched when nothing changes.
+    conn.prepare_cached(
+        "UPDATE workflows SET next_wake_at = ?2
+         WHERE workflow_id = ?1 AND (next_wake_at IS NULL OR next_wake_at > ?2)",
+    )?
+    .execute(params![workflow_id, due])?;
+    Ok(())
+}
+
+/// Inserts or updates a task row (`workflow_task` and `task_definition` are not stored).
 fn put_task(conn: &Connection, workflow_id: &str, task: &mut Task) -> Result<()> {
     task.workflow_task = None;
     task.task_definition = None;
+    // An upsert rather than INSERT OR REPLACE: replacing deletes and re-inserts the row and
+    // every index entry; updating an attempt changes only unindexed columns (an attempt's
+    // workflow and seq never change, so `tasks_workflow` is left alone).
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
+        "INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
              task_def_name, status, domain, json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (task_id) DO UPDATE SET
+             ref_name = excluded.ref_name, task_type = excluded.task_type,
+             task_def_name = excluded.task_def_name, status = excluded.status,
+             domain = excluded.domain, json = excluded.json",
     )?
     .execute(params![
         task.task_id,
@@ -348,7 +425,8 @@ pub(crate) fn remove_workflow(conn: &Connection, workflow_id: &str) -> Result<()
 
 /// Claims up to `count` visible entries of the queue (see `Store::poll`).
 /// `record_poll`: whether to upsert the queue's poll data.
-pub(crate) fn poll(conn: &Connection, req: &PollRequest, record_poll: bool) -> Result<PollOutcome> {
+pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Result<PollOutcome> {
+    let conn = &ctx.conn;
     let now = req.now;
     let mut claimed: Vec<Task> = Vec::new();
     let want = req.count;
@@ -356,7 +434,10 @@ pub(crate) fn poll(conn: &Connection, req: &PollRequest, record_poll: bool) -> R
         let page = want - claimed.len();
         let ids: Vec<String> = {
             let mut stmt = conn.prepare_cached(
-                "SELECT task_id FROM queue WHERE queue_name = ?1 AND visible_at <= ?2
+                // Without statistics the planner would rather range-scan `queue_visible`
+                // and sort every visible entry; walk the claim order instead.
+                "SELECT task_id FROM queue INDEXED BY queue_claim
+                 WHERE queue_name = ?1 AND visible_at <= ?2
                  ORDER BY priority DESC, visible_at, rowid LIMIT ?3",
             )?;
             let rows = stmt.query_map(
@@ -374,6 +455,7 @@ pub(crate) fn poll(conn: &Connection, req: &PollRequest, record_poll: bool) -> R
             }
         }
         if fetched < page {
+            ctx.hints.drained(&req.queue);
             break;
         }
     }
@@ -450,13 +532,11 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<T
 
     let due = (task.response_timeout_seconds > 0)
         .then(|| now.saturating_add(task.response_timeout_seconds.saturating_mul(1000)));
-    conn.prepare_cached(
-        "UPDATE workflows SET version = version + 1,
-             next_wake_at = CASE WHEN ?2 IS NULL THEN next_wake_at
-                                 ELSE MIN(COALESCE(next_wake_at, ?2), ?2) END
-         WHERE workflow_id = ?1",
-    )?
-    .execute(params![workflow_id, due])?;
+    conn.prepare_cached("UPDATE workflows SET version = version + 1 WHERE workflow_id = ?1")?
+        .execute([&workflow_id])?;
+    if let Some(due) = due {
+        wake_by(conn, &workflow_id, due)?;
+    }
     append_history(conn, &HistoryEvent::task(&task, now))?;
     Ok(Some(task))
 }

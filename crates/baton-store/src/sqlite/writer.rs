@@ -1,5 +1,6 @@
 //! The writer thread: owns the only write connection and commits operations in groups.
 
+use super::checkpoint::Checkpointer;
 use super::codec::DefCache;
 use crate::{Result, StoreError};
 use rusqlite::Connection;
@@ -17,6 +18,8 @@ pub(crate) const MAX_BATCH: usize = 512;
 pub(crate) struct WriterCtx {
     pub conn: Connection,
     pub defs: Arc<DefCache>,
+    pub hints: Arc<QueueHints>,
+    checkpointer: Checkpointer,
     /// Snapshot hashes known to be committed to `def_snapshots`.
     known_snapshots: HashSet<String>,
     /// Snapshots written by the running operation (forgotten if it rolls back).
@@ -34,6 +37,30 @@ impl WriterCtx {
     /// Records that the running operation made sure `hash` exists.
     pub fn snapshot_written(&mut self, hash: String) {
         self.op_snapshots.push(hash);
+    }
+}
+
+/// Queues that may hold a claimable entry: marked by every push, cleared by a poll that
+/// found fewer entries than it asked for. Only a hint for the empty-poll fast path.
+#[derive(Default)]
+pub(crate) struct QueueHints {
+    ready: parking_lot::Mutex<HashSet<String>>,
+}
+
+impl QueueHints {
+    pub fn pushed(&self, queue: &str) {
+        let mut ready = self.ready.lock();
+        if !ready.contains(queue) {
+            ready.insert(queue.to_string());
+        }
+    }
+
+    pub fn drained(&self, queue: &str) {
+        self.ready.lock().remove(queue);
+    }
+
+    pub fn may_have_work(&self, queue: &str) -> bool {
+        self.ready.lock().contains(queue)
     }
 }
 
@@ -114,11 +141,15 @@ where
 pub(crate) fn spawn(
     conn: Connection,
     defs: Arc<DefCache>,
+    hints: Arc<QueueHints>,
+    checkpointer: Checkpointer,
 ) -> std::io::Result<(mpsc::Sender<BoxJob>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel::<BoxJob>();
     let ctx = WriterCtx {
         conn,
         defs,
+        hints,
+        checkpointer,
         known_snapshots: HashSet::new(),
         op_snapshots: Vec::new(),
         batch_snapshots: Vec::new(),
@@ -166,29 +197,31 @@ fn run_batch(ctx: &mut WriterCtx, batch: &mut Vec<BoxJob>) {
     for job in batch.drain(..) {
         job.finish(batch_error.as_deref());
     }
+    ctx.checkpointer.after_commit(&ctx.conn);
+}
+
+/// Runs a transaction-control statement (cached: these run several times per batch).
+fn control(conn: &Connection, sql: &str) -> Result<(), String> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute([]))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn execute_batch(ctx: &mut WriterCtx, batch: &mut [BoxJob]) -> Result<(), String> {
-    ctx.conn
-        .execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string())?;
+    control(&ctx.conn, "BEGIN IMMEDIATE")?;
     for job in batch.iter_mut() {
-        ctx.conn
-            .execute_batch("SAVEPOINT op")
-            .map_err(|e| e.to_string())?;
+        control(&ctx.conn, "SAVEPOINT op")?;
         ctx.op_snapshots.clear();
         if job.run(ctx) {
-            ctx.conn
-                .execute_batch("RELEASE op")
-                .map_err(|e| e.to_string())?;
+            control(&ctx.conn, "RELEASE op")?;
             let written = std::mem::take(&mut ctx.op_snapshots);
             ctx.batch_snapshots.extend(written);
         } else {
             ctx.op_snapshots.clear();
-            ctx.conn
-                .execute_batch("ROLLBACK TO op; RELEASE op")
-                .map_err(|e| e.to_string())?;
+            control(&ctx.conn, "ROLLBACK TO op")?;
+            control(&ctx.conn, "RELEASE op")?;
         }
     }
-    ctx.conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+    control(&ctx.conn, "COMMIT")
 }
