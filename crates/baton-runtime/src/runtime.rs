@@ -76,6 +76,8 @@ pub struct Runtime {
     sweeper_next: AtomicI64,
     /// Signalled after every commit; synchronous executions wait on it.
     committed: Notify,
+    /// Workflows as this node last committed them (see [`StateCache`]).
+    states: StateCache,
     caches: Mutex<Caches>,
 }
 
@@ -88,6 +90,7 @@ impl Runtime {
             sweeper_nudge: Notify::new(),
             sweeper_next: AtomicI64::new(0),
             committed: Notify::new(),
+            states: StateCache::default(),
             caches: Mutex::new(Caches::default()),
         })
     }
@@ -307,6 +310,18 @@ impl Runtime {
         Ok(id)
     }
 
+    /// Starts a workflow under a caller-chosen id (the scheduler's deterministic run ids);
+    /// fails with a store AlreadyExists if that id is taken.
+    pub(crate) async fn start_workflow_with_id(
+        &self,
+        req: StartWorkflowRequest,
+        workflow_id: String,
+    ) -> Result<String> {
+        let (id, effects) = self.start_with_id(req, workflow_id, None, None).await?;
+        self.drain(effects).await;
+        Ok(id)
+    }
+
     async fn start_child(
         &self,
         req: StartWorkflowRequest,
@@ -398,7 +413,7 @@ impl Runtime {
     /// effects to run now that the commit is durable.
     async fn commit_states(
         &self,
-        states: Vec<ExecState>,
+        mut states: Vec<ExecState>,
         logs: Vec<TaskExecLog>,
     ) -> Result<Vec<Effect>> {
         let mut commit = Commit {
@@ -408,7 +423,7 @@ impl Runtime {
         let mut queues: Vec<String> = Vec::new();
         let mut effects = Vec::new();
         let mut earliest: Option<i64> = None;
-        for st in states {
+        for st in &states {
             for q in &st.queue_push {
                 if !queues.contains(&q.queue) {
                     queues.push(q.queue.clone());
@@ -422,9 +437,19 @@ impl Runtime {
             }
             commit.wake.extend(st.wake.iter().cloned());
             effects.extend(st.effects.iter().cloned());
+        }
+        for st in &mut states {
             commit.workflows.push(into_write(st));
         }
-        self.store.commit(commit).await?;
+        if let Err(e) = self.store.commit(commit).await {
+            if let StoreError::Conflict(id) = &e {
+                self.states.forget(id);
+            }
+            return Err(e.into());
+        }
+        for st in states {
+            self.states.committed(st);
+        }
         self.committed.notify_waiters();
         for q in &queues {
             self.queues.wake(q);
@@ -491,7 +516,7 @@ impl Runtime {
 
     /// Loads, changes with `f`, decides and commits one workflow, re-reading on conflicts;
     /// then runs the commit's effects.
-    async fn mutate<R>(
+    pub(crate) async fn mutate<R>(
         &self,
         workflow_id: &str,
         f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
@@ -508,13 +533,16 @@ impl Runtime {
         mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
     ) -> Result<(R, Vec<Effect>)> {
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let state = self
-                .store
-                .load_workflow(workflow_id)
-                .await?
-                .ok_or_else(|| {
-                    Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
-                })?;
+            let state = match self.states.get(workflow_id) {
+                Some(state) => state,
+                None => self
+                    .store
+                    .load_workflow(workflow_id)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+                    })?,
+            };
             let mut st = self.exec_state(state, now_ms());
             st.registry = Some(self.task_defs().await?);
             let has_scripts = st.index.has_scripts;
@@ -692,6 +720,7 @@ impl Runtime {
     }
 
     pub async fn remove_workflow(&self, workflow_id: &str) -> Result<()> {
+        self.states.forget(workflow_id);
         self.store
             .remove_workflow(workflow_id)
             .await
@@ -775,6 +804,7 @@ impl Runtime {
                 let mut r = TaskResult::new(&st.workflow.workflow_id, task_id, status);
                 r.output_data = Some(output);
                 r.reason_for_incompletion = child.reason_for_incompletion.clone();
+                r.sub_workflow_id = Some(child.workflow_id.clone());
                 let _ = engine::apply_result(st, &r);
                 if child.status == WorkflowStatus::TimedOut {
                     if let Some(i) = st.find_task(task_id) {
@@ -941,6 +971,9 @@ impl Runtime {
                     now,
                 })
                 .await?;
+            for (task, version) in outcome.tasks.iter().zip(&outcome.versions) {
+                self.states.claimed(task, *version);
+            }
             if !outcome.tasks.is_empty() {
                 if let Some(earliest) = outcome
                     .tasks
@@ -1059,27 +1092,100 @@ impl Runtime {
 }
 
 /// What a mutation closure decided.
-enum Mutation<R> {
+pub(crate) enum Mutation<R> {
     /// Nothing to write.
     Unchanged(R),
     /// Commit the state, with these task logs.
     Changed(R, Vec<TaskExecLog>),
 }
 
-fn into_write(st: ExecState) -> WorkflowWrite {
+/// The commit for a decided state. The state keeps its workflow and tasks (for the cache);
+/// the queue, history and wake-up records move into the write.
+fn into_write(st: &mut ExecState) -> WorkflowWrite {
+    st.workflow.update_time = st.now;
     let tasks: Vec<Task> = st.dirty_tasks().cloned().collect();
-    let mut workflow = st.workflow;
-    workflow.update_time = st.now;
+    let mut workflow = st.workflow.clone();
+    workflow.workflow_definition = None;
     WorkflowWrite {
         workflow,
-        def: st.def,
+        def: st.def.clone(),
         expected_version: st.version,
         tasks,
-        removed_tasks: st.removed_tasks,
-        queue_push: st.queue_push,
-        queue_remove: st.queue_remove,
-        history: st.history,
+        removed_tasks: std::mem::take(&mut st.removed_tasks),
+        queue_push: std::mem::take(&mut st.queue_push),
+        queue_remove: std::mem::take(&mut st.queue_remove),
+        history: std::mem::take(&mut st.history),
         next_wake_at: st.next_wake_at,
+    }
+}
+
+/// Running workflows as this node last committed them, so the next update of a workflow
+/// does not re-read and re-parse it. Only a hint: every commit still names the version it
+/// started from, and a conflict (another node, or a poll this node did not see) drops the
+/// entry and the update re-reads from the store. Polls keep entries current through the
+/// version the store reports for each claim.
+#[derive(Default)]
+struct StateCache {
+    map: Mutex<HashMap<String, Arc<WorkflowState>>>,
+}
+
+/// Enough for every workflow in flight in the benchmarks; bounded so memory stays small.
+const STATE_CACHE_CAPACITY: usize = 4096;
+
+impl StateCache {
+    fn get(&self, id: &str) -> Option<WorkflowState> {
+        let entry = self.map.lock().get(id).cloned()?;
+        Some((*entry).clone())
+    }
+
+    fn forget(&self, id: &str) {
+        self.map.lock().remove(id);
+    }
+
+    fn committed(&self, st: ExecState) {
+        let id = st.workflow.workflow_id.clone();
+        if st.workflow.status.is_terminal() {
+            self.forget(&id);
+            return;
+        }
+        let mut workflow = st.workflow;
+        workflow.workflow_definition = Some(st.def.clone());
+        let state = WorkflowState {
+            workflow,
+            def: st.def,
+            tasks: st.tasks,
+            version: st.version.map_or(1, |v| v + 1),
+        };
+        let mut map = self.map.lock();
+        if map.len() >= STATE_CACHE_CAPACITY && !map.contains_key(&id) {
+            if let Some(victim) = map.keys().next().cloned() {
+                map.remove(&victim);
+            }
+        }
+        map.insert(id, Arc::new(state));
+    }
+
+    /// A poll claimed `task`, leaving its workflow at `version`.
+    fn claimed(&self, task: &Task, version: i64) {
+        let mut map = self.map.lock();
+        let id = &task.workflow_instance_id;
+        let Some(entry) = map.get_mut(id) else {
+            return;
+        };
+        if entry.version + 1 != version {
+            map.remove(id);
+            return;
+        }
+        let state = Arc::make_mut(entry);
+        match state.tasks.iter_mut().find(|t| t.task_id == task.task_id) {
+            Some(t) => {
+                *t = task.clone();
+                state.version = version;
+            }
+            None => {
+                map.remove(id);
+            }
+        }
     }
 }
 

@@ -20,8 +20,10 @@ use baton_model::{
 };
 use std::sync::Arc;
 
+pub mod schedule;
 pub mod sqlite;
 
+pub use schedule::{CatchupPolicy, WorkflowSchedule};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 /// Epoch milliseconds.
@@ -104,6 +106,10 @@ pub struct PollRequest {
 #[derive(Debug, Clone, Default)]
 pub struct PollOutcome {
     pub tasks: Vec<Task>,
+    /// For each claimed task, the version of its workflow right after the claim (a claim
+    /// bumps it by one), so a caller holding that workflow at the version before can keep
+    /// its copy current instead of re-reading it.
+    pub versions: Vec<i64>,
     pub next_visible_at: Option<Millis>,
 }
 
@@ -183,4 +189,56 @@ pub trait Store: Send + Sync + 'static {
     async fn task_logs(&self, task_id: &str) -> Result<Vec<TaskExecLog>>;
     /// The audit trail of one workflow, oldest first.
     async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>>;
+
+    // ----- cron schedules -----
+    /// Inserts or replaces a schedule; its `next_run_time` is stored as the due time of its
+    /// next run (`None`: no more runs).
+    async fn put_schedule(&self, schedule: WorkflowSchedule) -> Result<()>;
+    /// The schedule with `next_run_time` filled in.
+    async fn get_schedule(&self, name: &str) -> Result<Option<WorkflowSchedule>>;
+    /// Every schedule, by name.
+    async fn list_schedules(&self) -> Result<Vec<WorkflowSchedule>>;
+    /// NotFound if there is none.
+    async fn delete_schedule(&self, name: &str) -> Result<()>;
+    /// Unpaused schedules whose next run is due at `now`, earliest first.
+    async fn due_schedules(&self, now: Millis, limit: usize) -> Result<Vec<WorkflowSchedule>>;
+    /// The earliest next run of any unpaused schedule.
+    async fn next_schedule_run_at(&self) -> Result<Option<Millis>>;
+    /// Atomic compare-and-set of a schedule's next run: moves it from `expected` to `next`
+    /// and answers true, or answers false (and changes nothing) if it is no longer
+    /// `expected` (another node claimed that run, or the schedule was changed or deleted).
+    async fn claim_due_schedule_run(
+        &self,
+        name: &str,
+        expected: Millis,
+        next: Option<Millis>,
+    ) -> Result<bool>;
+
+    // ----- event handlers and Baton's own event sink -----
+    /// `create_only`: insert, AlreadyExists if the name exists; otherwise replace, NotFound
+    /// if it does not.
+    async fn put_event_handler(
+        &self,
+        handler: baton_model::EventHandler,
+        create_only: bool,
+    ) -> Result<()>;
+    /// Every handler, by name.
+    async fn list_event_handlers(&self) -> Result<Vec<baton_model::EventHandler>>;
+    /// The handlers listening on `event` (only the active ones if `active_only`), by name.
+    async fn event_handlers_for(
+        &self,
+        event: &str,
+        active_only: bool,
+    ) -> Result<Vec<baton_model::EventHandler>>;
+    /// NotFound if there is none.
+    async fn delete_event_handler(&self, name: &str) -> Result<()>;
+    /// Appends a published message to the event log; returns its id.
+    async fn record_event(&self, event: baton_model::PublishedEvent) -> Result<i64>;
+    /// Published messages, newest first, optionally of one event (queue) only; `limit` is
+    /// clamped to 1..=1000.
+    async fn published_events(
+        &self,
+        event: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<baton_model::PublishedEvent>>;
 }

@@ -60,8 +60,10 @@
 
 mod checkpoint;
 mod codec;
+mod events;
 mod migrate;
 mod read;
+mod schedules;
 mod write;
 mod writer;
 
@@ -450,6 +452,7 @@ impl Store for SqliteStore {
             if next.is_none_or(|t| t > request.now) {
                 return Ok(PollOutcome {
                     tasks: Vec::new(),
+                    versions: Vec::new(),
                     next_visible_at: next,
                 });
             }
@@ -489,6 +492,83 @@ impl Store for SqliteStore {
     async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>> {
         let id = workflow_id.to_string();
         self.read(move |c, _| read::history(c, &id)).await
+    }
+
+    async fn put_schedule(&self, schedule: crate::WorkflowSchedule) -> Result<()> {
+        self.write(move |w| schedules::put(&w.conn, schedule)).await
+    }
+
+    async fn get_schedule(&self, name: &str) -> Result<Option<crate::WorkflowSchedule>> {
+        let name = name.to_string();
+        self.read(move |c, _| schedules::get(c, &name)).await
+    }
+
+    async fn list_schedules(&self) -> Result<Vec<crate::WorkflowSchedule>> {
+        self.read(|c, _| schedules::list(c)).await
+    }
+
+    async fn delete_schedule(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |w| schedules::delete(&w.conn, &name)).await
+    }
+
+    async fn due_schedules(
+        &self,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<crate::WorkflowSchedule>> {
+        self.read(move |c, _| schedules::due(c, now, limit)).await
+    }
+
+    async fn next_schedule_run_at(&self) -> Result<Option<Millis>> {
+        self.read(|c, _| schedules::next_run_at(c)).await
+    }
+
+    async fn claim_due_schedule_run(
+        &self,
+        name: &str,
+        expected: Millis,
+        next: Option<Millis>,
+    ) -> Result<bool> {
+        let name = name.to_string();
+        self.write(move |w| schedules::claim(&w.conn, &name, expected, next))
+            .await
+    }
+
+    async fn put_event_handler(
+        &self,
+        handler: baton_model::EventHandler,
+        create_only: bool,
+    ) -> Result<()> {
+        events::put_handler(self, handler, create_only).await
+    }
+
+    async fn list_event_handlers(&self) -> Result<Vec<baton_model::EventHandler>> {
+        events::list_handlers(self).await
+    }
+
+    async fn event_handlers_for(
+        &self,
+        event: &str,
+        active_only: bool,
+    ) -> Result<Vec<baton_model::EventHandler>> {
+        events::handlers_for(self, event, active_only).await
+    }
+
+    async fn delete_event_handler(&self, name: &str) -> Result<()> {
+        events::delete_handler(self, name).await
+    }
+
+    async fn record_event(&self, event: baton_model::PublishedEvent) -> Result<i64> {
+        events::record_event(self, event).await
+    }
+
+    async fn published_events(
+        &self,
+        event: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<baton_model::PublishedEvent>> {
+        events::published_events(self, event, limit).await
     }
 }
 

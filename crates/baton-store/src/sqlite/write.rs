@@ -429,6 +429,7 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
     let conn = &ctx.conn;
     let now = req.now;
     let mut claimed: Vec<Task> = Vec::new();
+    let mut versions: Vec<i64> = Vec::new();
     let want = req.count;
     while claimed.len() < want {
         let page = want - claimed.len();
@@ -450,8 +451,9 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
         for task_id in ids {
             conn.prepare_cached("DELETE FROM queue WHERE task_id = ?1")?
                 .execute([&task_id])?;
-            if let Some(task) = claim(conn, &task_id, req)? {
+            if let Some((task, version)) = claim(conn, &task_id, req)? {
                 claimed.push(task);
+                versions.push(version);
             }
         }
         if fetched < page {
@@ -490,6 +492,7 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
     };
     Ok(PollOutcome {
         tasks: claimed,
+        versions,
         next_visible_at,
     })
 }
@@ -502,7 +505,7 @@ pub(crate) fn next_visible_at(conn: &Connection, queue: &str) -> Result<Option<M
 
 /// Moves one SCHEDULED task (whose queue entry was just removed) to IN_PROGRESS. `None` if the
 /// task is gone or no longer SCHEDULED (a stale entry).
-fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<Task>> {
+fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(Task, i64)>> {
     let row: Option<(String, String)> = conn
         .prepare_cached("SELECT workflow_id, json FROM tasks WHERE task_id = ?1")?
         .query_row([task_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -532,11 +535,16 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<T
 
     let due = (task.response_timeout_seconds > 0)
         .then(|| now.saturating_add(task.response_timeout_seconds.saturating_mul(1000)));
-    conn.prepare_cached("UPDATE workflows SET version = version + 1 WHERE workflow_id = ?1")?
-        .execute([&workflow_id])?;
+    let version: i64 = conn
+        .prepare_cached(
+            "UPDATE workflows SET version = version + 1 WHERE workflow_id = ?1 RETURNING version",
+        )?
+        .query_row([&workflow_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
     if let Some(due) = due {
         wake_by(conn, &workflow_id, due)?;
     }
     append_history(conn, &HistoryEvent::task(&task, now))?;
-    Ok(Some(task))
+    Ok(Some((task, version)))
 }
