@@ -6,11 +6,13 @@
 //! `TaskDef.retryCount = 3`, `WorkflowDef.timeoutPolicy = ALERT_ONLY`). Nothing here does I/O.
 
 mod defs;
+mod events;
 mod exec;
 mod records;
 mod status;
 
 pub use defs::*;
+pub use events::*;
 pub use exec::*;
 pub use records::*;
 pub use status::*;

@@ -9,9 +9,12 @@
 //! commit reports a conflict, and the update is re-applied to the fresh state.
 
 mod error;
+mod events;
 mod runtime;
+mod scheduler;
 mod system;
 mod wakers;
 
 pub use error::{Error, Result};
 pub use runtime::{now_ms, Runtime, RuntimeConfig, UpdateResponse};
+pub use scheduler::{next_run_times, parse_cron, parse_zone};

@@ -8,7 +8,9 @@ use baton_model::{
     Task, TaskDef, TaskExecLog, TaskResult, TaskResultStatus, Workflow, WorkflowDef,
     WorkflowStatus,
 };
-use baton_store::{Commit, PollRequest, Store, StoreError, WorkflowState, WorkflowWrite};
+use baton_store::{
+    Commit, PollLimits, PollRequest, Store, StoreError, WorkflowState, WorkflowWrite,
+};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -427,6 +429,13 @@ impl Runtime {
             for q in &st.queue_push {
                 if !queues.contains(&q.queue) {
                     queues.push(q.queue.clone());
+                }
+            }
+            // A task that ended frees a slot under its type's concurrency limit.
+            for t in st.dirty_tasks().filter(|t| t.status.is_terminal()) {
+                let q = t.queue_name();
+                if !queues.contains(&q) {
+                    queues.push(q);
                 }
             }
             if let Some(w) = st.next_wake_at {
@@ -956,6 +965,17 @@ impl Runtime {
         let queue = queue_name(task_type, domain);
         let deadline = Instant::now() + timeout;
         let notify = self.queues.get(&queue);
+        let limits = match self.task_defs().await?.get(task_type) {
+            Some(def) => PollLimits {
+                task_def_name: task_type.to_string(),
+                concurrent_exec_limit: def.concurrent_exec_limit.filter(|l| *l > 0),
+                rate_limit: def
+                    .rate_limit_per_frequency
+                    .filter(|p| *p > 0)
+                    .map(|p| (p, def.rate_limit_frequency_in_seconds.unwrap_or(1).max(1))),
+            },
+            None => PollLimits::default(),
+        };
         loop {
             let notified = notify.notified();
             tokio::pin!(notified);
@@ -969,6 +989,7 @@ impl Runtime {
                     worker_id: worker_id.map(str::to_string),
                     domain: domain.map(str::to_string),
                     now,
+                    limits: limits.clone(),
                 })
                 .await?;
             for (task, version) in outcome.tasks.iter().zip(&outcome.versions) {

@@ -87,7 +87,18 @@ impl Runtime {
                 Err(e) => Err(e.to_string()),
             },
             sys::START_WORKFLOW => self.run_start_workflow(task).await,
-            sys::EVENT => Ok(run_event(task)),
+            sys::EVENT => {
+                // Publish the output to Baton's own sink (message id = task id); handlers
+                // listening on the queue run now. Only a failure to record it fails the task.
+                let (status, out) = run_event(task);
+                let queue = out.get("event_produced").and_then(Value::as_str);
+                let queue = queue.unwrap_or_default().to_string();
+                let message = Value::Object(out.clone());
+                match self.publish_message(&queue, &task.task_id, message).await {
+                    Ok(()) => Ok((status, out)),
+                    Err(e) => Err(format!("publishing to {queue} failed: {e}")),
+                }
+            }
             other => Err(format!("no system worker for task type {other}")),
         };
         match outcome {

@@ -60,6 +60,7 @@ pub async fn serve(
     let cancel = CancellationToken::new();
     let sweeper = tokio::spawn(runtime.clone().run_sweeper(cancel.clone()));
     let system = tokio::spawn(runtime.clone().run_system_workers(cancel.clone()));
+    let scheduler = tokio::spawn(runtime.clone().run_scheduler(cancel.clone()));
     let router = app(runtime, config);
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -67,5 +68,6 @@ pub async fn serve(
     cancel.cancel();
     let _ = sweeper.await;
     let _ = system.await;
+    let _ = scheduler.await;
     result
 }

@@ -99,6 +99,20 @@ pub struct PollRequest {
     pub worker_id: Option<String>,
     pub domain: Option<String>,
     pub now: Millis,
+    /// The task definition's limits, enforced inside the claim.
+    pub limits: PollLimits,
+}
+
+/// Limits of a task definition that bound how many of its tasks a poll may hand out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PollLimits {
+    /// The task definition name the limits belong to.
+    pub task_def_name: String,
+    /// At most this many tasks IN_PROGRESS at once (`concurrentExecLimit`; None or 0: none).
+    pub concurrent_exec_limit: Option<i32>,
+    /// At most `.0` hand-outs per `.1` seconds (`rateLimitPerFrequency`,
+    /// `rateLimitFrequencyInSeconds`).
+    pub rate_limit: Option<(i32, i32)>,
 }
 
 /// The tasks a poll claimed (already IN_PROGRESS), and when the next entry of the queue

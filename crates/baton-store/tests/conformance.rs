@@ -127,6 +127,7 @@ pub mod suite {
             worker_id: Some(worker.to_string()),
             domain: None,
             now,
+            limits: Default::default(),
         }
     }
 

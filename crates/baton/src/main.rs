@@ -1,5 +1,7 @@
 //! The `baton` binary: `baton server` serves the Conductor API over a SQLite file.
 
+mod schedule_cli;
+
 use anyhow::{bail, Context};
 use baton_runtime::{Runtime, RuntimeConfig};
 use baton_server::ServerConfig;
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Serve the Conductor REST API.
     Server(ServerArgs),
+    /// Manage cron schedules on a running server (`--server`, env BATON_SERVER).
+    Schedule(schedule_cli::ScheduleArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -129,5 +133,6 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     match cli.command {
         Command::Server(args) => rt.block_on(run_server(args)),
+        Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
     }
 }

@@ -1,7 +1,9 @@
 //! Route table. One module per Conductor controller.
 
+mod events;
 mod metadata;
 mod params;
+mod scheduler;
 mod tasks;
 mod workflow;
 
@@ -84,6 +86,16 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/workflow/{id}/remove", delete(workflow::remove))
         .route("/api/workflow/{id}/history", get(workflow::history))
+        // event handlers
+        .route(
+            "/api/event",
+            post(events::create).put(events::update).get(events::list),
+        )
+        .route("/api/event/published", get(events::published))
+        .route(
+            "/api/event/{name}",
+            get(events::for_event).delete(events::delete),
+        )
         // tasks
         .route("/api/tasks", post(tasks::update_v1))
         .route("/api/tasks/update-v2", post(tasks::update_v2))
@@ -101,6 +113,7 @@ pub fn routes() -> Router<AppState> {
             "/api/tasks/{workflow_id}/{reference}/{status}",
             post(tasks::update_by_ref),
         )
+        .merge(scheduler::routes())
 }
 
 async fn health() -> Json<serde_json::Value> {

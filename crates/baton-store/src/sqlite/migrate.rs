@@ -9,8 +9,24 @@ use crate::{Result, StoreError};
 use rusqlite::Connection;
 
 /// `(version, name, sql)`, in order, versions 1, 2, 3, …
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("migrations/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (
+        2,
+        "schedules",
+        include_str!("migrations/0002_schedules.sql"),
+    ),
+    (
+        3,
+        "event_handlers",
+        include_str!("migrations/0003_event_handlers.sql"),
+    ),
+    (
+        4,
+        "task_limits",
+        include_str!("migrations/0004_task_limits.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {

@@ -430,7 +430,15 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
     let now = req.now;
     let mut claimed: Vec<Task> = Vec::new();
     let mut versions: Vec<i64> = Vec::new();
-    let want = req.count;
+    let (allowed, retry_at) = allowance(conn, &req.limits, now)?;
+    let want = req.count.min(allowed);
+    if want == 0 {
+        return Ok(PollOutcome {
+            tasks: Vec::new(),
+            versions: Vec::new(),
+            next_visible_at: retry_at,
+        });
+    }
     while claimed.len() < want {
         let page = want - claimed.len();
         let ids: Vec<String> = {
@@ -485,6 +493,15 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
         ])?;
     }
 
+    if req.limits.rate_limit.is_some_and(|(per, _)| per > 0) {
+        for _ in &claimed {
+            conn.prepare_cached(
+                "INSERT INTO task_handouts (task_def_name, handed_out_at) VALUES (?1, ?2)",
+            )?
+            .execute(params![req.limits.task_def_name, now])?;
+        }
+    }
+
     let next_visible_at = if claimed.is_empty() {
         next_visible_at(conn, &req.queue)?
     } else {
@@ -495,6 +512,51 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
         versions,
         next_visible_at,
     })
+}
+
+/// How many tasks the definition's limits let this poll hand out now, and, when none, the
+/// time worth polling again.
+fn allowance(
+    conn: &Connection,
+    limits: &crate::PollLimits,
+    now: Millis,
+) -> Result<(usize, Option<Millis>)> {
+    let mut allowed = usize::MAX;
+    let mut retry_at: Option<Millis> = None;
+    if let Some(limit) = limits.concurrent_exec_limit.filter(|l| *l > 0) {
+        let running: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM tasks INDEXED BY tasks_in_progress_by_def
+                 WHERE task_def_name = ?1 AND status = 'IN_PROGRESS'",
+            )?
+            .query_row([&limits.task_def_name], |r| r.get(0))?;
+        let free = (i64::from(limit) - running).max(0);
+        allowed = allowed.min(usize::try_from(free).unwrap_or(0));
+        if free == 0 {
+            // A completion frees a slot; its commit wakes the pollers, this is the fallback.
+            retry_at = Some(now + 1000);
+        }
+    }
+    if let Some((per, window)) = limits.rate_limit.filter(|(per, _)| *per > 0) {
+        let window_ms = i64::from(window.max(1)) * 1000;
+        let since = now - window_ms;
+        conn.prepare_cached(
+            "DELETE FROM task_handouts WHERE task_def_name = ?1 AND handed_out_at <= ?2",
+        )?
+        .execute(params![limits.task_def_name, since])?;
+        let (recent, oldest): (i64, Option<Millis>) = conn
+            .prepare_cached(
+                "SELECT COUNT(*), MIN(handed_out_at) FROM task_handouts WHERE task_def_name = ?1",
+            )?
+            .query_row([&limits.task_def_name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let free = (i64::from(per) - recent).max(0);
+        allowed = allowed.min(usize::try_from(free).unwrap_or(0));
+        if free == 0 {
+            let at = oldest.map_or(now + window_ms, |o| o + window_ms + 1);
+            retry_at = Some(retry_at.map_or(at, |r: Millis| r.min(at)));
+        }
+    }
+    Ok((allowed, retry_at))
 }
 
 pub(crate) fn next_visible_at(conn: &Connection, queue: &str) -> Result<Option<Millis>> {

@@ -1,0 +1,600 @@
+//! Cron schedules that start workflows: validation, next-run arithmetic, and the loop that
+//! fires due runs.
+//!
+//! # Exactly once per due time, with several nodes
+//!
+//! Each schedule row stores `next_run_at`, the due time of its next run. Whichever node sees
+//! it due fires it in this order:
+//!
+//! 1. **Start** the workflow under a deterministic id, a name-based UUID of
+//!    `schedule:<name>:<due ms>`, with that string as its `idempotencyKey` (strategy
+//!    RETURN_EXISTING). Inserting a workflow whose id exists fails atomically in the store, so
+//!    when two nodes start the same run, one insert wins and the other gets AlreadyExists,
+//!    which it takes as "already started".
+//! 2. **Claim**: compare-and-set `next_run_at` from the due time it read to the next one
+//!    ([`Store::claim_due_schedule_run`]). The loser of a race changes nothing.
+//!
+//! Starting before claiming means a crash between the two steps leaves `next_run_at` where it
+//! was; the next attempt (on any node) finds the run already started and just claims it. The
+//! other order would lose the run on such a crash. A stale rewrite of `next_run_at` (a pause or
+//! an update racing with a claim) can at worst make a node retry a run it already started,
+//! which the deterministic id turns into a no-op.
+//!
+//! # Catch-up
+//!
+//! When a schedule's due time is found in the past by more than one period (the server was
+//! down, or paused), its [`CatchupPolicy`] decides:
+//! - `ALL`: every missed time starts its own run, oldest first, at most
+//!   [`MAX_CATCHUP_PER_TICK`] per schedule per tick (the rest follow on the next ticks);
+//! - `ONE` (default): one run for all missed times, with `_scheduledTime` the latest of them;
+//! - `NONE`: one run only if the latest missed time is at most [`NONE_GRACE_MS`] old,
+//!   otherwise none.
+//!
+//! After `ONE` and `NONE` the next due time is the first one after now. Each run's input is the
+//! schedule's `startWorkflowRequest.input` plus `_scheduledTime` (the due time it stands for)
+//! and `_executionTime` (when it was started), both epoch ms, as in Orkes.
+//!
+//! A resumed schedule does not catch up the times it was paused through: resuming sets its
+//! next run to the first due time after the resume.
+
+use crate::error::{Error, Result};
+use crate::runtime::{now_ms, Runtime};
+use baton_model::{IdempotencyStrategy, StartWorkflowRequest};
+use baton_store::{CatchupPolicy, Millis, StoreError, WorkflowSchedule};
+use chrono::{DateTime, FixedOffset};
+use serde_json::json;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// At most this many missed runs of one schedule are started per tick under `ALL`.
+pub const MAX_CATCHUP_PER_TICK: usize = 100;
+/// Under `NONE`, a run is still started if its due time is at most this late.
+pub const NONE_GRACE_MS: Millis = 60_000;
+/// Due schedules read per tick.
+const DUE_BATCH: usize = 64;
+/// A schedule whose run could not be started for a store error is retried after this long.
+const ERROR_BACKOFF_MS: Millis = 5_000;
+/// Upper bound on next-run computations for one request.
+const MAX_NEXT_TIMES: usize = 1000;
+
+// ------------------------------------------------------------------ cron and zones
+
+/// Parses a cron expression: 6 fields (second minute hour day-of-month month day-of-week, as
+/// in Spring and Orkes), 7 (with a year), or 5 (standard cron, minute first; second 0).
+/// Numeric days of the week follow cron and Spring: 0 or 7 is Sunday, 1 Monday; names
+/// (`MON-FRI`) work too. Errors name the field `cronExpression`.
+pub fn parse_cron(expr: &str) -> std::result::Result<cron::Schedule, String> {
+    let mut fields: Vec<String> = expr.split_whitespace().map(str::to_string).collect();
+    if fields.len() == 5 {
+        fields.insert(0, "0".to_string());
+    }
+    if !(6..=7).contains(&fields.len()) {
+        return Err(format!(
+            "cronExpression: '{expr}' must have 6 fields (second minute hour day-of-month month \
+             day-of-week) or 5 (minute first)"
+        ));
+    }
+    fields[5] = translate_day_of_week(&fields[5]);
+    cron::Schedule::from_str(&fields.join(" "))
+        .map_err(|e| format!("cronExpression: '{expr}' is not a valid cron expression: {e}"))
+}
+
+/// Maps numeric days of the week from the cron/Spring numbering (0 and 7 Sunday, 1 Monday …)
+/// to the `cron` crate's (1 Sunday … 7 Saturday). Names and `*`/`?` are left alone.
+fn translate_day_of_week(field: &str) -> String {
+    fn day(part: &str) -> Option<u32> {
+        part.parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 7)
+            .map(|n| n % 7 + 1)
+    }
+    let items: Vec<String> = field
+        .split(',')
+        .map(|item| {
+            let (base, step) = match item.split_once('/') {
+                Some((b, s)) => (b, Some(s)),
+                None => (item, None),
+            };
+            let base = match base.split_once('-') {
+                Some((a, b)) => match (day(a), day(b)) {
+                    // `5-7` (Friday to Sunday) wraps round in the crate's numbering.
+                    (Some(x), Some(y)) if x > y && step.is_none() => {
+                        if y == 1 {
+                            format!("{x}-7,1")
+                        } else {
+                            format!("{x}-7,1-{y}")
+                        }
+                    }
+                    (Some(x), Some(y)) => format!("{x}-{y}"),
+                    (Some(x), None) => format!("{x}-{b}"),
+                    (None, Some(y)) => format!("{a}-{y}"),
+                    (None, None) => base.to_string(),
+                },
+                None => day(base).map_or_else(|| base.to_string(), |d| d.to_string()),
+            };
+            match step {
+                Some(s) => format!("{base}/{s}"),
+                None => base,
+            }
+        })
+        .collect();
+    items.join(",")
+}
+
+/// Parses a zone: `UTC` (also empty, `GMT`, `Z`, `Etc/UTC`) or a fixed offset such as
+/// `+02:00`, `-0530`, `UTC+2`. Errors name the field `zoneId`.
+pub fn parse_zone(zone: &str) -> std::result::Result<FixedOffset, String> {
+    let bad = || {
+        format!(
+            "zoneId: '{zone}' is not supported; use UTC or a fixed offset such as +02:00 \
+             (named time zones are not supported yet)"
+        )
+    };
+    let z = zone.trim();
+    let upper = z.to_ascii_uppercase();
+    let rest = ["ETC/UTC", "ETC/GMT", "UTC", "UCT", "GMT", "Z"]
+        .iter()
+        .find_map(|p| upper.strip_prefix(p))
+        .unwrap_or(&upper);
+    if rest.is_empty() {
+        return FixedOffset::east_opt(0).ok_or_else(bad);
+    }
+    let (sign, digits) = match rest.as_bytes()[0] {
+        b'+' => (1, &rest[1..]),
+        b'-' => (-1, &rest[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = match digits.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if digits.len() == 4 => digits.split_at(2),
+        None => (digits, "0"),
+    };
+    let ok = |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !ok(h) || !ok(m) {
+        return Err(bad());
+    }
+    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 18 || m > 59 {
+        return Err(bad());
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
+}
+
+/// Due times strictly after `after` (epoch ms), not before `start` and not after `end`, at
+/// most `limit` of them.
+pub fn next_run_times(
+    cron: &cron::Schedule,
+    zone: FixedOffset,
+    after: Millis,
+    start: Option<Millis>,
+    end: Option<Millis>,
+    limit: usize,
+) -> Vec<Millis> {
+    let from = start.map_or(after, |s| after.max(s.saturating_sub(1)));
+    times_after(cron, zone, from)
+        .take_while(|t| end.is_none_or(|e| *t <= e))
+        .take(limit.min(MAX_NEXT_TIMES))
+        .collect()
+}
+
+/// Due times strictly after `after`, unbounded.
+fn times_after(
+    cron: &cron::Schedule,
+    zone: FixedOffset,
+    after: Millis,
+) -> impl Iterator<Item = Millis> + '_ {
+    let from = DateTime::from_timestamp_millis(after)
+        .unwrap_or_default()
+        .with_timezone(&zone);
+    cron.after(&from)
+        .map(|t| t.timestamp_millis())
+        .skip_while(move |t| *t <= after)
+}
+
+/// A schedule's parsed cron and zone.
+struct Parsed {
+    cron: cron::Schedule,
+    zone: FixedOffset,
+}
+
+impl Parsed {
+    fn of(s: &WorkflowSchedule) -> std::result::Result<Parsed, String> {
+        Ok(Parsed {
+            cron: parse_cron(&s.cron_expression)?,
+            zone: parse_zone(&s.zone_id)?,
+        })
+    }
+
+    fn next_after(&self, s: &WorkflowSchedule, after: Millis) -> Option<Millis> {
+        next_run_times(
+            &self.cron,
+            self.zone,
+            after,
+            s.schedule_start_time,
+            s.schedule_end_time,
+            1,
+        )
+        .first()
+        .copied()
+    }
+
+    /// The latest due time in `[due, now]` (`due` itself if there is no later one).
+    fn latest_due(&self, s: &WorkflowSchedule, due: Millis, now: Millis) -> Millis {
+        const WINDOW: Millis = 3_600_000;
+        const MAX_STEPS: usize = 100_000;
+        let in_range = |t: &Millis| *t <= now && s.schedule_end_time.is_none_or(|e| *t <= e);
+        // Frequent schedules missed for long: look at the last hour first.
+        if now - due > WINDOW {
+            let recent = times_after(&self.cron, self.zone, now - WINDOW)
+                .take_while(in_range)
+                .take(MAX_STEPS)
+                .last();
+            if let Some(t) = recent {
+                return t;
+            }
+        }
+        times_after(&self.cron, self.zone, due)
+            .take_while(in_range)
+            .take(MAX_STEPS)
+            .last()
+            .unwrap_or(due)
+    }
+}
+
+fn store_error(e: StoreError, name: &str) -> Error {
+    match e {
+        StoreError::NotFound(_) => Error::NotFound(format!("schedule '{name}' not found")),
+        other => Error::Store(other),
+    }
+}
+
+// ------------------------------------------------------------------ operations
+
+impl Runtime {
+    /// Creates or replaces a schedule after checking it (each error names its field) and
+    /// computes its next run. Answers the schedule as stored.
+    pub async fn save_schedule(&self, mut s: WorkflowSchedule) -> Result<WorkflowSchedule> {
+        s.name = s.name.trim().to_string();
+        if s.name.is_empty() {
+            return Err(Error::Invalid("name: a schedule needs a name".into()));
+        }
+        if s.name.contains('/') || s.name.chars().any(char::is_control) {
+            return Err(Error::Invalid(format!(
+                "name: '{}' may not contain '/' or control characters",
+                s.name
+            )));
+        }
+        if s.zone_id.trim().is_empty() {
+            s.zone_id = "UTC".into();
+        }
+        let parsed = Parsed::of(&s).map_err(Error::Invalid)?;
+        if let (Some(start), Some(end)) = (s.schedule_start_time, s.schedule_end_time) {
+            if end < start {
+                return Err(Error::Invalid(format!(
+                    "scheduleEndTime: {end} is before scheduleStartTime {start}"
+                )));
+            }
+        }
+        let req = &s.start_workflow_request;
+        if req.workflow_def.is_none() {
+            if req.name.trim().is_empty() {
+                return Err(Error::Invalid(
+                    "startWorkflowRequest.name: the workflow to start is missing".into(),
+                ));
+            }
+            if let Err(Error::NotFound(m)) = self.get_workflow_def(&req.name, req.version).await {
+                return Err(Error::NotFound(format!("startWorkflowRequest.name: {m}")));
+            }
+        }
+        let policy = s.effective_catchup();
+        s.catchup_policy = Some(policy);
+        s.run_catchup_schedule_instances = policy == CatchupPolicy::All;
+        let now = now_ms();
+        let existing = self.store().get_schedule(&s.name).await?;
+        s.create_time = existing.map_or(now, |e| e.create_time);
+        s.updated_time = now;
+        s.next_run_time = parsed.next_after(&s, now);
+        self.store().put_schedule(s.clone()).await?;
+        Ok(s)
+    }
+
+    pub async fn get_schedule(&self, name: &str) -> Result<WorkflowSchedule> {
+        self.store()
+            .get_schedule(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("schedule '{name}' not found")))
+    }
+
+    /// Every schedule, or those that start `workflow_name`.
+    pub async fn list_schedules(
+        &self,
+        workflow_name: Option<&str>,
+    ) -> Result<Vec<WorkflowSchedule>> {
+        let mut all = self.store().list_schedules().await?;
+        if let Some(w) = workflow_name {
+            all.retain(|s| s.start_workflow_request.name == w);
+        }
+        Ok(all)
+    }
+
+    pub async fn delete_schedule(&self, name: &str) -> Result<()> {
+        self.store()
+            .delete_schedule(name)
+            .await
+            .map_err(|e| store_error(e, name))
+    }
+
+    pub async fn pause_schedule(&self, name: &str) -> Result<()> {
+        let mut s = self.get_schedule(name).await?;
+        if !s.paused {
+            s.paused = true;
+            s.updated_time = now_ms();
+            self.store().put_schedule(s).await?;
+        }
+        Ok(())
+    }
+
+    /// Unpauses a schedule; its next run is the first due time from now (times it was paused
+    /// through are not caught up).
+    pub async fn resume_schedule(&self, name: &str) -> Result<()> {
+        let mut s = self.get_schedule(name).await?;
+        if s.paused {
+            let parsed = Parsed::of(&s).map_err(Error::Invalid)?;
+            let now = now_ms();
+            s.paused = false;
+            s.updated_time = now;
+            s.next_run_time = parsed.next_after(&s, now);
+            self.store().put_schedule(s).await?;
+        }
+        Ok(())
+    }
+
+    /// The next `limit` due times of a cron expression from `start` (default now) up to `end`.
+    pub fn next_schedule_times(
+        &self,
+        cron_expression: &str,
+        zone_id: Option<&str>,
+        start: Option<Millis>,
+        end: Option<Millis>,
+        limit: usize,
+    ) -> Result<Vec<Millis>> {
+        let cron = parse_cron(cron_expression).map_err(Error::Invalid)?;
+        let zone = parse_zone(zone_id.unwrap_or("UTC")).map_err(Error::Invalid)?;
+        let after = start.map_or_else(now_ms, |s| s.saturating_sub(1));
+        Ok(next_run_times(&cron, zone, after, None, end, limit))
+    }
+
+    // ------------------------------------------------------------------ the loop
+
+    /// Fires due schedules until cancelled, then sleeps until the next due time (at most a
+    /// second, so schedules written by other nodes are seen).
+    pub async fn run_scheduler(self: Arc<Self>, cancel: CancellationToken) {
+        let mut backoff: HashMap<String, Millis> = HashMap::new();
+        loop {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let now = now_ms();
+            backoff.retain(|_, until| *until > now);
+            let progressed = self.scheduler_tick(now, &mut backoff).await;
+            let now = now_ms();
+            let next = match self.store().next_schedule_run_at().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduler could not read the next due time");
+                    None
+                }
+            };
+            let mut sleep_ms = next.map_or(1000, |t| (t - now).clamp(0, 1000));
+            if sleep_ms == 0 && progressed > 0 {
+                continue;
+            }
+            if progressed == 0 {
+                // What is due is backed off, or was just claimed by another node.
+                sleep_ms = sleep_ms.max(if backoff.is_empty() { 10 } else { 500 });
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
+            }
+        }
+    }
+
+    /// One pass over the due schedules; answers how many were handled.
+    async fn scheduler_tick(&self, now: Millis, backoff: &mut HashMap<String, Millis>) -> usize {
+        let due = match self
+            .store()
+            .due_schedules(now, DUE_BATCH + backoff.len())
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler could not list due schedules");
+                return 0;
+            }
+        };
+        let mut handled = 0;
+        for s in due {
+            if backoff.contains_key(&s.name) {
+                continue;
+            }
+            match self.fire_schedule(&s, now).await {
+                Ok(()) => handled += 1,
+                Err(e) => {
+                    tracing::warn!(schedule = %s.name, error = %e, "could not fire schedule; retrying later");
+                    backoff.insert(s.name.clone(), now_ms() + ERROR_BACKOFF_MS);
+                }
+            }
+        }
+        handled
+    }
+
+    /// Fires the due run(s) of one schedule per its catch-up policy and claims them.
+    async fn fire_schedule(&self, s: &WorkflowSchedule, now: Millis) -> Result<()> {
+        let Some(due) = s.next_run_time else {
+            return Ok(());
+        };
+        let parsed = match Parsed::of(s) {
+            Ok(p) => p,
+            Err(e) => {
+                // Only possible for a row written by another build; stop it rather than spin.
+                tracing::warn!(schedule = %s.name, error = %e, "schedule disabled: it no longer parses");
+                self.store()
+                    .claim_due_schedule_run(&s.name, due, None)
+                    .await?;
+                return Ok(());
+            }
+        };
+        match s.effective_catchup() {
+            CatchupPolicy::All => {
+                let mut at = due;
+                for _ in 0..MAX_CATCHUP_PER_TICK {
+                    self.start_scheduled_run(s, at, at).await?;
+                    let next = parsed.next_after(s, at);
+                    if !self
+                        .store()
+                        .claim_due_schedule_run(&s.name, at, next)
+                        .await?
+                    {
+                        break; // another node is on it
+                    }
+                    match next {
+                        Some(n) if n <= now => at = n,
+                        _ => break,
+                    }
+                }
+            }
+            policy @ (CatchupPolicy::One | CatchupPolicy::None) => {
+                let latest = parsed.latest_due(s, due, now);
+                if policy == CatchupPolicy::One || now - latest <= NONE_GRACE_MS {
+                    self.start_scheduled_run(s, due, latest).await?;
+                } else {
+                    tracing::info!(schedule = %s.name, missed_since = due, "skipping missed runs (catchupPolicy NONE)");
+                }
+                let next = parsed.next_after(s, now.max(latest));
+                self.store()
+                    .claim_due_schedule_run(&s.name, due, next)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the run claimed by the due time `key` (the stored `next_run_at`), standing for
+    /// the due time `scheduled`. Idempotent: a second call for the same key starts nothing.
+    /// Store failures are returned (the run is retried later); a run that cannot start for
+    /// any other reason (its workflow definition was deleted, …) is logged and skipped.
+    async fn start_scheduled_run(
+        &self,
+        s: &WorkflowSchedule,
+        key: Millis,
+        scheduled: Millis,
+    ) -> Result<()> {
+        let mut req: StartWorkflowRequest = s.start_workflow_request.clone();
+        req.input.insert("_scheduledTime".into(), json!(scheduled));
+        req.input.insert("_executionTime".into(), json!(now_ms()));
+        let idempotency_key = format!("schedule:{}:{key}", s.name);
+        let id = uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_OID, idempotency_key.as_bytes());
+        req.idempotency_key = Some(idempotency_key);
+        req.idempotency_strategy = Some(IdempotencyStrategy::ReturnExisting);
+        match self.start_workflow_with_id(req, id.to_string()).await {
+            Ok(id) => {
+                tracing::info!(schedule = %s.name, workflow = %id, scheduled, "schedule started a workflow");
+                Ok(())
+            }
+            Err(Error::Store(StoreError::AlreadyExists(_))) => Ok(()),
+            Err(Error::Store(e)) => Err(Error::Store(e)),
+            Err(e) => {
+                tracing::warn!(schedule = %s.name, scheduled, error = %e, "scheduled run skipped: the workflow could not be started");
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc() -> FixedOffset {
+        FixedOffset::east_opt(0).unwrap()
+    }
+
+    #[test]
+    fn five_and_six_fields() {
+        let every_second = parse_cron("*/1 * * * * *").unwrap();
+        assert_eq!(
+            next_run_times(&every_second, utc(), 10_500, None, None, 3),
+            vec![11_000, 12_000, 13_000]
+        );
+        assert_eq!(
+            next_run_times(&every_second, utc(), 11_000, None, None, 1),
+            vec![12_000]
+        );
+        let hourly = parse_cron("0 * * * *").unwrap();
+        assert_eq!(
+            next_run_times(&hourly, utc(), 0, None, None, 2),
+            vec![3_600_000, 7_200_000]
+        );
+        let err = parse_cron("not a cron").unwrap_err();
+        assert!(err.starts_with("cronExpression:"), "{err}");
+        let err = parse_cron("* * * * * * * *").unwrap_err();
+        assert!(err.starts_with("cronExpression:"), "{err}");
+        assert!(parse_cron("0 0 61 * * *").is_err());
+    }
+
+    #[test]
+    fn start_end_and_limit() {
+        let c = parse_cron("*/1 * * * * *").unwrap();
+        assert_eq!(
+            next_run_times(&c, utc(), 0, Some(5_000), Some(7_000), 10),
+            vec![5_000, 6_000, 7_000]
+        );
+    }
+
+    #[test]
+    fn days_of_week_use_cron_numbering() {
+        // 1970-01-05 was a Monday.
+        let monday = 4 * 86_400_000;
+        let weekdays = parse_cron("0 9 * * 1-5").unwrap();
+        let next = next_run_times(&weekdays, utc(), monday, None, None, 6);
+        let days: Vec<i64> = next.iter().map(|t| t / 86_400_000).collect();
+        assert_eq!(days, vec![4, 5, 6, 7, 8, 11]);
+        let named = parse_cron("0 0 9 ? * MON-FRI").unwrap();
+        assert_eq!(next_run_times(&named, utc(), monday, None, None, 6), next);
+        let sunday = parse_cron("0 0 * * 0").unwrap();
+        assert_eq!(
+            next_run_times(&sunday, utc(), monday, None, None, 1)[0] / 86_400_000,
+            10
+        );
+        let weekend = parse_cron("0 0 * * 6-7").unwrap();
+        let days: Vec<i64> = next_run_times(&weekend, utc(), monday, None, None, 2)
+            .iter()
+            .map(|t| t / 86_400_000)
+            .collect();
+        assert_eq!(days, vec![9, 10]);
+        assert_eq!(translate_day_of_week("5-7"), "6-7,1");
+        assert_eq!(translate_day_of_week("*/2"), "*/2");
+        assert_eq!(translate_day_of_week("MON,3"), "MON,4");
+    }
+
+    #[test]
+    fn zones() {
+        assert_eq!(parse_zone("UTC").unwrap().local_minus_utc(), 0);
+        assert_eq!(parse_zone("").unwrap().local_minus_utc(), 0);
+        assert_eq!(parse_zone("+02:00").unwrap().local_minus_utc(), 7200);
+        assert_eq!(parse_zone("UTC-0530").unwrap().local_minus_utc(), -19800);
+        assert_eq!(parse_zone("GMT+2").unwrap().local_minus_utc(), 7200);
+        for bad in ["Mars/Olympus", "+25:00", "+1:2:3", "UTC+"] {
+            let err = parse_zone(bad).unwrap_err();
+            assert!(err.starts_with("zoneId:"), "{bad}: {err}");
+        }
+        // 09:00 at +02:00 is 07:00 UTC.
+        let c = parse_cron("0 9 * * *").unwrap();
+        let t = next_run_times(&c, parse_zone("+02:00").unwrap(), 0, None, None, 1)[0];
+        assert_eq!(t, 7 * 3_600_000);
+    }
+}
