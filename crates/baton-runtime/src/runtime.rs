@@ -774,6 +774,14 @@ impl Runtime {
         Ok(Some(resp.task_id))
     }
 
+    pub async fn search_tasks(&self, query: &baton_store::TaskQuery) -> Result<(i64, Vec<Task>)> {
+        Ok(self.store.search_tasks(query).await?)
+    }
+
+    pub async fn poll_data(&self) -> Result<Vec<baton_model::PollData>> {
+        Ok(self.store.poll_data().await?)
+    }
+
     pub async fn search(&self, query: &baton_store::WorkflowQuery) -> Result<(i64, Vec<Workflow>)> {
         Ok(self.store.search_workflows(query).await?)
     }

@@ -145,6 +145,21 @@ pub struct WorkflowQuery {
     pub sort: Option<(String, bool)>,
 }
 
+/// Filters for listing task attempts. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct TaskQuery {
+    pub task_ids: Vec<String>,
+    pub workflow_ids: Vec<String>,
+    /// Task definition names (`taskType`/`taskDefName` in queries).
+    pub task_def_names: Vec<String>,
+    pub statuses: Vec<baton_model::TaskStatus>,
+    /// Substring matched against the task's JSON (input, output, ids).
+    pub free_text: Option<String>,
+    pub offset: usize,
+    /// 0: no limit.
+    pub limit: usize,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ----- task definitions -----
@@ -203,6 +218,8 @@ pub trait Store: Send + Sync + 'static {
     async fn task_logs(&self, task_id: &str) -> Result<Vec<TaskExecLog>>;
     /// The audit trail of one workflow, oldest first.
     async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>>;
+    /// Task attempts matching the query, newest first, with the total count.
+    async fn search_tasks(&self, query: &TaskQuery) -> Result<(i64, Vec<Task>)>;
 
     // ----- cron schedules -----
     /// Inserts or replaces a schedule; its `next_run_time` is stored as the due time of its

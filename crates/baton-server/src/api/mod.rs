@@ -104,6 +104,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/tasks/queue/sizes", get(tasks::queue_sizes))
         .route("/api/tasks/queue/size", get(tasks::queue_size))
         .route("/api/tasks/queue/all", get(tasks::queue_all))
+        .route("/api/tasks/queue/polldata", get(tasks::poll_data))
+        .route("/api/tasks/queue/polldata/all", get(tasks::poll_data_all))
+        .route("/api/tasks/search", get(tasks::search))
+        .route("/api/tasks/search-v2", get(tasks::search_v2))
         .route("/api/tasks/{task_id}", get(tasks::get))
         .route(
             "/api/tasks/{task_id}/log",

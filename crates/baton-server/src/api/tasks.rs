@@ -218,3 +218,145 @@ pub async fn update_by_ref(
         .await?;
     Ok(plain(id.unwrap_or_default()))
 }
+
+/// Parses `start, size, freeText, query` for task search (fields: taskType/taskDefName,
+/// status, workflowId, taskId with `=` or `IN`).
+fn task_query(q: &QueryMap) -> Result<baton_store::TaskQuery, ApiError> {
+    use super::workflow::{split_and, split_condition, unquote};
+    let size = opt::<usize>(q, "size")?.unwrap_or(100);
+    if size > 5000 {
+        return Err(ApiError::bad_request(format!(
+            "query parameter 'size' must be at most 5000, got {size}"
+        )));
+    }
+    let mut out = baton_store::TaskQuery {
+        offset: opt::<usize>(q, "start")?.unwrap_or(0),
+        limit: size,
+        free_text: text(q, "freeText").filter(|f| f.trim() != "*"),
+        ..Default::default()
+    };
+    if let Some(query) = text(q, "query") {
+        for cond in split_and(&query) {
+            let cond = cond.trim();
+            if cond.is_empty() {
+                continue;
+            }
+            let (field, op, value) = split_condition(cond).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "query condition '{cond}' is not of the form <field> = <value> or <field> IN (...)"
+                ))
+            })?;
+            let values: Vec<String> = if op == "IN" {
+                value
+                    .trim()
+                    .trim_start_matches('(')
+                    .trim_end_matches(')')
+                    .split(',')
+                    .map(|v| unquote(v.trim()))
+                    .collect()
+            } else if op == "=" {
+                vec![unquote(value.trim())]
+            } else {
+                return Err(ApiError::bad_request(format!(
+                    "query: '{op}' is not supported for tasks; use = or IN"
+                )));
+            };
+            match field {
+                "taskType" | "taskDefName" => out.task_def_names.extend(values),
+                "workflowId" => out.workflow_ids.extend(values),
+                "taskId" => out.task_ids.extend(values),
+                "status" => {
+                    for v in values {
+                        out.statuses.push(baton_model::TaskStatus::parse(&v).ok_or_else(|| {
+                            ApiError::bad_request(format!("query: '{v}' is not a task status"))
+                        })?);
+                    }
+                }
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "query: field '{other}' is not supported for tasks (taskType, status, workflowId, taskId)"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `TaskSummary` (§3.9): times as ISO strings, input and output as strings.
+fn task_summary(t: &baton_model::Task) -> serde_json::Value {
+    use super::workflow::iso;
+    let input = serde_json::to_string(&t.input_data).unwrap_or_default();
+    let output = serde_json::to_string(&t.output_data).unwrap_or_default();
+    let mut v = serde_json::json!({
+        "workflowId": t.workflow_instance_id,
+        "workflowType": t.workflow_type,
+        "status": t.status,
+        "executionTime": if t.end_time > 0 && t.start_time > 0 { t.end_time - t.start_time } else { 0 },
+        "queueWaitTime": t.queue_wait_time,
+        "taskDefName": t.task_def_name,
+        "taskType": t.task_type,
+        "input": input,
+        "output": output,
+        "taskId": t.task_id,
+        "workflowPriority": t.workflow_priority,
+    });
+    for (k, val) in [
+        ("scheduledTime", iso(t.scheduled_time)),
+        ("startTime", iso(t.start_time)),
+        ("updateTime", iso(t.update_time)),
+        ("endTime", iso(t.end_time)),
+        ("correlationId", t.correlation_id.clone()),
+        ("reasonForIncompletion", t.reason_for_incompletion.clone()),
+        ("domain", t.domain.clone()),
+    ] {
+        if let Some(val) = val {
+            v[k] = serde_json::json!(val);
+        }
+    }
+    v
+}
+
+pub async fn search(
+    State(s): State<AppState>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (total, found) = s.runtime.search_tasks(&task_query(&q)?).await?;
+    let results: Vec<serde_json::Value> = found.iter().map(task_summary).collect();
+    Ok(Json(
+        serde_json::json!({"totalHits": total, "results": results}),
+    ))
+}
+
+pub async fn search_v2(
+    State(s): State<AppState>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (total, found) = s.runtime.search_tasks(&task_query(&q)?).await?;
+    Ok(Json(
+        serde_json::json!({"totalHits": total, "results": found}),
+    ))
+}
+
+pub async fn poll_data(
+    State(s): State<AppState>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<Json<Vec<baton_model::PollData>>> {
+    let Some(task_type) = text(&q, "taskType") else {
+        return Err(ApiError::bad_request(
+            "query parameter 'taskType' is required",
+        ));
+    };
+    let all = s.runtime.poll_data().await?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|p| p.queue_name == task_type)
+            .collect(),
+    ))
+}
+
+pub async fn poll_data_all(
+    State(s): State<AppState>,
+) -> ApiResult<Json<Vec<baton_model::PollData>>> {
+    Ok(Json(s.runtime.poll_data().await?))
+}

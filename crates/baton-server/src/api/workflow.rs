@@ -281,7 +281,7 @@ fn search_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
     Ok(out)
 }
 
-fn split_and(query: &str) -> Vec<String> {
+pub(crate) fn split_and(query: &str) -> Vec<String> {
     let mut parts = Vec::new();
     let mut rest = query;
     loop {
@@ -299,7 +299,7 @@ fn split_and(query: &str) -> Vec<String> {
     }
 }
 
-fn split_condition(cond: &str) -> Option<(&str, &'static str, &str)> {
+pub(crate) fn split_condition(cond: &str) -> Option<(&str, &'static str, &str)> {
     let upper = cond.to_ascii_uppercase();
     if let Some(pos) = upper.find(" IN ") {
         return Some((cond[..pos].trim(), "IN", &cond[pos + 4..]));
@@ -312,11 +312,11 @@ fn split_condition(cond: &str) -> Option<(&str, &'static str, &str)> {
     None
 }
 
-fn unquote(v: &str) -> String {
+pub(crate) fn unquote(v: &str) -> String {
     v.trim_matches(|c| c == '\'' || c == '"').to_string()
 }
 
-fn iso(ms: i64) -> Option<String> {
+pub(crate) fn iso(ms: i64) -> Option<String> {
     if ms <= 0 {
         return None;
     }

@@ -431,6 +431,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn search_tasks(&self, query: &crate::TaskQuery) -> Result<(i64, Vec<Task>)> {
+        let query = query.clone();
+        self.read(move |c, _| read::search_tasks(c, &query)).await
+    }
+
     async fn find_by_idempotency_key(&self, name: &str, key: &str) -> Result<Vec<Workflow>> {
         let (name, key) = (name.to_string(), key.to_string());
         self.read(move |c, _| read::find_by_idempotency_key(c, &name, &key))

@@ -281,6 +281,67 @@ pub(crate) fn search_workflows(
     Ok((total, page))
 }
 
+pub(crate) fn search_tasks(conn: &Connection, q: &crate::TaskQuery) -> Result<(i64, Vec<Task>)> {
+    let text = |v: &String| Value::Text(v.clone());
+    let mut filter = String::from(" WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    push_in(
+        &mut filter,
+        &mut args,
+        "task_id",
+        q.task_ids.iter().map(text).collect(),
+    );
+    push_in(
+        &mut filter,
+        &mut args,
+        "workflow_id",
+        q.workflow_ids.iter().map(text).collect(),
+    );
+    push_in(
+        &mut filter,
+        &mut args,
+        "task_def_name",
+        q.task_def_names.iter().map(text).collect(),
+    );
+    push_in(
+        &mut filter,
+        &mut args,
+        "status",
+        q.statuses
+            .iter()
+            .map(|s| Value::Text(s.as_str().to_string()))
+            .collect(),
+    );
+    if let Some(t) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
+        args.push(Value::Text(like_escape(t)));
+        filter.push_str(&format!(
+            " AND json LIKE '%' || ?{} || '%' ESCAPE '\\'",
+            args.len()
+        ));
+    }
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM tasks{filter}"))?
+        .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+    let limit = if q.limit == 0 { -1 } else { to_i64(q.limit) };
+    args.push(Value::Integer(limit));
+    args.push(Value::Integer(to_i64(q.offset)));
+    let sql = format!(
+        "SELECT task_id, json FROM tasks{filter} ORDER BY rowid DESC LIMIT ?{} OFFSET ?{}",
+        args.len() - 1,
+        args.len()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut page = Vec::new();
+    for row in rows {
+        let (id, json) = row?;
+        page.push(from_json(&json, &format!("task {id}"))?);
+    }
+    Ok((total, page))
+}
+
 pub(crate) fn find_by_idempotency_key(
     conn: &Connection,
     name: &str,
