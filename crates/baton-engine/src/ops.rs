@@ -278,3 +278,39 @@ fn clear_tasks(st: &mut ExecState, pred: impl Fn(&Task) -> bool) {
     }
     st.replace_tasks(keep, dirty_keep);
 }
+
+/// Re-opens a failed SUB_WORKFLOW task whose child was retried in place
+/// (`resumeSubworkflowTasks`): the task waits for the same child again and the workflow runs.
+pub fn resume_sub_workflow_task(st: &mut ExecState, task_id: &str) -> Result<(), OpError> {
+    if !st.workflow.status.is_terminal() {
+        return Err(OpError::NotFound(format!(
+            "Workflow {} is {}; only a terminal workflow can be retried",
+            id(st),
+            st.workflow.status.as_str()
+        )));
+    }
+    let i = st.find_task(task_id).ok_or_else(|| {
+        OpError::NotFound(format!("Task {task_id} is not part of workflow {}", id(st)))
+    })?;
+    reset_running(st);
+    st.workflow.last_retried_time = st.now;
+    // Tasks canceled when the workflow failed run again.
+    for j in 0..st.tasks.len() {
+        if j != i && !st.tasks[j].retried && matches!(st.tasks[j].status, TaskStatus::Canceled) {
+            if sys::is_structural(&st.tasks[j].task_type) {
+                st.tasks[j].executed = false;
+                st.tasks[j].end_time = 0;
+                st.set_status(j, TaskStatus::InProgress);
+            } else {
+                schedule_retry(st, j, 0);
+            }
+        }
+    }
+    let t = &mut st.tasks[i];
+    t.executed = false;
+    t.end_time = 0;
+    t.reason_for_incompletion = None;
+    st.set_status(i, TaskStatus::InProgress);
+    decide(st);
+    Ok(())
+}

@@ -684,12 +684,45 @@ impl Runtime {
         .await
     }
 
-    pub async fn retry(&self, workflow_id: &str) -> Result<()> {
-        self.mutate(workflow_id, |st| {
+    /// Retries a terminal workflow (§4.9). With `resume_sub_workflows`, a failed
+    /// SUB_WORKFLOW task is not replaced by a new child: its child is retried in place (and so
+    /// on down), and the task waits for it again.
+    pub async fn retry(&self, workflow_id: &str, resume_sub_workflows: bool) -> Result<()> {
+        let mut chain: Vec<(String, String)> = Vec::new();
+        let mut current = workflow_id.to_string();
+        if resume_sub_workflows {
+            // Walk down to the deepest failed child (bounded: nesting is finite, but a
+            // corrupted store must not loop us forever).
+            for _ in 0..32 {
+                let Some(state) = self.store.load_workflow(&current).await? else {
+                    break;
+                };
+                let failed_sub = state.tasks.iter().rev().find(|t| {
+                    t.task_type == engine::systask::SUB_WORKFLOW
+                        && !t.retried
+                        && !t.status.is_successful()
+                        && t.sub_workflow_id.is_some()
+                });
+                let Some(task) = failed_sub else { break };
+                let child = task.sub_workflow_id.clone().unwrap_or_default();
+                chain.push((current.clone(), task.task_id.clone()));
+                current = child;
+            }
+        }
+        self.mutate(&current, |st| {
             ops::retry(st).map_err(op_error)?;
             Ok(Mutation::Changed((), Vec::new()))
         })
-        .await
+        .await?;
+        // Re-open the SUB_WORKFLOW task in each ancestor, innermost first.
+        for (parent, task_id) in chain.into_iter().rev() {
+            self.mutate(&parent, |st| {
+                ops::resume_sub_workflow_task(st, &task_id).map_err(op_error)?;
+                Ok(Mutation::Changed((), Vec::new()))
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     pub async fn rerun(

@@ -123,8 +123,13 @@ pub async fn restart(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn retry(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.runtime.retry(&id).await?;
+pub async fn retry(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<StatusCode> {
+    let resume_sub = flag(&q, "resumeSubworkflowTasks", false)?;
+    s.runtime.retry(&id, resume_sub).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
