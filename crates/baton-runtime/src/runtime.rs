@@ -80,6 +80,8 @@ pub struct Runtime {
     committed: Notify,
     /// Workflows as this node last committed them (see [`StateCache`]).
     states: StateCache,
+    /// One lock per workflow being changed on this node (see [`WorkflowLocks`]).
+    locks: WorkflowLocks,
     caches: Mutex<Caches>,
 }
 
@@ -93,6 +95,7 @@ impl Runtime {
             sweeper_next: AtomicI64::new(0),
             committed: Notify::new(),
             states: StateCache::default(),
+            locks: WorkflowLocks::default(),
             caches: Mutex::new(Caches::default()),
         })
     }
@@ -541,6 +544,7 @@ impl Runtime {
         workflow_id: &str,
         mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
     ) -> Result<(R, Vec<Effect>)> {
+        let _turn = self.locks.lock(workflow_id).await;
         for _ in 0..MAX_CONFLICT_RETRIES {
             let state = match self.states.get(workflow_id) {
                 Some(state) => state,
@@ -1189,6 +1193,54 @@ fn into_write(st: &mut ExecState) -> WorkflowWrite {
 #[derive(Default)]
 struct StateCache {
     map: Mutex<HashMap<String, Arc<WorkflowState>>>,
+}
+
+/// Serialises the changes this node makes to one workflow. Without it, concurrent updates of
+/// one workflow (the branches of a wide fork completing together) would all read the same
+/// version, and all but one would lose the commit race and redo their work; with it they
+/// take turns, each starting from the state the previous one committed (and cached).
+/// Across nodes the version check still decides.
+#[derive(Default)]
+struct WorkflowLocks {
+    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Holds a workflow's turn; releasing the last interest removes the entry.
+struct WorkflowTurn<'a> {
+    locks: &'a WorkflowLocks,
+    id: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WorkflowLocks {
+    async fn lock(&self, id: &str) -> WorkflowTurn<'_> {
+        let lock = self
+            .map
+            .lock()
+            .entry(id.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .clone();
+        let mut turn = WorkflowTurn {
+            locks: self,
+            id: id.to_string(),
+            lock: lock.clone(),
+            guard: None,
+        };
+        turn.guard = Some(lock.lock_owned().await);
+        turn
+    }
+}
+
+impl Drop for WorkflowTurn<'_> {
+    fn drop(&mut self) {
+        self.guard = None;
+        let mut map = self.locks.map.lock();
+        // Two references: the map's and ours. Nobody else waits; forget the entry.
+        if Arc::strong_count(&self.lock) == 2 {
+            map.remove(&self.id);
+        }
+    }
 }
 
 /// Enough for every workflow in flight in the benchmarks; bounded so memory stays small.
