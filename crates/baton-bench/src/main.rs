@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Task updates in flight per worker loop.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 16)]
     inflight: usize,
     /// SQLite synchronous mode passed to `baton server --sync`.
     #[arg(long, value_enum, default_value_t = SyncMode::Normal)]
@@ -449,7 +449,19 @@ fn spawn_workers(
                         Err(e) => progress.fail(e.into()),
                     }
                 }
-                let tasks = match api.poll(batch, 100, &worker).await {
+                // Ask only for as many tasks as this loop can work on now: a task held
+                // while waiting for a free slot is latency for its workflow.
+                let free = inflight.max(1).saturating_sub(updates.len());
+                if free == 0 {
+                    match updates.join_next().await {
+                        Some(Ok(Ok(()))) => progress.ack(),
+                        Some(Ok(Err(e))) => progress.fail(e),
+                        Some(Err(e)) => progress.fail(e.into()),
+                        None => {}
+                    }
+                    continue;
+                }
+                let tasks = match api.poll(batch.min(free), 100, &worker).await {
                     Ok(t) => t,
                     Err(e) => {
                         progress.fail(e);
@@ -457,14 +469,6 @@ fn spawn_workers(
                     }
                 };
                 for task in tasks {
-                    while updates.len() >= inflight.max(1) {
-                        match updates.join_next().await {
-                            Some(Ok(Ok(()))) => progress.ack(),
-                            Some(Ok(Err(e))) => progress.fail(e),
-                            Some(Err(e)) => progress.fail(e.into()),
-                            None => break,
-                        }
-                    }
                     let api = api.clone();
                     let worker = worker.clone();
                     updates.spawn(async move { api.complete(&task, &worker).await });

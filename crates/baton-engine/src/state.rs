@@ -267,6 +267,8 @@ impl ExecState {
         if t.status == status {
             return;
         }
+        // Only a SCHEDULED task has a queue entry (a poll removes it when it claims the task).
+        let queued = t.status == TaskStatus::Scheduled;
         t.status = status;
         t.update_time = now;
         if status.is_terminal() && t.end_time == 0 {
@@ -278,7 +280,7 @@ impl ExecState {
         let ev = HistoryEvent::task(t, now);
         self.history.push(ev);
         self.mark_dirty(i);
-        if status.is_terminal() {
+        if status.is_terminal() && queued {
             let id = self.tasks[i].task_id.clone();
             self.queue_remove.push(id);
         }

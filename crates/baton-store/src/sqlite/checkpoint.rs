@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// WAL pages after which the checkpointer is woken.
-const WAL_SOFT_PAGES: i32 = 1000;
+const WAL_SOFT_PAGES: i32 = 8000;
 /// WAL pages after which the writer checkpoints (and restarts the WAL) itself.
 const WAL_HARD_PAGES: i32 = 16384;
 /// How long the writer's own checkpoint waits for readers.
