@@ -587,16 +587,10 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
                     } else {
                         obj(json!({ "caseOutput": [case] }))
                     };
-                    t.status = TaskStatus::Completed;
+                    add_evaluated(st, t, input, Ok(()));
                 }
-                Err(reason) => {
-                    t.status = TaskStatus::Failed;
-                    t.reason_for_incompletion = Some(truncate(&reason));
-                }
+                Err(reason) => add_evaluated(st, t, input, Err(reason)),
             }
-            t.input_data = input;
-            stamp_done(st, &mut t);
-            st.add_task(t);
         }
         sys::FORK_JOIN_DYNAMIC => {
             let mut t = base_task(st, node, sys::FORK, iteration);
@@ -609,16 +603,10 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
                         .collect();
                     input.insert("forkedTasks".into(), Value::Array(refs));
                     input.insert("forkedTaskDefs".into(), json!(branches));
-                    t.status = TaskStatus::Completed;
+                    add_evaluated(st, t, input, Ok(()));
                 }
-                Err(reason) => {
-                    t.status = TaskStatus::Failed;
-                    t.reason_for_incompletion = Some(truncate(&reason));
-                }
+                Err(reason) => add_evaluated(st, t, input, Err(reason)),
             }
-            t.input_data = input;
-            stamp_done(st, &mut t);
-            st.add_task(t);
         }
         sys::FORK_JOIN => {
             let mut t = base_task(st, node, sys::FORK, iteration);
@@ -742,6 +730,21 @@ fn schedule_worker(st: &mut ExecState, mut t: Task, node: &WorkflowTask) {
     let delay = i64::from(node.start_delay.max(0)) * 1000;
     let idx = st.add_task(t);
     st.enqueue(idx, st.now + delay);
+}
+
+/// Adds an operator task that was evaluated as it was scheduled: COMPLETED, or FAILED with
+/// the reason its evaluation gave.
+fn add_evaluated(st: &mut ExecState, mut t: Task, input: JsonMap, outcome: Result<(), String>) {
+    match outcome {
+        Ok(()) => t.status = TaskStatus::Completed,
+        Err(reason) => {
+            t.status = TaskStatus::Failed;
+            t.reason_for_incompletion = Some(truncate(&reason));
+        }
+    }
+    t.input_data = input;
+    stamp_done(st, &mut t);
+    st.add_task(t);
 }
 
 fn stamp_done(st: &ExecState, t: &mut Task) {

@@ -222,7 +222,7 @@ pub async fn update_by_ref(
 /// Parses `start, size, freeText, query` for task search (fields: taskType/taskDefName,
 /// status, workflowId, taskId with `=` or `IN`).
 fn task_query(q: &QueryMap) -> Result<baton_store::TaskQuery, ApiError> {
-    use super::workflow::{split_and, split_condition, unquote};
+    use super::workflow::conditions;
     let size = opt::<usize>(q, "size")?.unwrap_or(100);
     if size > 5000 {
         return Err(ApiError::bad_request(format!(
@@ -236,32 +236,13 @@ fn task_query(q: &QueryMap) -> Result<baton_store::TaskQuery, ApiError> {
         ..Default::default()
     };
     if let Some(query) = text(q, "query") {
-        for cond in split_and(&query) {
-            let cond = cond.trim();
-            if cond.is_empty() {
-                continue;
-            }
-            let (field, op, value) = split_condition(cond).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "query condition '{cond}' is not of the form <field> = <value> or <field> IN (...)"
-                ))
-            })?;
-            let values: Vec<String> = if op == "IN" {
-                value
-                    .trim()
-                    .trim_start_matches('(')
-                    .trim_end_matches(')')
-                    .split(',')
-                    .map(|v| unquote(v.trim()))
-                    .collect()
-            } else if op == "=" {
-                vec![unquote(value.trim())]
-            } else {
+        for (field, op, values) in conditions(&query)? {
+            if op != "=" && op != "IN" {
                 return Err(ApiError::bad_request(format!(
                     "query: '{op}' is not supported for tasks; use = or IN"
                 )));
-            };
-            match field {
+            }
+            match field.as_str() {
                 "taskType" | "taskDefName" => out.task_def_names.extend(values),
                 "workflowId" => out.workflow_ids.extend(values),
                 "taskId" => out.task_ids.extend(values),

@@ -235,27 +235,8 @@ fn search_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
     let Some(query) = text(q, "query") else {
         return Ok(out);
     };
-    for cond in split_and(&query) {
-        let cond = cond.trim();
-        if cond.is_empty() {
-            continue;
-        }
-        let (field, op, value) = split_condition(cond).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "query condition '{cond}' is not of the form <field> <op> <value> with op =, >, < or IN"
-            ))
-        })?;
-        let values: Vec<String> = if op == "IN" {
-            value
-                .trim()
-                .trim_start_matches('(')
-                .trim_end_matches(')')
-                .split(',')
-                .map(|v| unquote(v.trim()))
-                .collect()
-        } else {
-            vec![unquote(value.trim())]
-        };
+    for (field, op, values) in conditions(&query)? {
+        let field = field.as_str();
         let as_time = |v: &str| -> Result<i64, ApiError> {
             v.parse::<i64>().map_err(|_| {
                 ApiError::bad_request(format!(
@@ -286,7 +267,39 @@ fn search_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
     Ok(out)
 }
 
-pub(crate) fn split_and(query: &str) -> Vec<String> {
+/// The conditions of a search `query` (§2.7): `<field> <op> <value>` joined by ` AND `, op
+/// one of `=`, `>`, `<`, `IN (a,b)`; values unquoted.
+pub(crate) fn conditions(
+    query: &str,
+) -> Result<Vec<(String, &'static str, Vec<String>)>, ApiError> {
+    let mut out = Vec::new();
+    for cond in split_and(query) {
+        let cond = cond.trim();
+        if cond.is_empty() {
+            continue;
+        }
+        let (field, op, value) = split_condition(cond).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "query condition '{cond}' is not of the form <field> <op> <value> with op =, >, < or IN"
+            ))
+        })?;
+        let values: Vec<String> = if op == "IN" {
+            value
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .split(',')
+                .map(|v| unquote(v.trim()))
+                .collect()
+        } else {
+            vec![unquote(value.trim())]
+        };
+        out.push((field.to_string(), op, values));
+    }
+    Ok(out)
+}
+
+fn split_and(query: &str) -> Vec<String> {
     let mut parts = Vec::new();
     let mut rest = query;
     loop {
@@ -304,7 +317,7 @@ pub(crate) fn split_and(query: &str) -> Vec<String> {
     }
 }
 
-pub(crate) fn split_condition(cond: &str) -> Option<(&str, &'static str, &str)> {
+fn split_condition(cond: &str) -> Option<(&str, &'static str, &str)> {
     let upper = cond.to_ascii_uppercase();
     if let Some(pos) = upper.find(" IN ") {
         return Some((cond[..pos].trim(), "IN", &cond[pos + 4..]));
@@ -317,7 +330,7 @@ pub(crate) fn split_condition(cond: &str) -> Option<(&str, &'static str, &str)> 
     None
 }
 
-pub(crate) fn unquote(v: &str) -> String {
+fn unquote(v: &str) -> String {
     v.trim_matches(|c| c == '\'' || c == '"').to_string()
 }
 
