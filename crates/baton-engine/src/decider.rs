@@ -62,6 +62,8 @@ pub struct NewExecution {
     pub now: i64,
     /// Registered task definitions (see [`ExecState::registry`]).
     pub registry: Option<Arc<std::collections::HashMap<String, baton_model::TaskDef>>>,
+    /// See [`ExecState::active_domains`].
+    pub active_domains: Option<Arc<std::collections::HashSet<(String, String)>>>,
 }
 
 /// Creates a workflow execution and runs its first decision (§4.1).
@@ -99,6 +101,7 @@ pub fn new_execution(p: NewExecution) -> ExecState {
     let index = Arc::new(crate::state::DefIndex::build(&def));
     let mut st = ExecState::new(workflow, def, index, Vec::new(), None, p.now);
     st.registry = p.registry;
+    st.active_domains = p.active_domains;
     st.history.push(baton_model::HistoryEvent::workflow(
         &st.workflow.workflow_id,
         WorkflowStatus::Running.as_str(),
@@ -515,9 +518,22 @@ fn task_input(st: &ExecState, node: &WorkflowTask, task_id: &str) -> JsonMap {
 fn domain_for(st: &ExecState, task_name: &str) -> Option<String> {
     let map = &st.workflow.task_to_domain;
     let list = map.get(task_name).or_else(|| map.get("*"))?;
-    // Without poll data in a pure decision, the first listed domain is chosen.
-    let first = list.split(',').map(str::trim).find(|d| !d.is_empty())?;
-    (first != "NO_DOMAIN").then(|| first.to_string())
+    let domains: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    // The first domain with a worker polling it lately wins, else the last listed (§4.11);
+    // NO_DOMAIN means none.
+    let active = |d: &&&str| {
+        **d != "NO_DOMAIN"
+            && st
+                .active_domains
+                .as_ref()
+                .is_some_and(|a| a.contains(&(task_name.to_string(), (**d).to_string())))
+    };
+    let chosen = domains.iter().find(active).or_else(|| domains.last())?;
+    (*chosen != "NO_DOMAIN").then(|| chosen.to_string())
 }
 
 /// A task row for a node, not yet added.
@@ -593,7 +609,7 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
             }
         }
         sys::FORK_JOIN_DYNAMIC => {
-            let mut t = base_task(st, node, sys::FORK, iteration);
+            let t = base_task(st, node, sys::FORK, iteration);
             let mut input = task_input(st, node, &t.task_id);
             match dynamic_branches(st, node, &input) {
                 Ok(branches) => {

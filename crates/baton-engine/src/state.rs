@@ -181,6 +181,9 @@ pub struct ExecState {
     /// Registered task definitions, for tasks whose node does not carry one (DYNAMIC and
     /// dynamically forked tasks).
     pub registry: Option<Arc<HashMap<String, TaskDef>>>,
+    /// (task type, domain) pairs a worker polled lately, for choosing among the domains of a
+    /// `taskToDomain` list; supplied by the runtime from poll data.
+    pub active_domains: Option<Arc<std::collections::HashSet<(String, String)>>>,
 }
 
 impl ExecState {
@@ -210,6 +213,7 @@ impl ExecState {
             next_wake_at: None,
             needs_more: false,
             registry: None,
+            active_domains: None,
         }
     }
 

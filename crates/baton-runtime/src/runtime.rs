@@ -12,7 +12,7 @@ use baton_store::{
     Commit, PollLimits, PollRequest, Store, StoreError, WorkflowState, WorkflowWrite,
 };
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -82,6 +82,8 @@ pub struct Runtime {
     states: StateCache,
     /// One lock per workflow being changed on this node (see [`WorkflowLocks`]).
     locks: WorkflowLocks,
+    /// Recently polled (task type, domain) pairs, refreshed at most once a second.
+    active_domains: Mutex<(Option<Instant>, Arc<HashSet<(String, String)>>)>,
     caches: Mutex<Caches>,
 }
 
@@ -96,6 +98,7 @@ impl Runtime {
             committed: Notify::new(),
             states: StateCache::default(),
             locks: WorkflowLocks::default(),
+            active_domains: Mutex::new((None, Arc::new(HashSet::new()))),
             caches: Mutex::new(Caches::default()),
         })
     }
@@ -247,6 +250,39 @@ impl Runtime {
         Ok(())
     }
 
+    /// (task type, domain) pairs polled in the last 10 s (Conductor's
+    /// `activeWorkerLastPollTimeout`), cached for a second.
+    async fn active_domains(&self) -> Arc<HashSet<(String, String)>> {
+        {
+            let cached = self.active_domains.lock();
+            if cached
+                .0
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
+            {
+                return cached.1.clone();
+            }
+        }
+        let now = now_ms();
+        let set: HashSet<(String, String)> = match self.store.poll_data().await {
+            Ok(rows) => rows
+                .into_iter()
+                .filter(|p| now - p.last_poll_time <= 10_000)
+                .filter_map(|p| {
+                    p.domain
+                        .filter(|d| !d.is_empty())
+                        .map(|d| (p.queue_name, d))
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read poll data for domain selection");
+                HashSet::new()
+            }
+        };
+        let set = Arc::new(set);
+        *self.active_domains.lock() = (Some(Instant::now()), set.clone());
+        set
+    }
+
     async fn task_defs(&self) -> Result<Arc<HashMap<String, TaskDef>>> {
         if let Some(t) = self.caches.lock().task_defs.clone() {
             return Ok(t);
@@ -392,6 +428,11 @@ impl Runtime {
         let now = now_ms();
         let has_scripts = self.index_for(&def).has_scripts;
         let registry = Some(self.task_defs().await?);
+        let active_domains = if req.task_to_domain.is_empty() {
+            None
+        } else {
+            Some(self.active_domains().await)
+        };
         let st = off_async_threads(has_scripts, || {
             engine::new_execution(NewExecution {
                 workflow_id,
@@ -407,6 +448,7 @@ impl Runtime {
                 event: None,
                 now,
                 registry,
+                active_domains,
             })
         });
         let id = st.workflow.workflow_id.clone();
@@ -558,6 +600,9 @@ impl Runtime {
             };
             let mut st = self.exec_state(state, now_ms());
             st.registry = Some(self.task_defs().await?);
+            if !st.workflow.task_to_domain.is_empty() {
+                st.active_domains = Some(self.active_domains().await);
+            }
             let has_scripts = st.index.has_scripts;
             let (result, logs) = match off_async_threads(has_scripts, || f(&mut st))? {
                 Mutation::Unchanged(r) => return Ok((r, Vec::new())),
