@@ -26,6 +26,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "task_limits",
         include_str!("migrations/0004_task_limits.sql"),
     ),
+    (
+        5,
+        "history_rowid",
+        include_str!("migrations/0005_history_rowid.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

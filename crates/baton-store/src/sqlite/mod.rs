@@ -287,7 +287,17 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut WriterCtx) -> Result<T> + Send + 'static,
     {
-        let (job, reply) = writer::job(f);
+        self.write_job(f, true).await
+    }
+
+    /// [`Self::write`], `savepoint: false` for an operation that fails only before writing
+    /// (see `writer::Job::savepoint`).
+    async fn write_job<T, F>(&self, f: F, savepoint: bool) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriterCtx) -> Result<T> + Send + 'static,
+    {
+        let (job, reply) = writer::job(f, savepoint);
         let jobs = self.inner.jobs.as_ref().ok_or(StoreError::Closed)?;
         jobs.send(job).map_err(|_| StoreError::Closed)?;
         reply.await.map_err(|_| StoreError::Closed)?
@@ -415,7 +425,18 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<()> {
-        self.write(move |w| write::commit(w, commit)).await
+        // `commit` checks every version before its first write, unless a workflow appears
+        // twice (the second check would read the row before the first write).
+        let mut ids: Vec<&str> = commit
+            .workflows
+            .iter()
+            .map(|w| w.workflow.workflow_id.as_str())
+            .collect();
+        ids.sort_unstable();
+        let unique = ids.windows(2).all(|p| p[0] != p[1]);
+        drop(ids);
+        self.write_job(move |w| write::commit(w, commit), !unique)
+            .await
     }
 
     async fn remove_workflow(&self, workflow_id: &str) -> Result<()> {
@@ -462,7 +483,9 @@ impl Store for SqliteStore {
                 });
             }
         }
-        self.write(move |w| write::poll(w, &request, record)).await
+        // A poll fails only on an unexpected error (which then abandons the batch).
+        self.write_job(move |w| write::poll(w, &request, record), false)
+            .await
     }
 
     async fn due_workflows(&self, now: Millis, limit: usize) -> Result<Vec<String>> {

@@ -129,8 +129,14 @@ pub(crate) fn delete_workflow_def(conn: &Connection, name: &str, version: i32) -
 // ----- executions -----
 
 pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
-    for write in commit.workflows {
-        write_workflow(ctx, write)?;
+    // Every expected failure (Conflict, AlreadyExists) is found before the first write, so
+    // a failed commit leaves nothing behind even without a savepoint.
+    let mut current = Vec::with_capacity(commit.workflows.len());
+    for write in &commit.workflows {
+        current.push(check_workflow(&ctx.conn, write)?);
+    }
+    for (write, current) in commit.workflows.into_iter().zip(current) {
+        write_workflow(ctx, write, current)?;
     }
     for (workflow_id, due) in &commit.wake {
         wake_by(&ctx.conn, workflow_id, *due)?;
@@ -138,7 +144,53 @@ pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
     append_logs(&ctx.conn, commit.logs)
 }
 
-fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite) -> Result<()> {
+/// Checks a write against the stored row: the row's indexed columns when the expected
+/// version matches, `None` for a new workflow that does not exist yet.
+fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Option<IndexedColumns>> {
+    let id = write.workflow.workflow_id.as_str();
+    match write.expected_version {
+        None => {
+            let exists = conn
+                .prepare_cached("SELECT 1 FROM workflows WHERE workflow_id = ?1")?
+                .exists([id])?;
+            if exists {
+                return Err(StoreError::AlreadyExists(format!("workflow {id}")));
+            }
+            Ok(None)
+        }
+        Some(version) => {
+            let current = conn
+                .prepare_cached(
+                    "SELECT version, name, status, correlation_id, idempotency_key, start_time,
+                         next_wake_at
+                     FROM workflows WHERE workflow_id = ?1",
+                )?
+                .query_row([id], |r| {
+                    Ok(IndexedColumns {
+                        version: r.get(0)?,
+                        name: r.get(1)?,
+                        status: r.get(2)?,
+                        correlation_id: r.get(3)?,
+                        idempotency_key: r.get(4)?,
+                        start_time: r.get(5)?,
+                        next_wake_at: r.get(6)?,
+                    })
+                })
+                .optional()?;
+            match current.filter(|c| c.version == version) {
+                Some(current) => Ok(Some(current)),
+                None => Err(StoreError::Conflict(id.to_string())),
+            }
+        }
+    }
+}
+
+/// `current`: what [`check_workflow`] returned for this write.
+fn write_workflow(
+    ctx: &mut WriterCtx,
+    write: WorkflowWrite,
+    current: Option<IndexedColumns>,
+) -> Result<()> {
     let WorkflowWrite {
         mut workflow,
         def,
@@ -208,7 +260,16 @@ fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite) -> Result<()> {
             }
         }
         Some(version) => {
-            update_workflow_row(conn, &workflow, version, &key.hash, next_wake_at, &json)?
+            let current = current.ok_or_else(|| StoreError::Conflict(id.to_string()))?;
+            update_workflow_row(
+                conn,
+                &workflow,
+                &current,
+                version,
+                &key.hash,
+                next_wake_at,
+                &json,
+            )?
         }
     }
 
@@ -259,41 +320,23 @@ struct IndexedColumns {
     next_wake_at: Option<Millis>,
 }
 
-/// Updates a workflow row if its version is still `version` (Conflict otherwise).
+/// Updates a workflow row if its version is still `version` (Conflict otherwise); `current`
+/// is the stored row as [`check_workflow`] read it.
 ///
 /// An UPDATE that names an indexed column rewrites that index entry even when the value is
 /// unchanged, so indexed columns are set only when they differ from the stored row: most
 /// decisions then touch the row's page and nothing else.
+#[allow(clippy::too_many_arguments)]
 fn update_workflow_row(
     conn: &Connection,
     workflow: &Workflow,
+    current: &IndexedColumns,
     version: i64,
     def_hash: &str,
     next_wake_at: Option<Millis>,
     json: &str,
 ) -> Result<()> {
     let id = workflow.workflow_id.as_str();
-    let current = conn
-        .prepare_cached(
-            "SELECT version, name, status, correlation_id, idempotency_key, start_time,
-                 next_wake_at
-             FROM workflows WHERE workflow_id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok(IndexedColumns {
-                version: r.get(0)?,
-                name: r.get(1)?,
-                status: r.get(2)?,
-                correlation_id: r.get(3)?,
-                idempotency_key: r.get(4)?,
-                start_time: r.get(5)?,
-                next_wake_at: r.get(6)?,
-            })
-        })
-        .optional()?;
-    let Some(current) = current.filter(|c| c.version == version) else {
-        return Err(StoreError::Conflict(id.to_string()));
-    };
     let status = workflow.status.as_str();
     let mut sql = String::from(
         "UPDATE workflows SET version = version + 1, def_version = :def_version,
@@ -597,15 +640,20 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(
 
     let due = (task.response_timeout_seconds > 0)
         .then(|| now.saturating_add(task.response_timeout_seconds.saturating_mul(1000)));
-    let version: i64 = conn
+    let row: Option<(i64, Option<Millis>)> = conn
         .prepare_cached(
-            "UPDATE workflows SET version = version + 1 WHERE workflow_id = ?1 RETURNING version",
+            "UPDATE workflows SET version = version + 1 WHERE workflow_id = ?1
+             RETURNING version, next_wake_at",
         )?
-        .query_row([&workflow_id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
+        .query_row([&workflow_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let version = row.map_or(0, |r| r.0);
+    let stored_wake = row.and_then(|r| r.1);
     if let Some(due) = due {
-        wake_by(conn, &workflow_id, due)?;
+        // `wake_by` would change nothing when the stored wake-up is already as early.
+        if row.is_some() && stored_wake.is_none_or(|w| w > due) {
+            wake_by(conn, &workflow_id, due)?;
+        }
     }
     append_history(conn, &HistoryEvent::task(&task, now))?;
     Ok(Some((task, version)))

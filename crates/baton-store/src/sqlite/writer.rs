@@ -71,12 +71,18 @@ pub(crate) trait Job: Send {
     fn run(&mut self, ctx: &mut WriterCtx) -> bool;
     /// `batch_error`: the batch as a whole failed to commit.
     fn finish(self: Box<Self>, batch_error: Option<&str>);
+    /// Whether the operation needs its own savepoint. One that does not must write nothing
+    /// when it fails; if it fails after writing anyway, the whole batch is abandoned.
+    fn savepoint(&self) -> bool {
+        true
+    }
 }
 
 pub(crate) type BoxJob = Box<dyn Job>;
 
 struct TypedJob<T, F> {
     f: Option<F>,
+    savepoint: bool,
     out: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
 }
@@ -120,10 +126,16 @@ where
         // The caller may have gone away (cancelled request); the change stands regardless.
         let _ = self.reply.send(result);
     }
+
+    fn savepoint(&self) -> bool {
+        self.savepoint
+    }
 }
 
-/// Wraps a closure as a job and returns the receiver of its reply.
-pub(crate) fn job<T, F>(f: F) -> (BoxJob, oneshot::Receiver<Result<T>>)
+/// Wraps a closure as a job and returns the receiver of its reply. `savepoint: false` only
+/// for a closure that checks everything that can be expected to fail before its first write
+/// (see [`Job::savepoint`]).
+pub(crate) fn job<T, F>(f: F, savepoint: bool) -> (BoxJob, oneshot::Receiver<Result<T>>)
 where
     T: Send + 'static,
     F: FnOnce(&mut WriterCtx) -> Result<T> + Send + 'static,
@@ -131,6 +143,7 @@ where
     let (reply, rx) = oneshot::channel();
     let job = TypedJob {
         f: Some(f),
+        savepoint,
         out: None,
         reply,
     };
@@ -165,9 +178,16 @@ fn run(mut ctx: WriterCtx, rx: mpsc::Receiver<BoxJob>) {
     // Blocks for the first operation, then takes whatever else is already waiting.
     while let Ok(first) = rx.recv() {
         batch.push(first);
+        let mut yielded = false;
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(job) => batch.push(job),
+                Err(mpsc::TryRecvError::Empty) if !yielded => {
+                    // Let threads about to submit run first: a bigger batch writes each hot
+                    // page to the WAL once instead of once per small batch.
+                    yielded = true;
+                    std::thread::yield_now();
+                }
                 Err(_) => break,
             }
         }
@@ -211,6 +231,26 @@ fn control(conn: &Connection, sql: &str) -> Result<(), String> {
 fn execute_batch(ctx: &mut WriterCtx, batch: &mut [BoxJob]) -> Result<(), String> {
     control(&ctx.conn, "BEGIN IMMEDIATE")?;
     for job in batch.iter_mut() {
+        if !job.savepoint() {
+            // No savepoint: a failure is harmless only if the operation wrote nothing.
+            let before = ctx.conn.total_changes();
+            ctx.op_snapshots.clear();
+            let ok = job.run(ctx);
+            if ctx.conn.is_autocommit() {
+                // An error rolled the whole transaction back.
+                return Err("the batch transaction was rolled back".into());
+            }
+            if ok {
+                let written = std::mem::take(&mut ctx.op_snapshots);
+                ctx.batch_snapshots.extend(written);
+            } else {
+                ctx.op_snapshots.clear();
+                if ctx.conn.total_changes() != before {
+                    return Err("an operation failed after writing; batch abandoned".into());
+                }
+            }
+            continue;
+        }
         control(&ctx.conn, "SAVEPOINT op")?;
         ctx.op_snapshots.clear();
         if job.run(ctx) {
