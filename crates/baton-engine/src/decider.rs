@@ -471,8 +471,10 @@ fn loop_ref(reference: &str, iteration: i32) -> String {
     }
 }
 
+/// Task and workflow ids are UUIDs, time-ordered (v7) rather than random (v4, as Conductor):
+/// rows inserted together then share B-tree pages, so a commit batch dirties far fewer pages.
 fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 fn next_seq(st: &ExecState) -> i32 {

@@ -240,7 +240,7 @@ pub fn skip_task(
         workflow_instance_id: st.workflow.workflow_id.clone(),
         workflow_type: st.workflow.workflow_name.clone(),
         correlation_id: st.workflow.correlation_id.clone(),
-        task_id: uuid::Uuid::new_v4().to_string(),
+        task_id: uuid::Uuid::now_v7().to_string(),
         // Handled when the flow reaches the node, not now.
         executed: true,
         callback_from_worker: true,

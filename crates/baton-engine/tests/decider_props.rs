@@ -222,6 +222,7 @@ fn run_case(nodes: &[Node], seed: u64) -> Result<(), String> {
         event: None,
         now,
         registry: None,
+        active_domains: None,
     });
     let mut rng = Rng(seed | 1);
     let max_steps = 2_000;
@@ -409,6 +410,7 @@ fn retries_are_bounded_and_then_succeed() {
         event: None,
         now: 1,
         registry: None,
+        active_domains: None,
     });
     for attempt in 0..3 {
         let t = st
@@ -450,6 +452,7 @@ fn start(def: Value) -> ExecState {
         event: None,
         now: 1_000,
         registry: None,
+        active_domains: None,
     })
 }
 

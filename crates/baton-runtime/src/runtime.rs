@@ -19,6 +19,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// (task type, domain) pairs with a worker polling lately.
+type ActiveDomains = Arc<HashSet<(String, String)>>;
+
 /// Wall-clock epoch milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -83,7 +86,7 @@ pub struct Runtime {
     /// One lock per workflow being changed on this node (see [`WorkflowLocks`]).
     locks: WorkflowLocks,
     /// Recently polled (task type, domain) pairs, refreshed at most once a second.
-    active_domains: Mutex<(Option<Instant>, Arc<HashSet<(String, String)>>)>,
+    active_domains: Mutex<(Option<Instant>, ActiveDomains)>,
     caches: Mutex<Caches>,
 }
 
@@ -252,7 +255,7 @@ impl Runtime {
 
     /// (task type, domain) pairs polled in the last 10 s (Conductor's
     /// `activeWorkerLastPollTimeout`), cached for a second.
-    async fn active_domains(&self) -> Arc<HashSet<(String, String)>> {
+    async fn active_domains(&self) -> ActiveDomains {
         {
             let cached = self.active_domains.lock();
             if cached
@@ -369,7 +372,7 @@ impl Runtime {
         parent: Option<String>,
         parent_task: Option<String>,
     ) -> Result<(String, Vec<Effect>)> {
-        self.start_with_id(req, uuid::Uuid::new_v4().to_string(), parent, parent_task)
+        self.start_with_id(req, uuid::Uuid::now_v7().to_string(), parent, parent_task)
             .await
     }
 

@@ -267,11 +267,12 @@ fn search_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
     Ok(out)
 }
 
+/// One search condition: field, operator (`=`, `>`, `<`, `IN`) and its values.
+pub(crate) type Condition = (String, &'static str, Vec<String>);
+
 /// The conditions of a search `query` (§2.7): `<field> <op> <value>` joined by ` AND `, op
 /// one of `=`, `>`, `<`, `IN (a,b)`; values unquoted.
-pub(crate) fn conditions(
-    query: &str,
-) -> Result<Vec<(String, &'static str, Vec<String>)>, ApiError> {
+pub(crate) fn conditions(query: &str) -> Result<Vec<Condition>, ApiError> {
     let mut out = Vec::new();
     for cond in split_and(query) {
         let cond = cond.trim();
