@@ -250,35 +250,76 @@ pub(crate) fn search_workflows(
         );
     }
 
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM workflows{filter}"))?
-        .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
-
     let (column, desc) = q
         .sort
         .as_ref()
         .map(|(k, d)| (sort_column(k), *d))
         .unwrap_or(("start_time", true));
     let dir = if desc { "DESC" } else { "ASC" };
-    let limit = if q.limit == 0 { -1 } else { to_i64(q.limit) };
-    args.push(Value::Integer(limit));
-    args.push(Value::Integer(to_i64(q.offset)));
-    let sql = format!(
-        "SELECT workflow_id, json FROM workflows{filter} ORDER BY {column} {dir}, workflow_id {dir}
-         LIMIT ?{} OFFSET ?{}",
-        args.len() - 1,
-        args.len()
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut page = Vec::new();
-    for row in rows {
-        let (id, json) = row?;
-        page.push(from_json(&json, &format!("workflow {id}"))?);
+    let order = format!("{column} {dir}, workflow_id {dir}");
+    let page = Page {
+        table: "workflows",
+        id_column: "workflow_id",
+        what: "workflow",
+        order: &order,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    page.fetch(conn, &filter, args)
+}
+
+/// One page of rows (their `json` decoded) with the total count, for the searches.
+struct Page<'a> {
+    table: &'a str,
+    id_column: &'a str,
+    /// Names a row in a decoding error.
+    what: &'a str,
+    order: &'a str,
+    /// 0: no limit.
+    limit: usize,
+    offset: usize,
+}
+
+impl Page<'_> {
+    fn fetch<T: serde::de::DeserializeOwned>(
+        &self,
+        conn: &Connection,
+        filter: &str,
+        mut args: Vec<Value>,
+    ) -> Result<(i64, Vec<T>)> {
+        let Page {
+            table,
+            id_column,
+            what,
+            order,
+            ..
+        } = self;
+        let total: i64 = conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM {table}{filter}"))?
+            .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+        let limit = if self.limit == 0 {
+            -1
+        } else {
+            to_i64(self.limit)
+        };
+        args.push(Value::Integer(limit));
+        args.push(Value::Integer(to_i64(self.offset)));
+        let sql = format!(
+            "SELECT {id_column}, json FROM {table}{filter} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            args.len() - 1,
+            args.len()
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut page = Vec::new();
+        for row in rows {
+            let (id, json) = row?;
+            page.push(from_json(&json, &format!("{what} {id}"))?);
+        }
+        Ok((total, page))
     }
-    Ok((total, page))
 }
 
 pub(crate) fn search_tasks(conn: &Connection, q: &crate::TaskQuery) -> Result<(i64, Vec<Task>)> {
@@ -319,27 +360,15 @@ pub(crate) fn search_tasks(conn: &Connection, q: &crate::TaskQuery) -> Result<(i
             args.len()
         ));
     }
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM tasks{filter}"))?
-        .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
-    let limit = if q.limit == 0 { -1 } else { to_i64(q.limit) };
-    args.push(Value::Integer(limit));
-    args.push(Value::Integer(to_i64(q.offset)));
-    let sql = format!(
-        "SELECT task_id, json FROM tasks{filter} ORDER BY rowid DESC LIMIT ?{} OFFSET ?{}",
-        args.len() - 1,
-        args.len()
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut page = Vec::new();
-    for row in rows {
-        let (id, json) = row?;
-        page.push(from_json(&json, &format!("task {id}"))?);
-    }
-    Ok((total, page))
+    let page = Page {
+        table: "tasks",
+        id_column: "task_id",
+        what: "task",
+        order: "rowid DESC",
+        limit: q.limit,
+        offset: q.offset,
+    };
+    page.fetch(conn, &filter, args)
 }
 
 pub(crate) fn find_by_idempotency_key(
