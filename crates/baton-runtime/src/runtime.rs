@@ -30,6 +30,15 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Most workflows one commit writes (a failure and the failure workflows it starts).
+const MAX_STATES_PER_COMMIT: usize = 8;
+
+/// A start decided but not yet committed, or the execution an idempotency key already names.
+enum Started {
+    Existing(String),
+    New(Box<ExecState>),
+}
+
 /// How many times an operation re-reads and re-decides after losing a race to another writer.
 const MAX_CONFLICT_RETRIES: usize = 64;
 
@@ -383,6 +392,28 @@ impl Runtime {
         parent: Option<String>,
         parent_task: Option<String>,
     ) -> Result<(String, Vec<Effect>)> {
+        match self
+            .build_start(req, workflow_id, parent, parent_task)
+            .await?
+        {
+            Started::Existing(id) => Ok((id, Vec::new())),
+            Started::New(st) => {
+                let id = st.workflow.workflow_id.clone();
+                let effects = self.commit_states(vec![*st], Vec::new()).await?;
+                Ok((id, effects))
+            }
+        }
+    }
+
+    /// Decides a new execution without committing it (or finds the one its idempotency key
+    /// names).
+    async fn build_start(
+        &self,
+        req: StartWorkflowRequest,
+        workflow_id: String,
+        parent: Option<String>,
+        parent_task: Option<String>,
+    ) -> Result<Started> {
         if !(0..=99).contains(&req.priority) {
             return Err(Error::Invalid(format!(
                 "priority: {} is outside the range 0..99",
@@ -409,7 +440,7 @@ impl Runtime {
                     .unwrap_or(IdempotencyStrategy::Fail)
                 {
                     IdempotencyStrategy::ReturnExisting => {
-                        return Ok((first.workflow_id.clone(), Vec::new()))
+                        return Ok(Started::Existing(first.workflow_id.clone()))
                     }
                     IdempotencyStrategy::Fail => {
                         return Err(Error::Conflict(format!(
@@ -454,9 +485,7 @@ impl Runtime {
                 active_domains,
             })
         });
-        let id = st.workflow.workflow_id.clone();
-        let effects = self.commit_states(vec![st], Vec::new()).await?;
-        Ok((id, effects))
+        Ok(Started::New(Box::new(st)))
     }
 
     /// Writes decided states in one commit, then wakes pollers and the sweeper. Returns the
@@ -466,6 +495,49 @@ impl Runtime {
         mut states: Vec<ExecState>,
         logs: Vec<TaskExecLog>,
     ) -> Result<Vec<Effect>> {
+        // A failure workflow starts in the same commit as the failure that calls for it, so
+        // a crash cannot lose it. (Bounded: a failure workflow that fails at once and names
+        // itself must not loop.)
+        let mut i = 0;
+        while i < states.len() {
+            let (starts, rest): (Vec<Effect>, Vec<Effect>) = std::mem::take(&mut states[i].effects)
+                .into_iter()
+                .partition(|e| matches!(e, Effect::StartFailureWorkflow { .. }));
+            states[i].effects = rest;
+            for effect in starts {
+                let Effect::StartFailureWorkflow {
+                    workflow_id,
+                    name,
+                    version,
+                    input,
+                    correlation_id,
+                    task_to_domain,
+                } = effect
+                else {
+                    continue;
+                };
+                if states.len() >= MAX_STATES_PER_COMMIT {
+                    tracing::warn!(workflow = %name, "too many chained failure workflows; not starting");
+                    continue;
+                }
+                let req = StartWorkflowRequest {
+                    name: name.clone(),
+                    version,
+                    input,
+                    correlation_id,
+                    task_to_domain,
+                    ..StartWorkflowRequest::default()
+                };
+                match self.build_start(req, workflow_id, None, None).await {
+                    Ok(Started::New(st)) => states.push(*st),
+                    Ok(Started::Existing(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(workflow = %name, error = %e, "could not start failure workflow")
+                    }
+                }
+            }
+            i += 1;
+        }
         let mut commit = Commit {
             logs,
             ..Commit::default()
