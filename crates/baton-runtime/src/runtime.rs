@@ -495,16 +495,48 @@ impl Runtime {
         mut states: Vec<ExecState>,
         logs: Vec<TaskExecLog>,
     ) -> Result<Vec<Effect>> {
-        // A failure workflow starts in the same commit as the failure that calls for it, so
-        // a crash cannot lose it. (Bounded: a failure workflow that fails at once and names
+        // A failure workflow starts, and running children end, in the same commit as the
+        // change that calls for it, so a crash cannot lose them. (Bounded: a failure workflow that fails at once and names
         // itself must not loop.)
         let mut i = 0;
         while i < states.len() {
             let (starts, rest): (Vec<Effect>, Vec<Effect>) = std::mem::take(&mut states[i].effects)
                 .into_iter()
-                .partition(|e| matches!(e, Effect::StartFailureWorkflow { .. }));
+                .partition(|e| {
+                    matches!(
+                        e,
+                        Effect::StartFailureWorkflow { .. } | Effect::TerminateWorkflow { .. }
+                    )
+                });
             states[i].effects = rest;
             for effect in starts {
+                if let Effect::TerminateWorkflow {
+                    workflow_id,
+                    reason,
+                } = &effect
+                {
+                    // A running child ends with its parent, in the same commit.
+                    if states.len() >= MAX_STATES_PER_COMMIT
+                        || states
+                            .iter()
+                            .any(|s| s.workflow.workflow_id == *workflow_id)
+                    {
+                        states[i].effects.push(effect);
+                        continue;
+                    }
+                    let loaded = match self.states.get(workflow_id) {
+                        Some(state) => Some(state),
+                        None => self.store.load_workflow(workflow_id).await?,
+                    };
+                    if let Some(state) = loaded {
+                        let mut child = self.exec_state(state, now_ms());
+                        if !child.workflow.status.is_terminal() {
+                            engine::terminate_workflow(&mut child, Some(reason.clone()), false);
+                            states.push(child);
+                        }
+                    }
+                    continue;
+                }
                 let Effect::StartFailureWorkflow {
                     workflow_id,
                     name,
