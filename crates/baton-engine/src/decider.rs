@@ -1294,6 +1294,10 @@ fn fail_workflow_with_output(
         }
         let mut failed = st.workflow.clone();
         failed.tasks = st.tasks.clone();
+        failed.workflow_definition = None;
+        // A failure workflow that itself fails would otherwise nest every earlier failed
+        // workflow inside the next one's input, without bound.
+        failed.input.remove("failedWorkflow");
         input.insert(
             "failedWorkflow".into(),
             serde_json::to_value(&failed).unwrap_or(Value::Null),

@@ -33,6 +33,9 @@ pub fn now_ms() -> i64 {
 /// Most workflows one commit writes (a failure and the failure workflows it starts).
 const MAX_STATES_PER_COMMIT: usize = 8;
 
+/// Most post-commit effects one operation runs (each may produce more).
+const MAX_DRAINED_EFFECTS: usize = 8;
+
 /// A start decided but not yet committed, or the execution an idempotency key already names.
 enum Started {
     Existing(String),
@@ -537,28 +540,13 @@ impl Runtime {
                     }
                     continue;
                 }
-                let Effect::StartFailureWorkflow {
-                    workflow_id,
-                    name,
-                    version,
-                    input,
-                    correlation_id,
-                    task_to_domain,
-                } = effect
-                else {
-                    continue;
-                };
                 if states.len() >= MAX_STATES_PER_COMMIT {
-                    tracing::warn!(workflow = %name, "too many chained failure workflows; not starting");
+                    // Too deep a chain for one commit: start it right after (drain).
+                    states[i].effects.push(effect);
                     continue;
                 }
-                let req = StartWorkflowRequest {
-                    name: name.clone(),
-                    version,
-                    input,
-                    correlation_id,
-                    task_to_domain,
-                    ..StartWorkflowRequest::default()
+                let Some((workflow_id, name, req)) = failure_start(effect) else {
+                    continue;
                 };
                 match self.build_start(req, workflow_id, None, None).await {
                     Ok(Started::New(st)) => states.push(*st),
@@ -626,23 +614,21 @@ impl Runtime {
     /// Runs post-commit effects; effects of the workflows they start are run too (a worklist,
     /// not recursion).
     async fn drain(&self, mut effects: Vec<Effect>) {
+        // Bounded: a failure workflow that fails at once and names itself must not loop.
+        let mut budget = MAX_DRAINED_EFFECTS;
         while let Some(effect) = effects.pop() {
+            if budget == 0 {
+                tracing::warn!(
+                    left = effects.len() + 1,
+                    "too many chained effects; dropping the rest"
+                );
+                return;
+            }
+            budget -= 1;
             match effect {
-                Effect::StartFailureWorkflow {
-                    workflow_id,
-                    name,
-                    version,
-                    input,
-                    correlation_id,
-                    task_to_domain,
-                } => {
-                    let req = StartWorkflowRequest {
-                        name: name.clone(),
-                        version,
-                        input,
-                        correlation_id,
-                        task_to_domain,
-                        ..StartWorkflowRequest::default()
+                effect @ Effect::StartFailureWorkflow { .. } => {
+                    let Some((workflow_id, name, req)) = failure_start(effect) else {
+                        continue;
                     };
                     match self.start_with_id(req, workflow_id, None, None).await {
                         Ok((_, more)) => effects.extend(more),
@@ -1482,6 +1468,30 @@ fn no_such_workflow(name: &str, version: Option<i32>) -> String {
         Some(v) => format!("No such workflow found by name: {name}, version: {v}"),
         None => format!("No such workflow found by name: {name}"),
     }
+}
+
+/// The id, name and start request of a `StartFailureWorkflow` effect.
+fn failure_start(effect: Effect) -> Option<(String, String, StartWorkflowRequest)> {
+    let Effect::StartFailureWorkflow {
+        workflow_id,
+        name,
+        version,
+        input,
+        correlation_id,
+        task_to_domain,
+    } = effect
+    else {
+        return None;
+    };
+    let req = StartWorkflowRequest {
+        name: name.clone(),
+        version,
+        input,
+        correlation_id,
+        task_to_domain,
+        ..StartWorkflowRequest::default()
+    };
+    Some((workflow_id, name, req))
 }
 
 /// Runs a decision that may execute scripts (up to their time limit) without stalling the
