@@ -140,8 +140,15 @@ pub fn base_ref(reference: &str) -> &str {
     }
 }
 
-/// Something the runtime must do after the commit that carries it.
-#[derive(Debug, Clone, PartialEq)]
+/// Something the runtime must do to *other* workflows because of this commit. The runtime
+/// stores each one with the commit (a durable follow-up) and carries it out afterwards, so
+/// a crash cannot lose it; carrying one out twice is harmless.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Effect {
     /// Start the definition's failure workflow for this failed workflow.
     StartFailureWorkflow {

@@ -10,6 +10,7 @@
 
 mod error;
 mod events;
+mod follow_ups;
 mod runtime;
 mod scheduler;
 mod system;

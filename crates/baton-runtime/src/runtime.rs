@@ -2,14 +2,14 @@ use crate::error::{Error, Result};
 use crate::wakers::QueueWakers;
 use baton_engine::ops;
 use baton_engine::validate::{validate_task_def, validate_workflow_def};
-use baton_engine::{self as engine, DefIndex, Effect, ExecState, NewExecution, UpdateOutcome};
+use baton_engine::{self as engine, DefIndex, ExecState, NewExecution, UpdateOutcome};
 use baton_model::{
     queue_name, BulkResponse, HistoryEvent, IdempotencyStrategy, JsonMap, StartWorkflowRequest,
     Task, TaskDef, TaskExecLog, TaskResult, TaskResultStatus, Workflow, WorkflowDef,
     WorkflowStatus,
 };
 use baton_store::{
-    Commit, PollLimits, PollRequest, Store, StoreError, WorkflowState, WorkflowWrite,
+    Commit, FollowUp, PollLimits, PollRequest, Store, StoreError, WorkflowState, WorkflowWrite,
 };
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
@@ -30,12 +30,6 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Most workflows one commit writes (a failure and the failure workflows it starts).
-const MAX_STATES_PER_COMMIT: usize = 8;
-
-/// Most post-commit effects one operation runs (each may produce more).
-const MAX_DRAINED_EFFECTS: usize = 8;
-
 /// A start decided but not yet committed, or the execution an idempotency key already names.
 enum Started {
     Existing(String),
@@ -51,6 +45,15 @@ pub struct RuntimeConfig {
     pub max_poll_count: usize,
     /// Upper bound for a long poll's wait (Conductor rejects more than 5000 ms).
     pub max_poll_timeout: Duration,
+    /// Deepest chain of workflows started by workflows: sub-workflows inside sub-workflows,
+    /// and failure workflows of failure workflows. A SUB_WORKFLOW past it fails (terminal);
+    /// a failure workflow past it is not started. Stops runaway recursion.
+    pub max_workflow_depth: usize,
+}
+
+impl RuntimeConfig {
+    /// Default of [`RuntimeConfig::max_workflow_depth`].
+    pub const DEFAULT_MAX_WORKFLOW_DEPTH: usize = 32;
 }
 
 impl Default for RuntimeConfig {
@@ -58,6 +61,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             max_poll_count: 1000,
             max_poll_timeout: Duration::from_millis(5000),
+            max_workflow_depth: Self::DEFAULT_MAX_WORKFLOW_DEPTH,
         }
     }
 }
@@ -100,6 +104,8 @@ pub struct Runtime {
     /// Recently polled (task type, domain) pairs, refreshed at most once a second.
     active_domains: Mutex<(Option<Instant>, ActiveDomains)>,
     caches: Mutex<Caches>,
+    /// Wakes the follow-up loop: follow-ups are pending beyond what their cause carried out.
+    pub(crate) follow_ups_nudge: Notify,
 }
 
 impl Runtime {
@@ -115,7 +121,12 @@ impl Runtime {
             locks: WorkflowLocks::default(),
             active_domains: Mutex::new((None, Arc::new(HashSet::new()))),
             caches: Mutex::new(Caches::default()),
+            follow_ups_nudge: Notify::new(),
         })
+    }
+
+    pub(crate) fn config(&self) -> &RuntimeConfig {
+        &self.config
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -373,7 +384,9 @@ impl Runtime {
         req: StartWorkflowRequest,
         workflow_id: String,
     ) -> Result<String> {
-        let (id, effects) = self.start_with_id(req, workflow_id, None, None).await?;
+        let (id, effects) = self
+            .start_with_id(req, workflow_id, None, None, Vec::new())
+            .await?;
         self.drain(effects).await;
         Ok(id)
     }
@@ -383,27 +396,41 @@ impl Runtime {
         req: StartWorkflowRequest,
         parent: Option<String>,
         parent_task: Option<String>,
-    ) -> Result<(String, Vec<Effect>)> {
-        self.start_with_id(req, uuid::Uuid::now_v7().to_string(), parent, parent_task)
-            .await
+    ) -> Result<(String, Vec<FollowUp>)> {
+        self.start_with_id(
+            req,
+            uuid::Uuid::now_v7().to_string(),
+            parent,
+            parent_task,
+            Vec::new(),
+        )
+        .await
     }
 
-    async fn start_with_id(
+    /// Starts a workflow under `workflow_id`; `done` names follow-ups the start carries out
+    /// (deleted in its commit).
+    pub(crate) async fn start_with_id(
         &self,
         req: StartWorkflowRequest,
         workflow_id: String,
         parent: Option<String>,
         parent_task: Option<String>,
-    ) -> Result<(String, Vec<Effect>)> {
+        done: Vec<String>,
+    ) -> Result<(String, Vec<FollowUp>)> {
         match self
             .build_start(req, workflow_id, parent, parent_task)
             .await?
         {
-            Started::Existing(id) => Ok((id, Vec::new())),
+            Started::Existing(id) => {
+                if !done.is_empty() {
+                    self.commit_states(Vec::new(), Vec::new(), done).await?;
+                }
+                Ok((id, Vec::new()))
+            }
             Started::New(st) => {
                 let id = st.workflow.workflow_id.clone();
-                let effects = self.commit_states(vec![*st], Vec::new()).await?;
-                Ok((id, effects))
+                let follow_ups = self.commit_states(vec![*st], Vec::new(), done).await?;
+                Ok((id, follow_ups))
             }
         }
     }
@@ -491,81 +518,25 @@ impl Runtime {
         Ok(Started::New(Box::new(st)))
     }
 
-    /// Writes decided states in one commit, then wakes pollers and the sweeper. Returns the
-    /// effects to run now that the commit is durable.
-    async fn commit_states(
+    /// Writes decided states in one commit, then wakes pollers and the sweeper. What the
+    /// states require of other workflows (their effects) is stored in the same commit as
+    /// durable follow-ups, which are returned to be carried out now; `done` names follow-ups
+    /// this commit carries out (deleted with it).
+    pub(crate) async fn commit_states(
         &self,
         mut states: Vec<ExecState>,
         logs: Vec<TaskExecLog>,
-    ) -> Result<Vec<Effect>> {
-        // A failure workflow starts, and running children end, in the same commit as the
-        // change that calls for it, so a crash cannot lose them. (Bounded: a failure workflow that fails at once and names
-        // itself must not loop.)
-        let mut i = 0;
-        while i < states.len() {
-            let (starts, rest): (Vec<Effect>, Vec<Effect>) = std::mem::take(&mut states[i].effects)
-                .into_iter()
-                .partition(|e| {
-                    matches!(
-                        e,
-                        Effect::StartFailureWorkflow { .. } | Effect::TerminateWorkflow { .. }
-                    )
-                });
-            states[i].effects = rest;
-            for effect in starts {
-                if let Effect::TerminateWorkflow {
-                    workflow_id,
-                    reason,
-                } = &effect
-                {
-                    // A running child ends with its parent, in the same commit.
-                    if states.len() >= MAX_STATES_PER_COMMIT
-                        || states
-                            .iter()
-                            .any(|s| s.workflow.workflow_id == *workflow_id)
-                    {
-                        states[i].effects.push(effect);
-                        continue;
-                    }
-                    let loaded = match self.states.get(workflow_id) {
-                        Some(state) => Some(state),
-                        None => self.store.load_workflow(workflow_id).await?,
-                    };
-                    if let Some(state) = loaded {
-                        let mut child = self.exec_state(state, now_ms());
-                        if !child.workflow.status.is_terminal() {
-                            engine::terminate_workflow(&mut child, Some(reason.clone()), false);
-                            states.push(child);
-                        }
-                    }
-                    continue;
-                }
-                if states.len() >= MAX_STATES_PER_COMMIT {
-                    // Too deep a chain for one commit: start it right after (drain).
-                    states[i].effects.push(effect);
-                    continue;
-                }
-                let Some((workflow_id, name, req)) = failure_start(effect) else {
-                    continue;
-                };
-                match self.build_start(req, workflow_id, None, None).await {
-                    Ok(Started::New(st)) => states.push(*st),
-                    Ok(Started::Existing(_)) => {}
-                    Err(e) => {
-                        tracing::warn!(workflow = %name, error = %e, "could not start failure workflow")
-                    }
-                }
-            }
-            i += 1;
-        }
+        done: Vec<String>,
+    ) -> Result<Vec<FollowUp>> {
         let mut commit = Commit {
             logs,
+            follow_ups_done: done,
             ..Commit::default()
         };
         let mut queues: Vec<String> = Vec::new();
-        let mut effects = Vec::new();
         let mut earliest: Option<i64> = None;
-        for st in &states {
+        let now = now_ms();
+        for st in &mut states {
             for q in &st.queue_push {
                 if !queues.contains(&q.queue) {
                     queues.push(q.queue.clone());
@@ -585,11 +556,18 @@ impl Runtime {
                 earliest = Some(earliest.map_or(*at, |e: i64| e.min(*at)));
             }
             commit.wake.extend(st.wake.iter().cloned());
-            effects.extend(st.effects.iter().cloned());
+            for effect in std::mem::take(&mut st.effects) {
+                commit.follow_ups.push(crate::follow_ups::to_follow_up(
+                    &st.workflow.workflow_id,
+                    &effect,
+                    now,
+                )?);
+            }
         }
         for st in &mut states {
             commit.workflows.push(into_write(st));
         }
+        let follow_ups = commit.follow_ups.clone();
         if let Err(e) = self.store.commit(commit).await {
             if let StoreError::Conflict(id) = &e {
                 self.states.forget(id);
@@ -608,77 +586,30 @@ impl Runtime {
                 self.sweeper_nudge.notify_one();
             }
         }
-        Ok(effects)
-    }
-
-    /// Runs post-commit effects; effects of the workflows they start are run too (a worklist,
-    /// not recursion).
-    async fn drain(&self, mut effects: Vec<Effect>) {
-        // Bounded: a failure workflow that fails at once and names itself must not loop.
-        let mut budget = MAX_DRAINED_EFFECTS;
-        while let Some(effect) = effects.pop() {
-            if budget == 0 {
-                tracing::warn!(
-                    left = effects.len() + 1,
-                    "too many chained effects; dropping the rest"
-                );
-                return;
-            }
-            budget -= 1;
-            match effect {
-                effect @ Effect::StartFailureWorkflow { .. } => {
-                    let Some((workflow_id, name, req)) = failure_start(effect) else {
-                        continue;
-                    };
-                    match self.start_with_id(req, workflow_id, None, None).await {
-                        Ok((_, more)) => effects.extend(more),
-                        Err(e) => {
-                            tracing::warn!(workflow = %name, error = %e, "could not start failure workflow")
-                        }
-                    }
-                }
-                Effect::TerminateWorkflow {
-                    workflow_id,
-                    reason,
-                } => {
-                    let outcome = self
-                        .mutate_raw(&workflow_id, |st| {
-                            if st.workflow.status.is_terminal() {
-                                return Ok(Mutation::Unchanged(()));
-                            }
-                            engine::terminate_workflow(st, Some(reason.clone()), false);
-                            Ok(Mutation::Changed((), Vec::new()))
-                        })
-                        .await;
-                    match outcome {
-                        Ok(((), more)) => effects.extend(more),
-                        Err(e) => {
-                            tracing::warn!(workflow = %workflow_id, error = %e, "could not terminate child workflow")
-                        }
-                    }
-                }
-            }
-        }
+        Ok(follow_ups)
     }
 
     /// Loads, changes with `f`, decides and commits one workflow, re-reading on conflicts;
-    /// then runs the commit's effects.
+    /// then carries out the follow-ups the commit left.
     pub(crate) async fn mutate<R>(
         &self,
         workflow_id: &str,
         f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
     ) -> Result<R> {
-        let (result, effects) = self.mutate_raw(workflow_id, f).await?;
-        self.drain(effects).await;
+        let (result, follow_ups) = self.mutate_raw(workflow_id, Vec::new(), f).await?;
+        self.drain(follow_ups).await;
         Ok(result)
     }
 
-    /// [`Runtime::mutate`] without running the effects (returned instead).
-    async fn mutate_raw<R>(
+    /// [`Runtime::mutate`] without carrying out the follow-ups (returned instead). `done`:
+    /// follow-ups this change carries out, deleted in its commit (or alone, if `f` changes
+    /// nothing).
+    pub(crate) async fn mutate_raw<R>(
         &self,
         workflow_id: &str,
+        done: Vec<String>,
         mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
-    ) -> Result<(R, Vec<Effect>)> {
+    ) -> Result<(R, Vec<FollowUp>)> {
         let _turn = self.locks.lock(workflow_id).await;
         for _ in 0..MAX_CONFLICT_RETRIES {
             let state = match self.states.get(workflow_id) {
@@ -698,10 +629,15 @@ impl Runtime {
             }
             let has_scripts = st.index.has_scripts;
             let (result, logs) = match off_async_threads(has_scripts, || f(&mut st))? {
-                Mutation::Unchanged(r) => return Ok((r, Vec::new())),
+                Mutation::Unchanged(r) => {
+                    if !done.is_empty() {
+                        self.commit_states(Vec::new(), Vec::new(), done).await?;
+                    }
+                    return Ok((r, Vec::new()));
+                }
                 Mutation::Changed(r, logs) => (r, logs),
             };
-            match self.commit_states(vec![st], logs).await {
+            match self.commit_states(vec![st], logs, done.clone()).await {
                 Ok(effects) => return Ok((result, effects)),
                 Err(Error::Store(StoreError::Conflict(_))) => continue,
                 Err(e) => return Err(e),
@@ -1065,6 +1001,7 @@ impl Runtime {
                 child_id,
                 Some(task.workflow_instance_id.clone()),
                 Some(task.task_id.clone()),
+                Vec::new(),
             )
             .await?;
         self.drain(effects).await;
@@ -1241,9 +1178,18 @@ impl Runtime {
 
     // ------------------------------------------------------------------ background
 
+    /// Runs the background work of executions until cancelled: due timers (below) and
+    /// stored follow-ups ([`Runtime::run_follow_ups`]).
+    pub async fn run_sweeper(self: Arc<Self>, cancel: CancellationToken) {
+        tokio::join!(
+            self.clone().sweep_timers(cancel.clone()),
+            self.run_follow_ups(cancel)
+        );
+    }
+
     /// Fires due timers until cancelled: decides every workflow whose wake-up time passed,
     /// then sleeps until the next one (at most a second) or a nudge.
-    pub async fn run_sweeper(self: Arc<Self>, cancel: CancellationToken) {
+    async fn sweep_timers(self: Arc<Self>, cancel: CancellationToken) {
         const BATCH: usize = 256;
         // Workflows whose decision failed are left alone for a while, so one broken
         // execution cannot spin the sweeper.
@@ -1468,30 +1414,6 @@ fn no_such_workflow(name: &str, version: Option<i32>) -> String {
         Some(v) => format!("No such workflow found by name: {name}, version: {v}"),
         None => format!("No such workflow found by name: {name}"),
     }
-}
-
-/// The id, name and start request of a `StartFailureWorkflow` effect.
-fn failure_start(effect: Effect) -> Option<(String, String, StartWorkflowRequest)> {
-    let Effect::StartFailureWorkflow {
-        workflow_id,
-        name,
-        version,
-        input,
-        correlation_id,
-        task_to_domain,
-    } = effect
-    else {
-        return None;
-    };
-    let req = StartWorkflowRequest {
-        name: name.clone(),
-        version,
-        input,
-        correlation_id,
-        task_to_domain,
-        ..StartWorkflowRequest::default()
-    };
-    Some((workflow_id, name, req))
 }
 
 /// Runs a decision that may execute scripts (up to their time limit) without stalling the

@@ -77,14 +77,22 @@ impl Runtime {
         r.worker_id = Some(WORKER_ID.to_string());
         let outcome: Result<(TaskResultStatus, JsonMap), String> = match task.task_type.as_str() {
             sys::HTTP => run_http(&task.input_data, http).await,
-            sys::SUB_WORKFLOW => match self.start_sub_workflow(task).await {
-                Ok(id) => {
-                    r.sub_workflow_id = Some(id.clone());
-                    let mut out = JsonMap::new();
-                    out.insert("subWorkflowId".into(), json!(id));
-                    Ok((TaskResultStatus::InProgress, out))
+            sys::SUB_WORKFLOW => match self.check_sub_workflow_depth(task).await {
+                Err(reason) => {
+                    // Retrying cannot help: fail for good.
+                    r.status = TaskResultStatus::FailedWithTerminalError;
+                    r.reason_for_incompletion = Some(reason);
+                    return r;
                 }
-                Err(e) => Err(e.to_string()),
+                Ok(()) => match self.start_sub_workflow(task).await {
+                    Ok(id) => {
+                        r.sub_workflow_id = Some(id.clone());
+                        let mut out = JsonMap::new();
+                        out.insert("subWorkflowId".into(), json!(id));
+                        Ok((TaskResultStatus::InProgress, out))
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
             },
             sys::START_WORKFLOW => self.run_start_workflow(task).await,
             sys::EVENT => {
@@ -112,6 +120,21 @@ impl Runtime {
             }
         }
         r
+    }
+
+    /// Err(reason) when a child of this task's workflow would nest deeper than
+    /// `max_workflow_depth` (runaway recursion, e.g. a SUB_WORKFLOW naming its own workflow).
+    async fn check_sub_workflow_depth(&self, task: &Task) -> Result<(), String> {
+        let limit = self.config().max_workflow_depth;
+        match self.workflow_depth(&task.workflow_instance_id).await {
+            Ok(depth) if depth >= limit => Err(format!(
+                "sub-workflow nesting depth limit of {limit} reached: this workflow is already \
+                 {depth} levels deep (--max-workflow-depth, BATON_MAX_WORKFLOW_DEPTH)"
+            )),
+            Ok(_) => Ok(()),
+            // A transient read error is not a verdict: the start below reports its own.
+            Err(_) => Ok(()),
+        }
     }
 
     async fn run_start_workflow(&self, task: &Task) -> Result<(TaskResultStatus, JsonMap), String> {

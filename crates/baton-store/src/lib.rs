@@ -88,6 +88,25 @@ pub struct Commit {
     /// Other workflows to decide soon (a parent whose child finished), by id and due time.
     pub wake: Vec<(String, Millis)>,
     pub logs: Vec<TaskExecLog>,
+    /// Follow-up work this commit leaves behind, stored with it (see [`FollowUp`]).
+    pub follow_ups: Vec<FollowUp>,
+    /// Ids of follow-ups this commit carries out; deleted with it (absent ids are ignored,
+    /// so two nodes that both carry one out do not conflict).
+    pub follow_ups_done: Vec<String>,
+}
+
+/// Durable follow-up work (an outbox row): something a commit requires of *other*
+/// workflows, such as terminating a running child or starting a failure workflow. It is
+/// stored in the same transaction as its cause and deleted in the one that carries it out,
+/// so a crash in between delays it but never loses it. The payload is opaque to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUp {
+    /// Time-ordered (UUIDv7), so listing by id lists oldest first.
+    pub id: String,
+    /// The workflow whose commit left this behind.
+    pub workflow_id: String,
+    pub payload: serde_json::Value,
+    pub created_at: Millis,
 }
 
 /// A worker's request for tasks.
@@ -194,6 +213,8 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a decision atomically; Conflict (and nothing applied) if any expected version
     /// no longer matches.
     async fn commit(&self, commit: Commit) -> Result<()>;
+    /// The oldest pending follow-ups, at most `limit`.
+    async fn pending_follow_ups(&self, limit: usize) -> Result<Vec<FollowUp>>;
     /// Deletes an execution with its tasks, queue entries and logs (history is kept).
     async fn remove_workflow(&self, workflow_id: &str) -> Result<()>;
     async fn search_workflows(&self, query: &WorkflowQuery) -> Result<(i64, Vec<Workflow>)>;

@@ -13,7 +13,7 @@ pub mod suite {
         HistoryEvent, QueueEntry, Task, TaskDef, TaskExecLog, TaskStatus, Workflow, WorkflowDef,
         WorkflowStatus,
     };
-    use baton_store::{Commit, PollRequest, StoreError, WorkflowQuery, WorkflowWrite};
+    use baton_store::{Commit, FollowUp, PollRequest, StoreError, WorkflowQuery, WorkflowWrite};
     use std::collections::HashSet;
 
     pub const NOW: i64 = 1_700_000_000_000;
@@ -117,6 +117,15 @@ pub mod suite {
         Commit {
             workflows: vec![write],
             ..Default::default()
+        }
+    }
+
+    pub fn follow_up(id: &str, workflow_id: &str) -> FollowUp {
+        FollowUp {
+            id: id.to_string(),
+            workflow_id: workflow_id.to_string(),
+            payload: serde_json::json!({"do": id, "nested": {"n": [1, 2]}}),
+            created_at: NOW,
         }
     }
 
@@ -420,6 +429,8 @@ pub mod suite {
                 task_id: Some("t-0".into()),
                 created_time: NOW,
             }],
+            follow_ups: vec![follow_up("f-conflict", "wf-1")],
+            follow_ups_done: vec![],
         };
         let err = store.commit(commit).await.unwrap_err();
         assert!(
@@ -436,6 +447,7 @@ pub mod suite {
         assert_eq!(queue_size(&store, "b").await, 0);
         assert!(store.task_logs("t-0").await.unwrap().is_empty());
         assert_eq!(store.next_wake_at().await.unwrap(), None);
+        assert!(store.pending_follow_ups(10).await.unwrap().is_empty());
 
         // A commit of two workflows where the second conflicts applies neither.
         let mut first = workflow("wf-other", "flow");
@@ -459,6 +471,40 @@ pub mod suite {
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    }
+
+    /// Follow-ups are stored with the commit that leaves them, listed oldest first, and
+    /// deleted by the commit that carries them out (deleting an absent one is no error).
+    pub async fn follow_ups_are_stored_and_done_with_commits(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut commit = one(insert(workflow("wf-1", "flow"), &d, vec![]));
+        commit.follow_ups = vec![follow_up("f-2", "wf-1"), follow_up("f-1", "wf-1")];
+        store.commit(commit).await.unwrap();
+        let pending = store.pending_follow_ups(10).await.unwrap();
+        assert_eq!(
+            pending,
+            vec![follow_up("f-1", "wf-1"), follow_up("f-2", "wf-1")]
+        );
+        assert_eq!(store.pending_follow_ups(1).await.unwrap().len(), 1);
+
+        // Carried out with a commit that names no workflow, and once more (a second node).
+        for _ in 0..2 {
+            let commit = Commit {
+                follow_ups_done: vec!["f-1".into()],
+                ..Default::default()
+            };
+            store.commit(commit).await.unwrap();
+        }
+        let pending = store.pending_follow_ups(10).await.unwrap();
+        assert_eq!(pending, vec![follow_up("f-2", "wf-1")]);
+
+        // A follow-up done and a new one left in one commit with a workflow update.
+        let mut commit = one(update(workflow("wf-1", "flow"), &d, 1));
+        commit.follow_ups_done = vec!["f-2".into()];
+        commit.follow_ups = vec![follow_up("f-3", "wf-1")];
+        store.commit(commit).await.unwrap();
+        let pending = store.pending_follow_ups(10).await.unwrap();
+        assert_eq!(pending, vec![follow_up("f-3", "wf-1")]);
     }
 
     pub async fn batch_with_conflict_commits_the_rest(store: Arc<dyn Store>) {
@@ -784,7 +830,7 @@ pub mod suite {
                 ("timer".into(), NOW + 50),
                 ("missing".into(), NOW),
             ],
-            logs: vec![],
+            ..Default::default()
         };
         store.commit(commit).await.unwrap();
         assert_eq!(
@@ -1201,6 +1247,7 @@ mod sqlite {
         workflow_defs,
         commit_roundtrip,
         version_conflict_changes_nothing,
+        follow_ups_are_stored_and_done_with_commits,
         batch_with_conflict_commits_the_rest,
         poll_claims_in_order,
         poll_with_domain,

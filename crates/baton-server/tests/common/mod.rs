@@ -33,10 +33,28 @@ impl TestServer {
 
     pub async fn with_config(config: baton_server::ServerConfig) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = baton_store::SqliteStore::open_path(dir.path().join("t.db"))
+        Self::open(dir, config, baton_runtime::RuntimeConfig::default()).await
+    }
+
+    pub async fn with_runtime_config(runtime: baton_runtime::RuntimeConfig) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::open(dir, baton_server::ServerConfig::default(), runtime).await
+    }
+
+    /// The database file a server in `dir` uses.
+    pub fn db_path(dir: &std::path::Path) -> std::path::PathBuf {
+        dir.join("t.db")
+    }
+
+    /// A server over the database in `dir` (created if missing, kept if present).
+    pub async fn open(
+        dir: tempfile::TempDir,
+        config: baton_server::ServerConfig,
+        runtime_config: baton_runtime::RuntimeConfig,
+    ) -> TestServer {
+        let store = baton_store::SqliteStore::open_path(Self::db_path(dir.path()))
             .expect("open sqlite store");
-        let runtime =
-            baton_runtime::Runtime::new(Arc::new(store), baton_runtime::RuntimeConfig::default());
+        let runtime = baton_runtime::Runtime::new(Arc::new(store), runtime_config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");

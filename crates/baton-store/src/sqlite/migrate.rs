@@ -31,6 +31,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "history_rowid",
         include_str!("migrations/0005_history_rowid.sql"),
     ),
+    (
+        6,
+        "follow_ups",
+        include_str!("migrations/0006_follow_ups.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -439,6 +439,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn pending_follow_ups(&self, limit: usize) -> Result<Vec<crate::FollowUp>> {
+        self.read(move |c, _| read::pending_follow_ups(c, limit))
+            .await
+    }
+
     async fn remove_workflow(&self, workflow_id: &str) -> Result<()> {
         let id = workflow_id.to_string();
         self.write(move |w| write::remove_workflow(&w.conn, &id))

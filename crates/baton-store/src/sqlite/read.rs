@@ -403,6 +403,32 @@ pub(crate) fn due_workflows(conn: &Connection, now: Millis, limit: usize) -> Res
     Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
 }
 
+pub(crate) fn pending_follow_ups(conn: &Connection, limit: usize) -> Result<Vec<crate::FollowUp>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, workflow_id, payload, created_at FROM follow_ups ORDER BY id LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([to_i64(limit)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, workflow_id, payload, created_at) = row?;
+        let payload = from_json(&payload, "follow-up")?;
+        out.push(crate::FollowUp {
+            id,
+            workflow_id,
+            payload,
+            created_at,
+        });
+    }
+    Ok(out)
+}
+
 pub(crate) fn next_wake_at(conn: &Connection) -> Result<Option<Millis>> {
     Ok(conn
         .prepare_cached("SELECT MIN(next_wake_at) FROM workflows WHERE next_wake_at IS NOT NULL")?

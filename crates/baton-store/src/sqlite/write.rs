@@ -141,6 +141,24 @@ pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
     for (workflow_id, due) in &commit.wake {
         wake_by(&ctx.conn, workflow_id, *due)?;
     }
+    for f in &commit.follow_ups {
+        ctx.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO follow_ups (id, workflow_id, payload, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                f.id,
+                f.workflow_id,
+                to_json(&f.payload)?,
+                f.created_at
+            ])?;
+    }
+    for id in &commit.follow_ups_done {
+        ctx.conn
+            .prepare_cached("DELETE FROM follow_ups WHERE id = ?1")?
+            .execute([id])?;
+    }
     append_logs(&ctx.conn, commit.logs)
 }
 
