@@ -140,7 +140,7 @@ pub fn run_inline(input: &JsonMap, lambda_script: Option<&str>) -> SyncResult {
     if let Some(script) = lambda_script {
         let body = format!("(function(){{ {script} }})()");
         return match baton_script::eval_js(&body, &Value::Object(input.clone()), &script_limits()) {
-            Ok(v) => SyncResult::ok(obj(json!({ "result": v }))),
+            Ok(v) => script_result(v, TaskStatus::Failed),
             Err(e) => SyncResult::fail(TaskStatus::Failed, e.to_string()),
         };
     }
@@ -162,7 +162,7 @@ pub fn run_inline(input: &JsonMap, lambda_script: Option<&str>) -> SyncResult {
         "javascript" | "graaljs" => {
             match baton_script::eval_js(expression, &Value::Object(input.clone()), &script_limits())
             {
-                Ok(v) => SyncResult::ok(obj(json!({ "result": v }))),
+                Ok(v) => script_result(v, TaskStatus::FailedWithTerminalError),
                 Err(e) => SyncResult::fail(TaskStatus::FailedWithTerminalError, e.to_string()),
             }
         }
@@ -170,6 +170,15 @@ pub fn run_inline(input: &JsonMap, lambda_script: Option<&str>) -> SyncResult {
             TaskStatus::FailedWithTerminalError,
             format!("INLINE evaluatorType '{other}' is not supported (use javascript, graaljs or value-param)"),
         ),
+    }
+}
+
+/// A script's value as the task's `result`, unless it nests deeper than the JSON limit
+/// (then the task fails with `status`, naming the limit).
+fn script_result(v: Value, status: TaskStatus) -> SyncResult {
+    match baton_model::limits::check_value_depth("the script's result", &v) {
+        Ok(()) => SyncResult::ok(obj(json!({ "result": v }))),
+        Err(reason) => SyncResult::fail(status, reason),
     }
 }
 
@@ -183,7 +192,13 @@ pub fn run_jq(input: &JsonMap) -> SyncResult {
     };
     match baton_script::eval_jq(query, &Value::Object(input.clone())) {
         Ok(values) => {
-            let first = values.first().cloned().unwrap_or(Value::Null);
+            let values = Value::Array(values);
+            if let Err(reason) =
+                baton_model::limits::check_value_depth("the jq result list", &values)
+            {
+                return SyncResult::fail(TaskStatus::Failed, reason);
+            }
+            let first = values.get(0).cloned().unwrap_or(Value::Null);
             SyncResult::ok(obj(json!({ "result": first, "resultList": values })))
         }
         Err(e) => SyncResult::fail(TaskStatus::Failed, e.to_string()),

@@ -8,6 +8,7 @@
 mod defs;
 mod events;
 mod exec;
+pub mod limits;
 mod records;
 mod status;
 

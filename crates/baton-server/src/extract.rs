@@ -40,6 +40,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "request body is empty; a JSON body is required",
         ));
     }
+    let depth = baton_model::limits::text_depth(bytes);
+    let limit = baton_model::limits::max_json_depth();
+    if depth > limit {
+        return Err(ApiError::bad_request(format!(
+            "request body nests {depth} levels deep; the limit is {limit} (--max-json-depth)"
+        )));
+    }
     // The fast path; only a failure is parsed again to learn where it went wrong.
     if let Ok(v) = serde_json::from_slice(bytes) {
         return Ok(v);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct TestServer {
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
     /// `http://127.0.0.1:<port>/api`
     pub base: String,
     /// `http://127.0.0.1:<port>`
@@ -68,12 +68,21 @@ impl TestServer {
             .build()
             .expect("client");
         TestServer {
-            _dir: dir,
+            dir: Some(dir),
             base: format!("http://{addr}/api"),
             root: format!("http://{addr}"),
             client,
             shutdown: Some(tx),
         }
+    }
+
+    /// Shuts the server down and hands back its directory (database kept), to reopen it with
+    /// [`TestServer::open`] as a restarted server would.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.dir.take().expect("the directory is kept until stop")
     }
 
     pub fn url(&self, path: &str) -> String {

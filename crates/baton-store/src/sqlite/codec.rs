@@ -20,8 +20,28 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
 }
 
 /// Decodes a `json` column; `what` names the row for the error.
+///
+/// Whatever was stored must read back: a stored document nests deeper than the value that
+/// entered (an input sits inside its workflow, a failed workflow inside its failure
+/// workflow's input), so serde_json's recursion limit of 128 is lifted here and the stack
+/// grows on the heap as deep documents need it instead.
 pub(crate) fn from_json<T: DeserializeOwned>(json: &str, what: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+    // The common case; only documents deeper than serde_json's limit take the slow path.
+    match serde_json::from_str(json) {
+        Ok(v) => Ok(v),
+        Err(e) if !e.to_string().contains("recursion limit exceeded") => {
+            Err(StoreError::Corrupt(format!("{what}: {e}")))
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_str(json);
+            de.disable_recursion_limit();
+            let stacked = serde_stacker::Deserializer::new(&mut de);
+            let value = T::deserialize(stacked)
+                .and_then(|v| de.end().map(|()| v))
+                .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?;
+            Ok(value)
+        }
+    }
 }
 
 /// Wall-clock epoch milliseconds (definition create/update times).
