@@ -64,6 +64,8 @@ pub struct NewExecution {
     pub registry: Option<Arc<std::collections::HashMap<String, baton_model::TaskDef>>>,
     /// See [`ExecState::active_domains`].
     pub active_domains: Option<Arc<std::collections::HashSet<(String, String)>>>,
+    /// See [`ExecState::limits`].
+    pub limits: crate::state::EngineLimits,
 }
 
 /// Creates a workflow execution and runs its first decision (§4.1).
@@ -102,6 +104,7 @@ pub fn new_execution(p: NewExecution) -> ExecState {
     let mut st = ExecState::new(workflow, def, index, Vec::new(), None, p.now);
     st.registry = p.registry;
     st.active_domains = p.active_domains;
+    st.limits = p.limits;
     st.history.push(baton_model::HistoryEvent::workflow(
         &st.workflow.workflow_id,
         WorkflowStatus::Running.as_str(),
@@ -197,6 +200,9 @@ pub fn decide(st: &mut ExecState) {
         }
     }
     let mut steps = 0usize;
+    let started = std::time::Instant::now();
+    let budget = st.limits.decision_time_budget;
+    let mut clock_checked_at = 0usize;
     loop {
         let mut progressed = false;
         let mut i = 0;
@@ -204,7 +210,12 @@ pub fn decide(st: &mut ExecState) {
             if st.workflow.status.is_terminal() {
                 return;
             }
-            if steps >= MAX_STEPS {
+            // Checked every few steps: reading the clock is not free.
+            let out_of_time = steps >= clock_checked_at + 8 && {
+                clock_checked_at = steps;
+                budget.is_some_and(|b| started.elapsed() >= b)
+            };
+            if steps >= MAX_STEPS || out_of_time {
                 st.needs_more = true;
                 st.wake_at(st.now);
                 return;
@@ -1029,6 +1040,14 @@ fn evaluate_loop(st: &mut ExecState, i: usize) -> bool {
     st.tasks[i].output_data = output;
     st.mark_dirty(i);
     match verdict {
+        Ok(true) if i64::from(iteration) >= i64::from(st.limits.max_loop_iterations) => {
+            let reason = format!(
+                "DO_WHILE reached its iteration limit of {} (--max-loop-iterations)",
+                st.limits.max_loop_iterations
+            );
+            st.tasks[i].reason_for_incompletion = Some(reason);
+            st.set_status(i, TaskStatus::FailedWithTerminalError);
+        }
         Ok(true) => {
             let next = iteration + 1;
             st.tasks[i].iteration = next;

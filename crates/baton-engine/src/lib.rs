@@ -21,4 +21,4 @@ pub mod validate;
 pub use decider::{
     apply_result, decide, new_execution, terminate_workflow, NewExecution, UpdateOutcome,
 };
-pub use state::{DefIndex, Effect, ExecState};
+pub use state::{DefIndex, Effect, EngineLimits, ExecState};

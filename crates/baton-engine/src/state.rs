@@ -165,6 +165,31 @@ pub enum Effect {
     TerminateWorkflow { workflow_id: String, reason: String },
 }
 
+/// Limits the decider enforces, set by the runtime from its configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EngineLimits {
+    /// Most iterations one DO_WHILE task may run; the next one fails it for good.
+    pub max_loop_iterations: u32,
+    /// Wall time one decision may spend before it yields (the rest continues right after,
+    /// as a new decision), so that an operation waiting for the workflow (a terminate, a
+    /// task update) gets its turn within about this long. `None`: only the step bound.
+    pub decision_time_budget: Option<std::time::Duration>,
+}
+
+impl EngineLimits {
+    /// Default of [`EngineLimits::max_loop_iterations`].
+    pub const DEFAULT_MAX_LOOP_ITERATIONS: u32 = 10_000;
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        EngineLimits {
+            max_loop_iterations: Self::DEFAULT_MAX_LOOP_ITERATIONS,
+            decision_time_budget: None,
+        }
+    }
+}
+
 /// A workflow loaded for one decision.
 #[derive(Debug, Clone)]
 pub struct ExecState {
@@ -185,6 +210,8 @@ pub struct ExecState {
     pub next_wake_at: Option<i64>,
     /// Set when a decision stopped early (too much work in one go) and must continue soon.
     pub needs_more: bool,
+    /// Limits the decider enforces on this workflow.
+    pub limits: EngineLimits,
     /// Registered task definitions, for tasks whose node does not carry one (DYNAMIC and
     /// dynamically forked tasks).
     pub registry: Option<Arc<HashMap<String, TaskDef>>>,
@@ -219,6 +246,7 @@ impl ExecState {
             effects: Vec::new(),
             next_wake_at: None,
             needs_more: false,
+            limits: EngineLimits::default(),
             registry: None,
             active_domains: None,
         }

@@ -223,6 +223,7 @@ fn run_case(nodes: &[Node], seed: u64) -> Result<(), String> {
         now,
         registry: None,
         active_domains: None,
+        limits: Default::default(),
     });
     let mut rng = Rng(seed | 1);
     let max_steps = 2_000;
@@ -411,6 +412,7 @@ fn retries_are_bounded_and_then_succeed() {
         now: 1,
         registry: None,
         active_domains: None,
+        limits: Default::default(),
     });
     for attempt in 0..3 {
         let t = st
@@ -453,6 +455,7 @@ fn start(def: Value) -> ExecState {
         now: 1_000,
         registry: None,
         active_domains: None,
+        limits: Default::default(),
     })
 }
 

@@ -49,11 +49,18 @@ pub struct RuntimeConfig {
     /// and failure workflows of failure workflows. A SUB_WORKFLOW past it fails (terminal);
     /// a failure workflow past it is not started. Stops runaway recursion.
     pub max_workflow_depth: usize,
+    /// Most iterations of one DO_WHILE task; the next fails it for good, naming the limit.
+    pub max_loop_iterations: u32,
+    /// Wall time one decision may take before it yields and continues as a new one, so an
+    /// operation waiting for that workflow (terminate, an update) gets its turn.
+    pub decision_time_budget: Duration,
 }
 
 impl RuntimeConfig {
     /// Default of [`RuntimeConfig::max_workflow_depth`].
     pub const DEFAULT_MAX_WORKFLOW_DEPTH: usize = 32;
+    /// Default of [`RuntimeConfig::decision_time_budget`].
+    pub const DEFAULT_DECISION_TIME_BUDGET: Duration = Duration::from_millis(200);
 }
 
 impl Default for RuntimeConfig {
@@ -62,6 +69,8 @@ impl Default for RuntimeConfig {
             max_poll_count: 1000,
             max_poll_timeout: Duration::from_millis(5000),
             max_workflow_depth: Self::DEFAULT_MAX_WORKFLOW_DEPTH,
+            max_loop_iterations: engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS,
+            decision_time_budget: Self::DEFAULT_DECISION_TIME_BUDGET,
         }
     }
 }
@@ -127,6 +136,13 @@ impl Runtime {
 
     pub(crate) fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    fn engine_limits(&self) -> engine::EngineLimits {
+        engine::EngineLimits {
+            max_loop_iterations: self.config.max_loop_iterations,
+            decision_time_budget: Some(self.config.decision_time_budget),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -365,7 +381,9 @@ impl Runtime {
 
     fn exec_state(&self, s: WorkflowState, now: i64) -> ExecState {
         let index = self.index_for(&s.def);
-        ExecState::new(s.workflow, s.def, index, s.tasks, Some(s.version), now)
+        let mut st = ExecState::new(s.workflow, s.def, index, s.tasks, Some(s.version), now);
+        st.limits = self.engine_limits();
+        st
     }
 
     // ------------------------------------------------------------------ executions
@@ -513,6 +531,7 @@ impl Runtime {
                 now,
                 registry,
                 active_domains,
+                limits: self.engine_limits(),
             })
         });
         Ok(Started::New(Box::new(st)))
