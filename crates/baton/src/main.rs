@@ -92,6 +92,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, db = %path.display(), "baton server listening");
     let config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
+        ..ServerConfig::default()
     };
     baton_server::serve(listener, runtime, config, shutdown_signal()).await?;
     tracing::info!("baton server stopped");
