@@ -120,7 +120,11 @@ impl Activity {
         let (from_ms, after, kind) = if head != NO_HEAD {
             (head, t.header, Expiry::Header)
         } else {
-            (self.last_io_ms.load(Ordering::Relaxed), t.idle, Expiry::Idle)
+            (
+                self.last_io_ms.load(Ordering::Relaxed),
+                t.idle,
+                Expiry::Idle,
+            )
         };
         Some((self.base + Duration::from_millis(from_ms) + after, kind))
     }

@@ -194,13 +194,11 @@ pub(crate) async fn run(
     drop(listener);
     stop.graceful.cancel();
     connections.close();
-    let open = connections.len();
-    if open > 0 {
-        tracing::info!(
-            "shutting down: waiting up to {} ms for {open} connections to finish",
-            config.shutdown_timeout.as_millis()
-        );
-    }
+    tracing::info!(
+        "shutting down: stopped accepting; waiting up to {} ms for {} open connections",
+        config.shutdown_timeout.as_millis(),
+        connections.len()
+    );
     if tokio::time::timeout(config.shutdown_timeout, connections.wait())
         .await
         .is_err()

@@ -174,7 +174,11 @@ async fn partial_header_is_closed_after_header_timeout() {
     // Other clients are served while the slow one holds its connection.
     assert!(s.health_ok().await, "server answers others meanwhile");
     let end = read_to_close(&mut slow, BOUND).await;
-    assert_eq!(end, End::Closed(Vec::new()), "slow header closed, nothing sent");
+    assert_eq!(
+        end,
+        End::Closed(Vec::new()),
+        "slow header closed, nothing sent"
+    );
     assert!(started.elapsed() >= Duration::from_millis(400));
     assert!(s.health_ok().await, "server answers after closing it");
 }
@@ -269,7 +273,11 @@ async fn trickled_body_gets_408_and_changes_nothing() {
         .send()
         .await
         .expect("GET taskdef");
-    assert_eq!(resp.status(), 404, "the half-sent definition was not stored");
+    assert_eq!(
+        resp.status(),
+        404,
+        "the half-sent definition was not stored"
+    );
 }
 
 #[tokio::test]
@@ -313,7 +321,10 @@ async fn connections_over_the_limit_get_503_then_are_served_again() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(served, "new connections are served once the held ones closed");
+    assert!(
+        served,
+        "new connections are served once the held ones closed"
+    );
 }
 
 #[tokio::test]
