@@ -371,11 +371,13 @@ async fn long_poll_and_execute_outlast_body_timeout_and_finish_at_shutdown() {
     conn.write_all(GET_HEALTH).await.expect("write");
     assert_eq!(read_response(&mut conn).await.0, 200);
     conn.write_all(
-        b"GET /api/tasks/poll/batch/conn_none?count=1&timeout=2000 HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /api/tasks/poll/batch/conn_none?count=1&timeout=3000 HTTP/1.1\r\nHost: t\r\n\r\n",
     )
     .await
     .expect("write long poll");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Time for the server to read the request; a request not yet read when shutdown begins
+    // would (rightly) see its idle keep-alive connection closed instead.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let stopping = tokio::spawn(async move {
         s.stop().await;
     });
