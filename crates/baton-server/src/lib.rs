@@ -6,27 +6,56 @@
 //! `application/json`, empty 200 bodies for void calls).
 
 mod api;
+mod conn;
 mod error;
 mod extract;
+mod listener;
+mod nofile;
 
 use axum::Router;
 use baton_runtime::Runtime;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use nofile::{
+    connection_capacity, raise_open_file_limit, soft_open_file_limit, OpenFileLimit,
+    RESERVED_DESCRIPTORS,
+};
 
 /// Server settings that shape HTTP behaviour.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// A connection whose request headers are not complete this long after their first byte
+    /// is closed (slow-loris headers).
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request in flight and no bytes moving for this long is
+    /// closed.
+    pub idle_timeout: Duration,
+    /// A request body not fully received this long after its headers is answered 408 and its
+    /// connection closed. Handlers that wait after reading (long polls, synchronous execute)
+    /// are not affected.
+    pub body_read_timeout: Duration,
+    /// Most connections served at once; more are answered 503 and closed. Lowered at start to
+    /// fit the open-file limit (see [`connection_capacity`]).
+    pub max_connections: usize,
+    /// After the shutdown signal, how long in-flight requests may finish before the remaining
+    /// connections are dropped.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_body_bytes: 8 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            body_read_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -49,8 +78,10 @@ pub fn app(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(limit))
 }
 
-/// Serves `app` on `listener` with the sweeper and the system-task workers running beside
-/// it, until `shutdown` resolves.
+/// Serves `app` on `listener` with the sweeper, the system-task workers and the scheduler
+/// running beside it, until `shutdown` resolves. Then it stops accepting, lets in-flight
+/// requests finish for up to `config.shutdown_timeout`, drops the connections still open, and
+/// stops the background loops.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     runtime: Arc<Runtime>,
@@ -61,13 +92,11 @@ pub async fn serve(
     let sweeper = tokio::spawn(runtime.clone().run_sweeper(cancel.clone()));
     let system = tokio::spawn(runtime.clone().run_system_workers(cancel.clone()));
     let scheduler = tokio::spawn(runtime.clone().run_scheduler(cancel.clone()));
-    let router = app(runtime, config);
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let router = app(runtime, config.clone());
+    listener::run(listener, router, &config, shutdown).await;
     cancel.cancel();
     let _ = sweeper.await;
     let _ = system.await;
     let _ = scheduler.await;
-    result
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! The `baton` binary: `baton server` serves the Conductor API over a SQLite file.
 
+mod conn_args;
 mod schedule_cli;
 
 use anyhow::{bail, Context};
@@ -48,6 +49,8 @@ struct ServerArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BATON_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     max_body_bytes: usize,
+    #[command(flatten)]
+    conn: conn_args::ConnArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -74,6 +77,7 @@ fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    conn_args::raise_open_file_limit();
     let path = sqlite_path(&args.db)?;
     let mut opts = SqliteOptions::new(&path);
     opts.synchronous = match args.sync {
@@ -90,9 +94,11 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, db = %path.display(), "baton server listening");
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
+        ..ServerConfig::default()
     };
+    args.conn.apply(&mut config);
     baton_server::serve(listener, runtime, config, shutdown_signal()).await?;
     tracing::info!("baton server stopped");
     Ok(())

@@ -243,6 +243,7 @@ async fn unknown_workflow_start_changes_nothing() {
 async fn oversized_body_is_413() {
     let s = TestServer::with_config(baton_server::ServerConfig {
         max_body_bytes: 1024,
+        ..Default::default()
     })
     .await;
     s.register_task_def(json!({"name": "small"})).await;

@@ -1,0 +1,124 @@
+//! A real `baton server` stops on SIGTERM even with half-sent requests open: it stops
+//! accepting, waits the shutdown deadline, drops what is still open, logs it, exits 0.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the server if the test ends early, so none outlives it.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// One `GET /health` with `Connection: close`; true on a 200.
+fn healthy(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut got = String::new();
+    let _ = s.read_to_string(&mut got);
+    got.starts_with("HTTP/1.1 200")
+}
+
+fn wait_healthy(child: &mut Child, port: u16, log: &Path) {
+    for _ in 0..200 {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "server exited early ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if healthy(port) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server not healthy within 10 s");
+}
+
+#[test]
+fn sigterm_with_half_sent_requests_exits_zero_after_the_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("server.log");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("server")
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--db",
+            &format!("sqlite://{}", dir.path().join("t.db").display()),
+        ])
+        .args(["--shutdown-timeout-ms", "1000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn baton server");
+    let mut server = Proc(child);
+    wait_healthy(&mut server.0, port, &log);
+
+    let mut half_header = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    half_header
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n")
+        .expect("write");
+    let mut half_body = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    half_body
+        .write_all(
+            b"POST /api/metadata/taskdefs HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n[{\"name\":",
+        )
+        .expect("write");
+    // Let the server read both before the signal.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let pid = rustix::process::Pid::from_child(&server.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(20),
+            "server still running 20 s after SIGTERM: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "exit status {status}: {text}");
+    assert!(
+        text.contains("shutdown deadline of 1000 ms reached: dropped 2 connections"),
+        "{text}"
+    );
+    assert!(text.contains("baton server stopped"), "{text}");
+    // Both half-sent requests were closed, not left hanging.
+    for mut s in [half_header, half_body] {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => {}
+            Ok(n) => panic!("unexpected bytes: {:?}", &buf[..n]),
+        }
+    }
+}
