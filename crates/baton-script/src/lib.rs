@@ -67,13 +67,114 @@
 //!   (bounded, behind a mutex), so repeated programs only pay for execution.
 
 use serde_json::Value;
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 mod jq;
 mod js;
+pub mod sandbox;
 
-pub use jq::{check_jq, eval_jq, eval_jq_with_limits};
-pub use js::{check_js, eval_js};
+/// Evaluate a JavaScript script with `input` bound to the global `$` (so
+/// `$.value`, `$['some key']`).
+///
+/// The result is the script's completion value, for example of
+/// `(function(){ return $.a + 1; })()`, `$.a > 1 ? 'x' : 'y'` or
+/// `if ($.x) { true; } else { false; }`. Scripts run in sloppy (non-strict)
+/// mode unless they opt in with `"use strict"`.
+///
+/// Conversion back to JSON follows `JSON.stringify`: `undefined` (and
+/// functions/symbols) → `null`, booleans, strings, integral numbers → JSON
+/// integers (`2.0` → `2`), other numbers → floats, NaN/±Infinity → `null`,
+/// arrays → arrays, objects → objects (with `toJSON` honoured, so `Date`s
+/// become ISO strings).
+///
+/// Runs in a worker of the [installed](sandbox::install) sandbox if there
+/// is one, else on the calling thread.
+///
+/// Errors: [`ScriptError::Syntax`] if the script does not compile,
+/// [`ScriptError::Timeout`] / [`ScriptError::OutOfMemory`] when a limit is
+/// hit, [`ScriptError::Runtime`] for anything the script throws (including
+/// stack overflow) or a result that cannot be converted (e.g. a `BigInt` or a
+/// cyclic object).
+pub fn eval_js(script: &str, input: &Value, limits: &Limits) -> Result<Value, ScriptError> {
+    match sandbox::installed() {
+        Some(sandbox) => sandbox.eval_js(script, input, limits),
+        None => js::eval_in_thread(script, input, limits),
+    }
+}
+
+/// Syntax-only check of a JavaScript script: it is compiled, but none of it
+/// runs (the default [`Limits`] bound the compilation itself).
+///
+/// Returns [`ScriptError::Syntax`] with the first error and its location.
+pub fn check_js(script: &str) -> Result<(), ScriptError> {
+    match sandbox::installed() {
+        Some(sandbox) => sandbox.check_js(script),
+        None => js::check_in_thread(script),
+    }
+}
+
+/// Run a jq program over `input` with the [configured
+/// limits](configured_limits); returns every emitted value in order.
+///
+/// `.` is the input document. Integral numbers come back as JSON integers.
+/// Compile and runtime errors map to [`ScriptError::Jq`]; see
+/// [`eval_jq_with_limits`] for how limits apply.
+pub fn eval_jq(query: &str, input: &Value) -> Result<Vec<Value>, ScriptError> {
+    eval_jq_with_limits(query, input, &configured_limits())
+}
+
+/// Like [`eval_jq`], with explicit limits.
+///
+/// * [`Limits::time`] is checked at every call of a definition (which covers
+///   the loops of the standard library) and between emitted values; when it
+///   has passed the evaluation fails with [`ScriptError::Timeout`]. In the
+///   sandbox the worker is also killed shortly after the limit, which stops
+///   long loops inside a single native filter (e.g. `reduce range(1e12)`).
+/// * [`Limits::memory_bytes`] bounds the (approximate) size of the collected
+///   outputs ([`ScriptError::OutOfMemory`]). Memory that jaq uses internally
+///   is only bounded in the sandbox (see the crate documentation).
+/// * Runaway recursion fails with [`ScriptError::Jq`] instead of overflowing
+///   the stack.
+pub fn eval_jq_with_limits(
+    query: &str,
+    input: &Value,
+    limits: &Limits,
+) -> Result<Vec<Value>, ScriptError> {
+    match sandbox::installed() {
+        Some(sandbox) => sandbox.eval_jq(query, input, limits),
+        None => jq::eval_in_thread(query, input, limits),
+    }
+}
+
+/// Compile-only check of a jq program.
+pub fn check_jq(query: &str) -> Result<(), ScriptError> {
+    match sandbox::installed() {
+        Some(sandbox) => sandbox.check_jq(query),
+        None => jq::check_in_thread(query),
+    }
+}
+
+static CONFIGURED_LIMITS: RwLock<Limits> = RwLock::new(Limits {
+    time: Limits::DEFAULT_TIME,
+    memory_bytes: Limits::DEFAULT_MEMORY_BYTES,
+});
+
+/// Sets the process-wide limits returned by [`configured_limits`] (the
+/// server sets them from its command line at startup).
+pub fn set_configured_limits(limits: Limits) {
+    *CONFIGURED_LIMITS
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = limits;
+}
+
+/// The process-wide limits for workflow scripts: [`Limits::default`] unless
+/// [`set_configured_limits`] changed them.
+pub fn configured_limits() -> Limits {
+    *CONFIGURED_LIMITS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Resource limits applied to one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
