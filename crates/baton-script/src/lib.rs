@@ -2,6 +2,23 @@
 //! `rquickjs`) for `INLINE`, `SWITCH` and `DO_WHILE`, and jq (via `jaq`) for
 //! `JSON_JQ_TRANSFORM`.
 //!
+//! # Two modes: sandboxed and in-process
+//!
+//! Once a [`sandbox`] is [installed](sandbox::install) (as `baton server`
+//! does at startup), every evaluation and check runs in a pool of worker
+//! processes. Only that mode bounds memory and time *absolutely*: each
+//! worker caps its address space during an evaluation, so an allocation
+//! bomb aborts the worker (reported as [`ScriptError::OutOfMemory`]), not
+//! the server; and the server kills a worker that has not answered shortly
+//! after [`Limits::time`] (reported as [`ScriptError::Timeout`]), which
+//! also stops native built-ins that never consult the in-engine time check
+//! (`JSON.stringify` of a huge DAG).
+//!
+//! Without a sandbox (library use, in-process test suites) evaluation runs
+//! on the calling thread with the in-engine guards described below only:
+//! the QuickJS heap is bounded, but what jaq allocates while computing a
+//! value is not, and native built-ins may overrun the time limit.
+//!
 //! # JavaScript guarantees
 //!
 //! * **No host access.** Every evaluation runs in a plain QuickJS context with
@@ -14,15 +31,18 @@
 //!   the functions may be called from any number of threads at once.
 //! * **Time limit.** An interrupt handler aborts the script once
 //!   [`Limits::time`] has elapsed ([`ScriptError::Timeout`]); the resulting
-//!   exception cannot be caught by the script.
+//!   exception cannot be caught by the script. Native built-ins do not call
+//!   the handler; in the sandbox the worker is killed instead.
 //! * **Memory limit.** The QuickJS heap is capped at [`Limits::memory_bytes`]
 //!   (this includes the parsed input document); exceeding it yields
-//!   [`ScriptError::OutOfMemory`] instead of growing the process.
+//!   [`ScriptError::OutOfMemory`] instead of growing the process. In the
+//!   sandbox, memory outside the heap (e.g. converting a large result) is
+//!   bounded by the worker's address-space cap as well.
 //! * **Stack limit.** QuickJS may use at most 1 MiB of native stack, so
 //!   runaway recursion yields a [`ScriptError::Runtime`] ("Maximum call stack
-//!   size exceeded"), not a crash. Evaluation runs on the calling thread,
-//!   which must therefore have at least 2 MiB of stack (the default of Rust
-//!   and Tokio threads).
+//!   size exceeded"), not a crash. In-process evaluation runs on the calling
+//!   thread, which must therefore have at least 2 MiB of stack (the default
+//!   of Rust and Tokio threads).
 //! * **No panics.** Malformed or hostile scripts only ever produce a
 //!   [`ScriptError`].
 //!
@@ -53,10 +73,10 @@
 //! * Runaway recursion (`def f: 1 + f; f`) fails with [`ScriptError::Jq`]
 //!   instead of overflowing the stack; evaluation runs on a worker thread
 //!   with a large stack so deeply nested values do not crash either.
-//! * Memory is *best effort*: the collected outputs are bounded by
-//!   [`Limits::memory_bytes`] ([`ScriptError::OutOfMemory`]), but memory
-//!   that jaq uses internally while computing one value is not accounted
-//!   (jaq has no allocation hook).
+//! * Memory: the collected outputs are bounded by [`Limits::memory_bytes`]
+//!   ([`ScriptError::OutOfMemory`]). Memory that jaq uses internally while
+//!   computing one value is not accounted (jaq has no allocation hook); it
+//!   is bounded only in the sandbox, by the worker's address-space cap.
 //! * Dialect: jaq 3 follows jq 1.7 closely; `@csv` and `@tsv` (missing from
 //!   jaq) are provided. Known differences: updating `null` at a path fails
 //!   (`null | .a = 1`, `{} | .a.b = 1`) where jq creates the objects;
