@@ -263,3 +263,54 @@ fn overhead_versus_in_process() {
         assert!(sandbox.eval_jq(jq, &input, &limits).is_ok());
     });
 }
+
+#[test]
+fn a_worker_that_died_while_idle_is_replaced() {
+    // The worker ignores its arguments: this one only marks this test's processes.
+    const MARKER: &str = "idle-death-test";
+    let sandbox = Sandbox::new(SandboxConfig {
+        program: env!("CARGO_BIN_EXE_baton-script-worker").into(),
+        args: vec![MARKER.into()],
+        workers: 1,
+    })
+    .unwrap_or_else(|e| panic!("sandbox: {e}"));
+    assert_healthy(&sandbox);
+    // Kill the idle worker behind the pool's back, as the kernel's OOM killer might.
+    let mut killed = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            continue;
+        };
+        let cmdline =
+            std::fs::read(format!("/proc/{}/cmdline", pid.as_raw_pid())).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(MARKER)
+            && rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok()
+        {
+            killed.push(pid.as_raw_pid());
+        }
+    }
+    assert_eq!(killed.len(), 1, "the pool's one worker");
+    // Wait (bounded) until the kernel has finished it: a zombie, not yet reaped by the pool.
+    let zombie = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let (_, rest) = stat.rsplit_once(')')?;
+                Some(rest.split_whitespace().next()? == "Z")
+            })
+            .unwrap_or(true)
+    };
+    for _ in 0..500 {
+        if zombie(killed[0]) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_healthy(&sandbox);
+    assert_eq!(sandbox.spawned(), 2);
+}

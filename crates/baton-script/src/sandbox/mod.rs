@@ -16,7 +16,7 @@
 //! [`check_js`](crate::check_js) and [`check_jq`](crate::check_jq) run in
 //! its workers. Without one they run in the calling process.
 //!
-//! Linux only (parent-death signal, `/proc/self/status`).
+//! Linux only (parent-death signal, `/proc/self/statm`).
 
 mod pool;
 mod wire;

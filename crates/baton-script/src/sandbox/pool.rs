@@ -212,7 +212,13 @@ impl Sandbox {
                     "the script sandbox has been shut down".to_owned(),
                 ));
             }
-            if let Some(worker) = state.idle.pop() {
+            if let Some(mut worker) = state.idle.pop() {
+                // A worker that died while idle (e.g. the kernel's OOM killer)
+                // must not make an innocent script fail: replace it.
+                if worker.has_exited() {
+                    state.live -= 1;
+                    continue;
+                }
                 return Ok(Lease::new(self, worker));
             }
             if state.live < self.config.workers {
@@ -417,6 +423,11 @@ impl Worker {
         let mut body = vec![0u8; len];
         self.read_exact(&mut body, deadline)?;
         Ok(body)
+    }
+
+    /// Whether the process has already exited (it is reaped if so).
+    fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILLs the worker and reaps it.
