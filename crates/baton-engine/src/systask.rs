@@ -6,7 +6,6 @@
 
 use baton_model::{JsonMap, TaskStatus};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 pub const SIMPLE: &str = "SIMPLE";
 pub const DYNAMIC: &str = "DYNAMIC";
@@ -94,12 +93,10 @@ pub fn is_structural(task_type: &str) -> bool {
     )
 }
 
-/// Limits for scripts run inside a decision.
+/// Limits for workflow scripts (INLINE, SWITCH, DO_WHILE, JSON_JQ_TRANSFORM, event
+/// conditions): the process-wide ones `baton server` configures at startup.
 pub fn script_limits() -> baton_script::Limits {
-    baton_script::Limits {
-        time: Duration::from_secs(4),
-        memory_bytes: 32 * 1024 * 1024,
-    }
+    baton_script::configured_limits()
 }
 
 /// Outcome of a synchronous system task.
@@ -190,7 +187,8 @@ pub fn run_jq(input: &JsonMap) -> SyncResult {
             "JSON_JQ_TRANSFORM needs a string 'queryExpression' in its inputParameters".into(),
         );
     };
-    match baton_script::eval_jq(query, &Value::Object(input.clone())) {
+    match baton_script::eval_jq_with_limits(query, &Value::Object(input.clone()), &script_limits())
+    {
         Ok(values) => {
             let values = Value::Array(values);
             if let Err(reason) =

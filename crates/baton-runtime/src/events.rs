@@ -443,7 +443,7 @@ fn validate_handler(h: &EventHandler) -> Result<()> {
 }
 
 /// Whether the handler's condition holds for the payload (no condition: yes). JavaScript
-/// runs on the blocking pool with the default script limits; `value-param` reads the payload
+/// runs on the blocking pool with the configured script limits; `value-param` reads the payload
 /// key the condition names. Truthiness as Conductor's: true, or a number above zero.
 async fn condition_holds(handler: &EventHandler, payload: &Value) -> Result<bool, String> {
     let Some(condition) = handler
@@ -458,7 +458,7 @@ async fn condition_holds(handler: &EventHandler, payload: &Value) -> Result<bool
         "" | "javascript" | "graaljs" => {
             let (script, input) = (condition.to_string(), payload.clone());
             tokio::task::spawn_blocking(move || {
-                baton_script::eval_js(&script, &input, &baton_script::Limits::default())
+                baton_script::eval_js(&script, &input, &baton_engine::systask::script_limits())
             })
             .await
             .map_err(|e| format!("condition evaluation did not finish: {e}"))?

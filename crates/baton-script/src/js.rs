@@ -18,37 +18,43 @@ use std::time::Instant;
 const MAX_STACK_BYTES: usize = 1024 * 1024;
 
 /// Deepest accepted nesting of a script's result.
-const MAX_RESULT_DEPTH: usize = 1_000;
+pub(crate) const MAX_RESULT_DEPTH: usize = 1_000;
+
+/// Results nested up to this depth are parsed on the calling thread.
+const SHALLOW_DEPTH: usize = 64;
+
+/// Stack of the thread that parses deeper results (reserved address space).
+const DEEP_PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 /// File name reported in error locations.
 const FILE_NAME: &str = "script";
 
-/// Value thrown by the prefix that [`check_js`] prepends, so the checked
+/// Value thrown by the prefix that [`check_in_thread`] prepends, so the checked
 /// script is compiled but none of it runs.
 const CHECK_MARKER: &str = "\u{1}baton-compile-only\u{1}";
 
-/// Evaluate a JavaScript script with `input` bound to the global `$` (so
-/// `$.value`, `$['some key']`).
-///
-/// The result is the script's completion value, for example of
-/// `(function(){ return $.a + 1; })()`, `$.a > 1 ? 'x' : 'y'` or
-/// `if ($.x) { true; } else { false; }`. Scripts run in sloppy (non-strict)
-/// mode unless they opt in with `"use strict"`.
-///
-/// Conversion back to JSON follows `JSON.stringify`: `undefined` (and
-/// functions/symbols) → `null`, booleans, strings, integral numbers → JSON
-/// integers (`2.0` → `2`), other numbers → floats, NaN/±Infinity → `null`,
-/// arrays → arrays, objects → objects (with `toJSON` honoured, so `Date`s
-/// become ISO strings).
-///
-/// Errors: [`ScriptError::Syntax`] if the script does not compile,
-/// [`ScriptError::Timeout`] / [`ScriptError::OutOfMemory`] when a limit is
-/// hit, [`ScriptError::Runtime`] for anything the script throws (including
-/// stack overflow) or a result that cannot be converted (e.g. a `BigInt` or a
-/// cyclic object).
-pub fn eval_js(script: &str, input: &Value, limits: &Limits) -> Result<Value, ScriptError> {
+/// Evaluates a JavaScript script in this process (see [`crate::eval_js`]).
+pub(crate) fn eval_in_thread(
+    script: &str,
+    input: &Value,
+    limits: &Limits,
+) -> Result<Value, ScriptError> {
     let input_json = serde_json::to_string(input)
         .map_err(|e| ScriptError::Runtime(format!("cannot serialize the input: {e}")))?;
+    match eval_to_json(script, input_json, limits)? {
+        None => Ok(Value::Null),
+        Some(json) => parse_result(&json),
+    }
+}
+
+/// Evaluates a JavaScript script with the JSON text `input_json` bound to
+/// `$`; returns the completion value as JSON text (`None` for `undefined`
+/// and other values `JSON.stringify` drops).
+pub(crate) fn eval_to_json(
+    script: &str,
+    input_json: String,
+    limits: &Limits,
+) -> Result<Option<String>, ScriptError> {
     let sandbox = Sandbox::new(limits)?;
     let outcome = sandbox.context.with(|ctx| {
         let run = || -> rquickjs::Result<Option<String>> {
@@ -63,24 +69,20 @@ pub fn eval_js(script: &str, input: &Value, limits: &Limits) -> Result<Value, Sc
         run().map_err(|err| sandbox.classify(&ctx, err))
     });
     match outcome {
-        Ok(None) => Ok(Value::Null),
-        Ok(Some(json)) => parse_result(&json),
         // A SyntaxError can also be thrown at run time (`JSON.parse('{')`):
         // only report a syntax error if the script itself does not compile.
-        Err(ScriptError::Syntax(msg)) => match check_js(script) {
+        Err(ScriptError::Syntax(msg)) => match check_in_thread(script) {
             Ok(()) => Err(ScriptError::Runtime(msg)),
             Err(ScriptError::Syntax(_)) => Err(ScriptError::Syntax(msg)),
             Err(other) => Err(other),
         },
-        Err(other) => Err(other),
+        other => other,
     }
 }
 
-/// Syntax-only check of a JavaScript script: it is compiled, but none of it
-/// runs (the default [`Limits`] bound the compilation itself).
-///
-/// Returns [`ScriptError::Syntax`] with the first error and its location.
-pub fn check_js(script: &str) -> Result<(), ScriptError> {
+/// Syntax-only check of a JavaScript script in this process (see
+/// [`crate::check_js`]).
+pub(crate) fn check_in_thread(script: &str) -> Result<(), ScriptError> {
     let sandbox = Sandbox::new(&Limits::default())?;
     sandbox.context.with(|ctx| {
         // The whole script is compiled before the first statement executes,
@@ -147,16 +149,47 @@ fn js_string_literal(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
-fn parse_result(json: &str) -> Result<Value, ScriptError> {
+/// Parses a script's result (JSON text), refusing excessive nesting.
+pub(crate) fn parse_result(json: &str) -> Result<Value, ScriptError> {
+    parse_nested(json, MAX_RESULT_DEPTH)
+}
+
+/// Parses JSON text nested at most `max_depth` levels (serde_json's own
+/// limit, 128, is too strict for script results).
+pub(crate) fn parse_nested(json: &str, max_depth: usize) -> Result<Value, ScriptError> {
     // `JSON.stringify` already turned NaN/Infinity into null and integral
     // numbers into integer literals, which serde_json parses as integers.
-    if json_nesting(json) > MAX_RESULT_DEPTH {
+    let depth = json_nesting(json);
+    if depth > max_depth {
         return Err(ScriptError::Runtime(format!(
-            "the script's result is nested deeper than {MAX_RESULT_DEPTH} levels"
+            "the script's result is nested deeper than {max_depth} levels"
         )));
     }
+    if depth <= SHALLOW_DEPTH {
+        return parse_unbounded(json);
+    }
+    // Deeply nested text recurses further than a 2 MiB stack allows in
+    // unoptimised builds: parse it on a thread of its own.
+    std::thread::scope(|scope| {
+        let parser = std::thread::Builder::new()
+            .name("baton-script-parse".to_owned())
+            .stack_size(DEEP_PARSE_STACK_BYTES)
+            .spawn_scoped(scope, || parse_unbounded(json));
+        match parser {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(ScriptError::Runtime(
+                    "cannot convert the script's result".to_owned(),
+                ))
+            }),
+            Err(e) => Err(ScriptError::Runtime(format!(
+                "cannot start a thread to convert the script's result: {e}"
+            ))),
+        }
+    })
+}
+
+fn parse_unbounded(json: &str) -> Result<Value, ScriptError> {
     let mut deserializer = serde_json::Deserializer::from_str(json);
-    // Depth was checked above; serde_json's own limit (128) is too strict.
     deserializer.disable_recursion_limit();
     let value = serde::Deserialize::deserialize(&mut deserializer)
         .and_then(|value| deserializer.end().map(|()| value))

@@ -2,6 +2,23 @@
 //! `rquickjs`) for `INLINE`, `SWITCH` and `DO_WHILE`, and jq (via `jaq`) for
 //! `JSON_JQ_TRANSFORM`.
 //!
+//! # Two modes: sandboxed and in-process
+//!
+//! Once a [`sandbox`] is [installed](sandbox::install) (as `baton server`
+//! does at startup), every evaluation and check runs in a pool of worker
+//! processes. Only that mode bounds memory and time *absolutely*: each
+//! worker caps its address space during an evaluation, so an allocation
+//! bomb aborts the worker (reported as [`ScriptError::OutOfMemory`]), not
+//! the server; and the server kills a worker that has not answered shortly
+//! after [`Limits::time`] (reported as [`ScriptError::Timeout`]), which
+//! also stops native built-ins that never consult the in-engine time check
+//! (`JSON.stringify` of a huge DAG).
+//!
+//! Without a sandbox (library use, in-process test suites) evaluation runs
+//! on the calling thread with the in-engine guards described below only:
+//! the QuickJS heap is bounded, but what jaq allocates while computing a
+//! value is not, and native built-ins may overrun the time limit.
+//!
 //! # JavaScript guarantees
 //!
 //! * **No host access.** Every evaluation runs in a plain QuickJS context with
@@ -14,15 +31,18 @@
 //!   the functions may be called from any number of threads at once.
 //! * **Time limit.** An interrupt handler aborts the script once
 //!   [`Limits::time`] has elapsed ([`ScriptError::Timeout`]); the resulting
-//!   exception cannot be caught by the script.
+//!   exception cannot be caught by the script. Native built-ins do not call
+//!   the handler; in the sandbox the worker is killed instead.
 //! * **Memory limit.** The QuickJS heap is capped at [`Limits::memory_bytes`]
 //!   (this includes the parsed input document); exceeding it yields
-//!   [`ScriptError::OutOfMemory`] instead of growing the process.
+//!   [`ScriptError::OutOfMemory`] instead of growing the process. In the
+//!   sandbox, memory outside the heap (e.g. converting a large result) is
+//!   bounded by the worker's address-space cap as well.
 //! * **Stack limit.** QuickJS may use at most 1 MiB of native stack, so
 //!   runaway recursion yields a [`ScriptError::Runtime`] ("Maximum call stack
-//!   size exceeded"), not a crash. Evaluation runs on the calling thread,
-//!   which must therefore have at least 2 MiB of stack (the default of Rust
-//!   and Tokio threads).
+//!   size exceeded"), not a crash. In-process evaluation runs on the calling
+//!   thread, which must therefore have at least 2 MiB of stack (the default
+//!   of Rust and Tokio threads).
 //! * **No panics.** Malformed or hostile scripts only ever produce a
 //!   [`ScriptError`].
 //!
@@ -53,10 +73,10 @@
 //! * Runaway recursion (`def f: 1 + f; f`) fails with [`ScriptError::Jq`]
 //!   instead of overflowing the stack; evaluation runs on a worker thread
 //!   with a large stack so deeply nested values do not crash either.
-//! * Memory is *best effort*: the collected outputs are bounded by
-//!   [`Limits::memory_bytes`] ([`ScriptError::OutOfMemory`]), but memory
-//!   that jaq uses internally while computing one value is not accounted
-//!   (jaq has no allocation hook).
+//! * Memory: the collected outputs are bounded by [`Limits::memory_bytes`]
+//!   ([`ScriptError::OutOfMemory`]). Memory that jaq uses internally while
+//!   computing one value is not accounted (jaq has no allocation hook); it
+//!   is bounded only in the sandbox, by the worker's address-space cap.
 //! * Dialect: jaq 3 follows jq 1.7 closely; `@csv` and `@tsv` (missing from
 //!   jaq) are provided. Known differences: updating `null` at a path fails
 //!   (`null | .a = 1`, `{} | .a.b = 1`) where jq creates the objects;
@@ -67,13 +87,114 @@
 //!   (bounded, behind a mutex), so repeated programs only pay for execution.
 
 use serde_json::Value;
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 mod jq;
 mod js;
+pub mod sandbox;
 
-pub use jq::{check_jq, eval_jq, eval_jq_with_limits};
-pub use js::{check_js, eval_js};
+/// Evaluate a JavaScript script with `input` bound to the global `$` (so
+/// `$.value`, `$['some key']`).
+///
+/// The result is the script's completion value, for example of
+/// `(function(){ return $.a + 1; })()`, `$.a > 1 ? 'x' : 'y'` or
+/// `if ($.x) { true; } else { false; }`. Scripts run in sloppy (non-strict)
+/// mode unless they opt in with `"use strict"`.
+///
+/// Conversion back to JSON follows `JSON.stringify`: `undefined` (and
+/// functions/symbols) → `null`, booleans, strings, integral numbers → JSON
+/// integers (`2.0` → `2`), other numbers → floats, NaN/±Infinity → `null`,
+/// arrays → arrays, objects → objects (with `toJSON` honoured, so `Date`s
+/// become ISO strings).
+///
+/// Runs in a worker of the [installed](sandbox::install) sandbox if there
+/// is one, else on the calling thread.
+///
+/// Errors: [`ScriptError::Syntax`] if the script does not compile,
+/// [`ScriptError::Timeout`] / [`ScriptError::OutOfMemory`] when a limit is
+/// hit, [`ScriptError::Runtime`] for anything the script throws (including
+/// stack overflow) or a result that cannot be converted (e.g. a `BigInt` or a
+/// cyclic object).
+pub fn eval_js(script: &str, input: &Value, limits: &Limits) -> Result<Value, ScriptError> {
+    match sandbox::installed() {
+        Some(sandbox) => sandbox.eval_js(script, input, limits),
+        None => js::eval_in_thread(script, input, limits),
+    }
+}
+
+/// Syntax-only check of a JavaScript script: it is compiled, but none of it
+/// runs (the default [`Limits`] bound the compilation itself).
+///
+/// Returns [`ScriptError::Syntax`] with the first error and its location.
+pub fn check_js(script: &str) -> Result<(), ScriptError> {
+    match sandbox::installed() {
+        Some(sandbox) => sandbox.check_js(script),
+        None => js::check_in_thread(script),
+    }
+}
+
+/// Run a jq program over `input` with the [configured
+/// limits](configured_limits); returns every emitted value in order.
+///
+/// `.` is the input document. Integral numbers come back as JSON integers.
+/// Compile and runtime errors map to [`ScriptError::Jq`]; see
+/// [`eval_jq_with_limits`] for how limits apply.
+pub fn eval_jq(query: &str, input: &Value) -> Result<Vec<Value>, ScriptError> {
+    eval_jq_with_limits(query, input, &configured_limits())
+}
+
+/// Like [`eval_jq`], with explicit limits.
+///
+/// * [`Limits::time`] is checked at every call of a definition (which covers
+///   the loops of the standard library) and between emitted values; when it
+///   has passed the evaluation fails with [`ScriptError::Timeout`]. In the
+///   sandbox the worker is also killed shortly after the limit, which stops
+///   long loops inside a single native filter (e.g. `reduce range(1e12)`).
+/// * [`Limits::memory_bytes`] bounds the (approximate) size of the collected
+///   outputs ([`ScriptError::OutOfMemory`]). Memory that jaq uses internally
+///   is only bounded in the sandbox (see the crate documentation).
+/// * Runaway recursion fails with [`ScriptError::Jq`] instead of overflowing
+///   the stack.
+pub fn eval_jq_with_limits(
+    query: &str,
+    input: &Value,
+    limits: &Limits,
+) -> Result<Vec<Value>, ScriptError> {
+    match sandbox::installed() {
+        Some(sandbox) => sandbox.eval_jq(query, input, limits),
+        None => jq::eval_in_thread(query, input, limits),
+    }
+}
+
+/// Compile-only check of a jq program.
+pub fn check_jq(query: &str) -> Result<(), ScriptError> {
+    match sandbox::installed() {
+        Some(sandbox) => sandbox.check_jq(query),
+        None => jq::check_in_thread(query),
+    }
+}
+
+static CONFIGURED_LIMITS: RwLock<Limits> = RwLock::new(Limits {
+    time: Limits::DEFAULT_TIME,
+    memory_bytes: Limits::DEFAULT_MEMORY_BYTES,
+});
+
+/// Sets the process-wide limits returned by [`configured_limits`] (the
+/// server sets them from its command line at startup).
+pub fn set_configured_limits(limits: Limits) {
+    *CONFIGURED_LIMITS
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = limits;
+}
+
+/// The process-wide limits for workflow scripts: [`Limits::default`] unless
+/// [`set_configured_limits`] changed them.
+pub fn configured_limits() -> Limits {
+    *CONFIGURED_LIMITS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Resource limits applied to one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -219,10 +219,8 @@ fn endless_output_is_limited() {
         time: Duration::from_millis(300),
         memory_bytes: 1 << 40,
     };
-    let started = Instant::now();
     let result = eval_jq_with_limits("repeat(1)", &json!(null), &limits);
     assert!(matches!(result, Err(ScriptError::Timeout(_))), "{result:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
 
     let limits = Limits {
         time: Duration::from_secs(30),
@@ -278,7 +276,6 @@ fn per_eval_cost() {
     }
     let per_eval = started.elapsed() / runs;
     eprintln!("eval_jq small program: {per_eval:?} per evaluation");
-    assert!(per_eval < Duration::from_millis(200), "{per_eval:?}");
 }
 
 fn quick() -> Limits {
@@ -300,13 +297,11 @@ fn runaway_recursion_is_an_error_not_a_crash() {
         "def f: f as $x | $x; f",
         "def f(g): g + f(g); f(1)",
     ] {
-        let started = Instant::now();
         match eval_jq_with_limits(query, &json!(null), &quick()) {
             Err(ScriptError::Jq(msg)) => assert!(msg.contains("recursion"), "{query}: {msg}"),
             Err(ScriptError::Timeout(_)) => {}
             other => panic!("{query}: {other:?}"),
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "{query}");
     }
 }
 
@@ -326,14 +321,11 @@ fn endless_loops_time_out() {
         "[while(true; .)]",
         "label $out | repeat(1) | select(false)",
     ] {
-        let started = Instant::now();
         let result = eval_jq_with_limits(query, &json!(0), &quick());
-        let elapsed = started.elapsed();
         assert!(
             matches!(result, Err(ScriptError::Timeout(d)) if d == quick().time),
             "{query}: {result:?}"
         );
-        assert!(elapsed < Duration::from_secs(3), "{query}: {elapsed:?}");
     }
 }
 

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,7 +30,13 @@ enum Command {
     Server(ServerArgs),
     /// Manage cron schedules on a running server (`--server`, env BATON_SERVER).
     Schedule(schedule_cli::ScheduleArgs),
+    /// Internal: a script sandbox worker (`baton server` starts these itself).
+    #[command(name = SCRIPT_WORKER_COMMAND, hide = true)]
+    ScriptWorker,
 }
+
+/// Hidden subcommand under which `baton server` re-executes itself as a script sandbox worker.
+const SCRIPT_WORKER_COMMAND: &str = "__script-worker";
 
 #[derive(clap::Args, Debug)]
 struct ServerArgs {
@@ -51,6 +58,20 @@ struct ServerArgs {
     max_body_bytes: usize,
     #[command(flatten)]
     conn: conn_args::ConnArgs,
+    /// Time limit of one script evaluation (INLINE, SWITCH, DO_WHILE, JSON_JQ_TRANSFORM, event
+    /// conditions), in milliseconds.
+    #[arg(long, env = "BATON_SCRIPT_TIMEOUT_MS", default_value_t = 4000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    script_timeout_ms: u64,
+    /// Memory limit of one script evaluation, in MiB: the JavaScript heap and the jq outputs;
+    /// the sandbox process may grow by at most twice this plus 16 MiB.
+    #[arg(long, env = "BATON_SCRIPT_MEMORY_MB", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    script_memory_mb: u64,
+    /// Most script sandbox processes alive at once [default: one per CPU, 2 to 8].
+    #[arg(long, env = "BATON_SCRIPT_WORKERS",
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    script_workers: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -76,8 +97,38 @@ fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(rest))
 }
 
+/// Applies the script limits and starts the script sandbox: from here on every script runs in
+/// worker processes (this binary under [`SCRIPT_WORKER_COMMAND`]), bounded in memory and time.
+fn install_script_sandbox(args: &ServerArgs) -> anyhow::Result<()> {
+    let memory_bytes = usize::try_from(args.script_memory_mb.saturating_mul(1024 * 1024))
+        .context("--script-memory-mb is too large for this platform")?;
+    baton_script::set_configured_limits(baton_script::Limits {
+        time: Duration::from_millis(args.script_timeout_ms),
+        memory_bytes,
+    });
+    let workers = match args.script_workers {
+        Some(n) => usize::try_from(n).context("--script-workers is too large")?,
+        None => baton_script::sandbox::SandboxConfig::default_workers(),
+    };
+    baton_script::sandbox::install(baton_script::sandbox::SandboxConfig {
+        // The running binary itself, even if its file was replaced since it started.
+        program: PathBuf::from("/proc/self/exe"),
+        args: vec![SCRIPT_WORKER_COMMAND.into()],
+        workers,
+    })
+    .context("starting the script sandbox")?;
+    tracing::info!(
+        workers,
+        timeout_ms = args.script_timeout_ms,
+        memory_mb = args.script_memory_mb,
+        "script sandbox ready"
+    );
+    Ok(())
+}
+
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     conn_args::raise_open_file_limit();
+    install_script_sandbox(&args)?;
     let path = sqlite_path(&args.db)?;
     let mut opts = SqliteOptions::new(&path);
     opts.synchronous = match args.sync {
@@ -99,7 +150,10 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     args.conn.apply(&mut config);
-    baton_server::serve(listener, runtime, config, shutdown_signal()).await?;
+    let served = baton_server::serve(listener, runtime, config, shutdown_signal()).await;
+    // Idle workers die now; busy ones when their evaluation ends, or with this process.
+    baton_script::sandbox::shutdown();
+    served?;
     tracing::info!("baton server stopped");
     Ok(())
 }
@@ -126,13 +180,17 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::ScriptWorker = cli.command {
+        // Before any runtime or logging: a worker stays single-purpose and small.
+        std::process::exit(baton_script::sandbox::run_worker());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -140,5 +198,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => rt.block_on(run_server(args)),
         Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
+        Command::ScriptWorker => Ok(()),
     }
 }
