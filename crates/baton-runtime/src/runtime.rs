@@ -1076,6 +1076,11 @@ impl Runtime {
         if r.task_id.trim().is_empty() {
             return Err(Error::Invalid("taskId: cannot be empty".into()));
         }
+        baton_model::duration::check_non_negative(
+            "callbackAfterSeconds",
+            r.callback_after_seconds,
+        )
+        .map_err(Error::Invalid)?;
         let workflow_id = if r.workflow_instance_id.trim().is_empty() {
             // Tolerate a missing workflow id by looking the task up.
             self.store
@@ -1183,7 +1188,7 @@ impl Runtime {
                     .tasks
                     .iter()
                     .filter(|t| t.response_timeout_seconds > 0)
-                    .map(|t| now + t.response_timeout_seconds * 1000)
+                    .map(|t| baton_model::duration::after_secs(now, t.response_timeout_seconds))
                     .min()
                 {
                     if earliest < self.sweeper_next.load(Ordering::Relaxed) {
@@ -1198,8 +1203,11 @@ impl Runtime {
             }
             let mut wake = deadline;
             if let Some(at) = outcome.next_visible_at {
-                let ms = (at - now_ms()).max(0) as u64;
-                wake = wake.min(now_i + Duration::from_millis(ms));
+                let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+                // A far-future entry (up to the ten-year duration cap) must not overflow Instant.
+                if let Some(at_i) = now_i.checked_add(Duration::from_millis(ms)) {
+                    wake = wake.min(at_i);
+                }
             }
             tokio::select! {
                 _ = &mut notified => {}
