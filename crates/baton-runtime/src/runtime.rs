@@ -463,14 +463,14 @@ impl Runtime {
             }
         }
         let now = now_ms();
-        let has_scripts = self.index_for(&def).has_scripts;
+        let slow = self.index_for(&def).decides_slowly();
         let registry = Some(self.task_defs().await?);
         let active_domains = if req.task_to_domain.is_empty() {
             None
         } else {
             Some(self.active_domains().await)
         };
-        let st = off_async_threads(has_scripts, || {
+        let st = off_async_threads(slow, || {
             engine::new_execution(NewExecution {
                 workflow_id,
                 def,
@@ -696,8 +696,8 @@ impl Runtime {
             if !st.workflow.task_to_domain.is_empty() {
                 st.active_domains = Some(self.active_domains().await);
             }
-            let has_scripts = st.index.has_scripts;
-            let (result, logs) = match off_async_threads(has_scripts, || f(&mut st))? {
+            let slow = st.index.decides_slowly();
+            let (result, logs) = match off_async_threads(slow, || f(&mut st))? {
                 Mutation::Unchanged(r) => return Ok((r, Vec::new())),
                 Mutation::Changed(r, logs) => (r, logs),
             };
@@ -1076,11 +1076,8 @@ impl Runtime {
         if r.task_id.trim().is_empty() {
             return Err(Error::Invalid("taskId: cannot be empty".into()));
         }
-        baton_model::duration::check_non_negative(
-            "callbackAfterSeconds",
-            r.callback_after_seconds,
-        )
-        .map_err(Error::Invalid)?;
+        baton_model::duration::check_non_negative("callbackAfterSeconds", r.callback_after_seconds)
+            .map_err(Error::Invalid)?;
         let workflow_id = if r.workflow_instance_id.trim().is_empty() {
             // Tolerate a missing workflow id by looking the task up.
             self.store
@@ -1502,14 +1499,14 @@ fn failure_start(effect: Effect) -> Option<(String, String, StartWorkflowRequest
     Some((workflow_id, name, req))
 }
 
-/// Runs a decision that may execute scripts (up to their time limit) without stalling the
-/// other requests served by this async worker thread. On a current-thread runtime (unit
-/// tests) it simply runs inline.
-fn off_async_threads<R>(has_scripts: bool, f: impl FnOnce() -> R) -> R {
+/// Runs a decision that may take long (scripts up to their time limit, thousands of `${…}`
+/// references: see `DefIndex::decides_slowly`) without stalling the other requests served by
+/// this async worker thread. On a current-thread runtime (unit tests) it simply runs inline.
+fn off_async_threads<R>(slow: bool, f: impl FnOnce() -> R) -> R {
     let multi_thread = tokio::runtime::Handle::try_current()
         .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
         .unwrap_or(false);
-    if has_scripts && multi_thread {
+    if slow && multi_thread {
         tokio::task::block_in_place(f)
     } else {
         f()

@@ -5,10 +5,11 @@
 //! function (`.length()`, `.sum()`, …).
 //!
 //! * Definite paths (keys and single indexes only, the common case: `a.b[0].c`, `a['k']`,
-//!   `a[-1]`) are walked by reference, so only the final value is cloned.
+//!   `a[-1]`) are walked by reference from [`Scope::field`], so only the final value is cloned
+//!   and the root object (the workflow, a task) is never built.
 //! * Indefinite paths (wildcards, slices, unions, deep scan, filters) are rewritten into RFC 9535
-//!   bracket form and run by `serde_json_path` against the root value; they yield a list, empty
-//!   when nothing matches. Filter text is passed through, so Jayway's `[?(@.x > 1)]` works,
+//!   bracket form and run by `serde_json_path` against the value their leading keys reach (also
+//!   walked by reference); they yield a list, empty when nothing matches. Filter text is passed through, so Jayway's `[?(@.x > 1)]` works,
 //!   while Jayway-only operators (`=~`, `in`, `nin`, `size`, …) are rejected. Inside a filter
 //!   `$` denotes the root value (e.g. the task), not the whole document.
 
@@ -17,7 +18,7 @@ use std::borrow::Cow;
 use serde_json::{Number, Value};
 use serde_json_path::JsonPath;
 
-use super::Scope;
+use super::{Node, Scope};
 
 /// Where a path starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,20 @@ impl Func {
         })
     }
 
+    /// [`Func::apply`] to a node, without copying a borrowed map to count or list its keys.
+    fn apply_node(self, node: &Node<'_>) -> Value {
+        match node {
+            Node::Value(v) => self.apply(v),
+            Node::Owned(v) => self.apply(v),
+            Node::Map(m) => match self {
+                Func::Length => Value::from(m.len()),
+                Func::Keys => Value::Array(m.keys().cloned().map(Value::String).collect()),
+                // The other functions need a list; an object yields null, as in `apply`.
+                _ => Value::Null,
+            },
+        }
+    }
+
     /// Apply the function; anything it cannot handle yields null (as Jayway's suppressed
     /// exceptions do).
     fn apply(self, v: &Value) -> Value {
@@ -136,36 +151,30 @@ pub(super) struct Path<'a> {
     pub(super) root: Root<'a>,
     pub(super) segs: Vec<Seg<'a>>,
     pub(super) func: Option<Func>,
-    /// The compiled query for an indefinite path; `None` for a definite one.
-    compiled: Option<JsonPath>,
+    /// For an indefinite path: how many leading (definite) segments are walked by reference,
+    /// and the query for the rest. `None` for a definite path.
+    compiled: Option<(usize, JsonPath)>,
 }
 
 impl Path<'_> {
     /// Evaluate against `scope`. Never fails: a missing root or key yields null for a definite
     /// path and an empty list for an indefinite one.
     pub(super) fn evaluate(&self, scope: &dyn Scope) -> Value {
-        let root = match &self.root {
-            Root::Named(name) => scope.lookup(name),
-            Root::Document => scope.document(),
-        };
         match &self.compiled {
-            None => {
-                let Some(root) = root else {
-                    return Value::Null;
-                };
-                if self.segs.is_empty() && self.func.is_none() {
-                    return root.into_owned();
-                }
-                let found = walk(&root, &self.segs);
-                match (found, self.func) {
-                    (Some(v), None) => v.clone(),
-                    (Some(v), Some(f)) => f.apply(v),
-                    (None, _) => Value::Null,
-                }
-            }
-            Some(query) => {
-                let list = match root.as_deref() {
-                    Some(r) => query.query(r).all().into_iter().cloned().collect(),
+            None => match (self.reach(scope, self.segs.len()), self.func) {
+                (Some(node), None) => node.into_value(),
+                (Some(node), Some(f)) => f.apply_node(&node),
+                (None, _) => Value::Null,
+            },
+            Some((split, query)) => {
+                let list = match self.reach(scope, *split) {
+                    Some(Node::Value(v)) => query.query(v).all().into_iter().cloned().collect(),
+                    Some(Node::Owned(v)) => query.query(&v).all().into_iter().cloned().collect(),
+                    Some(Node::Map(m)) => {
+                        // The query library needs a `Value`: the one case that copies a map.
+                        let v = Value::Object(m.clone());
+                        query.query(&v).all().into_iter().cloned().collect()
+                    }
                     None => Vec::new(),
                 };
                 let list = Value::Array(list);
@@ -175,6 +184,48 @@ impl Path<'_> {
                 }
             }
         }
+    }
+
+    /// The node the root and the first `upto` segments (all definite) lead to, borrowed from
+    /// the scope where it can be.
+    fn reach<'s>(&self, scope: &'s dyn Scope, upto: usize) -> Option<Node<'s>> {
+        let segs = &self.segs[..upto];
+        let (node, rest) = match (&self.root, segs.split_first()) {
+            (Root::Named(name), Some((Seg::Key(key), rest))) => (scope.field(name, key)?, rest),
+            (Root::Named(name), _) => (cow_node(scope.lookup(name)?), segs),
+            (Root::Document, _) => (cow_node(scope.document()?), segs),
+        };
+        descend(node, rest)
+    }
+}
+
+fn cow_node(v: Cow<'_, Value>) -> Node<'_> {
+    match v {
+        Cow::Borrowed(v) => Node::Value(v),
+        Cow::Owned(v) => Node::Owned(v),
+    }
+}
+
+/// Follow definite segments from a node, by reference for borrowed nodes.
+fn descend<'s>(node: Node<'s>, segs: &[Seg<'_>]) -> Option<Node<'s>> {
+    match node {
+        Node::Value(v) => walk(v, segs).map(Node::Value),
+        Node::Owned(v) => walk(&v, segs).cloned().map(Node::Owned),
+        Node::Map(m) => match segs.split_first() {
+            None => Some(Node::Map(m)),
+            Some((Seg::Key(k), rest)) => walk(m.get(k.as_ref())?, rest).map(Node::Value),
+            Some(_) => None,
+        },
+    }
+}
+
+/// Whether a segment holds a filter that mentions `$` (the root value), which must then stay
+/// the root the query runs against.
+fn mentions_root(seg: &Seg<'_>) -> bool {
+    match seg {
+        Seg::Filter(text) => text.contains('$'),
+        Seg::Descendant(inner) => mentions_root(inner),
+        _ => false,
     }
 }
 
@@ -250,12 +301,28 @@ pub(super) fn parse(text: &str) -> Result<Path<'_>, String> {
         None
     } else {
         let rfc = to_rfc9535(&segs);
-        Some(JsonPath::parse(&rfc).map_err(|e| {
+        let whole = JsonPath::parse(&rfc).map_err(|e| {
             format!(
                 "unsupported selector or filter (filters follow RFC 9535; Jayway-only operators \
                  such as '=~', 'in', 'nin', 'size' are not available): {e} in '{rfc}'"
             )
-        })?)
+        })?;
+        // Walk the leading keys by reference and query only from there, unless a filter
+        // refers to the root value.
+        let split = if matches!(root, Root::Named(_)) && !segs.iter().any(mentions_root) {
+            segs.iter().take_while(|s| s.is_definite()).count()
+        } else {
+            0
+        };
+        if split == 0 {
+            Some((0, whole))
+        } else {
+            let rest = to_rfc9535(&segs[split..]);
+            Some((
+                split,
+                JsonPath::parse(&rest).map_err(|e| format!("{e} in '{rest}'"))?,
+            ))
+        }
     };
     Ok(Path {
         root,
