@@ -1213,7 +1213,10 @@ fn compute_wake(st: &mut ExecState) {
             && t.start_time > 0
             && td.timeout_policy != TimeoutPolicy::AlertOnly
         {
-            dues.push(after_secs(after(t.start_time, start_delay), td.timeout_seconds));
+            dues.push(after_secs(
+                after(t.start_time, start_delay),
+                td.timeout_seconds,
+            ));
         }
         let pts = i64::from(td.poll_timeout_seconds.unwrap_or(0));
         if t.status == TaskStatus::Scheduled

@@ -390,7 +390,10 @@ mod tests {
         let max = baton_model::duration::MAX_DURATION_MS;
         assert_eq!(parse_duration("9223372036854775807d"), Some(max));
         assert_eq!(parse_duration("99999999999999999999999s"), Some(max));
-        assert_eq!(parse_duration("9223372036854775807s 9223372036854775807s"), Some(max));
+        assert_eq!(
+            parse_duration("9223372036854775807s 9223372036854775807s"),
+            Some(max)
+        );
         assert_eq!(parse_duration(""), None);
     }
 
@@ -404,7 +407,10 @@ mod tests {
         // Far-out or hostile numbers are invalid rather than an overflow.
         assert_eq!(parse_until("9223372036854775807-01-01"), None);
         assert_eq!(parse_until("2024-01-01 -9223372036854775808:00"), None);
-        assert_eq!(parse_until("2024-01-01 10:00 +9223372036854775807:00"), None);
+        assert_eq!(
+            parse_until("2024-01-01 10:00 +9223372036854775807:00"),
+            None
+        );
     }
 
     #[test]

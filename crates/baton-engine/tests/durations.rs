@@ -104,14 +104,20 @@ fn workflow_and_task_timeouts_of_max_never_fire() {
         json!({"timeoutSeconds": i64::MAX, "timeoutPolicy": "TIME_OUT_WF"}),
     ));
     assert_eq!(st.workflow.status, WorkflowStatus::Running);
-    let wake = st.next_wake_at.expect("the workflow timeout sets a wake-up");
+    let wake = st
+        .next_wake_at
+        .expect("the workflow timeout sets a wake-up");
     assert!(wake > T0 + YEAR_MS, "wake {wake}");
 
     let id = claim(&mut st);
     for later in [1, DAY_MS, YEAR_MS, 5 * YEAR_MS] {
         st.now = T0 + later;
         decide(&mut st);
-        assert_eq!(st.workflow.status, WorkflowStatus::Running, "after {later} ms");
+        assert_eq!(
+            st.workflow.status,
+            WorkflowStatus::Running,
+            "after {later} ms"
+        );
         let t = &st.tasks[st.find_task(&id).expect("task")];
         assert_eq!(t.status, TaskStatus::InProgress, "after {later} ms");
         assert!(st.next_wake_at.is_none_or(|w| w > st.now));
@@ -132,7 +138,11 @@ fn exponential_backoff_with_huge_delay_does_not_overflow() {
         let r = TaskResult::new("wf-d", &id, TaskResultStatus::Failed);
         assert_eq!(apply_result(&mut st, &r), UpdateOutcome::Applied);
         decide(&mut st);
-        assert_eq!(st.workflow.status, WorkflowStatus::Running, "attempt {attempt}");
+        assert_eq!(
+            st.workflow.status,
+            WorkflowStatus::Running,
+            "attempt {attempt}"
+        );
         let next = st
             .tasks
             .iter()
@@ -140,7 +150,11 @@ fn exponential_backoff_with_huge_delay_does_not_overflow() {
             .expect("a retry")
             .clone();
         assert_eq!(next.retry_count, attempt + 1);
-        assert!(next.start_delay_in_seconds >= 0, "{}", next.start_delay_in_seconds);
+        assert!(
+            next.start_delay_in_seconds >= 0,
+            "{}",
+            next.start_delay_in_seconds
+        );
         assert!(next.callback_after_seconds >= 0);
         let at = visible_at(&st, &next.task_id);
         assert!(at > st.now + DAY_MS, "attempt {attempt}: visible at {at}");

@@ -72,7 +72,9 @@ mod tests {
     #[test]
     fn negatives_name_the_field() {
         assert!(check_non_negative("retryCount", 0).is_ok());
-        let e = check_non_negative("retryCount", -1).err().unwrap_or_default();
+        let e = check_non_negative("retryCount", -1)
+            .err()
+            .unwrap_or_default();
         assert!(e.contains("retryCount") && e.contains("-1"), "{e}");
     }
 }

@@ -117,10 +117,18 @@ async fn negative_counts_and_durations_are_400_naming_the_field() {
     let mut wf_timeout = wf(wf_task(json!({})));
     wf_timeout["timeoutSeconds"] = json!(-1);
     let cases: Vec<(Value, &str)> = vec![
-        (wf(wf_task(json!({"retryCount": -1}))), "tasks[0].retryCount"),
-        (wf(wf_task(json!({"startDelay": -5}))), "tasks[0].startDelay"),
         (
-            wf(wf_task(json!({"taskDefinition": {"name": "neg_t", "retryDelaySeconds": -1}}))),
+            wf(wf_task(json!({"retryCount": -1}))),
+            "tasks[0].retryCount",
+        ),
+        (
+            wf(wf_task(json!({"startDelay": -5}))),
+            "tasks[0].startDelay",
+        ),
+        (
+            wf(wf_task(
+                json!({"taskDefinition": {"name": "neg_t", "retryDelaySeconds": -1}}),
+            )),
             "tasks[0].taskDefinition.retryDelaySeconds",
         ),
         (wf_timeout, "timeoutSeconds"),
