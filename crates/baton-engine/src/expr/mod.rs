@@ -25,6 +25,7 @@
 //!   missing key or an invalid path yields null; an indefinite path (wildcard, slice, filter,
 //!   deep scan) yields a list, empty when nothing matches.
 
+mod func;
 mod path;
 mod render;
 mod template;
@@ -381,5 +382,7 @@ fn collect_roots_text(s: &str, depth: usize, out: &mut Vec<String>) {
     }
 }
 
+#[cfg(test)]
+mod borrow_tests;
 #[cfg(test)]
 mod tests;
