@@ -166,3 +166,35 @@ async fn negative_counts_and_durations_are_400_naming_the_field() {
     assert_eq!(before["workflow"]["tasks"][0]["taskId"], task["taskId"]);
     assert_eq!(before["workflow"]["tasks"][0]["status"], "IN_PROGRESS");
 }
+
+#[tokio::test]
+async fn schedule_times_negative_are_400_and_max_means_never() {
+    let s = TestServer::spawn().await;
+    s.register_workflow(simple_workflow("wf_sched_dur", &["sched_t"]))
+        .await;
+    let body = |field: &str, t: i64| {
+        let mut b = json!({
+            "name": "sched_dur", "cronExpression": "* * * * * *",
+            "startWorkflowRequest": {"name": "wf_sched_dur"},
+        });
+        b[field] = json!(t);
+        b
+    };
+    for field in ["scheduleStartTime", "scheduleEndTime"] {
+        let resp = s.post_json("/scheduler/schedules", &body(field, -1)).await;
+        expect_error(resp, StatusCode::BAD_REQUEST, &[field]).await;
+    }
+    assert_eq!(s.get_json("/scheduler/schedules").await, json!([]));
+
+    // A start time of Long.MAX_VALUE is accepted and never due (it used to hang the save while
+    // every cron time since 1970 was skipped).
+    let resp = s
+        .post_json(
+            "/scheduler/schedules",
+            &body("scheduleStartTime", JAVA_LONG_MAX),
+        )
+        .await;
+    let saved = expect_json(resp, StatusCode::OK).await;
+    assert_eq!(saved["scheduleStartTime"], json!(JAVA_LONG_MAX), "{saved}");
+    assert!(saved["nextRunTime"].is_null(), "{saved}");
+}
