@@ -18,6 +18,7 @@ use crate::expr::{self, resolve_map};
 use crate::retry::retry_delay_ms;
 use crate::state::{base_ref, Effect, ExecState};
 use crate::systask::{self as sys, SyncResult};
+use baton_model::duration::{after, after_secs, secs_to_ms, sum_secs_to_ms};
 use baton_model::{
     JsonMap, Task, TaskResult, TaskResultStatus, TaskStatus, TimeoutPolicy, Workflow, WorkflowDef,
     WorkflowStatus, WorkflowTask, WorkflowTimeoutPolicy,
@@ -175,7 +176,7 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
                 // A worker reporting progress gives the task back to the queue, to be handed
                 // out again after callbackAfterSeconds (Conductor's semantics).
                 st.set_status(i, TaskStatus::Scheduled);
-                st.enqueue(i, now + cas * 1000);
+                st.enqueue(i, after_secs(now, cas));
             }
         }
         other => st.set_status(i, TaskStatus::from(other)),
@@ -310,7 +311,7 @@ fn handle_failure(st: &mut ExecState, i: usize) -> Failure {
         .unwrap_or(def.retry_count)
         .max(0);
     let total_budget_left = def.total_timeout_seconds <= 0
-        || first_scheduled_time(st, &task) + def.total_timeout_seconds * 1000 > st.now;
+        || after_secs(first_scheduled_time(st, &task), def.total_timeout_seconds) > st.now;
     if task.status.is_retriable()
         && !sys::is_structural(&task.task_type)
         && task.retry_count < expected
@@ -365,7 +366,7 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     t.update_time = st.now;
     t.queue_wait_time = 0;
     t.callback_after_seconds = delay_ms / 1000;
-    t.start_delay_in_seconds = (delay_ms / 1000) as i32;
+    t.start_delay_in_seconds = i32::try_from(delay_ms / 1000).unwrap_or(i32::MAX);
     if let Some(node) = st.node_of(&old).map(|n| n.into_owned()) {
         t.input_data = task_input(st, &node, &t.task_id);
     }
@@ -373,7 +374,7 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     let sync_type = t.task_type.clone();
     let idx = st.add_task(t);
     if is_queued {
-        st.enqueue(idx, st.now + delay_ms);
+        st.enqueue(idx, after(st.now, delay_ms));
     } else if let Some(node) = st.node_of(&st.tasks[idx].clone()).map(|n| n.into_owned()) {
         // A retried synchronous task (INLINE, JQ…) runs again right away.
         let _ = sync_type;
@@ -756,9 +757,8 @@ fn schedule_worker(st: &mut ExecState, mut t: Task, node: &WorkflowTask) {
     if !sys::is_system(&t.task_type) {
         t.domain = domain_for(st, &t.task_def_name);
     }
-    let delay = i64::from(node.start_delay.max(0)) * 1000;
     let idx = st.add_task(t);
-    st.enqueue(idx, st.now + delay);
+    st.enqueue(idx, after_secs(st.now, i64::from(node.start_delay)));
 }
 
 /// Adds an operator task that was evaluated as it was scheduled: COMPLETED, or FAILED with
@@ -1079,7 +1079,7 @@ fn wait_due(t: &Task) -> Result<Option<i64>, String> {
     match (duration, until) {
         (Some(_), Some(_)) => Err("WAIT cannot have both 'duration' and 'until'".into()),
         (Some(d), None) => sys::parse_duration(d)
-            .map(|ms| Some(t.scheduled_time + ms))
+            .map(|ms| Some(after(t.scheduled_time, ms)))
             .ok_or_else(|| format!("WAIT duration '{d}' is not valid (e.g. '30s', '1d 2h 5m')")),
         (None, Some(u)) => sys::parse_until(u)
             .map(Some)
@@ -1113,7 +1113,8 @@ fn check_task_timeouts(st: &mut ExecState, i: usize) -> bool {
     let now = st.now;
     if t.status == TaskStatus::InProgress
         && def.response_timeout_seconds > 0
-        && now - t.update_time >= (def.response_timeout_seconds + t.callback_after_seconds) * 1000
+        && now.saturating_sub(t.update_time)
+            >= sum_secs_to_ms(&[def.response_timeout_seconds, t.callback_after_seconds])
     {
         st.tasks[i].reason_for_incompletion = Some(format!(
             "responseTimeout: {} exceeded for the taskId: {} with Task Definition: {}",
@@ -1122,14 +1123,18 @@ fn check_task_timeouts(st: &mut ExecState, i: usize) -> bool {
         st.set_status(i, TaskStatus::TimedOut);
         return true;
     }
-    let start_delay = i64::from(t.start_delay_in_seconds) * 1000;
+    let start_delay = secs_to_ms(i64::from(t.start_delay_in_seconds));
     let timed_out = def.timeout_seconds > 0
         && t.start_time > 0
-        && now - (t.start_time + start_delay) >= def.timeout_seconds * 1000;
+        && now >= after_secs(after(t.start_time, start_delay), def.timeout_seconds);
+    let pts = i64::from(def.poll_timeout_seconds.unwrap_or(0));
     let poll_timed_out = t.status == TaskStatus::Scheduled
-        && def.poll_timeout_seconds.unwrap_or(0) > 0
-        && now - (t.scheduled_time + start_delay)
-            >= (i64::from(def.poll_timeout_seconds.unwrap_or(0)) + t.callback_after_seconds) * 1000;
+        && pts > 0
+        && now
+            >= after(
+                after(t.scheduled_time, start_delay),
+                sum_secs_to_ms(&[pts, t.callback_after_seconds]),
+            );
     if !(timed_out || poll_timed_out) {
         return false;
     }
@@ -1170,8 +1175,8 @@ fn check_workflow_timeout(st: &mut ExecState) -> bool {
     } else {
         st.workflow.create_time
     };
-    let elapsed = st.now - base;
-    if elapsed < def.timeout_seconds * 1000 {
+    let elapsed = st.now.saturating_sub(base);
+    if elapsed < secs_to_ms(def.timeout_seconds) {
         return false;
     }
     let reason = format!(
@@ -1192,7 +1197,7 @@ fn compute_wake(st: &mut ExecState) {
         } else {
             st.workflow.create_time
         };
-        st.wake_at(base + def.timeout_seconds * 1000);
+        st.wake_at(after_secs(base, def.timeout_seconds));
     }
     let mut dues = Vec::new();
     for t in st
@@ -1209,31 +1214,38 @@ fn compute_wake(st: &mut ExecState) {
         if t.task_type == sys::SUB_WORKFLOW && t.status == TaskStatus::InProgress {
             // A child wakes its parent when it ends; this is the safety net should that
             // wake-up be lost (the parent row rewritten in between, or a crash).
-            dues.push(st.now + SUB_WORKFLOW_CHECK_MS);
+            dues.push(after(st.now, SUB_WORKFLOW_CHECK_MS));
             continue;
         }
         if sys::is_system(&t.task_type) {
             continue;
         }
         let td = st.task_def_of(t);
-        let start_delay = i64::from(t.start_delay_in_seconds) * 1000;
+        let start_delay = secs_to_ms(i64::from(t.start_delay_in_seconds));
         if t.status == TaskStatus::InProgress && td.response_timeout_seconds > 0 {
-            dues.push(
-                t.update_time + (td.response_timeout_seconds + t.callback_after_seconds) * 1000,
-            );
+            dues.push(after(
+                t.update_time,
+                sum_secs_to_ms(&[td.response_timeout_seconds, t.callback_after_seconds]),
+            ));
         }
         if td.timeout_seconds > 0
             && t.start_time > 0
             && td.timeout_policy != TimeoutPolicy::AlertOnly
         {
-            dues.push(t.start_time + start_delay + td.timeout_seconds * 1000);
+            dues.push(after_secs(
+                after(t.start_time, start_delay),
+                td.timeout_seconds,
+            ));
         }
         let pts = i64::from(td.poll_timeout_seconds.unwrap_or(0));
         if t.status == TaskStatus::Scheduled
             && pts > 0
             && td.timeout_policy != TimeoutPolicy::AlertOnly
         {
-            dues.push(t.scheduled_time + start_delay + (pts + t.callback_after_seconds) * 1000);
+            dues.push(after(
+                after(t.scheduled_time, start_delay),
+                sum_secs_to_ms(&[pts, t.callback_after_seconds]),
+            ));
         }
     }
     for d in dues {

@@ -4,12 +4,12 @@
 //! changed task rows are marked dirty, status changes append history events, and queue
 //! entries are pushed or removed alongside the task that needs them.
 
-use crate::expr::Scope;
+use crate::expr::{Node, Scope};
 use baton_model::{
     HistoryEvent, JsonMap, QueueEntry, Task, TaskDef, TaskStatus, Workflow, WorkflowDef,
     WorkflowStatus, WorkflowTask,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,7 +39,15 @@ pub struct DefIndex {
     /// Whether deciding may run a script (JavaScript or jq), which can take up to its time
     /// limit; the runtime then decides off the async threads.
     pub has_scripts: bool,
+    /// How many `${…}` expressions the definition's parameter maps hold (an upper bound on the
+    /// references one decision resolves per node).
+    pub expr_count: usize,
 }
+
+/// From this many expressions on, resolving a definition's inputs is not trivially cheap
+/// (each reference copies its result, which may be large), so decisions leave the async
+/// threads.
+pub const HEAVY_EXPR_COUNT: usize = 64;
 
 impl DefIndex {
     pub fn build(def: &WorkflowDef) -> Self {
@@ -80,10 +88,19 @@ impl DefIndex {
                 && t.evaluator_type.as_deref() != Some("value-param"))
                 || (t.task_type == "DECISION" && t.case_expression.is_some());
         });
+        let mut expr_count = count_exprs_in_map(&def.output_parameters);
+        def.for_each_task(&mut |t| expr_count += count_exprs_in_map(&t.input_parameters));
         DefIndex {
             locations,
             has_scripts,
+            expr_count,
         }
+    }
+
+    /// Whether a decision over this definition may take long enough (scripts, many
+    /// expressions) that the runtime should run it off the async threads that serve requests.
+    pub fn decides_slowly(&self) -> bool {
+        self.has_scripts || self.expr_count >= HEAVY_EXPR_COUNT
     }
 
     pub fn location(&self, reference: &str) -> Option<&Location> {
@@ -396,52 +413,147 @@ impl ExecState {
         )
     }
 
-    /// The expression document's `workflow` object.
+    /// The expression document's `workflow` object (built whole only for `${workflow}`
+    /// itself; paths into it go through [`Scope::field`]).
     pub fn workflow_object(&self) -> Value {
-        let w = &self.workflow;
-        json!({
-            "input": w.input,
-            "output": w.output,
-            "variables": w.variables,
-            "status": w.status.as_str(),
-            "workflowId": w.workflow_id,
-            "parentWorkflowId": w.parent_workflow_id,
-            "parentWorkflowTaskId": w.parent_workflow_task_id,
-            "workflowType": w.workflow_name,
-            "version": w.workflow_version,
-            "correlationId": w.correlation_id,
-            "reasonForIncompletion": w.reason_for_incompletion,
-            "schemaVersion": 2,
-            "createTime": w.create_time,
-            "taskToDomain": w.task_to_domain,
-            "priority": w.priority,
-        })
+        object_of(WORKFLOW_KEYS, |k| workflow_field(&self.workflow, k))
+    }
+}
+
+fn count_exprs_in_map(m: &JsonMap) -> usize {
+    m.values().map(count_exprs).sum()
+}
+
+fn count_exprs(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.matches("${").count(),
+        Value::Array(items) => items.iter().map(count_exprs).sum(),
+        Value::Object(m) => count_exprs_in_map(m),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
+
+/// The keys of the expression document's `workflow` object, in the order it lists them.
+const WORKFLOW_KEYS: &[&str] = &[
+    "input",
+    "output",
+    "variables",
+    "status",
+    "workflowId",
+    "parentWorkflowId",
+    "parentWorkflowTaskId",
+    "workflowType",
+    "version",
+    "correlationId",
+    "reasonForIncompletion",
+    "schemaVersion",
+    "createTime",
+    "taskToDomain",
+    "priority",
+];
+
+/// The keys of a task as the expression document presents it.
+const TASK_KEYS: &[&str] = &[
+    "input",
+    "output",
+    "taskType",
+    "status",
+    "referenceTaskName",
+    "retryCount",
+    "correlationId",
+    "pollCount",
+    "taskDefName",
+    "scheduledTime",
+    "startTime",
+    "endTime",
+    "workflowInstanceId",
+    "taskId",
+    "reasonForIncompletion",
+    "callbackAfterSeconds",
+    "workerId",
+    "iteration",
+    "domain",
+];
+
+fn object_of<'a>(keys: &[&str], field: impl Fn(&str) -> Option<Node<'a>>) -> Value {
+    Value::Object(
+        keys.iter()
+            .filter_map(|k| Some(((*k).to_owned(), field(k)?.into_value())))
+            .collect(),
+    )
+}
+
+fn owned(v: impl Into<Value>) -> Option<Node<'static>> {
+    Some(Node::Owned(v.into()))
+}
+
+/// One key of the `workflow` object: the maps borrowed, scalars built.
+fn workflow_field<'a>(w: &'a Workflow, key: &str) -> Option<Node<'a>> {
+    match key {
+        "input" => Some(Node::Map(&w.input)),
+        "output" => Some(Node::Map(&w.output)),
+        "variables" => Some(Node::Map(&w.variables)),
+        "status" => owned(w.status.as_str()),
+        "workflowId" => owned(w.workflow_id.as_str()),
+        "parentWorkflowId" => owned(w.parent_workflow_id.clone()),
+        "parentWorkflowTaskId" => owned(w.parent_workflow_task_id.clone()),
+        "workflowType" => owned(w.workflow_name.as_str()),
+        "version" => owned(w.workflow_version),
+        "correlationId" => owned(w.correlation_id.clone()),
+        "reasonForIncompletion" => owned(w.reason_for_incompletion.clone()),
+        "schemaVersion" => owned(2),
+        "createTime" => owned(w.create_time),
+        "taskToDomain" => owned(Value::Object(
+            w.task_to_domain
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        )),
+        "priority" => owned(w.priority),
+        _ => None,
+    }
+}
+
+/// One key of a task's object: input and output borrowed, scalars built.
+fn task_field<'a>(t: &'a Task, key: &str) -> Option<Node<'a>> {
+    match key {
+        "input" => Some(Node::Map(&t.input_data)),
+        "output" => Some(Node::Map(&t.output_data)),
+        "taskType" => owned(t.task_type.as_str()),
+        "status" => owned(t.status.as_str()),
+        "referenceTaskName" => owned(t.reference_task_name.as_str()),
+        "retryCount" => owned(t.retry_count),
+        "correlationId" => owned(t.correlation_id.clone()),
+        "pollCount" => owned(t.poll_count),
+        "taskDefName" => owned(t.task_def_name.as_str()),
+        "scheduledTime" => owned(t.scheduled_time),
+        "startTime" => owned(t.start_time),
+        "endTime" => owned(t.end_time),
+        "workflowInstanceId" => owned(t.workflow_instance_id.as_str()),
+        "taskId" => owned(t.task_id.as_str()),
+        "reasonForIncompletion" => owned(t.reason_for_incompletion.clone()),
+        "callbackAfterSeconds" => owned(t.callback_after_seconds),
+        "workerId" => owned(t.worker_id.clone()),
+        "iteration" => owned(t.iteration),
+        "domain" => owned(t.domain.clone()),
+        _ => None,
     }
 }
 
 /// A task as the expression document presents it under its reference name.
 pub fn task_object(t: &Task) -> Value {
-    json!({
-        "input": t.input_data,
-        "output": t.output_data,
-        "taskType": t.task_type,
-        "status": t.status.as_str(),
-        "referenceTaskName": t.reference_task_name,
-        "retryCount": t.retry_count,
-        "correlationId": t.correlation_id,
-        "pollCount": t.poll_count,
-        "taskDefName": t.task_def_name,
-        "scheduledTime": t.scheduled_time,
-        "startTime": t.start_time,
-        "endTime": t.end_time,
-        "workflowInstanceId": t.workflow_instance_id,
-        "taskId": t.task_id,
-        "reasonForIncompletion": t.reason_for_incompletion,
-        "callbackAfterSeconds": t.callback_after_seconds,
-        "workerId": t.worker_id,
-        "iteration": t.iteration,
-        "domain": t.domain,
-    })
+    object_of(TASK_KEYS, |k| task_field(t, k))
+}
+
+impl ExecState {
+    /// The task a reference names: the latest attempt; loop tasks answer to their base name
+    /// (latest iteration wins).
+    fn task_for_ref(&self, root: &str) -> Option<&Task> {
+        self.tasks
+            .iter()
+            .rev()
+            .find(|t| t.reference_task_name == root || base_ref(&t.reference_task_name) == root)
+    }
 }
 
 impl Scope for ExecState {
@@ -449,18 +561,77 @@ impl Scope for ExecState {
         if root == "workflow" {
             return Some(Cow::Owned(self.workflow_object()));
         }
-        // Latest attempt; loop tasks answer to their base name (latest iteration wins).
-        self.tasks
-            .iter()
-            .rev()
-            .find(|t| t.reference_task_name == root || base_ref(&t.reference_task_name) == root)
-            .map(|t| Cow::Owned(task_object(t)))
+        self.task_for_ref(root).map(|t| Cow::Owned(task_object(t)))
+    }
+
+    fn field(&self, root: &str, key: &str) -> Option<Node<'_>> {
+        if root == "workflow" {
+            return workflow_field(&self.workflow, key);
+        }
+        task_field(self.task_for_ref(root)?, key)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state_with_input(input: serde_json::Map<String, Value>) -> ExecState {
+        let workflow = Workflow {
+            workflow_id: "wf-1".into(),
+            input,
+            ..Workflow::default()
+        };
+        let def: WorkflowDef = serde_json::from_value(serde_json::json!({"name": "w"}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let task = Task {
+            reference_task_name: "t__2".into(),
+            output_data: serde_json::Map::from_iter([("o".to_owned(), Value::from(7))]),
+            ..Task::default()
+        };
+        ExecState::new(workflow, Arc::new(def), Arc::default(), vec![task], None, 0)
+    }
+
+    #[test]
+    fn fields_borrow_the_maps_they_hold() {
+        let input = serde_json::Map::from_iter([("big".to_owned(), Value::from("x".repeat(1000)))]);
+        let st = state_with_input(input);
+        match st.field("workflow", "input") {
+            Some(Node::Map(m)) => assert!(std::ptr::eq(m, &st.workflow.input)),
+            other => panic!("workflow.input should be borrowed, got {other:?}"),
+        }
+        match st.field("t", "output") {
+            Some(Node::Map(m)) => assert!(std::ptr::eq(m, &st.tasks[0].output_data)),
+            other => panic!("t.output should be borrowed, got {other:?}"),
+        }
+        assert!(st.field("workflow", "nope").is_none());
+        assert!(st.field("ghost", "output").is_none());
+        // A resolved reference copies only its leaf.
+        let v = crate::expr::resolve_str("${workflow.input.big}", &st, None);
+        assert_eq!(v.as_str().map(str::len), Some(1000));
+        assert_eq!(
+            crate::expr::resolve_str("${t.output.o}", &st, None),
+            Value::from(7)
+        );
+    }
+
+    #[test]
+    fn whole_objects_list_every_key_once() {
+        let st = state_with_input(serde_json::Map::new());
+        let w = st.workflow_object();
+        let keys: Vec<&str> = w
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(keys, WORKFLOW_KEYS);
+        assert_eq!(w["workflowId"], "wf-1");
+        assert_eq!(w["parentWorkflowId"], Value::Null);
+        assert_eq!(w["schemaVersion"], 2);
+        let t = task_object(&st.tasks[0]);
+        assert_eq!(t.as_object().map(|m| m.len()), Some(TASK_KEYS.len()));
+        assert_eq!(t["referenceTaskName"], "t__2");
+        assert_eq!(t["output"]["o"], 7);
+    }
 
     #[test]
     fn base_ref_strips_iteration_suffix_only() {

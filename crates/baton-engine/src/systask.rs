@@ -234,7 +234,8 @@ pub fn case_string(v: &Value) -> String {
     }
 }
 
-/// Parses a WAIT `duration` such as `30s`, `5 m`, `2 hours`, `1d 3h 10m 5s`.
+/// Parses a WAIT `duration` such as `30s`, `5 m`, `2 hours`, `1d 3h 10m 5s`, in milliseconds.
+/// Durations past [`baton_model::duration::MAX_DURATION_SECONDS`] act as that maximum.
 pub fn parse_duration(text: &str) -> Option<i64> {
     let s = text.trim().to_ascii_lowercase();
     if s.is_empty() {
@@ -249,7 +250,7 @@ pub fn parse_duration(text: &str) -> Option<i64> {
         if digits.is_empty() {
             return None;
         }
-        let n: i64 = digits.parse().ok()?;
+        let n: i64 = digits.parse().unwrap_or(i64::MAX);
         rest = rest[digits.len()..].trim_start();
         let unit: String = rest
             .chars()
@@ -263,10 +264,11 @@ pub fn parse_duration(text: &str) -> Option<i64> {
             "s" | "sec" | "secs" | "second" | "seconds" | "" => 1,
             _ => return None,
         };
-        total = total.checked_add(n.checked_mul(secs)?)?;
+        // Saturate: a huge duration means "effectively never", not an error or an overflow.
+        total = total.saturating_add(n.saturating_mul(secs));
         matched_any = true;
     }
-    matched_any.then_some(total * 1000)
+    matched_any.then(|| baton_model::duration::secs_to_ms(total))
 }
 
 /// Parses a WAIT `until`: `yyyy-MM-dd HH:mm`, `yyyy-MM-dd HH:mm z` (UTC/GMT/Z or ±HH:MM), or
@@ -289,7 +291,7 @@ mod chrono_like {
         let days = days_from(date).ok_or(())?;
         let (clock, offset_min) = split_offset(time).ok_or(())?;
         let secs = clock_secs(clock).ok_or(())?;
-        Ok((days * 86_400 + secs - offset_min * 60) * 1000)
+        epoch_ms(days, secs, offset_min).ok_or(())
     }
 
     pub fn parse_simple(s: &str) -> Option<i64> {
@@ -307,7 +309,16 @@ mod chrono_like {
         if parts.next().is_some() {
             return None;
         }
-        Some((days * 86_400 + clock - offset * 60) * 1000)
+        epoch_ms(days, clock, offset)
+    }
+
+    /// Epoch ms of a day number, seconds into the day and a zone offset; `None` when the date
+    /// is too far out to represent (a year such as 999999999999).
+    fn epoch_ms(days: i64, clock_secs: i64, offset_min: i64) -> Option<i64> {
+        days.checked_mul(86_400)?
+            .checked_add(clock_secs)?
+            .checked_sub(offset_min.checked_mul(60)?)?
+            .checked_mul(1000)
     }
 
     fn zone_offset_minutes(z: &str) -> Option<i64> {
@@ -320,7 +331,12 @@ mod chrono_like {
                     _ => return None,
                 };
                 let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-                Some(sign * (h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?))
+                let (h, m) = (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?);
+                // Java's ZoneOffset range; also keeps the arithmetic small.
+                if !(0..=18).contains(&h) || !(0..=59).contains(&m) {
+                    return None;
+                }
+                Some(sign * (h * 60 + m))
             }
         }
     }
@@ -343,7 +359,7 @@ mod chrono_like {
             Some(x) => x.parse().ok()?,
             None => 0,
         };
-        if h > 23 || m > 59 || s > 60 {
+        if !(0..=23).contains(&h) || !(0..=59).contains(&m) || !(0..=60).contains(&s) {
             return None;
         }
         Some(h * 3600 + m * 60 + s)
@@ -360,12 +376,12 @@ mod chrono_like {
         }
         // Howard Hinnant's days_from_civil.
         let y = if m <= 2 { y - 1 } else { y };
-        let era = if y >= 0 { y } else { y - 399 } / 400;
+        let era = if y >= 0 { y } else { y.checked_sub(399)? } / 400;
         let yoe = y - era * 400;
         let mp = (m + 9) % 12;
         let doy = (153 * mp + 2) / 5 + d - 1;
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        Some(era * 146_097 + doe - 719_468)
+        era.checked_mul(146_097)?.checked_add(doe - 719_468)
     }
 }
 
@@ -383,6 +399,14 @@ mod tests {
             Some((86_400 + 3 * 3600 + 600 + 5) * 1000)
         );
         assert_eq!(parse_duration("soon"), None);
+        // Huge durations saturate at the ten-year maximum instead of overflowing.
+        let max = baton_model::duration::MAX_DURATION_MS;
+        assert_eq!(parse_duration("9223372036854775807d"), Some(max));
+        assert_eq!(parse_duration("99999999999999999999999s"), Some(max));
+        assert_eq!(
+            parse_duration("9223372036854775807s 9223372036854775807s"),
+            Some(max)
+        );
         assert_eq!(parse_duration(""), None);
     }
 
@@ -393,6 +417,13 @@ mod tests {
         assert_eq!(parse_until("1970-01-01 01:00 +01:00"), Some(0));
         assert_eq!(parse_until("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
         assert_eq!(parse_until("tomorrow"), None);
+        // Far-out or hostile numbers are invalid rather than an overflow.
+        assert_eq!(parse_until("9223372036854775807-01-01"), None);
+        assert_eq!(parse_until("2024-01-01 -9223372036854775808:00"), None);
+        assert_eq!(
+            parse_until("2024-01-01 10:00 +9223372036854775807:00"),
+            None
+        );
     }
 
     #[test]

@@ -32,6 +32,17 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
     }
 }
 
+/// Rejects a negative count or duration (the policy of [`baton_model::duration`]).
+fn non_negative(out: &mut Vec<ValidationError>, path: String, field: &str, value: i64) {
+    if let Err(message) = baton_model::duration::check_non_negative(field, value) {
+        out.push(ValidationError {
+            path,
+            message,
+            invalid_value: Some(Value::from(value)),
+        });
+    }
+}
+
 /// Checks a task definition (§3.1 rules).
 pub fn validate_task_def(d: &TaskDef, path: &str) -> Vec<ValidationError> {
     let mut out = Vec::new();
@@ -104,6 +115,13 @@ pub fn validate_task_def(d: &TaskDef, path: &str) -> Vec<ValidationError> {
             p("concurrentExecLimit"),
             "concurrentExecLimit must be >= 0",
         ));
+    }
+    for (field, value) in [
+        ("totalTimeoutSeconds", d.total_timeout_seconds),
+        ("maxRetryDelaySeconds", i64::from(d.max_retry_delay_seconds)),
+        ("backoffJitterMs", i64::from(d.backoff_jitter_ms)),
+    ] {
+        non_negative(&mut out, p(field), field, value);
     }
     out
 }
@@ -205,6 +223,10 @@ fn check_task(
     if let Err(e) = expr::validate(&Value::Object(t.input_parameters.clone())) {
         out.push(err(p("inputParameters"), e.to_string()));
     }
+    if let Some(n) = t.retry_count {
+        non_negative(out, p("retryCount"), "retryCount", i64::from(n));
+    }
+    non_negative(out, p("startDelay"), "startDelay", i64::from(t.start_delay));
     if let Some(td) = &t.task_definition {
         out.extend(validate_task_def(td, &format!("{path}.taskDefinition.")));
     }

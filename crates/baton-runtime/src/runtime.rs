@@ -508,14 +508,14 @@ impl Runtime {
             }
         }
         let now = now_ms();
-        let has_scripts = self.index_for(&def).has_scripts;
+        let slow = self.index_for(&def).decides_slowly();
         let registry = Some(self.task_defs().await?);
         let active_domains = if req.task_to_domain.is_empty() {
             None
         } else {
             Some(self.active_domains().await)
         };
-        let st = off_async_threads(has_scripts, || {
+        let st = off_async_threads(slow, || {
             engine::new_execution(NewExecution {
                 workflow_id,
                 def,
@@ -646,8 +646,8 @@ impl Runtime {
             if !st.workflow.task_to_domain.is_empty() {
                 st.active_domains = Some(self.active_domains().await);
             }
-            let has_scripts = st.index.has_scripts;
-            let (result, logs) = match off_async_threads(has_scripts, || f(&mut st))? {
+            let slow = st.index.decides_slowly();
+            let (result, logs) = match off_async_threads(slow, || f(&mut st))? {
                 Mutation::Unchanged(r) => {
                     if !done.is_empty() {
                         self.commit_states(Vec::new(), Vec::new(), done).await?;
@@ -1032,6 +1032,8 @@ impl Runtime {
         if r.task_id.trim().is_empty() {
             return Err(Error::Invalid("taskId: cannot be empty".into()));
         }
+        baton_model::duration::check_non_negative("callbackAfterSeconds", r.callback_after_seconds)
+            .map_err(Error::Invalid)?;
         let workflow_id = if r.workflow_instance_id.trim().is_empty() {
             // Tolerate a missing workflow id by looking the task up.
             self.store
@@ -1139,7 +1141,7 @@ impl Runtime {
                     .tasks
                     .iter()
                     .filter(|t| t.response_timeout_seconds > 0)
-                    .map(|t| now + t.response_timeout_seconds * 1000)
+                    .map(|t| baton_model::duration::after_secs(now, t.response_timeout_seconds))
                     .min()
                 {
                     if earliest < self.sweeper_next.load(Ordering::Relaxed) {
@@ -1154,8 +1156,11 @@ impl Runtime {
             }
             let mut wake = deadline;
             if let Some(at) = outcome.next_visible_at {
-                let ms = (at - now_ms()).max(0) as u64;
-                wake = wake.min(now_i + Duration::from_millis(ms));
+                let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+                // A far-future entry (up to the ten-year duration cap) must not overflow Instant.
+                if let Some(at_i) = now_i.checked_add(Duration::from_millis(ms)) {
+                    wake = wake.min(at_i);
+                }
             }
             tokio::select! {
                 _ = &mut notified => {}
@@ -1435,14 +1440,14 @@ fn no_such_workflow(name: &str, version: Option<i32>) -> String {
     }
 }
 
-/// Runs a decision that may execute scripts (up to their time limit) without stalling the
-/// other requests served by this async worker thread. On a current-thread runtime (unit
-/// tests) it simply runs inline.
-fn off_async_threads<R>(has_scripts: bool, f: impl FnOnce() -> R) -> R {
+/// Runs a decision that may take long (scripts up to their time limit, thousands of `${…}`
+/// references: see `DefIndex::decides_slowly`) without stalling the other requests served by
+/// this async worker thread. On a current-thread runtime (unit tests) it simply runs inline.
+fn off_async_threads<R>(slow: bool, f: impl FnOnce() -> R) -> R {
     let multi_thread = tokio::runtime::Handle::try_current()
         .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
         .unwrap_or(false);
-    if has_scripts && multi_thread {
+    if slow && multi_thread {
         tokio::task::block_in_place(f)
     } else {
         f()

@@ -186,10 +186,11 @@ fn times_after(
     zone: FixedOffset,
     after: Millis,
 ) -> impl Iterator<Item = Millis> + '_ {
-    let from = DateTime::from_timestamp_millis(after)
-        .unwrap_or_default()
-        .with_timezone(&zone);
-    cron.after(&from)
+    // Past the calendar's range (a start time of Long.MAX_VALUE) nothing is due; starting
+    // from 1970 instead would skip through every cron time up to it.
+    DateTime::from_timestamp_millis(after)
+        .into_iter()
+        .flat_map(move |from| cron.after(&from.with_timezone(&zone)))
         .map(|t| t.timestamp_millis())
         .skip_while(move |t| *t <= after)
 }
@@ -271,6 +272,14 @@ impl Runtime {
             s.zone_id = "UTC".into();
         }
         let parsed = Parsed::of(&s).map_err(Error::Invalid)?;
+        for (field, t) in [
+            ("scheduleStartTime", s.schedule_start_time),
+            ("scheduleEndTime", s.schedule_end_time),
+        ] {
+            if let Some(t) = t {
+                baton_model::duration::check_non_negative(field, t).map_err(Error::Invalid)?;
+            }
+        }
         if let (Some(start), Some(end)) = (s.schedule_start_time, s.schedule_end_time) {
             if end < start {
                 return Err(Error::Invalid(format!(
@@ -553,6 +562,13 @@ mod tests {
             next_run_times(&c, utc(), 0, Some(5_000), Some(7_000), 10),
             vec![5_000, 6_000, 7_000]
         );
+    }
+
+    #[test]
+    fn start_beyond_the_calendar_has_no_runs() {
+        let c = parse_cron("*/1 * * * * *").unwrap();
+        assert!(next_run_times(&c, utc(), 0, Some(i64::MAX), None, 1).is_empty());
+        assert!(next_run_times(&c, utc(), i64::MAX, None, None, 1).is_empty());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 mod common;
 
+#[path = "api/durations.rs"]
+mod durations;
 #[path = "api/errors.rs"]
 mod errors;
 #[path = "api/history.rs"]

@@ -25,6 +25,7 @@
 //!   missing key or an invalid path yields null; an indefinite path (wildcard, slice, filter,
 //!   deep scan) yields a list, empty when nothing matches.
 
+mod func;
 mod path;
 mod render;
 mod template;
@@ -45,16 +46,50 @@ pub const MAX_NESTING: usize = 16;
 /// Longest excerpt of the offending string quoted in an [`ExprError`].
 const ERROR_EXCERPT_CHARS: usize = 200;
 
+/// A value of the evaluation document as a [`Scope`] hands it out: borrowed where the scope
+/// holds it, built only when it is small. Paths walk through borrowed nodes, so resolving
+/// `${workflow.input.a.b}` clones `b` and nothing else.
+#[derive(Debug, Clone)]
+pub enum Node<'a> {
+    /// A JSON value the scope holds.
+    Value(&'a Value),
+    /// A JSON object the scope holds as a map (a workflow's input, a task's output, …).
+    Map(&'a Map<String, Value>),
+    /// A value built for this lookup (a status name, an id).
+    Owned(Value),
+}
+
+impl Node<'_> {
+    /// The node as an owned value (the one copy a resolved path makes).
+    pub fn into_value(self) -> Value {
+        match self {
+            Node::Value(v) => v.clone(),
+            Node::Map(m) => Value::Object(m.clone()),
+            Node::Owned(v) => v,
+        }
+    }
+}
+
 /// Supplies the objects an expression's first path segment names:
 /// `"workflow"` → `{input, output, variables, status, workflowId, parentWorkflowId,
 /// parentWorkflowTaskId, workflowType, version, correlationId, reasonForIncompletion,
 /// schemaVersion, createTime, taskToDomain}`;
 /// `"<taskRef>"` → `{input, output, taskType, status, referenceTaskName, retryCount, …}`.
 pub trait Scope {
-    /// The object for a first path segment, or `None` when the root is unknown (the expression
-    /// then resolves to null). Return a borrow where possible: only the final value of a path is
-    /// cloned.
+    /// The whole object for a first path segment, or `None` when the root is unknown (the
+    /// expression then resolves to null). Used only when a path names the root alone
+    /// (`${workflow}`) or filters it as a whole; other paths go through [`Scope::field`].
     fn lookup(&self, root: &str) -> Option<Cow<'_, Value>>;
+
+    /// One key of a root object (`workflow` → `input`), without building the root: this is
+    /// what makes a reference cost its result, not the size of the workflow. The default goes
+    /// through [`Scope::lookup`]; scopes whose roots are built on demand should override it.
+    fn field(&self, root: &str, key: &str) -> Option<Node<'_>> {
+        match self.lookup(root)? {
+            Cow::Borrowed(v) => v.get(key).map(Node::Value),
+            Cow::Owned(v) => v.get(key).cloned().map(Node::Owned),
+        }
+    }
 
     /// The whole evaluation document, for the rare paths that do not start with a key
     /// (`${$..id}`, `${*.status}`). The default, `None`, makes them resolve to an empty list.
@@ -347,5 +382,7 @@ fn collect_roots_text(s: &str, depth: usize, out: &mut Vec<String>) {
     }
 }
 
+#[cfg(test)]
+mod borrow_tests;
 #[cfg(test)]
 mod tests;

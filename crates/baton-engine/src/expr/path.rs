@@ -5,19 +5,21 @@
 //! function (`.length()`, `.sum()`, …).
 //!
 //! * Definite paths (keys and single indexes only, the common case: `a.b[0].c`, `a['k']`,
-//!   `a[-1]`) are walked by reference, so only the final value is cloned.
+//!   `a[-1]`) are walked by reference from [`Scope::field`], so only the final value is cloned
+//!   and the root object (the workflow, a task) is never built.
 //! * Indefinite paths (wildcards, slices, unions, deep scan, filters) are rewritten into RFC 9535
-//!   bracket form and run by `serde_json_path` against the root value; they yield a list, empty
-//!   when nothing matches. Filter text is passed through, so Jayway's `[?(@.x > 1)]` works,
+//!   bracket form and run by `serde_json_path` against the value their leading keys reach (also
+//!   walked by reference); they yield a list, empty when nothing matches. Filter text is passed through, so Jayway's `[?(@.x > 1)]` works,
 //!   while Jayway-only operators (`=~`, `in`, `nin`, `size`, …) are rejected. Inside a filter
 //!   `$` denotes the root value (e.g. the task), not the whole document.
 
 use std::borrow::Cow;
 
-use serde_json::{Number, Value};
+use serde_json::Value;
 use serde_json_path::JsonPath;
 
-use super::Scope;
+use super::func::Func;
+use super::{Node, Scope};
 
 /// Where a path starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,123 +51,36 @@ impl Seg<'_> {
     }
 }
 
-/// A Jayway function at the end of a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Func {
-    Length,
-    Min,
-    Max,
-    Avg,
-    Sum,
-    Stddev,
-    Keys,
-    First,
-    Last,
-}
-
-impl Func {
-    fn from_name(name: &str) -> Result<Func, String> {
-        Ok(match name {
-            "length" => Func::Length,
-            "min" => Func::Min,
-            "max" => Func::Max,
-            "avg" => Func::Avg,
-            "sum" => Func::Sum,
-            "stddev" => Func::Stddev,
-            "keys" => Func::Keys,
-            "first" => Func::First,
-            "last" => Func::Last,
-            _ => return Err(format!("unknown function '{name}()'")),
-        })
-    }
-
-    /// Apply the function; anything it cannot handle yields null (as Jayway's suppressed
-    /// exceptions do).
-    fn apply(self, v: &Value) -> Value {
-        match self {
-            Func::Length => match v {
-                Value::Array(a) => Value::from(a.len()),
-                Value::Object(m) => Value::from(m.len()),
-                _ => Value::Null,
-            },
-            Func::Keys => match v {
-                Value::Object(m) => Value::Array(m.keys().cloned().map(Value::String).collect()),
-                _ => Value::Null,
-            },
-            Func::First => v
-                .as_array()
-                .and_then(|a| a.first())
-                .cloned()
-                .unwrap_or(Value::Null),
-            Func::Last => v
-                .as_array()
-                .and_then(|a| a.last())
-                .cloned()
-                .unwrap_or(Value::Null),
-            Func::Min | Func::Max | Func::Avg | Func::Sum | Func::Stddev => {
-                let nums: Vec<f64> = v
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_f64).collect())
-                    .unwrap_or_default();
-                if nums.is_empty() {
-                    return Value::Null;
-                }
-                let count = nums.len() as f64;
-                let sum: f64 = nums.iter().sum();
-                let result = match self {
-                    Func::Min => nums.iter().copied().fold(f64::INFINITY, f64::min),
-                    Func::Max => nums.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                    Func::Sum => sum,
-                    Func::Avg => sum / count,
-                    _ => {
-                        let mean = sum / count;
-                        let sq: f64 = nums.iter().map(|x| x * x).sum();
-                        (sq / count - mean * mean).max(0.0).sqrt()
-                    }
-                };
-                // Jayway's aggregations return a Double.
-                Number::from_f64(result).map_or(Value::Null, Value::Number)
-            }
-        }
-    }
-}
-
 /// A parsed path.
 #[derive(Debug, Clone)]
 pub(super) struct Path<'a> {
     pub(super) root: Root<'a>,
     pub(super) segs: Vec<Seg<'a>>,
     pub(super) func: Option<Func>,
-    /// The compiled query for an indefinite path; `None` for a definite one.
-    compiled: Option<JsonPath>,
+    /// For an indefinite path: how many leading (definite) segments are walked by reference,
+    /// and the query for the rest. `None` for a definite path.
+    compiled: Option<(usize, JsonPath)>,
 }
 
 impl Path<'_> {
     /// Evaluate against `scope`. Never fails: a missing root or key yields null for a definite
     /// path and an empty list for an indefinite one.
     pub(super) fn evaluate(&self, scope: &dyn Scope) -> Value {
-        let root = match &self.root {
-            Root::Named(name) => scope.lookup(name),
-            Root::Document => scope.document(),
-        };
         match &self.compiled {
-            None => {
-                let Some(root) = root else {
-                    return Value::Null;
-                };
-                if self.segs.is_empty() && self.func.is_none() {
-                    return root.into_owned();
-                }
-                let found = walk(&root, &self.segs);
-                match (found, self.func) {
-                    (Some(v), None) => v.clone(),
-                    (Some(v), Some(f)) => f.apply(v),
-                    (None, _) => Value::Null,
-                }
-            }
-            Some(query) => {
-                let list = match root.as_deref() {
-                    Some(r) => query.query(r).all().into_iter().cloned().collect(),
+            None => match (self.reach(scope, self.segs.len()), self.func) {
+                (Some(node), None) => node.into_value(),
+                (Some(node), Some(f)) => f.apply_node(&node),
+                (None, _) => Value::Null,
+            },
+            Some((split, query)) => {
+                let list = match self.reach(scope, *split) {
+                    Some(Node::Value(v)) => query.query(v).all().into_iter().cloned().collect(),
+                    Some(Node::Owned(v)) => query.query(&v).all().into_iter().cloned().collect(),
+                    Some(Node::Map(m)) => {
+                        // The query library needs a `Value`: the one case that copies a map.
+                        let v = Value::Object(m.clone());
+                        query.query(&v).all().into_iter().cloned().collect()
+                    }
                     None => Vec::new(),
                 };
                 let list = Value::Array(list);
@@ -175,6 +90,48 @@ impl Path<'_> {
                 }
             }
         }
+    }
+
+    /// The node the root and the first `upto` segments (all definite) lead to, borrowed from
+    /// the scope where it can be.
+    fn reach<'s>(&self, scope: &'s dyn Scope, upto: usize) -> Option<Node<'s>> {
+        let segs = &self.segs[..upto];
+        let (node, rest) = match (&self.root, segs.split_first()) {
+            (Root::Named(name), Some((Seg::Key(key), rest))) => (scope.field(name, key)?, rest),
+            (Root::Named(name), _) => (cow_node(scope.lookup(name)?), segs),
+            (Root::Document, _) => (cow_node(scope.document()?), segs),
+        };
+        descend(node, rest)
+    }
+}
+
+fn cow_node(v: Cow<'_, Value>) -> Node<'_> {
+    match v {
+        Cow::Borrowed(v) => Node::Value(v),
+        Cow::Owned(v) => Node::Owned(v),
+    }
+}
+
+/// Follow definite segments from a node, by reference for borrowed nodes.
+fn descend<'s>(node: Node<'s>, segs: &[Seg<'_>]) -> Option<Node<'s>> {
+    match node {
+        Node::Value(v) => walk(v, segs).map(Node::Value),
+        Node::Owned(v) => walk(&v, segs).cloned().map(Node::Owned),
+        Node::Map(m) => match segs.split_first() {
+            None => Some(Node::Map(m)),
+            Some((Seg::Key(k), rest)) => walk(m.get(k.as_ref())?, rest).map(Node::Value),
+            Some(_) => None,
+        },
+    }
+}
+
+/// Whether a segment holds a filter that mentions `$` (the root value), which must then stay
+/// the root the query runs against.
+fn mentions_root(seg: &Seg<'_>) -> bool {
+    match seg {
+        Seg::Filter(text) => text.contains('$'),
+        Seg::Descendant(inner) => mentions_root(inner),
+        _ => false,
     }
 }
 
@@ -250,12 +207,28 @@ pub(super) fn parse(text: &str) -> Result<Path<'_>, String> {
         None
     } else {
         let rfc = to_rfc9535(&segs);
-        Some(JsonPath::parse(&rfc).map_err(|e| {
+        let whole = JsonPath::parse(&rfc).map_err(|e| {
             format!(
                 "unsupported selector or filter (filters follow RFC 9535; Jayway-only operators \
                  such as '=~', 'in', 'nin', 'size' are not available): {e} in '{rfc}'"
             )
-        })?)
+        })?;
+        // Walk the leading keys by reference and query only from there, unless a filter
+        // refers to the root value.
+        let split = if matches!(root, Root::Named(_)) && !segs.iter().any(mentions_root) {
+            segs.iter().take_while(|s| s.is_definite()).count()
+        } else {
+            0
+        };
+        if split == 0 {
+            Some((0, whole))
+        } else {
+            let rest = to_rfc9535(&segs[split..]);
+            Some((
+                split,
+                JsonPath::parse(&rest).map_err(|e| format!("{e} in '{rest}'"))?,
+            ))
+        }
     };
     Ok(Path {
         root,
@@ -629,186 +602,5 @@ fn index_selection(text: &str) -> Result<Seg<'static>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn segs(text: &str) -> (Root<'_>, Vec<Seg<'_>>) {
-        let p = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-        (p.root, p.segs)
-    }
-
-    fn key(s: &str) -> Seg<'_> {
-        Seg::Key(Cow::Borrowed(s))
-    }
-
-    fn named(s: &str) -> Root<'_> {
-        Root::Named(Cow::Borrowed(s))
-    }
-
-    #[test]
-    fn dotted_and_indexed() {
-        assert_eq!(
-            segs("a.b[0].c[-1]"),
-            (
-                named("a"),
-                vec![key("b"), Seg::Index(0), key("c"), Seg::Index(-1)]
-            )
-        );
-        assert_eq!(segs("  a  "), (named("a"), vec![]));
-        assert_eq!(
-            segs("a.my-key.0"),
-            (named("a"), vec![key("my-key"), key("0")])
-        );
-    }
-
-    #[test]
-    fn explicit_dollar() {
-        assert_eq!(segs("$.a.b"), (named("a"), vec![key("b")]));
-        assert_eq!(segs("$['a'].b"), (named("a"), vec![key("b")]));
-        assert_eq!(segs("$"), (Root::Document, vec![]));
-    }
-
-    #[test]
-    fn bracket_keys() {
-        assert_eq!(
-            segs(r#"a['x y']["k.z"][ 'q' ]"#),
-            (named("a"), vec![key("x y"), key("k.z"), key("q")])
-        );
-        assert_eq!(segs("['a b'].c"), (named("a b"), vec![key("c")]));
-        let (_, s) = segs(r"a['it\'s']");
-        assert_eq!(s, vec![Seg::Key(Cow::Owned("it's".to_owned()))]);
-        assert_eq!(segs("a.['b']"), (named("a"), vec![key("b")]));
-    }
-
-    #[test]
-    fn indefinite_forms() {
-        assert_eq!(segs("a[*].b").1, vec![Seg::Wildcard, key("b")]);
-        assert_eq!(segs("a.*").1, vec![Seg::Wildcard]);
-        assert_eq!(segs("a[1:3]").1, vec![Seg::Slice(Some(1), Some(3), None)]);
-        assert_eq!(segs("a[:2]").1, vec![Seg::Slice(None, Some(2), None)]);
-        assert_eq!(segs("a[-2:]").1, vec![Seg::Slice(Some(-2), None, None)]);
-        assert_eq!(segs("a[::2]").1, vec![Seg::Slice(None, None, Some(2))]);
-        assert_eq!(segs("a[0, 2]").1, vec![Seg::Indexes(vec![0, 2])]);
-        assert_eq!(
-            segs("a['x','y']").1,
-            vec![Seg::Keys(vec![Cow::Borrowed("x"), Cow::Borrowed("y")])]
-        );
-        assert_eq!(segs("a..id").1, vec![Seg::Descendant(Box::new(key("id")))]);
-        assert_eq!(
-            segs("a[?(@.p > 1 && @.q[0] == ']')].n").1,
-            vec![Seg::Filter("?(@.p > 1 && @.q[0] == ']')"), key("n")]
-        );
-        assert_eq!(segs("$..x").0, Root::Document);
-        assert_eq!(segs("*.status").0, Root::Document);
-    }
-
-    #[test]
-    fn functions() {
-        let p = parse("a.b.length()").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(p.func, Some(Func::Length));
-        assert_eq!(p.segs, vec![key("b")]);
-        assert!(parse("a.length().b").is_err());
-        assert!(parse("a.nope()").is_err());
-        assert!(parse("a.sum(1)").is_err());
-    }
-
-    #[test]
-    fn syntax_errors() {
-        for bad in [
-            "",
-            "   ",
-            "a.",
-            "a..",
-            "a.b c",
-            "a[",
-            "a[0",
-            "a['x",
-            "a['x'",
-            "a[x]",
-            "a[1.5]",
-            "a[1:2:3:4]",
-            "a[]",
-            "a[(@.length-1)]",
-            "a[?(@.x > 1)",
-            "a[?(@.x =~ /re/)]",
-            "a]",
-            "$x",
-            ".a",
-            "a[0]b",
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?} should not parse");
-        }
-    }
-
-    #[test]
-    fn error_messages_say_where() {
-        let e = parse("a.b c").err().unwrap_or_default();
-        assert!(e.contains("bracket notation"), "{e}");
-        assert!(e.contains("position 3"), "{e}");
-        let e = parse("a['x").err().unwrap_or_default();
-        assert!(e.contains("unclosed quote"), "{e}");
-    }
-
-    #[test]
-    fn rfc_rendering() {
-        let (_, s) = segs(r"a[*]['it\'s'][1:][?(@.x)]..['\\'][0,1]");
-        assert_eq!(to_rfc9535(&s), r"$[*]['it\'s'][1:][?(@.x)]..['\\'][0,1]");
-        assert!(JsonPath::parse(&to_rfc9535(&[key("a\u{1}b"), Seg::Wildcard])).is_ok());
-    }
-
-    #[test]
-    fn first_key_of_paths() {
-        let k = |t, c| first_key(t, c).map(Cow::into_owned);
-        assert_eq!(k("workflow.input.x", true), Some("workflow".into()));
-        assert_eq!(k(" ref ", true), Some("ref".into()));
-        assert_eq!(k("ref[0]", true), Some("ref".into()));
-        assert_eq!(k("$.ref.output", true), Some("ref".into()));
-        assert_eq!(k("['a ref'].output", true), Some("a ref".into()));
-        assert_eq!(k("$..x", true), None);
-        assert_eq!(k("*.x", true), None);
-        assert_eq!(k("a b.c", true), None);
-        assert_eq!(k("workflow.input.", false), Some("workflow".into()));
-        assert_eq!(k("work", false), None);
-        assert_eq!(k("", false), None);
-    }
-
-    #[test]
-    fn functions_apply() {
-        let nums = json!([1, 2, 3, 4, "x"]);
-        assert_eq!(Func::Length.apply(&nums), json!(5));
-        assert_eq!(Func::Length.apply(&json!({"a": 1})), json!(1));
-        assert_eq!(Func::Length.apply(&json!("abc")), Value::Null);
-        assert_eq!(Func::Sum.apply(&nums), json!(10.0));
-        assert_eq!(Func::Avg.apply(&nums), json!(2.5));
-        assert_eq!(Func::Min.apply(&nums), json!(1.0));
-        assert_eq!(Func::Max.apply(&nums), json!(4.0));
-        assert_eq!(
-            Func::Stddev.apply(&json!([2, 4, 4, 4, 5, 5, 7, 9])),
-            json!(2.0)
-        );
-        assert_eq!(Func::Sum.apply(&json!([])), Value::Null);
-        assert_eq!(Func::Sum.apply(&json!({"a": 1})), Value::Null);
-        assert_eq!(
-            Func::Keys.apply(&json!({"b": 1, "a": 2})),
-            json!(["b", "a"])
-        );
-        assert_eq!(Func::First.apply(&nums), json!(1));
-        assert_eq!(Func::Last.apply(&nums), json!("x"));
-        assert_eq!(Func::First.apply(&json!([])), Value::Null);
-    }
-
-    #[test]
-    fn walk_by_reference() {
-        let v = json!({"a": [{"b": 1}, {"b": 2}]});
-        assert_eq!(
-            walk(&v, &[key("a"), Seg::Index(-1), key("b")]),
-            Some(&json!(2))
-        );
-        assert_eq!(walk(&v, &[key("a"), Seg::Index(-3)]), None);
-        assert_eq!(walk(&v, &[key("a"), Seg::Index(2)]), None);
-        assert_eq!(walk(&v, &[key("a"), key("b")]), None);
-        assert_eq!(walk(&v, &[Seg::Index(0)]), None);
-        assert_eq!(walk(&v, &[key("a"), Seg::Index(i64::MIN)]), None);
-    }
-}
+#[path = "path_tests.rs"]
+mod tests;

@@ -599,7 +599,7 @@ fn allowance(
         }
     }
     if let Some((per, window)) = limits.rate_limit.filter(|(per, _)| *per > 0) {
-        let window_ms = i64::from(window.max(1)) * 1000;
+        let window_ms = baton_model::duration::secs_to_ms(i64::from(window.max(1)));
         let since = now - window_ms;
         conn.prepare_cached(
             "DELETE FROM task_handouts WHERE task_def_name = ?1 AND handed_out_at <= ?2",
@@ -613,7 +613,9 @@ fn allowance(
         let free = (i64::from(per) - recent).max(0);
         allowed = allowed.min(usize::try_from(free).unwrap_or(0));
         if free == 0 {
-            let at = oldest.map_or(now + window_ms, |o| o + window_ms + 1);
+            let at = oldest.map_or(baton_model::duration::after(now, window_ms), |o| {
+                baton_model::duration::after(o, window_ms).saturating_add(1)
+            });
             retry_at = Some(retry_at.map_or(at, |r: Millis| r.min(at)));
         }
     }
@@ -657,7 +659,7 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(
         .execute(params![task_id, task.status.as_str(), to_json(&task)?])?;
 
     let due = (task.response_timeout_seconds > 0)
-        .then(|| now.saturating_add(task.response_timeout_seconds.saturating_mul(1000)));
+        .then(|| baton_model::duration::after_secs(now, task.response_timeout_seconds));
     let row: Option<(i64, Option<Millis>)> = conn
         .prepare_cached(
             "UPDATE workflows SET version = version + 1 WHERE workflow_id = ?1
