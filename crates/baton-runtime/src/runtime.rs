@@ -59,6 +59,8 @@ pub struct RuntimeConfig {
 impl RuntimeConfig {
     /// Default of [`RuntimeConfig::max_workflow_depth`].
     pub const DEFAULT_MAX_WORKFLOW_DEPTH: usize = 32;
+    /// Default of [`RuntimeConfig::max_loop_iterations`].
+    pub const DEFAULT_MAX_LOOP_ITERATIONS: u32 = engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS;
     /// Default of [`RuntimeConfig::decision_time_budget`].
     pub const DEFAULT_DECISION_TIME_BUDGET: Duration = Duration::from_millis(200);
 }

@@ -1,6 +1,7 @@
 //! The `baton` binary: `baton server` serves the Conductor API over a SQLite file.
 
 mod conn_args;
+mod limit_args;
 mod schedule_cli;
 
 use anyhow::{bail, Context};
@@ -58,6 +59,8 @@ struct ServerArgs {
     max_body_bytes: usize,
     #[command(flatten)]
     conn: conn_args::ConnArgs,
+    #[command(flatten)]
+    limits: limit_args::LimitArgs,
     /// Time limit of one script evaluation (INLINE, SWITCH, DO_WHILE, JSON_JQ_TRANSFORM, event
     /// conditions), in milliseconds.
     #[arg(long, env = "BATON_SCRIPT_TIMEOUT_MS", default_value_t = 4000,
@@ -137,7 +140,9 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     };
     let store = SqliteStore::open(opts)
         .with_context(|| format!("opening SQLite database {}", path.display()))?;
-    let runtime = Runtime::new(Arc::new(store), RuntimeConfig::default());
+    let mut runtime_config = RuntimeConfig::default();
+    args.limits.apply(&mut runtime_config);
+    let runtime = Runtime::new(Arc::new(store), runtime_config);
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .with_context(|| format!("invalid --host/--port {}:{}", args.host, args.port))?;

@@ -1,0 +1,44 @@
+//! `baton server` flags for the limits on what workflows may do: nesting, loops, JSON depth,
+//! and how long one decision may hold a workflow.
+
+use baton_runtime::RuntimeConfig;
+use std::time::Duration;
+
+/// Workflow limits (flattened into `baton server`'s flags).
+#[derive(clap::Args, Debug)]
+pub struct LimitArgs {
+    /// Deepest chain of workflows started by workflows: sub-workflows within sub-workflows,
+    /// failure workflows of failure workflows. A SUB_WORKFLOW past it fails for good.
+    #[arg(long, env = "BATON_MAX_WORKFLOW_DEPTH",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_WORKFLOW_DEPTH as u64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    max_workflow_depth: u64,
+    /// Most iterations of one DO_WHILE task; the next fails it for good.
+    #[arg(long, env = "BATON_MAX_LOOP_ITERATIONS",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_LOOP_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_loop_iterations: u32,
+    /// Wall time in ms one decision may take before it yields (and continues at once as a
+    /// new one), so a terminate or update of that workflow gets its turn.
+    #[arg(long, env = "BATON_DECISION_TIME_BUDGET_MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    decision_time_budget_ms: u64,
+    /// Deepest JSON nesting accepted in request bodies and script results (8 to 1000).
+    #[arg(long, env = "BATON_MAX_JSON_DEPTH",
+          default_value_t = baton_model::limits::DEFAULT_MAX_JSON_DEPTH as u64,
+          value_parser = clap::value_parser!(u64).range(8..=1000))]
+    max_json_depth: u64,
+}
+
+impl LimitArgs {
+    /// Copies these flags into `config` and sets the process-wide JSON depth limit.
+    pub fn apply(&self, config: &mut RuntimeConfig) {
+        // Both are range-checked above, far below usize::MAX.
+        config.max_workflow_depth = usize::try_from(self.max_workflow_depth).unwrap_or(usize::MAX);
+        config.max_loop_iterations = self.max_loop_iterations;
+        config.decision_time_budget = Duration::from_millis(self.decision_time_budget_ms);
+        baton_model::limits::set_max_json_depth(
+            usize::try_from(self.max_json_depth).unwrap_or(usize::MAX),
+        );
+    }
+}
