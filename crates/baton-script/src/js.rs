@@ -197,32 +197,9 @@ fn parse_unbounded(json: &str) -> Result<Value, ScriptError> {
     Ok(value)
 }
 
-/// Maximum nesting depth of a JSON value (arrays/objects) in `json`, which
-/// must be valid JSON text.
+/// Maximum nesting depth of a JSON value (arrays/objects) in `json`.
 fn json_nesting(json: &str) -> usize {
-    let (mut depth, mut max) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for byte in json.bytes() {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
+    baton_model::limits::text_depth(json.as_bytes())
 }
 
 /// A fresh QuickJS runtime + context with the limits installed.
