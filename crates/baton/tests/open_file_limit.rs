@@ -4,21 +4,15 @@
 //! the only test in this binary, so nothing else runs under the lowered limit.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
-/// Kills the server however the test ends.
-struct Proc(std::process::Child);
+mod common;
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::KillOnDrop as Proc;
 
 /// The soft and hard "Max open files" of a process, from /proc.
 fn proc_nofile(pid: u32) -> (String, String) {
@@ -53,10 +47,7 @@ fn server_raises_the_open_file_soft_limit_to_the_hard_limit() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("server.log");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = common::free_port();
     let spawned = Command::new(env!("CARGO_BIN_EXE_baton"))
         .arg("server")
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])

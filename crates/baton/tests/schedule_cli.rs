@@ -2,27 +2,12 @@
 //! pause, resume, delete; data on stdout, errors on stderr with a non-zero exit.
 
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The server child; killed when dropped, on every exit path.
-struct Server(Child);
+mod common;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, KillOnDrop as Server};
 
 fn baton(server: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_baton"))

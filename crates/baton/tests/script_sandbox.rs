@@ -6,10 +6,11 @@
 //! retried task must fail again the same way, the server must stay up and keep completing
 //! normal workflows, and stopping it must leave no sandbox worker behind.
 
+mod common;
+
 use rustix::process::{prlimit, Pid, Resource, Rlimit};
 use serde_json::{json, Value};
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,10 +34,7 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind 127.0.0.1:0");
+        let port = common::free_port();
         let log = dir.join("server.log");
         let out = File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_baton"))
@@ -74,9 +72,7 @@ impl Server {
     }
 
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        common::log_tail(&self.log)
     }
 }
 

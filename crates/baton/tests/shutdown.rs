@@ -2,27 +2,14 @@
 //! accepting, waits the shutdown deadline, drops what is still open, logs it, exits 0.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Kills the server if the test ends early, so none outlives it.
-struct Proc(Child);
+mod common;
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
-}
+use common::{free_port, KillOnDrop as Proc};
 
 /// One `GET /health` with `Connection: close`; true on a 200.
 fn healthy(port: u16) -> bool {
