@@ -431,6 +431,7 @@ pub mod suite {
             }],
             follow_ups: vec![follow_up("f-conflict", "wf-1")],
             follow_ups_done: vec![],
+            reschedule: vec![],
         };
         let err = store.commit(commit).await.unwrap_err();
         assert!(

@@ -135,11 +135,23 @@ pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
     for write in &commit.workflows {
         current.push(check_workflow(&ctx.conn, write)?);
     }
+    let mut moved = Vec::new();
+    for r in &commit.reschedule {
+        if check_reschedule(&ctx.conn, r)? {
+            moved.push(r);
+        }
+    }
     for (write, current) in commit.workflows.into_iter().zip(current) {
         write_workflow(ctx, write, current)?;
     }
     for (workflow_id, due) in &commit.wake {
         wake_by(&ctx.conn, workflow_id, *due)?;
+    }
+    for r in moved {
+        // Only the wake-up column: no version bump, no row rewrite.
+        ctx.conn
+            .prepare_cached("UPDATE workflows SET next_wake_at = ?2 WHERE workflow_id = ?1")?
+            .execute(params![r.workflow_id, r.next_wake_at])?;
     }
     for f in &commit.follow_ups {
         ctx.conn
@@ -200,6 +212,19 @@ fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Option<Ind
                 None => Err(StoreError::Conflict(id.to_string())),
             }
         }
+    }
+}
+
+/// Whether a reschedule moves the stored wake-up; Conflict if the workflow is no longer at
+/// the version the decision read (its newer commit set its own wake-up).
+fn check_reschedule(conn: &Connection, r: &crate::Reschedule) -> Result<bool> {
+    let row: Option<(i64, Option<Millis>)> = conn
+        .prepare_cached("SELECT version, next_wake_at FROM workflows WHERE workflow_id = ?1")?
+        .query_row([&r.workflow_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    match row {
+        Some((version, wake)) if version == r.version => Ok(wake != r.next_wake_at),
+        _ => Err(StoreError::Conflict(r.workflow_id.clone())),
     }
 }
 
