@@ -155,6 +155,13 @@ impl Runtime {
         &self.store
     }
 
+    /// Sizes of the in-memory maps keyed by request-chosen names, to check their bounds in
+    /// tests: (queue wake-ups, workflows with a synchronous execution waiting).
+    #[doc(hidden)]
+    pub fn wakeup_map_sizes(&self) -> (usize, usize) {
+        (self.queues.len(), self.waiters.len())
+    }
+
     fn invalidate_defs(&self) {
         let mut c = self.caches.lock();
         c.workflow_defs.clear();
@@ -1142,6 +1149,7 @@ impl Runtime {
         let queue = queue_name(task_type, domain);
         let deadline = Instant::now() + timeout;
         let notify = self.queues.get(&queue);
+        let registered = self.task_defs().await?.contains_key(task_type);
         let limits = match self.task_defs().await?.get(task_type) {
             Some(def) => PollLimits {
                 task_def_name: task_type.to_string(),
@@ -1167,6 +1175,7 @@ impl Runtime {
                     domain: domain.map(str::to_string),
                     now,
                     limits: limits.clone(),
+                    registered,
                 })
                 .await?;
             for (task, version) in outcome.tasks.iter().zip(&outcome.versions) {

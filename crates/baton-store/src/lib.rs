@@ -133,6 +133,9 @@ pub struct PollRequest {
     pub now: Millis,
     /// The task definition's limits, enforced inside the claim.
     pub limits: PollLimits,
+    /// Whether the task type has a registered definition. Poll data of unregistered types is
+    /// kept within a bound (the least recently polled are forgotten).
+    pub registered: bool,
 }
 
 /// Limits of a task definition that bound how many of its tasks a poll may hand out.

@@ -137,6 +137,7 @@ pub mod suite {
             domain: None,
             now,
             limits: Default::default(),
+            registered: true,
         }
     }
 

@@ -509,6 +509,30 @@ pub(crate) fn remove_workflow(conn: &Connection, workflow_id: &str) -> Result<()
 
 // ----- queues -----
 
+/// Unregistered poll data is trimmed back to its bound after this many such writes.
+pub(crate) const POLL_DATA_TRIM_EVERY: usize = 64;
+
+/// Keeps at most [`super::MAX_UNREGISTERED_POLL_DATA`] poll data rows of task types without
+/// a definition, dropping the least recently polled; runs every [`POLL_DATA_TRIM_EVERY`]
+/// such writes, so polls of random names cannot grow the table without bound.
+fn trim_unregistered_poll_data(ctx: &WriterCtx) -> Result<()> {
+    let n = ctx.unregistered_polls.get() + 1;
+    if n < POLL_DATA_TRIM_EVERY {
+        ctx.unregistered_polls.set(n);
+        return Ok(());
+    }
+    ctx.unregistered_polls.set(0);
+    ctx.conn
+        .prepare_cached(
+            "DELETE FROM poll_data WHERE rowid IN (
+                 SELECT p.rowid FROM poll_data p
+                 WHERE NOT EXISTS (SELECT 1 FROM task_defs d WHERE d.name = p.queue_name)
+                 ORDER BY p.last_poll_time DESC LIMIT -1 OFFSET ?1)",
+        )?
+        .execute([i64::try_from(super::MAX_UNREGISTERED_POLL_DATA).unwrap_or(i64::MAX)])?;
+    Ok(())
+}
+
 /// Claims up to `count` visible entries of the queue (see `Store::poll`).
 /// `record_poll`: whether to upsert the queue's poll data.
 pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Result<PollOutcome> {
@@ -577,6 +601,9 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
             req.worker_id.as_deref().unwrap_or(""),
             now
         ])?;
+        if !req.registered {
+            trim_unregistered_poll_data(ctx)?;
+        }
     }
 
     if req.limits.rate_limit.is_some_and(|(per, _)| per > 0) {
