@@ -58,6 +58,14 @@ pub struct RuntimeConfig {
     /// Wall time one decision may take before it yields and continues as a new one, so an
     /// operation waiting for that workflow (terminate, an update) gets its turn.
     pub decision_time_budget: Duration,
+    /// Most branches one FORK_JOIN_DYNAMIC may fork; more fail it for good.
+    pub max_fork_branches: usize,
+    /// Largest HTTP system-task response body read; a larger one fails the task (FAILED,
+    /// so the task definition's retries apply), naming the limit.
+    pub max_http_task_response_bytes: usize,
+    /// Most system-task executions (HTTP calls, sub-workflow starts, ...) in flight at once;
+    /// the system workers poll no more than they have room for.
+    pub max_system_tasks_in_flight: usize,
 }
 
 impl RuntimeConfig {
@@ -67,6 +75,12 @@ impl RuntimeConfig {
     pub const DEFAULT_MAX_LOOP_ITERATIONS: u32 = engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS;
     /// Default of [`RuntimeConfig::decision_time_budget`].
     pub const DEFAULT_DECISION_TIME_BUDGET: Duration = Duration::from_millis(200);
+    /// Default of [`RuntimeConfig::max_fork_branches`].
+    pub const DEFAULT_MAX_FORK_BRANCHES: usize = engine::EngineLimits::DEFAULT_MAX_FORK_BRANCHES;
+    /// Default of [`RuntimeConfig::max_http_task_response_bytes`]: 1 MiB.
+    pub const DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES: usize = 1024 * 1024;
+    /// Default of [`RuntimeConfig::max_system_tasks_in_flight`].
+    pub const DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT: usize = 256;
 }
 
 impl Default for RuntimeConfig {
@@ -77,6 +91,9 @@ impl Default for RuntimeConfig {
             max_workflow_depth: Self::DEFAULT_MAX_WORKFLOW_DEPTH,
             max_loop_iterations: engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS,
             decision_time_budget: Self::DEFAULT_DECISION_TIME_BUDGET,
+            max_fork_branches: Self::DEFAULT_MAX_FORK_BRANCHES,
+            max_http_task_response_bytes: Self::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES,
+            max_system_tasks_in_flight: Self::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT,
         }
     }
 }
@@ -148,6 +165,7 @@ impl Runtime {
         engine::EngineLimits {
             max_loop_iterations: self.config.max_loop_iterations,
             decision_time_budget: Some(self.config.decision_time_budget),
+            max_fork_branches: self.config.max_fork_branches,
         }
     }
 
