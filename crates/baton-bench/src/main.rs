@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+mod w1v2;
+
 const TASK_TYPE: &str = "bench_noop";
 const CHAIN_WF: &str = "bench_chain";
 const FANOUT_WF: &str = "bench_fanout";
@@ -54,6 +56,13 @@ struct Args {
     /// W1: concurrent start requests.
     #[arg(long, default_value_t = 16)]
     w1_start_concurrency: usize,
+    /// W1: workers complete with `POST /api/tasks/update-v2` (update and next poll in one
+    /// call); `--inflight` loops per worker, each holding one task at a time.
+    #[arg(long)]
+    w1_update_v2: bool,
+    /// Run only W1 (no cold start, W2 or W3): for repeated throughput runs.
+    #[arg(long)]
+    only_w1: bool,
     /// W1: abort after this many seconds.
     #[arg(long, default_value_t = 120)]
     w1_deadline_secs: u64,
@@ -519,6 +528,8 @@ struct W1 {
     tasks_per_s: f64,
     workflows_per_s: f64,
     peak_rss_mib: f64,
+    /// Server CPU (user + system) from the first start to the last ack, per task.
+    cpu_us_per_task: f64,
 }
 
 async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> anyhow::Result<W1> {
@@ -528,6 +539,8 @@ async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> anyhow::Resul
     let progress = Progress::new(total, origin);
     let mut workers = if args.python_workers {
         JoinSet::new()
+    } else if args.w1_update_v2 {
+        w1v2::spawn_workers(api, &progress, args.workers, args.inflight, deadline)
     } else {
         spawn_workers(
             api,
@@ -549,6 +562,7 @@ async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> anyhow::Resul
     // Starts, with bounded concurrency; the clock starts at the first start request.
     let sem = Arc::new(Semaphore::new(args.w1_start_concurrency.max(1)));
     let mut starts = JoinSet::new();
+    let cpu_before = w1v2::cpu_micros(pid)?;
     let origin_start = Instant::now();
     for _ in 0..args.w1_workflows {
         let permit = sem.clone().acquire_owned().await?;
@@ -570,6 +584,7 @@ async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> anyhow::Resul
         let at = wait_progress(&progress, deadline).await?;
         at.saturating_sub(origin_start - origin)
     };
+    let cpu_used = w1v2::cpu_micros(pid)?.saturating_sub(cpu_before);
     workers.shutdown().await;
     let peak_rss_mib = mib(proc_status_kib(pid, "VmHWM")?);
     // Verify.
@@ -601,6 +616,7 @@ async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> anyhow::Resul
         tasks_per_s: total as f64 / secs,
         workflows_per_s: args.w1_workflows as f64 / secs,
         peak_rss_mib,
+        cpu_us_per_task: cpu_used as f64 / total as f64,
     })
 }
 
@@ -844,7 +860,12 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     let cold_db = dir.join("cold.db");
     let mut fresh = Vec::new();
     let mut existing = Vec::new();
-    for _ in 0..args.cold_runs.max(1) {
+    let cold_runs = if args.only_w1 {
+        0
+    } else {
+        args.cold_runs.max(1)
+    };
+    for _ in 0..cold_runs {
         remove_db(&cold_db);
         for out in [&mut fresh, &mut existing] {
             let t0 = Instant::now();
@@ -858,7 +879,9 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     }
     let cold_fresh = median(&mut fresh);
     let cold_existing = median(&mut existing);
-    eprintln!("cold start: fresh {cold_fresh:.1} ms, existing {cold_existing:.1} ms");
+    if !args.only_w1 {
+        eprintln!("cold start: fresh {cold_fresh:.1} ms, existing {cold_existing:.1} ms");
+    }
 
     // 2. Idle RSS.
     let db = dir.join("bench.db");
@@ -886,6 +909,33 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
         w1.secs,
         w1.tasks_per_s
     );
+    eprintln!("W1: server CPU {:.1} us/task", w1.cpu_us_per_task);
+    let w1_worker = if args.python_workers {
+        "python-sdk"
+    } else if args.w1_update_v2 {
+        "rust-update-v2"
+    } else {
+        "rust"
+    };
+    if args.only_w1 {
+        server.stop();
+        println!(
+            "{}",
+            json!({
+                "sync": args.sync.as_str(),
+                "workers": args.workers,
+                "worker_kind": w1_worker,
+                "batch": args.batch,
+                "inflight": args.inflight,
+                "w1_tasks": args.w1_workflows * args.w1_chain,
+                "w1_secs": (w1.secs * 1000.0).round() / 1000.0,
+                "w1_tasks_per_s": round2(w1.tasks_per_s),
+                "w1_cpu_us_per_task": round2(w1.cpu_us_per_task),
+                "w1_peak_rss_mib": round2(w1.peak_rss_mib),
+            })
+        );
+        return Ok(());
+    }
     // 4. W2.
     let w2 = w2_fanout(args, &api).await.context("W2")?;
     eprintln!("W2: {:.1} ms", w2.completed_ms);
@@ -895,11 +945,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     server.stop();
 
     // 6. Summary.
-    let worker_kind = if args.python_workers {
-        "python-sdk"
-    } else {
-        "rust"
-    };
+    let worker_kind = w1_worker;
     println!();
     println!(
         "baton-bench  backend=sqlite  sync={}  workers={} ({worker_kind})  batch={}  inflight={}",
@@ -931,6 +977,10 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
         "W1 throughput, workflows",
         format!("{:.1} wf/s", w1.workflows_per_s),
     );
+    row(
+        "W1 server CPU per task",
+        format!("{:.1} us/task", w1.cpu_us_per_task),
+    );
     row("W1 peak RSS (VmHWM)", format!("{:.1} MiB", w1.peak_rss_mib));
     row(
         &format!("W2 fan-out {} branches, start->COMPLETED", args.w2_branches),
@@ -961,6 +1011,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
         "w1_tasks_per_s": round2(w1.tasks_per_s),
         "w1_workflows_per_s": round2(w1.workflows_per_s),
         "w1_peak_rss_mib": round2(w1.peak_rss_mib),
+        "w1_cpu_us_per_task": round2(w1.cpu_us_per_task),
         "w2_branches": args.w2_branches,
         "w2_ms": round2(w2.completed_ms),
         "w2_last_ack_ms": round2(w2.last_ack_ms),

@@ -635,6 +635,15 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
                     input.insert("forkedTaskDefs".into(), json!(branches));
                     add_evaluated(st, t, input, Ok(()));
                 }
+                Err(reason) if reason.starts_with(FORK_LIMIT_REASON) => {
+                    // Retrying cannot shrink the list: fail for good.
+                    let mut t = t;
+                    t.status = TaskStatus::FailedWithTerminalError;
+                    t.reason_for_incompletion = Some(truncate(&reason));
+                    t.input_data = input;
+                    stamp_done(st, &mut t);
+                    st.add_task(t);
+                }
                 Err(reason) => add_evaluated(st, t, input, Err(reason)),
             }
         }
@@ -1429,12 +1438,32 @@ fn schedule_join_after(
     }
 }
 
+/// How a FORK_JOIN_DYNAMIC's failure over `EngineLimits::max_fork_branches` begins.
+const FORK_LIMIT_REASON: &str = "FORK_JOIN_DYNAMIC branch limit";
+
 /// The branches of a FORK_JOIN_DYNAMIC (§5.7), each as a node whose input is literal.
 fn dynamic_branches(
     st: &ExecState,
     node: &WorkflowTask,
     input: &JsonMap,
 ) -> Result<Vec<WorkflowTask>, String> {
+    let listed = if let Some(param) = node.dynamic_fork_tasks_param.as_deref() {
+        input.get(param).and_then(Value::as_array)
+    } else if let Some(param) = node.dynamic_fork_join_tasks_param.as_deref() {
+        input
+            .get(param)
+            .and_then(|v| v.get("dynamicTasks"))
+            .and_then(Value::as_array)
+    } else {
+        input.get("forkTaskInputs").and_then(Value::as_array)
+    };
+    let (count, limit) = (listed.map_or(0, Vec::len), st.limits.max_fork_branches);
+    if count > limit {
+        return Err(format!(
+            "{FORK_LIMIT_REASON} of {limit} exceeded: {count} branches listed \
+             (--max-fork-branches, BATON_MAX_FORK_BRANCHES); nothing was forked"
+        ));
+    }
     let mut out: Vec<WorkflowTask> = Vec::new();
     if let Some(param) = node.dynamic_fork_tasks_param.as_deref() {
         let list = input

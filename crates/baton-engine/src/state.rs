@@ -191,11 +191,15 @@ pub struct EngineLimits {
     /// as a new decision), so that an operation waiting for the workflow (a terminate, a
     /// task update) gets its turn within about this long. `None`: only the step bound.
     pub decision_time_budget: Option<std::time::Duration>,
+    /// Most branches one FORK_JOIN_DYNAMIC may fork; more fail it for good, naming the limit.
+    pub max_fork_branches: usize,
 }
 
 impl EngineLimits {
     /// Default of [`EngineLimits::max_loop_iterations`].
     pub const DEFAULT_MAX_LOOP_ITERATIONS: u32 = 10_000;
+    /// Default of [`EngineLimits::max_fork_branches`].
+    pub const DEFAULT_MAX_FORK_BRANCHES: usize = 10_000;
 }
 
 impl Default for EngineLimits {
@@ -203,6 +207,7 @@ impl Default for EngineLimits {
         EngineLimits {
             max_loop_iterations: Self::DEFAULT_MAX_LOOP_ITERATIONS,
             decision_time_budget: None,
+            max_fork_branches: Self::DEFAULT_MAX_FORK_BRANCHES,
         }
     }
 }

@@ -14,6 +14,7 @@ mod follow_ups;
 mod runtime;
 mod scheduler;
 mod system;
+mod waiters;
 mod wakers;
 
 pub use error::{Error, Result};

@@ -1,4 +1,5 @@
 use crate::error::{Error, Result};
+use crate::waiters::CommitWaiters;
 use crate::wakers::QueueWakers;
 use baton_engine::ops;
 use baton_engine::validate::{validate_task_def, validate_workflow_def};
@@ -39,6 +40,9 @@ enum Started {
 /// How many times an operation re-reads and re-decides after losing a race to another writer.
 const MAX_CONFLICT_RETRIES: usize = 64;
 
+/// Due workflows the sweeper decides at once (so their commits share group commits).
+const SWEEP_CONCURRENCY: usize = 32;
+
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Upper bound for a batch poll's `count`.
@@ -54,6 +58,14 @@ pub struct RuntimeConfig {
     /// Wall time one decision may take before it yields and continues as a new one, so an
     /// operation waiting for that workflow (terminate, an update) gets its turn.
     pub decision_time_budget: Duration,
+    /// Most branches one FORK_JOIN_DYNAMIC may fork; more fail it for good.
+    pub max_fork_branches: usize,
+    /// Largest HTTP system-task response body read; a larger one fails the task (FAILED,
+    /// so the task definition's retries apply), naming the limit.
+    pub max_http_task_response_bytes: usize,
+    /// Most system-task executions (HTTP calls, sub-workflow starts, ...) in flight at once;
+    /// the system workers poll no more than they have room for.
+    pub max_system_tasks_in_flight: usize,
 }
 
 impl RuntimeConfig {
@@ -63,6 +75,12 @@ impl RuntimeConfig {
     pub const DEFAULT_MAX_LOOP_ITERATIONS: u32 = engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS;
     /// Default of [`RuntimeConfig::decision_time_budget`].
     pub const DEFAULT_DECISION_TIME_BUDGET: Duration = Duration::from_millis(200);
+    /// Default of [`RuntimeConfig::max_fork_branches`].
+    pub const DEFAULT_MAX_FORK_BRANCHES: usize = engine::EngineLimits::DEFAULT_MAX_FORK_BRANCHES;
+    /// Default of [`RuntimeConfig::max_http_task_response_bytes`]: 1 MiB.
+    pub const DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES: usize = 1024 * 1024;
+    /// Default of [`RuntimeConfig::max_system_tasks_in_flight`].
+    pub const DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT: usize = 256;
 }
 
 impl Default for RuntimeConfig {
@@ -73,6 +91,9 @@ impl Default for RuntimeConfig {
             max_workflow_depth: Self::DEFAULT_MAX_WORKFLOW_DEPTH,
             max_loop_iterations: engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS,
             decision_time_budget: Self::DEFAULT_DECISION_TIME_BUDGET,
+            max_fork_branches: Self::DEFAULT_MAX_FORK_BRANCHES,
+            max_http_task_response_bytes: Self::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES,
+            max_system_tasks_in_flight: Self::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT,
         }
     }
 }
@@ -106,8 +127,8 @@ pub struct Runtime {
     queues: QueueWakers,
     sweeper_nudge: Notify,
     sweeper_next: AtomicI64,
-    /// Signalled after every commit; synchronous executions wait on it.
-    committed: Notify,
+    /// Wakes synchronous executions when their workflow is committed.
+    waiters: CommitWaiters,
     /// Workflows as this node last committed them (see [`StateCache`]).
     states: StateCache,
     /// One lock per workflow being changed on this node (see [`WorkflowLocks`]).
@@ -127,7 +148,7 @@ impl Runtime {
             queues: QueueWakers::default(),
             sweeper_nudge: Notify::new(),
             sweeper_next: AtomicI64::new(0),
-            committed: Notify::new(),
+            waiters: CommitWaiters::default(),
             states: StateCache::default(),
             locks: WorkflowLocks::default(),
             active_domains: Mutex::new((None, Arc::new(HashSet::new()))),
@@ -144,11 +165,19 @@ impl Runtime {
         engine::EngineLimits {
             max_loop_iterations: self.config.max_loop_iterations,
             decision_time_budget: Some(self.config.decision_time_budget),
+            max_fork_branches: self.config.max_fork_branches,
         }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Sizes of the in-memory maps keyed by request-chosen names, to check their bounds in
+    /// tests: (queue wake-ups, workflows with a synchronous execution waiting).
+    #[doc(hidden)]
+    pub fn wakeup_map_sizes(&self) -> (usize, usize) {
+        (self.queues.len(), self.waiters.len())
     }
 
     fn invalidate_defs(&self) {
@@ -596,9 +625,9 @@ impl Runtime {
             return Err(e.into());
         }
         for st in states {
+            self.waiters.committed(&st.workflow.workflow_id);
             self.states.committed(st);
         }
-        self.committed.notify_waiters();
         for q in &queues {
             self.queues.wake(q);
         }
@@ -679,8 +708,9 @@ impl Runtime {
     ) -> Result<(Workflow, bool)> {
         let id = self.start_workflow(req).await?;
         let deadline = Instant::now() + wait;
+        let watch = self.waiters.watch(&id);
         loop {
-            let notified = self.committed.notified();
+            let notified = watch.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let w = self.get_workflow(&id, true).await?;
@@ -920,6 +950,11 @@ impl Runtime {
 
     /// Re-runs the decider for a workflow (timers, woken parents). A parent's running
     /// SUB_WORKFLOW tasks first take the outcome of children that have ended.
+    ///
+    /// A decision that changes nothing (no task, history, queue, effect or workflow field)
+    /// commits nothing: no version bump, no row rewrite. Only its next wake-up is stored, if
+    /// it moved (see [`baton_store::Commit::reschedule`]), so a parent waiting on a long child
+    /// costs one small update per safety-net wake instead of a full commit.
     pub async fn decide(&self, workflow_id: &str) -> Result<()> {
         let mut finished: Vec<(String, Workflow)> = Vec::new();
         if let Some(state) = self.store.load_workflow(workflow_id).await? {
@@ -941,30 +976,54 @@ impl Runtime {
                 }
             }
         }
-        self.mutate(workflow_id, |st| {
-            for (task_id, child) in &finished {
-                let status = match child.status {
-                    WorkflowStatus::Completed => TaskResultStatus::Completed,
-                    WorkflowStatus::Terminated => TaskResultStatus::Canceled,
-                    _ => TaskResultStatus::Failed,
-                };
-                let mut output = child.output.clone();
-                output.insert("subWorkflowId".into(), child.workflow_id.clone().into());
-                let mut r = TaskResult::new(&st.workflow.workflow_id, task_id, status);
-                r.output_data = Some(output);
-                r.reason_for_incompletion = child.reason_for_incompletion.clone();
-                r.sub_workflow_id = Some(child.workflow_id.clone());
-                let _ = engine::apply_result(st, &r);
-                if child.status == WorkflowStatus::TimedOut {
-                    if let Some(i) = st.find_task(task_id) {
-                        st.set_status(i, baton_model::TaskStatus::TimedOut);
+        let unchanged = self
+            .mutate(workflow_id, |st| {
+                let before = st.workflow.clone();
+                for (task_id, child) in &finished {
+                    let status = match child.status {
+                        WorkflowStatus::Completed => TaskResultStatus::Completed,
+                        WorkflowStatus::Terminated => TaskResultStatus::Canceled,
+                        _ => TaskResultStatus::Failed,
+                    };
+                    let mut output = child.output.clone();
+                    output.insert("subWorkflowId".into(), child.workflow_id.clone().into());
+                    let mut r = TaskResult::new(&st.workflow.workflow_id, task_id, status);
+                    r.output_data = Some(output);
+                    r.reason_for_incompletion = child.reason_for_incompletion.clone();
+                    r.sub_workflow_id = Some(child.workflow_id.clone());
+                    let _ = engine::apply_result(st, &r);
+                    if child.status == WorkflowStatus::TimedOut {
+                        if let Some(i) = st.find_task(task_id) {
+                            st.set_status(i, baton_model::TaskStatus::TimedOut);
+                        }
                     }
                 }
+                engine::decide(st);
+                match (st.version, decided_nothing(st, &before)) {
+                    (Some(version), true) => {
+                        Ok(Mutation::Unchanged(Some(baton_store::Reschedule {
+                            workflow_id: st.workflow.workflow_id.clone(),
+                            version,
+                            next_wake_at: st.next_wake_at,
+                        })))
+                    }
+                    _ => Ok(Mutation::Changed(None, Vec::new())),
+                }
+            })
+            .await?;
+        if let Some(r) = unchanged {
+            let commit = Commit {
+                reschedule: vec![r],
+                ..Commit::default()
+            };
+            match self.store.commit(commit).await {
+                // Changed since it was read (another node, or a cached state behind a claim):
+                // it is still due, and the next decision reads it afresh.
+                Err(StoreError::Conflict(_)) => self.states.forget(workflow_id),
+                other => other?,
             }
-            engine::decide(st);
-            Ok(Mutation::Changed((), Vec::new()))
-        })
-        .await
+        }
+        Ok(())
     }
 
     /// Starts a sub-workflow for a parent's SUB_WORKFLOW task. The child id is derived from
@@ -1108,6 +1167,7 @@ impl Runtime {
         let queue = queue_name(task_type, domain);
         let deadline = Instant::now() + timeout;
         let notify = self.queues.get(&queue);
+        let registered = self.task_defs().await?.contains_key(task_type);
         let limits = match self.task_defs().await?.get(task_type) {
             Some(def) => PollLimits {
                 task_def_name: task_type.to_string(),
@@ -1133,6 +1193,7 @@ impl Runtime {
                     domain: domain.map(str::to_string),
                     now,
                     limits: limits.clone(),
+                    registered,
                 })
                 .await?;
             for (task, version) in outcome.tasks.iter().zip(&outcome.versions) {
@@ -1234,14 +1295,32 @@ impl Runtime {
                 }
             };
             let mut decided = 0usize;
-            for id in &due {
-                if backoff.contains_key(id) {
+            // Up to SWEEP_CONCURRENCY decisions at once, so their commits share group commits.
+            let mut running = tokio::task::JoinSet::new();
+            for id in due {
+                if backoff.contains_key(&id) {
                     continue;
                 }
                 decided += 1;
-                if let Err(e) = self.decide(id).await {
-                    tracing::warn!(workflow = %id, error = %e, "sweeper could not decide workflow");
-                    backoff.insert(id.clone(), now_ms() + 30_000);
+                if running.len() >= SWEEP_CONCURRENCY {
+                    if let Some(Ok(Err(id))) = running.join_next().await {
+                        backoff.insert(id, now_ms() + 30_000);
+                    }
+                }
+                let rt = self.clone();
+                running.spawn(async move {
+                    match rt.decide(&id).await {
+                        Ok(()) => Ok(()),
+                        Err(e) => {
+                            tracing::warn!(workflow = %id, error = %e, "sweeper could not decide workflow");
+                            Err(id)
+                        }
+                    }
+                });
+            }
+            while let Some(joined) = running.join_next().await {
+                if let Ok(Err(id)) = joined {
+                    backoff.insert(id, now_ms() + 30_000);
                 }
             }
             if decided >= BATCH {
@@ -1273,6 +1352,21 @@ pub(crate) enum Mutation<R> {
     Unchanged(R),
     /// Commit the state, with these task logs.
     Changed(R, Vec<TaskExecLog>),
+}
+
+/// Whether a decision of `st` (which was `before`) changed nothing that must be committed:
+/// no task row, history, queue entry, wake of another workflow, effect or workflow field.
+/// Its next wake-up may differ; the caller stores that alone.
+fn decided_nothing(st: &ExecState, before: &Workflow) -> bool {
+    st.dirty_tasks().next().is_none()
+        && st.history.is_empty()
+        && st.queue_push.is_empty()
+        && st.queue_remove.is_empty()
+        && st.removed_tasks.is_empty()
+        && st.wake.is_empty()
+        && st.effects.is_empty()
+        && !st.needs_more
+        && st.workflow == *before
 }
 
 /// The commit for a decided state. The state keeps its workflow and tasks (for the cache);

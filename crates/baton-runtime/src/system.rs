@@ -1,6 +1,12 @@
 //! The server's own workers for the system tasks that do I/O (HTTP, SUB_WORKFLOW,
 //! START_WORKFLOW, EVENT). They poll their queues like any worker and report through the
 //! ordinary update path, so retries, timeouts and history apply to them unchanged.
+//!
+//! Executions are bounded and tracked: a semaphore of `max_system_tasks_in_flight` permits
+//! (the loops poll only as many tasks as they have permits for), and a `JoinSet` per loop.
+//! On shutdown the loops stop polling and wait for their executions up to a deadline, then
+//! abort the rest; an aborted task stays IN_PROGRESS until its response timeout hands it out
+//! again (after a restart, to this server's workers).
 
 use crate::runtime::Runtime;
 use baton_engine::systask as sys;
@@ -8,23 +14,34 @@ use baton_model::{JsonMap, StartWorkflowRequest, Task, TaskResult, TaskResultSta
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 const WORKER_ID: &str = "baton-system";
 
 impl Runtime {
-    /// Runs one polling loop per asynchronous system task type until cancelled.
-    pub async fn run_system_workers(self: Arc<Self>, cancel: CancellationToken) {
+    /// Runs one polling loop per asynchronous system task type until cancelled; then waits
+    /// up to `grace` for the executions in flight and aborts those still running.
+    pub async fn run_system_workers(self: Arc<Self>, cancel: CancellationToken, grace: Duration) {
         let http = reqwest::Client::builder()
             .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        let mut loops = tokio::task::JoinSet::new();
+        let permits = Arc::new(Semaphore::new(
+            self.config().max_system_tasks_in_flight.max(1),
+        ));
+        let mut loops = JoinSet::new();
         for task_type in sys::ASYNC_SYSTEM_TYPES {
             let rt = self.clone();
             let cancel = cancel.clone();
             let http = http.clone();
-            loops.spawn(async move { rt.system_loop(task_type, http, cancel).await });
+            let permits = permits.clone();
+            loops.spawn(async move {
+                rt.system_loop(task_type, http, permits, cancel, grace)
+                    .await
+            });
         }
         while loops.join_next().await.is_some() {}
     }
@@ -33,25 +50,51 @@ impl Runtime {
         self: Arc<Self>,
         task_type: &'static str,
         http: reqwest::Client,
+        permits: Arc<Semaphore>,
         cancel: CancellationToken,
+        grace: Duration,
     ) {
+        let mut running: JoinSet<()> = JoinSet::new();
         loop {
+            while running.try_join_next().is_some() {}
+            // Room for at least one execution before claiming anything.
+            let first = tokio::select! {
+                _ = cancel.cancelled() => break,
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let count = (1 + permits.available_permits()).min(16);
             let polled = tokio::select! {
-                _ = cancel.cancelled() => return,
-                r = self.poll(task_type, Some(WORKER_ID), None, 16, Duration::from_millis(1000)) => r,
+                _ = cancel.cancelled() => break,
+                r = self.poll(task_type, Some(WORKER_ID), None, count, Duration::from_millis(1000)) => r,
             };
             let tasks = match polled {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::warn!(task_type, error = %e, "system worker poll failed");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    }
                 }
             };
+            let mut first = Some(first);
             for task in tasks {
+                // Another loop may have taken the permits counted above: wait for one (the
+                // task is claimed already, so it runs even during shutdown's grace).
+                let permit: OwnedSemaphorePermit = match first.take() {
+                    Some(p) => p,
+                    None => match permits.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
                 let rt = self.clone();
                 let http = http.clone();
-                tokio::spawn(async move {
+                running.spawn(async move {
+                    let _permit = permit;
                     let result = rt.execute_system_task(&task, &http).await;
                     if let Err(e) = rt.update_task(result).await {
                         tracing::warn!(task = %task.task_id, error = %e, "system task update failed");
@@ -66,6 +109,7 @@ impl Runtime {
                 });
             }
         }
+        drain(task_type, running, grace).await;
     }
 
     async fn execute_system_task(&self, task: &Task, http: &reqwest::Client) -> TaskResult {
@@ -76,7 +120,10 @@ impl Runtime {
         );
         r.worker_id = Some(WORKER_ID.to_string());
         let outcome: Result<(TaskResultStatus, JsonMap), String> = match task.task_type.as_str() {
-            sys::HTTP => run_http(&task.input_data, http).await,
+            sys::HTTP => {
+                let limit = self.config().max_http_task_response_bytes;
+                run_http(&task.input_data, http, limit).await
+            }
             sys::SUB_WORKFLOW => match self.check_sub_workflow_depth(task).await {
                 Err(reason) => {
                     // Retrying cannot help: fail for good.
@@ -155,6 +202,27 @@ impl Runtime {
     }
 }
 
+/// Waits up to `grace` for a loop's executions, then aborts (and reports) the rest.
+async fn drain(task_type: &str, mut running: JoinSet<()>, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while !running.is_empty() {
+        match tokio::time::timeout_at(deadline, running.join_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                tracing::warn!(
+                    task_type,
+                    aborted = running.len(),
+                    "shutdown deadline reached: aborting system tasks still running \
+                     (they stay IN_PROGRESS until their response timeout)"
+                );
+                running.shutdown().await;
+                break;
+            }
+        }
+    }
+}
+
 /// EVENT: published to Baton's own event sink, which is the task output itself (Baton has
 /// no external brokers); `asyncComplete` leaves the task running for an external update.
 fn run_event(task: &Task) -> (TaskResultStatus, JsonMap) {
@@ -192,10 +260,12 @@ fn run_event(task: &Task) -> (TaskResultStatus, JsonMap) {
     (status, out)
 }
 
-/// HTTP (§5.2): request from `http_request` (or the input itself); non-2xx fails the task.
+/// HTTP (§5.2): request from `http_request` (or the input itself); non-2xx fails the task,
+/// and so does a response body over `max_body` bytes (nothing of it is kept).
 async fn run_http(
     input: &JsonMap,
     http: &reqwest::Client,
+    max_body: usize,
 ) -> Result<(TaskResultStatus, JsonMap), String> {
     let spec = match input.get("http_request") {
         Some(Value::Object(m)) => m.clone(),
@@ -270,10 +340,7 @@ async fn run_http(
             list.push(json!(v.to_str().unwrap_or_default()));
         }
     }
-    let text = resp
-        .text()
-        .await
-        .map_err(|e| format!("reading the HTTP response from {uri} failed: {e}"))?;
+    let text = read_capped(resp, uri, max_body).await?;
     let body = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
     let mut out = JsonMap::new();
     out.insert(
@@ -305,4 +372,35 @@ async fn run_http(
             status.canonical_reason().unwrap_or_default()
         ))
     }
+}
+
+/// The response body as text (invalid UTF-8 replaced), or Err naming the limit as soon as
+/// it is known to exceed `max` bytes (from Content-Length, or while reading).
+async fn read_capped(mut resp: reqwest::Response, uri: &str, max: usize) -> Result<String, String> {
+    let too_large = |what: String| {
+        format!(
+            "the HTTP response from {uri} is larger than the limit of {max} bytes ({what}; \
+             --max-http-task-response-bytes, BATON_MAX_HTTP_TASK_RESPONSE_BYTES)"
+        )
+    };
+    if let Some(len) = resp.content_length() {
+        if len > max as u64 {
+            return Err(too_large(format!("Content-Length {len}")));
+        }
+    }
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the HTTP response from {uri} failed: {e}"))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_large(format!("more than {max} bytes sent")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(match String::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }

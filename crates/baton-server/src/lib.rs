@@ -80,7 +80,8 @@ pub fn app(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
 
 /// Serves `app` on `listener` with the sweeper, the system-task workers and the scheduler
 /// running beside it, until `shutdown` resolves. Then it stops accepting, lets in-flight
-/// requests finish for up to `config.shutdown_timeout`, drops the connections still open, and
+/// requests and system-task executions finish for up to `config.shutdown_timeout` (both
+/// drain at once), drops the connections and aborts the executions still running, and
 /// stops the background loops.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -89,11 +90,26 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let cancel = CancellationToken::new();
+    // Fired by the shutdown signal: the system workers stop claiming at once and drain their
+    // executions within the same deadline as the connections.
+    let stopping = CancellationToken::new();
     let sweeper = tokio::spawn(runtime.clone().run_sweeper(cancel.clone()));
-    let system = tokio::spawn(runtime.clone().run_system_workers(cancel.clone()));
+    let system = tokio::spawn(
+        runtime
+            .clone()
+            .run_system_workers(stopping.clone(), config.shutdown_timeout),
+    );
     let scheduler = tokio::spawn(runtime.clone().run_scheduler(cancel.clone()));
     let router = app(runtime, config.clone());
-    listener::run(listener, router, &config, shutdown).await;
+    let signal = {
+        let stopping = stopping.clone();
+        async move {
+            shutdown.await;
+            stopping.cancel();
+        }
+    };
+    listener::run(listener, router, &config, signal).await;
+    stopping.cancel();
     cancel.cancel();
     let _ = sweeper.await;
     let _ = system.await;

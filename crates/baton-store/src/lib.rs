@@ -93,6 +93,19 @@ pub struct Commit {
     /// Ids of follow-ups this commit carries out; deleted with it (absent ids are ignored,
     /// so two nodes that both carry one out do not conflict).
     pub follow_ups_done: Vec<String>,
+    /// Wake-up times to set (later or earlier) on workflows a decision left otherwise
+    /// unchanged: no version bump, no row rewrite. Conflict (and nothing applied) if such a
+    /// workflow is no longer at the version named (its newer commit set its own wake-up).
+    pub reschedule: Vec<Reschedule>,
+}
+
+/// See [`Commit::reschedule`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reschedule {
+    pub workflow_id: String,
+    /// The version the decision read.
+    pub version: i64,
+    pub next_wake_at: Option<Millis>,
 }
 
 /// Durable follow-up work (an outbox row): something a commit requires of *other*
@@ -120,6 +133,9 @@ pub struct PollRequest {
     pub now: Millis,
     /// The task definition's limits, enforced inside the claim.
     pub limits: PollLimits,
+    /// Whether the task type has a registered definition. Poll data of unregistered types is
+    /// kept within a bound (the least recently polled are forgotten).
+    pub registered: bool,
 }
 
 /// Limits of a task definition that bound how many of its tasks a poll may hand out.

@@ -137,6 +137,7 @@ pub mod suite {
             domain: None,
             now,
             limits: Default::default(),
+            registered: true,
         }
     }
 
@@ -387,6 +388,45 @@ pub mod suite {
         );
     }
 
+    /// `Commit::reschedule` moves only the wake-up (later or earlier): no version bump, no
+    /// row change; a stale version is a Conflict and moves nothing.
+    pub async fn reschedule_moves_only_the_wake_up(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut write = insert(workflow("wf-1", "flow"), &d, vec![]);
+        write.next_wake_at = Some(NOW);
+        store.commit(one(write)).await.unwrap();
+        let before = store.get_workflow("wf-1").await.unwrap().unwrap();
+        let reschedule = |version: i64, at: i64| Commit {
+            reschedule: vec![baton_store::Reschedule {
+                workflow_id: "wf-1".into(),
+                version,
+                next_wake_at: Some(at),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(store.due_workflows(NOW, 10).await.unwrap(), vec!["wf-1"]);
+        store.commit(reschedule(1, NOW + 10_000)).await.unwrap();
+        assert!(store
+            .due_workflows(NOW + 9_999, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 10_000));
+        let after = store.load_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(after.version, 1, "a reschedule bumped the version");
+        assert_eq!(
+            store.get_workflow("wf-1").await.unwrap().unwrap(),
+            before,
+            "a reschedule changed the row"
+        );
+        // Earlier again, then a stale version: Conflict, nothing moved.
+        store.commit(reschedule(1, NOW + 5_000)).await.unwrap();
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 5_000));
+        let err = store.commit(reschedule(7, NOW + 60_000)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 5_000));
+    }
+
     pub async fn version_conflict_changes_nothing(store: Arc<dyn Store>) {
         let d = Arc::new(def("flow", 1));
         store
@@ -431,6 +471,7 @@ pub mod suite {
             }],
             follow_ups: vec![follow_up("f-conflict", "wf-1")],
             follow_ups_done: vec![],
+            reschedule: vec![],
         };
         let err = store.commit(commit).await.unwrap_err();
         assert!(
@@ -1247,6 +1288,7 @@ mod sqlite {
         workflow_defs,
         commit_roundtrip,
         version_conflict_changes_nothing,
+        reschedule_moves_only_the_wake_up,
         follow_ups_are_stored_and_done_with_commits,
         batch_with_conflict_commits_the_rest,
         poll_claims_in_order,

@@ -1,5 +1,6 @@
 //! `baton server` flags for the limits on what workflows may do: nesting, loops, JSON depth,
-//! and how long one decision may hold a workflow.
+//! fork width, HTTP task responses, system tasks in flight, and how long one decision may
+//! hold a workflow.
 
 use baton_runtime::RuntimeConfig;
 use std::time::Duration;
@@ -28,6 +29,24 @@ pub struct LimitArgs {
           default_value_t = baton_model::limits::DEFAULT_MAX_JSON_DEPTH as u64,
           value_parser = clap::value_parser!(u64).range(8..=1000))]
     max_json_depth: u64,
+    /// Most branches one FORK_JOIN_DYNAMIC may fork; more fail the fork for good
+    /// (FAILED_WITH_TERMINAL_ERROR) and nothing is forked.
+    #[arg(long, env = "BATON_MAX_FORK_BRANCHES",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_FORK_BRANCHES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_fork_branches: u64,
+    /// Largest response body in bytes an HTTP system task reads; a larger one fails the task
+    /// (FAILED, retries apply) with a reason naming this limit.
+    #[arg(long, env = "BATON_MAX_HTTP_TASK_RESPONSE_BYTES",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+    max_http_task_response_bytes: u64,
+    /// Most system-task executions (HTTP calls, sub-workflow and workflow starts, events)
+    /// running at once; the server claims no more than it has room for.
+    #[arg(long, env = "BATON_MAX_SYSTEM_TASKS_IN_FLIGHT",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT as u64,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_system_tasks_in_flight: u64,
 }
 
 impl LimitArgs {
@@ -37,6 +56,10 @@ impl LimitArgs {
         config.max_workflow_depth = usize::try_from(self.max_workflow_depth).unwrap_or(usize::MAX);
         config.max_loop_iterations = self.max_loop_iterations;
         config.decision_time_budget = Duration::from_millis(self.decision_time_budget_ms);
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        config.max_fork_branches = size(self.max_fork_branches);
+        config.max_http_task_response_bytes = size(self.max_http_task_response_bytes);
+        config.max_system_tasks_in_flight = size(self.max_system_tasks_in_flight);
         baton_model::limits::set_max_json_depth(
             usize::try_from(self.max_json_depth).unwrap_or(usize::MAX),
         );

@@ -76,6 +76,20 @@ impl TestServer {
         }
     }
 
+    /// A client of a server someone else started and stops, at `root` (`http://host:port`).
+    pub fn attached(root: &str) -> TestServer {
+        TestServer {
+            dir: None,
+            base: format!("{root}/api"),
+            root: root.to_string(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+            shutdown: None,
+        }
+    }
+
     /// Shuts the server down and hands back its directory (database kept), to reopen it with
     /// [`TestServer::open`] as a restarted server would.
     pub fn stop(mut self) -> tempfile::TempDir {

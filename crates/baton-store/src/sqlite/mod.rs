@@ -4,7 +4,8 @@
 //! # Writes: one thread, group commit
 //!
 //! Every mutating method (commit, poll, definition writes, logs, remove) becomes a job sent
-//! over a channel to a dedicated OS thread that owns the only write connection. The thread
+//! over a channel to a dedicated OS thread that owns the only write connection (at most
+//! `writer::MAX_PENDING_JOBS` pending: a caller past it waits for a slot). The thread
 //! blocks for the first job, then drains whatever else is already queued (up to 512 jobs)
 //! and runs them all in one `BEGIN IMMEDIATE … COMMIT`.
 //! Each job runs inside its own `SAVEPOINT`: a job that fails (a version conflict, a
@@ -31,7 +32,11 @@
 //! Polls of a queue that the last poll drained, and to which nothing was pushed since, first
 //! look on a reader whether an entry has become visible, so idle workers polling in a loop
 //! cost the writer nothing. Poll data (the `/tasks/queue/polldata` record of who polled
-//! last) is written at most once a second per queue and domain.
+//! last) is written at most once a second per queue and domain. Both records of polls are
+//! bounded whatever names workers poll: the in-memory throttle forgets entries older than
+//! that second once it holds [`POLL_MARKS_SOFT_CAP`] of them, and the table keeps at most
+//! about [`MAX_UNREGISTERED_POLL_DATA`] rows for task types without a registered
+//! definition (the least recently polled go first).
 //!
 //! # Durability
 //!
@@ -131,6 +136,13 @@ const STATEMENT_CACHE: usize = 128;
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// Poll data is rewritten at most this often per queue and domain.
 const POLL_DATA_INTERVAL_MS: i64 = 1000;
+/// Past this many entries, the poll-data throttle forgets those older than
+/// [`POLL_DATA_INTERVAL_MS`] (which it would not consult anyway), or all of them if every
+/// one is recent (which only costs a few extra poll-data writes).
+pub const POLL_MARKS_SOFT_CAP: usize = 4096;
+/// Most `poll_data` rows kept for task types with no registered definition (plus up to
+/// `write::POLL_DATA_TRIM_EVERY` between trims). Registered types are always recorded.
+pub const MAX_UNREGISTERED_POLL_DATA: usize = 1024;
 
 /// The SQLite store. Cheap to clone: clones share the writer thread and the readers.
 #[derive(Clone)]
@@ -142,6 +154,8 @@ struct Inner {
     /// `None` only while dropping.
     jobs: Option<mpsc::Sender<BoxJob>>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Slots for pending writer jobs (see `writer::MAX_PENDING_JOBS`).
+    job_slots: Arc<Semaphore>,
     readers: Arc<Readers>,
     defs: Arc<DefCache>,
     /// (queue, domain) → time of the last poll data written.
@@ -258,6 +272,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 jobs: Some(jobs),
                 writer: Some(handle),
+                job_slots: Arc::new(Semaphore::new(writer::MAX_PENDING_JOBS)),
                 readers: Arc::new(Readers {
                     path: opts.path.clone(),
                     idle: Mutex::new(idle),
@@ -297,10 +312,24 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut WriterCtx) -> Result<T> + Send + 'static,
     {
-        let (job, reply) = writer::job(f, savepoint);
+        let slot = self
+            .inner
+            .job_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let (job, reply) = writer::job(f, savepoint, slot);
         let jobs = self.inner.jobs.as_ref().ok_or(StoreError::Closed)?;
         jobs.send(job).map_err(|_| StoreError::Closed)?;
         reply.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// How many (queue, domain) pairs the poll-data throttle remembers (bounded by
+    /// [`POLL_MARKS_SOFT_CAP`]); for tests.
+    #[doc(hidden)]
+    pub fn poll_marks(&self) -> usize {
+        self.inner.polls_seen.lock().len()
     }
 
     /// Runs `f` on a reader connection on the blocking pool.
@@ -332,6 +361,12 @@ impl SqliteStore {
     fn poll_data_due(&self, req: &PollRequest) -> bool {
         let key = (req.queue.clone(), req.domain.clone().unwrap_or_default());
         let mut seen = self.inner.polls_seen.lock();
+        if seen.len() >= POLL_MARKS_SOFT_CAP && !seen.contains_key(&key) {
+            seen.retain(|_, last| (0..POLL_DATA_INTERVAL_MS).contains(&(req.now - *last)));
+            if seen.len() >= POLL_MARKS_SOFT_CAP {
+                seen.clear();
+            }
+        }
         match seen.get_mut(&key) {
             Some(last) if (0..POLL_DATA_INTERVAL_MS).contains(&(req.now - *last)) => false,
             Some(last) => {

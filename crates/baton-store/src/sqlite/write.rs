@@ -135,11 +135,23 @@ pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
     for write in &commit.workflows {
         current.push(check_workflow(&ctx.conn, write)?);
     }
+    let mut moved = Vec::new();
+    for r in &commit.reschedule {
+        if check_reschedule(&ctx.conn, r)? {
+            moved.push(r);
+        }
+    }
     for (write, current) in commit.workflows.into_iter().zip(current) {
         write_workflow(ctx, write, current)?;
     }
     for (workflow_id, due) in &commit.wake {
         wake_by(&ctx.conn, workflow_id, *due)?;
+    }
+    for r in moved {
+        // Only the wake-up column: no version bump, no row rewrite.
+        ctx.conn
+            .prepare_cached("UPDATE workflows SET next_wake_at = ?2 WHERE workflow_id = ?1")?
+            .execute(params![r.workflow_id, r.next_wake_at])?;
     }
     for f in &commit.follow_ups {
         ctx.conn
@@ -200,6 +212,19 @@ fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Option<Ind
                 None => Err(StoreError::Conflict(id.to_string())),
             }
         }
+    }
+}
+
+/// Whether a reschedule moves the stored wake-up; Conflict if the workflow is no longer at
+/// the version the decision read (its newer commit set its own wake-up).
+fn check_reschedule(conn: &Connection, r: &crate::Reschedule) -> Result<bool> {
+    let row: Option<(i64, Option<Millis>)> = conn
+        .prepare_cached("SELECT version, next_wake_at FROM workflows WHERE workflow_id = ?1")?
+        .query_row([&r.workflow_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    match row {
+        Some((version, wake)) if version == r.version => Ok(wake != r.next_wake_at),
+        _ => Err(StoreError::Conflict(r.workflow_id.clone())),
     }
 }
 
@@ -484,6 +509,30 @@ pub(crate) fn remove_workflow(conn: &Connection, workflow_id: &str) -> Result<()
 
 // ----- queues -----
 
+/// Unregistered poll data is trimmed back to its bound after this many such writes.
+pub(crate) const POLL_DATA_TRIM_EVERY: usize = 64;
+
+/// Keeps at most [`super::MAX_UNREGISTERED_POLL_DATA`] poll data rows of task types without
+/// a definition, dropping the least recently polled; runs every [`POLL_DATA_TRIM_EVERY`]
+/// such writes, so polls of random names cannot grow the table without bound.
+fn trim_unregistered_poll_data(ctx: &WriterCtx) -> Result<()> {
+    let n = ctx.unregistered_polls.get() + 1;
+    if n < POLL_DATA_TRIM_EVERY {
+        ctx.unregistered_polls.set(n);
+        return Ok(());
+    }
+    ctx.unregistered_polls.set(0);
+    ctx.conn
+        .prepare_cached(
+            "DELETE FROM poll_data WHERE rowid IN (
+                 SELECT p.rowid FROM poll_data p
+                 WHERE NOT EXISTS (SELECT 1 FROM task_defs d WHERE d.name = p.queue_name)
+                 ORDER BY p.last_poll_time DESC LIMIT -1 OFFSET ?1)",
+        )?
+        .execute([i64::try_from(super::MAX_UNREGISTERED_POLL_DATA).unwrap_or(i64::MAX)])?;
+    Ok(())
+}
+
 /// Claims up to `count` visible entries of the queue (see `Store::poll`).
 /// `record_poll`: whether to upsert the queue's poll data.
 pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Result<PollOutcome> {
@@ -552,6 +601,9 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
             req.worker_id.as_deref().unwrap_or(""),
             now
         ])?;
+        if !req.registered {
+            trim_unregistered_poll_data(ctx)?;
+        }
     }
 
     if req.limits.rate_limit.is_some_and(|(per, _)| per > 0) {

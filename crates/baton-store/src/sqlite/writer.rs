@@ -8,10 +8,15 @@ use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::Arc;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 /// Most operations committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
+
+/// Most operations submitted and not yet finished (queued or in the running batch). A caller
+/// past it waits (asynchronously) for a slot: back-pressure from the writer to the request
+/// handlers instead of an unbounded queue. Sixteen full batches, so group commits stay large.
+pub(crate) const MAX_PENDING_JOBS: usize = 16 * MAX_BATCH;
 
 /// What an operation sees while it runs: the write connection (inside the batch transaction
 /// and the operation's own savepoint) and the writer's caches.
@@ -26,6 +31,8 @@ pub(crate) struct WriterCtx {
     op_snapshots: Vec<String>,
     /// Snapshots written by the operations of this batch that succeeded.
     batch_snapshots: Vec<String>,
+    /// Poll data rows written for unregistered task types since the last trim.
+    pub unregistered_polls: std::cell::Cell<usize>,
 }
 
 impl WriterCtx {
@@ -85,6 +92,9 @@ struct TypedJob<T, F> {
     savepoint: bool,
     out: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
+    /// The job's slot under [`MAX_PENDING_JOBS`], freed when the job is dropped (after its
+    /// reply), even if the caller stopped waiting.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl<T, F> Job for TypedJob<T, F>
@@ -135,7 +145,11 @@ where
 /// Wraps a closure as a job and returns the receiver of its reply. `savepoint: false` only
 /// for a closure that checks everything that can be expected to fail before its first write
 /// (see [`Job::savepoint`]).
-pub(crate) fn job<T, F>(f: F, savepoint: bool) -> (BoxJob, oneshot::Receiver<Result<T>>)
+pub(crate) fn job<T, F>(
+    f: F,
+    savepoint: bool,
+    slot: OwnedSemaphorePermit,
+) -> (BoxJob, oneshot::Receiver<Result<T>>)
 where
     T: Send + 'static,
     F: FnOnce(&mut WriterCtx) -> Result<T> + Send + 'static,
@@ -146,6 +160,7 @@ where
         savepoint,
         out: None,
         reply,
+        _slot: slot,
     };
     (Box::new(job), rx)
 }
@@ -166,6 +181,7 @@ pub(crate) fn spawn(
         known_snapshots: HashSet::new(),
         op_snapshots: Vec::new(),
         batch_snapshots: Vec::new(),
+        unregistered_polls: std::cell::Cell::new(0),
     };
     let handle = std::thread::Builder::new()
         .name("baton-sqlite-writer".into())
