@@ -22,4 +22,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p baton -p baton-bench >&2
-exec target/release/baton-bench "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/baton-bench" "$@"

@@ -29,9 +29,10 @@ const SINGLE_WF: &str = "bench_single";
     about = "Start a Baton server and measure cold start, RSS, throughput and latency"
 )]
 struct Args {
-    /// The `baton` binary to benchmark.
-    #[arg(long, default_value = "target/release/baton")]
-    server_bin: PathBuf,
+    /// The `baton` binary to benchmark [default: the `baton` beside this binary, i.e. the
+    /// same cargo target directory].
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
     /// Concurrent worker poll loops.
     #[arg(long, default_value_t = 4)]
     workers: usize,
@@ -112,7 +113,7 @@ impl ServerProc {
             .append(true)
             .open(log)
             .with_context(|| format!("opening {}", log.display()))?;
-        let child = Command::new(&args.server_bin)
+        let child = Command::new(args.server_bin.as_deref().unwrap_or(Path::new("baton")))
             .arg("server")
             .arg("--port")
             .arg(port.to_string())
@@ -126,7 +127,7 @@ impl ServerProc {
             .stdout(Stdio::from(log_file.try_clone()?))
             .stderr(Stdio::from(log_file))
             .spawn()
-            .with_context(|| format!("spawning {}", args.server_bin.display()))?;
+            .with_context(|| format!("spawning {:?}", args.server_bin))?;
         Ok(Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -820,11 +821,16 @@ impl Drop for PythonWorkers {
 
 // ---------------------------------------------------------------------------------------------
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    if !args.server_bin.exists() {
+async fn run(mut args: Args) -> anyhow::Result<()> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("baton")))
+        .unwrap_or_else(|| PathBuf::from("target/release/baton"));
+    let server_bin = args.server_bin.get_or_insert(beside).clone();
+    if !server_bin.exists() {
         bail!(
             "{} not found (build it with `cargo build --release -p baton`)",
-            args.server_bin.display()
+            server_bin.display()
         );
     }
     let dir = args
