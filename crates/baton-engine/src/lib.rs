@@ -16,6 +16,7 @@ pub mod ops;
 pub mod retry;
 pub mod state;
 pub mod systask;
+pub mod task_list;
 pub mod validate;
 
 pub use decider::{

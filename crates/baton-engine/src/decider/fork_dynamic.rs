@@ -117,10 +117,7 @@ pub(super) fn dynamic_branches(
         }
         if !seen.insert(t.task_reference_name.clone())
             || st.index.location(&t.task_reference_name).is_some()
-            || st
-                .tasks
-                .iter()
-                .any(|x| x.reference_task_name == t.task_reference_name)
+            || st.latest_by_ref(&t.task_reference_name).is_some()
         {
             return Err(format!(
                 "dynamically forked task reference '{}' is not unique",

@@ -12,38 +12,60 @@ pub(super) fn evaluate_waiting(st: &mut ExecState, i: usize) -> bool {
     }
 }
 
+/// A JOIN completes when the latest attempt of every `joinOn` task succeeded. Branches are
+/// checked in order from the first one not yet known to have succeeded, and the check stops
+/// at the first still running, so each evaluation costs O(1) amortised, not O(|joinOn|).
 pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
-    let join = st.tasks[i].clone();
+    let join = &st.tasks[i];
+    let iteration = join.iteration;
     // The refs are fixed when the JOIN is scheduled (a dynamic fork decides them then).
-    let join_on: Vec<String> = match join.input_data.get("joinOn").and_then(Value::as_array) {
-        Some(list) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|r| base_ref(r).to_string())
-            .collect(),
-        None => st
-            .node_of(&join)
-            .map(|n| n.join_on.clone())
-            .unwrap_or_default(),
+    let from_node: Vec<Value>;
+    let join_on: &[Value] = match join.input_data.get("joinOn").and_then(Value::as_array) {
+        Some(list) => list,
+        None => {
+            from_node = st
+                .node_of(join)
+                .map(|n| n.join_on.iter().map(|r| json!(r)).collect())
+                .unwrap_or_default();
+            &from_node
+        }
     };
+    let mut done = st.tasks.join_progress(i);
+    let mut finished = true;
+    for r in join_on.iter().skip(done) {
+        let Some(r) = r.as_str() else {
+            done += 1;
+            continue;
+        };
+        let reference = loop_ref(base_ref(r), iteration);
+        let succeeded = st.latest_by_ref(&reference).is_some_and(|idx| {
+            let status = st.tasks[idx].status;
+            status.is_terminal() && status.is_successful()
+        });
+        if !succeeded {
+            // Missing, running, or failed (a failed branch either retries, a new attempt
+            // following, or fails the workflow).
+            finished = false;
+            break;
+        }
+        done += 1;
+    }
+    if !finished {
+        st.tasks.set_join_progress(i, done);
+        return false;
+    }
     let mut output = JsonMap::new();
     let mut with_errors = false;
-    for r in &join_on {
-        let reference = loop_ref(r, join.iteration);
-        let Some(idx) = st.latest_by_ref(&reference) else {
-            return false;
+    for r in join_on.iter().filter_map(Value::as_str) {
+        let r = base_ref(r);
+        let Some(idx) = st.latest_by_ref(&loop_ref(r, iteration)) else {
+            continue;
         };
         let t = &st.tasks[idx];
-        if !t.status.is_terminal() || !t.status.is_successful() {
-            // A failed branch either retries (a new attempt follows) or fails the workflow.
-            return false;
-        }
-        if t.status == TaskStatus::CompletedWithErrors {
-            with_errors = true;
-        }
-        output.insert(r.clone(), Value::Object(t.output_data.clone()));
+        with_errors |= t.status == TaskStatus::CompletedWithErrors;
+        output.insert(r.to_string(), Value::Object(t.output_data.clone()));
     }
-    st.tasks[i].output_data = output;
+    st.task_mut(i).output_data = output;
     st.set_status(
         i,
         if with_errors {
@@ -75,8 +97,9 @@ pub(super) fn schedule_join_after(
     if let (Some(refs), true) = (join_on, st.tasks.len() > before) {
         let j = before;
         if st.tasks[j].task_type == sys::JOIN {
-            st.tasks[j].input_data.insert("joinOn".into(), json!(refs));
-            st.mark_dirty(j);
+            st.task_mut(j)
+                .input_data
+                .insert("joinOn".into(), json!(refs));
         }
     }
 }

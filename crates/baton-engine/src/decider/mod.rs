@@ -20,8 +20,8 @@ use crate::state::{base_ref, Effect, ExecState};
 use crate::systask::{self as sys, SyncResult};
 use baton_model::duration::{after, after_secs, secs_to_ms, sum_secs_to_ms};
 use baton_model::{
-    JsonMap, Task, TaskResult, TaskResultStatus, TaskStatus, TimeoutPolicy, Workflow, WorkflowDef,
-    WorkflowStatus, WorkflowTask, WorkflowTimeoutPolicy,
+    JsonMap, Task, TaskDef, TaskResult, TaskResultStatus, TaskStatus, TimeoutPolicy, Workflow,
+    WorkflowDef, WorkflowStatus, WorkflowTask, WorkflowTimeoutPolicy,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -139,7 +139,7 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
     let now = st.now;
     if r.extend_lease {
         if !st.tasks[i].status.is_terminal() {
-            st.tasks[i].update_time = now;
+            st.task_mut(i).update_time = now;
             st.mark_dirty(i);
             return UpdateOutcome::Applied;
         }
@@ -164,7 +164,7 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
         ));
     }
     {
-        let t = &mut st.tasks[i];
+        let t = st.task_mut(i);
         if let Some(out) = &r.output_data {
             t.output_data = out.clone();
         }
@@ -183,7 +183,7 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
     match r.status {
         TaskResultStatus::InProgress => {
             let cas = r.callback_after_seconds.max(0);
-            st.tasks[i].callback_after_seconds = cas;
+            st.task_mut(i).callback_after_seconds = cas;
             if sys::is_system(&st.tasks[i].task_type) {
                 // WAIT/HUMAN and friends stay IN_PROGRESS; only their output changes.
                 st.set_status(i, TaskStatus::InProgress);
@@ -201,6 +201,21 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
 
 /// Runs the decider until nothing changes (see the module docs).
 pub fn decide(st: &mut ExecState) {
+    decide_steps(st);
+    settle_removals(st);
+}
+
+/// Tasks removed during a decision leave the list between decisions (positions change);
+/// an ended workflow keeps none.
+fn settle_removals(st: &mut ExecState) {
+    if st.workflow.status.is_terminal() {
+        st.tasks.compact();
+    } else {
+        st.tasks.compact_if_due();
+    }
+}
+
+fn decide_steps(st: &mut ExecState) {
     st.next_wake_at = None;
     st.needs_more = false;
     if st.workflow.status.is_terminal() || st.workflow.status == WorkflowStatus::Paused {
@@ -219,10 +234,13 @@ pub fn decide(st: &mut ExecState) {
     let started = std::time::Instant::now();
     let budget = st.limits.decision_time_budget;
     let mut clock_checked_at = 0usize;
+    st.tasks.unpark_due(st.now);
     loop {
         let mut progressed = false;
-        let mut i = 0;
-        while i < st.tasks.len() {
+        let mut next = 0;
+        // Only active tasks: a parked one cannot change before its time (see TaskList).
+        while let Some(i) = st.tasks.next_active(next) {
+            next = i + 1;
             if st.workflow.status.is_terminal() {
                 return;
             }
@@ -238,7 +256,7 @@ pub fn decide(st: &mut ExecState) {
             }
             let (retried, executed) = (st.tasks[i].retried, st.tasks[i].executed);
             if retried || executed {
-                i += 1;
+                st.tasks.settle(i);
                 continue;
             }
             if !st.tasks[i].status.is_terminal() {
@@ -252,14 +270,13 @@ pub fn decide(st: &mut ExecState) {
                     progressed = true;
                 }
                 if !st.tasks[i].status.is_terminal() {
-                    i += 1;
+                    park_if_quiet(st, i);
                     continue;
                 }
             }
             steps += 1;
             progressed = true;
             handle_terminal(st, i);
-            i += 1;
         }
         if !progressed {
             break;
@@ -268,11 +285,7 @@ pub fn decide(st: &mut ExecState) {
     if st.workflow.status.is_terminal() {
         return;
     }
-    let pending = st
-        .tasks
-        .iter()
-        .any(|t| !t.retried && (!t.status.is_terminal() || !t.executed));
-    if !pending {
+    if !st.tasks.any_open() {
         complete_workflow(st, None);
         return;
     }
@@ -298,14 +311,14 @@ fn handle_terminal(st: &mut ExecState, i: usize) {
                     t.status.as_str(),
                     t.reason_for_incompletion.as_deref().unwrap_or("")
                 );
-                st.tasks[i].executed = true;
+                st.task_mut(i).executed = true;
                 st.mark_dirty(i);
                 fail_workflow(st, status, reason, Some(i));
                 return;
             }
         }
     }
-    st.tasks[i].executed = true;
+    st.task_mut(i).executed = true;
     st.mark_dirty(i);
     schedule_successors(st, i);
 }
@@ -348,13 +361,19 @@ fn handle_failure(st: &mut ExecState, i: usize) -> Failure {
     Failure::Fatal
 }
 
+/// When the first attempt of a task was scheduled, walking back through `retriedTaskId`
+/// (O(attempts), not O(tasks)).
 fn first_scheduled_time(st: &ExecState, task: &Task) -> i64 {
-    st.tasks
-        .iter()
-        .filter(|t| t.reference_task_name == task.reference_task_name)
-        .map(|t| t.scheduled_time)
-        .min()
-        .unwrap_or(task.scheduled_time)
+    let mut first = task.scheduled_time;
+    let mut previous = task.retried_task_id.as_deref();
+    for _ in 0..st.tasks.len() {
+        let Some(i) = previous.and_then(|id| st.find_task(id)) else {
+            break;
+        };
+        first = first.min(st.tasks[i].scheduled_time);
+        previous = st.tasks[i].retried_task_id.as_deref();
+    }
+    first
 }
 
 /// The iteration suffix of a reference name (`check__2` → 2), 0 without one.
@@ -381,7 +400,7 @@ fn new_id() -> String {
 }
 
 fn next_seq(st: &ExecState) -> i32 {
-    st.tasks.iter().map(|t| t.seq).max().unwrap_or(0) + 1
+    st.tasks.next_seq()
 }
 
 fn truncate(s: &str) -> String {
@@ -405,17 +424,17 @@ fn workflow_output(st: &ExecState) -> JsonMap {
         return resolve_map(&st.def.output_parameters, st, None);
     }
     st.tasks
-        .iter()
+        .live()
         .rev()
-        .find(|t| !t.retried)
-        .map(|t| t.output_data.clone())
+        .find(|(_, t)| !t.retried)
+        .map(|(_, t)| t.output_data.clone())
         .unwrap_or_default()
 }
 
 fn collect_failed_names(st: &mut ExecState) {
     let mut refs: Vec<String> = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    for t in &st.tasks {
+    for (_, t) in st.tasks.live() {
         if matches!(
             t.status,
             TaskStatus::Failed | TaskStatus::FailedWithTerminalError
@@ -470,7 +489,7 @@ fn fail_workflow_with_output(
             input.insert("failureTaskId".into(), json!(id));
         }
         let mut failed = st.workflow.clone();
-        failed.tasks = st.tasks.clone();
+        failed.tasks = st.tasks.live().map(|(_, t)| t.clone()).collect();
         failed.workflow_definition = None;
         // A failure workflow that itself fails would otherwise nest every earlier failed
         // workflow inside the next one's input, without bound.
@@ -508,7 +527,7 @@ fn failure_workflow_name(st: &ExecState) -> Option<String> {
 
 /// Cancels every non-terminal task (workflow ended).
 fn cancel_pending(st: &mut ExecState) {
-    for i in 0..st.tasks.len() {
+    for i in st.tasks.open() {
         if !st.tasks[i].status.is_terminal() {
             st.set_status(i, TaskStatus::Canceled);
             if st.tasks[i].task_type == sys::SUB_WORKFLOW {
@@ -540,6 +559,7 @@ pub fn terminate_workflow(
     if trigger_failure_workflow {
         let reason = reason.unwrap_or_else(|| "terminated".into());
         fail_workflow_with_output(st, WorkflowStatus::Terminated, reason, None, None);
+        settle_removals(st);
         return;
     }
     cancel_pending(st);
@@ -547,4 +567,5 @@ pub fn terminate_workflow(
     collect_failed_names(st);
     st.set_workflow_status(WorkflowStatus::Terminated, reason.map(|r| truncate(&r)));
     notify_parent(st);
+    settle_removals(st);
 }

@@ -5,8 +5,8 @@ use super::*;
 /// A new attempt: new id, `retryCount + 1`, input re-evaluated, pollable after the delay.
 pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     let old = st.tasks[i].clone();
-    st.tasks[i].retried = true;
-    st.tasks[i].executed = true;
+    st.task_mut(i).retried = true;
+    st.task_mut(i).executed = true;
     st.mark_dirty(i);
     let mut t = old.clone();
     t.task_id = new_id();
@@ -44,15 +44,19 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
 
 /// Schedules what follows a task that ended successfully.
 pub(super) fn schedule_successors(st: &mut ExecState, i: usize) {
-    let task = st.tasks[i].clone();
+    // Only what is needed is copied: a dynamic FORK's input holds every branch.
+    let task = &st.tasks[i];
+    let (task_type, full_ref) = (task.task_type.clone(), task.reference_task_name.clone());
+    let iteration = task.iteration;
     let def = st.def.clone();
     let index = st.index.clone();
-    let reference = base_ref(&task.reference_task_name).to_string();
+    let reference = base_ref(&full_ref).to_string();
     let Some(node) = index.node(&def, &reference) else {
         return;
     };
-    match task.task_type.as_str() {
+    match task_type.as_str() {
         sys::SWITCH | sys::DECISION => {
+            let task = &st.tasks[i];
             let case = task
                 .output_data
                 .get("selectedCase")
@@ -66,7 +70,7 @@ pub(super) fn schedule_successors(st: &mut ExecState, i: usize) {
                 .unwrap_or_default();
             let branch = match node.decision_cases.get(&case) {
                 // DECISION falls back to the default on an empty case list; SWITCH does not.
-                Some(list) if !list.is_empty() || task.task_type == sys::SWITCH => list,
+                Some(list) if !list.is_empty() || task_type == sys::SWITCH => list,
                 _ => &node.default_case,
             };
             match branch.first() {
@@ -75,31 +79,38 @@ pub(super) fn schedule_successors(st: &mut ExecState, i: usize) {
             }
         }
         sys::FORK if node.task_type == sys::FORK_JOIN_DYNAMIC => {
-            let forked: Vec<WorkflowTask> = task
+            // The branch nodes were parsed once, when the FORK was scheduled or loaded.
+            let join_on: Vec<String> = st.tasks[i]
                 .input_data
-                .get("forkedTaskDefs")
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .get("forkedTasks")
+                .and_then(Value::as_array)
+                .map(|refs| {
+                    refs.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
-            let mut join_on = Vec::new();
-            for wt in &forked {
-                join_on.push(wt.task_reference_name.clone());
-                schedule_node(st, wt, task.iteration);
+            for r in &join_on {
+                if let Some(node) = st.tasks.dynamic_node(r).cloned() {
+                    schedule_node(st, &node, iteration);
+                }
             }
-            schedule_join_after(st, &reference, task.iteration, Some(join_on));
+            schedule_join_after(st, &reference, iteration, Some(join_on));
         }
         sys::FORK => {
             for branch in &node.fork_tasks {
                 if let Some(first) = branch.first() {
-                    schedule_node(st, first, task.iteration);
+                    schedule_node(st, first, iteration);
                 }
             }
             // The JOIN follows the fork in the same list.
-            advance_from(st, &reference, task.iteration);
+            advance_from(st, &reference, iteration);
         }
         // A DO_WHILE's own `iteration` counts its loop; what follows it belongs to the
         // level the loop sits in, whose iteration is the loop task's reference suffix.
-        sys::DO_WHILE => advance_from(st, &reference, ref_iteration(&task.reference_task_name)),
-        _ => advance_from(st, &reference, task.iteration),
+        sys::DO_WHILE => advance_from(st, &reference, ref_iteration(&full_ref)),
+        _ => advance_from(st, &reference, iteration),
     }
 }
 
@@ -227,9 +238,9 @@ pub(super) fn base_task(
 /// Creates the task(s) for a definition node (§5).
 pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: i32) {
     let reference = loop_ref(&node.task_reference_name, iteration);
-    if let Some(existing) = st.tasks.iter().find(|t| t.reference_task_name == reference) {
+    if let Some(existing) = st.latest_by_ref(&reference) {
         // A node is never scheduled twice; one skipped through the API is walked past.
-        if existing.status == TaskStatus::Skipped {
+        if st.tasks[existing].status == TaskStatus::Skipped {
             advance_from(st, &node.task_reference_name, iteration);
         }
         return;
@@ -264,6 +275,7 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
                     input.insert("forkedTasks".into(), Value::Array(refs));
                     input.insert("forkedTaskDefs".into(), json!(branches));
                     add_evaluated(st, t, input, Ok(()));
+                    st.tasks.add_dynamic_nodes(branches);
                 }
                 Err(reason) => add_evaluated(st, t, input, Err(reason)),
             }

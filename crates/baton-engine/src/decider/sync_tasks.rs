@@ -77,7 +77,7 @@ pub(super) fn run_sync_into(st: &mut ExecState, idx: usize, node: &WorkflowTask)
         }
         _ => return,
     };
-    let t = &mut st.tasks[idx];
+    let t = st.task_mut(idx);
     t.output_data = result.output;
     t.reason_for_incompletion = result.reason.map(|r| truncate(&r));
     st.set_status(idx, result.status);
@@ -95,7 +95,7 @@ pub(super) fn run_terminate(st: &mut ExecState, idx: usize, input: &JsonMap) {
         "FAILED" => WorkflowStatus::Failed,
         "TERMINATED" => WorkflowStatus::Terminated,
         _ => {
-            st.tasks[idx].reason_for_incompletion = Some(format!(
+            st.task_mut(idx).reason_for_incompletion = Some(format!(
                 "given termination status '{status}' is not valid (use COMPLETED, FAILED or TERMINATED)"
             ));
             st.set_status(idx, TaskStatus::Failed);
@@ -107,9 +107,9 @@ pub(super) fn run_terminate(st: &mut ExecState, idx: usize, input: &JsonMap) {
         Some(Value::Null) | None => JsonMap::new(),
         Some(other) => obj(json!({ "output": other })),
     };
-    st.tasks[idx].output_data = output.clone();
+    st.task_mut(idx).output_data = output.clone();
     st.set_status(idx, TaskStatus::Completed);
-    st.tasks[idx].executed = true;
+    st.task_mut(idx).executed = true;
     let reason = input
         .get("terminationReason")
         .and_then(Value::as_str)

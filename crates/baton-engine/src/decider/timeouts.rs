@@ -25,7 +25,7 @@ pub(super) fn wait_due(t: &Task) -> Result<Option<i64>, String> {
 pub(super) fn evaluate_wait(st: &mut ExecState, i: usize) -> bool {
     match wait_due(&st.tasks[i]) {
         Err(reason) => {
-            st.tasks[i].reason_for_incompletion = Some(reason);
+            st.task_mut(i).reason_for_incompletion = Some(reason);
             st.set_status(i, TaskStatus::FailedWithTerminalError);
             true
         }
@@ -37,25 +37,55 @@ pub(super) fn evaluate_wait(st: &mut ExecState, i: usize) -> bool {
     }
 }
 
-/// Applies task timeouts (§4.5) to worker tasks. Returns true if the task changed.
-pub(super) fn check_task_timeouts(st: &mut ExecState, i: usize) -> bool {
-    let t = st.tasks[i].clone();
-    if sys::is_system(&t.task_type) {
-        return false;
+/// What a worker task's timeouts (§4.5) say at `now`.
+enum Timeout {
+    None,
+    /// responseTimeoutSeconds passed since the last update (any policy).
+    Response(i64),
+    /// timeoutSeconds (true) or pollTimeoutSeconds (false) passed; the policy decides.
+    Task {
+        whole: bool,
+        policy: TimeoutPolicy,
+        seconds: i64,
+    },
+}
+
+/// The earliest time one of a worker task's timeouts can change it (`None`: never).
+fn worker_due(t: &Task, td: &TaskDef) -> Option<i64> {
+    let start_delay = secs_to_ms(i64::from(t.start_delay_in_seconds));
+    let mut due: Option<i64> = None;
+    let mut at = |d: i64| due = Some(due.map_or(d, |x| x.min(d)));
+    if t.status == TaskStatus::InProgress && td.response_timeout_seconds > 0 {
+        at(after(
+            t.update_time,
+            sum_secs_to_ms(&[td.response_timeout_seconds, t.callback_after_seconds]),
+        ));
     }
-    let def = st.task_def_of(&t);
-    let now = st.now;
+    if td.timeout_policy != TimeoutPolicy::AlertOnly {
+        if td.timeout_seconds > 0 && t.start_time > 0 {
+            at(after_secs(
+                after(t.start_time, start_delay),
+                td.timeout_seconds,
+            ));
+        }
+        let pts = i64::from(td.poll_timeout_seconds.unwrap_or(0));
+        if t.status == TaskStatus::Scheduled && pts > 0 {
+            at(after(
+                after(t.scheduled_time, start_delay),
+                sum_secs_to_ms(&[pts, t.callback_after_seconds]),
+            ));
+        }
+    }
+    due
+}
+
+fn timeout_of(t: &Task, def: &TaskDef, now: i64) -> Timeout {
     if t.status == TaskStatus::InProgress
         && def.response_timeout_seconds > 0
         && now.saturating_sub(t.update_time)
             >= sum_secs_to_ms(&[def.response_timeout_seconds, t.callback_after_seconds])
     {
-        st.tasks[i].reason_for_incompletion = Some(format!(
-            "responseTimeout: {} exceeded for the taskId: {} with Task Definition: {}",
-            def.response_timeout_seconds, t.task_id, t.task_def_name
-        ));
-        st.set_status(i, TaskStatus::TimedOut);
-        return true;
+        return Timeout::Response(def.response_timeout_seconds);
     }
     let start_delay = secs_to_ms(i64::from(t.start_delay_in_seconds));
     let timed_out = def.timeout_seconds > 0
@@ -70,33 +100,76 @@ pub(super) fn check_task_timeouts(st: &mut ExecState, i: usize) -> bool {
                 sum_secs_to_ms(&[pts, t.callback_after_seconds]),
             );
     if !(timed_out || poll_timed_out) {
+        return Timeout::None;
+    }
+    Timeout::Task {
+        whole: timed_out,
+        policy: def.timeout_policy,
+        seconds: if timed_out { def.timeout_seconds } else { pts },
+    }
+}
+
+/// Applies task timeouts (§4.5) to worker tasks. Returns true if the task changed.
+pub(super) fn check_task_timeouts(st: &mut ExecState, i: usize) -> bool {
+    let t = &st.tasks[i];
+    if sys::is_system(&t.task_type) {
         return false;
     }
-    let what = if timed_out {
-        format!("Task timed out after {} seconds", def.timeout_seconds)
-    } else {
-        format!(
-            "Task poll timed out after {} seconds",
-            def.poll_timeout_seconds.unwrap_or(0)
-        )
+    let timeout = timeout_of(t, &st.task_def_of(t), st.now);
+    let what = match timeout {
+        Timeout::None => return false,
+        Timeout::Response(seconds) => {
+            let reason = format!(
+                "responseTimeout: {} exceeded for the taskId: {} with Task Definition: {}",
+                seconds, t.task_id, t.task_def_name
+            );
+            st.task_mut(i).reason_for_incompletion = Some(reason);
+            st.set_status(i, TaskStatus::TimedOut);
+            return true;
+        }
+        Timeout::Task {
+            whole: true,
+            seconds,
+            ..
+        } => {
+            format!("Task timed out after {seconds} seconds")
+        }
+        Timeout::Task { seconds, .. } => format!("Task poll timed out after {seconds} seconds"),
     };
-    match def.timeout_policy {
+    let Timeout::Task { policy, .. } = timeout else {
+        return false;
+    };
+    match policy {
         TimeoutPolicy::AlertOnly => false,
         TimeoutPolicy::Retry => {
-            st.tasks[i].reason_for_incompletion =
+            st.task_mut(i).reason_for_incompletion =
                 Some(format!("{what}. Timeout policy configured to RETRY"));
             st.set_status(i, TaskStatus::TimedOut);
             true
         }
         TimeoutPolicy::TimeOutWf => {
             let reason = format!("{what}. Timeout policy configured to TIME_OUT_WF");
-            st.tasks[i].reason_for_incompletion = Some(reason.clone());
+            st.task_mut(i).reason_for_incompletion = Some(reason.clone());
             st.set_status(i, TaskStatus::TimedOut);
-            st.tasks[i].executed = true;
+            st.task_mut(i).executed = true;
             fail_workflow(st, WorkflowStatus::TimedOut, reason, Some(i));
             true
         }
     }
+}
+
+/// Takes a waiting task out of the decider's passes when nothing but a change to it, or
+/// its own timeout, can move it: worker tasks until their earliest timeout, system tasks
+/// that only an update completes (HTTP, EVENT, HUMAN…) for good. JOIN, DO_WHILE, WAIT and
+/// SUB_WORKFLOW stay: they depend on other tasks or on the clock.
+pub(super) fn park_if_quiet(st: &mut ExecState, i: usize) {
+    let t = &st.tasks[i];
+    let until = match t.task_type.as_str() {
+        sys::JOIN | sys::EXCLUSIVE_JOIN | sys::DO_WHILE | sys::WAIT | sys::SUB_WORKFLOW => return,
+        ty if sys::is_system(ty) => i64::MAX,
+        _ => worker_due(t, &st.task_def_of(t)).unwrap_or(i64::MAX),
+    };
+    st.tasks.park(i, until);
 }
 
 pub(super) fn check_workflow_timeout(st: &mut ExecState) -> bool {
@@ -134,11 +207,15 @@ pub(super) fn compute_wake(st: &mut ExecState) {
         st.wake_at(after_secs(base, def.timeout_seconds));
     }
     let mut dues = Vec::new();
-    for t in st
-        .tasks
-        .iter()
-        .filter(|t| !t.retried && !t.status.is_terminal())
-    {
+    if let Some(at) = st.tasks.earliest_parked() {
+        dues.push(at);
+    }
+    // Parked tasks are covered above; the rest of the open tasks are few.
+    for i in st.tasks.active() {
+        let t = &st.tasks[i];
+        if t.retried || t.status.is_terminal() {
+            continue;
+        }
         if t.task_type == sys::WAIT {
             if let Ok(Some(due)) = wait_due(t) {
                 dues.push(due);
@@ -154,33 +231,7 @@ pub(super) fn compute_wake(st: &mut ExecState) {
         if sys::is_system(&t.task_type) {
             continue;
         }
-        let td = st.task_def_of(t);
-        let start_delay = secs_to_ms(i64::from(t.start_delay_in_seconds));
-        if t.status == TaskStatus::InProgress && td.response_timeout_seconds > 0 {
-            dues.push(after(
-                t.update_time,
-                sum_secs_to_ms(&[td.response_timeout_seconds, t.callback_after_seconds]),
-            ));
-        }
-        if td.timeout_seconds > 0
-            && t.start_time > 0
-            && td.timeout_policy != TimeoutPolicy::AlertOnly
-        {
-            dues.push(after_secs(
-                after(t.start_time, start_delay),
-                td.timeout_seconds,
-            ));
-        }
-        let pts = i64::from(td.poll_timeout_seconds.unwrap_or(0));
-        if t.status == TaskStatus::Scheduled
-            && pts > 0
-            && td.timeout_policy != TimeoutPolicy::AlertOnly
-        {
-            dues.push(after(
-                after(t.scheduled_time, start_delay),
-                sum_secs_to_ms(&[pts, t.callback_after_seconds]),
-            ));
-        }
+        dues.extend(worker_due(t, &st.task_def_of(t)));
     }
     for d in dues {
         st.wake_at(d);
