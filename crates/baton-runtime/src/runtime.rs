@@ -1077,9 +1077,9 @@ impl Runtime {
         let result = self
             .mutate(&workflow_id, |st| {
                 let outcome = engine::apply_result(st, &r);
-                let i = st.find_task(&r.task_id);
+                // Looked up when describing: a decision may move tasks (keepLastN removals).
                 let describe = |st: &ExecState, stale: Option<String>| {
-                    let t = i.map(|i| &st.tasks[i]);
+                    let t = st.find_task(&r.task_id).map(|i| &st.tasks[i]);
                     UpdateResponse {
                         task_id: r.task_id.clone(),
                         task_type: t.map(|t| t.task_type.clone()).unwrap_or_default(),
