@@ -2,7 +2,7 @@
 //!
 //! Each run spawns a fresh `baton server` (own SQLite file, so peak RSS is per case), drives
 //! one workload with a few worker loops, and reads the server's CPU time from
-//! `/proc/<pid>/stat`. Cases: sequential chains (CPU per task), FORK_JOIN and
+//! `/proc/<pid>/stat`. Cases: sequential chains, 20 in flight at a time (CPU per task), FORK_JOIN and
 //! FORK_JOIN_DYNAMIC fan-outs (wall time start → COMPLETED), DO_WHILE loops with a one-task
 //! body (CPU per iteration, peak RSS), with and without `keepLastN`. Figures are the median
 //! of `--runs`; a case that misses `--deadline-secs` is reported as such and its larger
@@ -45,6 +45,10 @@ struct Args {
     fan_out: String,
     #[arg(long, default_value = "100,1000,10000")]
     iterations: String,
+    /// Chains in flight at once (a new batch starts when one completes), so every chain
+    /// length runs at the same concurrency.
+    #[arg(long, default_value_t = 20)]
+    chain_concurrency: usize,
     /// Worker poll loops.
     #[arg(long, default_value_t = 4)]
     workers: usize,
@@ -223,6 +227,7 @@ async fn run_once(
     tasks: Vec<Value>,
     starts: Vec<Value>,
     units: usize,
+    batch: usize,
 ) -> anyhow::Result<Option<Sample>> {
     let db = dir.join("scale.db");
     for s in ["", "-wal", "-shm"] {
@@ -244,28 +249,29 @@ async fn run_once(
     let cpu0 = server.cpu_ticks()?;
     let t0 = Instant::now();
     spawn_workers(&api, args.workers, &stop, &acks);
-    let mut ids = Vec::new();
-    for input in &starts {
-        ids.push(api.start("scale_wf", input).await?);
-    }
     let deadline = t0 + Duration::from_secs(args.deadline_secs);
-    let mut pending = ids.clone();
-    while !pending.is_empty() {
-        if Instant::now() > deadline {
-            stop.store(true, Ordering::Relaxed);
-            return Ok(None);
+    for chunk in starts.chunks(batch.max(1)) {
+        let mut pending = Vec::new();
+        for input in chunk {
+            pending.push(api.start("scale_wf", input).await?);
         }
-        let mut still = Vec::new();
-        for id in pending {
-            match api.status(&id).await?.as_str() {
-                "COMPLETED" => {}
-                "RUNNING" => still.push(id),
-                other => bail!("workflow {id} ended {other}"),
+        while !pending.is_empty() {
+            if Instant::now() > deadline {
+                stop.store(true, Ordering::Relaxed);
+                return Ok(None);
             }
-        }
-        pending = still;
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            let mut still = Vec::new();
+            for id in pending {
+                match api.status(&id).await?.as_str() {
+                    "COMPLETED" => {}
+                    "RUNNING" => still.push(id),
+                    other => bail!("workflow {id} ended {other}"),
+                }
+            }
+            pending = still;
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
         }
     }
     let wall_s = t0.elapsed().as_secs_f64();
@@ -357,7 +363,12 @@ async fn main() -> anyhow::Result<()> {
             let mut missed = false;
             for _ in 0..args.runs {
                 let (tasks, starts, units) = workload(case, size, args.chain_total);
-                match run_once(&args, &dir, tasks, starts, units).await? {
+                let batch = if case == "chain" {
+                    args.chain_concurrency
+                } else {
+                    starts.len()
+                };
+                match run_once(&args, &dir, tasks, starts, units, batch).await? {
                     Some(s) => samples.push(s),
                     None => {
                         missed = true;
