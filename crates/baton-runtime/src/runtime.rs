@@ -382,6 +382,18 @@ impl Runtime {
         idx
     }
 
+    /// Polls that claimed tasks of this workflow while its turn held it left their versions;
+    /// taking them in (in order, while each is the next version and its task untouched by
+    /// the decision) lets the commit pass instead of conflicting and re-reading the workflow.
+    fn absorb_claims(&self, st: &mut ExecState) {
+        for (task, version) in self.states.take_claims(&st.workflow.workflow_id) {
+            if st.version.map(|v| v + 1) != Some(version) || !engine::absorb_claim(st, task) {
+                break;
+            }
+            st.version = Some(version);
+        }
+    }
+
     fn cached_exec_state(&self, c: CachedState, now: i64) -> ExecState {
         let mut st =
             ExecState::from_list(c.workflow, c.def, c.index, c.tasks, Some(c.version), now);
@@ -662,6 +674,7 @@ impl Runtime {
             }
             let slow = st.index.decides_slowly();
             let outcome = off_async_threads(slow, || f(&mut st));
+            self.absorb_claims(&mut st);
             let (result, logs) = match outcome {
                 Err(e) => {
                     self.states.put_back(st);
@@ -1325,8 +1338,18 @@ fn into_write(st: &mut ExecState) -> WorkflowWrite {
 /// the turn's commit then conflicts and re-reads, as it would have anyway.
 #[derive(Default)]
 struct StateCache {
-    map: Mutex<HashMap<String, CachedState>>,
+    map: Mutex<HashMap<String, Slot>>,
 }
+
+/// A cache entry: here, or out with the turn that holds the workflow (collecting the claims
+/// polls make meanwhile, for [`Runtime::absorb_claims`]).
+enum Slot {
+    Here(Box<CachedState>),
+    Out(Vec<(Task, i64)>),
+}
+
+/// Claims kept for one turn at most; past that the turn's commit conflicts and re-reads.
+const MAX_CLAIMS_PER_TURN: usize = 1024;
 
 /// One cached workflow: what [`ExecState::from_list`] needs, the task indexes included.
 struct CachedState {
@@ -1389,9 +1412,25 @@ impl Drop for WorkflowTurn<'_> {
 const STATE_CACHE_CAPACITY: usize = 4096;
 
 impl StateCache {
-    /// Hands a workflow's entry over to the turn that holds the workflow.
+    /// Hands a workflow's entry over to the turn that holds the workflow (None: read the
+    /// store); claims made until the turn ends are kept aside.
     fn take(&self, id: &str) -> Option<CachedState> {
-        self.map.lock().remove(id)
+        match self
+            .map
+            .lock()
+            .insert(id.to_string(), Slot::Out(Vec::new()))
+        {
+            Some(Slot::Here(state)) => Some(*state),
+            _ => None,
+        }
+    }
+
+    /// The claims made while the turn held the workflow, oldest first.
+    fn take_claims(&self, id: &str) -> Vec<(Task, i64)> {
+        match self.map.lock().get_mut(id) {
+            Some(Slot::Out(claims)) => std::mem::take(claims),
+            _ => Vec::new(),
+        }
     }
 
     fn forget(&self, id: &str) {
@@ -1441,15 +1480,22 @@ impl StateCache {
                 map.remove(&victim);
             }
         }
-        map.insert(id, state);
+        map.insert(id, Slot::Here(Box::new(state)));
     }
 
     /// A poll claimed `task`, leaving its workflow at `version`.
     fn claimed(&self, task: &Task, version: i64) {
         let mut map = self.map.lock();
         let id = &task.workflow_instance_id;
-        let Some(entry) = map.get_mut(id) else {
-            return;
+        let entry = match map.get_mut(id) {
+            Some(Slot::Here(entry)) => entry,
+            Some(Slot::Out(claims)) => {
+                if claims.len() < MAX_CLAIMS_PER_TURN {
+                    claims.push((task.clone(), version));
+                }
+                return;
+            }
+            None => return,
         };
         let position = entry.tasks.find(&task.task_id);
         match position {

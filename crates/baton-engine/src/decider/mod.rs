@@ -199,6 +199,28 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
     UpdateOutcome::Applied
 }
 
+/// Takes in a poll's claim of a task (the store's copy, IN_PROGRESS) that happened while
+/// this state was being decided, so the commit need not conflict and re-read the workflow.
+/// Refused (false) when the decision changed or removed that task: the caller then lets the
+/// commit conflict. The task's response timeout joins the wake-up time, as the claim did
+/// in the store.
+pub fn absorb_claim(st: &mut ExecState, task: Task) -> bool {
+    let Some(i) = st.find_task(&task.task_id) else {
+        return false;
+    };
+    if st.is_dirty(i) || st.tasks.is_removed(i) {
+        return false;
+    }
+    st.tasks.refresh(i, task);
+    if !st.workflow.status.is_terminal() {
+        let t = &st.tasks[i];
+        if let Some(due) = worker_due(t, &st.task_def_of(t)) {
+            st.wake_at(due);
+        }
+    }
+    true
+}
+
 /// Runs the decider until nothing changes (see the module docs).
 pub fn decide(st: &mut ExecState) {
     decide_steps(st);

@@ -51,7 +51,7 @@ enum Timeout {
 }
 
 /// The earliest time one of a worker task's timeouts can change it (`None`: never).
-fn worker_due(t: &Task, td: &TaskDef) -> Option<i64> {
+pub(super) fn worker_due(t: &Task, td: &TaskDef) -> Option<i64> {
     let start_delay = secs_to_ms(i64::from(t.start_delay_in_seconds));
     let mut due: Option<i64> = None;
     let mut at = |d: i64| due = Some(due.map_or(d, |x| x.min(d)));
