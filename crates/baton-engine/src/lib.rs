@@ -16,9 +16,11 @@ pub mod ops;
 pub mod retry;
 pub mod state;
 pub mod systask;
+pub mod task_list;
 pub mod validate;
 
 pub use decider::{
-    apply_result, decide, new_execution, terminate_workflow, NewExecution, UpdateOutcome,
+    absorb_claim, apply_result, decide, new_execution, terminate_workflow, NewExecution,
+    UpdateOutcome,
 };
 pub use state::{DefIndex, Effect, EngineLimits, ExecState};

@@ -90,22 +90,12 @@ pub fn retry(st: &mut ExecState) -> Result<(), OpError> {
             st.workflow.status.as_str()
         )));
     }
-    let mut latest: Vec<usize> = Vec::new();
-    for (i, t) in st.tasks.iter().enumerate() {
-        if t.retried {
-            continue;
-        }
-        if let Some(pos) = latest
-            .iter()
-            .position(|&j| st.tasks[j].reference_task_name == t.reference_task_name)
-        {
-            latest[pos] = i;
-        } else {
-            latest.push(i);
-        }
-    }
-    let failed: Vec<usize> = latest
-        .into_iter()
+    // The latest non-retried attempt of each reference name, in list order.
+    let failed: Vec<usize> = st
+        .tasks
+        .live()
+        .filter(|(i, t)| !t.retried && st.latest_by_ref(&t.reference_task_name) == Some(*i))
+        .map(|(i, _)| i)
         .filter(|&i| {
             matches!(
                 st.tasks[i].status,
@@ -127,9 +117,9 @@ pub fn retry(st: &mut ExecState) -> Result<(), OpError> {
     for i in failed {
         if sys::is_structural(&st.tasks[i].task_type) {
             // JOIN and DO_WHILE wait again for their tasks.
-            st.tasks[i].executed = false;
-            st.tasks[i].end_time = 0;
-            st.tasks[i].reason_for_incompletion = None;
+            st.task_mut(i).executed = false;
+            st.task_mut(i).end_time = 0;
+            st.task_mut(i).reason_for_incompletion = None;
             st.set_status(i, TaskStatus::InProgress);
         } else {
             schedule_retry(st, i, 0);
@@ -191,7 +181,7 @@ pub fn rerun(
     schedule_node(st, &node, from.iteration);
     if let Some(input) = task_input {
         if let Some(k) = st.latest_by_ref(&from.reference_task_name) {
-            st.tasks[k].input_data = input;
+            st.task_mut(k).input_data = input;
             st.mark_dirty(k);
         }
     }
@@ -219,12 +209,12 @@ pub fn skip_task(
             id(st)
         )));
     };
-    if st.tasks.iter().any(|t| t.reference_task_name == reference) {
+    if st.latest_by_ref(reference).is_some() {
         return Err(OpError::Conflict(format!(
             "Task '{reference}' has already been scheduled and cannot be skipped"
         )));
     }
-    let seq = st.tasks.iter().map(|t| t.seq).max().unwrap_or(0) + 1;
+    let seq = st.tasks.next_seq();
     let t = Task {
         task_type: node.task_type.clone(),
         status: TaskStatus::Skipped,
@@ -252,6 +242,8 @@ pub fn skip_task(
 }
 
 fn reset_running(st: &mut ExecState) {
+    // Tasks that had succeeded may run again.
+    st.tasks.forget_join_progress();
     st.workflow.end_time = 0;
     st.workflow.output = JsonMap::new();
     st.workflow.reason_for_incompletion = None;
@@ -265,14 +257,16 @@ fn reset_running(st: &mut ExecState) {
 /// Deletes the tasks matching `pred` (and their queue entries).
 fn clear_tasks(st: &mut ExecState, pred: impl Fn(&Task) -> bool) {
     let mut keep = Vec::new();
-    let old = std::mem::take(&mut st.tasks);
+    let mut old = std::mem::take(&mut st.tasks);
+    old.compact();
     let mut dirty_keep = Vec::new();
-    for (i, t) in old.into_iter().enumerate() {
+    let was_dirty: Vec<bool> = (0..old.len()).map(|i| old.is_dirty(i)).collect();
+    for (i, t) in old.into_vec().into_iter().enumerate() {
         if pred(&t) {
             st.queue_remove.push(t.task_id.clone());
             st.removed_tasks.push(t.task_id);
         } else {
-            dirty_keep.push(st.is_dirty(i));
+            dirty_keep.push(was_dirty.get(i).copied().unwrap_or(false));
             keep.push(t);
         }
     }
@@ -298,15 +292,15 @@ pub fn resume_sub_workflow_task(st: &mut ExecState, task_id: &str) -> Result<(),
     for j in 0..st.tasks.len() {
         if j != i && !st.tasks[j].retried && matches!(st.tasks[j].status, TaskStatus::Canceled) {
             if sys::is_structural(&st.tasks[j].task_type) {
-                st.tasks[j].executed = false;
-                st.tasks[j].end_time = 0;
+                st.task_mut(j).executed = false;
+                st.task_mut(j).end_time = 0;
                 st.set_status(j, TaskStatus::InProgress);
             } else {
                 schedule_retry(st, j, 0);
             }
         }
     }
-    let t = &mut st.tasks[i];
+    let t = st.task_mut(i);
     t.executed = false;
     t.end_time = 0;
     t.reason_for_incompletion = None;

@@ -5,6 +5,7 @@
 //! entries are pushed or removed alongside the task that needs them.
 
 use crate::expr::{Node, Scope};
+pub use crate::task_list::TaskList;
 use baton_model::{
     HistoryEvent, JsonMap, QueueEntry, Task, TaskDef, TaskStatus, Workflow, WorkflowDef,
     WorkflowStatus, WorkflowTask,
@@ -218,11 +219,11 @@ pub struct ExecState {
     pub workflow: Workflow,
     pub def: Arc<WorkflowDef>,
     pub index: Arc<DefIndex>,
-    pub tasks: Vec<Task>,
+    /// The task attempts, indexed (see [`TaskList`]).
+    pub tasks: TaskList,
     /// The stored version this state was read at; None for a new workflow.
     pub version: Option<i64>,
     pub now: i64,
-    dirty: Vec<bool>,
     pub queue_push: Vec<QueueEntry>,
     pub queue_remove: Vec<String>,
     pub removed_tasks: Vec<String>,
@@ -251,7 +252,18 @@ impl ExecState {
         version: Option<i64>,
         now: i64,
     ) -> Self {
-        let dirty = vec![false; tasks.len()];
+        Self::from_list(workflow, def, index, TaskList::new(tasks), version, now)
+    }
+
+    /// A state over an already indexed task list (kept by the runtime between decisions).
+    pub fn from_list(
+        workflow: Workflow,
+        def: Arc<WorkflowDef>,
+        index: Arc<DefIndex>,
+        tasks: TaskList,
+        version: Option<i64>,
+        now: i64,
+    ) -> Self {
         ExecState {
             workflow,
             def,
@@ -259,7 +271,6 @@ impl ExecState {
             tasks,
             version,
             now,
-            dirty,
             queue_push: Vec::new(),
             queue_remove: Vec::new(),
             removed_tasks: Vec::new(),
@@ -276,58 +287,55 @@ impl ExecState {
 
     /// The task rows that changed or were created.
     pub fn dirty_tasks(&self) -> impl Iterator<Item = &Task> {
-        self.tasks
-            .iter()
-            .zip(self.dirty.iter())
-            .filter(|(_, d)| **d)
-            .map(|(t, _)| t)
+        self.tasks.dirty()
     }
 
     pub fn is_dirty(&self, i: usize) -> bool {
-        self.dirty.get(i).copied().unwrap_or(false)
+        self.tasks.is_dirty(i)
     }
 
     pub fn mark_dirty(&mut self, i: usize) {
-        if let Some(d) = self.dirty.get_mut(i) {
-            *d = true;
-        }
+        self.tasks.mark_dirty(i);
+    }
+
+    /// A task to change in place (marked dirty; the decider looks at it again).
+    pub fn task_mut(&mut self, i: usize) -> &mut Task {
+        self.tasks.get_mut(i)
     }
 
     /// Replaces the task list (after deletions), with the dirty flag of each kept task.
     pub fn replace_tasks(&mut self, tasks: Vec<Task>, dirty: Vec<bool>) {
-        self.tasks = tasks;
-        self.dirty = dirty;
-        self.dirty.resize(self.tasks.len(), false);
+        self.tasks = TaskList::new(tasks);
+        for (i, d) in dirty.into_iter().enumerate() {
+            if d {
+                self.tasks.mark_dirty(i);
+            }
+        }
     }
 
     pub fn find_task(&self, task_id: &str) -> Option<usize> {
-        self.tasks.iter().position(|t| t.task_id == task_id)
+        self.tasks.find(task_id)
     }
 
-    /// The latest non-retried attempt with exactly this reference name.
+    /// The latest attempt with exactly this reference name.
     pub fn latest_by_ref(&self, reference: &str) -> Option<usize> {
-        self.tasks
-            .iter()
-            .rposition(|t| t.reference_task_name == reference)
+        self.tasks.latest_by_ref(reference)
     }
 
     /// Appends a new task (SCHEDULED or already in its first status) and records history.
     pub fn add_task(&mut self, task: Task) -> usize {
         self.history.push(HistoryEvent::task(&task, self.now));
-        self.tasks.push(task);
-        self.dirty.push(true);
-        self.tasks.len() - 1
+        self.tasks.push(task)
     }
 
     /// Changes a task's status, stamping times and recording history.
     pub fn set_status(&mut self, i: usize, status: TaskStatus) {
         let now = self.now;
-        let Some(t) = self.tasks.get_mut(i) else {
-            return;
-        };
-        if t.status == status {
+        if self.tasks.get(i).is_none_or(|t| t.status == status) {
             return;
         }
+        self.tasks.status_changing(i, status);
+        let t = self.tasks.get_mut(i);
         // Only a SCHEDULED task has a queue entry (a poll removes it when it claims the task).
         let queued = t.status == TaskStatus::Scheduled;
         t.status = status;
@@ -340,7 +348,6 @@ impl ExecState {
         }
         let ev = HistoryEvent::task(t, now);
         self.history.push(ev);
-        self.mark_dirty(i);
         if status.is_terminal() && queued {
             let id = self.tasks[i].task_id.clone();
             self.queue_remove.push(id);
@@ -388,34 +395,36 @@ impl ExecState {
         if let Some(node) = self.index.node(&self.def, reference) {
             return Some(Cow::Borrowed(node));
         }
-        self.tasks
-            .iter()
-            .filter(|t| t.task_type == crate::systask::FORK)
-            .filter_map(|t| t.input_data.get("forkedTaskDefs"))
-            .filter_map(|v| v.as_array())
-            .flatten()
-            .find(|v| v.get("taskReferenceName").and_then(Value::as_str) == Some(reference))
-            .and_then(|v| serde_json::from_value::<WorkflowTask>(v.clone()).ok())
-            .map(Cow::Owned)
+        self.tasks.dynamic_node(reference).map(Cow::Borrowed)
     }
 
     /// The TaskDef that governs a task: the one captured in the definition node at start,
     /// else the registered one (dynamic tasks), else Conductor's ad-hoc defaults.
-    pub fn task_def_of(&self, task: &Task) -> TaskDef {
-        if let Some(d) = self.node_of(task).and_then(|n| n.task_definition.clone()) {
-            return d;
+    pub fn task_def_of(&self, task: &Task) -> Cow<'_, TaskDef> {
+        match self.node_of(task) {
+            Some(Cow::Borrowed(node)) => {
+                if let Some(d) = &node.task_definition {
+                    return Cow::Borrowed(d);
+                }
+            }
+            Some(Cow::Owned(node)) => {
+                if let Some(d) = node.task_definition {
+                    return Cow::Owned(d);
+                }
+            }
+            None => {}
         }
         if let Some(d) = self
             .registry
             .as_ref()
             .and_then(|r| r.get(&task.task_def_name))
         {
-            return d.clone();
+            return Cow::Borrowed(d);
         }
-        TaskDef::ad_hoc(
+        Cow::Owned(TaskDef::ad_hoc(
             &task.task_def_name,
             crate::systask::is_system(&task.task_type),
-        )
+        ))
     }
 
     /// The expression document's `workflow` object (built whole only for `${workflow}`
@@ -554,10 +563,7 @@ impl ExecState {
     /// The task a reference names: the latest attempt; loop tasks answer to their base name
     /// (latest iteration wins).
     fn task_for_ref(&self, root: &str) -> Option<&Task> {
-        self.tasks
-            .iter()
-            .rev()
-            .find(|t| t.reference_task_name == root || base_ref(&t.reference_task_name) == root)
+        self.tasks.latest_by_root(root).map(|i| &self.tasks[i])
     }
 }
 

@@ -188,6 +188,49 @@ fn base(reference: &str) -> &str {
 
 /// Runs one generated workflow to the end; returns a description of a violated property.
 fn run_case(nodes: &[Node], seed: u64) -> Result<(), String> {
+    run_case_checking(nodes, seed, false)
+}
+
+/// Marks a decided state committed (as the runtime does), decides it again and reports
+/// anything that second decision changed: it must change nothing.
+fn check_redecide_is_a_no_op(st: &mut ExecState, def_json: &Value) -> Result<(), String> {
+    st.history.clear();
+    st.queue_push.clear();
+    st.queue_remove.clear();
+    st.removed_tasks.clear();
+    st.effects.clear();
+    st.wake.clear();
+    st.tasks.clear_dirty();
+    let before_tasks = serde_json::to_value(st.tasks.to_vec()).map_err(|e| e.to_string())?;
+    let before_workflow = serde_json::to_value(&st.workflow).map_err(|e| e.to_string())?;
+    let wake = st.next_wake_at;
+    decide(st);
+    let dirty: Vec<String> = st
+        .dirty_tasks()
+        .map(|t| t.reference_task_name.clone())
+        .collect();
+    let changed = !dirty.is_empty()
+        || !st.history.is_empty()
+        || !st.queue_push.is_empty()
+        || !st.queue_remove.is_empty()
+        || !st.removed_tasks.is_empty()
+        || !st.effects.is_empty()
+        || !st.wake.is_empty()
+        || st.next_wake_at != wake
+        || serde_json::to_value(st.tasks.to_vec()).ok() != Some(before_tasks)
+        || serde_json::to_value(&st.workflow).ok() != Some(before_workflow);
+    if changed {
+        return Err(format!(
+            "deciding a decided state changed it: dirty {dirty:?}, {} history events, {} queue pushes, {} queue removals\n{def_json:#}",
+            st.history.len(),
+            st.queue_push.len(),
+            st.queue_remove.len()
+        ));
+    }
+    Ok(())
+}
+
+fn run_case_checking(nodes: &[Node], seed: u64, redecide: bool) -> Result<(), String> {
     let mut render = Render {
         next: 0,
         budgets: HashMap::new(),
@@ -290,6 +333,9 @@ fn run_case(nodes: &[Node], seed: u64) -> Result<(), String> {
             ));
         }
         decide(&mut st);
+        if redecide {
+            check_redecide_is_a_no_op(&mut st, &def_json)?;
+        }
     }
     check_attempts(&st, &render.budgets, &def_json)?;
 
@@ -380,6 +426,18 @@ proptest! {
         seed in any::<u64>(),
     ) {
         if let Err(problem) = run_case(&nodes, seed) {
+            prop_assert!(false, "{}", problem);
+        }
+    }
+
+    /// Deciding a state that was just decided (and committed) changes nothing: no dirty
+    /// task, no history, no queue entry, the same wake-up time.
+    #[test]
+    fn deciding_a_decided_state_changes_nothing(
+        nodes in prop::collection::vec(top(), 1..=5),
+        seed in any::<u64>(),
+    ) {
+        if let Err(problem) = run_case_checking(&nodes, seed, true) {
             prop_assert!(false, "{}", problem);
         }
     }

@@ -51,11 +51,12 @@ fn one_task(task_def: Value, wf_extra: Value) -> Value {
 /// Marks the live attempt as handed to a worker at `now`, as a poll does.
 fn claim(st: &mut ExecState) -> String {
     let now = st.now;
-    let t = st
+    let i = st
         .tasks
-        .iter_mut()
-        .find(|t| !t.retried && t.status == TaskStatus::Scheduled)
+        .iter()
+        .position(|t| !t.retried && t.status == TaskStatus::Scheduled)
         .expect("a scheduled attempt");
+    let t = st.task_mut(i);
     t.status = TaskStatus::InProgress;
     t.start_time = now;
     t.update_time = now;

@@ -2,6 +2,7 @@ use crate::error::{Error, Result};
 use crate::waiters::CommitWaiters;
 use crate::wakers::QueueWakers;
 use baton_engine::ops;
+use baton_engine::state::TaskList;
 use baton_engine::validate::{validate_task_def, validate_workflow_def};
 use baton_engine::{self as engine, DefIndex, ExecState, NewExecution, UpdateOutcome};
 use baton_model::{
@@ -410,6 +411,25 @@ impl Runtime {
         idx
     }
 
+    /// Polls that claimed tasks of this workflow while its turn held it left their versions;
+    /// taking them in (in order, while each is the next version and its task untouched by
+    /// the decision) lets the commit pass instead of conflicting and re-reading the workflow.
+    fn absorb_claims(&self, st: &mut ExecState) {
+        for (task, version) in self.states.take_claims(&st.workflow.workflow_id) {
+            if st.version.map(|v| v + 1) != Some(version) || !engine::absorb_claim(st, task) {
+                break;
+            }
+            st.version = Some(version);
+        }
+    }
+
+    fn cached_exec_state(&self, c: CachedState, now: i64) -> ExecState {
+        let mut st =
+            ExecState::from_list(c.workflow, c.def, c.index, c.tasks, Some(c.version), now);
+        st.limits = self.engine_limits();
+        st
+    }
+
     fn exec_state(&self, s: WorkflowState, now: i64) -> ExecState {
         let index = self.index_for(&s.def);
         let mut st = ExecState::new(s.workflow, s.def, index, s.tasks, Some(s.version), now);
@@ -662,30 +682,41 @@ impl Runtime {
     ) -> Result<(R, Vec<FollowUp>)> {
         let _turn = self.locks.lock(workflow_id).await;
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let state = match self.states.get(workflow_id) {
-                Some(state) => state,
-                None => self
-                    .store
-                    .load_workflow(workflow_id)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
-                    })?,
+            // The cached entry is handed over for the turn (no copy) and comes back with
+            // the commit; without one, the workflow is read from the store.
+            let mut st = match self.states.take(workflow_id) {
+                Some(cached) => self.cached_exec_state(cached, now_ms()),
+                None => {
+                    let state = self
+                        .store
+                        .load_workflow(workflow_id)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+                        })?;
+                    self.exec_state(state, now_ms())
+                }
             };
-            let mut st = self.exec_state(state, now_ms());
             st.registry = Some(self.task_defs().await?);
             if !st.workflow.task_to_domain.is_empty() {
                 st.active_domains = Some(self.active_domains().await);
             }
             let slow = st.index.decides_slowly();
-            let (result, logs) = match off_async_threads(slow, || f(&mut st))? {
-                Mutation::Unchanged(r) => {
+            let outcome = off_async_threads(slow, || f(&mut st));
+            self.absorb_claims(&mut st);
+            let (result, logs) = match outcome {
+                Err(e) => {
+                    self.states.put_back(st);
+                    return Err(e);
+                }
+                Ok(Mutation::Unchanged(r)) => {
+                    self.states.put_back(st);
                     if !done.is_empty() {
                         self.commit_states(Vec::new(), Vec::new(), done).await?;
                     }
                     return Ok((r, Vec::new()));
                 }
-                Mutation::Changed(r, logs) => (r, logs),
+                Ok(Mutation::Changed(r, logs)) => (r, logs),
             };
             match self.commit_states(vec![st], logs, done.clone()).await {
                 Ok(effects) => return Ok((result, effects)),
@@ -1118,9 +1149,9 @@ impl Runtime {
         let result = self
             .mutate(&workflow_id, |st| {
                 let outcome = engine::apply_result(st, &r);
-                let i = st.find_task(&r.task_id);
+                // Looked up when describing: a decision may move tasks (keepLastN removals).
                 let describe = |st: &ExecState, stale: Option<String>| {
-                    let t = i.map(|i| &st.tasks[i]);
+                    let t = st.find_task(&r.task_id).map(|i| &st.tasks[i]);
                     UpdateResponse {
                         task_id: r.task_id.clone(),
                         task_type: t.map(|t| t.task_type.clone()).unwrap_or_default(),
@@ -1394,9 +1425,33 @@ fn into_write(st: &mut ExecState) -> WorkflowWrite {
 /// started from, and a conflict (another node, or a poll this node did not see) drops the
 /// entry and the update re-reads from the store. Polls keep entries current through the
 /// version the store reports for each claim.
+///
+/// A workflow's turn takes its entry out (a move, whatever the workflow's size) and the
+/// commit puts the decided state back, so no update copies the tasks it does not change
+/// (ADR 0009). A poll that claims a task while the entry is out finds nothing to refresh;
+/// the turn's commit then conflicts and re-reads, as it would have anyway.
 #[derive(Default)]
 struct StateCache {
-    map: Mutex<HashMap<String, Arc<WorkflowState>>>,
+    map: Mutex<HashMap<String, Slot>>,
+}
+
+/// A cache entry: here, or out with the turn that holds the workflow (collecting the claims
+/// polls make meanwhile, for [`Runtime::absorb_claims`]).
+enum Slot {
+    Here(Box<CachedState>),
+    Out(Vec<(Task, i64)>),
+}
+
+/// Claims kept for one turn at most; past that the turn's commit conflicts and re-reads.
+const MAX_CLAIMS_PER_TURN: usize = 1024;
+
+/// One cached workflow: what [`ExecState::from_list`] needs, the task indexes included.
+struct CachedState {
+    workflow: Workflow,
+    def: Arc<WorkflowDef>,
+    index: Arc<DefIndex>,
+    tasks: TaskList,
+    version: i64,
 }
 
 /// Serialises the changes this node makes to one workflow. Without it, concurrent updates of
@@ -1451,28 +1506,67 @@ impl Drop for WorkflowTurn<'_> {
 const STATE_CACHE_CAPACITY: usize = 4096;
 
 impl StateCache {
-    fn get(&self, id: &str) -> Option<WorkflowState> {
-        let entry = self.map.lock().get(id).cloned()?;
-        Some((*entry).clone())
+    /// Hands a workflow's entry over to the turn that holds the workflow (None: read the
+    /// store); claims made until the turn ends are kept aside.
+    fn take(&self, id: &str) -> Option<CachedState> {
+        match self
+            .map
+            .lock()
+            .insert(id.to_string(), Slot::Out(Vec::new()))
+        {
+            Some(Slot::Here(state)) => Some(*state),
+            _ => None,
+        }
+    }
+
+    /// The claims made while the turn held the workflow, oldest first.
+    fn take_claims(&self, id: &str) -> Vec<(Task, i64)> {
+        match self.map.lock().get_mut(id) {
+            Some(Slot::Out(claims)) => std::mem::take(claims),
+            _ => Vec::new(),
+        }
     }
 
     fn forget(&self, id: &str) {
         self.map.lock().remove(id);
     }
 
+    /// A turn that changed nothing gives its entry back; one that changed something it did
+    /// not commit (an error) drops it, and the next turn reads the store.
+    fn put_back(&self, st: ExecState) {
+        let untouched = st.dirty_tasks().next().is_none()
+            && st.history.is_empty()
+            && st.queue_push.is_empty()
+            && st.queue_remove.is_empty()
+            && st.removed_tasks.is_empty()
+            && st.effects.is_empty()
+            && st.wake.is_empty();
+        if let (true, Some(version)) = (untouched, st.version) {
+            self.insert(st, version);
+        }
+    }
+
     fn committed(&self, st: ExecState) {
-        let id = st.workflow.workflow_id.clone();
         if st.workflow.status.is_terminal() {
-            self.forget(&id);
+            self.forget(&st.workflow.workflow_id);
             return;
         }
+        let version = st.version.map_or(1, |v| v + 1);
+        self.insert(st, version);
+    }
+
+    fn insert(&self, st: ExecState, version: i64) {
+        let id = st.workflow.workflow_id.clone();
         let mut workflow = st.workflow;
         workflow.workflow_definition = Some(st.def.clone());
-        let state = WorkflowState {
+        let mut tasks = st.tasks;
+        tasks.clear_dirty();
+        let state = CachedState {
             workflow,
             def: st.def,
-            tasks: st.tasks,
-            version: st.version.map_or(1, |v| v + 1),
+            index: st.index,
+            tasks,
+            version,
         };
         let mut map = self.map.lock();
         if map.len() >= STATE_CACHE_CAPACITY && !map.contains_key(&id) {
@@ -1480,27 +1574,30 @@ impl StateCache {
                 map.remove(&victim);
             }
         }
-        map.insert(id, Arc::new(state));
+        map.insert(id, Slot::Here(Box::new(state)));
     }
 
     /// A poll claimed `task`, leaving its workflow at `version`.
     fn claimed(&self, task: &Task, version: i64) {
         let mut map = self.map.lock();
         let id = &task.workflow_instance_id;
-        let Some(entry) = map.get_mut(id) else {
-            return;
-        };
-        if entry.version + 1 != version {
-            map.remove(id);
-            return;
-        }
-        let state = Arc::make_mut(entry);
-        match state.tasks.iter_mut().find(|t| t.task_id == task.task_id) {
-            Some(t) => {
-                *t = task.clone();
-                state.version = version;
+        let entry = match map.get_mut(id) {
+            Some(Slot::Here(entry)) => entry,
+            Some(Slot::Out(claims)) => {
+                if claims.len() < MAX_CLAIMS_PER_TURN {
+                    claims.push((task.clone(), version));
+                }
+                return;
             }
-            None => {
+            None => return,
+        };
+        let position = entry.tasks.find(&task.task_id);
+        match position {
+            Some(i) if entry.version + 1 == version => {
+                entry.tasks.refresh(i, task.clone());
+                entry.version = version;
+            }
+            _ => {
                 map.remove(id);
             }
         }

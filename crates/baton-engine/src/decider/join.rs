@@ -1,0 +1,105 @@
+//! JOIN and EXCLUSIVE_JOIN: waiting for the branches of a fork.
+
+use super::*;
+
+/// Evaluates the operators that wait on others. Returns true if the task changed.
+pub(super) fn evaluate_waiting(st: &mut ExecState, i: usize) -> bool {
+    match st.tasks[i].task_type.as_str() {
+        sys::JOIN | sys::EXCLUSIVE_JOIN => evaluate_join(st, i),
+        sys::DO_WHILE => evaluate_loop(st, i),
+        sys::WAIT => evaluate_wait(st, i),
+        _ => false,
+    }
+}
+
+/// A JOIN completes when the latest attempt of every `joinOn` task succeeded. Branches are
+/// checked in order from the first one not yet known to have succeeded, and the check stops
+/// at the first still running, so each evaluation costs O(1) amortised, not O(|joinOn|).
+pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
+    let join = &st.tasks[i];
+    let iteration = join.iteration;
+    // The refs are fixed when the JOIN is scheduled (a dynamic fork decides them then).
+    let from_node: Vec<Value>;
+    let join_on: &[Value] = match join.input_data.get("joinOn").and_then(Value::as_array) {
+        Some(list) => list,
+        None => {
+            from_node = st
+                .node_of(join)
+                .map(|n| n.join_on.iter().map(|r| json!(r)).collect())
+                .unwrap_or_default();
+            &from_node
+        }
+    };
+    let mut done = st.tasks.join_progress(i);
+    let mut finished = true;
+    for r in join_on.iter().skip(done) {
+        let Some(r) = r.as_str() else {
+            done += 1;
+            continue;
+        };
+        let reference = loop_ref(base_ref(r), iteration);
+        let succeeded = st.latest_by_ref(&reference).is_some_and(|idx| {
+            let status = st.tasks[idx].status;
+            status.is_terminal() && status.is_successful()
+        });
+        if !succeeded {
+            // Missing, running, or failed (a failed branch either retries, a new attempt
+            // following, or fails the workflow).
+            finished = false;
+            break;
+        }
+        done += 1;
+    }
+    if !finished {
+        st.tasks.set_join_progress(i, done);
+        return false;
+    }
+    let mut output = JsonMap::new();
+    let mut with_errors = false;
+    for r in join_on.iter().filter_map(Value::as_str) {
+        let r = base_ref(r);
+        let Some(idx) = st.latest_by_ref(&loop_ref(r, iteration)) else {
+            continue;
+        };
+        let t = &st.tasks[idx];
+        with_errors |= t.status == TaskStatus::CompletedWithErrors;
+        output.insert(r.to_string(), Value::Object(t.output_data.clone()));
+    }
+    st.task_mut(i).output_data = output;
+    st.set_status(
+        i,
+        if with_errors {
+            TaskStatus::CompletedWithErrors
+        } else {
+            TaskStatus::Completed
+        },
+    );
+    true
+}
+
+/// Schedules the JOIN that follows `fork_ref`, waiting on `join_on` when given.
+pub(super) fn schedule_join_after(
+    st: &mut ExecState,
+    fork_ref: &str,
+    iteration: i32,
+    join_on: Option<Vec<String>>,
+) {
+    let def = st.def.clone();
+    let index = st.index.clone();
+    let Some(loc) = index.location(fork_ref).cloned() else {
+        return;
+    };
+    let Some(next) = index.list(&def, &loc).and_then(|l| l.get(loc.index + 1)) else {
+        return;
+    };
+    let before = st.tasks.len();
+    schedule_node(st, next, iteration);
+    if let (Some(refs), true) = (join_on, st.tasks.len() > before) {
+        let j = before;
+        if st.tasks[j].task_type == sys::JOIN {
+            st.task_mut(j)
+                .input_data
+                .insert("joinOn".into(), json!(refs));
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Synchronous system tasks, executed as they are scheduled (SWITCH/DECISION cases, INLINE,
+//! SET_VARIABLE, TERMINATE, …).
+
+use super::*;
+
+/// The case a SWITCH/DECISION selects.
+pub(super) fn evaluate_case(node: &WorkflowTask, input: &JsonMap) -> Result<String, String> {
+    let input_value = Value::Object(input.clone());
+    if node.task_type == sys::DECISION {
+        if let Some(param) = &node.case_value_param {
+            return Ok(sys::case_string(input.get(param).unwrap_or(&Value::Null)));
+        }
+        if let Some(script) = &node.case_expression {
+            return baton_script::eval_js(script, &input_value, &sys::script_limits())
+                .map(|v| sys::case_string(&v))
+                .map_err(|e| format!("DECISION caseExpression failed: {e}"));
+        }
+        return Err("DECISION needs caseValueParam or caseExpression".into());
+    }
+    let expression = node.expression.as_deref().unwrap_or_default();
+    match node.evaluator_type.as_deref().unwrap_or("value-param") {
+        "value-param" => Ok(sys::case_string(
+            input.get(expression).unwrap_or(&Value::Null),
+        )),
+        "javascript" | "graaljs" => {
+            baton_script::eval_js(expression, &input_value, &sys::script_limits())
+                .map(|v| sys::case_string(&v))
+                .map_err(|e| format!("SWITCH expression failed: {e}"))
+        }
+        other => Err(format!("SWITCH evaluatorType '{other}' is not supported")),
+    }
+}
+
+/// Executes a synchronous system task that was just added at `idx`.
+pub(super) fn run_sync_into(st: &mut ExecState, idx: usize, node: &WorkflowTask) {
+    let input = st.tasks[idx].input_data.clone();
+    let result: SyncResult = match node.task_type.as_str() {
+        sys::NOOP => SyncResult {
+            status: TaskStatus::Completed,
+            output: JsonMap::new(),
+            reason: None,
+        },
+        sys::SET_VARIABLE => {
+            let mut vars = st.workflow.variables.clone();
+            for (k, v) in &input {
+                vars.insert(k.clone(), v.clone());
+            }
+            let size = serde_json::to_vec(&vars)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX);
+            if size > 256 * 1024 {
+                SyncResult {
+                    status: TaskStatus::FailedWithTerminalError,
+                    output: JsonMap::new(),
+                    reason: Some(format!(
+                        "workflow variables would be {size} bytes, over the 256 KB limit"
+                    )),
+                }
+            } else {
+                st.workflow.variables = vars;
+                SyncResult {
+                    status: TaskStatus::Completed,
+                    output: JsonMap::new(),
+                    reason: None,
+                }
+            }
+        }
+        sys::INLINE => sys::run_inline(&input, None),
+        sys::LAMBDA => sys::run_inline(
+            &input,
+            Some(node.script_expression.as_deref().unwrap_or("")),
+        ),
+        sys::JSON_JQ_TRANSFORM => sys::run_jq(&input),
+        sys::TERMINATE => {
+            run_terminate(st, idx, &input);
+            return;
+        }
+        _ => return,
+    };
+    let t = st.task_mut(idx);
+    t.output_data = result.output;
+    t.reason_for_incompletion = result.reason.map(|r| truncate(&r));
+    st.set_status(idx, result.status);
+}
+
+/// TERMINATE: completes itself, then ends the workflow with the requested status (§5.12).
+pub(super) fn run_terminate(st: &mut ExecState, idx: usize, input: &JsonMap) {
+    let status = input
+        .get("terminationStatus")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    let wf_status = match status.as_str() {
+        "COMPLETED" => WorkflowStatus::Completed,
+        "FAILED" => WorkflowStatus::Failed,
+        "TERMINATED" => WorkflowStatus::Terminated,
+        _ => {
+            st.task_mut(idx).reason_for_incompletion = Some(format!(
+                "given termination status '{status}' is not valid (use COMPLETED, FAILED or TERMINATED)"
+            ));
+            st.set_status(idx, TaskStatus::Failed);
+            return;
+        }
+    };
+    let output = match input.get("workflowOutput") {
+        Some(Value::Object(m)) => m.clone(),
+        Some(Value::Null) | None => JsonMap::new(),
+        Some(other) => obj(json!({ "output": other })),
+    };
+    st.task_mut(idx).output_data = output.clone();
+    st.set_status(idx, TaskStatus::Completed);
+    st.task_mut(idx).executed = true;
+    let reason = input
+        .get("terminationReason")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "Workflow is {} by TERMINATE task: {}",
+                wf_status.as_str(),
+                st.tasks[idx].task_id
+            )
+        });
+    if wf_status == WorkflowStatus::Completed {
+        complete_workflow(st, Some(output));
+        if input.get("terminationReason").is_some() {
+            st.workflow.reason_for_incompletion = Some(reason);
+        }
+    } else {
+        let task_index = Some(idx);
+        fail_workflow_with_output(st, wf_status, reason, task_index, Some(output));
+    }
+}
