@@ -158,6 +158,14 @@ impl Runtime {
         })
     }
 
+    /// The stored workflow, or the Conductor-style 404 naming its id.
+    async fn load_or_404(&self, workflow_id: &str) -> Result<WorkflowState> {
+        self.store
+            .load_workflow(workflow_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("No such workflow found by id: {workflow_id}")))
+    }
+
     pub(crate) fn config(&self) -> &RuntimeConfig {
         &self.config
     }
@@ -687,13 +695,7 @@ impl Runtime {
             let mut st = match self.states.take(workflow_id) {
                 Some(cached) => self.cached_exec_state(cached, now_ms()),
                 None => {
-                    let state = self
-                        .store
-                        .load_workflow(workflow_id)
-                        .await?
-                        .ok_or_else(|| {
-                            Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
-                        })?;
+                    let state = self.load_or_404(workflow_id).await?;
                     self.exec_state(state, now_ms())
                 }
             };
@@ -782,13 +784,7 @@ impl Runtime {
             w.tasks.clear();
             return Ok(w);
         }
-        let s = self
-            .store
-            .load_workflow(workflow_id)
-            .await?
-            .ok_or_else(|| {
-                Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
-            })?;
+        let s = self.load_or_404(workflow_id).await?;
         Ok(render_workflow(s))
     }
 
@@ -944,13 +940,7 @@ impl Runtime {
         output: JsonMap,
         worker_id: Option<String>,
     ) -> Result<Option<String>> {
-        let state = self
-            .store
-            .load_workflow(workflow_id)
-            .await?
-            .ok_or_else(|| {
-                Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
-            })?;
+        let state = self.load_or_404(workflow_id).await?;
         let Some(task) = state.tasks.iter().find(|t| {
             !t.status.is_terminal()
                 && (t.reference_task_name == reference
