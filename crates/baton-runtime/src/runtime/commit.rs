@@ -1,0 +1,210 @@
+//! The hot path of every change: take the workflow's turn, apply and decide, commit once,
+//! then wake pollers, waiters and the sweeper, and carry out the follow-ups the commit left.
+
+use super::*;
+
+impl Runtime {
+    /// Polls that claimed tasks of this workflow while its turn held it left their versions;
+    /// taking them in (in order, while each is the next version and its task untouched by
+    /// the decision) lets the commit pass instead of conflicting and re-reading the workflow.
+    pub(super) fn absorb_claims(&self, st: &mut ExecState) {
+        for (task, version) in self.states.take_claims(&st.workflow.workflow_id) {
+            if st.version.map(|v| v + 1) != Some(version) || !engine::absorb_claim(st, task) {
+                break;
+            }
+            st.version = Some(version);
+        }
+    }
+
+    pub(super) fn cached_exec_state(&self, c: CachedState, now: i64) -> ExecState {
+        let mut st =
+            ExecState::from_list(c.workflow, c.def, c.index, c.tasks, Some(c.version), now);
+        st.limits = self.engine_limits();
+        st
+    }
+
+    pub(super) fn exec_state(&self, s: WorkflowState, now: i64) -> ExecState {
+        let index = self.index_for(&s.def);
+        let mut st = ExecState::new(s.workflow, s.def, index, s.tasks, Some(s.version), now);
+        st.limits = self.engine_limits();
+        st
+    }
+
+    /// Writes decided states in one commit, then wakes pollers and the sweeper. What the
+    /// states require of other workflows (their effects) is stored in the same commit as
+    /// durable follow-ups, which are returned to be carried out now; `done` names follow-ups
+    /// this commit carries out (deleted with it).
+    pub(crate) async fn commit_states(
+        &self,
+        mut states: Vec<ExecState>,
+        logs: Vec<TaskExecLog>,
+        done: Vec<String>,
+    ) -> Result<Vec<FollowUp>> {
+        let mut commit = Commit {
+            logs,
+            follow_ups_done: done,
+            ..Commit::default()
+        };
+        let mut queues: Vec<String> = Vec::new();
+        let mut earliest: Option<i64> = None;
+        let now = now_ms();
+        for st in &mut states {
+            for q in &st.queue_push {
+                if !queues.contains(&q.queue) {
+                    queues.push(q.queue.clone());
+                }
+            }
+            // A task that ended frees a slot under its type's concurrency limit.
+            for t in st.dirty_tasks().filter(|t| t.status.is_terminal()) {
+                let q = t.queue_name();
+                if !queues.contains(&q) {
+                    queues.push(q);
+                }
+            }
+            if let Some(w) = st.next_wake_at {
+                earliest = Some(earliest.map_or(w, |e: i64| e.min(w)));
+            }
+            for (_, at) in &st.wake {
+                earliest = Some(earliest.map_or(*at, |e: i64| e.min(*at)));
+            }
+            commit.wake.extend(st.wake.iter().cloned());
+            for effect in std::mem::take(&mut st.effects) {
+                commit.follow_ups.push(crate::follow_ups::to_follow_up(
+                    &st.workflow.workflow_id,
+                    &effect,
+                    now,
+                )?);
+            }
+        }
+        for st in &mut states {
+            commit.workflows.push(into_write(st));
+        }
+        let follow_ups = commit.follow_ups.clone();
+        if let Err(e) = self.store.commit(commit).await {
+            if let StoreError::Conflict(id) = &e {
+                self.states.forget(id);
+            }
+            return Err(e.into());
+        }
+        for st in states {
+            self.waiters.committed(&st.workflow.workflow_id);
+            self.states.committed(st);
+        }
+        for q in &queues {
+            self.queues.wake(q);
+        }
+        if let Some(at) = earliest {
+            if at < self.sweeper_next.load(Ordering::Relaxed) || at <= now_ms() {
+                self.sweeper_nudge.notify_one();
+            }
+        }
+        Ok(follow_ups)
+    }
+
+    /// Loads, changes with `f`, decides and commits one workflow, re-reading on conflicts;
+    /// then carries out the follow-ups the commit left.
+    pub(crate) async fn mutate<R>(
+        &self,
+        workflow_id: &str,
+        f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
+    ) -> Result<R> {
+        let (result, follow_ups) = self.mutate_raw(workflow_id, Vec::new(), f).await?;
+        self.drain(follow_ups).await;
+        Ok(result)
+    }
+
+    /// [`Runtime::mutate`] without carrying out the follow-ups (returned instead). `done`:
+    /// follow-ups this change carries out, deleted in its commit (or alone, if `f` changes
+    /// nothing).
+    pub(crate) async fn mutate_raw<R>(
+        &self,
+        workflow_id: &str,
+        done: Vec<String>,
+        mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
+    ) -> Result<(R, Vec<FollowUp>)> {
+        let _turn = self.locks.lock(workflow_id).await;
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            // The cached entry is handed over for the turn (no copy) and comes back with
+            // the commit; without one, the workflow is read from the store.
+            let mut st = match self.states.take(workflow_id) {
+                Some(cached) => self.cached_exec_state(cached, now_ms()),
+                None => {
+                    let state = self.load_or_404(workflow_id).await?;
+                    self.exec_state(state, now_ms())
+                }
+            };
+            st.registry = Some(self.task_defs().await?);
+            if !st.workflow.task_to_domain.is_empty() {
+                st.active_domains = Some(self.active_domains().await);
+            }
+            let slow = st.index.decides_slowly();
+            let outcome = off_async_threads(slow, || f(&mut st));
+            self.absorb_claims(&mut st);
+            let (result, logs) = match outcome {
+                Err(e) => {
+                    self.states.put_back(st);
+                    return Err(e);
+                }
+                Ok(Mutation::Unchanged(r)) => {
+                    self.states.put_back(st);
+                    if !done.is_empty() {
+                        self.commit_states(Vec::new(), Vec::new(), done).await?;
+                    }
+                    return Ok((r, Vec::new()));
+                }
+                Ok(Mutation::Changed(r, logs)) => (r, logs),
+            };
+            match self.commit_states(vec![st], logs, done.clone()).await {
+                Ok(effects) => return Ok((result, effects)),
+                Err(Error::Store(StoreError::Conflict(_))) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(format!(
+            "workflow {workflow_id} is changing too fast; try again"
+        )))
+    }
+}
+
+/// What a mutation closure decided.
+pub(crate) enum Mutation<R> {
+    /// Nothing to write.
+    Unchanged(R),
+    /// Commit the state, with these task logs.
+    Changed(R, Vec<TaskExecLog>),
+}
+
+/// Whether a decision of `st` (which was `before`) changed nothing that must be committed:
+/// no task row, history, queue entry, wake of another workflow, effect or workflow field.
+/// Its next wake-up may differ; the caller stores that alone.
+pub(super) fn decided_nothing(st: &ExecState, before: &Workflow) -> bool {
+    st.dirty_tasks().next().is_none()
+        && st.history.is_empty()
+        && st.queue_push.is_empty()
+        && st.queue_remove.is_empty()
+        && st.removed_tasks.is_empty()
+        && st.wake.is_empty()
+        && st.effects.is_empty()
+        && !st.needs_more
+        && st.workflow == *before
+}
+
+/// The commit for a decided state. The state keeps its workflow and tasks (for the cache);
+/// the queue, history and wake-up records move into the write.
+pub(super) fn into_write(st: &mut ExecState) -> WorkflowWrite {
+    st.workflow.update_time = st.now;
+    let tasks: Vec<Task> = st.dirty_tasks().cloned().collect();
+    let mut workflow = st.workflow.clone();
+    workflow.workflow_definition = None;
+    WorkflowWrite {
+        workflow,
+        def: st.def.clone(),
+        expected_version: st.version,
+        tasks,
+        removed_tasks: std::mem::take(&mut st.removed_tasks),
+        queue_push: std::mem::take(&mut st.queue_push),
+        queue_remove: std::mem::take(&mut st.queue_remove),
+        history: std::mem::take(&mut st.history),
+        next_wake_at: st.next_wake_at,
+    }
+}

@@ -1,0 +1,283 @@
+//! [`Runtime`]: its configuration, its parts, and the helpers its operations share; the
+//! operations themselves live in the files of this folder, one concern each.
+
+mod commit;
+mod defs;
+mod operations;
+mod starts;
+mod state_cache;
+mod sweeper;
+mod tasks;
+
+use commit::decided_nothing;
+pub(crate) use commit::Mutation;
+use state_cache::{CachedState, StateCache, WorkflowLocks};
+
+use crate::error::{Error, Result};
+use crate::waiters::CommitWaiters;
+use crate::wakers::QueueWakers;
+use baton_engine::ops;
+use baton_engine::state::TaskList;
+use baton_engine::validate::{validate_task_def, validate_workflow_def};
+use baton_engine::{self as engine, DefIndex, ExecState, NewExecution, UpdateOutcome};
+use baton_model::{
+    queue_name, BulkResponse, HistoryEvent, IdempotencyStrategy, JsonMap, StartWorkflowRequest,
+    Task, TaskDef, TaskExecLog, TaskResult, TaskResultStatus, Workflow, WorkflowDef,
+    WorkflowStatus,
+};
+use baton_store::{
+    Commit, FollowUp, PollLimits, PollRequest, Store, StoreError, WorkflowState, WorkflowWrite,
+};
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// (task type, domain) pairs with a worker polling lately.
+type ActiveDomains = Arc<HashSet<(String, String)>>;
+
+/// Wall-clock epoch milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A start decided but not yet committed, or the execution an idempotency key already names.
+enum Started {
+    Existing(String),
+    New(Box<ExecState>),
+}
+
+/// How many times an operation re-reads and re-decides after losing a race to another writer.
+const MAX_CONFLICT_RETRIES: usize = 64;
+
+/// Due workflows the sweeper decides at once (so their commits share group commits).
+const SWEEP_CONCURRENCY: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Upper bound for a batch poll's `count`.
+    pub max_poll_count: usize,
+    /// Upper bound for a long poll's wait (Conductor rejects more than 5000 ms).
+    pub max_poll_timeout: Duration,
+    /// Deepest chain of workflows started by workflows: sub-workflows inside sub-workflows,
+    /// and failure workflows of failure workflows. A SUB_WORKFLOW past it fails (terminal);
+    /// a failure workflow past it is not started. Stops runaway recursion.
+    pub max_workflow_depth: usize,
+    /// Most iterations of one DO_WHILE task; the next fails it for good, naming the limit.
+    pub max_loop_iterations: u32,
+    /// Wall time one decision may take before it yields and continues as a new one, so an
+    /// operation waiting for that workflow (terminate, an update) gets its turn.
+    pub decision_time_budget: Duration,
+    /// Most branches one FORK_JOIN_DYNAMIC may fork; more fail it for good.
+    pub max_fork_branches: usize,
+    /// Largest HTTP system-task response body read; a larger one fails the task (FAILED,
+    /// so the task definition's retries apply), naming the limit.
+    pub max_http_task_response_bytes: usize,
+    /// Most system-task executions (HTTP calls, sub-workflow starts, ...) in flight at once;
+    /// the system workers poll no more than they have room for.
+    pub max_system_tasks_in_flight: usize,
+}
+
+impl RuntimeConfig {
+    /// Default of [`RuntimeConfig::max_workflow_depth`].
+    pub const DEFAULT_MAX_WORKFLOW_DEPTH: usize = 32;
+    /// Default of [`RuntimeConfig::max_loop_iterations`].
+    pub const DEFAULT_MAX_LOOP_ITERATIONS: u32 = engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS;
+    /// Default of [`RuntimeConfig::decision_time_budget`].
+    pub const DEFAULT_DECISION_TIME_BUDGET: Duration = Duration::from_millis(200);
+    /// Default of [`RuntimeConfig::max_fork_branches`].
+    pub const DEFAULT_MAX_FORK_BRANCHES: usize = engine::EngineLimits::DEFAULT_MAX_FORK_BRANCHES;
+    /// Default of [`RuntimeConfig::max_http_task_response_bytes`]: 1 MiB.
+    pub const DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES: usize = 1024 * 1024;
+    /// Default of [`RuntimeConfig::max_system_tasks_in_flight`].
+    pub const DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT: usize = 256;
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            max_poll_count: 1000,
+            max_poll_timeout: Duration::from_millis(5000),
+            max_workflow_depth: Self::DEFAULT_MAX_WORKFLOW_DEPTH,
+            max_loop_iterations: engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS,
+            decision_time_budget: Self::DEFAULT_DECISION_TIME_BUDGET,
+            max_fork_branches: Self::DEFAULT_MAX_FORK_BRANCHES,
+            max_http_task_response_bytes: Self::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES,
+            max_system_tasks_in_flight: Self::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT,
+        }
+    }
+}
+
+/// The answer to a task update.
+#[derive(Debug, Clone)]
+pub struct UpdateResponse {
+    pub task_id: String,
+    /// The task's type and domain, for `update-v2`'s follow-up poll.
+    pub task_type: String,
+    pub domain: Option<String>,
+    /// True when the task is terminal after the update.
+    pub terminal: bool,
+    /// Set when the update was for an attempt that is no longer current; nothing changed.
+    pub stale: Option<String>,
+}
+
+/// Caches that spare the hot path from re-reading definitions.
+#[derive(Default)]
+struct Caches {
+    /// (name, version or latest) → definition with task definitions filled in.
+    workflow_defs: HashMap<(String, Option<i32>), Arc<WorkflowDef>>,
+    task_defs: Option<Arc<HashMap<String, TaskDef>>>,
+    /// Definition pointer → its index. The Arc is kept so the pointer is never reused.
+    indexes: HashMap<usize, (Arc<WorkflowDef>, Arc<DefIndex>)>,
+}
+
+pub struct Runtime {
+    store: Arc<dyn Store>,
+    config: RuntimeConfig,
+    queues: QueueWakers,
+    sweeper_nudge: Notify,
+    sweeper_next: AtomicI64,
+    /// Wakes synchronous executions when their workflow is committed.
+    waiters: CommitWaiters,
+    /// Workflows as this node last committed them (see [`StateCache`]).
+    states: StateCache,
+    /// One lock per workflow being changed on this node (see [`WorkflowLocks`]).
+    locks: WorkflowLocks,
+    /// Recently polled (task type, domain) pairs, refreshed at most once a second.
+    active_domains: Mutex<(Option<Instant>, ActiveDomains)>,
+    caches: Mutex<Caches>,
+    /// Wakes the follow-up loop: follow-ups are pending beyond what their cause carried out.
+    pub(crate) follow_ups_nudge: Notify,
+}
+
+impl Runtime {
+    pub fn new(store: Arc<dyn Store>, config: RuntimeConfig) -> Arc<Self> {
+        Arc::new(Runtime {
+            store,
+            config,
+            queues: QueueWakers::default(),
+            sweeper_nudge: Notify::new(),
+            sweeper_next: AtomicI64::new(0),
+            waiters: CommitWaiters::default(),
+            states: StateCache::default(),
+            locks: WorkflowLocks::default(),
+            active_domains: Mutex::new((None, Arc::new(HashSet::new()))),
+            caches: Mutex::new(Caches::default()),
+            follow_ups_nudge: Notify::new(),
+        })
+    }
+
+    /// The stored workflow, or the Conductor-style 404 naming its id.
+    async fn load_or_404(&self, workflow_id: &str) -> Result<WorkflowState> {
+        self.store
+            .load_workflow(workflow_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("No such workflow found by id: {workflow_id}")))
+    }
+
+    pub(crate) fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    fn engine_limits(&self) -> engine::EngineLimits {
+        engine::EngineLimits {
+            max_loop_iterations: self.config.max_loop_iterations,
+            decision_time_budget: Some(self.config.decision_time_budget),
+            max_fork_branches: self.config.max_fork_branches,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Sizes of the in-memory maps keyed by request-chosen names, to check their bounds in
+    /// tests: (queue wake-ups, workflows with a synchronous execution waiting).
+    #[doc(hidden)]
+    pub fn wakeup_map_sizes(&self) -> (usize, usize) {
+        (self.queues.len(), self.waiters.len())
+    }
+
+    fn invalidate_defs(&self) {
+        let mut c = self.caches.lock();
+        c.workflow_defs.clear();
+        c.task_defs = None;
+    }
+}
+
+/// A stored workflow as the API shows it: tasks attached, each with its definition node.
+fn render_workflow(s: WorkflowState) -> Workflow {
+    let mut w = s.workflow;
+    let index = DefIndex::build(&s.def);
+    w.tasks = s
+        .tasks
+        .into_iter()
+        .map(|mut t| {
+            if let Some(node) = index.node(
+                &s.def,
+                baton_engine::state::base_ref(&t.reference_task_name),
+            ) {
+                t.task_definition = node.task_definition.clone();
+                t.workflow_task = Some(node.clone());
+            }
+            t
+        })
+        .collect();
+    w.workflow_definition = Some(s.def);
+    w
+}
+
+fn no_such_workflow(name: &str, version: Option<i32>) -> String {
+    match version {
+        Some(v) => format!("No such workflow found by name: {name}, version: {v}"),
+        None => format!("No such workflow found by name: {name}"),
+    }
+}
+
+/// Runs a decision that may take long (scripts up to their time limit, thousands of `${…}`
+/// references: see `DefIndex::decides_slowly`) without stalling the other requests served by
+/// this async worker thread. On a current-thread runtime (unit tests) it simply runs inline.
+fn off_async_threads<R>(slow: bool, f: impl FnOnce() -> R) -> R {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+        .unwrap_or(false);
+    if slow && multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
+/// The id of the child a SUB_WORKFLOW attempt starts (name-based, as Conductor does).
+fn child_workflow_id(task: &Task) -> String {
+    uuid::Uuid::new_v3(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!(
+            "subworkflow:{}:{}:{}",
+            task.workflow_instance_id, task.task_id, task.retry_count
+        )
+        .as_bytes(),
+    )
+    .to_string()
+}
+
+fn op_error(e: ops::OpError) -> Error {
+    match e {
+        ops::OpError::Conflict(m) => Error::Conflict(m),
+        ops::OpError::NotFound(m) => Error::NotFound(m),
+        ops::OpError::Invalid(m) => Error::Invalid(m),
+    }
+}
+
+fn not_found(e: StoreError) -> Error {
+    match e {
+        StoreError::NotFound(what) => Error::NotFound(format!("{what} not found")),
+        other => Error::Store(other),
+    }
+}

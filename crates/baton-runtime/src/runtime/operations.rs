@@ -1,0 +1,244 @@
+//! Operations on executions: synchronous execute, reads, pause, resume, terminate, restart,
+//! retry, rerun, skip, remove, update by reference and search.
+
+use super::*;
+
+impl Runtime {
+    /// Starts a workflow and waits (bounded) until it ends, one of `wait_refs` ends, or it
+    /// blocks on a WAIT/HUMAN task; returns its state then and whether the wait timed out.
+    pub async fn execute(
+        &self,
+        req: StartWorkflowRequest,
+        wait_refs: &[String],
+        wait: Duration,
+    ) -> Result<(Workflow, bool)> {
+        let id = self.start_workflow(req).await?;
+        let deadline = Instant::now() + wait;
+        let watch = self.waiters.watch(&id);
+        loop {
+            let notified = watch.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let w = self.get_workflow(&id, true).await?;
+            let done = w.status.is_terminal()
+                || w.tasks.iter().any(|t| {
+                    (t.status.is_terminal()
+                        && wait_refs.iter().any(|r| {
+                            *r == t.reference_task_name
+                                || *r == engine::state::base_ref(&t.reference_task_name)
+                        }))
+                        || (!t.status.is_terminal()
+                            && (t.task_type == engine::systask::HUMAN
+                                || (t.task_type == engine::systask::WAIT
+                                    && !t.input_data.contains_key("duration")
+                                    && !t.input_data.contains_key("until"))))
+                });
+            if done {
+                return Ok((w, false));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok((w, true));
+            }
+            // Commits wake the check; the short tick covers commits made by other nodes.
+            let tick = (deadline - now).min(Duration::from_millis(100));
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+
+    pub async fn get_workflow(&self, workflow_id: &str, include_tasks: bool) -> Result<Workflow> {
+        if !include_tasks {
+            let mut w = self.store.get_workflow(workflow_id).await?.ok_or_else(|| {
+                Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+            })?;
+            w.tasks.clear();
+            return Ok(w);
+        }
+        let s = self.load_or_404(workflow_id).await?;
+        Ok(render_workflow(s))
+    }
+
+    /// Terminates a workflow (§4.9): 409 if it COMPLETED, a no-op if already TERMINATED.
+    pub async fn terminate(
+        &self,
+        workflow_id: &str,
+        reason: Option<String>,
+        trigger_failure_workflow: bool,
+    ) -> Result<()> {
+        self.mutate(workflow_id, |st| match st.workflow.status {
+            WorkflowStatus::Completed => Err(Error::Conflict(format!(
+                "Workflow {workflow_id} is in terminal state COMPLETED and cannot be terminated"
+            ))),
+            WorkflowStatus::Terminated => Ok(Mutation::Unchanged(())),
+            _ => {
+                engine::terminate_workflow(st, reason.clone(), trigger_failure_workflow);
+                Ok(Mutation::Changed((), Vec::new()))
+            }
+        })
+        .await
+    }
+
+    pub async fn pause(&self, workflow_id: &str) -> Result<()> {
+        self.mutate(workflow_id, |st| {
+            match ops::pause(st).map_err(op_error)? {
+                true => Ok(Mutation::Changed((), Vec::new())),
+                false => Ok(Mutation::Unchanged(())),
+            }
+        })
+        .await
+    }
+
+    pub async fn resume(&self, workflow_id: &str) -> Result<()> {
+        self.mutate(workflow_id, |st| {
+            ops::resume(st).map_err(op_error)?;
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await
+    }
+
+    pub async fn restart(&self, workflow_id: &str, use_latest_definitions: bool) -> Result<()> {
+        let latest = if use_latest_definitions {
+            let w = self.get_workflow(workflow_id, false).await?;
+            Some(self.resolve_def(&w.workflow_name, None).await?)
+        } else {
+            None
+        };
+        self.mutate(workflow_id, |st| {
+            ops::restart(st, latest.clone()).map_err(op_error)?;
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await
+    }
+
+    /// Retries a terminal workflow (§4.9). With `resume_sub_workflows`, a failed
+    /// SUB_WORKFLOW task is not replaced by a new child: its child is retried in place (and so
+    /// on down), and the task waits for it again.
+    pub async fn retry(&self, workflow_id: &str, resume_sub_workflows: bool) -> Result<()> {
+        let mut chain: Vec<(String, String)> = Vec::new();
+        let mut current = workflow_id.to_string();
+        if resume_sub_workflows {
+            // Walk down to the deepest failed child (bounded: nesting is finite, but a
+            // corrupted store must not loop us forever).
+            for _ in 0..32 {
+                let Some(state) = self.store.load_workflow(&current).await? else {
+                    break;
+                };
+                let failed_sub = state.tasks.iter().rev().find(|t| {
+                    t.task_type == engine::systask::SUB_WORKFLOW
+                        && !t.retried
+                        && !t.status.is_successful()
+                        && t.sub_workflow_id.is_some()
+                });
+                let Some(task) = failed_sub else { break };
+                let child = task.sub_workflow_id.clone().unwrap_or_default();
+                chain.push((current.clone(), task.task_id.clone()));
+                current = child;
+            }
+        }
+        self.mutate(&current, |st| {
+            ops::retry(st).map_err(op_error)?;
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await?;
+        // Re-open the SUB_WORKFLOW task in each ancestor, innermost first.
+        for (parent, task_id) in chain.into_iter().rev() {
+            self.mutate(&parent, |st| {
+                ops::resume_sub_workflow_task(st, &task_id).map_err(op_error)?;
+                Ok(Mutation::Changed((), Vec::new()))
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn rerun(
+        &self,
+        workflow_id: &str,
+        from_task_id: Option<String>,
+        task_input: Option<JsonMap>,
+        workflow_input: Option<JsonMap>,
+        correlation_id: Option<String>,
+    ) -> Result<()> {
+        self.mutate(workflow_id, |st| {
+            ops::rerun(
+                st,
+                from_task_id.as_deref(),
+                task_input.clone(),
+                workflow_input.clone(),
+                correlation_id.clone(),
+            )
+            .map_err(op_error)?;
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await
+    }
+
+    pub async fn skip_task(
+        &self,
+        workflow_id: &str,
+        reference: &str,
+        input: Option<JsonMap>,
+        output: Option<JsonMap>,
+    ) -> Result<()> {
+        self.mutate(workflow_id, |st| {
+            ops::skip_task(st, reference, input.clone(), output.clone()).map_err(op_error)?;
+            Ok(Mutation::Changed((), Vec::new()))
+        })
+        .await
+    }
+
+    pub async fn remove_workflow(&self, workflow_id: &str) -> Result<()> {
+        self.states.forget(workflow_id);
+        self.store
+            .remove_workflow(workflow_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => {
+                    Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+                }
+                other => Error::Store(other),
+            })
+    }
+
+    /// Updates the first non-terminal task with this reference name (loop iterations match
+    /// by base name) — how HUMAN and WAIT tasks are completed from outside.
+    pub async fn update_task_by_ref(
+        &self,
+        workflow_id: &str,
+        reference: &str,
+        status: baton_model::TaskResultStatus,
+        output: JsonMap,
+        worker_id: Option<String>,
+    ) -> Result<Option<String>> {
+        let state = self.load_or_404(workflow_id).await?;
+        let Some(task) = state.tasks.iter().find(|t| {
+            !t.status.is_terminal()
+                && (t.reference_task_name == reference
+                    || baton_engine::state::base_ref(&t.reference_task_name) == reference)
+        }) else {
+            return Ok(None);
+        };
+        let mut merged = task.output_data.clone();
+        merged.extend(output);
+        let mut r = TaskResult::new(workflow_id, &task.task_id, status);
+        r.output_data = Some(merged);
+        r.worker_id = worker_id;
+        let resp = self.update_task(r).await?;
+        Ok(Some(resp.task_id))
+    }
+
+    pub async fn search_tasks(&self, query: &baton_store::TaskQuery) -> Result<(i64, Vec<Task>)> {
+        Ok(self.store.search_tasks(query).await?)
+    }
+
+    pub async fn poll_data(&self) -> Result<Vec<baton_model::PollData>> {
+        Ok(self.store.poll_data().await?)
+    }
+
+    pub async fn search(&self, query: &baton_store::WorkflowQuery) -> Result<(i64, Vec<Workflow>)> {
+        Ok(self.store.search_workflows(query).await?)
+    }
+}

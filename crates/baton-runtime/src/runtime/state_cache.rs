@@ -1,0 +1,187 @@
+//! The per-node cache of committed workflow states and the per-workflow turns (ADR 4, 9).
+
+use super::*;
+
+/// Running workflows as this node last committed them, so the next update of a workflow
+/// does not re-read and re-parse it. Only a hint: every commit still names the version it
+/// started from, and a conflict (another node, or a poll this node did not see) drops the
+/// entry and the update re-reads from the store. Polls keep entries current through the
+/// version the store reports for each claim.
+///
+/// A workflow's turn takes its entry out (a move, whatever the workflow's size) and the
+/// commit puts the decided state back, so no update copies the tasks it does not change
+/// (ADR 0009). A poll that claims a task while the entry is out finds nothing to refresh;
+/// the turn's commit then conflicts and re-reads, as it would have anyway.
+#[derive(Default)]
+pub(super) struct StateCache {
+    map: Mutex<HashMap<String, Slot>>,
+}
+
+/// A cache entry: here, or out with the turn that holds the workflow (collecting the claims
+/// polls make meanwhile, for [`Runtime::absorb_claims`]).
+pub(super) enum Slot {
+    Here(Box<CachedState>),
+    Out(Vec<(Task, i64)>),
+}
+
+/// Claims kept for one turn at most; past that the turn's commit conflicts and re-reads.
+pub(super) const MAX_CLAIMS_PER_TURN: usize = 1024;
+
+/// One cached workflow: what [`ExecState::from_list`] needs, the task indexes included.
+pub(super) struct CachedState {
+    pub(super) workflow: Workflow,
+    pub(super) def: Arc<WorkflowDef>,
+    pub(super) index: Arc<DefIndex>,
+    pub(super) tasks: TaskList,
+    pub(super) version: i64,
+}
+
+/// Serialises the changes this node makes to one workflow. Without it, concurrent updates of
+/// one workflow (the branches of a wide fork completing together) would all read the same
+/// version, and all but one would lose the commit race and redo their work; with it they
+/// take turns, each starting from the state the previous one committed (and cached).
+/// Across nodes the version check still decides.
+#[derive(Default)]
+pub(super) struct WorkflowLocks {
+    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Holds a workflow's turn; releasing the last interest removes the entry.
+pub(super) struct WorkflowTurn<'a> {
+    locks: &'a WorkflowLocks,
+    id: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WorkflowLocks {
+    pub(super) async fn lock(&self, id: &str) -> WorkflowTurn<'_> {
+        let lock = self
+            .map
+            .lock()
+            .entry(id.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .clone();
+        let mut turn = WorkflowTurn {
+            locks: self,
+            id: id.to_string(),
+            lock: lock.clone(),
+            guard: None,
+        };
+        turn.guard = Some(lock.lock_owned().await);
+        turn
+    }
+}
+
+impl Drop for WorkflowTurn<'_> {
+    fn drop(&mut self) {
+        self.guard = None;
+        let mut map = self.locks.map.lock();
+        // Two references: the map's and ours. Nobody else waits; forget the entry.
+        if Arc::strong_count(&self.lock) == 2 {
+            map.remove(&self.id);
+        }
+    }
+}
+
+/// Enough for every workflow in flight in the benchmarks; bounded so memory stays small.
+pub(super) const STATE_CACHE_CAPACITY: usize = 4096;
+
+impl StateCache {
+    /// Hands a workflow's entry over to the turn that holds the workflow (None: read the
+    /// store); claims made until the turn ends are kept aside.
+    pub(super) fn take(&self, id: &str) -> Option<CachedState> {
+        match self
+            .map
+            .lock()
+            .insert(id.to_string(), Slot::Out(Vec::new()))
+        {
+            Some(Slot::Here(state)) => Some(*state),
+            _ => None,
+        }
+    }
+
+    /// The claims made while the turn held the workflow, oldest first.
+    pub(super) fn take_claims(&self, id: &str) -> Vec<(Task, i64)> {
+        match self.map.lock().get_mut(id) {
+            Some(Slot::Out(claims)) => std::mem::take(claims),
+            _ => Vec::new(),
+        }
+    }
+
+    pub(super) fn forget(&self, id: &str) {
+        self.map.lock().remove(id);
+    }
+
+    /// A turn that changed nothing gives its entry back; one that changed something it did
+    /// not commit (an error) drops it, and the next turn reads the store.
+    pub(super) fn put_back(&self, st: ExecState) {
+        let untouched = st.dirty_tasks().next().is_none()
+            && st.history.is_empty()
+            && st.queue_push.is_empty()
+            && st.queue_remove.is_empty()
+            && st.removed_tasks.is_empty()
+            && st.effects.is_empty()
+            && st.wake.is_empty();
+        if let (true, Some(version)) = (untouched, st.version) {
+            self.insert(st, version);
+        }
+    }
+
+    pub(super) fn committed(&self, st: ExecState) {
+        if st.workflow.status.is_terminal() {
+            self.forget(&st.workflow.workflow_id);
+            return;
+        }
+        let version = st.version.map_or(1, |v| v + 1);
+        self.insert(st, version);
+    }
+
+    pub(super) fn insert(&self, st: ExecState, version: i64) {
+        let id = st.workflow.workflow_id.clone();
+        let mut workflow = st.workflow;
+        workflow.workflow_definition = Some(st.def.clone());
+        let mut tasks = st.tasks;
+        tasks.clear_dirty();
+        let state = CachedState {
+            workflow,
+            def: st.def,
+            index: st.index,
+            tasks,
+            version,
+        };
+        let mut map = self.map.lock();
+        if map.len() >= STATE_CACHE_CAPACITY && !map.contains_key(&id) {
+            if let Some(victim) = map.keys().next().cloned() {
+                map.remove(&victim);
+            }
+        }
+        map.insert(id, Slot::Here(Box::new(state)));
+    }
+
+    /// A poll claimed `task`, leaving its workflow at `version`.
+    pub(super) fn claimed(&self, task: &Task, version: i64) {
+        let mut map = self.map.lock();
+        let id = &task.workflow_instance_id;
+        let entry = match map.get_mut(id) {
+            Some(Slot::Here(entry)) => entry,
+            Some(Slot::Out(claims)) => {
+                if claims.len() < MAX_CLAIMS_PER_TURN {
+                    claims.push((task.clone(), version));
+                }
+                return;
+            }
+            None => return,
+        };
+        let position = entry.tasks.find(&task.task_id);
+        match position {
+            Some(i) if entry.version + 1 == version => {
+                entry.tasks.refresh(i, task.clone());
+                entry.version = version;
+            }
+            _ => {
+                map.remove(id);
+            }
+        }
+    }
+}

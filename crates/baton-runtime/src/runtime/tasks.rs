@@ -1,0 +1,180 @@
+//! The worker protocol: task updates, polls, task reads, logs, queue sizes and history.
+
+use super::*;
+
+impl Runtime {
+    /// Applies a TaskResult (§4.2 update).
+    pub async fn update_task(&self, r: TaskResult) -> Result<UpdateResponse> {
+        if r.task_id.trim().is_empty() {
+            return Err(Error::Invalid("taskId: cannot be empty".into()));
+        }
+        baton_model::duration::check_non_negative("callbackAfterSeconds", r.callback_after_seconds)
+            .map_err(Error::Invalid)?;
+        let workflow_id = if r.workflow_instance_id.trim().is_empty() {
+            // Tolerate a missing workflow id by looking the task up.
+            self.store
+                .get_task(&r.task_id)
+                .await?
+                .map(|t| t.workflow_instance_id)
+                .ok_or_else(|| {
+                    Error::NotFound(format!("No such task found by id: {}", r.task_id))
+                })?
+        } else {
+            r.workflow_instance_id.clone()
+        };
+        let logs: Vec<TaskExecLog> = r
+            .logs
+            .iter()
+            .map(|l| TaskExecLog {
+                task_id: Some(r.task_id.clone()),
+                ..l.clone()
+            })
+            .collect();
+        let result = self
+            .mutate(&workflow_id, |st| {
+                let outcome = engine::apply_result(st, &r);
+                // Looked up when describing: a decision may move tasks (keepLastN removals).
+                let describe = |st: &ExecState, stale: Option<String>| {
+                    let t = st.find_task(&r.task_id).map(|i| &st.tasks[i]);
+                    UpdateResponse {
+                        task_id: r.task_id.clone(),
+                        task_type: t.map(|t| t.task_type.clone()).unwrap_or_default(),
+                        domain: t.and_then(|t| t.domain.clone()),
+                        terminal: t.is_some_and(|t| t.status.is_terminal()),
+                        stale,
+                    }
+                };
+                match outcome {
+                    UpdateOutcome::NotFound => Err(Error::NotFound(format!(
+                        "No such task found by id: {}",
+                        r.task_id
+                    ))),
+                    UpdateOutcome::Stale(why) => Ok(Mutation::Unchanged(describe(st, Some(why)))),
+                    UpdateOutcome::Applied => {
+                        if !r.extend_lease {
+                            engine::decide(st);
+                        }
+                        Ok(Mutation::Changed(describe(st, None), logs.clone()))
+                    }
+                }
+            })
+            .await;
+        if let Ok(resp) = &result {
+            if let Some(why) = &resp.stale {
+                tracing::debug!(task = %resp.task_id, reason = %why, "ignored a stale task update");
+            }
+        }
+        result
+    }
+
+    /// Long poll (§4.2): claims up to `count` tasks, waiting up to `timeout` for the first.
+    pub async fn poll(
+        &self,
+        task_type: &str,
+        worker_id: Option<&str>,
+        domain: Option<&str>,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Task>> {
+        let count = count.clamp(1, self.config.max_poll_count);
+        let timeout = timeout.min(self.config.max_poll_timeout);
+        let domain = domain.filter(|d| !d.is_empty());
+        let queue = queue_name(task_type, domain);
+        let deadline = Instant::now() + timeout;
+        let notify = self.queues.get(&queue);
+        let registered = self.task_defs().await?.contains_key(task_type);
+        let limits = match self.task_defs().await?.get(task_type) {
+            Some(def) => PollLimits {
+                task_def_name: task_type.to_string(),
+                concurrent_exec_limit: def.concurrent_exec_limit.filter(|l| *l > 0),
+                rate_limit: def
+                    .rate_limit_per_frequency
+                    .filter(|p| *p > 0)
+                    .map(|p| (p, def.rate_limit_frequency_in_seconds.unwrap_or(1).max(1))),
+            },
+            None => PollLimits::default(),
+        };
+        loop {
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = now_ms();
+            let outcome = self
+                .store
+                .poll(PollRequest {
+                    queue: queue.clone(),
+                    count,
+                    worker_id: worker_id.map(str::to_string),
+                    domain: domain.map(str::to_string),
+                    now,
+                    limits: limits.clone(),
+                    registered,
+                })
+                .await?;
+            for (task, version) in outcome.tasks.iter().zip(&outcome.versions) {
+                self.states.claimed(task, *version);
+            }
+            if !outcome.tasks.is_empty() {
+                if let Some(earliest) = outcome
+                    .tasks
+                    .iter()
+                    .filter(|t| t.response_timeout_seconds > 0)
+                    .map(|t| baton_model::duration::after_secs(now, t.response_timeout_seconds))
+                    .min()
+                {
+                    if earliest < self.sweeper_next.load(Ordering::Relaxed) {
+                        self.sweeper_nudge.notify_one();
+                    }
+                }
+                return Ok(outcome.tasks);
+            }
+            let now_i = Instant::now();
+            if now_i >= deadline {
+                return Ok(Vec::new());
+            }
+            let mut wake = deadline;
+            if let Some(at) = outcome.next_visible_at {
+                let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+                // A far-future entry (up to the ten-year duration cap) must not overflow Instant.
+                if let Some(at_i) = now_i.checked_add(Duration::from_millis(ms)) {
+                    wake = wake.min(at_i);
+                }
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+    }
+
+    pub async fn get_task(&self, task_id: &str) -> Result<Task> {
+        self.store
+            .get_task(task_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("No such task found by id: {task_id}")))
+    }
+
+    pub async fn add_task_log(&self, task_id: &str, line: String) -> Result<()> {
+        self.get_task(task_id).await?;
+        self.store
+            .append_task_logs(vec![TaskExecLog {
+                log: line,
+                task_id: Some(task_id.to_string()),
+                created_time: now_ms(),
+            }])
+            .await?;
+        Ok(())
+    }
+
+    pub async fn task_logs(&self, task_id: &str) -> Result<Vec<TaskExecLog>> {
+        Ok(self.store.task_logs(task_id).await?)
+    }
+
+    pub async fn queue_sizes(&self) -> Result<Vec<(String, i64)>> {
+        Ok(self.store.queue_sizes().await?)
+    }
+
+    pub async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>> {
+        Ok(self.store.history(workflow_id).await?)
+    }
+}
