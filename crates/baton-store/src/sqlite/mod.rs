@@ -67,6 +67,7 @@ mod checkpoint;
 mod codec;
 mod events;
 mod migrate;
+mod queue;
 mod read;
 mod schedules;
 mod write;
@@ -141,7 +142,7 @@ const POLL_DATA_INTERVAL_MS: i64 = 1000;
 /// one is recent (which only costs a few extra poll-data writes).
 pub const POLL_MARKS_SOFT_CAP: usize = 4096;
 /// Most `poll_data` rows kept for task types with no registered definition (plus up to
-/// `write::POLL_DATA_TRIM_EVERY` between trims). Registered types are always recorded.
+/// `queue::POLL_DATA_TRIM_EVERY` between trims). Registered types are always recorded.
 pub const MAX_UNREGISTERED_POLL_DATA: usize = 1024;
 
 /// The SQLite store. Cheap to clone: clones share the writer thread and the readers.
@@ -513,7 +514,7 @@ impl Store for SqliteStore {
             // reader whether an entry has become visible before bothering the writer.
             let queue = request.queue.clone();
             let next = self
-                .read(move |c, _| write::next_visible_at(c, &queue))
+                .read(move |c, _| queue::next_visible_at(c, &queue))
                 .await?;
             if next.is_none_or(|t| t > request.now) {
                 return Ok(PollOutcome {
@@ -524,7 +525,7 @@ impl Store for SqliteStore {
             }
         }
         // A poll fails only on an unexpected error (which then abandons the batch).
-        self.write_job(move |w| write::poll(w, &request, record), false)
+        self.write_job(move |w| queue::poll(w, &request, record), false)
             .await
     }
 

@@ -1,0 +1,231 @@
+//! The task queue, run by the writer thread: claiming visible entries for a poll under the
+//! task definition's concurrency and rate limits, and the poll data those claims record.
+
+use super::codec::{from_json, to_json};
+use super::write::{append_history, wake_by};
+use super::writer::WriterCtx;
+use crate::{Millis, PollOutcome, PollRequest, Result};
+use baton_model::{HistoryEvent, Task, TaskStatus};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Unregistered poll data is trimmed back to its bound after this many such writes.
+pub(crate) const POLL_DATA_TRIM_EVERY: usize = 64;
+
+/// Keeps at most [`super::MAX_UNREGISTERED_POLL_DATA`] poll data rows of task types without
+/// a definition, dropping the least recently polled; runs every [`POLL_DATA_TRIM_EVERY`]
+/// such writes, so polls of random names cannot grow the table without bound.
+fn trim_unregistered_poll_data(ctx: &WriterCtx) -> Result<()> {
+    let n = ctx.unregistered_polls.get() + 1;
+    if n < POLL_DATA_TRIM_EVERY {
+        ctx.unregistered_polls.set(n);
+        return Ok(());
+    }
+    ctx.unregistered_polls.set(0);
+    ctx.conn
+        .prepare_cached(
+            "DELETE FROM poll_data WHERE rowid IN (
+                 SELECT p.rowid FROM poll_data p
+                 WHERE NOT EXISTS (SELECT 1 FROM task_defs d WHERE d.name = p.queue_name)
+                 ORDER BY p.last_poll_time DESC LIMIT -1 OFFSET ?1)",
+        )?
+        .execute([i64::try_from(super::MAX_UNREGISTERED_POLL_DATA).unwrap_or(i64::MAX)])?;
+    Ok(())
+}
+
+/// Claims up to `count` visible entries of the queue (see `Store::poll`).
+/// `record_poll`: whether to upsert the queue's poll data.
+pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Result<PollOutcome> {
+    let conn = &ctx.conn;
+    let now = req.now;
+    let mut claimed: Vec<Task> = Vec::new();
+    let mut versions: Vec<i64> = Vec::new();
+    let (allowed, retry_at) = allowance(conn, &req.limits, now)?;
+    let want = req.count.min(allowed);
+    if want == 0 {
+        return Ok(PollOutcome {
+            tasks: Vec::new(),
+            versions: Vec::new(),
+            next_visible_at: retry_at,
+        });
+    }
+    while claimed.len() < want {
+        let page = want - claimed.len();
+        let ids: Vec<String> = {
+            let mut stmt = conn.prepare_cached(
+                // Without statistics the planner would rather range-scan `queue_visible`
+                // and sort every visible entry; walk the claim order instead.
+                "SELECT task_id FROM queue INDEXED BY queue_claim
+                 WHERE queue_name = ?1 AND visible_at <= ?2
+                 ORDER BY priority DESC, visible_at, rowid LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![req.queue, now, i64::try_from(page).unwrap_or(i64::MAX)],
+                |r| r.get::<_, String>(0),
+            )?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let fetched = ids.len();
+        for task_id in ids {
+            conn.prepare_cached("DELETE FROM queue WHERE task_id = ?1")?
+                .execute([&task_id])?;
+            if let Some((task, version)) = claim(conn, &task_id, req)? {
+                claimed.push(task);
+                versions.push(version);
+            }
+        }
+        if fetched < page {
+            ctx.hints.drained(&req.queue);
+            break;
+        }
+    }
+
+    if record_poll {
+        let task_type = match req.domain.as_deref() {
+            Some(d) if !d.is_empty() => req
+                .queue
+                .strip_prefix(d)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .unwrap_or(&req.queue),
+            _ => req.queue.as_str(),
+        };
+        conn.prepare_cached(
+            "INSERT INTO poll_data (queue_name, domain, worker_id, last_poll_time)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (queue_name, domain) DO UPDATE SET worker_id = excluded.worker_id,
+                 last_poll_time = excluded.last_poll_time",
+        )?
+        .execute(params![
+            task_type,
+            req.domain.as_deref().unwrap_or(""),
+            req.worker_id.as_deref().unwrap_or(""),
+            now
+        ])?;
+        if !req.registered {
+            trim_unregistered_poll_data(ctx)?;
+        }
+    }
+
+    if req.limits.rate_limit.is_some_and(|(per, _)| per > 0) {
+        for _ in &claimed {
+            conn.prepare_cached(
+                "INSERT INTO task_handouts (task_def_name, handed_out_at) VALUES (?1, ?2)",
+            )?
+            .execute(params![req.limits.task_def_name, now])?;
+        }
+    }
+
+    let next_visible_at = if claimed.is_empty() {
+        next_visible_at(conn, &req.queue)?
+    } else {
+        None
+    };
+    Ok(PollOutcome {
+        tasks: claimed,
+        versions,
+        next_visible_at,
+    })
+}
+
+/// How many tasks the definition's limits let this poll hand out now, and, when none, the
+/// time worth polling again.
+fn allowance(
+    conn: &Connection,
+    limits: &crate::PollLimits,
+    now: Millis,
+) -> Result<(usize, Option<Millis>)> {
+    let mut allowed = usize::MAX;
+    let mut retry_at: Option<Millis> = None;
+    if let Some(limit) = limits.concurrent_exec_limit.filter(|l| *l > 0) {
+        let running: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM tasks INDEXED BY tasks_in_progress_by_def
+                 WHERE task_def_name = ?1 AND status = 'IN_PROGRESS'",
+            )?
+            .query_row([&limits.task_def_name], |r| r.get(0))?;
+        let free = (i64::from(limit) - running).max(0);
+        allowed = allowed.min(usize::try_from(free).unwrap_or(0));
+        if free == 0 {
+            // A completion frees a slot; its commit wakes the pollers, this is the fallback.
+            retry_at = Some(now + 1000);
+        }
+    }
+    if let Some((per, window)) = limits.rate_limit.filter(|(per, _)| *per > 0) {
+        let window_ms = baton_model::duration::secs_to_ms(i64::from(window.max(1)));
+        let since = now - window_ms;
+        conn.prepare_cached(
+            "DELETE FROM task_handouts WHERE task_def_name = ?1 AND handed_out_at <= ?2",
+        )?
+        .execute(params![limits.task_def_name, since])?;
+        let (recent, oldest): (i64, Option<Millis>) = conn
+            .prepare_cached(
+                "SELECT COUNT(*), MIN(handed_out_at) FROM task_handouts WHERE task_def_name = ?1",
+            )?
+            .query_row([&limits.task_def_name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let free = (i64::from(per) - recent).max(0);
+        allowed = allowed.min(usize::try_from(free).unwrap_or(0));
+        if free == 0 {
+            let at = oldest.map_or(baton_model::duration::after(now, window_ms), |o| {
+                baton_model::duration::after(o, window_ms).saturating_add(1)
+            });
+            retry_at = Some(retry_at.map_or(at, |r: Millis| r.min(at)));
+        }
+    }
+    Ok((allowed, retry_at))
+}
+
+pub(crate) fn next_visible_at(conn: &Connection, queue: &str) -> Result<Option<Millis>> {
+    Ok(conn
+        .prepare_cached("SELECT MIN(visible_at) FROM queue WHERE queue_name = ?1")?
+        .query_row([queue], |r| r.get(0))?)
+}
+
+/// Moves one SCHEDULED task (whose queue entry was just removed) to IN_PROGRESS. `None` if the
+/// task is gone or no longer SCHEDULED (a stale entry).
+fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(Task, i64)>> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT workflow_id, json FROM tasks WHERE task_id = ?1")?
+        .query_row([task_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((workflow_id, json)) = row else {
+        return Ok(None);
+    };
+    let mut task: Task = from_json(&json, &format!("task {task_id}"))?;
+    if task.status != TaskStatus::Scheduled {
+        return Ok(None);
+    }
+    let now = req.now;
+    task.status = TaskStatus::InProgress;
+    if task.start_time == 0 {
+        task.start_time = now;
+    }
+    if task.first_start_time == 0 {
+        task.first_start_time = now;
+    }
+    task.poll_count += 1;
+    task.worker_id = req.worker_id.clone();
+    task.update_time = now;
+    task.callback_after_seconds = 0;
+    task.queue_wait_time = now - task.scheduled_time;
+    conn.prepare_cached("UPDATE tasks SET status = ?2, json = ?3 WHERE task_id = ?1")?
+        .execute(params![task_id, task.status.as_str(), to_json(&task)?])?;
+
+    let due = (task.response_timeout_seconds > 0)
+        .then(|| baton_model::duration::after_secs(now, task.response_timeout_seconds));
+    let row: Option<(i64, Option<Millis>)> = conn
+        .prepare_cached(
+            "UPDATE workflows SET version = version + 1 WHERE workflow_id = ?1
+             RETURNING version, next_wake_at",
+        )?
+        .query_row([&workflow_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let version = row.map_or(0, |r| r.0);
+    let stored_wake = row.and_then(|r| r.1);
+    if let Some(due) = due {
+        // `wake_by` would change nothing when the stored wake-up is already as early.
+        if row.is_some() && stored_wake.is_none_or(|w| w > due) {
+            wake_by(conn, &workflow_id, due)?;
+        }
+    }
+    append_history(conn, &HistoryEvent::task(&task, now))?;
+    Ok(Some((task, version)))
+}
