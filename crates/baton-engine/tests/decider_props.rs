@@ -251,23 +251,7 @@ fn run_case_checking(nodes: &[Node], seed: u64, redecide: bool) -> Result<(), St
         ));
     }
     let mut now = 1_700_000_000_000i64;
-    let mut st: ExecState = new_execution(NewExecution {
-        workflow_id: "wf-prop".into(),
-        def: Arc::new(def),
-        input: serde_json::Map::new(),
-        correlation_id: None,
-        priority: 0,
-        task_to_domain: Default::default(),
-        parent_workflow_id: None,
-        parent_workflow_task_id: None,
-        created_by: None,
-        idempotency_key: None,
-        event: None,
-        now,
-        registry: None,
-        active_domains: None,
-        limits: Default::default(),
-    });
+    let mut st: ExecState = new_execution(NewExecution::new("wf-prop", Arc::new(def), now));
     let mut rng = Rng(seed | 1);
     let max_steps = 2_000;
     let mut steps = 0;
@@ -455,23 +439,7 @@ fn retries_are_bounded_and_then_succeed() {
         }],
     }))
     .unwrap();
-    let mut st = new_execution(NewExecution {
-        workflow_id: "wf-r".into(),
-        def: Arc::new(def),
-        input: serde_json::Map::new(),
-        correlation_id: None,
-        priority: 0,
-        task_to_domain: Default::default(),
-        parent_workflow_id: None,
-        parent_workflow_task_id: None,
-        created_by: None,
-        idempotency_key: None,
-        event: None,
-        now: 1,
-        registry: None,
-        active_domains: None,
-        limits: Default::default(),
-    });
+    let mut st = new_execution(NewExecution::new("wf-r", Arc::new(def), 1));
     for attempt in 0..3 {
         let t = st
             .tasks
@@ -498,23 +466,7 @@ fn retries_are_bounded_and_then_succeed() {
 
 fn start(def: Value) -> ExecState {
     let def: WorkflowDef = serde_json::from_value(def).unwrap();
-    new_execution(NewExecution {
-        workflow_id: "wf-x".into(),
-        def: Arc::new(def),
-        input: serde_json::Map::new(),
-        correlation_id: None,
-        priority: 0,
-        task_to_domain: Default::default(),
-        parent_workflow_id: None,
-        parent_workflow_task_id: None,
-        created_by: None,
-        idempotency_key: None,
-        event: None,
-        now: 1_000,
-        registry: None,
-        active_domains: None,
-        limits: Default::default(),
-    })
+    new_execution(NewExecution::new("wf-x", Arc::new(def), 1_000))
 }
 
 /// Reports `status` for the first SCHEDULED worker task and decides.

@@ -17,23 +17,7 @@ fn start(def: Value) -> ExecState {
         baton_engine::validate::validate_workflow_def(&def).is_empty(),
         "the definition is valid"
     );
-    new_execution(NewExecution {
-        workflow_id: "wf-d".into(),
-        def: Arc::new(def),
-        input: serde_json::Map::new(),
-        correlation_id: None,
-        priority: 0,
-        task_to_domain: Default::default(),
-        parent_workflow_id: None,
-        parent_workflow_task_id: None,
-        created_by: None,
-        idempotency_key: None,
-        event: None,
-        now: T0,
-        registry: None,
-        active_domains: None,
-        limits: Default::default(),
-    })
+    new_execution(NewExecution::new("wf-d", Arc::new(def), T0))
 }
 
 fn one_task(task_def: Value, wf_extra: Value) -> Value {

@@ -12,21 +12,8 @@ fn start(def: Value, input: Value) -> ExecState {
     let def: WorkflowDef = serde_json::from_value(def).expect("definition");
     assert!(baton_engine::validate::validate_workflow_def(&def).is_empty());
     let mut st = new_execution(NewExecution {
-        workflow_id: "wf-scale".into(),
-        def: Arc::new(def),
         input: input.as_object().cloned().unwrap_or_default(),
-        correlation_id: None,
-        priority: 0,
-        task_to_domain: Default::default(),
-        parent_workflow_id: None,
-        parent_workflow_task_id: None,
-        created_by: None,
-        idempotency_key: None,
-        event: None,
-        now: 1_700_000_000_000,
-        registry: None,
-        active_domains: None,
-        limits: Default::default(),
+        ..NewExecution::new("wf-scale", Arc::new(def), 1_700_000_000_000)
     });
     commit(&mut st, &mut Vec::new());
     st

@@ -84,6 +84,30 @@ pub struct NewExecution {
     pub limits: crate::state::EngineLimits,
 }
 
+impl NewExecution {
+    /// A start of `def` under `workflow_id` at `now` with an empty input and every optional
+    /// part unset (no correlation id, parent, domains or registry; default limits).
+    pub fn new(workflow_id: impl Into<String>, def: Arc<WorkflowDef>, now: i64) -> Self {
+        NewExecution {
+            workflow_id: workflow_id.into(),
+            def,
+            input: JsonMap::new(),
+            correlation_id: None,
+            priority: 0,
+            task_to_domain: Default::default(),
+            parent_workflow_id: None,
+            parent_workflow_task_id: None,
+            created_by: None,
+            idempotency_key: None,
+            event: None,
+            now,
+            registry: None,
+            active_domains: None,
+            limits: Default::default(),
+        }
+    }
+}
+
 /// Creates a workflow execution and runs its first decision (§4.1).
 pub fn new_execution(p: NewExecution) -> ExecState {
     let def = p.def;
