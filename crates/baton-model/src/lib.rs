@@ -5,6 +5,7 @@
 //! epoch milliseconds, enums by name. Defaults on input follow Conductor's (for example
 //! `TaskDef.retryCount = 3`, `WorkflowDef.timeoutPolicy = ALERT_ONLY`). Nothing here does I/O.
 
+pub mod claim;
 mod defs;
 pub mod duration;
 mod events;

@@ -138,6 +138,7 @@ pub mod suite {
             now,
             limits: Default::default(),
             registered: true,
+            claim: baton_engine::claim::claim,
         }
     }
 

@@ -109,19 +109,14 @@ impl Runtime {
                     now,
                     limits: limits.clone(),
                     registered,
+                    claim: baton_engine::claim::claim,
                 })
                 .await?;
             for (task, version) in outcome.tasks.iter().zip(&outcome.versions) {
                 self.states.claimed(task, *version);
             }
             if !outcome.tasks.is_empty() {
-                if let Some(earliest) = outcome
-                    .tasks
-                    .iter()
-                    .filter(|t| t.response_timeout_seconds > 0)
-                    .map(|t| baton_model::duration::after_secs(now, t.response_timeout_seconds))
-                    .min()
-                {
+                if let Some(earliest) = outcome.wake_by {
                     if earliest < self.sweeper_next.load(Ordering::Relaxed) {
                         self.sweeper_nudge.notify_one();
                     }

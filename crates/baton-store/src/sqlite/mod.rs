@@ -521,6 +521,7 @@ impl Store for SqliteStore {
                     tasks: Vec::new(),
                     versions: Vec::new(),
                     next_visible_at: next,
+                    wake_by: None,
                 });
             }
         }
