@@ -6,6 +6,7 @@
 //! `TaskDef.retryCount = 3`, `WorkflowDef.timeoutPolicy = ALERT_ONLY`). Nothing here does I/O.
 
 pub mod claim;
+pub mod clock;
 mod defs;
 pub mod duration;
 mod events;

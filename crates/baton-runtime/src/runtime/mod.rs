@@ -20,6 +20,7 @@ use baton_engine::ops;
 use baton_engine::state::TaskList;
 use baton_engine::validate::{validate_task_def, validate_workflow_def};
 use baton_engine::{self as engine, DefIndex, ExecState, NewExecution, UpdateOutcome};
+use baton_model::clock::Clock;
 use baton_model::{
     queue_name, BulkResponse, HistoryEvent, IdempotencyStrategy, JsonMap, StartWorkflowRequest,
     Task, TaskDef, TaskExecLog, TaskResult, TaskResultStatus, Workflow, WorkflowDef,
@@ -32,20 +33,12 @@ use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// (task type, domain) pairs with a worker polling lately.
 type ActiveDomains = Arc<HashSet<(String, String)>>;
-
-/// Wall-clock epoch milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// A start decided but not yet committed, or the execution an idempotency key already names.
 enum Started {
@@ -55,6 +48,9 @@ enum Started {
 
 /// How many times an operation re-reads and re-decides after losing a race to another writer.
 const MAX_CONFLICT_RETRIES: usize = 64;
+
+/// Due workflows one sweeper pass lists.
+const SWEEP_BATCH: usize = 256;
 
 /// Due workflows the sweeper decides at once (so their commits share group commits).
 const SWEEP_CONCURRENCY: usize = 32;
@@ -82,6 +78,9 @@ pub struct RuntimeConfig {
     /// Most system-task executions (HTTP calls, sub-workflow starts, ...) in flight at once;
     /// the system workers poll no more than they have room for.
     pub max_system_tasks_in_flight: usize,
+    /// The clock every decision, claim, timer and schedule reads: the system clock, or in
+    /// tests a manual one, so timeouts are proved by moving time instead of sleeping.
+    pub clock: Clock,
 }
 
 impl RuntimeConfig {
@@ -110,6 +109,7 @@ impl Default for RuntimeConfig {
             max_fork_branches: Self::DEFAULT_MAX_FORK_BRANCHES,
             max_http_task_response_bytes: Self::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES,
             max_system_tasks_in_flight: Self::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT,
+            clock: Clock::System,
         }
     }
 }
@@ -150,7 +150,8 @@ pub struct Runtime {
     /// One lock per workflow being changed on this node (see [`WorkflowLocks`]).
     locks: WorkflowLocks,
     /// Recently polled (task type, domain) pairs, refreshed at most once a second.
-    active_domains: Mutex<(Option<Instant>, ActiveDomains)>,
+    /// The active domains and when (clock millis) they were read.
+    active_domains: Mutex<(Option<i64>, ActiveDomains)>,
     caches: Mutex<Caches>,
     /// Wakes the follow-up loop: follow-ups are pending beyond what their cause carried out.
     pub(crate) follow_ups_nudge: Notify,
@@ -179,6 +180,11 @@ impl Runtime {
             .load_workflow(workflow_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("No such workflow found by id: {workflow_id}")))
+    }
+
+    /// The current time in epoch milliseconds, by the runtime's clock.
+    pub fn now(&self) -> i64 {
+        self.config.clock.now_ms()
     }
 
     pub(crate) fn config(&self) -> &RuntimeConfig {
