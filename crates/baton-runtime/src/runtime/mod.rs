@@ -72,6 +72,10 @@ pub struct RuntimeConfig {
     pub decision_time_budget: Duration,
     /// Most branches one FORK_JOIN_DYNAMIC may fork; more fail it for good.
     pub max_fork_branches: usize,
+    /// Most tasks one workflow may hold; a decision that goes over fails it, naming the limit.
+    pub max_tasks_per_workflow: usize,
+    /// Largest task output a worker may report (bytes of JSON); more fails the task for good.
+    pub max_task_output_bytes: usize,
     /// Largest HTTP system-task response body read; a larger one fails the task (FAILED,
     /// so the task definition's retries apply), naming the limit.
     pub max_http_task_response_bytes: usize,
@@ -92,6 +96,12 @@ impl RuntimeConfig {
     pub const DEFAULT_DECISION_TIME_BUDGET: Duration = Duration::from_millis(200);
     /// Default of [`RuntimeConfig::max_fork_branches`].
     pub const DEFAULT_MAX_FORK_BRANCHES: usize = engine::EngineLimits::DEFAULT_MAX_FORK_BRANCHES;
+    /// Default of [`RuntimeConfig::max_tasks_per_workflow`].
+    pub const DEFAULT_MAX_TASKS_PER_WORKFLOW: usize =
+        engine::EngineLimits::DEFAULT_MAX_TASKS_PER_WORKFLOW;
+    /// Default of [`RuntimeConfig::max_task_output_bytes`]: 3 MiB.
+    pub const DEFAULT_MAX_TASK_OUTPUT_BYTES: usize =
+        engine::EngineLimits::DEFAULT_MAX_TASK_OUTPUT_BYTES;
     /// Default of [`RuntimeConfig::max_http_task_response_bytes`]: 1 MiB.
     pub const DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES: usize = 1024 * 1024;
     /// Default of [`RuntimeConfig::max_system_tasks_in_flight`].
@@ -107,6 +117,8 @@ impl Default for RuntimeConfig {
             max_loop_iterations: engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS,
             decision_time_budget: Self::DEFAULT_DECISION_TIME_BUDGET,
             max_fork_branches: Self::DEFAULT_MAX_FORK_BRANCHES,
+            max_tasks_per_workflow: Self::DEFAULT_MAX_TASKS_PER_WORKFLOW,
+            max_task_output_bytes: Self::DEFAULT_MAX_TASK_OUTPUT_BYTES,
             max_http_task_response_bytes: Self::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES,
             max_system_tasks_in_flight: Self::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT,
             clock: Clock::System,
@@ -196,6 +208,8 @@ impl Runtime {
             max_loop_iterations: self.config.max_loop_iterations,
             decision_time_budget: Some(self.config.decision_time_budget),
             max_fork_branches: self.config.max_fork_branches,
+            max_tasks_per_workflow: self.config.max_tasks_per_workflow,
+            max_task_output_bytes: self.config.max_task_output_bytes,
         }
     }
 
