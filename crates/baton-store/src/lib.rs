@@ -159,11 +159,10 @@ pub struct PollLimits {
 /// becomes visible if none was.
 #[derive(Debug, Clone, Default)]
 pub struct PollOutcome {
+    /// The claimed tasks. A claim leaves its workflow's version alone: a copy of the
+    /// workflow that has not seen the claim can take it in (by poll count), and a commit
+    /// from a copy that did not and writes the task is refused as a conflict.
     pub tasks: Vec<Task>,
-    /// For each claimed task, the version of its workflow right after the claim (a claim
-    /// bumps it by one), so a caller holding that workflow at the version before can keep
-    /// its copy current instead of re-reading it.
-    pub versions: Vec<i64>,
     pub next_visible_at: Option<Millis>,
     /// The earliest lease end among the claimed tasks: their workflows wake by then.
     pub wake_by: Option<Millis>,

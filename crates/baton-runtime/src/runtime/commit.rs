@@ -4,15 +4,18 @@
 use super::*;
 
 impl Runtime {
-    /// Polls that claimed tasks of this workflow while its turn held it left their versions;
-    /// taking them in (in order, while each is the next version and its task untouched by
-    /// the decision) lets the commit pass instead of conflicting and re-reading the workflow.
+    /// Takes in the tasks polls claimed while this workflow's turn held it, where the copy
+    /// has not seen them yet and the decision left them alone. One the decision changed
+    /// makes the commit conflict (the store sees the copy is older than the claim), and the
+    /// turn re-reads the workflow.
     pub(super) fn absorb_claims(&self, st: &mut ExecState) {
-        for (task, version) in self.states.take_claims(&st.workflow.workflow_id) {
-            if st.version.map(|v| v + 1) != Some(version) || !engine::absorb_claim(st, task) {
-                break;
+        for task in self.states.take_claims(&st.workflow.workflow_id) {
+            let newer = st
+                .find_task(&task.task_id)
+                .is_some_and(|i| st.tasks[i].poll_count < task.poll_count);
+            if newer {
+                engine::absorb_claim(st, task);
             }
-            st.version = Some(version);
         }
     }
 

@@ -112,8 +112,8 @@ impl Runtime {
                     claim: baton_engine::claim::claim,
                 })
                 .await?;
-            for (task, version) in outcome.tasks.iter().zip(&outcome.versions) {
-                self.states.claimed(task, *version);
+            for task in &outcome.tasks {
+                self.states.claimed(task);
             }
             if !outcome.tasks.is_empty() {
                 if let Some(earliest) = outcome.wake_by {

@@ -527,7 +527,6 @@ impl Store for SqliteStore {
             if next.is_none_or(|t| t > request.now) {
                 return Ok(PollOutcome {
                     tasks: Vec::new(),
-                    versions: Vec::new(),
                     next_visible_at: next,
                     wake_by: None,
                 });

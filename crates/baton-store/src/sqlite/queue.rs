@@ -39,14 +39,12 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
     let conn = &ctx.conn;
     let now = req.now;
     let mut claimed: Vec<Task> = Vec::new();
-    let mut versions: Vec<i64> = Vec::new();
     let mut wake_by: Option<Millis> = None;
     let (allowed, retry_at) = allowance(conn, &req.limits, now)?;
     let want = req.count.min(allowed);
     if want == 0 {
         return Ok(PollOutcome {
             tasks: Vec::new(),
-            versions: Vec::new(),
             next_visible_at: retry_at,
             wake_by: None,
         });
@@ -71,9 +69,8 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
         for task_id in ids {
             conn.prepare_cached("DELETE FROM queue WHERE task_id = ?1")?
                 .execute([&task_id])?;
-            if let Some((task, version, lease)) = claim(conn, &task_id, req)? {
+            if let Some((task, lease)) = claim(conn, &task_id, req)? {
                 claimed.push(task);
-                versions.push(version);
                 if let Some(due) = lease.wake_workflow_by {
                     wake_by = Some(wake_by.map_or(due, |w| w.min(due)));
                 }
@@ -127,7 +124,6 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
     };
     Ok(PollOutcome {
         tasks: claimed,
-        versions,
         next_visible_at,
         wake_by,
     })
@@ -189,11 +185,12 @@ pub(crate) fn next_visible_at(conn: &Connection, queue: &str) -> Result<Option<M
 /// Claims one task whose queue entry was just removed, by the engine's rules
 /// (`req.claim`), and persists the claim. `None` if the task is gone or the rules refuse it
 /// (no longer SCHEDULED: a stale entry).
-fn claim(
-    conn: &Connection,
-    task_id: &str,
-    req: &PollRequest,
-) -> Result<Option<(Task, i64, Lease)>> {
+///
+/// The workflow row is not touched, so pollers never queue behind a workflow's commits: the
+/// task row's poll count guards commits from copies that have not seen this claim
+/// (`write::put_task`), and its `lease_until` keeps the workflow's wake-up no later than the
+/// lease's end until a commit that saw the claim rewrites the task.
+fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(Task, Lease)>> {
     let row: Option<(String, String)> = conn
         .prepare_cached("SELECT workflow_id, json FROM tasks WHERE task_id = ?1")?
         .query_row([task_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -209,24 +206,20 @@ fn claim(
     let Some(lease) = (req.claim)(&mut task, &terms) else {
         return Ok(None);
     };
-    conn.prepare_cached("UPDATE tasks SET status = ?2, json = ?3 WHERE task_id = ?1")?
-        .execute(params![task_id, task.status.as_str(), to_json(&task)?])?;
-
-    let row: Option<(i64, Option<Millis>)> = conn
-        .prepare_cached(
-            "UPDATE workflows SET version = version + 1 WHERE workflow_id = ?1
-             RETURNING version, next_wake_at",
-        )?
-        .query_row([&workflow_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let version = row.map_or(0, |r| r.0);
-    let stored_wake = row.and_then(|r| r.1);
+    conn.prepare_cached(
+        "UPDATE tasks SET status = ?2, json = ?3, poll_count = ?4, lease_until = ?5
+         WHERE task_id = ?1",
+    )?
+    .execute(params![
+        task_id,
+        task.status.as_str(),
+        to_json(&task)?,
+        task.poll_count,
+        lease.wake_workflow_by
+    ])?;
     if let Some(due) = lease.wake_workflow_by {
-        // `wake_by` would change nothing when the stored wake-up is already as early.
-        if row.is_some() && stored_wake.is_none_or(|w| w > due) {
-            wake_by(conn, &workflow_id, due)?;
-        }
+        wake_by(conn, &workflow_id, due)?;
     }
     append_history(conn, &HistoryEvent::task(&task, req.now))?;
-    Ok(Some((task, version, lease)))
+    Ok(Some((task, lease)))
 }
