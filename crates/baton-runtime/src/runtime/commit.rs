@@ -80,6 +80,7 @@ impl Runtime {
             commit.workflows.push(into_write(st));
         }
         let follow_ups = commit.follow_ups.clone();
+        let changes = self.changes.describe(&commit.workflows);
         if let Err(e) = self.store.commit(commit).await {
             if let StoreError::Conflict(id) = &e {
                 self.states.forget(id);
@@ -90,6 +91,7 @@ impl Runtime {
             self.waiters.committed(&st.workflow.workflow_id);
             self.states.committed(st);
         }
+        self.changes.publish(changes);
         for q in &queues {
             self.queues.wake(q);
         }

@@ -115,6 +115,7 @@ impl Runtime {
                 self.states.claimed(task, *version);
             }
             if !outcome.tasks.is_empty() {
+                self.changes.claimed(&outcome.tasks, now);
                 if let Some(earliest) = outcome
                     .tasks
                     .iter()
