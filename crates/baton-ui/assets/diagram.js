@@ -3,7 +3,7 @@
 // each block knows its width and height and draws itself at a position. No general graph
 // layout is needed, and the same definition always draws the same way (ADR 13).
 
-import { h, s, clear } from './dom.js';
+import { h, s, clear, fill } from './dom.js';
 
 const NW = 200, NH = 48, VG = 32, HG = 24, PAD = 14, GUTTER = 26, DOT = 12;
 
@@ -73,7 +73,7 @@ function branchRow(head, branches, join) {
       let bx = x + (w - bw) / 2;
       for (const b of branches) {
         const cx = bx + b.lay.w / 2;
-        out.edges.push({ pts: [[mid, top], [mid, top + VG / 2], [cx, top + VG / 2], [cx, rowY]], label: b.label, at: [cx, rowY - 4] });
+        out.edges.push({ pts: [[mid, top], [mid, top + VG / 2], [cx, top + VG / 2], [cx, rowY]], label: b.label, at: [cx + 5, rowY - 7], anchor: 'start' });
         b.lay.draw(bx, rowY, out);
         out.edges.push({ pts: [[cx, rowY + b.lay.h], [cx, tailY - VG / 2], [mid, tailY - VG / 2], [mid, tailY]] });
         bx += b.lay.w + HG;
@@ -205,7 +205,7 @@ export function diagram(def, { tasks = null, onSelect = null, selected = null, l
     if (e.label) {
       const [lx, ly] = e.at;
       svg.append(s('text', {
-        class: 'edge-label', x: lx, y: ly, 'text-anchor': e.vertical ? 'middle' : 'middle',
+        class: 'edge-label', x: lx, y: ly, 'text-anchor': e.anchor || 'middle',
         transform: e.vertical ? `rotate(-90 ${lx} ${ly})` : undefined,
       }, truncate(e.label, 24)));
     }
@@ -268,5 +268,5 @@ export function diagram(def, { tasks = null, onSelect = null, selected = null, l
 }
 
 export function redrawInto(el, def, options) {
-  clear(el).append(diagram(def, options));
+  fill(el, diagram(def, options));
 }

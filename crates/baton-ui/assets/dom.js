@@ -78,7 +78,7 @@ export function link(href, text, attrs = {}) {
 
 /** A loading or error note in `el`. */
 export function note(el, text, kind = 'muted') {
-  clear(el).append(h('p', { class: kind, role: kind === 'error' ? 'alert' : undefined }, text));
+  fill(el, h('p', { class: kind, role: kind === 'error' ? 'alert' : undefined }, text));
 }
 
 /** Calls `fn` at most once per `ms`, the last call winning; for live refreshes. */
@@ -120,4 +120,9 @@ export function tabs(items, selected, onSelect) {
   const current = items.find((it) => it.id === selected) || items[0];
   current.render(panel);
   return [list, panel];
+}
+
+/** Replaces the children of `el` (null and false children are skipped). */
+export function fill(el, ...children) {
+  return append(clear(el), children);
 }

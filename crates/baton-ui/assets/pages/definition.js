@@ -1,7 +1,7 @@
 // One definition: its diagram, its JSON (highlighted, validation errors at their place, an
 // editor that validates and saves through the metadata API), and a form to start a run.
 
-import { h, clear, note, tabs } from '../dom.js';
+import { h, clear, note, tabs, fill } from '../dom.js';
 import { api, get, enc } from '../api.js';
 import { announce } from '../dialogs.js';
 import { jsonView } from '../json.js';
@@ -67,7 +67,7 @@ function editor(def, onSaved) {
   };
   const showErrors = (value, err) => {
     const errors = err.body?.validationErrors || [];
-    clear(result).append(h('p', { class: 'error', role: 'alert' }, err.message),
+    fill(result, h('p', { class: 'error', role: 'alert' }, err.message),
       errors.length ? h('ul', {}, errors.map((x) => h('li', {}, h('code', {}, x.path), `: ${x.message}`))) : null,
       errors.length ? jsonView(value, errors) : null);
   };
@@ -110,7 +110,7 @@ export function render(main, { args, params }) {
       { id: 'edit', label: 'Edit', render: (p) => p.append(editor(def, (v) => { def = v; tab = 'json'; setParams({ tab }); draw(); })) },
       { id: 'run', label: 'Run', render: (p) => p.append(runForm(def)) },
     ], tab, (t) => { tab = t; setParams({ tab: t }); draw(); });
-    clear(root).append(
+    fill(root, 
       h('div', { class: 'title-row' }, h('h1', {}, `${def.name} `, h('span', { class: 'muted' }, `v${def.version}`)),
         h('a', { href: `#/executions?type=${enc(def.name)}` }, 'executions →')),
       def.description ? h('p', {}, def.description) : null,

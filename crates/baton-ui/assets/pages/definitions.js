@@ -1,6 +1,6 @@
 // Definitions: every workflow definition by name, with its versions.
 
-import { h, clear, note, fmtTime } from '../dom.js';
+import { h, clear, note, fmtTime, fill } from '../dom.js';
 import { get, enc } from '../api.js';
 
 export function render(main) {
@@ -19,7 +19,7 @@ export function render(main) {
       byName.get(d.name).push(d);
     }
     const names = [...byName.keys()].sort();
-    clear(list).append(names.length ? h('div', { class: 'scroll' }, h('table', { class: 'grid' },
+    fill(list, names.length ? h('div', { class: 'scroll' }, h('table', { class: 'grid' },
       h('thead', {}, h('tr', {}, ['name', 'versions', 'description', 'tasks', 'updated'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, names.map((n) => {
         const versions = byName.get(n).sort((a, b) => b.version - a.version);

@@ -2,7 +2,7 @@
 // and attempts, the workflow's data and history, and the actions, each confirmed and
 // answered with the server's reply.
 
-import { h, clear, note, throttle, badge, fmtTime, fmtDuration, tabs } from '../dom.js';
+import { h, clear, note, throttle, badge, fmtTime, fmtDuration, tabs, fill } from '../dom.js';
 import { api, get, qs, enc } from '../api.js';
 import { act } from '../dialogs.js';
 import { jsonView } from '../json.js';
@@ -86,7 +86,7 @@ function attemptView(t) {
       note(logs, 'Loading logs…');
       try {
         const l = await get(`/tasks/${enc(t.taskId)}/log`);
-        clear(logs).append(l && l.length ? h('pre', { class: 'log' }, l.map((x) => `${fmtTime(x.createdTime)}  ${x.log}\n`))
+        fill(logs, l && l.length ? h('pre', { class: 'log' }, l.map((x) => `${fmtTime(x.createdTime)}  ${x.log}\n`))
           : h('p', { class: 'muted' }, 'No log lines.'));
       } catch (e) { note(logs, e.message, 'error'); }
     },
@@ -148,7 +148,7 @@ export function render(main, { args, params }) {
   function historyPanel(panel) {
     note(panel, 'Loading history…');
     get(`/workflow/${enc(id)}/history`).then((events) => {
-      clear(panel).append(events && events.length ? h('ol', { class: 'history' }, events.map((e) => h('li', {},
+      fill(panel, events && events.length ? h('ol', { class: 'history' }, events.map((e) => h('li', {},
         h('time', {}, fmtTime(e.time || e.timestamp || e.createdTime)), ' ',
         h('code', {}, [e.type || e.event || '', e.taskReferenceName || e.referenceTaskName || '', e.status || e.to || ''].filter(Boolean).join(' ')),
         ' ', jsonView(e)))) : h('p', { class: 'muted' }, 'No history.'));
@@ -180,7 +180,7 @@ export function render(main, { args, params }) {
       { id: 'history', label: 'History', render: historyPanel },
       { id: 'json', label: 'JSON', render: (p) => p.append(jsonView({ ...wf, workflowDefinition: undefined })) },
     ], tab, (t) => { tab = t; setParams({ tab: t }); draw(); });
-    clear(root).append(
+    fill(root, 
       h('div', { class: 'title-row' },
         h('h1', {}, `${wf.workflowName} `, h('span', { class: 'muted' }, `v${wf.workflowVersion}`)),
         h('span', { id: 'wf-status' }, badge(wf.status)),

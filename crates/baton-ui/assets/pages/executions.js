@@ -2,7 +2,7 @@
 // multi-select bulk actions (each one the per-workflow endpoint, so the answer per
 // execution is shown).
 
-import { h, clear, note, throttle, badge, fmtTime, fmtDuration } from '../dom.js';
+import { h, clear, note, throttle, badge, fmtTime, fmtDuration, fill } from '../dom.js';
 import { api, get, qs, enc, searchQuery, countWith, WORKFLOW_STATUSES } from '../api.js';
 import { confirmAction, announce } from '../dialogs.js';
 import { setParams } from '../route.js';
@@ -117,7 +117,7 @@ export function render(main, { params }) {
   });
 
   function renderBulk() {
-    clear(bulkBar).append(h('span', { class: 'muted' }, `${selected.size} selected`),
+    fill(bulkBar, h('span', { class: 'muted' }, `${selected.size} selected`),
       BULK.map((b) => h('button', {
         type: 'button', class: b.danger ? 'danger' : '', disabled: selected.size === 0, 'data-bulk': b.id,
         onclick: () => runBulk(b),
@@ -164,10 +164,10 @@ export function render(main, { params }) {
     queryLine.textContent = query || '(none)';
     try {
       const r = await get(`/workflow/search${qs({ start, size, sort: 'startTime:DESC', query, freeText: f.freeText })}`);
-      clear(results).append(r.results.length ? executionTable(r.results, { selected, onToggle })
+      fill(results, r.results.length ? executionTable(r.results, { selected, onToggle })
         : h('p', { class: 'muted' }, 'No execution matches.'));
       const last = Math.min(start + size, r.totalHits);
-      clear(pager).append(
+      fill(pager, 
         h('button', { type: 'button', disabled: start === 0, onclick: () => { start = Math.max(0, start - size); setParams({ start }); load(); } }, '← Newer'),
         h('span', { id: 'page-info' }, r.totalHits ? `${start + 1}–${last} of ${r.totalHits.toLocaleString()}` : '0'),
         h('button', { type: 'button', disabled: last >= r.totalHits, onclick: () => { start += size; setParams({ start }); load(); } }, 'Older →'),

@@ -1,7 +1,7 @@
 // Event handlers: list with their actions, activate or deactivate, and the latest messages
 // published to Baton's own event sink.
 
-import { h, clear, note, fmtTime } from '../dom.js';
+import { h, clear, note, fmtTime, fill } from '../dom.js';
 import { api, get } from '../api.js';
 import { act } from '../dialogs.js';
 import { jsonView } from '../json.js';
@@ -14,7 +14,7 @@ export function render(main) {
     note(body, 'Loading…');
     try {
       const list = await get('/event');
-      clear(body).append(list.length ? h('div', { class: 'scroll' }, h('table', { class: 'grid' },
+      fill(body, list.length ? h('div', { class: 'scroll' }, h('table', { class: 'grid' },
         h('thead', {}, h('tr', {}, ['name', 'event', 'condition', 'actions', 'state', ''].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, list.map((e) => {
           const verb = e.active ? 'Deactivate' : 'Activate';
@@ -34,7 +34,7 @@ export function render(main) {
     } catch (err) { note(body, `Could not load handlers: ${err.message}`, 'error'); }
     try {
       const events = await get('/event/published?limit=20');
-      clear(published).append(events && events.length ? h('ul', { class: 'plain' }, events.map((ev) => h('li', {},
+      fill(published, events && events.length ? h('ul', { class: 'plain' }, events.map((ev) => h('li', {},
         h('time', {}, fmtTime(ev.createdTime || ev.publishedTime || ev.time)), ' ', h('code', {}, ev.event || ev.queue || ''),
         jsonView(ev.payload ?? ev)))) : h('p', { class: 'muted' }, 'Nothing published yet.'));
     } catch (err) { note(published, err.message, 'error'); }

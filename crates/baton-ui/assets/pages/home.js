@@ -1,7 +1,7 @@
 // Home: what an operator wants first. Counts by status, the latest executions, and the
 // queues that are backing up; all refreshed when the live feed reports a change.
 
-import { h, clear, note, throttle, ago } from '../dom.js';
+import { h, clear, note, throttle, ago, fill } from '../dom.js';
 import { get, countWith, WORKFLOW_STATUSES } from '../api.js';
 import * as live from '../live.js';
 import { executionTable } from './executions.js';
@@ -22,14 +22,14 @@ export function render(main) {
 
   async function loadCounts() {
     const n = await Promise.all(WORKFLOW_STATUSES.map((st) => countWith({}, st)));
-    clear(counts).append(...WORKFLOW_STATUSES.map((st, i) => h('a', {
+    fill(counts, ...WORKFLOW_STATUSES.map((st, i) => h('a', {
       class: `card st-${st}`, href: `#/executions?status=${st}`, 'aria-label': `${n[i]} ${st} executions`,
     }, h('span', { class: 'count' }, n[i].toLocaleString()), h('span', { class: 'label' }, st))));
   }
 
   async function loadRecent() {
     const r = await get('/workflow/search?size=12&sort=startTime:DESC');
-    clear(recent).append(r.results.length ? executionTable(r.results) : h('p', { class: 'muted' },
+    fill(recent, r.results.length ? executionTable(r.results) : h('p', { class: 'muted' },
       'No executions yet. Start one from ', h('a', { href: '#/definitions' }, 'a definition'), '.'));
   }
 
@@ -41,7 +41,7 @@ export function render(main) {
       if (!prev || p.lastPollTime > prev.lastPollTime) lastPoll.set(p.queueName, p);
     }
     const backed = Object.entries(sizes).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).slice(0, 10);
-    clear(queues).append(backed.length ? h('table', { class: 'grid' },
+    fill(queues, backed.length ? h('table', { class: 'grid' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'queue'), h('th', { scope: 'col', class: 'num' }, 'waiting'), h('th', { scope: 'col' }, 'last poll'))),
       h('tbody', {}, backed.map(([q, n]) => {
         const p = lastPoll.get(q);

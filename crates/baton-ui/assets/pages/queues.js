@@ -1,6 +1,6 @@
 // Queues and workers: tasks waiting per queue, and which workers polled each task type last.
 
-import { h, clear, note, throttle, ago, fmtTime } from '../dom.js';
+import { h, clear, note, throttle, ago, fmtTime, fill } from '../dom.js';
 import { get } from '../api.js';
 import * as live from '../live.js';
 
@@ -22,7 +22,7 @@ export function render(main) {
           h('td', {}, workers.slice(0, 5).map((w, i) => [i ? ', ' : '', `${w.workerId}${w.domain ? ` (${w.domain})` : ''}`]),
             workers.length > 5 ? ` and ${workers.length - 5} more` : ''));
       });
-      clear(body).append(rows.length ? h('div', { class: 'scroll' }, h('table', { class: 'grid' },
+      fill(body, rows.length ? h('div', { class: 'scroll' }, h('table', { class: 'grid' },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'queue (task type)'), h('th', { scope: 'col', class: 'num' }, 'waiting'),
           h('th', { scope: 'col' }, 'last poll'), h('th', { scope: 'col' }, 'workers seen'))),
         h('tbody', {}, rows))) : h('p', { class: 'muted' }, 'No queues yet.'),

@@ -1,6 +1,6 @@
 // Schedules: list, pause and resume, next runs, and the latest runs of each one's workflow.
 
-import { h, clear, note, badge, fmtTime } from '../dom.js';
+import { h, clear, note, badge, fmtTime, fill } from '../dom.js';
 import { api, get, qs, enc } from '../api.js';
 import { act } from '../dialogs.js';
 
@@ -8,9 +8,9 @@ function recentRuns(s, cell) {
   const wf = s.startWorkflowRequest?.name;
   if (!wf) return;
   get(`/workflow/search${qs({ size: 3, sort: 'startTime:DESC', query: `workflowType IN (${wf})` })}`).then((r) => {
-    clear(cell).append(r.results.length ? r.results.map((x) => h('div', {},
+    fill(cell, r.results.length ? r.results.map((x) => h('div', {},
       badge(x.status), ' ', h('a', { href: `#/execution/${enc(x.workflowId)}` }, fmtTime(x.startTime)))) : h('span', { class: 'muted' }, 'none'));
-  }).catch(() => clear(cell).append('?'));
+  }).catch(() => fill(cell, '?'));
 }
 
 export function render(main) {
@@ -21,7 +21,7 @@ export function render(main) {
     try {
       const list = await get('/scheduler/schedules');
       if (!list.length) { note(body, 'No schedules. Create one with POST /api/scheduler/schedules or `baton schedule`.'); return; }
-      clear(body).append(h('div', { class: 'scroll' }, h('table', { class: 'grid' },
+      fill(body, h('div', { class: 'scroll' }, h('table', { class: 'grid' },
         h('thead', {}, h('tr', {}, ['name', 'workflow', 'cron', 'zone', 'state', 'next run', 'latest runs of the workflow', ''].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, list.map((s) => {
           const runs = h('td', {}, '…');
