@@ -24,7 +24,7 @@ after(async () => {
 /** The status the diagram shows for a task reference. */
 const nodeStatus = (page, ref) => page.locator(`svg [data-ref="${ref}"]`).getAttribute('data-status');
 
-test('the executions list shows every execution and filters by workflow and status', async () => {
+test('the executions list shows every execution and filters by workflow and status', { timeout: 120000 }, async () => {
   await api.register(simpleWorkflow('ui_alpha', 'ui_alpha_task'));
   await api.register(simpleWorkflow('ui_beta', 'ui_beta_task'));
   const alpha = [];
@@ -85,7 +85,7 @@ test('the executions list shows every execution and filters by workflow and stat
   page.checkClean();
 });
 
-test('an open execution shows a task change state live as a worker completes it', async () => {
+test('an open execution shows a task change state live as a worker completes it', { timeout: 120000 }, async () => {
   await api.register(simpleWorkflow('ui_live', 'ui_live_task', { outputParameters: { result: '${work.output.result}' } }));
   const id = await api.start('ui_live', { n: 1 });
   const page = await openPage(browser);
@@ -113,7 +113,7 @@ test('an open execution shows a task change state live as a worker completes it'
   page.checkClean();
 });
 
-test('terminating from the UI terminates the execution in the API', async () => {
+test('terminating from the UI terminates the execution in the API', { timeout: 120000 }, async () => {
   await api.register(simpleWorkflow('ui_term', 'ui_term_task'));
   const id = await api.start('ui_term', {});
   const page = await openPage(browser);
@@ -136,7 +136,7 @@ test('terminating from the UI terminates the execution in the API', async () => 
   page.checkClean();
 });
 
-test('a HUMAN task is approved from the UI with an output', async () => {
+test('a HUMAN task is approved from the UI with an output', { timeout: 120000 }, async () => {
   await api.register({
     name: 'ui_human', version: 1, schemaVersion: 2, ownerEmail: 'ui@example.com',
     tasks: [{ name: 'approval', taskReferenceName: 'approval', type: 'HUMAN' }],
@@ -163,7 +163,7 @@ test('a HUMAN task is approved from the UI with an output', async () => {
   page.checkClean();
 });
 
-test('the kitchen-sink definition diagram draws every operator and every task', async () => {
+test('the kitchen-sink definition diagram draws every operator and every task', { timeout: 120000 }, async () => {
   const def = JSON.parse(readFileSync(join(repo, 'examples', 'kitchen-sink.json'), 'utf8'));
   await api.register(def);
   const expected = [];
@@ -195,7 +195,7 @@ test('the kitchen-sink definition diagram draws every operator and every task', 
   page.checkClean();
 });
 
-test('on a phone-sized screen the home page fits the width and the theme toggles', async () => {
+test('on a phone-sized screen the home page fits the width and the theme toggles', { timeout: 120000 }, async () => {
   const page = await openPage(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   await page.goto(`${server.root}/`);
   await page.waitForSelector('#status-counts .card');
