@@ -135,7 +135,8 @@ async fn a_workflow_id_filter_keeps_that_workflows_changes_only() {
     let watched = s.start("stream_two", json!({})).await;
     let mut events = Events::open(&s, &format!("?workflowId={watched}")).await;
     s.delete(&format!("/workflow/{other}?reason=first")).await;
-    s.delete(&format!("/workflow/{watched}?reason=second")).await;
+    s.delete(&format!("/workflow/{watched}?reason=second"))
+        .await;
     let (name, data) = events.next().await.expect("an event");
     assert_eq!(name, "change");
     let change: Value = serde_json::from_str(&data).unwrap();

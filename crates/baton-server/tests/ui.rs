@@ -46,11 +46,20 @@ async fn the_page_loads_its_assets_from_the_current_build_under_a_strict_csp() {
     ] {
         assert!(csp.contains(directive), "CSP lacks {directive}: {csp}");
     }
-    assert!(!csp.contains("unsafe"), "CSP allows something unsafe: {csp}");
-    assert_eq!(header(&resp, "x-content-type-options".parse().unwrap()), "nosniff");
+    assert!(
+        !csp.contains("unsafe"),
+        "CSP allows something unsafe: {csp}"
+    );
+    assert_eq!(
+        header(&resp, "x-content-type-options".parse().unwrap()),
+        "nosniff"
+    );
     let page = resp.text().await.unwrap();
     let build = baton_ui::build_id();
-    assert!(page.contains(&format!("src=\"/ui/{build}/app.js\"")), "{page}");
+    assert!(
+        page.contains(&format!("src=\"/ui/{build}/app.js\"")),
+        "{page}"
+    );
     assert!(page.contains(&format!("href=\"/ui/{build}/style.css\"")));
     // Nothing from another origin.
     assert!(!page.contains("http://") && !page.contains("https://"));
@@ -81,11 +90,18 @@ async fn every_asset_is_served_with_its_content_type_and_cached_for_good() {
             baton_ui::CONTENT_SECURITY_POLICY
         );
         let etag = header(&resp, ETAG);
-        assert!(etag.starts_with('"') && etag.len() > 2, "{name}: etag {etag}");
+        assert!(
+            etag.starts_with('"') && etag.len() > 2,
+            "{name}: etag {etag}"
+        );
         let body = resp.bytes().await.unwrap();
         // index.html is served at / with its asset prefix filled in; the rest byte for byte.
         if name != "index.html" {
-            assert_eq!(body.as_ref(), std::fs::read(dir.join(name)).unwrap(), "{name}");
+            assert_eq!(
+                body.as_ref(),
+                std::fs::read(dir.join(name)).unwrap(),
+                "{name}"
+            );
         }
         // Revalidation with the ETag answers 304 without a body.
         let again = s

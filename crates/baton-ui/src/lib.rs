@@ -39,7 +39,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
 
 async fn index(headers: HeaderMap) -> Response {
     let page = assets::index_page();
-    respond(&page, REVALIDATE, &headers)
+    respond(page, REVALIDATE, &headers)
 }
 
 async fn asset(Path((build, file)): Path<(String, String)>, headers: HeaderMap) -> Response {
@@ -66,7 +66,10 @@ fn respond(a: &Asset, cache: &'static str, request: &HeaderMap) -> Response {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(a.content_type),
+            )],
             a.body.clone(),
         )
             .into_response()
@@ -87,7 +90,10 @@ fn security_headers(h: &mut HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
