@@ -5,6 +5,9 @@
 
 import { h, s, clear, fill } from './dom.js';
 
+/** Branches of one dynamic fork drawn one by one; the rest are summed up in one box. */
+const MAX_DYNAMIC_SHOWN = 40;
+
 const NW = 200, NH = 48, VG = 32, HG = 24, PAD = 14, GUTTER = 26, DOT = 12;
 
 const baseRef = (ref) => String(ref || '').replace(/__\d+$/, '');
@@ -49,7 +52,11 @@ function forkBranches(t, ctx) {
   if (t.type === 'FORK_JOIN_DYNAMIC') {
     const spawned = ctx.dynamic.get(t.taskReferenceName) || [];
     if (!spawned.length) return [{ label: 'dynamic', lay: placeholder('branches decided at run time') }];
-    return spawned.map((task) => ({ label: '', lay: node(task) }));
+    const shown = spawned.slice(0, MAX_DYNAMIC_SHOWN).map((task) => ({ label: '', lay: node(task) }));
+    if (spawned.length > MAX_DYNAMIC_SHOWN) {
+      shown.push({ label: '', lay: placeholder(`and ${spawned.length - MAX_DYNAMIC_SHOWN} more branches`) });
+    }
+    return shown;
   }
   return (t.forkTasks || []).map((branch, i) => ({ label: `${i + 1}`, lay: seq(branch, ctx) }));
 }
@@ -234,7 +241,7 @@ export function diagram(def, { tasks = null, onSelect = null, selected = null, l
     g.append(s('title', {}, label));
     g.append(s('rect', { x: n.x, y: n.y, width: NW, height: NH, rx: t.type === 'SWITCH' || t.type === 'DECISION' ? 14 : 6 }));
     g.append(s('text', { class: 'ref', x: n.x + 10, y: n.y + 20 }, truncate(ref, 24)));
-    g.append(s('text', { class: 'type', x: n.x + 10, y: n.y + 38 }, truncate(`${t.type || 'SIMPLE'}${t.name && t.name !== ref ? ` · ${t.name}` : ''}`, 28)));
+    g.append(s('text', { class: 'type', x: n.x + 10, y: n.y + 38 }, truncate(`${t.type || 'SIMPLE'}${t.name && t.name !== ref && t.name !== t.type ? ` · ${t.name}` : ''}`, 28)));
     if (attempts > 1) {
       g.append(s('circle', { class: 'attempts', cx: n.x + NW - 4, cy: n.y + 4, r: 10 }));
       g.append(s('text', { class: 'attempts-text', x: n.x + NW - 4, y: n.y + 8, 'text-anchor': 'middle' }, `×${attempts}`));

@@ -81,7 +81,8 @@ export function note(el, text, kind = 'muted') {
   fill(el, h('p', { class: kind, role: kind === 'error' ? 'alert' : undefined }, text));
 }
 
-/** Calls `fn` at most once per `ms`, the last call winning; for live refreshes. */
+/** Calls `fn` at most once per `ms` (a number, or a function answering one), the last call
+ * winning; for live refreshes. */
 export function throttle(fn, ms) {
   let timer = null, pending = false, last = 0;
   const run = () => {
@@ -92,7 +93,7 @@ export function throttle(fn, ms) {
   };
   const t = () => {
     if (timer) { pending = true; return; }
-    const wait = Math.max(0, last + ms - Date.now());
+    const wait = Math.max(0, last + (typeof ms === 'function' ? ms() : ms) - Date.now());
     timer = setTimeout(run, wait);
   };
   t.cancel = () => { if (timer) clearTimeout(timer); timer = null; pending = false; };

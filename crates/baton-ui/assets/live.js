@@ -14,7 +14,14 @@ function indicator(state) {
   el.title = state === 'live' ? 'Receiving changes as they are committed' : 'Lost the live feed; retrying';
 }
 
+// A page in a background tab re-reads nothing; it catches up once when shown again.
+let missedWhileHidden = false;
+
 function emit(change) {
+  if (document.hidden) {
+    missedWhileHidden = true;
+    return;
+  }
   for (const fn of [...listeners]) {
     try { fn(change); } catch (e) { console.error(e); }
   }
@@ -22,6 +29,12 @@ function emit(change) {
 
 export function start() {
   if (source) return;
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && missedWhileHidden) {
+      missedWhileHidden = false;
+      emit({ resync: true });
+    }
+  });
   source = new EventSource('/api/events/stream');
   source.addEventListener('ready', () => {
     // After a reconnect, whatever happened meanwhile was missed.

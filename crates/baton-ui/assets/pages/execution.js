@@ -207,7 +207,8 @@ export function render(main, { args, params }) {
     }
   }
 
-  const refresh = throttle(reload, 300);
+  // A big execution costs more to read and draw: wait longer between re-reads.
+  const refresh = throttle(reload, () => 300 + Math.min(5000, (wf?.tasks?.length || 0) / 5));
   const off = live.onChange((c) => { if (c.resync || c.workflowId === id) refresh(); });
   reload();
   return () => { off(); refresh.cancel(); };

@@ -143,6 +143,7 @@ export function render(main, { params }) {
     }
     for (const [id] of out.map((r, i) => [ids[i], r]).filter(([, r]) => r.ok)) selected.delete(id);
     load();
+    loadCounts();
   }
 
   const onToggle = (ids, on) => {
@@ -155,8 +156,12 @@ export function render(main, { params }) {
 
   async function loadCounts() {
     const base = filters();
-    const n = await Promise.all(WORKFLOW_STATUSES.map((st) => countWith({ ...base, statuses: [] }, st)));
-    statusBoxes.forEach((b, i) => { b.count.textContent = `(${n[i].toLocaleString()})`; });
+    try {
+      const n = await Promise.all(WORKFLOW_STATUSES.map((st) => countWith({ ...base, statuses: [] }, st)));
+      statusBoxes.forEach((b, i) => { b.count.textContent = `(${n[i].toLocaleString()})`; });
+    } catch {
+      for (const b of statusBoxes) b.count.textContent = '';
+    }
   }
 
   async function load() {
@@ -175,7 +180,6 @@ export function render(main, { params }) {
         h('select', { id: 'page-size', onchange: (e) => { size = Number(e.target.value); start = 0; setParams({ size, start }); load(); } },
           PAGE_SIZES.map((n) => h('option', { value: n, selected: n === size }, String(n)))));
       renderBulk();
-      await loadCounts();
     } catch (e) {
       note(results, `Search failed: ${e.message}`, 'error');
     }
@@ -192,12 +196,16 @@ export function render(main, { params }) {
     start = 0;
     setParams({ type: f.workflowType, corr: f.correlationId, q: f.freeText, from: f.fromLocal, to: f.toLocal, status: f.statuses.join(','), start: null });
     load();
+    loadCounts();
   });
   for (const b of statusBoxes) b.box.addEventListener('change', () => form.requestSubmit());
 
   note(results, 'Loading…');
   load();
+  loadCounts();
+  // Counts read every matching execution per status: refreshed less often than the page.
   const refresh = throttle(load, 2000);
-  const off = live.onChange(refresh);
-  return () => { off(); refresh.cancel(); };
+  const refreshCounts = throttle(loadCounts, 5000);
+  const off = live.onChange(() => { refresh(); refreshCounts(); });
+  return () => { off(); refresh.cancel(); refreshCounts.cancel(); };
 }

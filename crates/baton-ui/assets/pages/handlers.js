@@ -35,8 +35,8 @@ export function render(main) {
     try {
       const events = await get('/event/published?limit=20');
       fill(published, events && events.length ? h('ul', { class: 'plain' }, events.map((ev) => h('li', {},
-        h('time', {}, fmtTime(ev.createdTime || ev.publishedTime || ev.time)), ' ', h('code', {}, ev.event || ev.queue || ''),
-        jsonView(ev.payload ?? ev)))) : h('p', { class: 'muted' }, 'Nothing published yet.'));
+        h('time', {}, fmtTime(ev.time)), ' ', h('code', {}, ev.event), ' ', h('span', { class: 'muted' }, ev.messageId),
+        jsonView(ev.message)))) : h('p', { class: 'muted' }, 'Nothing published yet.'));
     } catch (err) { note(published, err.message, 'error'); }
   }
   load();

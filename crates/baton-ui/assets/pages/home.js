@@ -51,13 +51,18 @@ export function render(main) {
       }))) : h('p', { class: 'muted' }, 'No task is waiting for a worker.'));
   }
 
-  async function load() {
-    const results = await Promise.allSettled([loadCounts(), loadRecent(), loadQueues()]);
+  const report = (results) => {
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) note(recent, `Could not load: ${failed.reason.message}`, 'error');
-  }
-  const refresh = throttle(load, 1500);
-  const off = live.onChange(refresh);
-  load();
-  return () => { off(); refresh.cancel(); };
+  };
+  const loadLists = async () => report(await Promise.allSettled([loadRecent(), loadQueues()]));
+  const loadTotals = async () => report(await Promise.allSettled([loadCounts()]));
+  // Counting by status reads every execution of that status: refreshed less often than the
+  // lists, which read one page.
+  const refreshLists = throttle(loadLists, 1500);
+  const refreshCounts = throttle(loadTotals, 5000);
+  const off = live.onChange(() => { refreshLists(); refreshCounts(); });
+  loadLists();
+  loadTotals();
+  return () => { off(); refreshLists.cancel(); refreshCounts.cancel(); };
 }

@@ -31,7 +31,7 @@ export function render(main) {
             h('td', {}, s.name, s.description ? h('div', { class: 'muted small' }, s.description) : null),
             h('td', {}, h('a', { href: `#/definitions/${enc(s.startWorkflowRequest?.name || '')}` }, s.startWorkflowRequest?.name || '')),
             h('td', {}, h('code', {}, s.cronExpression)), h('td', {}, s.zoneId || 'UTC'),
-            h('td', {}, s.paused ? badge('PAUSED') : badge('RUNNING')),
+            h('td', {}, s.paused ? badge('PAUSED') : 'active'),
             h('td', {}, s.paused ? '' : fmtTime(s.nextRunTime)),
             runs,
             h('td', {}, h('button', {
