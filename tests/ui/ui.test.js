@@ -212,3 +212,40 @@ test('on a phone-sized screen the home page fits the width and the theme toggles
   await screenshot(page, 'phone-executions');
   page.checkClean();
 });
+
+test('tabs share one event stream, and the next tab takes it over when the first closes', { timeout: 120000 }, async () => {
+  await api.register({
+    name: 'ui_tabs', version: 1, schemaVersion: 2, ownerEmail: 'ui@example.com',
+    tasks: ['one', 'two', 'three'].map((r) => ({ name: 'ui_tabs_task', taskReferenceName: r, type: 'SIMPLE' })),
+  });
+  const id = await api.start('ui_tabs', {});
+  const first = await openPage(browser);
+  const context = first.context();
+  const streams = [];
+  context.on('request', (r) => { if (r.url().includes('/api/events/stream')) streams.push(r.frame().page()); });
+  await first.goto(`${server.root}/#/execution/${id}`);
+  await first.waitForFunction(() => document.getElementById('live')?.dataset.state === 'live');
+  const second = await context.newPage();
+  await second.goto(`${server.root}/#/execution/${id}`);
+  await second.waitForFunction(() => document.getElementById('live')?.dataset.state === 'live');
+  await second.evaluate(() => { window.__sameLoad = true; });
+
+  // The second tab is live through the first one's stream.
+  await api.complete(await api.pollOne('ui_tabs_task'), {});
+  await second.waitForFunction(() => document.querySelector('svg [data-ref="one"]')?.dataset.status === 'COMPLETED');
+  await first.waitForFunction(() => document.querySelector('svg [data-ref="one"]')?.dataset.status === 'COMPLETED');
+  assert.equal(streams.length, 1);
+  assert.equal(streams[0], first);
+
+  // Closing the first tab hands the stream to the second, which stays live.
+  await first.close();
+  await api.until('the second tab to open its own stream', () => streams.length === 2);
+  assert.equal(streams[1], second);
+  await second.waitForFunction(() => document.getElementById('live')?.dataset.state === 'live');
+  await api.complete(await api.pollOne('ui_tabs_task'), {});
+  await second.waitForFunction(() => document.querySelector('svg [data-ref="two"]')?.dataset.status === 'COMPLETED');
+  assert.equal(await second.evaluate(() => window.__sameLoad), true);
+  await screenshot(second, 'second-tab-took-over');
+  second.checkClean?.();
+  await context.close();
+});
