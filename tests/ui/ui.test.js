@@ -249,3 +249,23 @@ test('tabs share one event stream, and the next tab takes it over when the first
   second.checkClean?.();
   await context.close();
 });
+
+test('the queues page shows depth live and finds the oldest waiting task', { timeout: 120000 }, async () => {
+  await api.register(simpleWorkflow('ui_queue', 'ui_queue_task'));
+  const firstId = await api.start('ui_queue', {});
+  await api.start('ui_queue', {});
+  await api.start('ui_queue', {});
+  const page = await openPage(browser);
+  await page.goto(`${server.root}/#/queues`);
+  const row = 'tr[data-queue="ui_queue_task"]';
+  await page.waitForFunction((sel) => document.querySelector(`${sel} td.num`)?.textContent === '3', row);
+  await page.click(`${row} button[aria-label^="find the oldest"]`);
+  await page.waitForSelector(`${row} a[href="#/execution/${firstId}"]`);
+  // A worker takes one: the depth follows without a reload, and the finding stays.
+  await api.pollOne('ui_queue_task');
+  await page.waitForFunction((sel) => document.querySelector(`${sel} td.num`)?.textContent === '2', row);
+  await page.waitForSelector(`${row} a[href="#/execution/${firstId}"]`);
+  assert.match(await page.textContent(row), /ui-test-worker/);
+  await screenshot(page, 'queues');
+  page.checkClean();
+});
