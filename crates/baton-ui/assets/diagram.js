@@ -10,6 +10,9 @@ const MAX_DYNAMIC_SHOWN = 40;
 
 const NW = 200, NH = 48, VG = 32, HG = 24, PAD = 14, GUTTER = 26, DOT = 12;
 
+/** The zoom the user chose, kept for the diagrams drawn after (live redraws, other pages). */
+let chosenZoom = null;
+
 const baseRef = (ref) => String(ref || '').replace(/__\d+$/, '');
 
 function node(t) {
@@ -266,11 +269,20 @@ export function diagram(def, { tasks = null, onSelect = null, selected = null, l
     svg.setAttribute('width', String(W * zoom));
     svg.setAttribute('height', String(H * zoom));
   };
+  const choose = (z) => { setZoom(z); chosenZoom = zoom; };
+  const fit = () => Math.min(1, (wrap.clientWidth - 8) / W);
   const tools = h('div', { class: 'diagram-tools' },
-    h('button', { type: 'button', 'aria-label': 'Zoom out', onclick: () => setZoom(zoom / 1.25) }, '−'),
-    h('button', { type: 'button', 'aria-label': 'Zoom in', onclick: () => setZoom(zoom * 1.25) }, '+'),
-    h('button', { type: 'button', 'aria-label': 'Fit to width', onclick: () => setZoom(Math.min(1, (wrap.clientWidth - 8) / W)) }, 'fit'));
+    h('button', { type: 'button', 'aria-label': 'Zoom out', onclick: () => choose(zoom / 1.25) }, '−'),
+    h('button', { type: 'button', 'aria-label': 'Zoom in', onclick: () => choose(zoom * 1.25) }, '+'),
+    h('button', { type: 'button', 'aria-label': 'Fit to width', onclick: () => choose(fit()) }, 'fit'));
   const wrap = h('div', { class: 'diagram' }, svg);
+  if (chosenZoom) setZoom(chosenZoom);
+  else {
+    // On a narrow screen start fitted (down to a readable size), once the box has a width.
+    requestAnimationFrame(() => {
+      if (wrap.isConnected && wrap.clientWidth > 0 && wrap.clientWidth < W) setZoom(Math.max(0.45, fit()));
+    });
+  }
   return h('div', { class: 'diagram-box' }, tools, wrap);
 }
 
