@@ -5,7 +5,8 @@
 #
 # Usage (from the repo root):  tests/ui/run.sh
 # Env:
-#   BATON_BIN   baton binary (default target/debug/baton; built with cargo if missing)
+#   BATON_BIN   baton binary (default: $CARGO_TARGET_DIR or target, /debug/baton, built with
+#               cargo if missing)
 #   CHROMIUM    browser executable (default /usr/bin/chromium: `apt-get install chromium`)
 set -euo pipefail
 
@@ -22,10 +23,17 @@ if ! command -v npm >/dev/null 2>&1; then
   echo "run.sh: npm is needed (apt-get install nodejs npm)" >&2
   exit 1
 fi
-BATON_BIN="${BATON_BIN:-target/debug/baton}"
-if [[ ! -x "$BATON_BIN" ]]; then
-  echo "==> $BATON_BIN missing; building with cargo"
-  timeout 1800 cargo build -q -p baton
+if [[ -n "${BATON_BIN:-}" ]]; then
+  if [[ ! -x "$BATON_BIN" ]]; then
+    echo "run.sh: BATON_BIN=$BATON_BIN is not an executable" >&2
+    exit 1
+  fi
+else
+  BATON_BIN="${CARGO_TARGET_DIR:-target}/debug/baton"
+  if [[ ! -x "$BATON_BIN" ]]; then
+    echo "==> $BATON_BIN missing; building with cargo"
+    timeout 1800 cargo build -q -p baton
+  fi
 fi
 BATON_BIN="$(cd "$(dirname "$BATON_BIN")" && pwd)/$(basename "$BATON_BIN")"
 
