@@ -160,6 +160,10 @@ test('a HUMAN task is approved from the UI with an output', { timeout: 120000 },
   assert.equal(human.status, 'COMPLETED');
   await page.waitForFunction(() => document.querySelector('svg [data-ref="approval"]')?.dataset.status === 'COMPLETED');
   await screenshot(page, 'human-approved');
+  // The audit trail records the approval.
+  await page.click('#tab-history');
+  await page.waitForFunction(() => [...document.querySelectorAll('table.history tbody tr')]
+    .some((tr) => tr.textContent.includes('approval') && tr.textContent.includes('COMPLETED')));
   page.checkClean();
 });
 
@@ -267,5 +271,32 @@ test('the queues page shows depth live and finds the oldest waiting task', { tim
   await page.waitForSelector(`${row} a[href="#/execution/${firstId}"]`);
   assert.match(await page.textContent(row), /ui-test-worker/);
   await screenshot(page, 'queues');
+  page.checkClean();
+});
+
+test('a schedule is paused and an event handler deactivated from the UI, and the API agrees', { timeout: 120000 }, async () => {
+  await api.register(simpleWorkflow('ui_sched', 'ui_sched_task'));
+  await api.post('/scheduler/schedules', { name: 'ui_nightly', cronExpression: '0 0 2 * * ?', startWorkflowRequest: { name: 'ui_sched', input: {} } });
+  await api.post('/event', { name: 'ui_on_push', event: 'baton:ui_push', active: true, actions: [{ action: 'start_workflow', start_workflow: { name: 'ui_sched' } }] });
+  const page = await openPage(browser);
+  await page.goto(`${server.root}/#/schedules`);
+  const row = 'tr[data-schedule="ui_nightly"]';
+  // The next runs are listed, from nextFewSchedules.
+  await page.waitForFunction((sel) => document.querySelectorAll(`${sel} td:nth-child(6) div`).length === 3, row);
+  await page.click(`${row} button`);
+  await page.click('dialog #dlg-ok');
+  await api.until('the schedule to be paused', async () => (await api.get('/scheduler/schedules/ui_nightly')).paused === true);
+  await page.waitForFunction((sel) => document.querySelector(`${sel} button`)?.textContent === 'Resume', row);
+  await screenshot(page, 'schedules');
+
+  await page.goto(`${server.root}/#/handlers`);
+  await page.click('tr[data-handler="ui_on_push"] button');
+  await page.click('dialog #dlg-ok');
+  await api.until('the handler to be inactive', async () => {
+    const handlers = await api.get('/event');
+    return handlers.find((h) => h.name === 'ui_on_push')?.active === false;
+  });
+  await page.waitForFunction(() => document.querySelector('tr[data-handler="ui_on_push"] button')?.textContent === 'Activate');
+  await screenshot(page, 'handlers');
   page.checkClean();
 });

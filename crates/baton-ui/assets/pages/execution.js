@@ -148,10 +148,12 @@ export function render(main, { args, params }) {
   function historyPanel(panel) {
     note(panel, 'Loading history…');
     get(`/workflow/${enc(id)}/history`).then((events) => {
-      fill(panel, events && events.length ? h('ol', { class: 'history' }, events.map((e) => h('li', {},
-        h('time', {}, fmtTime(e.time || e.timestamp || e.createdTime)), ' ',
-        h('code', {}, [e.type || e.event || '', e.taskReferenceName || e.referenceTaskName || '', e.status || e.to || ''].filter(Boolean).join(' ')),
-        ' ', jsonView(e)))) : h('p', { class: 'muted' }, 'No history.'));
+      fill(panel, events && events.length ? h('div', { class: 'scroll' }, h('table', { class: 'grid history' },
+        h('thead', {}, h('tr', {}, ['time', 'what', 'reference', 'status', 'worker', 'reason'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, events.map((e) => h('tr', {},
+          h('td', {}, fmtTime(e.time)), h('td', {}, e.entity),
+          h('td', {}, e.referenceTaskName ? h('button', { type: 'button', class: 'linklike', onclick: () => { tab = 'diagram'; setParams({ tab }); select(e.referenceTaskName); } }, e.referenceTaskName) : ''),
+          h('td', {}, badge(e.status)), h('td', {}, e.workerId || ''), h('td', {}, e.reason || '')))))) : h('p', { class: 'muted' }, 'No history.'));
     }).catch((e) => note(panel, e.message, 'error'));
   }
 

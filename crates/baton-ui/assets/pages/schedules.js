@@ -13,6 +13,16 @@ function recentRuns(s, cell) {
   }).catch(() => fill(cell, '?'));
 }
 
+/** The next due times (the first from the schedule, the rest from nextFewSchedules). */
+function nextRuns(s) {
+  const cell = h('td', {}, s.paused ? '' : fmtTime(s.nextRunTime));
+  if (s.paused) return cell;
+  get(`/scheduler/nextFewSchedules${qs({ cronExpression: s.cronExpression, zoneId: s.zoneId, limit: 3, scheduleStartTime: s.scheduleStartTime, scheduleEndTime: s.scheduleEndTime })}`)
+    .then((times) => { if (times && times.length) fill(cell, times.map((t) => h('div', {}, fmtTime(t)))); })
+    .catch(() => {});
+  return cell;
+}
+
 export function render(main) {
   const body = h('div', { id: 'schedules' });
   main.append(h('h1', {}, 'Schedules'), body);
@@ -22,7 +32,7 @@ export function render(main) {
       const list = await get('/scheduler/schedules');
       if (!list.length) { note(body, 'No schedules. Create one with POST /api/scheduler/schedules or `baton schedule`.'); return; }
       fill(body, h('div', { class: 'scroll' }, h('table', { class: 'grid' },
-        h('thead', {}, h('tr', {}, ['name', 'workflow', 'cron', 'zone', 'state', 'next run', 'latest runs of the workflow', ''].map((c) => h('th', { scope: 'col' }, c)))),
+        h('thead', {}, h('tr', {}, ['name', 'workflow', 'cron', 'zone', 'state', 'next runs', 'latest runs of the workflow', ''].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, list.map((s) => {
           const runs = h('td', {}, '…');
           recentRuns(s, runs);
@@ -32,7 +42,7 @@ export function render(main) {
             h('td', {}, h('a', { href: `#/definitions/${enc(s.startWorkflowRequest?.name || '')}` }, s.startWorkflowRequest?.name || '')),
             h('td', {}, h('code', {}, s.cronExpression)), h('td', {}, s.zoneId || 'UTC'),
             h('td', {}, s.paused ? badge('PAUSED') : 'active'),
-            h('td', {}, s.paused ? '' : fmtTime(s.nextRunTime)),
+            nextRuns(s),
             runs,
             h('td', {}, h('button', {
               type: 'button', onclick: async () => {
