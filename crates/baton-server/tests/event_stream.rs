@@ -66,6 +66,25 @@ impl Events {
         }
     }
 
+    /// Reads until a keep-alive comment arrives (events before it are dropped).
+    async fn keep_alive(&mut self) {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                if block.starts_with(':') {
+                    return;
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(WAIT, self.resp.chunk())
+                .await
+                .expect("a keep-alive within the bound")
+                .expect("the stream reads")
+                .expect("the stream is open");
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
     /// The next `change` whose JSON satisfies `want`.
     async fn change_where(&mut self, want: impl Fn(&Value) -> bool) -> Value {
         loop {
@@ -184,4 +203,23 @@ async fn shutdown_ends_open_streams_instead_of_waiting_for_the_drain_deadline() 
     let mut events = Events::open(&s, "").await;
     let _dir = s.stop();
     assert_eq!(events.next().await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_stream_outlives_a_short_idle_timeout() {
+    let s = TestServer::with_config(baton_server::ServerConfig {
+        idle_timeout: Duration::from_millis(600),
+        ..Default::default()
+    })
+    .await;
+    s.register_workflow(simple_workflow("stream_idle", &["idle_task"]))
+        .await;
+    let mut events = Events::open(&s, "").await;
+    // Keep-alives come at half the idle timeout; three of them span more than the timeout.
+    for _ in 0..3 {
+        events.keep_alive().await;
+    }
+    let id = s.start("stream_idle", json!({})).await;
+    let change = events.change_where(|c| c["workflowId"] == id).await;
+    assert_eq!(change["status"], "RUNNING");
 }

@@ -4,7 +4,8 @@
 //! Events: `change` (data: a [`baton_runtime::WorkflowChange`] as JSON) and `resync`
 //! (data: `{"missed": n}`) when this stream fell more than the feed's capacity behind and
 //! the client should re-read what it shows. `?workflowId=` keeps one workflow's changes
-//! only. A comment line every [`KEEP_ALIVE`] keeps proxies from closing an idle stream.
+//! only. A comment line every [`KEEP_ALIVE`] (or half the server's idle timeout, if that is
+//! shorter: a streaming response counts as idle between writes) keeps the stream open.
 //! Streams end when the server starts shutting down.
 
 use super::params::{text, QueryMap};
@@ -55,6 +56,9 @@ pub async fn stream(
             }
         }
     });
+    let interval = KEEP_ALIVE
+        .min(s.config.idle_timeout / 2)
+        .max(Duration::from_millis(100));
     Sse::new(futures_util::StreamExt::chain(hello, changes))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .keep_alive(KeepAlive::new().interval(interval))
 }
