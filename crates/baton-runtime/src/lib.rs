@@ -18,7 +18,8 @@ mod system;
 mod waiters;
 mod wakers;
 
+pub use baton_model::clock::Clock;
 pub use changes::{TaskChange, WorkflowChange};
 pub use error::{Error, Result};
-pub use runtime::{now_ms, Runtime, RuntimeConfig, UpdateResponse};
+pub use runtime::{Runtime, RuntimeConfig, UpdateResponse};
 pub use scheduler::{next_run_times, parse_cron, parse_zone};
