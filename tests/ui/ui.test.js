@@ -300,3 +300,36 @@ test('a schedule is paused and an event handler deactivated from the UI, and the
   await screenshot(page, 'handlers');
   page.checkClean();
 });
+
+test('a run starts from the definition form with typed input, and a failed run is retried from the UI', { timeout: 120000 }, async () => {
+  await api.register(simpleWorkflow('ui_run', 'ui_run_task', { inputParameters: ['count', 'label'] }));
+  const page = await openPage(browser);
+  await page.goto(`${server.root}/#/definitions/ui_run?tab=run`);
+  await page.fill('#in-count', '3');
+  await page.fill('#in-label', 'nightly');
+  await page.fill('#in-json', '{"extra": {"deep": true}}');
+  await page.fill('#in-corr', 'from-the-form');
+  await page.click('#start-run');
+  await page.waitForFunction(() => location.hash.startsWith('#/execution/'));
+  const id = await page.evaluate(() => decodeURIComponent(location.hash.split('/')[2].split('?')[0]));
+  const started = await api.workflow(id);
+  assert.deepEqual(started.input, { extra: { deep: true }, count: 3, label: 'nightly' });
+  assert.equal(started.correlationId, 'from-the-form');
+
+  // The worker fails it for good; Retry from the UI schedules a new attempt.
+  const task = await api.pollOne('ui_run_task');
+  await api.post('/tasks', { workflowInstanceId: id, taskId: task.taskId, status: 'FAILED_WITH_TERMINAL_ERROR', reasonForIncompletion: 'disk full' });
+  await page.waitForFunction(() => document.querySelector('#wf-status .badge')?.textContent === 'FAILED');
+  assert.match(await page.textContent('p.error'), /disk full/);
+  await page.click('button[data-action="retry"]');
+  await page.click('dialog #dlg-ok');
+  await api.until('the retried workflow to run again', async () => (await api.workflow(id)).status === 'RUNNING');
+  await page.waitForFunction(() => {
+    const node = document.querySelector('svg [data-ref="work"]');
+    return node?.dataset.status === 'SCHEDULED' && node.getAttribute('aria-label').includes('2 attempts');
+  });
+  const attempts = (await api.workflow(id)).tasks.filter((t) => t.referenceTaskName === 'work');
+  assert.deepEqual(attempts.map((t) => t.status), ['FAILED_WITH_TERMINAL_ERROR', 'SCHEDULED']);
+  await screenshot(page, 'retried');
+  page.checkClean();
+});
