@@ -82,7 +82,22 @@ test('the executions list shows every execution and filters by workflow and stat
   assert.equal((await api.workflow(beta[0])).status, 'RUNNING');
   await page.waitForSelector('.toast');
   assert.match(await page.textContent('#announce'), /Pause: 2 done/);
+
+  // More conditions in the API's own grammar; a bad one shows the server's 400.
+  await page.uncheck('#f-st-RUNNING');
+  await page.fill('#f-query', 'correlationId = alpha-2');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForFunction((id) => {
+    const trs = [...document.querySelectorAll('table.executions tbody tr')];
+    return trs.length === 1 && trs[0].dataset.id === id;
+  }, alpha[2]);
   page.checkClean();
+  // (The browser logs the 400 below as a failed load, so the console is checked before it.)
+  await page.fill('#f-query', 'nonsense');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForSelector('#results .error');
+  assert.match(await page.textContent('#results .error'), /400: query condition 'nonsense'/);
+
 });
 
 test('an open execution shows a task change state live as a worker completes it', { timeout: 120000 }, async () => {

@@ -52,13 +52,14 @@ export const enc = encodeURIComponent;
 export const WORKFLOW_STATUSES = ['RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'TIMED_OUT', 'TERMINATED'];
 
 /** Search query text (the API's grammar, §2.7) from filter fields. */
-export function searchQuery({ workflowType, statuses, correlationId, from, to }) {
+export function searchQuery({ workflowType, statuses, correlationId, from, to, raw }) {
   const parts = [];
   if (workflowType) parts.push(`workflowType IN (${workflowType})`);
   if (statuses && statuses.length) parts.push(`status IN (${statuses.join(',')})`);
   if (correlationId) parts.push(`correlationId = ${correlationId}`);
   if (from) parts.push(`startTime > ${from}`);
   if (to) parts.push(`startTime < ${to}`);
+  if (raw) parts.push(raw);
   return parts.join(' AND ');
 }
 

@@ -76,6 +76,7 @@ export function render(main, { params }) {
     freeText: params.get('q') || '',
     fromLocal: params.get('from') || '',
     toLocal: params.get('to') || '',
+    raw: params.get('query') || '',
   };
   let start = Number(params.get('start')) || 0;
   let size = PAGE_SIZES.includes(Number(params.get('size'))) ? Number(params.get('size')) : 25;
@@ -86,6 +87,7 @@ export function render(main, { params }) {
   const free = h('input', { id: 'f-q', name: 'q', type: 'search', value: f.freeText, 'data-search': true, placeholder: 'free text (/)' });
   const from = h('input', { id: 'f-from', name: 'from', type: 'datetime-local', value: f.fromLocal });
   const to = h('input', { id: 'f-to', name: 'to', type: 'datetime-local', value: f.toLocal });
+  const raw = h('input', { id: 'f-query', name: 'query', type: 'text', value: f.raw, autocomplete: 'off', placeholder: 'status IN (FAILED,TIMED_OUT)', spellcheck: 'false' });
   const statusBoxes = WORKFLOW_STATUSES.map((st) => {
     const box = h('input', { type: 'checkbox', id: `f-st-${st}`, value: st, checked: f.statuses.includes(st) });
     const count = h('span', { class: 'facet-count', id: `count-${st}` });
@@ -98,6 +100,7 @@ export function render(main, { params }) {
     h('div', { class: 'field' }, h('label', { for: 'f-q' }, 'Free text'), free),
     h('div', { class: 'field' }, h('label', { for: 'f-from' }, 'Started after'), from),
     h('div', { class: 'field' }, h('label', { for: 'f-to' }, 'Started before'), to),
+    h('div', { class: 'field wide' }, h('label', { for: 'f-query' }, 'More conditions (the API\'s query grammar, joined with AND)'), raw),
     h('fieldset', { class: 'facets' }, h('legend', {}, 'Status'), statusBoxes.map((b) => b.el)),
     h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Search'),
       h('button', { type: 'button', onclick: () => { location.hash = '#/executions'; } }, 'Clear')),
@@ -113,7 +116,7 @@ export function render(main, { params }) {
 
   const filters = () => ({
     workflowType: f.workflowType, statuses: f.statuses, correlationId: f.correlationId, freeText: f.freeText,
-    from: toMs(f.fromLocal), to: toMs(f.toLocal),
+    from: toMs(f.fromLocal), to: toMs(f.toLocal), raw: f.raw,
   });
 
   function renderBulk() {
@@ -192,9 +195,10 @@ export function render(main, { params }) {
     f.freeText = free.value.trim();
     f.fromLocal = from.value;
     f.toLocal = to.value;
+    f.raw = raw.value.trim();
     f.statuses = statusBoxes.filter((b) => b.box.checked).map((b) => b.st);
     start = 0;
-    setParams({ type: f.workflowType, corr: f.correlationId, q: f.freeText, from: f.fromLocal, to: f.toLocal, status: f.statuses.join(','), start: null });
+    setParams({ type: f.workflowType, corr: f.correlationId, q: f.freeText, from: f.fromLocal, to: f.toLocal, query: f.raw, status: f.statuses.join(','), start: null });
     load();
     loadCounts();
   });
