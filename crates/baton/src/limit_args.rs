@@ -59,6 +59,12 @@ pub struct LimitArgs {
           default_value_t = RuntimeConfig::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT as u64,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_system_tasks_in_flight: u64,
+    /// Change records kept for live listeners (`GET /api/events/stream`, the web UI) that
+    /// fall behind; a listener further behind gets a `resync` event and re-reads.
+    #[arg(long, env = "BATON_EVENT_STREAM_BUFFER",
+          default_value_t = RuntimeConfig::DEFAULT_CHANGE_FEED_CAPACITY as u64,
+          value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
+    event_stream_buffer: u64,
 }
 
 impl LimitArgs {
@@ -74,6 +80,7 @@ impl LimitArgs {
         config.max_task_output_bytes = size(self.max_task_output_bytes);
         config.max_http_task_response_bytes = size(self.max_http_task_response_bytes);
         config.max_system_tasks_in_flight = size(self.max_system_tasks_in_flight);
+        config.change_feed_capacity = size(self.event_stream_buffer);
         baton_model::limits::set_max_json_depth(
             usize::try_from(self.max_json_depth).unwrap_or(usize::MAX),
         );

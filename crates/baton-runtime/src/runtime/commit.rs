@@ -83,6 +83,7 @@ impl Runtime {
             commit.workflows.push(into_write(st));
         }
         let follow_ups = commit.follow_ups.clone();
+        let changes = self.changes.describe(&commit.workflows);
         if let Err(e) = self.store.commit(commit).await {
             if let StoreError::Conflict(id) = &e {
                 self.states.forget(id);
@@ -93,6 +94,7 @@ impl Runtime {
             self.waiters.committed(&st.workflow.workflow_id);
             self.states.committed(st);
         }
+        self.changes.publish(changes);
         for q in &queues {
             self.queues.wake(q);
         }

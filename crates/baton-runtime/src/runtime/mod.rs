@@ -13,6 +13,7 @@ use commit::decided_nothing;
 pub(crate) use commit::Mutation;
 use state_cache::{CachedState, StateCache, WorkflowLocks};
 
+use crate::changes::ChangeFeed;
 use crate::error::{Error, Result};
 use crate::waiters::CommitWaiters;
 use crate::wakers::QueueWakers;
@@ -85,6 +86,9 @@ pub struct RuntimeConfig {
     /// The clock every decision, claim, timer and schedule reads: the system clock, or in
     /// tests a manual one, so timeouts are proved by moving time instead of sleeping.
     pub clock: Clock,
+    /// Change records the change feed keeps for listeners that fall behind (the web UI's
+    /// event stream); one further behind is told it lagged and re-reads.
+    pub change_feed_capacity: usize,
 }
 
 impl RuntimeConfig {
@@ -106,6 +110,8 @@ impl RuntimeConfig {
     pub const DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES: usize = 1024 * 1024;
     /// Default of [`RuntimeConfig::max_system_tasks_in_flight`].
     pub const DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT: usize = 256;
+    /// Default of [`RuntimeConfig::change_feed_capacity`].
+    pub const DEFAULT_CHANGE_FEED_CAPACITY: usize = 1024;
 }
 
 impl Default for RuntimeConfig {
@@ -122,6 +128,7 @@ impl Default for RuntimeConfig {
             max_http_task_response_bytes: Self::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES,
             max_system_tasks_in_flight: Self::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT,
             clock: Clock::System,
+            change_feed_capacity: Self::DEFAULT_CHANGE_FEED_CAPACITY,
         }
     }
 }
@@ -167,13 +174,17 @@ pub struct Runtime {
     caches: Mutex<Caches>,
     /// Wakes the follow-up loop: follow-ups are pending beyond what their cause carried out.
     pub(crate) follow_ups_nudge: Notify,
+    /// Committed changes, for listeners such as the UI's event stream.
+    changes: ChangeFeed,
 }
 
 impl Runtime {
     pub fn new(store: Arc<dyn Store>, config: RuntimeConfig) -> Arc<Self> {
+        let changes = ChangeFeed::new(config.change_feed_capacity);
         Arc::new(Runtime {
             store,
             config,
+            changes,
             queues: QueueWakers::default(),
             sweeper_nudge: Notify::new(),
             sweeper_next: AtomicI64::new(0),
@@ -211,6 +222,14 @@ impl Runtime {
             max_tasks_per_workflow: self.config.max_tasks_per_workflow,
             max_task_output_bytes: self.config.max_task_output_bytes,
         }
+    }
+
+    /// Listens to committed changes (see [`crate::WorkflowChange`]); a receiver that falls
+    /// more than `change_feed_capacity` records behind gets `Lagged` and should re-read.
+    pub fn subscribe_changes(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<Arc<crate::WorkflowChange>> {
+        self.changes.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -116,6 +116,7 @@ impl Runtime {
                 self.states.claimed(task);
             }
             if !outcome.tasks.is_empty() {
+                self.changes.claimed(&outcome.tasks, now);
                 if let Some(earliest) = outcome.wake_by {
                     if earliest < self.sweeper_next.load(Ordering::Relaxed) {
                         self.sweeper_nudge.notify_one();
