@@ -109,3 +109,102 @@ fn sigterm_with_half_sent_requests_exits_zero_after_the_deadline() {
         }
     }
 }
+
+/// SIGTERM while a long poll, a synchronous execution and an HTTP system task (whose server
+/// never answers, with a ten-minute read timeout) are in flight: the server still exits 0
+/// soon after its one-second deadline, reporting the system task it aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_work_in_flight_exits_within_the_deadline() {
+    // An HTTP endpoint that accepts and then never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    let (accepted_tx, accepted_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().take(4).flatten() {
+            held.push(stream);
+            let _ = accepted_tx.send(());
+        }
+        std::thread::sleep(Duration::from_secs(120));
+    });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("server.log");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("server")
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--db",
+            &format!("sqlite://{}", dir.path().join("t.db").display()),
+        ])
+        .args(["--shutdown-timeout-ms", "1000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn baton server");
+    let mut server = Proc(child);
+    wait_healthy(&mut server.0, port, &log);
+
+    let base = format!("http://127.0.0.1:{port}/api");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let def = serde_json::json!({
+        "name": "hangs", "version": 1, "schemaVersion": 2,
+        "tasks": [{"name": "call", "taskReferenceName": "call", "type": "HTTP",
+                   "inputParameters": {"http_request": {
+                       "uri": format!("http://127.0.0.1:{silent_port}/"), "method": "GET",
+                       "connectionTimeOut": 600_000, "readTimeOut": 600_000}}}]
+    });
+    let resp = client
+        .post(format!("{base}/metadata/workflow"))
+        .json(&def)
+        .send()
+        .await
+        .expect("register");
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+
+    // A synchronous execution of it (waits for the end), and a long poll on an empty queue.
+    let execute = tokio::spawn(
+        client
+            .post(format!("{base}/workflow/execute/hangs/1?waitForSeconds=30"))
+            .json(&serde_json::json!({}))
+            .send(),
+    );
+    let long_poll = tokio::spawn(
+        client
+            .get(format!("{base}/tasks/poll/batch/nobody?count=1&timeout=5000"))
+            .send(),
+    );
+    // The HTTP task has reached the silent endpoint.
+    tokio::task::spawn_blocking(move || accepted_rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .expect("join")
+        .expect("the HTTP task never called the silent endpoint");
+
+    let pid = rustix::process::Pid::from_child(&server.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        // Nothing in flight ends by itself for ten minutes: only the deadline can stop it.
+        assert!(
+            signalled.elapsed() < Duration::from_secs(30),
+            "server still running 30 s after SIGTERM: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "exit status {status}: {text}");
+    assert!(text.contains("aborting system tasks still running"), "{text}");
+    assert!(text.contains("baton server stopped"), "{text}");
+    // The clients got an answer or a closed connection, not a hang.
+    let _ = execute.await.expect("execute task");
+    let _ = long_poll.await.expect("poll task");
+}
