@@ -51,9 +51,10 @@ impl Runtime {
                     ))),
                     UpdateOutcome::Stale(why) => Ok(Mutation::Unchanged(describe(st, Some(why)))),
                     UpdateOutcome::Applied => {
-                        if !r.extend_lease {
-                            engine::decide(st);
-                        }
+                        // Also after a bare heartbeat (extendLease): deciding recomputes the
+                        // workflow's wake-up time from the new updateTime; without it the
+                        // commit would store none and the task could never time out again.
+                        engine::decide(st);
                         Ok(Mutation::Changed(describe(st, None), logs.clone()))
                     }
                 }
