@@ -3,6 +3,7 @@
 mod conn_args;
 mod limit_args;
 mod schedule_cli;
+mod worker_cli;
 
 use anyhow::{bail, Context};
 use baton_runtime::{Runtime, RuntimeConfig};
@@ -31,6 +32,9 @@ enum Command {
     Server(ServerArgs),
     /// Manage cron schedules on a running server (`--server`, env BATON_SERVER).
     Schedule(schedule_cli::ScheduleArgs),
+    /// Run programs as tasks: poll a server for the task types in a TOML file and run the
+    /// command configured for each (see the README, "Workers").
+    Worker(worker_cli::WorkerArgs),
     /// Internal: a script sandbox worker (`baton server` starts these itself).
     #[command(name = SCRIPT_WORKER_COMMAND, hide = true)]
     ScriptWorker,
@@ -163,7 +167,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -203,6 +207,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => rt.block_on(run_server(args)),
         Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
+        Command::Worker(args) => rt.block_on(worker_cli::run(args)),
         Command::ScriptWorker => Ok(()),
     }
 }

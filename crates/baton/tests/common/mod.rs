@@ -32,4 +32,5 @@ pub fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
+pub mod api;
 pub mod server;
