@@ -30,6 +30,8 @@
 //!
 //! This crate talks HTTP only; it does not depend on the server's crates.
 
+#![warn(missing_docs)]
+
 mod backoff;
 mod client;
 pub mod command;
