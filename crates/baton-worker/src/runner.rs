@@ -234,7 +234,11 @@ impl Runner {
             pollers.spawn(poll_loop(shared.clone(), reg.clone()));
         }
         shutdown.await;
-        let deadline = tokio::time::Instant::now() + shared.config.shutdown_timeout;
+        let now = tokio::time::Instant::now();
+        // A deadline too far to represent means "wait for everything".
+        let deadline = now
+            .checked_add(shared.config.shutdown_timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
         shared.stopping.cancel();
         tracing::info!(
             timeout = ?shared.config.shutdown_timeout,
@@ -279,7 +283,9 @@ fn backoff(config: &RunnerConfig) -> Backoff {
 }
 
 async fn poll_loop(shared: Arc<Shared>, reg: Arc<Registration>) {
-    let slots = Arc::new(Semaphore::new(reg.options.concurrency.max(1)));
+    let slots = Arc::new(Semaphore::new(
+        reg.options.concurrency.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     let mut backoff = backoff(&shared.config);
     loop {
         let first = tokio::select! {

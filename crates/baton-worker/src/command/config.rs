@@ -135,6 +135,12 @@ impl TaskCommand {
     pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(2);
     /// Default of [`TaskCommand::tail_bytes`].
     pub const DEFAULT_TAIL_BYTES: usize = 4096;
+    /// Largest `concurrency` accepted.
+    pub const MAX_CONCURRENCY: u64 = 10_000;
+    /// Largest `timeout_secs` and `shutdown_timeout_secs` accepted: 30 days.
+    pub const MAX_SECS: u64 = 30 * 86_400;
+    /// Largest `tail_bytes` accepted: 1 MiB (the tails travel in the task output).
+    pub const MAX_TAIL_BYTES: u64 = 1024 * 1024;
     /// Default of [`TaskCommand::max_json_output_bytes`]: 1 MiB.
     pub const DEFAULT_MAX_JSON_OUTPUT_BYTES: usize = 1024 * 1024;
 }
@@ -185,7 +191,20 @@ impl CommandConfig {
                 _ => Ok(()),
             }
         };
+        let at_most = |v: &Option<Spanned<u64>>, key: &str, max: u64| -> Result<(), ConfigError> {
+            match v {
+                Some(s) if *s.get_ref() > max => {
+                    Err(err(Some(s.span()), format!("{key} must be at most {max}")))
+                }
+                _ => Ok(()),
+            }
+        };
         positive(&raw.worker.poll_wait_ms, "poll_wait_ms")?;
+        at_most(
+            &raw.worker.shutdown_timeout_secs,
+            "shutdown_timeout_secs",
+            TaskCommand::MAX_SECS,
+        )?;
         if let Some(p) = &raw.worker.poll_wait_ms {
             if *p.get_ref() > 5000 {
                 return Err(err(
@@ -222,6 +241,9 @@ impl CommandConfig {
             positive(&t.timeout_secs, "timeout_secs")?;
             positive(&t.concurrency, "concurrency")?;
             positive(&t.tail_bytes, "tail_bytes")?;
+            at_most(&t.concurrency, "concurrency", TaskCommand::MAX_CONCURRENCY)?;
+            at_most(&t.timeout_secs, "timeout_secs", TaskCommand::MAX_SECS)?;
+            at_most(&t.tail_bytes, "tail_bytes", TaskCommand::MAX_TAIL_BYTES)?;
             let program = resolve_program(t.program.get_ref(), base)
                 .map_err(|e| at(t.program.span(), "program", &e))?;
             let mut args = Vec::new();

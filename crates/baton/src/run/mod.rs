@@ -184,14 +184,12 @@ fn build_runner(
     if !missing.is_empty() {
         bail!("{}", missing.join("\n"));
     }
-    let mut runner_config = RunnerConfig {
+    // Once the workflow has ended nothing still running matters: stop it at once.
+    let runner_config = RunnerConfig {
         worker_id: "baton-run".into(),
-        shutdown_timeout: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(1),
         ..RunnerConfig::default()
     };
-    if let Some(c) = &commands {
-        runner_config.shutdown_timeout = c.worker.shutdown_timeout;
-    }
     let mocks = Arc::new(mocks.into_iter().collect::<HashMap<_, _>>());
     let mut types: BTreeMap<String, WorkerOptions> = BTreeMap::new();
     for n in nodes.iter().filter(|n| n.is_worker_task()) {
