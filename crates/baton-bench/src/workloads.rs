@@ -74,7 +74,7 @@ pub(crate) async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> an
     } else if sdk.is_some() {
         // Executions are counted before their update; the end is when all completed.
         wait_progress(&progress, deadline).await?;
-        let done_at = sdk::wait_completed(api, &ids, deadline).await?;
+        let done_at = sdk::wait_completed(api, deadline).await?;
         done_at.saturating_duration_since(origin_start)
     } else {
         let at = wait_progress(&progress, deadline).await?;
