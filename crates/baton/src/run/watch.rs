@@ -40,7 +40,9 @@ pub struct Watcher {
     answered: HashSet<String>,
     seen: HashMap<String, String>,
     tty: bool,
+    /// The status line now on screen, if any.
     status_line: bool,
+    last_status: String,
 }
 
 fn s(v: &Value) -> &str {
@@ -71,6 +73,7 @@ impl Watcher {
             seen: HashMap::new(),
             tty,
             status_line: false,
+            last_status: String::new(),
         }
     }
 
@@ -233,11 +236,13 @@ impl Watcher {
                 _ => {}
             }
         }
-        if parts.is_empty() {
+        let text = parts.join("  ");
+        if parts.is_empty() || (self.status_line && text == self.last_status) {
             return;
         }
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[K  {}", parts.join("  "));
+        let _ = write!(err, "\r\x1b[K  {text}");
+        self.last_status = text;
         let _ = err.flush();
         self.status_line = true;
     }
