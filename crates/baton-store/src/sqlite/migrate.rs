@@ -36,6 +36,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "follow_ups",
         include_str!("migrations/0006_follow_ups.sql"),
     ),
+    (
+        7,
+        "claim_leases",
+        include_str!("migrations/0007_claim_leases.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
