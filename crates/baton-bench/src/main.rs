@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 mod api;
 mod python;
+mod sdk;
 mod server;
 mod w1v2;
 mod workers;
@@ -87,6 +88,10 @@ pub(crate) struct Args {
     /// Directory for the temporary database files (default: the system temp dir).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Run W1 with the Rust worker SDK (`baton-worker`): `--workers` runners, each with
+    /// `--inflight` tasks at once.
+    #[arg(long)]
+    sdk_workers: bool,
     /// Run W1 with the official Python SDK worker (needs the compat venv); optional.
     #[arg(long)]
     python_workers: bool,
@@ -194,6 +199,8 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     eprintln!("W1: server CPU {:.1} us/task", w1.cpu_us_per_task);
     let w1_worker = if args.python_workers {
         "python-sdk"
+    } else if args.sdk_workers {
+        "rust-sdk"
     } else if args.w1_update_v2 {
         "rust-update-v2"
     } else {

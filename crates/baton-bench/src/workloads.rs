@@ -18,7 +18,17 @@ pub(crate) async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> an
     let deadline = Instant::now() + Duration::from_secs(args.w1_deadline_secs);
     let origin = Instant::now();
     let progress = Progress::new(total, origin);
-    let mut workers = if args.python_workers {
+    let sdk = if args.sdk_workers {
+        Some(sdk::SdkWorkers::spawn(
+            api,
+            &progress,
+            args.workers,
+            args.inflight,
+        )?)
+    } else {
+        None
+    };
+    let mut workers = if args.python_workers || args.sdk_workers {
         JoinSet::new()
     } else if args.w1_update_v2 {
         w1v2::spawn_workers(api, &progress, args.workers, args.inflight, deadline)
@@ -61,12 +71,20 @@ pub(crate) async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> an
     let elapsed = if let Some(py) = python {
         let done_at = py.wait_all_completed(api, &ids, deadline).await?;
         done_at.saturating_duration_since(origin_start)
+    } else if sdk.is_some() {
+        // Executions are counted before their update; the end is when all completed.
+        wait_progress(&progress, deadline).await?;
+        let done_at = sdk::wait_completed(api, deadline).await?;
+        done_at.saturating_duration_since(origin_start)
     } else {
         let at = wait_progress(&progress, deadline).await?;
         at.saturating_sub(origin_start - origin)
     };
     let cpu_used = w1v2::cpu_micros(pid)?.saturating_sub(cpu_before);
     workers.shutdown().await;
+    if let Some(sdk) = sdk {
+        sdk.stop().await?;
+    }
     let peak_rss_mib = mib(proc_status_kib(pid, "VmHWM")?);
     // Verify.
     let mut not_done = Vec::new();

@@ -2,7 +2,9 @@
 
 mod conn_args;
 mod limit_args;
+mod run;
 mod schedule_cli;
+mod worker_cli;
 
 use anyhow::{bail, Context};
 use baton_runtime::{Runtime, RuntimeConfig};
@@ -31,6 +33,11 @@ enum Command {
     Server(ServerArgs),
     /// Manage cron schedules on a running server (`--server`, env BATON_SERVER).
     Schedule(schedule_cli::ScheduleArgs),
+    /// Run a workflow definition in this process, without a server: `baton run FILE.json`.
+    Run(run::RunArgs),
+    /// Run programs as tasks: poll a server for the task types in a TOML file and run the
+    /// command configured for each (see the README, "Workers").
+    Worker(worker_cli::WorkerArgs),
     /// Internal: a script sandbox worker (`baton server` starts these itself).
     #[command(name = SCRIPT_WORKER_COMMAND, hide = true)]
     ScriptWorker,
@@ -61,6 +68,13 @@ struct ServerArgs {
     conn: conn_args::ConnArgs,
     #[command(flatten)]
     limits: limit_args::LimitArgs,
+    #[command(flatten)]
+    scripts: ScriptArgs,
+}
+
+/// Script sandbox limits, shared by `baton server` and `baton run`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ScriptArgs {
     /// Time limit of one script evaluation (INLINE, SWITCH, DO_WHILE, JSON_JQ_TRANSFORM, event
     /// conditions), in milliseconds.
     #[arg(long, env = "BATON_SCRIPT_TIMEOUT_MS", default_value_t = 4000,
@@ -102,7 +116,7 @@ fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
 
 /// Applies the script limits and starts the script sandbox: from here on every script runs in
 /// worker processes (this binary under [`SCRIPT_WORKER_COMMAND`]), bounded in memory and time.
-fn install_script_sandbox(args: &ServerArgs) -> anyhow::Result<()> {
+pub(crate) fn install_script_sandbox(args: &ScriptArgs) -> anyhow::Result<()> {
     let memory_bytes = usize::try_from(args.script_memory_mb.saturating_mul(1024 * 1024))
         .context("--script-memory-mb is too large for this platform")?;
     baton_script::set_configured_limits(baton_script::Limits {
@@ -131,7 +145,7 @@ fn install_script_sandbox(args: &ServerArgs) -> anyhow::Result<()> {
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     conn_args::raise_open_file_limit();
-    install_script_sandbox(&args)?;
+    install_script_sandbox(&args.scripts)?;
     let path = sqlite_path(&args.db)?;
     let mut opts = SqliteOptions::new(&path);
     opts.synchronous = match args.sync {
@@ -163,7 +177,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -190,9 +204,15 @@ fn main() -> anyhow::Result<()> {
         // Before any runtime or logging: a worker stays single-purpose and small.
         std::process::exit(baton_script::sandbox::run_worker());
     }
+    // `baton run` talks to its user in its own progress lines; the log only adds warnings.
+    let default_filter = match cli.command {
+        Command::Run(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -203,6 +223,15 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => rt.block_on(run_server(args)),
         Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
+        Command::Worker(args) => rt.block_on(worker_cli::run(args)),
+        Command::Run(args) => {
+            let code = rt.block_on(run::run(args)).unwrap_or_else(|e| {
+                eprintln!("baton run: {e:#}");
+                run::EXIT_USAGE
+            });
+            drop(rt);
+            std::process::exit(code);
+        }
         Command::ScriptWorker => Ok(()),
     }
 }
