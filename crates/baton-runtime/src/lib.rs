@@ -11,6 +11,7 @@
 mod error;
 mod events;
 mod follow_ups;
+pub mod metrics;
 mod runtime;
 mod scheduler;
 mod system;

@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod listener;
 mod nofile;
+mod observe;
 
 use axum::Router;
 use baton_runtime::Runtime;
@@ -69,11 +70,13 @@ pub struct AppState {
 /// The full router.
 pub fn app(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
     let limit = config.max_body_bytes;
+    let metrics = runtime.metrics().clone();
     let state = AppState {
         runtime,
         config: Arc::new(config),
     };
-    api::routes()
+    let routes = api::routes().route("/metrics", axum::routing::get(observe::metrics));
+    observe::layer(routes, metrics)
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(limit))
 }

@@ -195,6 +195,16 @@ pub struct TaskQuery {
     pub limit: usize,
 }
 
+/// One queue as metrics see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStat {
+    pub queue: String,
+    /// Entries, claimable or not yet visible (as `queue_sizes` counts them).
+    pub depth: i64,
+    /// Visibility time of the oldest entry claimable at the time asked, if any.
+    pub oldest_visible_at: Option<Millis>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ----- task definitions -----
@@ -246,6 +256,12 @@ pub trait Store: Send + Sync + 'static {
     async fn next_wake_at(&self) -> Result<Option<Millis>>;
     /// Number of entries per queue (visible or not).
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>>;
+    /// Depth and oldest claimable entry of every non-empty queue (for metrics).
+    async fn queue_stats(&self, now: Millis) -> Result<Vec<QueueStat>>;
+    /// Executions in status RUNNING or PAUSED (for metrics).
+    async fn count_active_workflows(&self) -> Result<i64>;
+    /// The backend's name as metrics and `/health` show it (`sqlite`, `postgres`).
+    fn backend_name(&self) -> &'static str;
     /// The last poll of each queue (task type, without domain prefix) and domain, for
     /// `/api/tasks/queue/polldata`. May lag the newest poll by up to a second.
     async fn poll_data(&self) -> Result<Vec<PollData>>;

@@ -2,6 +2,7 @@
 //! then wake pollers, waiters and the sweeper, and carry out the follow-ups the commit left.
 
 use super::*;
+use crate::metrics::CommitObservation;
 
 impl Runtime {
     /// Polls that claimed tasks of this workflow while its turn held it left their versions;
@@ -76,16 +77,23 @@ impl Runtime {
                 )?);
             }
         }
+        let mut observed = CommitObservation::default();
         for st in &mut states {
+            observed.add(st);
             commit.workflows.push(into_write(st));
         }
         let follow_ups = commit.follow_ups.clone();
+        let started = Instant::now();
         if let Err(e) = self.store.commit(commit).await {
+            let conflict = matches!(e, StoreError::Conflict(_));
+            self.metrics.commit_failed(conflict);
             if let StoreError::Conflict(id) = &e {
                 self.states.forget(id);
             }
             return Err(e.into());
         }
+        self.metrics
+            .committed(observed, states.len(), started.elapsed());
         for st in states {
             self.waiters.committed(&st.workflow.workflow_id);
             self.states.committed(st);

@@ -14,6 +14,7 @@ pub(crate) use commit::Mutation;
 use state_cache::{CachedState, StateCache, WorkflowLocks};
 
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::waiters::CommitWaiters;
 use crate::wakers::QueueWakers;
 use baton_engine::ops;
@@ -82,6 +83,9 @@ pub struct RuntimeConfig {
     /// Most system-task executions (HTTP calls, sub-workflow starts, ...) in flight at once;
     /// the system workers poll no more than they have room for.
     pub max_system_tasks_in_flight: usize,
+    /// Most distinct task types, workflow names and queues each kept as metric labels;
+    /// further names are counted under `_other`.
+    pub metrics_max_label_values: usize,
 }
 
 impl RuntimeConfig {
@@ -110,6 +114,7 @@ impl Default for RuntimeConfig {
             max_fork_branches: Self::DEFAULT_MAX_FORK_BRANCHES,
             max_http_task_response_bytes: Self::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES,
             max_system_tasks_in_flight: Self::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT,
+            metrics_max_label_values: crate::metrics::DEFAULT_MAX_LABEL_VALUES,
         }
     }
 }
@@ -154,12 +159,16 @@ pub struct Runtime {
     caches: Mutex<Caches>,
     /// Wakes the follow-up loop: follow-ups are pending beyond what their cause carried out.
     pub(crate) follow_ups_nudge: Notify,
+    /// Prometheus metrics, recorded at commits and polls.
+    metrics: Arc<Metrics>,
 }
 
 impl Runtime {
     pub fn new(store: Arc<dyn Store>, config: RuntimeConfig) -> Arc<Self> {
+        let metrics = Metrics::new(config.metrics_max_label_values, store.backend_name());
         Arc::new(Runtime {
             store,
+            metrics: Arc::new(metrics),
             config,
             queues: QueueWakers::default(),
             sweeper_nudge: Notify::new(),
@@ -191,6 +200,22 @@ impl Runtime {
             decision_time_budget: Some(self.config.decision_time_budget),
             max_fork_branches: self.config.max_fork_branches,
         }
+    }
+
+    /// The metrics registry this runtime records into (the server adds HTTP metrics).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Reads the gauges that come from the store (queue depths and ages, running workflows),
+    /// then encodes every metric in the Prometheus text format.
+    pub async fn render_metrics(&self) -> Result<String> {
+        let now = now_ms();
+        let queues = self.store.queue_stats(now).await?;
+        self.metrics.refresh_queues(&queues, now);
+        let running = self.store.count_active_workflows().await?;
+        self.metrics.set_workflows_running(running);
+        Ok(self.metrics.encode())
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

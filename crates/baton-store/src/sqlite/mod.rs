@@ -542,6 +542,18 @@ impl Store for SqliteStore {
         self.read(|c, _| read::queue_sizes(c)).await
     }
 
+    async fn queue_stats(&self, now: Millis) -> Result<Vec<crate::QueueStat>> {
+        self.read(move |c, _| read::queue_stats(c, now)).await
+    }
+
+    async fn count_active_workflows(&self) -> Result<i64> {
+        self.read(|c, _| read::count_active_workflows(c)).await
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
     async fn poll_data(&self) -> Result<Vec<PollData>> {
         self.read(|c, _| read::poll_data(c)).await
     }

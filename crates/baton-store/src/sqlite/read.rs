@@ -443,6 +443,27 @@ pub(crate) fn queue_sizes(conn: &Connection) -> Result<Vec<(String, i64)>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+pub(crate) fn queue_stats(conn: &Connection, now: Millis) -> Result<Vec<crate::QueueStat>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT queue_name, COUNT(*), MIN(CASE WHEN visible_at <= ?1 THEN visible_at END)
+         FROM queue GROUP BY queue_name ORDER BY queue_name",
+    )?;
+    let rows = stmt.query_map([now], |r| {
+        Ok(crate::QueueStat {
+            queue: r.get(0)?,
+            depth: r.get(1)?,
+            oldest_visible_at: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub(crate) fn count_active_workflows(conn: &Connection) -> Result<i64> {
+    let mut stmt = conn
+        .prepare_cached("SELECT COUNT(*) FROM workflows WHERE status IN ('RUNNING', 'PAUSED')")?;
+    Ok(stmt.query_row([], |r| r.get(0))?)
+}
+
 pub(crate) fn poll_data(conn: &Connection) -> Result<Vec<PollData>> {
     let mut stmt = conn.prepare_cached(
         "SELECT queue_name, domain, worker_id, last_poll_time FROM poll_data
