@@ -6,6 +6,7 @@
 //! `application/json`, empty 200 bodies for void calls).
 
 mod api;
+pub mod auth;
 mod conn;
 mod error;
 mod extract;
@@ -46,6 +47,8 @@ pub struct ServerConfig {
     /// After the shutdown signal, how long in-flight requests may finish before the remaining
     /// connections are dropped.
     pub shutdown_timeout: Duration,
+    /// Authentication: off, or keys required (see [`auth::decide_mode`]).
+    pub auth: auth::AuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +60,7 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
+            auth: auth::AuthConfig::default(),
         }
     }
 }
@@ -65,17 +69,26 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub config: Arc<ServerConfig>,
+    pub auth: Arc<auth::Auth>,
 }
 
 /// The full router.
 pub fn app(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
     let limit = config.max_body_bytes;
     let metrics = runtime.metrics().clone();
+    let auth = Arc::new(auth::Auth::new(
+        runtime.store().clone(),
+        config.auth.clone(),
+    ));
     let state = AppState {
         runtime,
         config: Arc::new(config),
+        auth: auth.clone(),
     };
-    let routes = api::routes().route("/metrics", axum::routing::get(observe::metrics));
+    let routes = api::routes()
+        .route("/metrics", axum::routing::get(observe::metrics))
+        .route("/api/token", axum::routing::post(auth::issue_token))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::require));
     observe::layer(routes, metrics)
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(limit))

@@ -20,8 +20,11 @@ use baton_model::{
 };
 use std::sync::Arc;
 
+pub mod auth;
 pub mod schedule;
 pub mod sqlite;
+
+pub use auth::{ApiKey, WebhookDelivery};
 
 pub use schedule::{CatchupPolicy, WorkflowSchedule};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -320,6 +323,24 @@ pub trait Store: Send + Sync + 'static {
     async fn record_event(&self, event: baton_model::PublishedEvent) -> Result<i64>;
     /// Published messages, newest first, optionally of one event (queue) only; `limit` is
     /// clamped to 1..=1000.
+    // ----- security (API keys, token signing, webhook deliveries) -----
+    /// Stores a new key; [`StoreError::AlreadyExists`] if its id is taken.
+    async fn put_api_key(&self, key: ApiKey) -> Result<()>;
+    async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>>;
+    /// Every key, revoked ones included, oldest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Marks a key revoked at `at`; false if it does not exist or was revoked already.
+    async fn revoke_api_key(&self, key_id: &str, at: Millis) -> Result<bool>;
+    /// The server secret called `name`, stored as `candidate` if there is none yet, so every
+    /// node on this database gets the same one.
+    async fn server_secret(&self, name: &str, candidate: Vec<u8>) -> Result<Vec<u8>>;
+    /// Records a webhook delivery unless one with its hook and id was recorded before; then
+    /// returns that earlier record and stores nothing.
+    async fn record_webhook_delivery(
+        &self,
+        delivery: WebhookDelivery,
+    ) -> Result<Option<WebhookDelivery>>;
+
     async fn published_events(
         &self,
         event: Option<&str>,

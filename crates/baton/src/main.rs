@@ -1,6 +1,8 @@
 //! The `baton` binary: `baton server` serves the Conductor API over a SQLite file.
 
+mod auth_args;
 mod conn_args;
+mod keys_cli;
 mod limit_args;
 mod schedule_cli;
 
@@ -41,6 +43,8 @@ enum Command {
     Server(ServerArgs),
     /// Manage cron schedules on a running server (`--server`, env BATON_SERVER).
     Schedule(schedule_cli::ScheduleArgs),
+    /// Manage API keys in the database (`--db`, env BATON_DB); no server needed.
+    Keys(keys_cli::KeysArgs),
     /// Internal: a script sandbox worker (`baton server` starts these itself).
     #[command(name = SCRIPT_WORKER_COMMAND, hide = true)]
     ScriptWorker,
@@ -54,8 +58,9 @@ struct ServerArgs {
     /// TCP port to listen on.
     #[arg(long, env = "BATON_PORT", default_value_t = 8080)]
     port: u16,
-    /// Address to bind.
-    #[arg(long, env = "BATON_HOST", default_value = "0.0.0.0")]
+    /// Address to bind. Another than loopback needs an API key in the database (or
+    /// --insecure).
+    #[arg(long, env = "BATON_HOST", default_value = "127.0.0.1")]
     host: String,
     /// Database URL: `sqlite://PATH` (created if missing).
     #[arg(long, env = "BATON_DB", default_value = "sqlite://baton.db")]
@@ -71,6 +76,8 @@ struct ServerArgs {
     conn: conn_args::ConnArgs,
     #[command(flatten)]
     limits: limit_args::LimitArgs,
+    #[command(flatten)]
+    auth: auth_args::AuthArgs,
     /// Time limit of one script evaluation (INLINE, SWITCH, DO_WHILE, JSON_JQ_TRANSFORM, event
     /// conditions), in milliseconds.
     #[arg(long, env = "BATON_SCRIPT_TIMEOUT_MS", default_value_t = 4000,
@@ -93,7 +100,7 @@ enum SyncMode {
     Full,
 }
 
-fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
     let Some(rest) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -152,16 +159,38 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening SQLite database {}", path.display()))?;
     let mut runtime_config = RuntimeConfig::default();
     args.limits.apply(&mut runtime_config);
-    let runtime = Runtime::new(Arc::new(store), runtime_config);
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .with_context(|| format!("invalid --host/--port {}:{}", args.host, args.port))?;
+    let active_keys = baton_store::Store::list_api_keys(&store)
+        .await
+        .context("reading API keys")?
+        .iter()
+        .filter(|k| k.revoked_at.is_none())
+        .count();
+    let mut auth = args.auth.config();
+    auth.mode = baton_server::auth::decide_mode(active_keys, &addr, args.auth.insecure())
+        .map_err(anyhow::Error::msg)?;
+    match auth.mode {
+        baton_server::auth::AuthMode::On => {
+            tracing::info!(keys = active_keys, "authentication on")
+        }
+        baton_server::auth::AuthMode::Off if !addr.ip().is_loopback() => {
+            auth.insecure = true;
+            tracing::warn!(%addr, "INSECURE: authentication is off on a non-loopback address (--insecure); anyone who reaches this port can do anything");
+        }
+        baton_server::auth::AuthMode::Off => {
+            tracing::info!("authentication off: loopback address and no API keys")
+        }
+    }
+    let runtime = Runtime::new(Arc::new(store), runtime_config);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, db = %path.display(), "baton server listening");
     let mut config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
+        auth,
         ..ServerConfig::default()
     };
     args.conn.apply(&mut config);
@@ -221,6 +250,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => rt.block_on(run_server(args)),
         Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
+        Command::Keys(args) => rt.block_on(keys_cli::run(args)),
         Command::ScriptWorker => Ok(()),
     }
 }

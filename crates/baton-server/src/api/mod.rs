@@ -120,8 +120,15 @@ pub fn routes() -> Router<AppState> {
         .merge(scheduler::routes())
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"healthResults": [], "suppressedHealthResults": [], "healthy": true}))
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Json<serde_json::Value> {
+    let mut body = json!({"healthResults": [], "suppressedHealthResults": [], "healthy": true});
+    if state.config.auth.insecure {
+        body["warnings"] =
+            json!(["insecure: authentication is off on a non-loopback address (--insecure)"]);
+    }
+    Json(body)
 }
 
 async fn version() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {

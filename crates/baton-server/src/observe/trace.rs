@@ -69,7 +69,13 @@ fn make_span<B>(req: &axum::http::Request<B>) -> Span {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     // The route template, never the path: paths carry ids and user-chosen names.
-    tracing::info_span!("request", request_id = id, method = %req.method(), route = route_of(req))
+    tracing::info_span!(
+        "request",
+        request_id = id,
+        method = %req.method(),
+        route = route_of(req),
+        key_id = tracing::field::Empty
+    )
 }
 
 fn on_response<B>(res: &Response<B>, latency: Duration, _: &Span) {

@@ -36,6 +36,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "follow_ups",
         include_str!("migrations/0006_follow_ups.sql"),
     ),
+    (
+        7,
+        "auth_webhooks",
+        include_str!("migrations/0007_auth_webhooks.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
