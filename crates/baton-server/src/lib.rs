@@ -13,6 +13,7 @@ mod extract;
 mod listener;
 mod nofile;
 mod observe;
+pub mod webhook;
 
 use axum::Router;
 use baton_runtime::Runtime;
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Authentication: off, or keys required (see [`auth::decide_mode`]).
     pub auth: auth::AuthConfig,
+    /// Configured webhooks (`--webhooks FILE`); none by default.
+    pub webhooks: Arc<webhook::WebhookConfig>,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +64,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
             auth: auth::AuthConfig::default(),
+            webhooks: Arc::default(),
         }
     }
 }
@@ -88,6 +92,7 @@ pub fn app(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
     let routes = api::routes()
         .route("/metrics", axum::routing::get(observe::metrics))
         .route("/api/token", axum::routing::post(auth::issue_token))
+        .route("/api/webhook/{name}", axum::routing::post(webhook::receive))
         .layer(axum::middleware::from_fn_with_state(auth, auth::require));
     observe::layer(routes, metrics)
         .with_state(state)

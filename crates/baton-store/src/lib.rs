@@ -334,6 +334,12 @@ pub trait Store: Send + Sync + 'static {
     /// The server secret called `name`, stored as `candidate` if there is none yet, so every
     /// node on this database gets the same one.
     async fn server_secret(&self, name: &str, candidate: Vec<u8>) -> Result<Vec<u8>>;
+    /// The delivery recorded for this hook and delivery id, if any.
+    async fn webhook_delivery(
+        &self,
+        hook: &str,
+        delivery_id: &str,
+    ) -> Result<Option<WebhookDelivery>>;
     /// Records a webhook delivery unless one with its hook and id was recorded before; then
     /// returns that earlier record and stores nothing.
     async fn record_webhook_delivery(

@@ -78,6 +78,10 @@ struct ServerArgs {
     limits: limit_args::LimitArgs,
     #[command(flatten)]
     auth: auth_args::AuthArgs,
+    /// Webhook configuration file (TOML): hooks, their secrets' environment variables, and
+    /// the rules mapping events to workflows (README, Webhooks).
+    #[arg(long, env = "BATON_WEBHOOKS")]
+    webhooks: Option<PathBuf>,
     /// Time limit of one script evaluation (INLINE, SWITCH, DO_WHILE, JSON_JQ_TRANSFORM, event
     /// conditions), in milliseconds.
     #[arg(long, env = "BATON_SCRIPT_TIMEOUT_MS", default_value_t = 4000,
@@ -188,9 +192,20 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, db = %path.display(), "baton server listening");
+    let webhooks = match &args.webhooks {
+        Some(path) => {
+            let w =
+                baton_server::webhook::WebhookConfig::load(path, |name| std::env::var(name).ok())
+                    .map_err(anyhow::Error::msg)?;
+            tracing::info!(hooks = ?w.hooks.keys().collect::<Vec<_>>(), "webhooks configured");
+            w
+        }
+        None => baton_server::webhook::WebhookConfig::default(),
+    };
     let mut config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
         auth,
+        webhooks: Arc::new(webhooks),
         ..ServerConfig::default()
     };
     args.conn.apply(&mut config);

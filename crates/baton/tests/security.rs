@@ -24,8 +24,21 @@ fn db_url(dir: &Path) -> String {
 
 /// `baton keys create`: (key id, secret).
 fn create_key(dir: &Path, role: &str) -> (String, String) {
-    let out = baton(&["keys", "--db", &db_url(dir), "create", "--role", role, "--name", "test"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = baton(&[
+        "keys",
+        "--db",
+        &db_url(dir),
+        "create",
+        "--role",
+        role,
+        "--name",
+        "test",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert_eq!(v["role"], role);
     (
@@ -44,7 +57,15 @@ async fn start(dir: &Path, host: &str, extra: &[&str]) -> Server {
     let port = free_port();
     let log = dir.join("server.log");
     let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(["--log-format", "json", "server", "--host", host, "--port", &port.to_string()])
+        .args([
+            "--log-format",
+            "json",
+            "server",
+            "--host",
+            host,
+            "--port",
+            &port.to_string(),
+        ])
         .args(["--db", &db_url(dir)])
         .args(extra)
         // Everything, so a secret logged at any level is caught.
@@ -59,31 +80,59 @@ async fn start(dir: &Path, host: &str, extra: &[&str]) -> Server {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while client.get(format!("{root}/health")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server not healthy in 20 s:\n{}", log_tail(&log));
+        assert!(
+            Instant::now() < deadline,
+            "server not healthy in 20 s:\n{}",
+            log_tail(&log)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Server { _child: child, root, log }
+    Server {
+        _child: child,
+        root,
+        log,
+    }
 }
 
 #[test]
 fn a_non_loopback_address_without_keys_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port().to_string();
-    let out = baton(&["server", "--host", "0.0.0.0", "--port", &port, "--db", &db_url(dir.path())]);
+    let out = baton(&[
+        "server",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        &port,
+        "--db",
+        &db_url(dir.path()),
+    ]);
     assert!(!out.status.success(), "it started");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--insecure") && err.contains("without authentication"), "{err}");
+    assert!(
+        err.contains("--insecure") && err.contains("without authentication"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insecure_says_so_in_health() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path(), "0.0.0.0", &["--insecure"]).await;
-    let health: Value = reqwest::get(format!("{}/health", s.root)).await.unwrap().json().await.unwrap();
+    let health: Value = reqwest::get(format!("{}/health", s.root))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let warnings = health["warnings"].to_string();
     assert!(warnings.contains("insecure"), "{health}");
     let log = std::fs::read_to_string(&s.log).unwrap();
-    assert!(log.contains("INSECURE"), "a warning at start:\n{}", log_tail(&s.log));
+    assert!(
+        log.contains("INSECURE"),
+        "a warning at start:\n{}",
+        log_tail(&s.log)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +144,10 @@ async fn keys_cli_tokens_request_ids_and_no_secret_in_logs() {
     let listed = String::from_utf8(list.stdout).unwrap();
     assert_eq!(listed.lines().count(), 2);
     assert!(listed.contains(&admin_id) && listed.contains(&viewer_id));
-    assert!(!listed.contains(&admin_secret) && !listed.contains(&viewer_secret), "list shows no secrets");
+    assert!(
+        !listed.contains(&admin_secret) && !listed.contains(&viewer_secret),
+        "list shows no secrets"
+    );
 
     // Keys exist: a non-loopback address is fine now (auth is on).
     let s = start(dir.path(), "0.0.0.0", &[]).await;
@@ -105,16 +157,32 @@ async fn keys_cli_tokens_request_ids_and_no_secret_in_logs() {
             .json(&json!({"keyId": id, "keySecret": secret}))
             .send()
     };
-    let admin_token = token_of(&admin_id, &admin_secret).await.unwrap().json::<Value>().await.unwrap()["token"]
+    let admin_token = token_of(&admin_id, &admin_secret)
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
         .as_str()
         .unwrap()
         .to_string();
-    let viewer_token = token_of(&viewer_id, &viewer_secret).await.unwrap().json::<Value>().await.unwrap()["token"]
+    let viewer_token = token_of(&viewer_id, &viewer_secret)
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
         .as_str()
         .unwrap()
         .to_string();
     // A failed attempt with a wrong secret, and one with basic auth, are logged without them.
-    assert_eq!(token_of(&admin_id, "wrong-secret-xyz").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        token_of(&admin_id, "wrong-secret-xyz")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
     let basic = c
         .get(format!("{}/api/metadata/taskdefs", s.root))
         .basic_auth(&admin_id, Some(&admin_secret))
@@ -147,7 +215,11 @@ async fn keys_cli_tokens_request_ids_and_no_secret_in_logs() {
 
     // Revoking with the CLI (while the server runs) ends the admin's token.
     let revoke = baton(&["keys", "--db", &db_url(dir.path()), "revoke", &admin_id]);
-    assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let r = c
@@ -159,7 +231,11 @@ async fn keys_cli_tokens_request_ids_and_no_secret_in_logs() {
         if r.status() == StatusCode::UNAUTHORIZED {
             break;
         }
-        assert!(Instant::now() < deadline, "the revoked key's token still works: {}", r.status());
+        assert!(
+            Instant::now() < deadline,
+            "the revoked key's token still works: {}",
+            r.status()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let again = baton(&["keys", "--db", &db_url(dir.path()), "revoke", &admin_id]);
@@ -177,7 +253,11 @@ async fn keys_cli_tokens_request_ids_and_no_secret_in_logs() {
     }
     for id in ["trace-me-403", "trace-me-404"] {
         let lines: Vec<&str> = log.lines().filter(|l| l.contains(id)).collect();
-        assert!(!lines.is_empty(), "no log line names request {id}:\n{}", log_tail(&s.log));
+        assert!(
+            !lines.is_empty(),
+            "no log line names request {id}:\n{}",
+            log_tail(&s.log)
+        );
         for l in &lines {
             let v: Value = serde_json::from_str(l).expect("JSON log line");
             assert_eq!(v["span"]["request_id"], id, "{l}");
@@ -190,7 +270,9 @@ async fn keys_cli_tokens_request_ids_and_no_secret_in_logs() {
         "the refusal is logged once with its id: {work:?}"
     );
     assert_eq!(
-        work.iter().filter(|l| l.contains("request refused")).count(),
+        work.iter()
+            .filter(|l| l.contains("request refused"))
+            .count(),
         1,
         "logged once"
     );

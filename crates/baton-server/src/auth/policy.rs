@@ -85,6 +85,8 @@ mod tests {
         assert!(Role::Viewer.allows(read) && !Role::Worker.allows(read));
         assert!(Role::Worker.allows(need(&get, "/api/tasks/{task_id}")));
         assert_eq!(need(&post, "/api/token"), Need::Public);
+        // Webhooks authenticate by their signature, not by a key.
+        assert_eq!(need(&post, "/api/webhook/{name}"), Need::Public);
         assert_eq!(need(&Method::DELETE, "/api/some/new/route"), Need::Admin);
         assert_eq!(need(&get, "/metrics"), Need::Read);
     }

@@ -75,29 +75,40 @@ pub(crate) fn secret(conn: &Connection, name: &str, candidate: &[u8]) -> Result<
         .query_row([name], |r| r.get(0))?)
 }
 
+pub(crate) fn get_delivery(
+    conn: &Connection,
+    hook: &str,
+    delivery_id: &str,
+) -> Result<Option<WebhookDelivery>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT received_at, workflow_ids FROM webhook_deliveries
+             WHERE hook = ?1 AND delivery_id = ?2",
+        )?
+        .query_row(params![hook, delivery_id], |r| {
+            Ok((r.get::<_, Millis>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()?;
+    let Some((received_at, ids)) = row else {
+        return Ok(None);
+    };
+    let workflow_ids: Vec<String> = serde_json::from_str(&ids)
+        .map_err(|e| StoreError::Corrupt(format!("webhook delivery ids: {e}")))?;
+    Ok(Some(WebhookDelivery {
+        hook: hook.to_string(),
+        delivery_id: delivery_id.to_string(),
+        received_at,
+        workflow_ids,
+    }))
+}
+
 /// Records a delivery; `None` if it is new, else the delivery recorded before (unchanged).
 pub(crate) fn record_delivery(
     conn: &Connection,
     d: &WebhookDelivery,
 ) -> Result<Option<WebhookDelivery>> {
-    let before = conn
-        .prepare_cached(
-            "SELECT received_at, workflow_ids FROM webhook_deliveries
-             WHERE hook = ?1 AND delivery_id = ?2",
-        )?
-        .query_row(params![d.hook, d.delivery_id], |r| {
-            Ok((r.get::<_, Millis>(0)?, r.get::<_, String>(1)?))
-        })
-        .optional()?;
-    if let Some((received_at, ids)) = before {
-        let workflow_ids: Vec<String> = serde_json::from_str(&ids)
-            .map_err(|e| StoreError::Database(format!("webhook delivery ids: {e}")))?;
-        return Ok(Some(WebhookDelivery {
-            hook: d.hook.clone(),
-            delivery_id: d.delivery_id.clone(),
-            received_at,
-            workflow_ids,
-        }));
+    if let Some(before) = get_delivery(conn, &d.hook, &d.delivery_id)? {
+        return Ok(Some(before));
     }
     let ids = serde_json::to_string(&d.workflow_ids)
         .map_err(|e| StoreError::Database(format!("webhook delivery ids: {e}")))?;

@@ -580,6 +580,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn webhook_delivery(
+        &self,
+        hook: &str,
+        delivery_id: &str,
+    ) -> Result<Option<crate::WebhookDelivery>> {
+        let (hook, id) = (hook.to_string(), delivery_id.to_string());
+        self.read(move |c, _| auth::get_delivery(c, &hook, &id))
+            .await
+    }
+
     async fn record_webhook_delivery(
         &self,
         delivery: crate::WebhookDelivery,
