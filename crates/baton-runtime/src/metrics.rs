@@ -13,8 +13,8 @@ use baton_model::{HistoryEvent, TaskStatus, WorkflowStatus};
 use baton_store::QueueStat;
 use parking_lot::Mutex;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -87,7 +87,8 @@ pub struct Metrics {
     commit_seconds: Histogram,
     commit_workflows: Histogram,
     commit_failures: IntCounterVec,
-    workflows_running: IntGauge,
+    workflows_running: IntGaugeVec,
+    oldest_running_age: prometheus::GaugeVec,
     label_overflow: IntCounterVec,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
@@ -228,12 +229,25 @@ impl Metrics {
         .expect("static gauge definition");
         r.register(Box::new(queue_oldest_age.clone()))
             .expect("registered once");
-        let workflows_running = IntGauge::new(
-            "baton_workflows_running",
-            "Workflows in status RUNNING or PAUSED, read at scrape.",
+        let workflows_running = IntGaugeVec::new(
+            Opts::new(
+                "baton_workflows_running",
+                "Workflows in status RUNNING or PAUSED, read at scrape.",
+            ),
+            &["workflow"],
         )
         .expect("static gauge definition");
         r.register(Box::new(workflows_running.clone()))
+            .expect("registered once");
+        let oldest_running_age = prometheus::GaugeVec::new(
+            Opts::new(
+                "baton_workflow_oldest_running_age_seconds",
+                "Age of the oldest RUNNING or PAUSED execution of a workflow, read at scrape.",
+            ),
+            &["workflow"],
+        )
+        .expect("static gauge definition");
+        r.register(Box::new(oldest_running_age.clone()))
             .expect("registered once");
         let commit_seconds = Histogram::with_opts(
             HistogramOpts::new(
@@ -336,6 +350,7 @@ impl Metrics {
             queue_depth,
             queue_oldest_age,
             workflows_running,
+            oldest_running_age,
             commit_seconds,
             commit_workflows,
             registry: r,
@@ -483,8 +498,20 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Sets the running-workflows gauge (read from the store at scrape).
-    pub fn set_workflows_running(&self, n: i64) {
-        self.workflows_running.set(n);
+    /// Replaces the running-workflow gauges with `active` (read from the store at scrape).
+    pub fn refresh_active_workflows(&self, active: &[baton_store::ActiveWorkflows], now: i64) {
+        self.workflows_running.reset();
+        self.oldest_running_age.reset();
+        for a in active {
+            let label = self.workflow_label(&a.name);
+            self.workflows_running
+                .with_label_values(&[label])
+                .add(a.count);
+            let age = (now.saturating_sub(a.oldest_start_time)).max(0) as f64 / 1000.0;
+            let g = self.oldest_running_age.with_label_values(&[label]);
+            if age > g.get() {
+                g.set(age);
+            }
+        }
     }
 }

@@ -127,7 +127,14 @@ async fn metrics_move_as_workflows_run() {
         queued.get("baton_workflow_starts_total", &[("workflow", "m_flow")]),
         3.0
     );
-    assert_eq!(queued.get("baton_workflows_running", &[]), 3.0);
+    assert_eq!(
+        queued.get("baton_workflows_running", &[("workflow", "m_flow")]),
+        3.0
+    );
+    assert!(queued.has(
+        "baton_workflow_oldest_running_age_seconds",
+        &[("workflow", "m_flow")]
+    ));
     assert_eq!(queued.get("baton_queue_depth", &[("queue", "m_task")]), 3.0);
     assert!(queued.has("baton_queue_oldest_age_seconds", &[("queue", "m_task")]));
 
@@ -188,6 +195,10 @@ async fn metrics_move_as_workflows_run() {
         2.0
     );
     assert_eq!(after.get("baton_workflows_running", &[]), 0.0);
+    assert!(!after.has(
+        "baton_workflow_oldest_running_age_seconds",
+        &[("workflow", "m_flow")]
+    ));
     assert_eq!(after.get("baton_queue_depth", &[("queue", "m_task")]), 0.0);
     assert!(
         after.get("baton_commit_seconds_count", &[])

@@ -208,6 +208,14 @@ pub struct QueueStat {
     pub oldest_visible_at: Option<Millis>,
 }
 
+/// Running (or paused) executions of one workflow name, as metrics see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveWorkflows {
+    pub name: String,
+    pub count: i64,
+    pub oldest_start_time: Millis,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ----- task definitions -----
@@ -261,8 +269,9 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>>;
     /// Depth and oldest claimable entry of every non-empty queue (for metrics).
     async fn queue_stats(&self, now: Millis) -> Result<Vec<QueueStat>>;
-    /// Executions in status RUNNING or PAUSED (for metrics).
-    async fn count_active_workflows(&self) -> Result<i64>;
+    /// Executions in status RUNNING or PAUSED per workflow name, with the oldest start time
+    /// (for metrics).
+    async fn active_workflow_stats(&self) -> Result<Vec<ActiveWorkflows>>;
     /// The backend's name as metrics and `/health` show it (`sqlite`, `postgres`).
     fn backend_name(&self) -> &'static str;
     /// The last poll of each queue (task type, without domain prefix) and domain, for

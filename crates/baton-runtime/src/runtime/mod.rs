@@ -213,8 +213,8 @@ impl Runtime {
         let now = now_ms();
         let queues = self.store.queue_stats(now).await?;
         self.metrics.refresh_queues(&queues, now);
-        let running = self.store.count_active_workflows().await?;
-        self.metrics.set_workflows_running(running);
+        let active = self.store.active_workflow_stats().await?;
+        self.metrics.refresh_active_workflows(&active, now);
         Ok(self.metrics.encode())
     }
 

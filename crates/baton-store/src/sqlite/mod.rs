@@ -547,8 +547,8 @@ impl Store for SqliteStore {
         self.read(move |c, _| read::queue_stats(c, now)).await
     }
 
-    async fn count_active_workflows(&self) -> Result<i64> {
-        self.read(|c, _| read::count_active_workflows(c)).await
+    async fn active_workflow_stats(&self) -> Result<Vec<crate::ActiveWorkflows>> {
+        self.read(|c, _| read::active_workflow_stats(c)).await
     }
 
     fn backend_name(&self) -> &'static str {

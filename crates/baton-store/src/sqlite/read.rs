@@ -458,10 +458,19 @@ pub(crate) fn queue_stats(conn: &Connection, now: Millis) -> Result<Vec<crate::Q
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub(crate) fn count_active_workflows(conn: &Connection) -> Result<i64> {
-    let mut stmt = conn
-        .prepare_cached("SELECT COUNT(*) FROM workflows WHERE status IN ('RUNNING', 'PAUSED')")?;
-    Ok(stmt.query_row([], |r| r.get(0))?)
+pub(crate) fn active_workflow_stats(conn: &Connection) -> Result<Vec<crate::ActiveWorkflows>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, COUNT(*), MIN(start_time) FROM workflows
+         WHERE status IN ('RUNNING', 'PAUSED') GROUP BY name ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(crate::ActiveWorkflows {
+            name: r.get(0)?,
+            count: r.get(1)?,
+            oldest_start_time: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 pub(crate) fn poll_data(conn: &Connection) -> Result<Vec<PollData>> {
