@@ -229,3 +229,19 @@ async fn a_body_cut_short_in_transit_starts_nothing() {
     assert_eq!(ok["duplicate"], false);
     assert_eq!(started(&s).await.len(), 1);
 }
+
+#[test]
+fn the_readme_example_configuration_loads() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("```toml\n[hooks.github]")
+        .expect("the README's webhook example")
+        + "```toml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let config =
+        WebhookConfig::parse(&readme[start..end], |_| Some("s".into())).expect("it parses");
+    let rules = &config.hooks["github"].rules;
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0].workflow, "k1_firmware_ci");
+}
