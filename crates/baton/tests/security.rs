@@ -191,6 +191,32 @@ async fn keys_cli_tokens_request_ids_and_no_secret_in_logs() {
         .unwrap();
     assert_eq!(basic.status(), StatusCode::OK);
 
+    // `baton schedule` against the authenticated server: refused without a key, fine with one.
+    let schedule = |key: Option<(&str, &str)>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
+        cmd.args(["schedule", "--server", &s.root, "list", "--json"])
+            .stdin(Stdio::null());
+        cmd.env_remove("BATON_KEY_ID")
+            .env_remove("BATON_KEY_SECRET");
+        if let Some((id, secret)) = key {
+            cmd.env("BATON_KEY_ID", id).env("BATON_KEY_SECRET", secret);
+        }
+        cmd.output().expect("run baton schedule")
+    };
+    let anon = schedule(None);
+    assert!(!anon.status.success());
+    assert!(
+        String::from_utf8_lossy(&anon.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&anon.stderr)
+    );
+    let keyed = schedule(Some((&viewer_id, &viewer_secret)));
+    assert!(
+        keyed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keyed.stderr)
+    );
+
     // A request refused for its role: its id is in the log line that reports it.
     let refused = c
         .post(format!("{}/api/metadata/taskdefs", s.root))
