@@ -27,6 +27,20 @@ pub use nofile::{
     RESERVED_DESCRIPTORS,
 };
 
+/// Entry points for the fuzz targets under `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::collections::HashMap;
+
+    /// Parses a workflow search the way `GET /api/workflow/search` does (`query`, `freeText`,
+    /// `sort`, `start`, `size`); `Err` is the 400 message.
+    pub fn workflow_search(params: HashMap<String, String>) -> Result<(), String> {
+        crate::api::search_query(&params)
+            .map(|_| ())
+            .map_err(|e| e.message)
+    }
+}
+
 /// Server settings that shape HTTP behaviour.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

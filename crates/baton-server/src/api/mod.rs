@@ -7,6 +7,9 @@ mod scheduler;
 mod tasks;
 mod workflow;
 
+/// For the fuzz targets (`crate::fuzzing`).
+pub(crate) use workflow::search_query;
+
 use crate::AppState;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
