@@ -8,6 +8,7 @@
 //! work and nudge the sweeper if a timer moved closer. If another writer got there first the
 //! commit reports a conflict, and the update is re-applied to the fresh state.
 
+mod changes;
 mod error;
 mod events;
 mod follow_ups;
@@ -18,6 +19,8 @@ mod system;
 mod waiters;
 mod wakers;
 
+pub use baton_model::clock::Clock;
+pub use changes::{TaskChange, WorkflowChange};
 pub use error::{Error, Result};
-pub use runtime::{now_ms, Runtime, RuntimeConfig, UpdateResponse};
+pub use runtime::{Runtime, RuntimeConfig, UpdateResponse};
 pub use scheduler::{next_run_times, parse_cron, parse_zone};

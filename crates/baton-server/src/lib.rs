@@ -1,4 +1,5 @@
-//! Baton's HTTP face: the Conductor REST API (`/api/...`) and health.
+//! Baton's HTTP face: the Conductor REST API (`/api/...`), health, the live event stream and
+//! the web UI (from `baton-ui`).
 //!
 //! Handlers are thin: they parse and check the request (every client error names the field),
 //! call [`baton_runtime::Runtime`], and shape the answer the way the official SDKs expect
@@ -88,10 +89,17 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub config: Arc<ServerConfig>,
     pub auth: Arc<auth::Auth>,
+    /// Cancelled when the server starts shutting down, so open event streams end instead of
+    /// holding the drain until its deadline.
+    pub shutdown: CancellationToken,
 }
 
-/// The full router.
+/// The full router: the API and the web UI.
 pub fn app(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
+    router(runtime, config, CancellationToken::new())
+}
+
+fn router(runtime: Arc<Runtime>, config: ServerConfig, shutdown: CancellationToken) -> Router {
     let limit = config.max_body_bytes;
     let metrics = runtime.metrics().clone();
     let auth = Arc::new(auth::Auth::new(
@@ -102,6 +110,7 @@ pub fn app(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
         runtime,
         config: Arc::new(config),
         auth: auth.clone(),
+        shutdown,
     };
     let routes = api::routes()
         .route("/metrics", axum::routing::get(observe::metrics))
@@ -110,6 +119,7 @@ pub fn app(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(auth, auth::require));
     observe::layer(routes, metrics)
         .with_state(state)
+        .merge(baton_ui::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
 }
 
@@ -135,7 +145,7 @@ pub async fn serve(
             .run_system_workers(stopping.clone(), config.shutdown_timeout),
     );
     let scheduler = tokio::spawn(runtime.clone().run_scheduler(cancel.clone()));
-    let router = app(runtime, config.clone());
+    let router = router(runtime, config.clone(), stopping.clone());
     let signal = {
         let stopping = stopping.clone();
         async move {

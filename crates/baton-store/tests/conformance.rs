@@ -138,6 +138,7 @@ pub mod suite {
             now,
             limits: Default::default(),
             registered: true,
+            claim: baton_engine::claim::claim,
         }
     }
 
@@ -628,7 +629,10 @@ pub mod suite {
         assert_eq!(stored.worker_id.as_deref(), Some("w1"));
 
         let state = store.load_workflow("wf-1").await.unwrap().unwrap();
-        assert_eq!(state.version, 3, "each claim bumps the workflow version");
+        assert_eq!(
+            state.version, 1,
+            "claims leave the workflow's version alone"
+        );
         assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 30_000));
         let events = store.history("wf-1").await.unwrap();
         let claimed: Vec<_> = events
@@ -710,7 +714,59 @@ pub mod suite {
         let out = store.poll(poll_req("work", 1, "w", NOW)).await.unwrap();
         assert_eq!(out.tasks.len(), 1);
         assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 5_000_000));
-        assert_eq!(version_of(&store, "wf-1").await, 2);
+        assert_eq!(version_of(&store, "wf-1").await, 1);
+    }
+
+    /// A copy read before a claim cannot undo it: writing the claimed task from that copy is
+    /// a conflict that changes nothing, while a commit that leaves the task alone passes
+    /// but cannot move the workflow's wake-up past the claim's lease.
+    pub async fn commits_from_before_a_claim_cannot_undo_it(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let t = task("wf-1", "t-0", 0, "work"); // responseTimeoutSeconds 30
+        let other = task("wf-1", "t-1", 1, "other");
+        store
+            .commit(one(insert(
+                workflow("wf-1", "flow"),
+                &d,
+                vec![t.clone(), other.clone()],
+            )))
+            .await
+            .unwrap();
+        let out = store.poll(poll_req("work", 1, "w", NOW)).await.unwrap();
+        assert_eq!(out.tasks.len(), 1);
+        let lease_end = NOW + 30_000;
+        assert_eq!(out.wake_by, Some(lease_end));
+
+        // The stale copy (t-0 still SCHEDULED, poll count 0) cancels t-0: refused.
+        let mut stale = t.clone();
+        stale.status = TaskStatus::Canceled;
+        let mut write = update(workflow("wf-1", "flow"), &d, 1);
+        write.tasks = vec![stale];
+        write.next_wake_at = Some(NOW + 999_000);
+        let err = store.commit(one(write)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        let kept = store.get_task("t-0").await.unwrap().unwrap();
+        assert_eq!(kept.status, TaskStatus::InProgress);
+        assert_eq!(version_of(&store, "wf-1").await, 1, "nothing changed");
+
+        // The same copy changing only t-1 passes, and the wake-up stays at the lease end.
+        let mut other_done = other.clone();
+        other_done.status = TaskStatus::Completed;
+        let mut write = update(workflow("wf-1", "flow"), &d, 1);
+        write.tasks = vec![other_done];
+        write.next_wake_at = Some(NOW + 999_000);
+        store.commit(one(write)).await.unwrap();
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(lease_end));
+        assert_eq!(store.due_workflows(lease_end, 10).await.unwrap(), ["wf-1"]);
+
+        // A copy that saw the claim writes t-0 (a heartbeat); its own wake-up now rules.
+        let mut seen = out.tasks[0].clone();
+        seen.update_time = NOW + 10_000;
+        let mut write = update(workflow("wf-1", "flow"), &d, 2);
+        write.tasks = vec![seen];
+        write.next_wake_at = Some(NOW + 40_000);
+        store.commit(one(write)).await.unwrap();
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 40_000));
     }
 
     pub async fn stale_queue_entry_is_dropped(store: Arc<dyn Store>) {
@@ -805,7 +861,10 @@ pub mod suite {
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(state.version, 11);
+            assert_eq!(
+                state.version, 1,
+                "claims leave the workflow's version alone"
+            );
             assert!(state
                 .tasks
                 .iter()
@@ -904,7 +963,7 @@ pub mod suite {
             .await
             .unwrap();
         store.poll(poll_req("work", 1, "w", NOW + 1)).await.unwrap();
-        let mut write = update(workflow("wf-1", "flow"), &d, 2);
+        let mut write = update(workflow("wf-1", "flow"), &d, 1);
         write.history = vec![HistoryEvent::workflow(
             "wf-1",
             "COMPLETED",
@@ -944,7 +1003,7 @@ pub mod suite {
         // Removing the execution keeps its history.
         let mut t1 = task("wf-1", "t-1", 1, "work");
         t1.status = TaskStatus::Scheduled;
-        let mut write = update(workflow("wf-1", "flow"), &d, 3);
+        let mut write = update(workflow("wf-1", "flow"), &d, 2);
         write.queue_push = vec![entry(&t1, 0, NOW)];
         write.tasks = vec![t1];
         store.commit(one(write)).await.unwrap();
@@ -1214,7 +1273,7 @@ pub mod suite {
             .unwrap()
             .is_some());
         let state = store.load_workflow("wf-1").await.unwrap().unwrap();
-        assert_eq!(state.version, 2);
+        assert_eq!(state.version, 1);
         assert_eq!(*state.def, *d);
         assert_eq!(state.tasks.len(), 2);
         assert_eq!(state.tasks[0].status, TaskStatus::InProgress);
@@ -1256,6 +1315,7 @@ mod sqlite {
                 path: self.0.clone(),
                 synchronous: Synchronous::Normal,
                 readers: 4,
+                clock: Default::default(),
             };
             Arc::new(SqliteStore::open(opts).unwrap())
         }
@@ -1294,6 +1354,7 @@ mod sqlite {
         poll_claims_in_order,
         poll_with_domain,
         poll_without_response_timeout_keeps_wake,
+        commits_from_before_a_claim_cannot_undo_it,
         stale_queue_entry_is_dropped,
         concurrent_pollers_claim_each_task_once,
         due_workflows_and_next_wake,
@@ -1317,6 +1378,7 @@ mod sqlite {
                 path: db.0.clone(),
                 synchronous: Synchronous::Full,
                 readers: 1,
+                clock: Default::default(),
             })
             .unwrap(),
         );

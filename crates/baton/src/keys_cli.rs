@@ -57,7 +57,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
                     name: name.clone(),
                     role: role.as_str().to_string(),
                     secret_hash: key.secret_hash.clone(),
-                    created_at: baton_runtime::now_ms(),
+                    created_at: baton_runtime::Clock::System.now_ms(),
                     revoked_at: None,
                 })
                 .await?;
@@ -78,7 +78,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { key_id } => {
             if !store
-                .revoke_api_key(&key_id, baton_runtime::now_ms())
+                .revoke_api_key(&key_id, baton_runtime::Clock::System.now_ms())
                 .await?
             {
                 match store.get_api_key(&key_id).await? {

@@ -35,6 +35,18 @@ pub struct LimitArgs {
           default_value_t = RuntimeConfig::DEFAULT_MAX_FORK_BRANCHES as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_fork_branches: u64,
+    /// Most tasks one workflow may hold (retried attempts count; tasks dropped by a loop's
+    /// keepLastN do not); a decision that goes over fails the workflow, naming this limit.
+    #[arg(long, env = "BATON_MAX_TASKS_PER_WORKFLOW",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_TASKS_PER_WORKFLOW as u64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    max_tasks_per_workflow: u64,
+    /// Largest task output a worker may report, in bytes of JSON; a larger one fails the
+    /// task for good (FAILED_WITH_TERMINAL_ERROR), naming this limit, and is not stored.
+    #[arg(long, env = "BATON_MAX_TASK_OUTPUT_BYTES",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_TASK_OUTPUT_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+    max_task_output_bytes: u64,
     /// Largest response body in bytes an HTTP system task reads; a larger one fails the task
     /// (FAILED, retries apply) with a reason naming this limit.
     #[arg(long, env = "BATON_MAX_HTTP_TASK_RESPONSE_BYTES",
@@ -47,6 +59,12 @@ pub struct LimitArgs {
           default_value_t = RuntimeConfig::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT as u64,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_system_tasks_in_flight: u64,
+    /// Change records kept for live listeners (`GET /api/events/stream`, the web UI) that
+    /// fall behind; a listener further behind gets a `resync` event and re-reads.
+    #[arg(long, env = "BATON_EVENT_STREAM_BUFFER",
+          default_value_t = RuntimeConfig::DEFAULT_CHANGE_FEED_CAPACITY as u64,
+          value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
+    event_stream_buffer: u64,
     /// Most distinct task types, workflow names and queue names each kept as metric labels
     /// on `/metrics`; further names are counted under `_other`.
     #[arg(long, env = "BATON_METRICS_MAX_LABEL_VALUES",
@@ -64,8 +82,11 @@ impl LimitArgs {
         config.decision_time_budget = Duration::from_millis(self.decision_time_budget_ms);
         let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         config.max_fork_branches = size(self.max_fork_branches);
+        config.max_tasks_per_workflow = size(self.max_tasks_per_workflow);
+        config.max_task_output_bytes = size(self.max_task_output_bytes);
         config.max_http_task_response_bytes = size(self.max_http_task_response_bytes);
         config.max_system_tasks_in_flight = size(self.max_system_tasks_in_flight);
+        config.change_feed_capacity = size(self.event_stream_buffer);
         config.metrics_max_label_values = size(self.metrics_max_label_values);
         baton_model::limits::set_max_json_depth(
             usize::try_from(self.max_json_depth).unwrap_or(usize::MAX),

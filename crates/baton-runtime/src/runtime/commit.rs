@@ -5,15 +5,18 @@ use super::*;
 use crate::metrics::CommitObservation;
 
 impl Runtime {
-    /// Polls that claimed tasks of this workflow while its turn held it left their versions;
-    /// taking them in (in order, while each is the next version and its task untouched by
-    /// the decision) lets the commit pass instead of conflicting and re-reading the workflow.
+    /// Takes in the tasks polls claimed while this workflow's turn held it, where the copy
+    /// has not seen them yet and the decision left them alone. One the decision changed
+    /// makes the commit conflict (the store sees the copy is older than the claim), and the
+    /// turn re-reads the workflow.
     pub(super) fn absorb_claims(&self, st: &mut ExecState) {
-        for (task, version) in self.states.take_claims(&st.workflow.workflow_id) {
-            if st.version.map(|v| v + 1) != Some(version) || !engine::absorb_claim(st, task) {
-                break;
+        for task in self.states.take_claims(&st.workflow.workflow_id) {
+            let newer = st
+                .find_task(&task.task_id)
+                .is_some_and(|i| st.tasks[i].poll_count < task.poll_count);
+            if newer {
+                engine::absorb_claim(st, task);
             }
-            st.version = Some(version);
         }
     }
 
@@ -48,7 +51,7 @@ impl Runtime {
         };
         let mut queues: Vec<String> = Vec::new();
         let mut earliest: Option<i64> = None;
-        let now = now_ms();
+        let now = self.now();
         for st in &mut states {
             for q in &st.queue_push {
                 if !queues.contains(&q.queue) {
@@ -84,6 +87,7 @@ impl Runtime {
         }
         let follow_ups = commit.follow_ups.clone();
         let started = Instant::now();
+        let changes = self.changes.describe(&commit.workflows);
         if let Err(e) = self.store.commit(commit).await {
             let conflict = matches!(e, StoreError::Conflict(_));
             self.metrics.commit_failed(conflict);
@@ -98,11 +102,12 @@ impl Runtime {
             self.waiters.committed(&st.workflow.workflow_id);
             self.states.committed(st);
         }
+        self.changes.publish(changes);
         for q in &queues {
             self.queues.wake(q);
         }
         if let Some(at) = earliest {
-            if at < self.sweeper_next.load(Ordering::Relaxed) || at <= now_ms() {
+            if at < self.sweeper_next.load(Ordering::Relaxed) || at <= self.now() {
                 self.sweeper_nudge.notify_one();
             }
         }
@@ -135,10 +140,10 @@ impl Runtime {
             // The cached entry is handed over for the turn (no copy) and comes back with
             // the commit; without one, the workflow is read from the store.
             let mut st = match self.states.take(workflow_id) {
-                Some(cached) => self.cached_exec_state(cached, now_ms()),
+                Some(cached) => self.cached_exec_state(cached, self.now()),
                 None => {
                     let state = self.load_or_404(workflow_id).await?;
-                    self.exec_state(state, now_ms())
+                    self.exec_state(state, self.now())
                 }
             };
             st.registry = Some(self.task_defs().await?);

@@ -13,6 +13,7 @@ use commit::decided_nothing;
 pub(crate) use commit::Mutation;
 use state_cache::{CachedState, StateCache, WorkflowLocks};
 
+use crate::changes::ChangeFeed;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::waiters::CommitWaiters;
@@ -21,6 +22,7 @@ use baton_engine::ops;
 use baton_engine::state::TaskList;
 use baton_engine::validate::{validate_task_def, validate_workflow_def};
 use baton_engine::{self as engine, DefIndex, ExecState, NewExecution, UpdateOutcome};
+use baton_model::clock::Clock;
 use baton_model::{
     queue_name, BulkResponse, HistoryEvent, IdempotencyStrategy, JsonMap, StartWorkflowRequest,
     Task, TaskDef, TaskExecLog, TaskResult, TaskResultStatus, Workflow, WorkflowDef,
@@ -33,20 +35,12 @@ use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// (task type, domain) pairs with a worker polling lately.
 type ActiveDomains = Arc<HashSet<(String, String)>>;
-
-/// Wall-clock epoch milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// A start decided but not yet committed, or the execution an idempotency key already names.
 enum Started {
@@ -56,6 +50,9 @@ enum Started {
 
 /// How many times an operation re-reads and re-decides after losing a race to another writer.
 const MAX_CONFLICT_RETRIES: usize = 64;
+
+/// Due workflows one sweeper pass lists.
+const SWEEP_BATCH: usize = 256;
 
 /// Due workflows the sweeper decides at once (so their commits share group commits).
 const SWEEP_CONCURRENCY: usize = 32;
@@ -77,6 +74,10 @@ pub struct RuntimeConfig {
     pub decision_time_budget: Duration,
     /// Most branches one FORK_JOIN_DYNAMIC may fork; more fail it for good.
     pub max_fork_branches: usize,
+    /// Most tasks one workflow may hold; a decision that goes over fails it, naming the limit.
+    pub max_tasks_per_workflow: usize,
+    /// Largest task output a worker may report (bytes of JSON); more fails the task for good.
+    pub max_task_output_bytes: usize,
     /// Largest HTTP system-task response body read; a larger one fails the task (FAILED,
     /// so the task definition's retries apply), naming the limit.
     pub max_http_task_response_bytes: usize,
@@ -86,6 +87,12 @@ pub struct RuntimeConfig {
     /// Most distinct task types, workflow names and queues each kept as metric labels;
     /// further names are counted under `_other`.
     pub metrics_max_label_values: usize,
+    /// The clock every decision, claim, timer and schedule reads: the system clock, or in
+    /// tests a manual one, so timeouts are proved by moving time instead of sleeping.
+    pub clock: Clock,
+    /// Change records the change feed keeps for listeners that fall behind (the web UI's
+    /// event stream); one further behind is told it lagged and re-reads.
+    pub change_feed_capacity: usize,
 }
 
 impl RuntimeConfig {
@@ -97,10 +104,18 @@ impl RuntimeConfig {
     pub const DEFAULT_DECISION_TIME_BUDGET: Duration = Duration::from_millis(200);
     /// Default of [`RuntimeConfig::max_fork_branches`].
     pub const DEFAULT_MAX_FORK_BRANCHES: usize = engine::EngineLimits::DEFAULT_MAX_FORK_BRANCHES;
+    /// Default of [`RuntimeConfig::max_tasks_per_workflow`].
+    pub const DEFAULT_MAX_TASKS_PER_WORKFLOW: usize =
+        engine::EngineLimits::DEFAULT_MAX_TASKS_PER_WORKFLOW;
+    /// Default of [`RuntimeConfig::max_task_output_bytes`]: 3 MiB.
+    pub const DEFAULT_MAX_TASK_OUTPUT_BYTES: usize =
+        engine::EngineLimits::DEFAULT_MAX_TASK_OUTPUT_BYTES;
     /// Default of [`RuntimeConfig::max_http_task_response_bytes`]: 1 MiB.
     pub const DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES: usize = 1024 * 1024;
     /// Default of [`RuntimeConfig::max_system_tasks_in_flight`].
     pub const DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT: usize = 256;
+    /// Default of [`RuntimeConfig::change_feed_capacity`].
+    pub const DEFAULT_CHANGE_FEED_CAPACITY: usize = 1024;
 }
 
 impl Default for RuntimeConfig {
@@ -112,9 +127,13 @@ impl Default for RuntimeConfig {
             max_loop_iterations: engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS,
             decision_time_budget: Self::DEFAULT_DECISION_TIME_BUDGET,
             max_fork_branches: Self::DEFAULT_MAX_FORK_BRANCHES,
+            max_tasks_per_workflow: Self::DEFAULT_MAX_TASKS_PER_WORKFLOW,
+            max_task_output_bytes: Self::DEFAULT_MAX_TASK_OUTPUT_BYTES,
             max_http_task_response_bytes: Self::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES,
             max_system_tasks_in_flight: Self::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT,
             metrics_max_label_values: crate::metrics::DEFAULT_MAX_LABEL_VALUES,
+            clock: Clock::System,
+            change_feed_capacity: Self::DEFAULT_CHANGE_FEED_CAPACITY,
         }
     }
 }
@@ -155,21 +174,26 @@ pub struct Runtime {
     /// One lock per workflow being changed on this node (see [`WorkflowLocks`]).
     locks: WorkflowLocks,
     /// Recently polled (task type, domain) pairs, refreshed at most once a second.
-    active_domains: Mutex<(Option<Instant>, ActiveDomains)>,
+    /// The active domains and when (clock millis) they were read.
+    active_domains: Mutex<(Option<i64>, ActiveDomains)>,
     caches: Mutex<Caches>,
     /// Wakes the follow-up loop: follow-ups are pending beyond what their cause carried out.
     pub(crate) follow_ups_nudge: Notify,
     /// Prometheus metrics, recorded at commits and polls.
     metrics: Arc<Metrics>,
+    /// Committed changes, for listeners such as the UI's event stream.
+    changes: ChangeFeed,
 }
 
 impl Runtime {
     pub fn new(store: Arc<dyn Store>, config: RuntimeConfig) -> Arc<Self> {
         let metrics = Metrics::new(config.metrics_max_label_values, store.backend_name());
+        let changes = ChangeFeed::new(config.change_feed_capacity);
         Arc::new(Runtime {
             store,
             metrics: Arc::new(metrics),
             config,
+            changes,
             queues: QueueWakers::default(),
             sweeper_nudge: Notify::new(),
             sweeper_next: AtomicI64::new(0),
@@ -190,6 +214,11 @@ impl Runtime {
             .ok_or_else(|| Error::NotFound(format!("No such workflow found by id: {workflow_id}")))
     }
 
+    /// The current time in epoch milliseconds, by the runtime's clock.
+    pub fn now(&self) -> i64 {
+        self.config.clock.now_ms()
+    }
+
     pub(crate) fn config(&self) -> &RuntimeConfig {
         &self.config
     }
@@ -199,6 +228,8 @@ impl Runtime {
             max_loop_iterations: self.config.max_loop_iterations,
             decision_time_budget: Some(self.config.decision_time_budget),
             max_fork_branches: self.config.max_fork_branches,
+            max_tasks_per_workflow: self.config.max_tasks_per_workflow,
+            max_task_output_bytes: self.config.max_task_output_bytes,
         }
     }
 
@@ -210,12 +241,20 @@ impl Runtime {
     /// Reads the gauges that come from the store (queue depths and ages, running workflows),
     /// then encodes every metric in the Prometheus text format.
     pub async fn render_metrics(&self) -> Result<String> {
-        let now = now_ms();
+        let now = self.now();
         let queues = self.store.queue_stats(now).await?;
         self.metrics.refresh_queues(&queues, now);
         let active = self.store.active_workflow_stats().await?;
         self.metrics.refresh_active_workflows(&active, now);
         Ok(self.metrics.encode())
+    }
+
+    /// Listens to committed changes (see [`crate::WorkflowChange`]); a receiver that falls
+    /// more than `change_feed_capacity` records behind gets `Lagged` and should re-read.
+    pub fn subscribe_changes(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<Arc<crate::WorkflowChange>> {
+        self.changes.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -4,14 +4,14 @@ use super::*;
 
 /// Running workflows as this node last committed them, so the next update of a workflow
 /// does not re-read and re-parse it. Only a hint: every commit still names the version it
-/// started from, and a conflict (another node, or a poll this node did not see) drops the
-/// entry and the update re-reads from the store. Polls keep entries current through the
-/// version the store reports for each claim.
+/// started from, and a conflict (another node, or a poll this node did not see that the
+/// commit would undo) drops the entry and the update re-reads from the store. Claims leave
+/// the workflow's version alone (ADR 14); polls keep entries current by handing each claimed
+/// task over, taken in when it is newer (a higher poll count) than the cached copy.
 ///
 /// A workflow's turn takes its entry out (a move, whatever the workflow's size) and the
 /// commit puts the decided state back, so no update copies the tasks it does not change
-/// (ADR 0009). A poll that claims a task while the entry is out finds nothing to refresh;
-/// the turn's commit then conflicts and re-reads, as it would have anyway.
+/// (ADR 0009). Claims made while the entry is out are kept for the turn to take in.
 #[derive(Default)]
 pub(super) struct StateCache {
     map: Mutex<HashMap<String, Slot>>,
@@ -21,10 +21,11 @@ pub(super) struct StateCache {
 /// polls make meanwhile, for [`Runtime::absorb_claims`]).
 pub(super) enum Slot {
     Here(Box<CachedState>),
-    Out(Vec<(Task, i64)>),
+    Out(Vec<Task>),
 }
 
-/// Claims kept for one turn at most; past that the turn's commit conflicts and re-reads.
+/// Claims kept for one turn at most; past that, a commit that writes one of the others
+/// conflicts and re-reads.
 pub(super) const MAX_CLAIMS_PER_TURN: usize = 1024;
 
 /// One cached workflow: what [`ExecState::from_list`] needs, the task indexes included.
@@ -102,7 +103,7 @@ impl StateCache {
     }
 
     /// The claims made while the turn held the workflow, oldest first.
-    pub(super) fn take_claims(&self, id: &str) -> Vec<(Task, i64)> {
+    pub(super) fn take_claims(&self, id: &str) -> Vec<Task> {
         match self.map.lock().get_mut(id) {
             Some(Slot::Out(claims)) => std::mem::take(claims),
             _ => Vec::new(),
@@ -159,28 +160,23 @@ impl StateCache {
         map.insert(id, Slot::Here(Box::new(state)));
     }
 
-    /// A poll claimed `task`, leaving its workflow at `version`.
-    pub(super) fn claimed(&self, task: &Task, version: i64) {
+    /// A poll claimed `task`.
+    pub(super) fn claimed(&self, task: &Task) {
         let mut map = self.map.lock();
         let id = &task.workflow_instance_id;
         let entry = match map.get_mut(id) {
             Some(Slot::Here(entry)) => entry,
             Some(Slot::Out(claims)) => {
                 if claims.len() < MAX_CLAIMS_PER_TURN {
-                    claims.push((task.clone(), version));
+                    claims.push(task.clone());
                 }
                 return;
             }
             None => return,
         };
-        let position = entry.tasks.find(&task.task_id);
-        match position {
-            Some(i) if entry.version + 1 == version => {
+        if let Some(i) = entry.tasks.find(&task.task_id) {
+            if entry.tasks[i].poll_count < task.poll_count {
                 entry.tasks.refresh(i, task.clone());
-                entry.version = version;
-            }
-            _ => {
-                map.remove(id);
             }
         }
     }

@@ -4,6 +4,7 @@ mod events;
 mod metadata;
 mod params;
 mod scheduler;
+mod stream;
 mod tasks;
 mod workflow;
 
@@ -120,6 +121,8 @@ pub fn routes() -> Router<AppState> {
             "/api/tasks/{workflow_id}/{reference}/{status}",
             post(tasks::update_by_ref),
         )
+        // Baton extension: live changes as server-sent events (the web UI's feed)
+        .route("/api/events/stream", get(stream::stream))
         .merge(scheduler::routes())
 }
 

@@ -186,7 +186,7 @@ fn credential(headers: &HeaderMap) -> Option<Credential> {
 }
 
 fn now_secs() -> i64 {
-    baton_runtime::now_ms() / 1000
+    baton_runtime::Clock::System.now_ms() / 1000
 }
 
 /// Longest key id or secret looked at; longer ones are refused unread.

@@ -157,7 +157,7 @@ pub(crate) async fn receive(
         let record = WebhookDelivery {
             hook: hook.name.clone(),
             delivery_id: d.to_string(),
-            received_at: baton_runtime::now_ms(),
+            received_at: runtime.now(),
             workflow_ids: started.clone(),
         };
         if let Some(before) = runtime

@@ -1,4 +1,4 @@
-//! API keys, server secrets and webhook deliveries (migration 7).
+//! API keys, server secrets and webhook deliveries (migration 8).
 
 use crate::auth::{ApiKey, WebhookDelivery};
 use crate::{Millis, Result, StoreError};

@@ -38,8 +38,13 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         7,
+        "claim_leases",
+        include_str!("migrations/0007_claim_leases.sql"),
+    ),
+    (
+        8,
         "auth_webhooks",
-        include_str!("migrations/0007_auth_webhooks.sql"),
+        include_str!("migrations/0008_auth_webhooks.sql"),
     ),
 ];
 

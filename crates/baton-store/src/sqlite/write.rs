@@ -1,7 +1,7 @@
 //! Writes run by the writer thread: definitions and execution commits, each inside its own
 //! savepoint (the task queue is in `queue.rs`).
 
-use super::codec::{now_ms, to_json};
+use super::codec::to_json;
 use super::writer::WriterCtx;
 use crate::{Commit, Millis, Result, StoreError, WorkflowWrite};
 use baton_model::{HistoryEvent, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
@@ -9,8 +9,7 @@ use rusqlite::{named_params, params, Connection, OptionalExtension, ToSql};
 
 // ----- definitions -----
 
-pub(crate) fn put_task_defs(conn: &Connection, defs: Vec<TaskDef>) -> Result<()> {
-    let now = now_ms();
+pub(crate) fn put_task_defs(conn: &Connection, defs: Vec<TaskDef>, now: Millis) -> Result<()> {
     for mut def in defs {
         let existing: Option<i64> = conn
             .prepare_cached("SELECT create_time FROM task_defs WHERE name = ?1")?
@@ -38,7 +37,7 @@ pub(crate) fn put_task_defs(conn: &Connection, defs: Vec<TaskDef>) -> Result<()>
     Ok(())
 }
 
-pub(crate) fn update_task_def(conn: &Connection, mut def: TaskDef) -> Result<()> {
+pub(crate) fn update_task_def(conn: &Connection, mut def: TaskDef, now: Millis) -> Result<()> {
     let existing: Option<i64> = conn
         .prepare_cached("SELECT create_time FROM task_defs WHERE name = ?1")?
         .query_row([&def.name], |r| r.get(0))
@@ -53,7 +52,7 @@ pub(crate) fn update_task_def(conn: &Connection, mut def: TaskDef) -> Result<()>
         def.create_time = create_time;
     }
     if def.update_time == 0 {
-        def.update_time = now_ms();
+        def.update_time = now;
     }
     conn.prepare_cached(
         "UPDATE task_defs SET json = ?2, create_time = ?3, update_time = ?4 WHERE name = ?1",
@@ -81,6 +80,7 @@ pub(crate) fn put_workflow_def(
     conn: &Connection,
     mut def: WorkflowDef,
     overwrite: bool,
+    now: Millis,
 ) -> Result<()> {
     let existing: Option<i64> = conn
         .prepare_cached("SELECT create_time FROM workflow_defs WHERE name = ?1 AND version = ?2")?
@@ -92,7 +92,6 @@ pub(crate) fn put_workflow_def(
             def.name, def.version
         )));
     }
-    let now = now_ms();
     if def.create_time == 0 {
         def.create_time = existing.unwrap_or(now);
     }
@@ -153,6 +152,7 @@ pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
         ctx.conn
             .prepare_cached("UPDATE workflows SET next_wake_at = ?2 WHERE workflow_id = ?1")?
             .execute(params![r.workflow_id, r.next_wake_at])?;
+        respect_leases(&ctx.conn, &r.workflow_id)?;
     }
     for f in &commit.follow_ups {
         ctx.conn
@@ -208,10 +208,21 @@ fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Option<Ind
                     })
                 })
                 .optional()?;
-            match current.filter(|c| c.version == version) {
-                Some(current) => Ok(Some(current)),
-                None => Err(StoreError::Conflict(id.to_string())),
+            let Some(current) = current.filter(|c| c.version == version) else {
+                return Err(StoreError::Conflict(id.to_string()));
+            };
+            // A task claimed after this copy was read has a higher poll count (see
+            // `put_task`); writing it from the copy would undo the claim.
+            let mut stmt =
+                conn.prepare_cached("SELECT poll_count FROM tasks WHERE task_id = ?1")?;
+            for task in &write.tasks {
+                let stored: Option<i32> =
+                    stmt.query_row([&task.task_id], |r| r.get(0)).optional()?;
+                if stored.is_some_and(|p| p > task.poll_count) {
+                    return Err(StoreError::Conflict(id.to_string()));
+                }
             }
+            Ok(Some(current))
         }
     }
 }
@@ -350,6 +361,7 @@ fn write_workflow(
     for event in &history {
         append_history(conn, event)?;
     }
+    respect_leases(conn, id)?;
     Ok(())
 }
 
@@ -445,26 +457,54 @@ fn put_task(conn: &Connection, workflow_id: &str, task: &mut Task) -> Result<()>
     // An upsert rather than INSERT OR REPLACE: replacing deletes and re-inserts the row and
     // every index entry; updating an attempt changes only unindexed columns (an attempt's
     // workflow and seq never change, so `tasks_workflow` is left alone).
-    conn.prepare_cached(
-        "INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
-             task_def_name, status, domain, json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (task_id) DO UPDATE SET
-             ref_name = excluded.ref_name, task_type = excluded.task_type,
-             task_def_name = excluded.task_def_name, status = excluded.status,
-             domain = excluded.domain, json = excluded.json",
-    )?
-    .execute(params![
-        task.task_id,
-        workflow_id,
-        task.seq,
-        task.reference_task_name,
-        task.task_type,
-        task.task_def_name,
-        task.status.as_str(),
-        task.domain,
-        to_json(task)?
-    ])?;
+    //
+    // Claims change task rows without a workflow version bump; only the engine's claim rule
+    // raises a poll count. A copy with a lower poll count than the row has not seen a claim
+    // of this task: its write is refused (no row changed) and the commit conflicts. A write
+    // from a copy that saw the claim ends the claim's own lease record (`lease_until`): its
+    // decision's wake-up already covers the task's response timeout.
+    let written = conn
+        .prepare_cached(
+            "INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
+                 task_def_name, status, domain, json, poll_count, lease_until)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)
+             ON CONFLICT (task_id) DO UPDATE SET
+                 ref_name = excluded.ref_name, task_type = excluded.task_type,
+                 task_def_name = excluded.task_def_name, status = excluded.status,
+                 domain = excluded.domain, json = excluded.json,
+                 poll_count = excluded.poll_count, lease_until = NULL
+             WHERE tasks.poll_count <= excluded.poll_count",
+        )?
+        .execute(params![
+            task.task_id,
+            workflow_id,
+            task.seq,
+            task.reference_task_name,
+            task.task_type,
+            task.task_def_name,
+            task.status.as_str(),
+            task.domain,
+            to_json(task)?,
+            task.poll_count
+        ])?;
+    if written == 0 {
+        return Err(StoreError::Conflict(workflow_id.to_string()));
+    }
+    Ok(())
+}
+
+/// Keeps a workflow's wake-up no later than the earliest lease a claim granted that no commit
+/// has seen yet (see `put_task`), after a commit or reschedule set it from its own decision.
+fn respect_leases(conn: &Connection, workflow_id: &str) -> Result<()> {
+    let lease: Option<Millis> = conn
+        .prepare_cached(
+            "SELECT MIN(lease_until) FROM tasks INDEXED BY tasks_lease
+             WHERE workflow_id = ?1 AND lease_until IS NOT NULL",
+        )?
+        .query_row([workflow_id], |r| r.get(0))?;
+    if let Some(due) = lease {
+        wake_by(conn, workflow_id, due)?;
+    }
     Ok(())
 }
 

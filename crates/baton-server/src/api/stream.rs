@@ -1,0 +1,64 @@
+//! `GET /api/events/stream`: server-sent events fed by the runtime's change feed, so a
+//! client (the web UI) hears of every committed change instead of polling.
+//!
+//! Events: `change` (data: a [`baton_runtime::WorkflowChange`] as JSON) and `resync`
+//! (data: `{"missed": n}`) when this stream fell more than the feed's capacity behind and
+//! the client should re-read what it shows. `?workflowId=` keeps one workflow's changes
+//! only. A comment line every [`KEEP_ALIVE`] (or half the server's idle timeout, if that is
+//! shorter: a streaming response counts as idle between writes) keeps the stream open.
+//! Streams end when the server starts shutting down.
+
+use super::params::{text, QueryMap};
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub async fn stream(
+    State(s): State<AppState>,
+    Query(q): Query<QueryMap>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let only = text(&q, "workflowId");
+    let rx = s.runtime.subscribe_changes();
+    let stopping = s.shutdown.clone();
+    // The first event tells the client the stream is live: anything it reads after this
+    // is either current or arrives as a later event.
+    let hello = stream::once(async { Ok(Event::default().event("ready").data("{}")) });
+    let changes = stream::unfold((rx, only), move |(mut rx, only)| {
+        let stopping = stopping.clone();
+        async move {
+            loop {
+                let next = tokio::select! {
+                    _ = stopping.cancelled() => return None,
+                    next = rx.recv() => next,
+                };
+                let event = match next {
+                    Ok(change) => {
+                        if only.as_ref().is_some_and(|id| *id != change.workflow_id) {
+                            continue;
+                        }
+                        match serde_json::to_string(&*change) {
+                            Ok(json) => Event::default().event("change").data(json),
+                            Err(_) => continue,
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => Event::default()
+                        .event("resync")
+                        .data(format!("{{\"missed\":{missed}}}")),
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((Ok(event), (rx, only)));
+            }
+        }
+    });
+    let interval = KEEP_ALIVE
+        .min(s.config.idle_timeout / 2)
+        .max(Duration::from_millis(100));
+    Sse::new(futures_util::StreamExt::chain(hello, changes))
+        .keep_alive(KeepAlive::new().interval(interval))
+}
