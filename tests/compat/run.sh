@@ -86,5 +86,35 @@ echo "==> running tests/compat/test_sdk.py"
 rc=0
 CONDUCTOR_SERVER_URL="http://127.0.0.1:$PORT/api" \
   timeout -k 10 300 "$VENV/bin/python" tests/compat/test_sdk.py || rc=$?
-echo "==> test_sdk.py exit code $rc; total $(( $(date +%s) - start_ts )) s"
-exit $rc
+echo "==> test_sdk.py exit code $rc"
+
+# ---- the same SDK with a key id and secret against a server with auth on ---------------
+kill "$SERVER_PID" 2>/dev/null || true
+wait "$SERVER_PID" 2>/dev/null || true
+AUTH_DB="sqlite://$WORK/auth.db"
+key_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+ADMIN_JSON=$("$BATON_BIN" keys --db "$AUTH_DB" create --role admin --name compat-admin 2>/dev/null)
+WORKER_JSON=$("$BATON_BIN" keys --db "$AUTH_DB" create --role worker --name compat-worker 2>/dev/null)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+echo "==> starting baton with authentication on 127.0.0.1:$PORT"
+"$BATON_BIN" server --port "$PORT" --host 127.0.0.1 --db "$AUTH_DB" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+healthy=0
+for _ in $(seq 1 150); do
+  kill -0 "$SERVER_PID" 2>/dev/null || { echo "baton server exited during startup" >&2; exit 1; }
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/health', timeout=1).read()" 2>/dev/null
+  then healthy=1; break; fi
+  sleep 0.2
+done
+[[ $healthy -eq 1 ]] || { echo "baton server (auth) did not become healthy within 30 s" >&2; exit 1; }
+echo "==> running tests/compat/test_sdk_auth.py"
+auth_rc=0
+CONDUCTOR_SERVER_URL="http://127.0.0.1:$PORT/api" \
+  BATON_ADMIN_KEY_ID=$(echo "$ADMIN_JSON" | key_field keyId) \
+  BATON_ADMIN_KEY_SECRET=$(echo "$ADMIN_JSON" | key_field keySecret) \
+  BATON_WORKER_KEY_ID=$(echo "$WORKER_JSON" | key_field keyId) \
+  BATON_WORKER_KEY_SECRET=$(echo "$WORKER_JSON" | key_field keySecret) \
+  timeout -k 10 180 "$VENV/bin/python" tests/compat/test_sdk_auth.py || auth_rc=$?
+echo "==> test_sdk_auth.py exit code $auth_rc; total $(( $(date +%s) - start_ts )) s"
+[[ $rc -ne 0 ]] && exit $rc
+exit $auth_rc

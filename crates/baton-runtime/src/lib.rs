@@ -12,6 +12,7 @@ mod changes;
 mod error;
 mod events;
 mod follow_ups;
+pub mod metrics;
 mod runtime;
 mod scheduler;
 mod system;

@@ -278,6 +278,8 @@ fn body_timeout_response(after: Duration) -> Response<Body> {
 /// Serves one accepted connection until the client closes it, a deadline passes, or `stop`
 /// says so. Errors are the client's doing and only logged at debug level.
 pub(crate) async fn serve(stream: TcpStream, router: Router, t: Timeouts, stop: Stop) {
+    // The client's address, for per-address limits (failed-authentication back-off).
+    let peer = stream.peer_addr().ok();
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         inner: stream,
@@ -287,7 +289,7 @@ pub(crate) async fn serve(stream: TcpStream, router: Router, t: Timeouts, stop: 
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let guard = InFlight::start(&svc_activity);
         let timed_out = Arc::new(AtomicBool::new(false));
-        let req = req.map(|inner| {
+        let mut req = req.map(|inner| {
             Body::new(TimedBody {
                 inner,
                 deadline: Instant::now() + t.body,
@@ -295,6 +297,10 @@ pub(crate) async fn serve(stream: TcpStream, router: Router, t: Timeouts, stop: 
                 timed_out: timed_out.clone(),
             })
         });
+        if let Some(peer) = peer {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         let router = router.clone();
         async move {
             let _guard = guard;

@@ -11,7 +11,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub validation_errors: Vec<ValidationError>,
+    /// What the log should say beyond `message` (the cause of a 5xx); never sent to clients.
+    pub detail: Option<String>,
 }
+
+/// Left in the response's extensions for the trace layer, which logs each failed request once.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorDetail(pub String);
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,6 +36,7 @@ impl ApiError {
             status,
             message: message.into(),
             validation_errors: Vec::new(),
+            detail: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -52,12 +59,15 @@ impl From<Error> for ApiError {
                     status: StatusCode::BAD_REQUEST,
                     message,
                     validation_errors: errors,
+                    detail: None,
                 }
             }
             Error::Store(inner) => {
-                // The detail goes to the log, not to the client.
-                tracing::error!(error = %inner, "store error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal store error")
+                // The detail goes to the log (by the trace layer), not to the client.
+                let mut e =
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal store error");
+                e.detail = Some(format!("store error: {inner}"));
+                e
             }
         }
     }
@@ -72,6 +82,9 @@ impl IntoResponse for ApiError {
             retryable: self.status == StatusCode::SERVICE_UNAVAILABLE,
             validation_errors: &self.validation_errors,
         };
-        (self.status, axum::Json(body)).into_response()
+        let detail = self.detail.clone().unwrap_or_else(|| self.message.clone());
+        let mut res = (self.status, axum::Json(body)).into_response();
+        res.extensions_mut().insert(ErrorDetail(detail));
+        res
     }
 }

@@ -7,11 +7,14 @@
 //! `application/json`, empty 200 bodies for void calls).
 
 mod api;
+pub mod auth;
 mod conn;
 mod error;
 mod extract;
 mod listener;
 mod nofile;
+mod observe;
+pub mod webhook;
 
 use axum::Router;
 use baton_runtime::Runtime;
@@ -24,6 +27,20 @@ pub use nofile::{
     connection_capacity, raise_open_file_limit, soft_open_file_limit, OpenFileLimit,
     RESERVED_DESCRIPTORS,
 };
+
+/// Entry points for the fuzz targets under `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::collections::HashMap;
+
+    /// Parses a workflow search the way `GET /api/workflow/search` does (`query`, `freeText`,
+    /// `sort`, `start`, `size`); `Err` is the 400 message.
+    pub fn workflow_search(params: HashMap<String, String>) -> Result<(), String> {
+        crate::api::search_query(&params)
+            .map(|_| ())
+            .map_err(|e| e.message)
+    }
+}
 
 /// Server settings that shape HTTP behaviour.
 #[derive(Debug, Clone)]
@@ -46,6 +63,10 @@ pub struct ServerConfig {
     /// After the shutdown signal, how long in-flight requests may finish before the remaining
     /// connections are dropped.
     pub shutdown_timeout: Duration,
+    /// Authentication: off, or keys required (see [`auth::decide_mode`]).
+    pub auth: auth::AuthConfig,
+    /// Configured webhooks (`--webhooks FILE`); none by default.
+    pub webhooks: Arc<webhook::WebhookConfig>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +78,8 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
+            auth: auth::AuthConfig::default(),
+            webhooks: Arc::default(),
         }
     }
 }
@@ -65,6 +88,7 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub config: Arc<ServerConfig>,
+    pub auth: Arc<auth::Auth>,
     /// Cancelled when the server starts shutting down, so open event streams end instead of
     /// holding the drain until its deadline.
     pub shutdown: CancellationToken,
@@ -77,12 +101,23 @@ pub fn app(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
 
 fn router(runtime: Arc<Runtime>, config: ServerConfig, shutdown: CancellationToken) -> Router {
     let limit = config.max_body_bytes;
+    let metrics = runtime.metrics().clone();
+    let auth = Arc::new(auth::Auth::new(
+        runtime.store().clone(),
+        config.auth.clone(),
+    ));
     let state = AppState {
         runtime,
         config: Arc::new(config),
+        auth: auth.clone(),
         shutdown,
     };
-    api::routes()
+    let routes = api::routes()
+        .route("/metrics", axum::routing::get(observe::metrics))
+        .route("/api/token", axum::routing::post(auth::issue_token))
+        .route("/api/webhook/{name}", axum::routing::post(webhook::receive))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::require));
+    observe::layer(routes, metrics)
         .with_state(state)
         .merge(baton_ui::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))

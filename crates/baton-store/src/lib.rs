@@ -20,8 +20,11 @@ use baton_model::{
 };
 use std::sync::Arc;
 
+pub mod auth;
 pub mod schedule;
 pub mod sqlite;
+
+pub use auth::{ApiKey, WebhookDelivery};
 
 pub use schedule::{CatchupPolicy, WorkflowSchedule};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -201,6 +204,24 @@ pub struct TaskQuery {
     pub limit: usize,
 }
 
+/// One queue as metrics see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStat {
+    pub queue: String,
+    /// Entries, claimable or not yet visible (as `queue_sizes` counts them).
+    pub depth: i64,
+    /// Visibility time of the oldest entry claimable at the time asked, if any.
+    pub oldest_visible_at: Option<Millis>,
+}
+
+/// Running (or paused) executions of one workflow name, as metrics see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveWorkflows {
+    pub name: String,
+    pub count: i64,
+    pub oldest_start_time: Millis,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ----- task definitions -----
@@ -252,6 +273,13 @@ pub trait Store: Send + Sync + 'static {
     async fn next_wake_at(&self) -> Result<Option<Millis>>;
     /// Number of entries per queue (visible or not).
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>>;
+    /// Depth and oldest claimable entry of every non-empty queue (for metrics).
+    async fn queue_stats(&self, now: Millis) -> Result<Vec<QueueStat>>;
+    /// Executions in status RUNNING or PAUSED per workflow name, with the oldest start time
+    /// (for metrics).
+    async fn active_workflow_stats(&self) -> Result<Vec<ActiveWorkflows>>;
+    /// The backend's name as metrics and `/health` show it (`sqlite`, `postgres`).
+    fn backend_name(&self) -> &'static str;
     /// The last poll of each queue (task type, without domain prefix) and domain, for
     /// `/api/tasks/queue/polldata`. May lag the newest poll by up to a second.
     async fn poll_data(&self) -> Result<Vec<PollData>>;
@@ -310,6 +338,30 @@ pub trait Store: Send + Sync + 'static {
     async fn record_event(&self, event: baton_model::PublishedEvent) -> Result<i64>;
     /// Published messages, newest first, optionally of one event (queue) only; `limit` is
     /// clamped to 1..=1000.
+    // ----- security (API keys, token signing, webhook deliveries) -----
+    /// Stores a new key; [`StoreError::AlreadyExists`] if its id is taken.
+    async fn put_api_key(&self, key: ApiKey) -> Result<()>;
+    async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>>;
+    /// Every key, revoked ones included, oldest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Marks a key revoked at `at`; false if it does not exist or was revoked already.
+    async fn revoke_api_key(&self, key_id: &str, at: Millis) -> Result<bool>;
+    /// The server secret called `name`, stored as `candidate` if there is none yet, so every
+    /// node on this database gets the same one.
+    async fn server_secret(&self, name: &str, candidate: Vec<u8>) -> Result<Vec<u8>>;
+    /// The delivery recorded for this hook and delivery id, if any.
+    async fn webhook_delivery(
+        &self,
+        hook: &str,
+        delivery_id: &str,
+    ) -> Result<Option<WebhookDelivery>>;
+    /// Records a webhook delivery unless one with its hook and id was recorded before; then
+    /// returns that earlier record and stores nothing.
+    async fn record_webhook_delivery(
+        &self,
+        delivery: WebhookDelivery,
+    ) -> Result<Option<WebhookDelivery>>;
+
     async fn published_events(
         &self,
         event: Option<&str>,

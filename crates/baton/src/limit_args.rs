@@ -65,6 +65,12 @@ pub struct LimitArgs {
           default_value_t = RuntimeConfig::DEFAULT_CHANGE_FEED_CAPACITY as u64,
           value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
     event_stream_buffer: u64,
+    /// Most distinct task types, workflow names and queue names each kept as metric labels
+    /// on `/metrics`; further names are counted under `_other`.
+    #[arg(long, env = "BATON_METRICS_MAX_LABEL_VALUES",
+          default_value_t = baton_runtime::metrics::DEFAULT_MAX_LABEL_VALUES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    metrics_max_label_values: u64,
 }
 
 impl LimitArgs {
@@ -81,6 +87,7 @@ impl LimitArgs {
         config.max_http_task_response_bytes = size(self.max_http_task_response_bytes);
         config.max_system_tasks_in_flight = size(self.max_system_tasks_in_flight);
         config.change_feed_capacity = size(self.event_stream_buffer);
+        config.metrics_max_label_values = size(self.metrics_max_label_values);
         baton_model::limits::set_max_json_depth(
             usize::try_from(self.max_json_depth).unwrap_or(usize::MAX),
         );

@@ -1,6 +1,8 @@
 //! The `baton` binary: `baton server` serves the Conductor API over a SQLite file.
 
+mod auth_args;
 mod conn_args;
+mod keys_cli;
 mod limit_args;
 mod run;
 mod schedule_cli;
@@ -23,8 +25,18 @@ use std::time::Duration;
     about = "A Conductor-compatible workflow orchestration server"
 )]
 struct Cli {
+    /// Log line format on stderr: `text` for people, `json` (one object per line, with the
+    /// request span and its id) for machines.
+    #[arg(long, global = true, env = "BATON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -38,6 +50,8 @@ enum Command {
     /// Run programs as tasks: poll a server for the task types in a TOML file and run the
     /// command configured for each (see the README, "Workers").
     Worker(worker_cli::WorkerArgs),
+    /// Manage API keys in the database (`--db`, env BATON_DB); no server needed.
+    Keys(keys_cli::KeysArgs),
     /// Internal: a script sandbox worker (`baton server` starts these itself).
     #[command(name = SCRIPT_WORKER_COMMAND, hide = true)]
     ScriptWorker,
@@ -51,8 +65,9 @@ struct ServerArgs {
     /// TCP port to listen on.
     #[arg(long, env = "BATON_PORT", default_value_t = 8080)]
     port: u16,
-    /// Address to bind.
-    #[arg(long, env = "BATON_HOST", default_value = "0.0.0.0")]
+    /// Address to bind. Another than loopback needs an API key in the database (or
+    /// --insecure).
+    #[arg(long, env = "BATON_HOST", default_value = "127.0.0.1")]
     host: String,
     /// Database URL: `sqlite://PATH` (created if missing).
     #[arg(long, env = "BATON_DB", default_value = "sqlite://baton.db")]
@@ -68,6 +83,12 @@ struct ServerArgs {
     conn: conn_args::ConnArgs,
     #[command(flatten)]
     limits: limit_args::LimitArgs,
+    #[command(flatten)]
+    auth: auth_args::AuthArgs,
+    /// Webhook configuration file (TOML): hooks, their secrets' environment variables, and
+    /// the rules mapping events to workflows (README, Webhooks).
+    #[arg(long, env = "BATON_WEBHOOKS")]
+    webhooks: Option<PathBuf>,
     #[command(flatten)]
     scripts: ScriptArgs,
 }
@@ -97,7 +118,7 @@ enum SyncMode {
     Full,
 }
 
-fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
     let Some(rest) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -156,16 +177,49 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening SQLite database {}", path.display()))?;
     let mut runtime_config = RuntimeConfig::default();
     args.limits.apply(&mut runtime_config);
-    let runtime = Runtime::new(Arc::new(store), runtime_config);
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .with_context(|| format!("invalid --host/--port {}:{}", args.host, args.port))?;
+    let active_keys = baton_store::Store::list_api_keys(&store)
+        .await
+        .context("reading API keys")?
+        .iter()
+        .filter(|k| k.revoked_at.is_none())
+        .count();
+    let mut auth = args.auth.config();
+    auth.mode = baton_server::auth::decide_mode(active_keys, &addr, args.auth.insecure())
+        .map_err(anyhow::Error::msg)?;
+    match auth.mode {
+        baton_server::auth::AuthMode::On => {
+            tracing::info!(keys = active_keys, "authentication on")
+        }
+        baton_server::auth::AuthMode::Off if !addr.ip().is_loopback() => {
+            auth.insecure = true;
+            tracing::warn!(%addr, "INSECURE: authentication is off on a non-loopback address (--insecure); anyone who reaches this port can do anything");
+        }
+        baton_server::auth::AuthMode::Off => {
+            tracing::info!("authentication off: loopback address and no API keys")
+        }
+    }
+    let runtime = Runtime::new(Arc::new(store), runtime_config);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, db = %path.display(), "baton server listening");
+    let webhooks = match &args.webhooks {
+        Some(path) => {
+            let w =
+                baton_server::webhook::WebhookConfig::load(path, |name| std::env::var(name).ok())
+                    .map_err(anyhow::Error::msg)?;
+            tracing::info!(hooks = ?w.hooks.keys().collect::<Vec<_>>(), "webhooks configured");
+            w
+        }
+        None => baton_server::webhook::WebhookConfig::default(),
+    };
     let mut config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
+        auth,
+        webhooks: Arc::new(webhooks),
         ..ServerConfig::default()
     };
     args.conn.apply(&mut config);
@@ -209,13 +263,20 @@ fn main() -> anyhow::Result<()> {
         Command::Run(_) => "warn",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        // Each line carries the spans it happened in (the request span: its id and route).
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -232,6 +293,7 @@ fn main() -> anyhow::Result<()> {
             drop(rt);
             std::process::exit(code);
         }
+        Command::Keys(args) => rt.block_on(keys_cli::run(args)),
         Command::ScriptWorker => Ok(()),
     }
 }

@@ -15,6 +15,13 @@ pub struct ScheduleArgs {
         global = true
     )]
     server: String,
+    /// API key id, when the server has authentication on (sent as basic auth with the
+    /// secret).
+    #[arg(long, env = "BATON_KEY_ID", global = true)]
+    key_id: Option<String>,
+    /// API key secret (prefer the environment variable: arguments show in `ps`).
+    #[arg(long, env = "BATON_KEY_SECRET", global = true, hide_env_values = true)]
+    key_secret: Option<String>,
     #[command(subcommand)]
     command: ScheduleCommand,
 }
@@ -78,6 +85,8 @@ enum Catchup {
 struct Client {
     http: reqwest::Client,
     base: String,
+    /// (key id, secret) for servers with authentication on.
+    key: Option<(String, String)>,
 }
 
 impl Client {
@@ -89,6 +98,9 @@ impl Client {
     ) -> anyhow::Result<String> {
         let url = format!("{}/api{path}", self.base);
         let mut req = self.http.request(method.clone(), &url);
+        if let Some((id, secret)) = &self.key {
+            req = req.basic_auth(id, Some(secret));
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -155,6 +167,11 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<()> {
             .build()
             .context("building the HTTP client")?,
         base: args.server.trim_end_matches('/').to_string(),
+        key: match (args.key_id, args.key_secret) {
+            (Some(id), Some(secret)) => Some((id, secret)),
+            (None, None) => None,
+            _ => bail!("--key-id and --key-secret go together"),
+        },
     };
     match args.command {
         ScheduleCommand::Create {

@@ -2,6 +2,7 @@
 //! then wake pollers, waiters and the sweeper, and carry out the follow-ups the commit left.
 
 use super::*;
+use crate::metrics::CommitObservation;
 
 impl Runtime {
     /// Takes in the tasks polls claimed while this workflow's turn held it, where the copy
@@ -79,17 +80,24 @@ impl Runtime {
                 )?);
             }
         }
+        let mut observed = CommitObservation::default();
         for st in &mut states {
+            observed.add(st);
             commit.workflows.push(into_write(st));
         }
         let follow_ups = commit.follow_ups.clone();
+        let started = Instant::now();
         let changes = self.changes.describe(&commit.workflows);
         if let Err(e) = self.store.commit(commit).await {
+            let conflict = matches!(e, StoreError::Conflict(_));
+            self.metrics.commit_failed(conflict);
             if let StoreError::Conflict(id) = &e {
                 self.states.forget(id);
             }
             return Err(e.into());
         }
+        self.metrics
+            .committed(observed, states.len(), started.elapsed());
         for st in states {
             self.waiters.committed(&st.workflow.workflow_id);
             self.states.committed(st);

@@ -15,6 +15,7 @@ use state_cache::{CachedState, StateCache, WorkflowLocks};
 
 use crate::changes::ChangeFeed;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::waiters::CommitWaiters;
 use crate::wakers::QueueWakers;
 use baton_engine::ops;
@@ -83,6 +84,9 @@ pub struct RuntimeConfig {
     /// Most system-task executions (HTTP calls, sub-workflow starts, ...) in flight at once;
     /// the system workers poll no more than they have room for.
     pub max_system_tasks_in_flight: usize,
+    /// Most distinct task types, workflow names and queues each kept as metric labels;
+    /// further names are counted under `_other`.
+    pub metrics_max_label_values: usize,
     /// The clock every decision, claim, timer and schedule reads: the system clock, or in
     /// tests a manual one, so timeouts are proved by moving time instead of sleeping.
     pub clock: Clock,
@@ -127,6 +131,7 @@ impl Default for RuntimeConfig {
             max_task_output_bytes: Self::DEFAULT_MAX_TASK_OUTPUT_BYTES,
             max_http_task_response_bytes: Self::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES,
             max_system_tasks_in_flight: Self::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT,
+            metrics_max_label_values: crate::metrics::DEFAULT_MAX_LABEL_VALUES,
             clock: Clock::System,
             change_feed_capacity: Self::DEFAULT_CHANGE_FEED_CAPACITY,
         }
@@ -174,15 +179,19 @@ pub struct Runtime {
     caches: Mutex<Caches>,
     /// Wakes the follow-up loop: follow-ups are pending beyond what their cause carried out.
     pub(crate) follow_ups_nudge: Notify,
+    /// Prometheus metrics, recorded at commits and polls.
+    metrics: Arc<Metrics>,
     /// Committed changes, for listeners such as the UI's event stream.
     changes: ChangeFeed,
 }
 
 impl Runtime {
     pub fn new(store: Arc<dyn Store>, config: RuntimeConfig) -> Arc<Self> {
+        let metrics = Metrics::new(config.metrics_max_label_values, store.backend_name());
         let changes = ChangeFeed::new(config.change_feed_capacity);
         Arc::new(Runtime {
             store,
+            metrics: Arc::new(metrics),
             config,
             changes,
             queues: QueueWakers::default(),
@@ -222,6 +231,22 @@ impl Runtime {
             max_tasks_per_workflow: self.config.max_tasks_per_workflow,
             max_task_output_bytes: self.config.max_task_output_bytes,
         }
+    }
+
+    /// The metrics registry this runtime records into (the server adds HTTP metrics).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Reads the gauges that come from the store (queue depths and ages, running workflows),
+    /// then encodes every metric in the Prometheus text format.
+    pub async fn render_metrics(&self) -> Result<String> {
+        let now = self.now();
+        let queues = self.store.queue_stats(now).await?;
+        self.metrics.refresh_queues(&queues, now);
+        let active = self.store.active_workflow_stats().await?;
+        self.metrics.refresh_active_workflows(&active, now);
+        Ok(self.metrics.encode())
     }
 
     /// Listens to committed changes (see [`crate::WorkflowChange`]); a receiver that falls

@@ -80,7 +80,8 @@ impl Runtime {
         let timeout = timeout.min(self.config.max_poll_timeout);
         let domain = domain.filter(|d| !d.is_empty());
         let queue = queue_name(task_type, domain);
-        let deadline = Instant::now() + timeout;
+        let asked = Instant::now();
+        let deadline = asked + timeout;
         let notify = self.queues.get(&queue);
         let registered = self.task_defs().await?.contains_key(task_type);
         let limits = match self.task_defs().await?.get(task_type) {
@@ -122,10 +123,13 @@ impl Runtime {
                         self.sweeper_nudge.notify_one();
                     }
                 }
+                self.metrics
+                    .polled(task_type, &outcome.tasks, asked.elapsed(), now);
                 return Ok(outcome.tasks);
             }
             let now_i = Instant::now();
             if now_i >= deadline {
+                self.metrics.polled(task_type, &[], asked.elapsed(), now);
                 return Ok(Vec::new());
             }
             let mut wake = deadline;

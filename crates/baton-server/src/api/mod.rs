@@ -8,6 +8,9 @@ mod stream;
 mod tasks;
 mod workflow;
 
+/// For the fuzz targets (`crate::fuzzing`).
+pub(crate) use workflow::search_query;
+
 use crate::AppState;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
@@ -123,8 +126,15 @@ pub fn routes() -> Router<AppState> {
         .merge(scheduler::routes())
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"healthResults": [], "suppressedHealthResults": [], "healthy": true}))
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Json<serde_json::Value> {
+    let mut body = json!({"healthResults": [], "suppressedHealthResults": [], "healthy": true});
+    if state.config.auth.insecure {
+        body["warnings"] =
+            json!(["insecure: authentication is off on a non-loopback address (--insecure)"]);
+    }
+    Json(body)
 }
 
 async fn version() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {

@@ -211,7 +211,7 @@ pub async fn running(
 }
 
 /// Parses `start, size, sort, freeText, query` (§2.7) into a store query.
-fn search_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
+pub(crate) fn search_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
     let start = opt::<usize>(q, "start")?.unwrap_or(0);
     let size = opt::<usize>(q, "size")?.unwrap_or(100);
     if size > 5000 {

@@ -41,6 +41,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "claim_leases",
         include_str!("migrations/0007_claim_leases.sql"),
     ),
+    (
+        8,
+        "auth_webhooks",
+        include_str!("migrations/0008_auth_webhooks.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

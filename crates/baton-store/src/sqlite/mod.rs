@@ -63,6 +63,7 @@
 //! and `seq` are taken as fixed once written. All connections run with the query planner
 //! stability guarantee, so cached statements are never re-planned for new bound values.
 
+mod auth;
 mod checkpoint;
 mod codec;
 mod events;
@@ -548,6 +549,61 @@ impl Store for SqliteStore {
 
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>> {
         self.read(|c, _| read::queue_sizes(c)).await
+    }
+
+    async fn queue_stats(&self, now: Millis) -> Result<Vec<crate::QueueStat>> {
+        self.read(move |c, _| read::queue_stats(c, now)).await
+    }
+
+    async fn active_workflow_stats(&self) -> Result<Vec<crate::ActiveWorkflows>> {
+        self.read(|c, _| read::active_workflow_stats(c)).await
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn put_api_key(&self, key: crate::ApiKey) -> Result<()> {
+        self.write(move |w| auth::put_key(&w.conn, &key)).await
+    }
+
+    async fn get_api_key(&self, key_id: &str) -> Result<Option<crate::ApiKey>> {
+        let id = key_id.to_string();
+        self.read(move |c, _| auth::get_key(c, &id)).await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<crate::ApiKey>> {
+        self.read(|c, _| auth::list_keys(c)).await
+    }
+
+    async fn revoke_api_key(&self, key_id: &str, at: Millis) -> Result<bool> {
+        let id = key_id.to_string();
+        self.write(move |w| auth::revoke_key(&w.conn, &id, at))
+            .await
+    }
+
+    async fn server_secret(&self, name: &str, candidate: Vec<u8>) -> Result<Vec<u8>> {
+        let name = name.to_string();
+        self.write(move |w| auth::secret(&w.conn, &name, &candidate))
+            .await
+    }
+
+    async fn webhook_delivery(
+        &self,
+        hook: &str,
+        delivery_id: &str,
+    ) -> Result<Option<crate::WebhookDelivery>> {
+        let (hook, id) = (hook.to_string(), delivery_id.to_string());
+        self.read(move |c, _| auth::get_delivery(c, &hook, &id))
+            .await
+    }
+
+    async fn record_webhook_delivery(
+        &self,
+        delivery: crate::WebhookDelivery,
+    ) -> Result<Option<crate::WebhookDelivery>> {
+        self.write(move |w| auth::record_delivery(&w.conn, &delivery))
+            .await
     }
 
     async fn poll_data(&self) -> Result<Vec<PollData>> {

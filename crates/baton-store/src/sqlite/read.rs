@@ -443,6 +443,36 @@ pub(crate) fn queue_sizes(conn: &Connection) -> Result<Vec<(String, i64)>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+pub(crate) fn queue_stats(conn: &Connection, now: Millis) -> Result<Vec<crate::QueueStat>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT queue_name, COUNT(*), MIN(CASE WHEN visible_at <= ?1 THEN visible_at END)
+         FROM queue GROUP BY queue_name ORDER BY queue_name",
+    )?;
+    let rows = stmt.query_map([now], |r| {
+        Ok(crate::QueueStat {
+            queue: r.get(0)?,
+            depth: r.get(1)?,
+            oldest_visible_at: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub(crate) fn active_workflow_stats(conn: &Connection) -> Result<Vec<crate::ActiveWorkflows>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, COUNT(*), MIN(start_time) FROM workflows
+         WHERE status IN ('RUNNING', 'PAUSED') GROUP BY name ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(crate::ActiveWorkflows {
+            name: r.get(0)?,
+            count: r.get(1)?,
+            oldest_start_time: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 pub(crate) fn poll_data(conn: &Connection) -> Result<Vec<PollData>> {
     let mut stmt = conn.prepare_cached(
         "SELECT queue_name, domain, worker_id, last_poll_time FROM poll_data
