@@ -176,7 +176,9 @@ async fn sigterm_with_work_in_flight_exits_within_the_deadline() {
     );
     let long_poll = tokio::spawn(
         client
-            .get(format!("{base}/tasks/poll/batch/nobody?count=1&timeout=5000"))
+            .get(format!(
+                "{base}/tasks/poll/batch/nobody?count=1&timeout=5000"
+            ))
             .send(),
     );
     // The HTTP task has reached the silent endpoint.
@@ -202,7 +204,10 @@ async fn sigterm_with_work_in_flight_exits_within_the_deadline() {
     };
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "exit status {status}: {text}");
-    assert!(text.contains("aborting system tasks still running"), "{text}");
+    assert!(
+        text.contains("aborting system tasks still running"),
+        "{text}"
+    );
     assert!(text.contains("baton server stopped"), "{text}");
     // The clients got an answer or a closed connection, not a hang.
     let _ = execute.await.expect("execute task");
