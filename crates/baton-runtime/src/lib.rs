@@ -18,5 +18,8 @@ mod waiters;
 mod wakers;
 
 pub use error::{Error, Result};
-pub use runtime::{now_ms, Runtime, RuntimeConfig, UpdateResponse};
+pub use runtime::{
+    now_ms, Blocking, Runtime, RuntimeConfig, TaskMock, UpdateResponse, WorkflowTestRequest,
+    SEARCH_BY_TASKS_SCAN_LIMIT,
+};
 pub use scheduler::{next_run_times, parse_cron, parse_zone};

@@ -47,6 +47,9 @@ pub struct WorkflowSchedule {
     pub start_workflow_request: StartWorkflowRequest,
     #[serde(default)]
     pub paused: bool,
+    /// Why it was paused (`PUT .../pause?reason=`); cleared on resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
     /// No run before this time (epoch ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_start_time: Option<Millis>,

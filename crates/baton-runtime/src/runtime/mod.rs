@@ -4,14 +4,20 @@
 mod commit;
 mod defs;
 mod operations;
+mod recovery;
+mod signals;
 mod starts;
 mod state_cache;
 mod sweeper;
 mod tasks;
+mod workflow_test;
 
 use commit::decided_nothing;
 pub(crate) use commit::Mutation;
+pub use recovery::SEARCH_BY_TASKS_SCAN_LIMIT;
+pub use signals::Blocking;
 use state_cache::{CachedState, StateCache, WorkflowLocks};
+pub use workflow_test::{TaskMock, WorkflowTestRequest};
 
 use crate::error::{Error, Result};
 use crate::waiters::CommitWaiters;
@@ -279,5 +285,12 @@ fn not_found(e: StoreError) -> Error {
     match e {
         StoreError::NotFound(what) => Error::NotFound(format!("{what} not found")),
         other => Error::Store(other),
+    }
+}
+
+impl Runtime {
+    /// The limits this runtime was configured with (for `/api/admin/config`).
+    pub fn settings(&self) -> &RuntimeConfig {
+        &self.config
     }
 }
