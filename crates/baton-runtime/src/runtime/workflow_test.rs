@@ -148,6 +148,14 @@ impl Runtime {
                 return Ok(root);
             }
             if !progressed {
+                // A parent learns of its mocked child's end when it is decided; do that now
+                // rather than at its next safety-net wake-up.
+                for (run_id, _) in &runs {
+                    match self.decide(run_id).await {
+                        Ok(()) | Err(Error::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 // Wait for the engine (a system task, a child starting), bounded.
                 let woke = tokio::select! {
                     _ = &mut notified => true,
