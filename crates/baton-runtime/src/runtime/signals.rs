@@ -154,13 +154,13 @@ impl Runtime {
     /// Ends the task a workflow waits on (Conductor's task signal): the first open WAIT,
     /// HUMAN or worker task, searching sub-workflows where the parent waits on them. The
     /// output is merged into the task's output. Answers the updated task's workflow id and
-    /// task id.
+    /// task id, or None when nothing waits (an ended workflow included), as Conductor does.
     pub async fn signal(
         &self,
         workflow_id: &str,
         status: TaskResultStatus,
         output: JsonMap,
-    ) -> Result<(String, String)> {
+    ) -> Result<Option<(String, String)>> {
         let root = self
             .get_workflow(workflow_id, true)
             .await
@@ -171,27 +171,22 @@ impl Runtime {
                 other => other,
             })?;
         if root.status.is_terminal() {
-            return Err(Error::Conflict(format!(
-                "Workflow {workflow_id} is {} and has no task to signal",
-                root.status.as_str()
-            )));
+            return Ok(None);
         }
         let tree = self.open_tree(root).await?;
-        let task = tree
+        let Some(task) = tree
             .iter()
             .flat_map(|w| w.tasks.iter())
             .find(|t| signalable(t))
             .cloned()
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "Workflow {workflow_id} has no pending task to signal"
-                ))
-            })?;
+        else {
+            return Ok(None);
+        };
         let mut merged = task.output_data.clone();
         merged.extend(output);
         let mut r = TaskResult::new(&task.workflow_instance_id, &task.task_id, status);
         r.output_data = Some(merged);
         self.update_task(r).await?;
-        Ok((task.workflow_instance_id, task.task_id))
+        Ok(Some((task.workflow_instance_id, task.task_id)))
     }
 }
