@@ -91,7 +91,10 @@ async fn signal_completes_a_blocked_wait_and_advances_the_workflow() {
     assert_eq!(w["tasks"][0]["status"], "IN_PROGRESS");
 
     let resp = s
-        .post_json(&format!("/tasks/{id}/COMPLETED/signal"), &json!({"result": "done"}))
+        .post_json(
+            &format!("/tasks/{id}/COMPLETED/signal"),
+            &json!({"result": "done"}),
+        )
         .await;
     expect_status(resp, StatusCode::OK).await;
     let w = s.workflow(&id).await;
@@ -110,16 +113,24 @@ async fn signal_without_a_blocked_task_changes_nothing() {
     s.register_workflow(json!({"name": "harness_wait_only", "version": 1, "tasks": [
         {"name": "wait", "taskReferenceName": "wait", "type": "WAIT"},
         {"name": "wait2", "taskReferenceName": "wait2", "type": "WAIT"}]}))
-    .await;
+        .await;
     let id = s.start("harness_wait_only", json!({})).await;
     for _ in 0..2 {
-        let resp = s.post_json(&format!("/tasks/{id}/wait/COMPLETED"), &json!({})).await;
+        let resp = s
+            .post_json(&format!("/tasks/{id}/wait/COMPLETED"), &json!({}))
+            .await;
         expect_status(resp, StatusCode::OK).await;
-        let resp = s.post_json(&format!("/tasks/{id}/wait2/COMPLETED"), &json!({})).await;
+        let resp = s
+            .post_json(&format!("/tasks/{id}/wait2/COMPLETED"), &json!({}))
+            .await;
         expect_status(resp, StatusCode::OK).await;
     }
-    let before = s.wait_for_status(&id, "COMPLETED", Duration::from_secs(10)).await;
-    let resp = s.post_json(&format!("/tasks/{id}/FAILED/signal"), &json!({})).await;
+    let before = s
+        .wait_for_status(&id, "COMPLETED", Duration::from_secs(10))
+        .await;
+    let resp = s
+        .post_json(&format!("/tasks/{id}/FAILED/signal"), &json!({}))
+        .await;
     expect_status(resp, StatusCode::OK).await;
     let after = s.workflow(&id).await;
     assert_eq!(before["tasks"], after["tasks"], "nothing changed");
@@ -129,12 +140,16 @@ async fn signal_without_a_blocked_task_changes_nothing() {
 #[tokio::test]
 async fn signal_descends_into_a_sub_workflow() {
     let s = TestServer::spawn().await;
-    s.register_workflow(json!({"name": "harness_signal_child", "version": 1, "tasks": [
-        {"name": "wait", "taskReferenceName": "wait", "type": "WAIT"}]}))
+    s.register_workflow(
+        json!({"name": "harness_signal_child", "version": 1, "tasks": [
+        {"name": "wait", "taskReferenceName": "wait", "type": "WAIT"}]}),
+    )
     .await;
-    s.register_workflow(json!({"name": "harness_signal_parent", "version": 1, "tasks": [
+    s.register_workflow(
+        json!({"name": "harness_signal_parent", "version": 1, "tasks": [
         {"name": "sub", "taskReferenceName": "sub", "type": "SUB_WORKFLOW",
-         "subWorkflowParam": {"name": "harness_signal_child", "version": 1}}]}))
+         "subWorkflowParam": {"name": "harness_signal_child", "version": 1}}]}),
+    )
     .await;
     let parent = s.start("harness_signal_parent", json!({})).await;
     let w = s
@@ -152,11 +167,17 @@ async fn signal_descends_into_a_sub_workflow() {
     assert_eq!(c["tasks"][0]["taskType"], "WAIT");
 
     let resp = s
-        .post_json(&format!("/tasks/{parent}/COMPLETED/signal"), &json!({"result": "sub-done"}))
+        .post_json(
+            &format!("/tasks/{parent}/COMPLETED/signal"),
+            &json!({"result": "sub-done"}),
+        )
         .await;
     expect_status(resp, StatusCode::OK).await;
-    let c = s.wait_for_status(&child, "COMPLETED", Duration::from_secs(10)).await;
+    let c = s
+        .wait_for_status(&child, "COMPLETED", Duration::from_secs(10))
+        .await;
     assert_eq!(c["tasks"][0]["status"], "COMPLETED");
     assert_eq!(c["tasks"][0]["outputData"]["result"], "sub-done");
-    s.wait_for_status(&parent, "COMPLETED", Duration::from_secs(30)).await;
+    s.wait_for_status(&parent, "COMPLETED", Duration::from_secs(30))
+        .await;
 }

@@ -1,8 +1,12 @@
 //! The `baton` binary: `baton server` serves the Conductor API over a SQLite file.
 
+mod api_client;
 mod conn_args;
+mod def_cli;
 mod limit_args;
 mod schedule_cli;
+mod task_cli;
+mod workflow_cli;
 
 use anyhow::{bail, Context};
 use baton_runtime::{Runtime, RuntimeConfig};
@@ -31,6 +35,14 @@ enum Command {
     Server(ServerArgs),
     /// Manage cron schedules on a running server (`--server`, env BATON_SERVER).
     Schedule(schedule_cli::ScheduleArgs),
+    /// Start, inspect, search and operate workflow executions on a running server.
+    Workflow(workflow_cli::WorkflowArgs),
+    /// Register, list, show and (offline) validate definitions.
+    Def(def_cli::DefArgs),
+    /// Poll and complete tasks, read task logs.
+    Task(task_cli::TaskArgs),
+    /// Show the size of every task queue.
+    Queue(task_cli::QueueArgs),
     /// Internal: a script sandbox worker (`baton server` starts these itself).
     #[command(name = SCRIPT_WORKER_COMMAND, hide = true)]
     ScriptWorker,
@@ -200,9 +212,20 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    match cli.command {
-        Command::Server(args) => rt.block_on(run_server(args)),
+    let client_result = match cli.command {
+        Command::Server(args) => return rt.block_on(run_server(args)),
+        Command::ScriptWorker => return Ok(()),
         Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
-        Command::ScriptWorker => Ok(()),
+        Command::Workflow(args) => rt.block_on(workflow_cli::run(args)),
+        Command::Def(args) => rt.block_on(def_cli::run(args)),
+        Command::Task(args) => rt.block_on(task_cli::run(args)),
+        Command::Queue(args) => rt.block_on(task_cli::run_queue(args)),
+    };
+    // Client commands: the error on stderr, and an exit code that says what went wrong.
+    if let Err(e) = client_result {
+        eprintln!("error: {e:#}");
+        drop(rt);
+        std::process::exit(api_client::exit_code(&e));
     }
+    Ok(())
 }

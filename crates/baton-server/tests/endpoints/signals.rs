@@ -44,9 +44,13 @@ async fn signal_sync_ends_the_waiting_task_and_answers_the_next_blocker() {
     assert_eq!(tasks_by_ref(&w, "w1")[0]["outputData"]["ok"], 1);
 
     // Nothing left to signal: a no-op, as in Conductor; the sync form answers the state.
-    let resp = s.post_json(&format!("/tasks/{id}/FAILED/signal"), &json!({})).await;
+    let resp = s
+        .post_json(&format!("/tasks/{id}/FAILED/signal"), &json!({}))
+        .await;
     expect_status(resp, StatusCode::OK).await;
-    let resp = s.post_json(&format!("/tasks/{id}/FAILED/signal/sync"), &json!({})).await;
+    let resp = s
+        .post_json(&format!("/tasks/{id}/FAILED/signal/sync"), &json!({}))
+        .await;
     let run = expect_json(resp, StatusCode::OK).await;
     assert_eq!(run["status"], "COMPLETED", "{run}");
     assert_eq!(s.workflow(&id).await["status"], "COMPLETED");
