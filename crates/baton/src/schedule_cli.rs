@@ -171,6 +171,11 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<()> {
                 .await?;
         }
         ScheduleCommand::Delete { name } => {
+            // The API deletes an unknown name as a no-op (as Conductor does); the command
+            // says when there was nothing to delete.
+            client
+                .json(&format!("/scheduler/schedules/{}", segment(&name)))
+                .await?;
             client
                 .call(
                     reqwest::Method::DELETE,
