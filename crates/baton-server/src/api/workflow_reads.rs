@@ -27,7 +27,12 @@ pub async fn correlated_one(
     let include_tasks = flag(&q, "includeTasks", false)?;
     let mut found = s
         .runtime
-        .correlated(&name, &[cid.clone()], include_closed, include_tasks)
+        .correlated(
+            &name,
+            std::slice::from_ref(&cid),
+            include_closed,
+            include_tasks,
+        )
         .await?;
     Ok(Json(found.swap_remove(&cid).unwrap_or_default()))
 }

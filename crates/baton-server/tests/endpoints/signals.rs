@@ -81,15 +81,13 @@ async fn signal_reaches_a_wait_inside_a_sub_workflow() {
     // Started through the system worker: wait until the child blocks.
     let resp = s
         .post_json(
-            &format!(
-                "/workflow/execute/sig_parent/1?returnStrategy=BLOCKING_WORKFLOW&waitForSeconds=10"
-            ),
+            "/workflow/execute/sig_parent/1?returnStrategy=BLOCKING_WORKFLOW&waitForSeconds=10",
             &json!({}),
         )
         .await;
     let run = expect_json(resp, StatusCode::OK).await;
     assert_eq!(run["responseType"], "BLOCKING_WORKFLOW");
-    assert_eq!(run["workflowId"].as_str().is_some(), true);
+    assert!(run["workflowId"].as_str().is_some());
     assert_ne!(
         run["workflowId"], run["targetWorkflowId"],
         "the child blocks: {run}"
