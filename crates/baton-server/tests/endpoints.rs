@@ -18,5 +18,7 @@ mod operator_tools;
 mod scheduler;
 #[path = "endpoints/signals.rs"]
 mod signals;
+#[path = "endpoints/ui_inputs.rs"]
+mod ui_inputs;
 #[path = "endpoints/workflow_test.rs"]
 mod workflow_test;
