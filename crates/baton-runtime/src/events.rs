@@ -273,7 +273,7 @@ impl Runtime {
             (Some(id), _, _) => self.get_task(&id).await?,
             (None, Some(wf), Some(reference)) => {
                 let state = self.store().load_workflow(&wf).await?.ok_or_else(|| {
-                    Error::NotFound(format!("No such workflow found by id: {wf}"))
+                    Error::NotFound(format!("Workflow with id: {wf} not found."))
                 })?;
                 state
                     .tasks

@@ -184,7 +184,7 @@ impl Runtime {
         self.store
             .load_workflow(workflow_id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("No such workflow found by id: {workflow_id}")))
+            .ok_or_else(|| Error::NotFound(format!("Workflow with id: {workflow_id} not found.")))
     }
 
     pub(crate) fn config(&self) -> &RuntimeConfig {

@@ -7,7 +7,7 @@ impl Runtime {
     pub async fn get_workflow(&self, workflow_id: &str, include_tasks: bool) -> Result<Workflow> {
         if !include_tasks {
             let mut w = self.store.get_workflow(workflow_id).await?.ok_or_else(|| {
-                Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+                Error::NotFound(format!("Workflow with id: {workflow_id} not found."))
             })?;
             w.tasks.clear();
             return Ok(w);
@@ -152,7 +152,7 @@ impl Runtime {
             .await
             .map_err(|e| match e {
                 StoreError::NotFound(_) => {
-                    Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+                    Error::NotFound(format!("Workflow with id: {workflow_id} not found."))
                 }
                 other => Error::Store(other),
             })

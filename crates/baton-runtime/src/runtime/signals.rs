@@ -161,15 +161,7 @@ impl Runtime {
         status: TaskResultStatus,
         output: JsonMap,
     ) -> Result<Option<(String, String)>> {
-        let root = self
-            .get_workflow(workflow_id, true)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound(_) => {
-                    Error::NotFound(format!("Workflow with id: {workflow_id} not found."))
-                }
-                other => other,
-            })?;
+        let root = self.get_workflow(workflow_id, true).await?;
         if root.status.is_terminal() {
             return Ok(None);
         }
