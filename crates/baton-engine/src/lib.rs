@@ -10,6 +10,7 @@
 //! Deterministic given the stored state and `now`; the only inputs from outside are the clock
 //! and fresh ids. No I/O, no async.
 
+pub mod claim;
 pub mod decider;
 pub mod expr;
 pub mod ops;

@@ -194,6 +194,12 @@ pub struct EngineLimits {
     pub decision_time_budget: Option<std::time::Duration>,
     /// Most branches one FORK_JOIN_DYNAMIC may fork; more fail it for good, naming the limit.
     pub max_fork_branches: usize,
+    /// Most tasks one workflow may hold (attempts included, tasks dropped by a loop's
+    /// `keepLastN` not); a decision that goes over fails the workflow, naming the limit.
+    pub max_tasks_per_workflow: usize,
+    /// Largest task output a worker may report, in bytes of compact JSON; a larger one fails
+    /// the task for good (FAILED_WITH_TERMINAL_ERROR) and is not stored.
+    pub max_task_output_bytes: usize,
 }
 
 impl EngineLimits {
@@ -201,6 +207,10 @@ impl EngineLimits {
     pub const DEFAULT_MAX_LOOP_ITERATIONS: u32 = 10_000;
     /// Default of [`EngineLimits::max_fork_branches`].
     pub const DEFAULT_MAX_FORK_BRANCHES: usize = 10_000;
+    /// Default of [`EngineLimits::max_tasks_per_workflow`].
+    pub const DEFAULT_MAX_TASKS_PER_WORKFLOW: usize = 100_000;
+    /// Default of [`EngineLimits::max_task_output_bytes`]: 3 MiB, as Conductor's threshold.
+    pub const DEFAULT_MAX_TASK_OUTPUT_BYTES: usize = 3 * 1024 * 1024;
 }
 
 impl Default for EngineLimits {
@@ -209,6 +219,8 @@ impl Default for EngineLimits {
             max_loop_iterations: Self::DEFAULT_MAX_LOOP_ITERATIONS,
             decision_time_budget: None,
             max_fork_branches: Self::DEFAULT_MAX_FORK_BRANCHES,
+            max_tasks_per_workflow: Self::DEFAULT_MAX_TASKS_PER_WORKFLOW,
+            max_task_output_bytes: Self::DEFAULT_MAX_TASK_OUTPUT_BYTES,
         }
     }
 }

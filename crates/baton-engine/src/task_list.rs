@@ -330,6 +330,11 @@ impl TaskList {
         self.dynamic_nodes.extend(nodes);
     }
 
+    /// How many tasks the workflow holds (removed ones left out).
+    pub fn live_len(&self) -> usize {
+        self.tasks.len() - self.removed.len()
+    }
+
     /// Whether the task at `i` was removed (and awaits compaction).
     pub fn is_removed(&self, i: usize) -> bool {
         self.removed.contains(&i)

@@ -5,6 +5,8 @@
 //! epoch milliseconds, enums by name. Defaults on input follow Conductor's (for example
 //! `TaskDef.retryCount = 3`, `WorkflowDef.timeoutPolicy = ALERT_ONLY`). Nothing here does I/O.
 
+pub mod claim;
+pub mod clock;
 mod defs;
 pub mod duration;
 mod events;

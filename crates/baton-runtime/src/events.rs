@@ -8,7 +8,7 @@
 //! EVENT task or stops the other actions and handlers.
 
 use crate::error::{Error, Result};
-use crate::runtime::{now_ms, Mutation, Runtime};
+use crate::runtime::{Mutation, Runtime};
 use baton_engine::expr::{resolve_value, to_text};
 use baton_engine::validate::ValidationError;
 use baton_model::{
@@ -104,7 +104,7 @@ impl Runtime {
                 message_id: message_id.to_string(),
                 event: queue.to_string(),
                 message: payload.clone(),
-                time: now_ms(),
+                time: self.now(),
             })
             .await?;
         let handlers = match self.store().event_handlers_for(queue, true).await {

@@ -17,9 +17,10 @@ mod system;
 mod waiters;
 mod wakers;
 
+pub use baton_model::clock::Clock;
 pub use error::{Error, Result};
 pub use runtime::{
-    now_ms, Blocking, Runtime, RuntimeConfig, TaskMock, UpdateResponse, WorkflowTestRequest,
+    Blocking, Runtime, RuntimeConfig, TaskMock, UpdateResponse, WorkflowTestRequest,
     SEARCH_BY_TASKS_SCAN_LIMIT,
 };
 pub use scheduler::{next_run_times, parse_cron, parse_zone};

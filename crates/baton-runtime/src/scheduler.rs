@@ -38,7 +38,7 @@
 //! next run to the first due time after the resume.
 
 use crate::error::{Error, Result};
-use crate::runtime::{now_ms, Runtime};
+use crate::runtime::Runtime;
 use baton_model::{IdempotencyStrategy, StartWorkflowRequest};
 use baton_store::{CatchupPolicy, Millis, StoreError, WorkflowSchedule};
 use chrono::{DateTime, FixedOffset};
@@ -301,7 +301,7 @@ impl Runtime {
         let policy = s.effective_catchup();
         s.catchup_policy = Some(policy);
         s.run_catchup_schedule_instances = policy == CatchupPolicy::All;
-        let now = now_ms();
+        let now = self.now();
         let existing = self.store().get_schedule(&s.name).await?;
         s.create_time = existing.map_or(now, |e| e.create_time);
         s.updated_time = now;
@@ -344,7 +344,7 @@ impl Runtime {
             if reason.is_some() {
                 s.paused_reason = reason;
             }
-            s.updated_time = now_ms();
+            s.updated_time = self.now();
             self.store().put_schedule(s).await?;
         }
         Ok(())
@@ -356,7 +356,7 @@ impl Runtime {
         let mut s = self.get_schedule(name).await?;
         if s.paused {
             let parsed = Parsed::of(&s).map_err(Error::Invalid)?;
-            let now = now_ms();
+            let now = self.now();
             s.paused = false;
             s.paused_reason = None;
             s.updated_time = now;
@@ -419,7 +419,7 @@ impl Runtime {
     ) -> Result<Vec<Millis>> {
         let cron = parse_cron(cron_expression).map_err(Error::Invalid)?;
         let zone = parse_zone(zone_id.unwrap_or("UTC")).map_err(Error::Invalid)?;
-        let after = start.map_or_else(now_ms, |s| s.saturating_sub(1));
+        let after = start.map_or_else(|| self.now(), |s| s.saturating_sub(1));
         Ok(next_run_times(&cron, zone, after, None, end, limit))
     }
 
@@ -433,10 +433,10 @@ impl Runtime {
             if cancel.is_cancelled() {
                 return;
             }
-            let now = now_ms();
+            let now = self.now();
             backoff.retain(|_, until| *until > now);
             let progressed = self.scheduler_tick(now, &mut backoff).await;
-            let now = now_ms();
+            let now = self.now();
             let next = match self.store().next_schedule_run_at().await {
                 Ok(next) => next,
                 Err(e) => {
@@ -457,6 +457,13 @@ impl Runtime {
                 _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
             }
         }
+    }
+
+    /// Fires every schedule due by the runtime's clock, once, and answers how many it
+    /// handled. The scheduler loop does this on its own; tests that move a manual clock call
+    /// it to fire what became due and then assert on the runs (or their absence).
+    pub async fn fire_due_schedules(&self) -> usize {
+        self.scheduler_tick(self.now(), &mut HashMap::new()).await
     }
 
     /// One pass over the due schedules; answers how many were handled.
@@ -481,7 +488,7 @@ impl Runtime {
                 Ok(()) => handled += 1,
                 Err(e) => {
                     tracing::warn!(schedule = %s.name, error = %e, "could not fire schedule; retrying later");
-                    backoff.insert(s.name.clone(), now_ms() + ERROR_BACKOFF_MS);
+                    backoff.insert(s.name.clone(), self.now() + ERROR_BACKOFF_MS);
                 }
             }
         }
@@ -551,7 +558,7 @@ impl Runtime {
     ) -> Result<()> {
         let mut req: StartWorkflowRequest = s.start_workflow_request.clone();
         req.input.insert("_scheduledTime".into(), json!(scheduled));
-        req.input.insert("_executionTime".into(), json!(now_ms()));
+        req.input.insert("_executionTime".into(), json!(self.now()));
         let idempotency_key = format!("schedule:{}:{key}", s.name);
         let id = uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_OID, idempotency_key.as_bytes());
         req.idempotency_key = Some(idempotency_key);

@@ -110,7 +110,7 @@ async fn deciding_a_parent_waiting_on_a_running_child_commits_nothing() {
         h.runtime.decide(&id).await.expect("decide");
     }
     for _ in 0..2 {
-        let due = baton_runtime::now_ms();
+        let due = baton_runtime::Clock::System.now_ms();
         h.store
             .commit(baton_store::Commit {
                 wake: vec![(id.clone(), due)],

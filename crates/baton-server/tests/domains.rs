@@ -19,7 +19,7 @@ async fn start_with_domains(s: &TestServer, list: &str) -> String {
 
 #[tokio::test]
 async fn the_first_domain_with_a_live_worker_wins_else_the_last() {
-    let s = TestServer::spawn().await;
+    let s = TestServer::with_manual_clock(Default::default()).await;
     s.register_workflow(simple_workflow("dom_wf", &["dom_task"]))
         .await;
 
@@ -35,7 +35,7 @@ async fn the_first_domain_with_a_live_worker_wins_else_the_last() {
         .await;
     assert_eq!(empty, json!([]));
     // Poll data is read at most once a second.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.advance(Duration::from_millis(1100)).await;
     let id = start_with_domains(&s, "alpha,beta,NO_DOMAIN").await;
     let w = s.workflow(&id).await;
     assert_eq!(w["tasks"][0]["domain"], "beta", "{w}");

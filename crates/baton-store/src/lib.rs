@@ -136,6 +136,11 @@ pub struct PollRequest {
     /// Whether the task type has a registered definition. Poll data of unregistered types is
     /// kept within a bound (the least recently polled are forgotten).
     pub registered: bool,
+    /// The engine's claim rules (`baton_engine::claim::claim`). The store runs them on each
+    /// SCHEDULED task it takes off the queue, inside the claim's transaction, and persists
+    /// what they changed: the task row, a history event, the workflow's version bump, and a
+    /// wake-up of the workflow by the lease's end.
+    pub claim: baton_model::claim::ClaimRule,
 }
 
 /// Limits of a task definition that bound how many of its tasks a poll may hand out.
@@ -160,6 +165,8 @@ pub struct PollOutcome {
     /// its copy current instead of re-reading it.
     pub versions: Vec<i64>,
     pub next_visible_at: Option<Millis>,
+    /// The earliest lease end among the claimed tasks: their workflows wake by then.
+    pub wake_by: Option<Millis>,
 }
 
 /// Filters for listing executions. Empty fields do not filter.

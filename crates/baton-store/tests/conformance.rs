@@ -138,6 +138,7 @@ pub mod suite {
             now,
             limits: Default::default(),
             registered: true,
+            claim: baton_engine::claim::claim,
         }
     }
 
@@ -1256,6 +1257,7 @@ mod sqlite {
                 path: self.0.clone(),
                 synchronous: Synchronous::Normal,
                 readers: 4,
+                clock: Default::default(),
             };
             Arc::new(SqliteStore::open(opts).unwrap())
         }
@@ -1317,6 +1319,7 @@ mod sqlite {
                 path: db.0.clone(),
                 synchronous: Synchronous::Full,
                 readers: 1,
+                clock: Default::default(),
             })
             .unwrap(),
         );

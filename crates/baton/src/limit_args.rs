@@ -35,6 +35,18 @@ pub struct LimitArgs {
           default_value_t = RuntimeConfig::DEFAULT_MAX_FORK_BRANCHES as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_fork_branches: u64,
+    /// Most tasks one workflow may hold (retried attempts count; tasks dropped by a loop's
+    /// keepLastN do not); a decision that goes over fails the workflow, naming this limit.
+    #[arg(long, env = "BATON_MAX_TASKS_PER_WORKFLOW",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_TASKS_PER_WORKFLOW as u64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    max_tasks_per_workflow: u64,
+    /// Largest task output a worker may report, in bytes of JSON; a larger one fails the
+    /// task for good (FAILED_WITH_TERMINAL_ERROR), naming this limit, and is not stored.
+    #[arg(long, env = "BATON_MAX_TASK_OUTPUT_BYTES",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_TASK_OUTPUT_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+    max_task_output_bytes: u64,
     /// Largest response body in bytes an HTTP system task reads; a larger one fails the task
     /// (FAILED, retries apply) with a reason naming this limit.
     #[arg(long, env = "BATON_MAX_HTTP_TASK_RESPONSE_BYTES",
@@ -58,6 +70,8 @@ impl LimitArgs {
         config.decision_time_budget = Duration::from_millis(self.decision_time_budget_ms);
         let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         config.max_fork_branches = size(self.max_fork_branches);
+        config.max_tasks_per_workflow = size(self.max_tasks_per_workflow);
+        config.max_task_output_bytes = size(self.max_task_output_bytes);
         config.max_http_task_response_bytes = size(self.max_http_task_response_bytes);
         config.max_system_tasks_in_flight = size(self.max_system_tasks_in_flight);
         baton_model::limits::set_max_json_depth(

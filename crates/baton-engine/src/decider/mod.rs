@@ -187,6 +187,21 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
             st.workflow.status.as_str()
         ));
     }
+    let output_bytes = r.output_data.as_ref().map_or(0, json_size);
+    let max_output = st.limits.max_task_output_bytes;
+    if output_bytes > max_output {
+        // Conductor's rule for an oversized result: the task fails for good, output dropped.
+        let t = st.task_mut(i);
+        t.output_data = JsonMap::new();
+        t.reason_for_incompletion = Some(format!(
+            "the task's output is {output_bytes} bytes, more than the limit of {max_output} \
+             (--max-task-output-bytes)"
+        ));
+        t.update_time = now;
+        st.mark_dirty(i);
+        st.set_status(i, TaskStatus::FailedWithTerminalError);
+        return UpdateOutcome::Applied;
+    }
     {
         let t = st.task_mut(i);
         if let Some(out) = &r.output_data {
@@ -221,6 +236,24 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
         other => st.set_status(i, TaskStatus::from(other)),
     }
     UpdateOutcome::Applied
+}
+
+/// The size of a JSON object as compact JSON text, counted without building the text.
+fn json_size(map: &JsonMap) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a Map of Values to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, map);
+    count.0
 }
 
 /// Takes in a poll's claim of a task (the store's copy, IN_PROGRESS) that happened while
@@ -329,6 +362,16 @@ fn decide_steps(st: &mut ExecState) {
         }
     }
     if st.workflow.status.is_terminal() {
+        return;
+    }
+    if st.tasks.live_len() > st.limits.max_tasks_per_workflow {
+        // Failing cancels every open task in the same commit: no worker sees the excess.
+        let reason = format!(
+            "the workflow has {} tasks, more than the limit of {} (--max-tasks-per-workflow)",
+            st.tasks.live_len(),
+            st.limits.max_tasks_per_workflow
+        );
+        fail_workflow(st, WorkflowStatus::Failed, reason, None);
         return;
     }
     if !st.tasks.any_open() {

@@ -198,13 +198,19 @@ pub(super) fn check_workflow_timeout(st: &mut ExecState) -> bool {
 /// The earliest time a timeout or timer can change this workflow.
 pub(super) fn compute_wake(st: &mut ExecState) {
     let def = st.def.clone();
-    if def.timeout_seconds > 0 && def.timeout_policy == WorkflowTimeoutPolicy::TimeOutWf {
+    if def.timeout_seconds > 0 {
         let base = if st.workflow.last_retried_time > 0 {
             st.workflow.last_retried_time
         } else {
             st.workflow.create_time
         };
-        st.wake_at(after_secs(base, def.timeout_seconds));
+        let due = after_secs(base, def.timeout_seconds);
+        // TIME_OUT_WF ends the workflow then. ALERT_ONLY keeps it running, but it is still
+        // decided once at its timeout, so the passing of the timeout is observed (and can be
+        // reported) rather than noticed only if something else happens to wake it.
+        if def.timeout_policy == WorkflowTimeoutPolicy::TimeOutWf || st.now < due {
+            st.wake_at(due);
+        }
     }
     let mut dues = Vec::new();
     if let Some(at) = st.tasks.earliest_parked() {

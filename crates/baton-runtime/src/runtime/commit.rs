@@ -47,7 +47,7 @@ impl Runtime {
         };
         let mut queues: Vec<String> = Vec::new();
         let mut earliest: Option<i64> = None;
-        let now = now_ms();
+        let now = self.now();
         for st in &mut states {
             for q in &st.queue_push {
                 if !queues.contains(&q.queue) {
@@ -94,7 +94,7 @@ impl Runtime {
             self.queues.wake(q);
         }
         if let Some(at) = earliest {
-            if at < self.sweeper_next.load(Ordering::Relaxed) || at <= now_ms() {
+            if at < self.sweeper_next.load(Ordering::Relaxed) || at <= self.now() {
                 self.sweeper_nudge.notify_one();
             }
         }
@@ -127,10 +127,10 @@ impl Runtime {
             // The cached entry is handed over for the turn (no copy) and comes back with
             // the commit; without one, the workflow is read from the store.
             let mut st = match self.states.take(workflow_id) {
-                Some(cached) => self.cached_exec_state(cached, now_ms()),
+                Some(cached) => self.cached_exec_state(cached, self.now()),
                 None => {
                     let state = self.load_or_404(workflow_id).await?;
-                    self.exec_state(state, now_ms())
+                    self.exec_state(state, self.now())
                 }
             };
             st.registry = Some(self.task_defs().await?);

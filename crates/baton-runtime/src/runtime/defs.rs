@@ -17,7 +17,7 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        let now = now_ms();
+        let now = self.now();
         for d in &mut defs {
             d.create_time = now;
             d.update_time = 0;
@@ -37,7 +37,7 @@ impl Runtime {
         })?;
         def.create_time = existing.create_time;
         def.created_by = existing.created_by;
-        def.update_time = now_ms();
+        def.update_time = self.now();
         self.store.update_task_def(def).await.map_err(not_found)?;
         self.invalidate_defs();
         Ok(())
@@ -71,7 +71,7 @@ impl Runtime {
 
     pub async fn register_workflow_def(&self, mut def: WorkflowDef, overwrite: bool) -> Result<()> {
         self.validate_workflow_def(&def)?;
-        let now = now_ms();
+        let now = self.now();
         if def.create_time == 0 {
             def.create_time = now;
         }
@@ -107,7 +107,7 @@ impl Runtime {
         let mut out = BulkResponse::default();
         for mut d in defs {
             let name = d.name.clone();
-            d.update_time = now_ms();
+            d.update_time = self.now();
             match self.store.put_workflow_def(d, true).await {
                 Ok(()) => out.bulk_successful_results.push(name),
                 Err(e) => {
@@ -144,14 +144,12 @@ impl Runtime {
     pub(super) async fn active_domains(&self) -> ActiveDomains {
         {
             let cached = self.active_domains.lock();
-            if cached
-                .0
-                .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
-            {
+            let now = self.now();
+            if cached.0.is_some_and(|at| (0..1000).contains(&(now - at))) {
                 return cached.1.clone();
             }
         }
-        let now = now_ms();
+        let now = self.now();
         let set: HashSet<(String, String)> = match self.store.poll_data().await {
             Ok(rows) => rows
                 .into_iter()
@@ -168,7 +166,7 @@ impl Runtime {
             }
         };
         let set = Arc::new(set);
-        *self.active_domains.lock() = (Some(Instant::now()), set.clone());
+        *self.active_domains.lock() = (Some(now), set.clone());
         set
     }
 

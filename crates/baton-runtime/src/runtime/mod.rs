@@ -26,6 +26,7 @@ use baton_engine::ops;
 use baton_engine::state::TaskList;
 use baton_engine::validate::{validate_task_def, validate_workflow_def};
 use baton_engine::{self as engine, DefIndex, ExecState, NewExecution, UpdateOutcome};
+use baton_model::clock::Clock;
 use baton_model::{
     queue_name, BulkResponse, HistoryEvent, IdempotencyStrategy, JsonMap, StartWorkflowRequest,
     Task, TaskDef, TaskExecLog, TaskResult, TaskResultStatus, Workflow, WorkflowDef,
@@ -38,20 +39,12 @@ use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// (task type, domain) pairs with a worker polling lately.
 type ActiveDomains = Arc<HashSet<(String, String)>>;
-
-/// Wall-clock epoch milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// A start decided but not yet committed, or the execution an idempotency key already names.
 enum Started {
@@ -61,6 +54,9 @@ enum Started {
 
 /// How many times an operation re-reads and re-decides after losing a race to another writer.
 const MAX_CONFLICT_RETRIES: usize = 64;
+
+/// Due workflows one sweeper pass lists.
+const SWEEP_BATCH: usize = 256;
 
 /// Due workflows the sweeper decides at once (so their commits share group commits).
 const SWEEP_CONCURRENCY: usize = 32;
@@ -82,12 +78,19 @@ pub struct RuntimeConfig {
     pub decision_time_budget: Duration,
     /// Most branches one FORK_JOIN_DYNAMIC may fork; more fail it for good.
     pub max_fork_branches: usize,
+    /// Most tasks one workflow may hold; a decision that goes over fails it, naming the limit.
+    pub max_tasks_per_workflow: usize,
+    /// Largest task output a worker may report (bytes of JSON); more fails the task for good.
+    pub max_task_output_bytes: usize,
     /// Largest HTTP system-task response body read; a larger one fails the task (FAILED,
     /// so the task definition's retries apply), naming the limit.
     pub max_http_task_response_bytes: usize,
     /// Most system-task executions (HTTP calls, sub-workflow starts, ...) in flight at once;
     /// the system workers poll no more than they have room for.
     pub max_system_tasks_in_flight: usize,
+    /// The clock every decision, claim, timer and schedule reads: the system clock, or in
+    /// tests a manual one, so timeouts are proved by moving time instead of sleeping.
+    pub clock: Clock,
 }
 
 impl RuntimeConfig {
@@ -99,6 +102,12 @@ impl RuntimeConfig {
     pub const DEFAULT_DECISION_TIME_BUDGET: Duration = Duration::from_millis(200);
     /// Default of [`RuntimeConfig::max_fork_branches`].
     pub const DEFAULT_MAX_FORK_BRANCHES: usize = engine::EngineLimits::DEFAULT_MAX_FORK_BRANCHES;
+    /// Default of [`RuntimeConfig::max_tasks_per_workflow`].
+    pub const DEFAULT_MAX_TASKS_PER_WORKFLOW: usize =
+        engine::EngineLimits::DEFAULT_MAX_TASKS_PER_WORKFLOW;
+    /// Default of [`RuntimeConfig::max_task_output_bytes`]: 3 MiB.
+    pub const DEFAULT_MAX_TASK_OUTPUT_BYTES: usize =
+        engine::EngineLimits::DEFAULT_MAX_TASK_OUTPUT_BYTES;
     /// Default of [`RuntimeConfig::max_http_task_response_bytes`]: 1 MiB.
     pub const DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES: usize = 1024 * 1024;
     /// Default of [`RuntimeConfig::max_system_tasks_in_flight`].
@@ -114,8 +123,11 @@ impl Default for RuntimeConfig {
             max_loop_iterations: engine::EngineLimits::DEFAULT_MAX_LOOP_ITERATIONS,
             decision_time_budget: Self::DEFAULT_DECISION_TIME_BUDGET,
             max_fork_branches: Self::DEFAULT_MAX_FORK_BRANCHES,
+            max_tasks_per_workflow: Self::DEFAULT_MAX_TASKS_PER_WORKFLOW,
+            max_task_output_bytes: Self::DEFAULT_MAX_TASK_OUTPUT_BYTES,
             max_http_task_response_bytes: Self::DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES,
             max_system_tasks_in_flight: Self::DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT,
+            clock: Clock::System,
         }
     }
 }
@@ -156,7 +168,8 @@ pub struct Runtime {
     /// One lock per workflow being changed on this node (see [`WorkflowLocks`]).
     locks: WorkflowLocks,
     /// Recently polled (task type, domain) pairs, refreshed at most once a second.
-    active_domains: Mutex<(Option<Instant>, ActiveDomains)>,
+    /// The active domains and when (clock millis) they were read.
+    active_domains: Mutex<(Option<i64>, ActiveDomains)>,
     caches: Mutex<Caches>,
     /// Wakes the follow-up loop: follow-ups are pending beyond what their cause carried out.
     pub(crate) follow_ups_nudge: Notify,
@@ -187,6 +200,11 @@ impl Runtime {
             .ok_or_else(|| Error::NotFound(format!("Workflow with id: {workflow_id} not found.")))
     }
 
+    /// The current time in epoch milliseconds, by the runtime's clock.
+    pub fn now(&self) -> i64 {
+        self.config.clock.now_ms()
+    }
+
     pub(crate) fn config(&self) -> &RuntimeConfig {
         &self.config
     }
@@ -196,6 +214,8 @@ impl Runtime {
             max_loop_iterations: self.config.max_loop_iterations,
             decision_time_budget: Some(self.config.decision_time_budget),
             max_fork_branches: self.config.max_fork_branches,
+            max_tasks_per_workflow: self.config.max_tasks_per_workflow,
+            max_task_output_bytes: self.config.max_task_output_bytes,
         }
     }
 

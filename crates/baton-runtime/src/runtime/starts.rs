@@ -122,7 +122,7 @@ impl Runtime {
                 }
             }
         }
-        let now = now_ms();
+        let now = self.now();
         let slow = self.index_for(&def).decides_slowly();
         let registry = Some(self.task_defs().await?);
         let active_domains = if req.task_to_domain.is_empty() {

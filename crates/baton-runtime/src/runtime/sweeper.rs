@@ -90,10 +90,72 @@ impl Runtime {
         );
     }
 
+    /// Decides every workflow whose wake-up time has passed by the runtime's clock, once, and
+    /// returns how many it decided. The sweeper loop runs this; tests that move a manual clock
+    /// call it to fire what became due, and can then assert on the result (or its absence).
+    pub async fn fire_due_timers(self: &Arc<Self>) -> usize {
+        let mut backoff = HashMap::new();
+        let mut total = 0;
+        loop {
+            let decided = self.sweep_once(&mut backoff).await;
+            total += decided;
+            if decided < SWEEP_BATCH {
+                return total;
+            }
+        }
+    }
+
+    /// One pass of the sweeper: decides up to [`SWEEP_BATCH`] due workflows, skipping those
+    /// backed off after a failed decision. Answers how many it decided.
+    async fn sweep_once(self: &Arc<Self>, backoff: &mut HashMap<String, i64>) -> usize {
+        let now = self.now();
+        backoff.retain(|_, until| *until > now);
+        let due = match self
+            .store
+            .due_workflows(now, SWEEP_BATCH + backoff.len())
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeper could not list due workflows");
+                Vec::new()
+            }
+        };
+        let mut decided = 0usize;
+        // Up to SWEEP_CONCURRENCY decisions at once, so their commits share group commits.
+        let mut running = tokio::task::JoinSet::new();
+        for id in due {
+            if backoff.contains_key(&id) {
+                continue;
+            }
+            decided += 1;
+            if running.len() >= SWEEP_CONCURRENCY {
+                if let Some(Ok(Err(id))) = running.join_next().await {
+                    backoff.insert(id, self.now() + 30_000);
+                }
+            }
+            let rt = self.clone();
+            running.spawn(async move {
+                match rt.decide(&id).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        tracing::warn!(workflow = %id, error = %e, "sweeper could not decide workflow");
+                        Err(id)
+                    }
+                }
+            });
+        }
+        while let Some(joined) = running.join_next().await {
+            if let Ok(Err(id)) = joined {
+                backoff.insert(id, self.now() + 30_000);
+            }
+        }
+        decided
+    }
+
     /// Fires due timers until cancelled: decides every workflow whose wake-up time passed,
     /// then sleeps until the next one (at most a second) or a nudge.
     pub(super) async fn sweep_timers(self: Arc<Self>, cancel: CancellationToken) {
-        const BATCH: usize = 256;
         // Workflows whose decision failed are left alone for a while, so one broken
         // execution cannot spin the sweeper.
         let mut backoff: HashMap<String, i64> = HashMap::new();
@@ -101,48 +163,11 @@ impl Runtime {
             if cancel.is_cancelled() {
                 return;
             }
-            let now = now_ms();
-            backoff.retain(|_, until| *until > now);
-            let due = match self.store.due_workflows(now, BATCH + backoff.len()).await {
-                Ok(ids) => ids,
-                Err(e) => {
-                    tracing::warn!(error = %e, "sweeper could not list due workflows");
-                    Vec::new()
-                }
-            };
-            let mut decided = 0usize;
-            // Up to SWEEP_CONCURRENCY decisions at once, so their commits share group commits.
-            let mut running = tokio::task::JoinSet::new();
-            for id in due {
-                if backoff.contains_key(&id) {
-                    continue;
-                }
-                decided += 1;
-                if running.len() >= SWEEP_CONCURRENCY {
-                    if let Some(Ok(Err(id))) = running.join_next().await {
-                        backoff.insert(id, now_ms() + 30_000);
-                    }
-                }
-                let rt = self.clone();
-                running.spawn(async move {
-                    match rt.decide(&id).await {
-                        Ok(()) => Ok(()),
-                        Err(e) => {
-                            tracing::warn!(workflow = %id, error = %e, "sweeper could not decide workflow");
-                            Err(id)
-                        }
-                    }
-                });
-            }
-            while let Some(joined) = running.join_next().await {
-                if let Ok(Err(id)) = joined {
-                    backoff.insert(id, now_ms() + 30_000);
-                }
-            }
-            if decided >= BATCH {
+            let decided = self.sweep_once(&mut backoff).await;
+            if decided >= SWEEP_BATCH {
                 continue;
             }
-            let now = now_ms();
+            let now = self.now();
             let next = self.store.next_wake_at().await.ok().flatten();
             let mut sleep_ms = next.map_or(1000, |t| (t - now).clamp(0, 1000));
             if sleep_ms == 0 && decided > 0 {

@@ -51,9 +51,9 @@ impl Runtime {
                     ))),
                     UpdateOutcome::Stale(why) => Ok(Mutation::Unchanged(describe(st, Some(why)))),
                     UpdateOutcome::Applied => {
-                        if !r.extend_lease {
-                            engine::decide(st);
-                        }
+                        // Also after a lease extension: the decision computes the workflow's
+                        // next wake-up (the new lease end), which the commit stores.
+                        engine::decide(st);
                         Ok(Mutation::Changed(describe(st, None), logs.clone()))
                     }
                 }
@@ -98,7 +98,7 @@ impl Runtime {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let now = now_ms();
+            let now = self.now();
             let outcome = self
                 .store
                 .poll(PollRequest {
@@ -109,19 +109,14 @@ impl Runtime {
                     now,
                     limits: limits.clone(),
                     registered,
+                    claim: baton_engine::claim::claim,
                 })
                 .await?;
             for (task, version) in outcome.tasks.iter().zip(&outcome.versions) {
                 self.states.claimed(task, *version);
             }
             if !outcome.tasks.is_empty() {
-                if let Some(earliest) = outcome
-                    .tasks
-                    .iter()
-                    .filter(|t| t.response_timeout_seconds > 0)
-                    .map(|t| baton_model::duration::after_secs(now, t.response_timeout_seconds))
-                    .min()
-                {
+                if let Some(earliest) = outcome.wake_by {
                     if earliest < self.sweeper_next.load(Ordering::Relaxed) {
                         self.sweeper_nudge.notify_one();
                     }
@@ -134,7 +129,7 @@ impl Runtime {
             }
             let mut wake = deadline;
             if let Some(at) = outcome.next_visible_at {
-                let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+                let ms = u64::try_from(at.saturating_sub(self.now())).unwrap_or(0);
                 // A far-future entry (up to the ten-year duration cap) must not overflow Instant.
                 if let Some(at_i) = now_i.checked_add(Duration::from_millis(ms)) {
                     wake = wake.min(at_i);
@@ -160,7 +155,7 @@ impl Runtime {
             .append_task_logs(vec![TaskExecLog {
                 log: line,
                 task_id: Some(task_id.to_string()),
-                created_time: now_ms(),
+                created_time: self.now(),
             }])
             .await?;
         Ok(())

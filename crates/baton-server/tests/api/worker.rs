@@ -150,24 +150,34 @@ async fn update_v2_hands_out_next_task_of_same_type() {
 
 #[tokio::test]
 async fn long_poll_is_woken_by_a_new_task() {
-    let s = Arc::new(TestServer::spawn().await);
+    // The poll waits up to an hour, far past the test's own limit: only the wake-up of a
+    // queued task can end it in time (its deadline re-check cannot).
+    let config = baton_runtime::RuntimeConfig {
+        max_poll_timeout: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let s = Arc::new(TestServer::with_runtime_config(config).await);
     s.register_workflow(simple_workflow("wf_wake", &["wake_t"]))
         .await;
-    let s2 = s.clone();
-    let poller = tokio::spawn(async move { s2.poll_batch("wake_t", 1, 3000).await });
-    // give the poll a moment to start waiting (the outcome does not depend on it)
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rt = s.runtime.clone().expect("in-process runtime");
+    let poller = tokio::spawn(async move {
+        rt.poll("wake_t", Some("w"), None, 1, Duration::from_secs(3600))
+            .await
+    });
+    // The outcome does not depend on whether the poll is already waiting.
+    tokio::task::yield_now().await;
     let id = s.start("wf_wake", json!({})).await;
-    let got = tokio::time::timeout(Duration::from_secs(10), poller)
+    let got = tokio::time::timeout(Duration::from_secs(30), poller)
         .await
-        .expect("long poll did not return")
-        .expect("poller panicked");
+        .expect("the long poll was not woken by the queued task")
+        .expect("poller panicked")
+        .expect("poll");
     assert_eq!(
         got.len(),
         1,
         "long poll should return the new task: {got:?}"
     );
-    assert_eq!(got[0]["workflowInstanceId"], id.as_str());
+    assert_eq!(got[0].workflow_instance_id, id);
 }
 
 #[tokio::test]

@@ -16,6 +16,10 @@ pub struct TestServer {
     pub root: String,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The runtime of an in-process server (not of an attached one).
+    pub runtime: Option<Arc<baton_runtime::Runtime>>,
+    /// The clock the runtime and store read (manual in [`TestServer::with_manual_clock`]).
+    pub clock: baton_runtime::Clock,
 }
 
 impl Drop for TestServer {
@@ -41,6 +45,27 @@ impl TestServer {
         Self::open(dir, baton_server::ServerConfig::default(), runtime).await
     }
 
+    /// A server whose runtime and store read a manual clock that only [`TestServer::advance`]
+    /// moves: timeouts and timers are proved by moving time, not by sleeping.
+    pub async fn with_manual_clock(mut runtime: baton_runtime::RuntimeConfig) -> TestServer {
+        runtime.clock = baton_runtime::Clock::manual_from_now();
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::open(dir, baton_server::ServerConfig::default(), runtime).await
+    }
+
+    /// Moves the manual clock forward by `by`, then decides every workflow that became due
+    /// and waits for those decisions: afterwards the server is in the state `by` later.
+    /// Answers how many workflows were decided.
+    pub async fn advance(&self, by: Duration) -> usize {
+        assert!(self.clock.is_manual(), "advance needs with_manual_clock");
+        self.clock.advance(by);
+        self.runtime
+            .as_ref()
+            .expect("an in-process server")
+            .fire_due_timers()
+            .await
+    }
+
     /// The database file a server in `dir` uses.
     pub fn db_path(dir: &std::path::Path) -> std::path::PathBuf {
         dir.join("t.db")
@@ -52,17 +77,26 @@ impl TestServer {
         config: baton_server::ServerConfig,
         runtime_config: baton_runtime::RuntimeConfig,
     ) -> TestServer {
-        let store = baton_store::SqliteStore::open_path(Self::db_path(dir.path()))
-            .expect("open sqlite store");
+        let clock = runtime_config.clock.clone();
+        let store = baton_store::SqliteStore::open(baton_store::SqliteOptions {
+            clock: clock.clone(),
+            ..baton_store::SqliteOptions::new(Self::db_path(dir.path()))
+        })
+        .expect("open sqlite store");
         let runtime = baton_runtime::Runtime::new(Arc::new(store), runtime_config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(baton_server::serve(listener, runtime, config, async {
-            let _ = rx.await;
-        }));
+        tokio::spawn(baton_server::serve(
+            listener,
+            runtime.clone(),
+            config,
+            async {
+                let _ = rx.await;
+            },
+        ));
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
@@ -73,6 +107,8 @@ impl TestServer {
             root: format!("http://{addr}"),
             client,
             shutdown: Some(tx),
+            runtime: Some(runtime),
+            clock,
         }
     }
 
@@ -87,6 +123,8 @@ impl TestServer {
                 .build()
                 .expect("client"),
             shutdown: None,
+            runtime: None,
+            clock: baton_runtime::Clock::System,
         }
     }
 

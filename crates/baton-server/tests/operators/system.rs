@@ -180,7 +180,7 @@ async fn wait_with_duration_completes_by_itself() {
 }
 
 async fn completed_by_ref(task_type: &str) {
-    let s = TestServer::spawn().await;
+    let s = TestServer::with_manual_clock(Default::default()).await;
     let name = format!("op_ext_{}", task_type.to_lowercase());
     s.register_workflow(json!({
         "name": name, "version": 1, "schemaVersion": 2,
@@ -193,7 +193,12 @@ async fn completed_by_ref(task_type: &str) {
     }))
     .await;
     let id = s.start(&name, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    s.wait_for(&id, "the gate to open", Duration::from_secs(10), |w| {
+        status_of(w, "gate") == "IN_PROGRESS"
+    })
+    .await;
+    // Nothing but an outside party ends the gate: not a day's worth of timers.
+    s.advance(Duration::from_secs(86_400)).await;
     let w = s.workflow(&id).await;
     assert_eq!(w["status"], "RUNNING");
     assert_eq!(status_of(&w, "gate"), "IN_PROGRESS", "{}", pretty(&w));

@@ -44,14 +44,6 @@ pub(crate) fn from_json<T: DeserializeOwned>(json: &str, what: &str) -> Result<T
     }
 }
 
-/// Wall-clock epoch milliseconds (definition create/update times).
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Lowercase hex SHA-256.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -115,6 +115,8 @@ pub struct SqliteOptions {
     pub synchronous: Synchronous,
     /// Reader connections (at least 1).
     pub readers: usize,
+    /// The clock of definition create and update times (a manual one in tests).
+    pub clock: baton_model::clock::Clock,
 }
 
 impl SqliteOptions {
@@ -124,6 +126,7 @@ impl SqliteOptions {
             path: path.into(),
             synchronous: Synchronous::default(),
             readers: 4,
+            clock: baton_model::clock::Clock::System,
         }
     }
 }
@@ -163,6 +166,7 @@ struct Inner {
     polls_seen: Mutex<HashMap<(String, String), Millis>>,
     hints: Arc<QueueHints>,
     path: PathBuf,
+    clock: baton_model::clock::Clock,
 }
 
 impl Drop for Inner {
@@ -283,6 +287,7 @@ impl SqliteStore {
                 polls_seen: Mutex::new(HashMap::new()),
                 hints,
                 path: opts.path,
+                clock: opts.clock,
             }),
         })
     }
@@ -393,12 +398,14 @@ impl std::fmt::Debug for SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn put_task_defs(&self, defs: Vec<TaskDef>) -> Result<()> {
-        self.write(move |w| write::put_task_defs(&w.conn, defs))
+        let now = self.inner.clock.now_ms();
+        self.write(move |w| write::put_task_defs(&w.conn, defs, now))
             .await
     }
 
     async fn update_task_def(&self, def: TaskDef) -> Result<()> {
-        self.write(move |w| write::update_task_def(&w.conn, def))
+        let now = self.inner.clock.now_ms();
+        self.write(move |w| write::update_task_def(&w.conn, def, now))
             .await
     }
 
@@ -418,7 +425,8 @@ impl Store for SqliteStore {
     }
 
     async fn put_workflow_def(&self, def: WorkflowDef, overwrite: bool) -> Result<()> {
-        self.write(move |w| write::put_workflow_def(&w.conn, def, overwrite))
+        let now = self.inner.clock.now_ms();
+        self.write(move |w| write::put_workflow_def(&w.conn, def, overwrite, now))
             .await
     }
 
@@ -521,6 +529,7 @@ impl Store for SqliteStore {
                     tasks: Vec::new(),
                     versions: Vec::new(),
                     next_visible_at: next,
+                    wake_by: None,
                 });
             }
         }
@@ -663,7 +672,7 @@ mod tests {
         let store = SqliteStore::open_path(&path).unwrap();
         let bad = store.write(|_| -> Result<()> { panic!("boom") });
         let good = store.write(|w| {
-            write::put_task_defs(&w.conn, vec![TaskDef::named("kept")])?;
+            write::put_task_defs(&w.conn, vec![TaskDef::named("kept")], 1)?;
             Ok(1)
         });
         let (bad, good) = tokio::join!(bad, good);

@@ -5,7 +5,8 @@ use super::codec::{from_json, to_json};
 use super::write::{append_history, wake_by};
 use super::writer::WriterCtx;
 use crate::{Millis, PollOutcome, PollRequest, Result};
-use baton_model::{HistoryEvent, Task, TaskStatus};
+use baton_model::claim::{ClaimTerms, Lease};
+use baton_model::{HistoryEvent, Task};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Unregistered poll data is trimmed back to its bound after this many such writes.
@@ -39,6 +40,7 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
     let now = req.now;
     let mut claimed: Vec<Task> = Vec::new();
     let mut versions: Vec<i64> = Vec::new();
+    let mut wake_by: Option<Millis> = None;
     let (allowed, retry_at) = allowance(conn, &req.limits, now)?;
     let want = req.count.min(allowed);
     if want == 0 {
@@ -46,6 +48,7 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
             tasks: Vec::new(),
             versions: Vec::new(),
             next_visible_at: retry_at,
+            wake_by: None,
         });
     }
     while claimed.len() < want {
@@ -68,9 +71,12 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
         for task_id in ids {
             conn.prepare_cached("DELETE FROM queue WHERE task_id = ?1")?
                 .execute([&task_id])?;
-            if let Some((task, version)) = claim(conn, &task_id, req)? {
+            if let Some((task, version, lease)) = claim(conn, &task_id, req)? {
                 claimed.push(task);
                 versions.push(version);
+                if let Some(due) = lease.wake_workflow_by {
+                    wake_by = Some(wake_by.map_or(due, |w| w.min(due)));
+                }
             }
         }
         if fetched < page {
@@ -123,6 +129,7 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
         tasks: claimed,
         versions,
         next_visible_at,
+        wake_by,
     })
 }
 
@@ -179,9 +186,14 @@ pub(crate) fn next_visible_at(conn: &Connection, queue: &str) -> Result<Option<M
         .query_row([queue], |r| r.get(0))?)
 }
 
-/// Moves one SCHEDULED task (whose queue entry was just removed) to IN_PROGRESS. `None` if the
-/// task is gone or no longer SCHEDULED (a stale entry).
-fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(Task, i64)>> {
+/// Claims one task whose queue entry was just removed, by the engine's rules
+/// (`req.claim`), and persists the claim. `None` if the task is gone or the rules refuse it
+/// (no longer SCHEDULED: a stale entry).
+fn claim(
+    conn: &Connection,
+    task_id: &str,
+    req: &PollRequest,
+) -> Result<Option<(Task, i64, Lease)>> {
     let row: Option<(String, String)> = conn
         .prepare_cached("SELECT workflow_id, json FROM tasks WHERE task_id = ?1")?
         .query_row([task_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -190,27 +202,16 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(
         return Ok(None);
     };
     let mut task: Task = from_json(&json, &format!("task {task_id}"))?;
-    if task.status != TaskStatus::Scheduled {
+    let terms = ClaimTerms {
+        worker_id: req.worker_id.as_deref(),
+        now: req.now,
+    };
+    let Some(lease) = (req.claim)(&mut task, &terms) else {
         return Ok(None);
-    }
-    let now = req.now;
-    task.status = TaskStatus::InProgress;
-    if task.start_time == 0 {
-        task.start_time = now;
-    }
-    if task.first_start_time == 0 {
-        task.first_start_time = now;
-    }
-    task.poll_count += 1;
-    task.worker_id = req.worker_id.clone();
-    task.update_time = now;
-    task.callback_after_seconds = 0;
-    task.queue_wait_time = now - task.scheduled_time;
+    };
     conn.prepare_cached("UPDATE tasks SET status = ?2, json = ?3 WHERE task_id = ?1")?
         .execute(params![task_id, task.status.as_str(), to_json(&task)?])?;
 
-    let due = (task.response_timeout_seconds > 0)
-        .then(|| baton_model::duration::after_secs(now, task.response_timeout_seconds));
     let row: Option<(i64, Option<Millis>)> = conn
         .prepare_cached(
             "UPDATE workflows SET version = version + 1 WHERE workflow_id = ?1
@@ -220,12 +221,12 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(
         .optional()?;
     let version = row.map_or(0, |r| r.0);
     let stored_wake = row.and_then(|r| r.1);
-    if let Some(due) = due {
+    if let Some(due) = lease.wake_workflow_by {
         // `wake_by` would change nothing when the stored wake-up is already as early.
         if row.is_some() && stored_wake.is_none_or(|w| w > due) {
             wake_by(conn, &workflow_id, due)?;
         }
     }
-    append_history(conn, &HistoryEvent::task(&task, now))?;
-    Ok(Some((task, version)))
+    append_history(conn, &HistoryEvent::task(&task, req.now))?;
+    Ok(Some((task, version, lease)))
 }

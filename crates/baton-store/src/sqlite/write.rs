@@ -1,7 +1,7 @@
 //! Writes run by the writer thread: definitions and execution commits, each inside its own
 //! savepoint (the task queue is in `queue.rs`).
 
-use super::codec::{now_ms, to_json};
+use super::codec::to_json;
 use super::writer::WriterCtx;
 use crate::{Commit, Millis, Result, StoreError, WorkflowWrite};
 use baton_model::{HistoryEvent, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
@@ -9,8 +9,7 @@ use rusqlite::{named_params, params, Connection, OptionalExtension, ToSql};
 
 // ----- definitions -----
 
-pub(crate) fn put_task_defs(conn: &Connection, defs: Vec<TaskDef>) -> Result<()> {
-    let now = now_ms();
+pub(crate) fn put_task_defs(conn: &Connection, defs: Vec<TaskDef>, now: Millis) -> Result<()> {
     for mut def in defs {
         let existing: Option<i64> = conn
             .prepare_cached("SELECT create_time FROM task_defs WHERE name = ?1")?
@@ -38,7 +37,7 @@ pub(crate) fn put_task_defs(conn: &Connection, defs: Vec<TaskDef>) -> Result<()>
     Ok(())
 }
 
-pub(crate) fn update_task_def(conn: &Connection, mut def: TaskDef) -> Result<()> {
+pub(crate) fn update_task_def(conn: &Connection, mut def: TaskDef, now: Millis) -> Result<()> {
     let existing: Option<i64> = conn
         .prepare_cached("SELECT create_time FROM task_defs WHERE name = ?1")?
         .query_row([&def.name], |r| r.get(0))
@@ -53,7 +52,7 @@ pub(crate) fn update_task_def(conn: &Connection, mut def: TaskDef) -> Result<()>
         def.create_time = create_time;
     }
     if def.update_time == 0 {
-        def.update_time = now_ms();
+        def.update_time = now;
     }
     conn.prepare_cached(
         "UPDATE task_defs SET json = ?2, create_time = ?3, update_time = ?4 WHERE name = ?1",
@@ -81,6 +80,7 @@ pub(crate) fn put_workflow_def(
     conn: &Connection,
     mut def: WorkflowDef,
     overwrite: bool,
+    now: Millis,
 ) -> Result<()> {
     let existing: Option<i64> = conn
         .prepare_cached("SELECT create_time FROM workflow_defs WHERE name = ?1 AND version = ?2")?
@@ -92,7 +92,6 @@ pub(crate) fn put_workflow_def(
             def.name, def.version
         )));
     }
-    let now = now_ms();
     if def.create_time == 0 {
         def.create_time = existing.unwrap_or(now);
     }
