@@ -392,6 +392,9 @@ def main():
     if batch is not None:
         check("batch_poll_tasks on empty queue returns []", batch == [], f"got {batch!r}")
 
+    import endpoint_checks  # noqa: E402
+    endpoint_checks.run(executor, metadata, wf_client, task_client, check, guarded, deadline)
+
     failed = [n for ok, n, _ in results if not ok]
     print(f"\n{len(results) - len(failed)}/{len(results)} checks passed", flush=True)
     if failed:

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 mod api;
 mod python;
 mod sdk;
+mod search;
 mod server;
 mod w1v2;
 mod workers;
@@ -85,6 +86,16 @@ pub(crate) struct Args {
     /// W3: sequential start-to-ack measurements.
     #[arg(long, default_value_t = 200)]
     w3_iterations: usize,
+    /// Run only the search workload: fill `--search-executions` executions, then time each
+    /// kind of search (first and deep page) and the queue sizes.
+    #[arg(long)]
+    only_search: bool,
+    /// Search workload: executions to fill in.
+    #[arg(long, default_value_t = 100_000)]
+    search_executions: usize,
+    /// Search workload: timed requests per kind of search.
+    #[arg(long, default_value_t = 50)]
+    search_runs: usize,
     /// Directory for the temporary database files (default: the system temp dir).
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -147,7 +158,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     let cold_db = dir.join("cold.db");
     let mut fresh = Vec::new();
     let mut existing = Vec::new();
-    let cold_runs = if args.only_w1 {
+    let cold_runs = if args.only_w1 || args.only_search {
         0
     } else {
         args.cold_runs.max(1)
@@ -166,7 +177,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     }
     let cold_fresh = median(&mut fresh);
     let cold_existing = median(&mut existing);
-    if !args.only_w1 {
+    if !args.only_w1 && !args.only_search {
         eprintln!("cold start: fresh {cold_fresh:.1} ms, existing {cold_existing:.1} ms");
     }
 
@@ -187,6 +198,31 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
         base: server.base.clone(),
     };
     api.register(args.w1_chain, args.w2_branches).await?;
+
+    if args.only_search {
+        let timed = search::search(args, &api).await.context("search")?;
+        server.stop();
+        println!();
+        println!(
+            "baton-bench search  backend=sqlite  executions={}  runs={}",
+            args.search_executions, args.search_runs
+        );
+        println!("{:-<72}", "");
+        println!("{:<48} {:>10} {:>10}", "request", "p50 ms", "p99 ms");
+        for t in &timed {
+            println!("{:<48} {:>10.2} {:>10.2}", t.name, t.p50, t.p99);
+        }
+        println!("{:-<72}", "");
+        let rows: Vec<Value> = timed
+            .iter()
+            .map(|t| json!({"request": t.name, "p50_ms": round2(t.p50), "p99_ms": round2(t.p99)}))
+            .collect();
+        println!(
+            "{}",
+            json!({"backend": "sqlite", "executions": args.search_executions, "search": rows})
+        );
+        return Ok(());
+    }
 
     // 3. W1.
     let w1 = w1_chain(args, &api, pid, dir).await.context("W1")?;

@@ -248,7 +248,11 @@ impl TaskResult {
 pub struct StartWorkflowRequest {
     #[serde(default)]
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::lenient::opt_i32"
+    )]
     pub version: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
@@ -260,7 +264,11 @@ pub struct StartWorkflowRequest {
     pub workflow_def: Option<WorkflowDef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_input_payload_storage_path: Option<String>,
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "crate::lenient::i32_or_zero"
+    )]
     pub priority: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,

@@ -11,6 +11,7 @@ mod defs;
 pub mod duration;
 mod events;
 mod exec;
+pub mod lenient;
 pub mod limits;
 mod records;
 mod status;

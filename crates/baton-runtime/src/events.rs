@@ -272,9 +272,10 @@ impl Runtime {
         let task = match (task_id, workflow_id, reference) {
             (Some(id), _, _) => self.get_task(&id).await?,
             (None, Some(wf), Some(reference)) => {
-                let state = self.store().load_workflow(&wf).await?.ok_or_else(|| {
-                    Error::NotFound(format!("No such workflow found by id: {wf}"))
-                })?;
+                let state =
+                    self.store().load_workflow(&wf).await?.ok_or_else(|| {
+                        Error::NotFound(format!("Workflow with id: {wf} not found."))
+                    })?;
                 state
                     .tasks
                     .into_iter()

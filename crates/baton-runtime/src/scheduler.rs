@@ -336,10 +336,14 @@ impl Runtime {
             .map_err(|e| store_error(e, name))
     }
 
-    pub async fn pause_schedule(&self, name: &str) -> Result<()> {
+    /// Pauses a schedule, recording why (`reason`, shown as `pausedReason`).
+    pub async fn pause_schedule(&self, name: &str, reason: Option<String>) -> Result<()> {
         let mut s = self.get_schedule(name).await?;
-        if !s.paused {
+        if !s.paused || (reason.is_some() && s.paused_reason != reason) {
             s.paused = true;
+            if reason.is_some() {
+                s.paused_reason = reason;
+            }
             s.updated_time = self.now();
             self.store().put_schedule(s).await?;
         }
@@ -354,11 +358,54 @@ impl Runtime {
             let parsed = Parsed::of(&s).map_err(Error::Invalid)?;
             let now = self.now();
             s.paused = false;
+            s.paused_reason = None;
             s.updated_time = now;
             s.next_run_time = parsed.next_after(&s, now);
             self.store().put_schedule(s).await?;
         }
         Ok(())
+    }
+
+    /// Workflows started by schedules (all, or those of `schedule_names`), optionally only
+    /// of `workflow_names`, newest first: one page with the total, each with its schedule.
+    pub async fn schedule_executions(
+        &self,
+        schedule_names: &[String],
+        workflow_names: &[String],
+        start: usize,
+        size: usize,
+    ) -> Result<(i64, Vec<(String, baton_model::Workflow)>)> {
+        let prefixes = if schedule_names.is_empty() {
+            vec!["schedule:".to_string()]
+        } else {
+            schedule_names
+                .iter()
+                .map(|n| format!("schedule:{n}:"))
+                .collect()
+        };
+        let query = baton_store::WorkflowQuery {
+            idempotency_key_prefixes: prefixes,
+            workflow_types: workflow_names.to_vec(),
+            offset: start,
+            limit: size,
+            ..baton_store::WorkflowQuery::default()
+        };
+        let (total, found) = self.store().search_workflows(&query).await?;
+        let out = found
+            .into_iter()
+            .map(|w| {
+                // `schedule:<name>:<time>`; a name may itself hold ':'.
+                let name = w
+                    .idempotency_key
+                    .as_deref()
+                    .and_then(|k| k.strip_prefix("schedule:"))
+                    .and_then(|k| k.rsplit_once(':'))
+                    .map(|(n, _)| n.to_string())
+                    .unwrap_or_default();
+                (name, w)
+            })
+            .collect();
+        Ok((total, out))
     }
 
     /// The next `limit` due times of a cron expression from `start` (default now) up to `end`.

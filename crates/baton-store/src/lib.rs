@@ -187,6 +187,9 @@ pub struct WorkflowQuery {
     pub limit: usize,
     /// Column and direction, e.g. ("startTime", true = descending).
     pub sort: Option<(String, bool)>,
+    /// Executions whose idempotency key starts with one of these (schedule runs carry
+    /// `schedule:<name>:<time>`). Empty: no filter.
+    pub idempotency_key_prefixes: Vec<String>,
 }
 
 /// Filters for listing task attempts. Empty fields do not filter.
@@ -289,6 +292,8 @@ pub trait Store: Send + Sync + 'static {
     async fn task_logs(&self, task_id: &str) -> Result<Vec<TaskExecLog>>;
     /// The audit trail of one workflow, oldest first.
     async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>>;
+    /// Deletes the audit trail of one workflow (removal without archiving); nothing if none.
+    async fn delete_history(&self, workflow_id: &str) -> Result<()>;
     /// Task attempts matching the query, newest first, with the total count.
     async fn search_tasks(&self, query: &TaskQuery) -> Result<(i64, Vec<Task>)>;
 

@@ -47,11 +47,22 @@ pub struct WorkflowSchedule {
     pub start_workflow_request: StartWorkflowRequest,
     #[serde(default)]
     pub paused: bool,
-    /// No run before this time (epoch ms).
+    /// Why it was paused (`PUT .../pause?reason=`); cleared on resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
+    /// No run before this time (epoch ms).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "baton_model::lenient::opt_i64"
+    )]
     pub schedule_start_time: Option<Millis>,
     /// No run after this time (epoch ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "baton_model::lenient::opt_i64"
+    )]
     pub schedule_end_time: Option<Millis>,
     /// `UTC` (default) or a fixed offset such as `+02:00`.
     #[serde(default = "utc")]

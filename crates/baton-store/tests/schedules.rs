@@ -39,6 +39,7 @@ fn schedule(name: &str, next: Option<i64>) -> WorkflowSchedule {
             ..StartWorkflowRequest::default()
         },
         paused: false,
+        paused_reason: None,
         schedule_start_time: None,
         schedule_end_time: None,
         zone_id: "UTC".to_string(),

@@ -1,12 +1,16 @@
 //! The `baton` binary: `baton server` serves the Conductor API over a SQLite file.
 
+mod api_client;
 mod auth_args;
 mod conn_args;
+mod def_cli;
 mod keys_cli;
 mod limit_args;
 mod run;
 mod schedule_cli;
+mod task_cli;
 mod worker_cli;
+mod workflow_cli;
 
 use anyhow::{bail, Context};
 use baton_runtime::{Runtime, RuntimeConfig};
@@ -52,6 +56,14 @@ enum Command {
     Worker(worker_cli::WorkerArgs),
     /// Manage API keys in the database (`--db`, env BATON_DB); no server needed.
     Keys(keys_cli::KeysArgs),
+    /// Start, inspect, search and operate workflow executions on a running server.
+    Workflow(workflow_cli::WorkflowArgs),
+    /// Register, list, show and (offline) validate definitions.
+    Def(def_cli::DefArgs),
+    /// Poll and complete tasks, read task logs.
+    Task(task_cli::TaskArgs),
+    /// Show the size of every task queue.
+    Queue(task_cli::QueueArgs),
     /// Internal: a script sandbox worker (`baton server` starts these itself).
     #[command(name = SCRIPT_WORKER_COMMAND, hide = true)]
     ScriptWorker,
@@ -281,10 +293,10 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    match cli.command {
-        Command::Server(args) => rt.block_on(run_server(args)),
+    let client_result = match cli.command {
+        Command::Server(args) => return rt.block_on(run_server(args)),
+        Command::ScriptWorker => return Ok(()),
         Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
-        Command::Worker(args) => rt.block_on(worker_cli::run(args)),
         Command::Run(args) => {
             let code = rt.block_on(run::run(args)).unwrap_or_else(|e| {
                 eprintln!("baton run: {e:#}");
@@ -293,7 +305,18 @@ fn main() -> anyhow::Result<()> {
             drop(rt);
             std::process::exit(code);
         }
+        Command::Worker(args) => rt.block_on(worker_cli::run(args)),
         Command::Keys(args) => rt.block_on(keys_cli::run(args)),
-        Command::ScriptWorker => Ok(()),
+        Command::Workflow(args) => rt.block_on(workflow_cli::run(args)),
+        Command::Def(args) => rt.block_on(def_cli::run(args)),
+        Command::Task(args) => rt.block_on(task_cli::run(args)),
+        Command::Queue(args) => rt.block_on(task_cli::run_queue(args)),
+    };
+    // Client commands: the error on stderr, and an exit code that says what went wrong.
+    if let Err(e) = client_result {
+        eprintln!("error: {e:#}");
+        drop(rt);
+        std::process::exit(api_client::exit_code(&e));
     }
+    Ok(())
 }

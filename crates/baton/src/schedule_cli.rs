@@ -1,6 +1,7 @@
 //! `baton schedule ...`: manage cron schedules on a running server over its HTTP API.
 //! Data goes to stdout; errors to stderr with a non-zero exit.
 
+use crate::api_client::{rfc3339, segment, Client};
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -82,97 +83,13 @@ enum Catchup {
     All,
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    /// (key id, secret) for servers with authentication on.
-    key: Option<(String, String)>,
-}
-
-impl Client {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<String> {
-        let url = format!("{}/api{path}", self.base);
-        let mut req = self.http.request(method.clone(), &url);
-        if let Some((id, secret)) = &self.key {
-            req = req.basic_auth(id, Some(secret));
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("{method} {url}: cannot reach the server"))?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        if !status.is_success() {
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or(text);
-            bail!("{method} {url}: {status}: {message}");
-        }
-        Ok(text)
-    }
-
-    async fn json(&self, path: &str) -> anyhow::Result<Value> {
-        let text = self.call(reqwest::Method::GET, path, None).await?;
-        serde_json::from_str(&text).context("the server answered with invalid JSON")
-    }
-}
-
-/// Path segment escaping for schedule names.
-fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Epoch ms as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days; no date library needed).
-fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 pub async fn run(args: ScheduleArgs) -> anyhow::Result<()> {
-    let client = Client {
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .context("building the HTTP client")?,
-        base: args.server.trim_end_matches('/').to_string(),
-        key: match (args.key_id, args.key_secret) {
-            (Some(id), Some(secret)) => Some((id, secret)),
-            (None, None) => None,
-            _ => bail!("--key-id and --key-secret go together"),
-        },
+    let key = match (args.key_id, args.key_secret) {
+        (Some(id), Some(secret)) => Some((id, secret)),
+        (None, None) => None,
+        _ => bail!("--key-id and --key-secret go together"),
     };
+    let client = Client::new(&args.server)?.with_key(key);
     match args.command {
         ScheduleCommand::Create {
             name,
@@ -266,6 +183,11 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<()> {
                 .await?;
         }
         ScheduleCommand::Delete { name } => {
+            // The API deletes an unknown name as a no-op (as Conductor does); the command
+            // says when there was nothing to delete.
+            client
+                .json(&format!("/scheduler/schedules/{}", segment(&name)))
+                .await?;
             client
                 .call(
                     reqwest::Method::DELETE,
@@ -306,17 +228,4 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20Z");
-        assert_eq!(segment("a b/c"), "a%20b%2Fc");
-    }
 }

@@ -66,10 +66,22 @@ pub(super) fn run_sync_into(st: &mut ExecState, idx: usize, node: &WorkflowTask)
             }
         }
         sys::INLINE => sys::run_inline(&input, None),
-        sys::LAMBDA => sys::run_inline(
-            &input,
-            Some(node.script_expression.as_deref().unwrap_or("")),
-        ),
+        // Conductor's definitions put the script in `inputParameters.scriptExpression`;
+        // Baton also takes it from the node itself.
+        sys::LAMBDA => {
+            let script = node
+                .script_expression
+                .clone()
+                .filter(|s| !s.trim().is_empty())
+                .or_else(|| {
+                    input
+                        .get("scriptExpression")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            sys::run_inline(&input, Some(&script))
+        }
         sys::JSON_JQ_TRANSFORM => sys::run_jq(&input),
         sys::TERMINATE => {
             run_terminate(st, idx, &input);
@@ -123,9 +135,8 @@ pub(super) fn run_terminate(st: &mut ExecState, idx: usize, input: &JsonMap) {
         });
     if wf_status == WorkflowStatus::Completed {
         complete_workflow(st, Some(output));
-        if input.get("terminationReason").is_some() {
-            st.workflow.reason_for_incompletion = Some(reason);
-        }
+        // Conductor records why even a COMPLETED workflow ended early.
+        st.workflow.reason_for_incompletion = Some(reason);
     } else {
         let task_index = Some(idx);
         fail_workflow_with_output(st, wf_status, reason, task_index, Some(output));

@@ -4,14 +4,20 @@
 mod commit;
 mod defs;
 mod operations;
+mod recovery;
+mod signals;
 mod starts;
 mod state_cache;
 mod sweeper;
 mod tasks;
+mod workflow_test;
 
 use commit::decided_nothing;
 pub(crate) use commit::Mutation;
+pub use recovery::SEARCH_BY_TASKS_SCAN_LIMIT;
+pub use signals::Blocking;
 use state_cache::{CachedState, StateCache, WorkflowLocks};
+pub use workflow_test::{TaskMock, WorkflowTestRequest};
 
 use crate::changes::ChangeFeed;
 use crate::error::{Error, Result};
@@ -211,7 +217,7 @@ impl Runtime {
         self.store
             .load_workflow(workflow_id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("No such workflow found by id: {workflow_id}")))
+            .ok_or_else(|| Error::NotFound(format!("Workflow with id: {workflow_id} not found.")))
     }
 
     /// The current time in epoch milliseconds, by the runtime's clock.
@@ -343,5 +349,12 @@ fn not_found(e: StoreError) -> Error {
     match e {
         StoreError::NotFound(what) => Error::NotFound(format!("{what} not found")),
         other => Error::Store(other),
+    }
+}
+
+impl Runtime {
+    /// The limits this runtime was configured with (for `/api/admin/config`).
+    pub fn settings(&self) -> &RuntimeConfig {
+        &self.config
     }
 }

@@ -1,58 +1,13 @@
-//! Operations on executions: synchronous execute, reads, pause, resume, terminate, restart,
+//! Operations on executions: reads, pause, resume, terminate, restart,
 //! retry, rerun, skip, remove, update by reference and search.
 
 use super::*;
 
 impl Runtime {
-    /// Starts a workflow and waits (bounded) until it ends, one of `wait_refs` ends, or it
-    /// blocks on a WAIT/HUMAN task; returns its state then and whether the wait timed out.
-    pub async fn execute(
-        &self,
-        req: StartWorkflowRequest,
-        wait_refs: &[String],
-        wait: Duration,
-    ) -> Result<(Workflow, bool)> {
-        let id = self.start_workflow(req).await?;
-        let deadline = Instant::now() + wait;
-        let watch = self.waiters.watch(&id);
-        loop {
-            let notified = watch.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let w = self.get_workflow(&id, true).await?;
-            let done = w.status.is_terminal()
-                || w.tasks.iter().any(|t| {
-                    (t.status.is_terminal()
-                        && wait_refs.iter().any(|r| {
-                            *r == t.reference_task_name
-                                || *r == engine::state::base_ref(&t.reference_task_name)
-                        }))
-                        || (!t.status.is_terminal()
-                            && (t.task_type == engine::systask::HUMAN
-                                || (t.task_type == engine::systask::WAIT
-                                    && !t.input_data.contains_key("duration")
-                                    && !t.input_data.contains_key("until"))))
-                });
-            if done {
-                return Ok((w, false));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok((w, true));
-            }
-            // Commits wake the check; the short tick covers commits made by other nodes.
-            let tick = (deadline - now).min(Duration::from_millis(100));
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(tick) => {}
-            }
-        }
-    }
-
     pub async fn get_workflow(&self, workflow_id: &str, include_tasks: bool) -> Result<Workflow> {
         if !include_tasks {
             let mut w = self.store.get_workflow(workflow_id).await?.ok_or_else(|| {
-                Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+                Error::NotFound(format!("Workflow with id: {workflow_id} not found."))
             })?;
             w.tasks.clear();
             return Ok(w);
@@ -197,7 +152,7 @@ impl Runtime {
             .await
             .map_err(|e| match e {
                 StoreError::NotFound(_) => {
-                    Error::NotFound(format!("No such workflow found by id: {workflow_id}"))
+                    Error::NotFound(format!("Workflow with id: {workflow_id} not found."))
                 }
                 other => Error::Store(other),
             })

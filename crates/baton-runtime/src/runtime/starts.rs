@@ -166,7 +166,7 @@ impl Runtime {
             .await?
             .ok_or_else(|| {
                 Error::NotFound(format!(
-                    "No such workflow found by id: {}",
+                    "Workflow with id: {} not found.",
                     task.workflow_instance_id
                 ))
             })?;

@@ -1,17 +1,25 @@
 //! Route table. One module per Conductor controller.
 
+mod admin;
 mod events;
 mod metadata;
 mod params;
 mod scheduler;
+mod signal_response;
 mod stream;
+mod task_signals;
 mod tasks;
 mod workflow;
+mod workflow_bulk;
+mod workflow_ops;
+mod workflow_reads;
 
+use crate::error::ApiError;
 /// For the fuzz targets (`crate::fuzzing`).
 pub(crate) use workflow::search_query;
 
 use crate::AppState;
+use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
@@ -90,6 +98,56 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/workflow/{id}/remove", delete(workflow::remove))
         .route("/api/workflow/{id}/history", get(workflow::history))
+        .route("/api/workflow/{id}/tasks", get(workflow_reads::tasks))
+        .route(
+            "/api/workflow/{id}/correlated",
+            post(workflow_reads::correlated_many),
+        )
+        .route(
+            "/api/workflow/{id}/correlated/{correlation_id}",
+            get(workflow_reads::correlated_one),
+        )
+        .route(
+            "/api/workflow/search-by-tasks",
+            get(workflow_reads::search_by_tasks),
+        )
+        .route(
+            "/api/workflow/search-by-tasks-v2",
+            get(workflow_reads::search_by_tasks_v2),
+        )
+        .route(
+            "/api/workflow/externalstoragelocation",
+            get(workflow_reads::external_storage_location),
+        )
+        .route(
+            "/api/workflow/external-storage-location",
+            get(workflow_reads::external_storage_location),
+        )
+        .route("/api/workflow/decide/{id}", put(workflow_ops::decide))
+        .route(
+            "/api/workflow/{id}/resetcallbacks",
+            post(workflow_ops::reset_callbacks),
+        )
+        .route(
+            "/api/workflow/{id}/terminate-remove",
+            delete(workflow_ops::terminate_remove),
+        )
+        .route("/api/workflow/test", post(workflow_ops::test))
+        // workflow bulk
+        .route("/api/workflow/bulk/pause", put(workflow_bulk::pause))
+        .route("/api/workflow/bulk/resume", put(workflow_bulk::resume))
+        .route("/api/workflow/bulk/restart", post(workflow_bulk::restart))
+        .route("/api/workflow/bulk/retry", post(workflow_bulk::retry))
+        .route(
+            "/api/workflow/bulk/terminate",
+            post(workflow_bulk::terminate),
+        )
+        .route("/api/workflow/bulk/remove", delete(workflow_bulk::remove))
+        .route(
+            "/api/workflow/bulk/terminate-remove",
+            delete(workflow_bulk::terminate_remove),
+        )
+        .route("/api/workflow/bulk/search", post(workflow_bulk::search))
         // event handlers
         .route(
             "/api/event",
@@ -123,7 +181,75 @@ pub fn routes() -> Router<AppState> {
         )
         // Baton extension: live changes as server-sent events (the web UI's feed)
         .route("/api/events/stream", get(stream::stream))
+        .route(
+            "/api/tasks/{workflow_id}/{reference}/{status}/sync",
+            post(task_signals::update_by_ref_sync),
+        )
+        // Conductor's `/{workflowId}/{status}/signal`: the status sits where the update by
+        // reference has the reference name.
+        .route(
+            "/api/tasks/{workflow_id}/{reference}/signal",
+            post(task_signals::signal),
+        )
+        .route(
+            "/api/tasks/{workflow_id}/{reference}/signal/sync",
+            post(task_signals::signal_sync),
+        )
+        .route(
+            "/api/tasks/queue/all/verbose",
+            get(tasks::queue_all_verbose),
+        )
+        .route("/api/tasks/queue/requeue/{task_type}", post(tasks::requeue))
+        .route(
+            "/api/tasks/externalstoragelocation",
+            get(workflow_reads::external_storage_location),
+        )
+        .route(
+            "/api/tasks/external-storage-location",
+            get(workflow_reads::external_storage_location),
+        )
+        // admin and event-queue admin
+        .route("/api/admin/config", get(admin::config))
+        .route("/api/admin/task/{task_type}", get(admin::pending_tasks))
+        .route("/api/admin/sweep/requeue/{id}", post(admin::requeue_sweep))
+        .route(
+            "/api/admin/consistency/verifyAndRepair/{id}",
+            post(admin::verify_and_repair),
+        )
+        .route("/api/admin/queues", get(admin::event_queues))
+        .route("/api/queue/size", get(admin::event_queues))
+        .route("/api/queue", get(admin::event_queues))
+        .route("/api/queue/", get(admin::event_queues))
+        .route(
+            "/api/queue/update/{workflow_id}/{reference}/{status}",
+            post(admin::update_by_ref),
+        )
+        .route(
+            "/api/queue/update/{workflow_id}/task/{task_id}/{status}",
+            post(admin::update_by_id),
+        )
+        .route("/api/environment", get(admin::environment))
+        .route("/api/environment/{key}", get(admin::environment_variable))
+        .route("/api/secrets", get(admin::secrets))
         .merge(scheduler::routes())
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+}
+
+/// An unknown path: a JSON 404 naming it, as Conductor answers (never another route).
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("No endpoint {method} {}", uri.path()))
+}
+
+/// A known path with a method it does not serve.
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "Request method '{method}' is not supported for {}",
+            uri.path()
+        ),
+    )
 }
 
 async fn health(

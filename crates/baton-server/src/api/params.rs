@@ -31,6 +31,14 @@ pub fn flag(q: &QueryMap, name: &str, default: bool) -> Result<bool, ApiError> {
     }
 }
 
+/// An optional boolean parameter (absent: None).
+pub fn opt_flag(q: &QueryMap, name: &str) -> Result<Option<bool>, ApiError> {
+    match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(_) => flag(q, name, false).map(Some),
+    }
+}
+
 pub fn text(q: &QueryMap, name: &str) -> Option<String> {
     q.get(name).filter(|s| !s.is_empty()).cloned()
 }

@@ -221,7 +221,7 @@ pub async fn update_by_ref(
 
 /// Parses `start, size, freeText, query` for task search (fields: taskType/taskDefName,
 /// status, workflowId, taskId with `=` or `IN`).
-fn task_query(q: &QueryMap) -> Result<baton_store::TaskQuery, ApiError> {
+pub(crate) fn task_query(q: &QueryMap) -> Result<baton_store::TaskQuery, ApiError> {
     use super::workflow::conditions;
     let size = opt::<usize>(q, "size")?.unwrap_or(100);
     if size > 5000 {
@@ -340,4 +340,29 @@ pub async fn poll_data_all(
     State(s): State<AppState>,
 ) -> ApiResult<Json<Vec<baton_model::PollData>>> {
     Ok(Json(s.runtime.poll_data().await?))
+}
+
+/// `GET /api/tasks/queue/all/verbose`: `{queue: {shard: {size, uacked}}}`. Baton's queue has
+/// one shard (`a`), and a claimed task leaves the queue at once, so nothing is unacked.
+pub async fn queue_all_verbose(
+    State(s): State<AppState>,
+) -> ApiResult<Json<IndexMap<String, serde_json::Value>>> {
+    let mut sizes = s.runtime.queue_sizes().await?;
+    sizes.sort();
+    Ok(Json(
+        sizes
+            .into_iter()
+            .map(|(q, n)| (q, serde_json::json!({"a": {"size": n, "uacked": 0}})))
+            .collect(),
+    ))
+}
+
+/// `POST /api/tasks/queue/requeue/{taskType}`: re-pushes the type's scheduled tasks; answers
+/// how many, as text.
+pub async fn requeue(
+    State(s): State<AppState>,
+    Path(task_type): Path<String>,
+) -> ApiResult<Response> {
+    let n = s.runtime.requeue_pending(&task_type).await?;
+    Ok(plain(n.to_string()))
 }

@@ -1,6 +1,7 @@
 //! `/api/workflow/...`: start, read, terminate.
 
 use super::params::{flag, opt, plain, text, QueryMap};
+use super::signal_response::{check_consistency, render, ReturnStrategy};
 use crate::error::ApiError;
 use crate::extract::{body_error, parse_json, JsonBody};
 use crate::AppState;
@@ -15,6 +16,10 @@ use baton_store::WorkflowQuery;
 use serde_json::{json, Value};
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// Longest wait of a synchronous call (`execute`'s `waitForSeconds`, `signal/sync`'s
+/// `timeoutMillis`).
+pub(crate) const MAX_SYNC_WAIT_SECS: u64 = 300;
 
 pub async fn start(
     State(s): State<AppState>,
@@ -188,8 +193,15 @@ pub async fn skip_task(
         .await?)
 }
 
-pub async fn remove(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<()> {
-    Ok(s.runtime.remove_workflow(&id).await?)
+/// `DELETE /api/workflow/{id}/remove?archiveWorkflow=true`: with archiving (the default)
+/// the audit trail is kept; without, it is deleted with the execution.
+pub async fn remove(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<()> {
+    let archive = flag(&q, "archiveWorkflow", true)?;
+    Ok(s.runtime.remove_workflow_archiving(&id, archive).await?)
 }
 
 pub async fn running(
@@ -344,7 +356,7 @@ pub(crate) fn iso(ms: i64) -> Option<String> {
 }
 
 /// `WorkflowSummary` (§3.9): times as ISO strings, input and output as strings.
-fn summary(w: &Workflow) -> Value {
+pub(crate) fn summary(w: &Workflow) -> Value {
     let input = serde_json::to_string(&w.input).unwrap_or_default();
     let output = serde_json::to_string(&w.output).unwrap_or_default();
     let mut v = json!({
@@ -400,13 +412,14 @@ pub async fn search_v2(
 }
 
 /// `POST /api/workflow/execute/{name}/{version}`: start and wait (bounded) for the end, a
-/// task (`waitUntilTaskRef`), or a blocking WAIT/HUMAN task; answers a WorkflowRun.
+/// task (`waitUntilTaskRef`), or a blocking WAIT/HUMAN task; answers a `SignalResponse`
+/// shaped by `returnStrategy`.
 pub async fn execute(
     State(s): State<AppState>,
     Path((name, version)): Path<(String, String)>,
     Query(q): Query<QueryMap>,
     JsonBody(mut req): JsonBody<StartWorkflowRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let version: i32 = version.parse().map_err(|_| {
         ApiError::bad_request(format!(
             "path parameter 'version' must be an integer, got '{version}'"
@@ -414,12 +427,14 @@ pub async fn execute(
     })?;
     req.name = name;
     req.version = (version > 0).then_some(version);
+    let strategy = ReturnStrategy::from_query(&q)?;
+    check_consistency(&q)?;
     let wait_secs = opt::<u64>(&q, "waitForSeconds")?
         .filter(|s| *s > 0)
         .unwrap_or(10);
-    if wait_secs > 300 {
+    if wait_secs > MAX_SYNC_WAIT_SECS {
         return Err(ApiError::bad_request(format!(
-            "query parameter 'waitForSeconds' must be at most 300, got {wait_secs}"
+            "query parameter 'waitForSeconds' must be at most {MAX_SYNC_WAIT_SECS}, got {wait_secs}"
         )));
     }
     let wait_refs: Vec<String> = text(&q, "waitUntilTaskRef")
@@ -431,26 +446,9 @@ pub async fn execute(
         })
         .unwrap_or_default();
     let request_id = text(&q, "requestId").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let (w, timed_out) = s
+    let blocking = s
         .runtime
         .execute(req, &wait_refs, std::time::Duration::from_secs(wait_secs))
         .await?;
-    Ok(Json(json!({
-        "responseType": "TARGET_WORKFLOW",
-        "targetWorkflowId": w.workflow_id,
-        "targetWorkflowStatus": w.status,
-        "requestId": request_id,
-        "workflowId": w.workflow_id,
-        "correlationId": w.correlation_id,
-        "input": w.input,
-        "output": w.output,
-        "signalTimeout": timed_out,
-        "priority": w.priority,
-        "variables": w.variables,
-        "tasks": w.tasks,
-        "createdBy": w.created_by,
-        "createTime": w.create_time,
-        "status": w.status,
-        "updateTime": w.update_time,
-    })))
+    Ok(render(&blocking, strategy, &request_id))
 }

@@ -44,7 +44,10 @@ pub fn need(method: &Method, route: &str) -> Need {
         return match route {
             "/api/tasks" | "/api/tasks/update-v2" => Need::Work,
             "/api/tasks/{task_id}/log" if !get => Need::Work,
-            "/api/tasks/{workflow_id}/{reference}/{status}" => Need::Operate,
+            "/api/tasks/{workflow_id}/{reference}/{status}"
+            | "/api/tasks/{workflow_id}/{reference}/{status}/sync"
+            | "/api/tasks/{workflow_id}/{reference}/signal"
+            | "/api/tasks/{workflow_id}/{reference}/signal/sync" => Need::Operate,
             _ if route.starts_with("/api/tasks/poll/") => Need::Work,
             _ if get => Need::ReadTasks,
             _ => Need::Admin,
@@ -81,6 +84,17 @@ mod tests {
         assert!(Role::Worker.allows(poll) && !Role::Viewer.allows(poll));
         let update = need(&post, "/api/tasks");
         assert!(Role::Worker.allows(update) && !Role::Viewer.allows(update));
+        for route in [
+            "/api/tasks/{workflow_id}/{reference}/{status}/sync",
+            "/api/tasks/{workflow_id}/{reference}/signal",
+            "/api/tasks/{workflow_id}/{reference}/signal/sync",
+        ] {
+            let n = need(&post, route);
+            assert!(
+                Role::Operator.allows(n) && !Role::Worker.allows(n),
+                "{route}"
+            );
+        }
         let read = need(&get, "/api/workflow/{id}");
         assert!(Role::Viewer.allows(read) && !Role::Worker.allows(read));
         assert!(Role::Worker.allows(need(&get, "/api/tasks/{task_id}")));

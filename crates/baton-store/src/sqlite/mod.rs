@@ -627,6 +627,12 @@ impl Store for SqliteStore {
         self.read(move |c, _| read::history(c, &id)).await
     }
 
+    async fn delete_history(&self, workflow_id: &str) -> Result<()> {
+        let id = workflow_id.to_string();
+        self.write(move |w| write::delete_history(&w.conn, &id))
+            .await
+    }
+
     async fn put_schedule(&self, schedule: crate::WorkflowSchedule) -> Result<()> {
         self.write(move |w| schedules::put(&w.conn, schedule)).await
     }

@@ -230,6 +230,17 @@ pub(crate) fn search_workflows(
         "correlation_id",
         q.correlation_ids.iter().map(text).collect(),
     );
+    if !q.idempotency_key_prefixes.is_empty() {
+        let mut ors = Vec::new();
+        for p in &q.idempotency_key_prefixes {
+            args.push(Value::Text(like_escape(p)));
+            ors.push(format!(
+                "idempotency_key LIKE ?{} || '%' ESCAPE '\\'",
+                args.len()
+            ));
+        }
+        filter.push_str(&format!(" AND ({})", ors.join(" OR ")));
+    }
     let mut cond = |sql: &str, v: Value| {
         args.push(v);
         filter.push_str(&sql.replace("{}", &format!("?{}", args.len())));

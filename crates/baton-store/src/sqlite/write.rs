@@ -547,3 +547,9 @@ pub(crate) fn remove_workflow(conn: &Connection, workflow_id: &str) -> Result<()
         .execute([workflow_id])?;
     Ok(())
 }
+
+pub(crate) fn delete_history(conn: &Connection, workflow_id: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM history WHERE workflow_id = ?1")?
+        .execute([workflow_id])?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! The search workload (`--only-search`): fills the store with executions over HTTP, then
+//! times each kind of search, first page and deep page, and the queue sizes.
+
+use crate::*;
+
+/// p50 and p99 of one kind of request, in ms.
+pub(crate) struct Timed {
+    pub(crate) name: String,
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+}
+
+/// Starts `n` one-task executions (no worker: they stay RUNNING with a SCHEDULED task), a
+/// hundred correlation ids among them, every tenth terminated so statuses differ.
+async fn fill(args: &Args, api: &Api, n: usize) -> anyhow::Result<()> {
+    let sem = Arc::new(Semaphore::new(args.w1_start_concurrency.max(1)));
+    let mut starts = JoinSet::new();
+    let t0 = Instant::now();
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await?;
+        let api = api.clone();
+        starts.spawn(async move {
+            let body = json!({"name": SINGLE_WF, "correlationId": format!("corr-{}", i % 100),
+                              "input": {"n": i}});
+            let id = api.post_json("/api/workflow", &body).await?;
+            if i % 10 == 0 {
+                let url = format!("{}/api/workflow/{}?reason=bench", api.base, id.trim());
+                let resp = api.client.delete(url).send().await?;
+                if !resp.status().is_success() {
+                    bail!("terminate: {}", resp.status());
+                }
+            }
+            drop(permit);
+            Ok::<(), anyhow::Error>(())
+        });
+        while starts.len() > 4 * args.w1_start_concurrency.max(1) {
+            if let Some(r) = starts.join_next().await {
+                r??;
+            }
+        }
+        if i > 0 && i % 10_000 == 0 {
+            eprintln!(
+                "search: {i} executions started ({:.0}/s)",
+                i as f64 / t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    while let Some(r) = starts.join_next().await {
+        r??;
+    }
+    eprintln!(
+        "search: {n} executions in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn time_get(api: &Api, name: &str, path: &str, runs: usize) -> anyhow::Result<Timed> {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let resp = api
+            .client
+            .get(format!("{}{}", api.base, path))
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = resp.status();
+        resp.bytes().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status}");
+        }
+        samples.push(ms(t0.elapsed()));
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    Ok(Timed {
+        name: name.to_string(),
+        p50: percentile(&samples, 50.0),
+        p99: percentile(&samples, 99.0),
+    })
+}
+
+pub(crate) async fn search(args: &Args, api: &Api) -> anyhow::Result<Vec<Timed>> {
+    let n = args.search_executions;
+    fill(args, api, n).await?;
+    let deep = n.saturating_sub(200);
+    let runs = args.search_runs.max(1);
+    let kinds = [
+        (
+            "workflow search by status, first page",
+            "/api/workflow/search?query=status%3DRUNNING&size=100".to_string(),
+        ),
+        (
+            "workflow search by status, deep page",
+            format!(
+                "/api/workflow/search?query=status%3DRUNNING&size=100&start={}",
+                deep * 9 / 10
+            ),
+        ),
+        (
+            "workflow search by type, first page",
+            format!("/api/workflow/search?query=workflowType%3D{SINGLE_WF}&size=100"),
+        ),
+        (
+            "workflow search by type, deep page",
+            format!("/api/workflow/search?query=workflowType%3D{SINGLE_WF}&size=100&start={deep}"),
+        ),
+        (
+            "workflow search, free text",
+            "/api/workflow/search?freeText=corr-42&size=100".to_string(),
+        ),
+        (
+            "correlation lookup (GET correlated)",
+            format!("/api/workflow/{SINGLE_WF}/correlated/corr-42"),
+        ),
+        (
+            "task search by status, first page",
+            "/api/tasks/search?query=status%3DSCHEDULED&size=100".to_string(),
+        ),
+        (
+            "task search by status, deep page",
+            format!(
+                "/api/tasks/search?query=status%3DSCHEDULED&size=100&start={}",
+                deep * 9 / 10
+            ),
+        ),
+        (
+            "search by tasks (taskDefName), first page",
+            format!("/api/workflow/search-by-tasks?query=taskDefName%3D{TASK_TYPE}&size=100"),
+        ),
+        (
+            "queue sizes (/tasks/queue/all)",
+            "/api/tasks/queue/all".to_string(),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, path) in kinds {
+        let t = time_get(api, name, &path, runs).await?;
+        eprintln!("search: {name}: p50 {:.2} ms, p99 {:.2} ms", t.p50, t.p99);
+        out.push(t);
+    }
+    Ok(out)
+}
