@@ -146,6 +146,7 @@ pub fn rerun(
     }
     if let Some(input) = workflow_input {
         st.workflow.input = input;
+        st.input_changed = true;
     }
     if correlation_id.is_some() {
         st.workflow.correlation_id = correlation_id;

@@ -245,6 +245,9 @@ pub struct ExecState {
     pub next_wake_at: Option<i64>,
     /// Set when a decision stopped early (too much work in one go) and must continue soon.
     pub needs_more: bool,
+    /// Set when an operation replaced the workflow's input (a rerun with new input), so the
+    /// commit writes it; otherwise an update leaves the stored input as it is.
+    pub input_changed: bool,
     /// Limits the decider enforces on this workflow.
     pub limits: EngineLimits,
     /// Registered task definitions, for tasks whose node does not carry one (DYNAMIC and
@@ -291,6 +294,7 @@ impl ExecState {
             effects: Vec::new(),
             next_wake_at: None,
             needs_more: false,
+            input_changed: false,
             limits: EngineLimits::default(),
             registry: None,
             active_domains: None,

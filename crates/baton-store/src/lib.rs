@@ -82,6 +82,10 @@ pub struct WorkflowWrite {
     pub history: Vec<HistoryEvent>,
     /// When this workflow must next be decided even if nothing happens to it (timeouts, timers).
     pub next_wake_at: Option<Millis>,
+    /// For an update: the input did not change, `workflow.input` is left empty and the stored
+    /// input is kept. A workflow's input is often its largest field; it is written when the
+    /// workflow starts or a rerun replaces it, not on every commit.
+    pub keep_input: bool,
 }
 
 /// One atomic commit.

@@ -95,6 +95,7 @@ pub mod suite {
             queue_remove: vec![],
             history,
             next_wake_at: None,
+            keep_input: false,
         }
     }
 
@@ -110,6 +111,7 @@ pub mod suite {
             queue_remove: vec![],
             history: vec![],
             next_wake_at: None,
+            keep_input: false,
         }
     }
 
@@ -769,6 +771,45 @@ pub mod suite {
         assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 40_000));
     }
 
+    /// The input is written at the start and when an update gives it, and kept otherwise;
+    /// every read (load, get, search, free text) sees it.
+    pub async fn updates_keep_the_input_unless_they_replace_it(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut wf = workflow("wf-1", "flow");
+        wf.input
+            .insert("files".into(), serde_json::json!(["a.c", "needle.c"]));
+        store
+            .commit(one(insert(wf.clone(), &d, vec![])))
+            .await
+            .unwrap();
+
+        let mut kept = update(workflow("wf-1", "flow"), &d, 1); // input left empty
+        kept.keep_input = true;
+        kept.workflow.status = WorkflowStatus::Paused;
+        store.commit(one(kept)).await.unwrap();
+        let state = store.load_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(state.workflow.status, WorkflowStatus::Paused);
+        assert_eq!(state.workflow.input, wf.input);
+        let got = store.get_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(got.input, wf.input);
+        let q = WorkflowQuery {
+            free_text: Some("needle".into()),
+            ..Default::default()
+        };
+        let (n, found) = store.search_workflows(&q).await.unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(found[0].input, wf.input);
+
+        let mut replaced = update(workflow("wf-1", "flow"), &d, 2);
+        replaced
+            .workflow
+            .input
+            .insert("files".into(), serde_json::json!(["b.c"]));
+        store.commit(one(replaced)).await.unwrap();
+        let got = store.get_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(got.input.get("files"), Some(&serde_json::json!(["b.c"])));
+    }
+
     pub async fn stale_queue_entry_is_dropped(store: Arc<dyn Store>) {
         let d = Arc::new(def("flow", 1));
         let mut done = task("wf-1", "t-0", 0, "work");
@@ -1355,6 +1396,7 @@ mod sqlite {
         poll_with_domain,
         poll_without_response_timeout_keeps_wake,
         commits_from_before_a_claim_cannot_undo_it,
+        updates_keep_the_input_unless_they_replace_it,
         stale_queue_entry_is_dropped,
         concurrent_pollers_claim_each_task_once,
         due_workflows_and_next_wake,

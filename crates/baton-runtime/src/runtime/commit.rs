@@ -207,7 +207,20 @@ pub(super) fn decided_nothing(st: &ExecState, before: &Workflow) -> bool {
 pub(super) fn into_write(st: &mut ExecState) -> WorkflowWrite {
     st.workflow.update_time = st.now;
     let tasks: Vec<Task> = st.dirty_tasks().cloned().collect();
+    // An update leaves the stored input alone unless an operation replaced it: the input can
+    // be the workflow's largest field, and copying and rewriting it on every commit made the
+    // cost of an update grow with it.
+    let keep_input = st.version.is_some() && !st.input_changed;
+    let input = if keep_input {
+        std::mem::take(&mut st.workflow.input)
+    } else {
+        JsonMap::new()
+    };
     let mut workflow = st.workflow.clone();
+    if keep_input {
+        st.workflow.input = input;
+    }
+    st.input_changed = false;
     workflow.workflow_definition = None;
     WorkflowWrite {
         workflow,
@@ -219,5 +232,6 @@ pub(super) fn into_write(st: &mut ExecState) -> WorkflowWrite {
         queue_remove: std::mem::take(&mut st.queue_remove),
         history: std::mem::take(&mut st.history),
         next_wake_at: st.next_wake_at,
+        keep_input,
     }
 }

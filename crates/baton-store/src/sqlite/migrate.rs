@@ -46,6 +46,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "auth_webhooks",
         include_str!("migrations/0008_auth_webhooks.sql"),
     ),
+    (
+        9,
+        "workflow_input",
+        include_str!("migrations/0009_workflow_input.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -93,14 +93,18 @@ pub(crate) fn load_workflow(
 ) -> Result<Option<WorkflowState>> {
     // One read transaction: the row, its version and its tasks come from one snapshot.
     let tx = conn.unchecked_transaction()?;
-    let row: Option<(String, i64, String)> = tx
-        .prepare_cached("SELECT json, version, def_hash FROM workflows WHERE workflow_id = ?1")?
-        .query_row([workflow_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let row: Option<(String, Option<String>, i64, String)> = tx
+        .prepare_cached(
+            "SELECT json, input_json, version, def_hash FROM workflows WHERE workflow_id = ?1",
+        )?
+        .query_row([workflow_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    let Some((json, version, hash)) = row else {
+    let Some((json, input, version, hash)) = row else {
         return Ok(None);
     };
-    let mut workflow: Workflow = from_json(&json, &format!("workflow {workflow_id}"))?;
+    let mut workflow = workflow_from(&json, input.as_deref(), workflow_id)?;
     let tasks = tasks_of(&tx, workflow_id)?;
     let def = snapshot(&tx, defs, &hash)?;
     tx.finish()?;
@@ -133,16 +137,27 @@ pub(crate) fn get_workflow(
     defs: &DefCache,
     workflow_id: &str,
 ) -> Result<Option<Workflow>> {
-    let row: Option<(String, String)> = conn
-        .prepare_cached("SELECT json, def_hash FROM workflows WHERE workflow_id = ?1")?
-        .query_row([workflow_id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(String, Option<String>, String)> = conn
+        .prepare_cached("SELECT json, input_json, def_hash FROM workflows WHERE workflow_id = ?1")?
+        .query_row([workflow_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((json, hash)) = row else {
+    let Some((json, input, hash)) = row else {
         return Ok(None);
     };
-    let mut workflow: Workflow = from_json(&json, &format!("workflow {workflow_id}"))?;
+    let mut workflow = workflow_from(&json, input.as_deref(), workflow_id)?;
     workflow.workflow_definition = Some(snapshot(conn, defs, &hash)?);
     Ok(Some(workflow))
+}
+
+/// A workflow from its row: the row's JSON and, in its own column since migration 9, its input
+/// (written when the workflow starts, not on every commit).
+fn workflow_from(json: &str, input: Option<&str>, workflow_id: &str) -> Result<Workflow> {
+    let what = format!("workflow {workflow_id}");
+    let mut workflow: Workflow = from_json(json, &what)?;
+    if let Some(input) = input {
+        workflow.input = from_json(input, &what)?;
+    }
+    Ok(workflow)
 }
 
 pub(crate) fn get_task(conn: &Connection, task_id: &str) -> Result<Option<Task>> {
@@ -256,7 +271,7 @@ pub(crate) fn search_workflows(
     }
     if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
         cond(
-            " AND json LIKE '%' || {} || '%' ESCAPE '\\'",
+            " AND (json || COALESCE(input_json, '')) LIKE '%' || {} || '%' ESCAPE '\\'",
             Value::Text(like_escape(text)),
         );
     }
@@ -271,20 +286,22 @@ pub(crate) fn search_workflows(
     let page = Page {
         table: "workflows",
         id_column: "workflow_id",
-        what: "workflow",
+        extra: "input_json",
         order: &order,
         limit: q.limit,
         offset: q.offset,
     };
-    page.fetch(conn, &filter, args)
+    page.fetch(conn, &filter, args, |id, json, input| {
+        workflow_from(json, input, id)
+    })
 }
 
-/// One page of rows (their `json` decoded) with the total count, for the searches.
+/// One page of rows with the total count, for the searches: each row's id, `json` and
+/// `extra` column (SQL; `NULL` when the table has none) handed to a decoder.
 struct Page<'a> {
     table: &'a str,
     id_column: &'a str,
-    /// Names a row in a decoding error.
-    what: &'a str,
+    extra: &'a str,
     order: &'a str,
     /// 0: no limit.
     limit: usize,
@@ -292,16 +309,17 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
-    fn fetch<T: serde::de::DeserializeOwned>(
+    fn fetch<T>(
         &self,
         conn: &Connection,
         filter: &str,
         mut args: Vec<Value>,
+        decode: impl Fn(&str, &str, Option<&str>) -> Result<T>,
     ) -> Result<(i64, Vec<T>)> {
         let Page {
             table,
             id_column,
-            what,
+            extra,
             order,
             ..
         } = self;
@@ -316,18 +334,23 @@ impl Page<'_> {
         args.push(Value::Integer(limit));
         args.push(Value::Integer(to_i64(self.offset)));
         let sql = format!(
-            "SELECT {id_column}, json FROM {table}{filter} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            "SELECT {id_column}, json, {extra} FROM {table}{filter}
+             ORDER BY {order} LIMIT ?{} OFFSET ?{}",
             args.len() - 1,
             args.len()
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
         })?;
         let mut page = Vec::new();
         for row in rows {
-            let (id, json) = row?;
-            page.push(from_json(&json, &format!("{what} {id}"))?);
+            let (id, json, extra) = row?;
+            page.push(decode(&id, &json, extra.as_deref())?);
         }
         Ok((total, page))
     }
@@ -374,12 +397,14 @@ pub(crate) fn search_tasks(conn: &Connection, q: &crate::TaskQuery) -> Result<(i
     let page = Page {
         table: "tasks",
         id_column: "task_id",
-        what: "task",
+        extra: "NULL",
         order: "rowid DESC",
         limit: q.limit,
         offset: q.offset,
     };
-    page.fetch(conn, &filter, args)
+    page.fetch(conn, &filter, args, |id, json, _| {
+        from_json(json, &format!("task {id}"))
+    })
 }
 
 pub(crate) fn find_by_idempotency_key(
@@ -388,16 +413,21 @@ pub(crate) fn find_by_idempotency_key(
     key: &str,
 ) -> Result<Vec<Workflow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT workflow_id, json FROM workflows WHERE name = ?1 AND idempotency_key = ?2
+        "SELECT workflow_id, json, input_json FROM workflows
+         WHERE name = ?1 AND idempotency_key = ?2
          ORDER BY start_time DESC, rowid DESC",
     )?;
     let rows = stmt.query_map(params![name, key], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, json) = row?;
-        out.push(from_json(&json, &format!("workflow {id}"))?);
+        let (id, json, input) = row?;
+        out.push(workflow_from(&json, input.as_deref(), &id)?);
     }
     Ok(out)
 }

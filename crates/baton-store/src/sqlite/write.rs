@@ -256,10 +256,17 @@ fn write_workflow(
         queue_remove,
         history,
         next_wake_at,
+        keep_input,
     } = write;
     // Tasks and the definition live in their own rows; never serialise them with the row.
     drop(std::mem::take(&mut workflow.tasks));
     workflow.workflow_definition = None;
+    // The input lives in its own column (`read::WORKFLOW_COLUMNS`), written only when given.
+    let input = std::mem::take(&mut workflow.input);
+    let input_json = match (keep_input, expected_version) {
+        (true, Some(_)) => None,
+        _ => Some(to_json(&input)?),
+    };
 
     let key = ctx.defs.key_of(&def)?;
     if !ctx.snapshot_known(&key.hash) {
@@ -288,10 +295,11 @@ fn write_workflow(
                 .prepare_cached(
                     "INSERT INTO workflows (workflow_id, name, def_version, status,
                          correlation_id, idempotency_key, parent_workflow_id, start_time,
-                         update_time, end_time, priority, def_hash, version, next_wake_at, json)
+                         update_time, end_time, priority, def_hash, version, next_wake_at, json,
+                         input_json)
                      VALUES (:id, :name, :def_version, :status, :correlation_id,
                          :idempotency_key, :parent, :start_time, :update_time, :end_time,
-                         :priority, :def_hash, 1, :wake, :json)
+                         :priority, :def_hash, 1, :wake, :json, :input)
                      ON CONFLICT (workflow_id) DO NOTHING",
                 )?
                 .execute(named_params! {
@@ -309,6 +317,7 @@ fn write_workflow(
                     ":def_hash": key.hash,
                     ":wake": next_wake_at,
                     ":json": json,
+                    ":input": input_json,
                 })?;
             if n == 0 {
                 return Err(StoreError::AlreadyExists(format!("workflow {id}")));
@@ -324,6 +333,7 @@ fn write_workflow(
                 &key.hash,
                 next_wake_at,
                 &json,
+                input_json.as_deref(),
             )?
         }
     }
@@ -391,6 +401,7 @@ fn update_workflow_row(
     def_hash: &str,
     next_wake_at: Option<Millis>,
     json: &str,
+    input_json: Option<&str>,
 ) -> Result<()> {
     let id = workflow.workflow_id.as_str();
     let status = workflow.status.as_str();
@@ -430,6 +441,10 @@ fn update_workflow_row(
     if current.next_wake_at != next_wake_at {
         sql.push_str(", next_wake_at = :wake");
         args.push((":wake", &next_wake_at));
+    }
+    if let Some(input) = &input_json {
+        sql.push_str(", input_json = :input");
+        args.push((":input", input));
     }
     sql.push_str(" WHERE workflow_id = :id AND version = :version");
     let n = conn.prepare_cached(&sql)?.execute(&args[..])?;
