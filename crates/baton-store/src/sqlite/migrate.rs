@@ -112,4 +112,44 @@ mod tests {
         let err = migrate(&mut conn).unwrap_err();
         assert!(err.to_string().contains("newer"), "{err}");
     }
+
+    /// Applies the migrations up to `version` only, as an older Baton would have.
+    fn migrate_to(conn: &mut Connection, version: i64) {
+        for &(v, _, sql) in MIGRATIONS.iter().filter(|m| m.0 <= version) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute_batch(&format!("PRAGMA user_version = {v}"))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn rows_written_before_the_claim_and_input_columns_are_carried_over() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 6);
+        conn.execute_batch(
+            r#"INSERT INTO workflows (workflow_id, name, def_version, status, start_time,
+                   update_time, end_time, priority, def_hash, version, json)
+               VALUES ('w', 'flow', 1, 'RUNNING', 1, 1, 0, 0, 'h', 3,
+                   '{"workflowId":"w","input":{"files":["a","b"]},"status":"RUNNING"}');
+               INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type, task_def_name,
+                   status, json)
+               VALUES ('t', 'w', 1, 'r', 'x', 'x', 'IN_PROGRESS',
+                   '{"taskId":"t","pollCount":4}');"#,
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (json, input): (String, Option<String>) = conn
+            .query_row("SELECT json, input_json FROM workflows", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert!(!json.contains("files"), "{json}");
+        assert_eq!(input.as_deref(), Some(r#"{"files":["a","b"]}"#));
+        let (polls, lease): (i64, Option<i64>) = conn
+            .query_row("SELECT poll_count, lease_until FROM tasks", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((polls, lease), (4, None));
+    }
 }
