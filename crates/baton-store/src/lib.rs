@@ -20,10 +20,13 @@ use baton_model::{
 };
 use std::sync::Arc;
 
+mod codec;
+pub mod postgres;
 pub mod schedule;
 pub mod sqlite;
 
 pub use schedule::{CatchupPolicy, WorkflowSchedule};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 /// Epoch milliseconds.

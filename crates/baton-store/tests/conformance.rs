@@ -2,10 +2,14 @@
 //!
 //! The suite (module `suite`) is written against `Arc<dyn Store>` so that every backend runs
 //! the same checks; each backend adds a module of entry points that hand it a fresh store.
-//! The SQLite entry points give each test its own file under the system temp directory.
+//! The SQLite entry points give each test its own file under the system temp directory; the
+//! PostgreSQL ones their own database (see `support/pg.rs`).
 
 use baton_store::Store;
 use std::sync::Arc;
+
+#[path = "support/pg.rs"]
+mod pg;
 
 pub mod suite {
     use super::*;
@@ -1406,5 +1410,64 @@ mod sqlite {
         drop(store);
         assert!(nested.exists());
         let _ = std::fs::remove_dir_all(db.0.with_extension("d"));
+    }
+}
+
+/// Entry points for the PostgreSQL store: a fresh database per test.
+mod postgres {
+    use super::*;
+
+    macro_rules! postgres_suite {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = pg::PgDb::create(stringify!($name)).await else {
+                        return;
+                    };
+                    suite::$name(db.open().await).await;
+                }
+            )*
+        };
+    }
+
+    postgres_suite!(
+        task_defs,
+        workflow_defs,
+        commit_roundtrip,
+        version_conflict_changes_nothing,
+        reschedule_moves_only_the_wake_up,
+        follow_ups_are_stored_and_done_with_commits,
+        batch_with_conflict_commits_the_rest,
+        poll_claims_in_order,
+        poll_with_domain,
+        poll_without_response_timeout_keeps_wake,
+        commits_from_before_a_claim_cannot_undo_it,
+        stale_queue_entry_is_dropped,
+        concurrent_pollers_claim_each_task_once,
+        due_workflows_and_next_wake,
+        wake_other_workflow,
+        history_order_and_remove,
+        task_logs,
+        search_filters_and_pages,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn reopen_sees_everything() {
+        let Some(db) = pg::PgDb::create("reopen").await else {
+            return;
+        };
+        // The suite opens synchronously; each handle is opened up front on this runtime.
+        let first = db.open().await;
+        let second = db.open().await;
+        let handles = std::sync::Mutex::new(vec![second, first]);
+        suite::reopen_sees_everything(|| {
+            handles
+                .lock()
+                .unwrap()
+                .pop()
+                .expect("opened twice at most")
+        })
+        .await;
     }
 }

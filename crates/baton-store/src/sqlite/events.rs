@@ -3,7 +3,7 @@
 //! The [`Store`](crate::Store) methods of [`SqliteStore`] delegate here: writes go through the
 //! writer thread, reads through the reader pool, as everywhere else.
 
-use super::codec::{from_json, to_json};
+use crate::codec::{from_json, to_json};
 use super::SqliteStore;
 use crate::{Result, StoreError};
 use baton_model::{EventHandler, PublishedEvent};

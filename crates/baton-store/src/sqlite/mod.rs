@@ -64,7 +64,6 @@
 //! stability guarantee, so cached statements are never re-planned for new bound values.
 
 mod checkpoint;
-mod codec;
 mod events;
 mod migrate;
 mod queue;
@@ -79,7 +78,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use baton_model::{HistoryEvent, PollData, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
-use codec::DefCache;
+use crate::codec::DefCache;
 use parking_lot::Mutex;
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -392,6 +391,12 @@ impl std::fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("path", &self.inner.path)
             .finish_non_exhaustive()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
     }
 }
 

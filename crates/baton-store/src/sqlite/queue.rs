@@ -1,7 +1,7 @@
 //! The task queue, run by the writer thread: claiming visible entries for a poll under the
 //! task definition's concurrency and rate limits, and the poll data those claims record.
 
-use super::codec::{from_json, to_json};
+use crate::codec::{from_json, to_json};
 use super::write::{append_history, wake_by};
 use super::writer::WriterCtx;
 use crate::{Millis, PollOutcome, PollRequest, Result};
