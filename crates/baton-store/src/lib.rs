@@ -206,6 +206,13 @@ pub struct TaskQuery {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether other processes (other Baton nodes) may change this database behind this
+    /// handle's back. The runtime's cached workflow states are then verified against the
+    /// store before it answers anything a commit did not check (ADR 15).
+    fn shared(&self) -> bool {
+        false
+    }
+
     // ----- task definitions -----
     /// Inserts or replaces each definition (sets `createTime` on insert).
     async fn put_task_defs(&self, defs: Vec<TaskDef>) -> Result<()>;

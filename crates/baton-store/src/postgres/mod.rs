@@ -201,6 +201,11 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    /// Several nodes may serve one PostgreSQL database.
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn put_task_defs(&self, defs: Vec<TaskDef>) -> Result<()> {
         let mut c = self.client().await?;
         write::put_task_defs(&mut c, defs, self.inner.clock.now_ms()).await
