@@ -1236,6 +1236,168 @@ pub mod suite {
         assert_eq!(ids(&found), ["wf-99", "wf-07"], "newest first");
     }
 
+    // ----- limits, task search, event handlers -----
+
+    /// `concurrentExecLimit` and rate limits bound what one poll hands out, and say when to
+    /// look again once they are reached.
+    pub async fn poll_limits(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut tasks: Vec<Task> = (0..5)
+            .map(|i| task("wf-1", &format!("c-{i}"), i, "capped"))
+            .collect();
+        tasks.extend((0..5).map(|i| task("wf-1", &format!("r-{i}"), 10 + i, "rated")));
+        store
+            .commit(one(insert(workflow("wf-1", "flow"), &d, tasks)))
+            .await
+            .unwrap();
+        let capped = |now: i64| {
+            let mut r = poll_req("capped", 5, "w", now);
+            r.limits = baton_store::PollLimits {
+                task_def_name: "capped".into(),
+                concurrent_exec_limit: Some(2),
+                rate_limit: None,
+            };
+            r
+        };
+        assert_eq!(store.poll(capped(NOW)).await.unwrap().tasks.len(), 2);
+        let out = store.poll(capped(NOW)).await.unwrap();
+        assert!(out.tasks.is_empty(), "the limit is reached");
+        assert!(out.next_visible_at.is_some_and(|t| t > NOW));
+        assert_eq!(queue_size(&store, "capped").await, 3);
+
+        let rated = |now: i64| {
+            let mut r = poll_req("rated", 5, "w", now);
+            r.limits = baton_store::PollLimits {
+                task_def_name: "rated".into(),
+                concurrent_exec_limit: None,
+                rate_limit: Some((3, 10)),
+            };
+            r
+        };
+        assert_eq!(store.poll(rated(NOW)).await.unwrap().tasks.len(), 3);
+        let out = store.poll(rated(NOW + 1_000)).await.unwrap();
+        assert!(out.tasks.is_empty(), "3 per 10 s");
+        assert_eq!(out.next_visible_at, Some(NOW + 10_001));
+        // The window has passed: the rest.
+        assert_eq!(store.poll(rated(NOW + 10_001)).await.unwrap().tasks.len(), 2);
+    }
+
+    pub async fn search_tasks(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut a = task("wf-1", "t-a", 0, "alpha");
+        a.input_data.insert("needle".into(), serde_json::json!("Hay_50%"));
+        let b = task("wf-1", "t-b", 1, "beta");
+        let mut c = task("wf-2", "t-c", 0, "alpha");
+        c.status = TaskStatus::Completed;
+        store
+            .commit(one(insert(workflow("wf-1", "flow"), &d, vec![a, b])))
+            .await
+            .unwrap();
+        store
+            .commit(one(insert(workflow("wf-2", "flow"), &d, vec![c])))
+            .await
+            .unwrap();
+        let ids = |found: (i64, Vec<Task>)| {
+            (
+                found.0,
+                found.1.into_iter().map(|t| t.task_id).collect::<Vec<_>>(),
+            )
+        };
+        let all = store.search_tasks(&Default::default()).await.unwrap();
+        assert_eq!(ids(all), (3, vec!["t-c".into(), "t-b".into(), "t-a".into()]), "newest first");
+        let q = baton_store::TaskQuery {
+            task_def_names: vec!["alpha".into()],
+            statuses: vec![TaskStatus::Scheduled],
+            ..Default::default()
+        };
+        assert_eq!(ids(store.search_tasks(&q).await.unwrap()), (1, vec!["t-a".into()]));
+        let q = baton_store::TaskQuery {
+            workflow_ids: vec!["wf-1".into()],
+            limit: 1,
+            offset: 1,
+            ..Default::default()
+        };
+        assert_eq!(ids(store.search_tasks(&q).await.unwrap()), (2, vec!["t-a".into()]));
+        for (text, expected) in [("hay_50%", 1), ("_5", 1), ("x_50", 0)] {
+            let q = baton_store::TaskQuery {
+                free_text: Some(text.into()),
+                ..Default::default()
+            };
+            assert_eq!(store.search_tasks(&q).await.unwrap().0, expected, "free text {text:?}");
+        }
+        let q = baton_store::TaskQuery {
+            task_ids: vec!["t-b".into(), "nope".into()],
+            ..Default::default()
+        };
+        assert_eq!(ids(store.search_tasks(&q).await.unwrap()), (1, vec!["t-b".into()]));
+    }
+
+    fn handler(name: &str, event: &str, active: bool) -> baton_model::EventHandler {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "event": event, "active": active,
+            "actions": [{"action": "start_workflow", "start_workflow": {"name": "w"}}]
+        }))
+        .unwrap()
+    }
+
+    pub async fn event_handlers_and_published_events(store: Arc<dyn Store>) {
+        store
+            .put_event_handler(handler("a", "e1", true), true)
+            .await
+            .unwrap();
+        store
+            .put_event_handler(handler("b", "e1", false), true)
+            .await
+            .unwrap();
+        let dup = store
+            .put_event_handler(handler("a", "e1", true), true)
+            .await;
+        assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "{dup:?}");
+        let missing = store
+            .put_event_handler(handler("zz", "e1", true), false)
+            .await;
+        assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+        assert_eq!(store.list_event_handlers().await.unwrap().len(), 2);
+        let active = store.event_handlers_for("e1", true).await.unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].name, "a");
+        assert_eq!(store.event_handlers_for("e1", false).await.unwrap().len(), 2);
+        store
+            .put_event_handler(handler("a", "e2", false), false)
+            .await
+            .unwrap();
+        assert!(store.event_handlers_for("e1", true).await.unwrap().is_empty());
+        assert_eq!(store.event_handlers_for("e2", false).await.unwrap().len(), 1);
+        store.delete_event_handler("a").await.unwrap();
+        assert!(matches!(
+            store.delete_event_handler("a").await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        let mut ids = Vec::new();
+        for (i, ev) in ["q1", "q2", "q1"].iter().enumerate() {
+            ids.push(
+                store
+                    .record_event(baton_model::PublishedEvent {
+                        id: 0,
+                        message_id: format!("m{i}"),
+                        event: ev.to_string(),
+                        message: serde_json::json!({"i": i}),
+                        time: NOW + i as i64,
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+        let q1 = store.published_events(Some("q1"), 10).await.unwrap();
+        assert_eq!(q1.len(), 2);
+        assert_eq!(q1[0].message, serde_json::json!({"i": 2}), "newest first");
+        assert_eq!(q1[0].id, ids[2]);
+        assert_eq!(store.published_events(None, 10).await.unwrap().len(), 3);
+        assert_eq!(store.published_events(None, 0).await.unwrap().len(), 1, "clamped to 1");
+    }
+
     // ----- durability -----
 
     /// Writes through one store, drops it, and reads everything back through a new one on
@@ -1349,6 +1511,9 @@ mod sqlite {
 
     sqlite_suite!(
         task_defs,
+        poll_limits,
+        search_tasks,
+        event_handlers_and_published_events,
         workflow_defs,
         commit_roundtrip,
         version_conflict_changes_nothing,
@@ -1433,6 +1598,9 @@ mod postgres {
 
     postgres_suite!(
         task_defs,
+        poll_limits,
+        search_tasks,
+        event_handlers_and_published_events,
         workflow_defs,
         commit_roundtrip,
         version_conflict_changes_nothing,

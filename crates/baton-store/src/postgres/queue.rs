@@ -104,6 +104,15 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
         }
     }
 
+    if dequeued.is_empty() {
+        // Nothing to write: nothing was visible after all, or a commit holds every entry seen.
+        let next_visible_at = next_visible_at(&tx, &req.queue).await?;
+        tx.commit().await?;
+        return Ok(PollOutcome {
+            next_visible_at,
+            ..Default::default()
+        });
+    }
     let ids: Vec<&str> = claimed.iter().map(|t| t.task_id.as_str()).collect();
     let statuses: Vec<&str> = claimed.iter().map(|t| t.status.as_str()).collect();
     let polls: Vec<i32> = claimed.iter().map(|t| t.poll_count).collect();
