@@ -25,8 +25,8 @@ pub mod postgres;
 pub mod schedule;
 pub mod sqlite;
 
-pub use schedule::{CatchupPolicy, WorkflowSchedule};
 pub use postgres::{PostgresOptions, PostgresStore};
+pub use schedule::{CatchupPolicy, WorkflowSchedule};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 /// Epoch milliseconds.

@@ -1279,13 +1279,17 @@ pub mod suite {
         assert!(out.tasks.is_empty(), "3 per 10 s");
         assert_eq!(out.next_visible_at, Some(NOW + 10_001));
         // The window has passed: the rest.
-        assert_eq!(store.poll(rated(NOW + 10_001)).await.unwrap().tasks.len(), 2);
+        assert_eq!(
+            store.poll(rated(NOW + 10_001)).await.unwrap().tasks.len(),
+            2
+        );
     }
 
     pub async fn search_tasks(store: Arc<dyn Store>) {
         let d = Arc::new(def("flow", 1));
         let mut a = task("wf-1", "t-a", 0, "alpha");
-        a.input_data.insert("needle".into(), serde_json::json!("Hay_50%"));
+        a.input_data
+            .insert("needle".into(), serde_json::json!("Hay_50%"));
         let b = task("wf-1", "t-b", 1, "beta");
         let mut c = task("wf-2", "t-c", 0, "alpha");
         c.status = TaskStatus::Completed;
@@ -1304,32 +1308,49 @@ pub mod suite {
             )
         };
         let all = store.search_tasks(&Default::default()).await.unwrap();
-        assert_eq!(ids(all), (3, vec!["t-c".into(), "t-b".into(), "t-a".into()]), "newest first");
+        assert_eq!(
+            ids(all),
+            (3, vec!["t-c".into(), "t-b".into(), "t-a".into()]),
+            "newest first"
+        );
         let q = baton_store::TaskQuery {
             task_def_names: vec!["alpha".into()],
             statuses: vec![TaskStatus::Scheduled],
             ..Default::default()
         };
-        assert_eq!(ids(store.search_tasks(&q).await.unwrap()), (1, vec!["t-a".into()]));
+        assert_eq!(
+            ids(store.search_tasks(&q).await.unwrap()),
+            (1, vec!["t-a".into()])
+        );
         let q = baton_store::TaskQuery {
             workflow_ids: vec!["wf-1".into()],
             limit: 1,
             offset: 1,
             ..Default::default()
         };
-        assert_eq!(ids(store.search_tasks(&q).await.unwrap()), (2, vec!["t-a".into()]));
+        assert_eq!(
+            ids(store.search_tasks(&q).await.unwrap()),
+            (2, vec!["t-a".into()])
+        );
         for (text, expected) in [("hay_50%", 1), ("_5", 1), ("x_50", 0)] {
             let q = baton_store::TaskQuery {
                 free_text: Some(text.into()),
                 ..Default::default()
             };
-            assert_eq!(store.search_tasks(&q).await.unwrap().0, expected, "free text {text:?}");
+            assert_eq!(
+                store.search_tasks(&q).await.unwrap().0,
+                expected,
+                "free text {text:?}"
+            );
         }
         let q = baton_store::TaskQuery {
             task_ids: vec!["t-b".into(), "nope".into()],
             ..Default::default()
         };
-        assert_eq!(ids(store.search_tasks(&q).await.unwrap()), (1, vec!["t-b".into()]));
+        assert_eq!(
+            ids(store.search_tasks(&q).await.unwrap()),
+            (1, vec!["t-b".into()])
+        );
     }
 
     fn handler(name: &str, event: &str, active: bool) -> baton_model::EventHandler {
@@ -1356,18 +1377,31 @@ pub mod suite {
         let missing = store
             .put_event_handler(handler("zz", "e1", true), false)
             .await;
-        assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+        assert!(
+            matches!(missing, Err(StoreError::NotFound(_))),
+            "{missing:?}"
+        );
         assert_eq!(store.list_event_handlers().await.unwrap().len(), 2);
         let active = store.event_handlers_for("e1", true).await.unwrap();
         assert_eq!(active.len(), 1);
         assert_eq!(active[0].name, "a");
-        assert_eq!(store.event_handlers_for("e1", false).await.unwrap().len(), 2);
+        assert_eq!(
+            store.event_handlers_for("e1", false).await.unwrap().len(),
+            2
+        );
         store
             .put_event_handler(handler("a", "e2", false), false)
             .await
             .unwrap();
-        assert!(store.event_handlers_for("e1", true).await.unwrap().is_empty());
-        assert_eq!(store.event_handlers_for("e2", false).await.unwrap().len(), 1);
+        assert!(store
+            .event_handlers_for("e1", true)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store.event_handlers_for("e2", false).await.unwrap().len(),
+            1
+        );
         store.delete_event_handler("a").await.unwrap();
         assert!(matches!(
             store.delete_event_handler("a").await,
@@ -1395,7 +1429,11 @@ pub mod suite {
         assert_eq!(q1[0].message, serde_json::json!({"i": 2}), "newest first");
         assert_eq!(q1[0].id, ids[2]);
         assert_eq!(store.published_events(None, 10).await.unwrap().len(), 3);
-        assert_eq!(store.published_events(None, 0).await.unwrap().len(), 1, "clamped to 1");
+        assert_eq!(
+            store.published_events(None, 0).await.unwrap().len(),
+            1,
+            "clamped to 1"
+        );
     }
 
     // ----- durability -----
@@ -1630,11 +1668,7 @@ mod postgres {
         let second = db.open().await;
         let handles = std::sync::Mutex::new(vec![second, first]);
         suite::reopen_sees_everything(|| {
-            handles
-                .lock()
-                .unwrap()
-                .pop()
-                .expect("opened twice at most")
+            handles.lock().unwrap().pop().expect("opened twice at most")
         })
         .await;
     }

@@ -136,7 +136,10 @@ async fn pollers_on_separate_handles_claim_each_task_once() {
     for w in 0..40 {
         let id = format!("wf-{w}");
         let state = stores[1].load_workflow(&id).await.unwrap().unwrap();
-        assert_eq!(state.version, 1, "claims leave the workflow's version alone");
+        assert_eq!(
+            state.version, 1,
+            "claims leave the workflow's version alone"
+        );
         assert!(state.tasks.iter().all(|t| t.poll_count == 1));
         let claims = stores[2]
             .history(&id)
@@ -155,7 +158,9 @@ async fn concurrent_exec_limit_holds_across_two_handles() {
         return;
     };
     let stores = handles(&db, 2).await;
-    let tasks = (0..20).map(|i| task("wf-1", &format!("t{i}"), i, "limited")).collect();
+    let tasks = (0..20)
+        .map(|i| task("wf-1", &format!("t{i}"), i, "limited"))
+        .collect();
     stores[0].commit(insert("wf-1", tasks)).await.unwrap();
     let request = || {
         let mut r = poll_req("limited", 2, "w");
@@ -226,7 +231,9 @@ async fn rate_limit_holds_across_two_handles() {
         .put_task_defs(vec![TaskDef::named("rated")])
         .await
         .unwrap();
-    let tasks = (0..10).map(|i| task("wf-1", &format!("t{i}"), i, "rated")).collect();
+    let tasks = (0..10)
+        .map(|i| task("wf-1", &format!("t{i}"), i, "rated"))
+        .collect();
     stores[0].commit(insert("wf-1", tasks)).await.unwrap();
     let start = Arc::new(Barrier::new(6));
     let mut joins = Vec::new();
@@ -279,7 +286,9 @@ async fn racing_commits_from_two_handles_win_once() {
                 removed_tasks: vec![],
                 queue_push: vec![],
                 queue_remove: vec![],
-                history: vec![baton_model::HistoryEvent::workflow("wf-1", "RUNNING", NOW, None)],
+                history: vec![baton_model::HistoryEvent::workflow(
+                    "wf-1", "RUNNING", NOW, None,
+                )],
                 next_wake_at: None,
             };
             start.wait().await;
@@ -319,7 +328,10 @@ async fn a_claim_and_a_stale_commit_never_both_win() {
     for round in 0..30 {
         let id = format!("wf-{round}");
         let t = task(&id, &format!("{id}-t"), 0, "race");
-        stores[0].commit(insert(&id, vec![t.clone()])).await.unwrap();
+        stores[0]
+            .commit(insert(&id, vec![t.clone()]))
+            .await
+            .unwrap();
         let state = stores[0].load_workflow(&id).await.unwrap().unwrap();
         let mut cancelled = state.tasks[0].clone();
         cancelled.status = TaskStatus::Canceled;

@@ -105,7 +105,10 @@ fn parse_db_url(url: &str) -> anyhow::Result<DbUrl> {
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
     else {
-        bail!("--db {}: unsupported database URL; use sqlite://PATH or postgres://…", redact(url));
+        bail!(
+            "--db {}: unsupported database URL; use sqlite://PATH or postgres://…",
+            redact(url)
+        );
     };
     let rest = rest.split('?').next().unwrap_or(rest);
     if rest.is_empty() {
@@ -279,7 +282,9 @@ mod tests {
             DbUrl::Postgres(_)
         ));
         assert!(parse_db_url("sqlite://").is_err());
-        let err = parse_db_url("mysql://root:hunter2@h/b").unwrap_err().to_string();
+        let err = parse_db_url("mysql://root:hunter2@h/b")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unsupported"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
     }
@@ -290,7 +295,10 @@ mod tests {
             redact("postgres://baton:s3cret@db:5432/baton"),
             "postgres://baton:***@db:5432/baton"
         );
-        assert_eq!(redact("postgres://baton@db/baton"), "postgres://baton@db/baton");
+        assert_eq!(
+            redact("postgres://baton@db/baton"),
+            "postgres://baton@db/baton"
+        );
         assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
     }
 }

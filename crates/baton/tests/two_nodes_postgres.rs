@@ -84,9 +84,8 @@ async fn worker(
         turn += 1;
         let poll_node = &nodes[turn % 2];
         let update_node = &nodes[(turn + 1) % 2];
-        let url = format!(
-            "{poll_node}/api/tasks/poll/batch/two_task?count=4&timeout=100&workerid=w{id}"
-        );
+        let url =
+            format!("{poll_node}/api/tasks/poll/batch/two_task?count=4&timeout=100&workerid=w{id}");
         let tasks = match client.get(&url).send().await {
             Ok(resp) if resp.status().is_success() => {
                 resp.json::<Vec<Value>>().await.unwrap_or_default()
@@ -105,7 +104,11 @@ async fn worker(
                 "workerId": format!("w{id}"),
             });
             ok(
-                client.post(format!("{update_node}/api/tasks")).json(&body).send().await,
+                client
+                    .post(format!("{update_node}/api/tasks"))
+                    .json(&body)
+                    .send()
+                    .await,
                 "update task",
             )
             .await;
@@ -131,8 +134,10 @@ async fn two_nodes_on_one_database_hand_each_task_out_once() {
     ok(
         client
             .post(format!("{}/api/metadata/taskdefs", a.base))
-            .json(&json!([{"name": "two_task", "retryCount": 2, "responseTimeoutSeconds": 30,
-                           "ownerEmail": "two@example.com"}]))
+            .json(
+                &json!([{"name": "two_task", "retryCount": 2, "responseTimeoutSeconds": 30,
+                           "ownerEmail": "two@example.com"}]),
+            )
             .send()
             .await,
         "register taskdef",
@@ -152,9 +157,11 @@ async fn two_nodes_on_one_database_hand_each_task_out_once() {
     ok(
         client
             .post(format!("{}/api/metadata/workflow", a.base))
-            .json(&json!({"name": "two_chain", "version": 1, "schemaVersion": 2,
+            .json(
+                &json!({"name": "two_chain", "version": 1, "schemaVersion": 2,
                           "ownerEmail": "two@example.com", "tasks": tasks,
-                          "outputParameters": {"n": format!("${{t{CHAIN}.output.n}}")}}))
+                          "outputParameters": {"n": format!("${{t{CHAIN}.output.n}}")}}),
+            )
             .send()
             .await,
         "register workflow",
@@ -174,7 +181,10 @@ async fn two_nodes_on_one_database_hand_each_task_out_once() {
             "start workflow",
         )
         .await;
-        expected.insert(id.trim().trim_matches('"').to_string(), i * 10 + CHAIN as i64);
+        expected.insert(
+            id.trim().trim_matches('"').to_string(),
+            i * 10 + CHAIN as i64,
+        );
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -260,7 +270,10 @@ async fn two_nodes_on_one_database_hand_each_task_out_once() {
                 .or_default() += 1;
         }
         assert_eq!(claims.len(), CHAIN, "workflow {id}: {claims:?}");
-        assert!(claims.values().all(|n| *n == 1), "workflow {id}: {claims:?}");
+        assert!(
+            claims.values().all(|n| *n == 1),
+            "workflow {id}: {claims:?}"
+        );
     }
     eprintln!(
         "two nodes: {} workflows, {} tasks handed out, in {:?}",

@@ -12,7 +12,10 @@ fn decode(rows: Vec<tokio_postgres::Row>) -> Result<Vec<EventHandler>> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let name: String = row.try_get(0)?;
-        out.push(from_json(row.try_get(1)?, &format!("event handler {name}"))?);
+        out.push(from_json(
+            row.try_get(1)?,
+            &format!("event handler {name}"),
+        )?);
     }
     Ok(out)
 }

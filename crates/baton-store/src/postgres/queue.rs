@@ -10,7 +10,7 @@
 
 use super::to_i64;
 use crate::codec::{from_json, to_json};
-use crate::{Millis, PollOutcome, PollRequest, PollLimits, Result};
+use crate::{Millis, PollLimits, PollOutcome, PollRequest, Result};
 use baton_model::claim::ClaimTerms;
 use baton_model::{HistoryEvent, Task};
 use deadpool_postgres::{Client, GenericClient};
@@ -288,11 +288,8 @@ pub(super) async fn record_poll(c: &impl GenericClient, req: &PollRequest) -> Re
                  ) old WHERE p.queue_name = old.queue_name AND p.domain = old.domain",
             )
             .await?;
-        c.execute(
-            &stmt,
-            &[&to_i64(crate::sqlite::MAX_UNREGISTERED_POLL_DATA)],
-        )
-        .await?;
+        c.execute(&stmt, &[&to_i64(crate::sqlite::MAX_UNREGISTERED_POLL_DATA)])
+            .await?;
     }
     Ok(())
 }

@@ -230,7 +230,10 @@ async fn page<T: serde::de::DeserializeOwned>(
     (limit, offset): (usize, usize),
 ) -> Result<(i64, Vec<T>)> {
     let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE true{}", filter.sql);
-    let total: i64 = c.query_one(&count_sql, &filter.params()).await?.try_get(0)?;
+    let total: i64 = c
+        .query_one(&count_sql, &filter.params())
+        .await?
+        .try_get(0)?;
     let limit = (limit > 0).then(|| to_i64(limit));
     filter.args.push(Box::new(limit));
     filter.args.push(Box::new(to_i64(offset)));
@@ -431,7 +434,10 @@ pub(super) async fn task_logs(c: &impl GenericClient, task_id: &str) -> Result<V
     Ok(out)
 }
 
-pub(super) async fn history(c: &impl GenericClient, workflow_id: &str) -> Result<Vec<HistoryEvent>> {
+pub(super) async fn history(
+    c: &impl GenericClient,
+    workflow_id: &str,
+) -> Result<Vec<HistoryEvent>> {
     let stmt = c
         .prepare_cached("SELECT id, json::text FROM history WHERE workflow_id = $1 ORDER BY id")
         .await?;

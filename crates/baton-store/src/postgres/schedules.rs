@@ -30,7 +30,12 @@ pub(super) async fn put(c: &impl GenericClient, mut schedule: WorkflowSchedule) 
         .await?;
     c.execute(
         &stmt,
-        &[&schedule.name, &to_json(&schedule)?, &schedule.paused, &next],
+        &[
+            &schedule.name,
+            &to_json(&schedule)?,
+            &schedule.paused,
+            &next,
+        ],
     )
     .await?;
     Ok(())

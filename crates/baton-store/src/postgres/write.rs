@@ -10,11 +10,7 @@ use std::collections::HashMap;
 
 // ----- definitions -----
 
-pub(super) async fn put_task_defs(
-    c: &mut Client,
-    defs: Vec<TaskDef>,
-    now: Millis,
-) -> Result<()> {
+pub(super) async fn put_task_defs(c: &mut Client, defs: Vec<TaskDef>, now: Millis) -> Result<()> {
     let tx = c.transaction().await?;
     for mut def in defs {
         let existing = tx
@@ -42,7 +38,12 @@ pub(super) async fn put_task_defs(
             .await?;
         tx.execute(
             &stmt,
-            &[&def.name, &to_json(&def)?, &def.create_time, &def.update_time],
+            &[
+                &def.name,
+                &to_json(&def)?,
+                &def.create_time,
+                &def.update_time,
+            ],
         )
         .await?;
     }
@@ -79,7 +80,12 @@ pub(super) async fn update_task_def(c: &mut Client, mut def: TaskDef, now: Milli
         .await?;
     tx.execute(
         &stmt,
-        &[&def.name, &to_json(&def)?, &def.create_time, &def.update_time],
+        &[
+            &def.name,
+            &to_json(&def)?,
+            &def.create_time,
+            &def.update_time,
+        ],
     )
     .await?;
     tx.commit().await?;
@@ -183,11 +189,7 @@ pub(super) async fn delete_workflow_def(
 /// each other in a cycle over them), then every version and every written task's poll count
 /// is checked, and only then is anything written. A deadlock that remains possible (two
 /// commits waking each other's workflows) is a Conflict, retried by the runtime.
-pub(super) async fn commit(
-    c: &mut Client,
-    inner: &Inner,
-    commit: Commit,
-) -> Result<Vec<String>> {
+pub(super) async fn commit(c: &mut Client, inner: &Inner, commit: Commit) -> Result<Vec<String>> {
     let tx = c.transaction().await?;
     let result = apply(&tx, inner, commit).await;
     match result {
@@ -249,7 +251,8 @@ async fn apply(
         let stmt = tx
             .prepare_cached("UPDATE workflows SET next_wake_at = $2 WHERE workflow_id = $1")
             .await?;
-        tx.execute(&stmt, &[&r.workflow_id, &r.next_wake_at]).await?;
+        tx.execute(&stmt, &[&r.workflow_id, &r.next_wake_at])
+            .await?;
     }
     for f in &commit.follow_ups {
         let stmt = tx

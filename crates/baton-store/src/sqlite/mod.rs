@@ -72,13 +72,13 @@ mod schedules;
 mod write;
 mod writer;
 
+use crate::codec::DefCache;
 use crate::{
     Commit, Millis, PollOutcome, PollRequest, Result, Store, StoreError, WorkflowQuery,
     WorkflowState,
 };
 use async_trait::async_trait;
 use baton_model::{HistoryEvent, PollData, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
-use crate::codec::DefCache;
 use parking_lot::Mutex;
 use rusqlite::Connection;
 use std::collections::HashMap;

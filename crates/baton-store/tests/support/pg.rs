@@ -53,7 +53,10 @@ impl PgDb {
             Ok(c) => c,
             Err(e) => {
                 if std::env::var_os("BATON_REQUIRE_PG").is_some() {
-                    panic!("BATON_REQUIRE_PG is set but PostgreSQL at {} is unreachable: {e}", admin_url());
+                    panic!(
+                        "BATON_REQUIRE_PG is set but PostgreSQL at {} is unreachable: {e}",
+                        admin_url()
+                    );
                 }
                 eprintln!(
                     "SKIPPED {test}: no PostgreSQL reachable at {} ({e}); set BATON_TEST_PG",
@@ -72,7 +75,10 @@ impl PgDb {
             format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
             format!("CREATE DATABASE \"{name}\""),
         ] {
-            client.batch_execute(&sql).await.expect("create the test database");
+            client
+                .batch_execute(&sql)
+                .await
+                .expect("create the test database");
         }
         let url = url_of(&name);
         Some(PgDb { name, url })
@@ -85,7 +91,9 @@ impl PgDb {
     pub async fn store(&self) -> PostgresStore {
         let mut opts = PostgresOptions::new(self.url.clone());
         opts.max_connections = 8;
-        PostgresStore::open(opts).await.expect("open the PostgreSQL store")
+        PostgresStore::open(opts)
+            .await
+            .expect("open the PostgreSQL store")
     }
 }
 
@@ -95,7 +103,10 @@ impl Drop for PgDb {
         // runtime drops the database, closing the store's connections with FORCE.
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
@@ -119,7 +130,10 @@ async fn sweep_leftovers(client: &tokio_postgres::Client) {
         return;
     }
     let Ok(rows) = client
-        .query("SELECT datname FROM pg_database WHERE datname LIKE 'baton\\_t\\_%'", &[])
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'baton\\_t\\_%'",
+            &[],
+        )
         .await
     else {
         return;
