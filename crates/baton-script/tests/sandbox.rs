@@ -170,7 +170,11 @@ fn large_inputs_are_not_charged_to_the_script() {
         .collect();
     let input = json!({ "items": items });
     let result = sandbox.eval_jq(".items | length", &input, &limits);
-    assert_eq!(result.as_ref().ok(), Some(&vec![json!(200_000)]), "{result:?}");
+    assert_eq!(
+        result.as_ref().ok(),
+        Some(&vec![json!(200_000)]),
+        "{result:?}"
+    );
 }
 
 #[test]
