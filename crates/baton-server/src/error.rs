@@ -54,6 +54,13 @@ impl From<Error> for ApiError {
                     validation_errors: errors,
                 }
             }
+            Error::Store(baton_store::StoreError::Unavailable(detail)) => {
+                tracing::warn!(%detail, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable; retry later",
+                )
+            }
             Error::Store(inner) => {
                 // The detail goes to the log, not to the client.
                 tracing::error!(error = %inner, "store error");
@@ -73,5 +80,22 @@ impl IntoResponse for ApiError {
             validation_errors: &self.validation_errors,
         };
         (self.status, axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_store::StoreError;
+
+    #[test]
+    fn an_unavailable_database_is_a_retryable_503_without_details() {
+        let e = ApiError::from(Error::Store(StoreError::Unavailable(
+            "error connecting to server: Connection refused".into(),
+        )));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!e.message.contains("refused"), "{}", e.message);
+        let other = ApiError::from(Error::Store(StoreError::Database("boom".into())));
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

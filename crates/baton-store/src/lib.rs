@@ -47,6 +47,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shut down")]
     Closed,
+    /// The database cannot be reached right now (connection refused or lost, server
+    /// restarting); the operation may succeed if retried later. An operation whose connection
+    /// was lost during its commit may or may not have been applied.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -75,6 +75,9 @@ impl PostgresOptions {
     }
 }
 
+/// How long opening one connection may take, unless the URL sets `connect_timeout`.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Poll data is rewritten at most this often per queue and domain and store handle.
 const POLL_DATA_INTERVAL_MS: i64 = 1000;
 
@@ -109,23 +112,61 @@ impl From<tokio_postgres::Error> for StoreError {
             Some(&SqlState::T_R_SERIALIZATION_FAILURE) | Some(&SqlState::T_R_DEADLOCK_DETECTED) => {
                 StoreError::Conflict(db_message(&e))
             }
+            _ if unavailable(&e) => StoreError::Unavailable(db_message(&e)),
             _ => StoreError::Database(db_message(&e)),
         }
     }
 }
 
-/// The server's message when there is one (tokio-postgres' Display says only "db error").
-fn db_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
+/// Whether an error means the server cannot be reached now rather than that the operation
+/// is wrong: a lost or refused connection, or the server shutting down or starting up.
+fn unavailable(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
     }
+    if let Some(code) = e.code() {
+        // Class 08 (connection exception), and 57P01-57P03 (shutdown, crash, starting up).
+        return code.code().starts_with("08")
+            || [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+            ]
+            .contains(code);
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The server's message when there is one (tokio-postgres' Display says only "db error"),
+/// else the error with its causes.
+fn db_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.code().code(), db.message());
+    }
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
+            deadpool_postgres::PoolError::Timeout(_) => {
+                StoreError::Unavailable(format!("connection pool: {e}"))
+            }
             other => StoreError::Database(format!("connection pool: {other}")),
         }
     }
@@ -139,10 +180,14 @@ impl PostgresStore {
     /// Connects and brings the schema up to date. Fails if the database is unreachable or
     /// was written by a newer Baton.
     pub async fn open(opts: PostgresOptions) -> Result<PostgresStore> {
-        let config: tokio_postgres::Config = opts
+        let mut config: tokio_postgres::Config = opts
             .url
             .parse()
             .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            // A host that drops packets must not hold a request for the OS's minutes.
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
