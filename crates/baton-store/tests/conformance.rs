@@ -1236,6 +1236,39 @@ pub mod suite {
         assert_eq!(ids(&found), ["wf-99", "wf-07"], "newest first");
     }
 
+    /// Documents read back exactly as written: key order, NUL characters, big numbers.
+    pub async fn documents_read_back_exactly(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let input = serde_json::json!({
+            "zeta": 1, "alpha": {"y": [3, 2, 1], "b": null},
+            "text": "nul \u{0000} ünïcödé 😀", "big": 1e308, "neg": -9007199254740993i64
+        });
+        let mut wf = workflow("wf-1", "flow");
+        wf.input = input.as_object().unwrap().clone();
+        let mut t = task("wf-1", "t-0", 0, "a");
+        t.input_data = wf.input.clone();
+        store.commit(one(insert(wf, &d, vec![t]))).await.unwrap();
+        let text =
+            |v: &serde_json::Map<String, serde_json::Value>| serde_json::to_string(v).unwrap();
+        let state = store.load_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(
+            text(&state.workflow.input),
+            text(input.as_object().unwrap())
+        );
+        assert_eq!(
+            text(&state.tasks[0].input_data),
+            text(input.as_object().unwrap())
+        );
+        let (total, _) = store
+            .search_workflows(&WorkflowQuery {
+                free_text: Some("ünïcödé".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 1);
+    }
+
     // ----- limits, task search, event handlers -----
 
     /// `concurrentExecLimit` and rate limits bound what one poll hands out, and say when to
@@ -1549,6 +1582,7 @@ mod sqlite {
 
     sqlite_suite!(
         task_defs,
+        documents_read_back_exactly,
         poll_limits,
         search_tasks,
         event_handlers_and_published_events,
@@ -1636,6 +1670,7 @@ mod postgres {
 
     postgres_suite!(
         task_defs,
+        documents_read_back_exactly,
         poll_limits,
         search_tasks,
         event_handlers_and_published_events,

@@ -29,9 +29,9 @@ pub(super) async fn put_handler(
     // check and the write.
     let sql = if create_only {
         "INSERT INTO event_handlers (name, event, active, json)
-         VALUES ($1, $2, $3, $4::text::jsonb) ON CONFLICT (name) DO NOTHING"
+         VALUES ($1, $2, $3, $4::text::json) ON CONFLICT (name) DO NOTHING"
     } else {
-        "UPDATE event_handlers SET event = $2, active = $3, json = $4::text::jsonb
+        "UPDATE event_handlers SET event = $2, active = $3, json = $4::text::json
          WHERE name = $1"
     };
     let stmt = c.prepare_cached(sql).await?;
@@ -94,7 +94,7 @@ pub(super) async fn record_event(c: &impl GenericClient, event: PublishedEvent) 
     let stmt = c
         .prepare_cached(
             "INSERT INTO events (message_id, event, message, time)
-             VALUES ($1, $2, $3::text::jsonb, $4) RETURNING id",
+             VALUES ($1, $2, $3::text::json, $4) RETURNING id",
         )
         .await?;
     let row = c

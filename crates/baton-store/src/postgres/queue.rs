@@ -134,7 +134,7 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
             "WITH dequeued AS (
                  DELETE FROM queue WHERE task_id = ANY($1)
              ), claimed AS (
-                 UPDATE tasks SET status = u.status, json = u.json::jsonb,
+                 UPDATE tasks SET status = u.status, json = u.json::json,
                      poll_count = u.poll_count, lease_until = u.lease
                  FROM unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[])
                      AS u(task_id, status, json, poll_count, lease)
@@ -144,7 +144,7 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
                  SELECT $9, $10 FROM generate_series(1, $11::bigint)
              )
              INSERT INTO history (workflow_id, task_id, json)
-             SELECT w, t, j::jsonb FROM unnest($7::text[], $2::text[], $8::text[])
+             SELECT w, t, j::json FROM unnest($7::text[], $2::text[], $8::text[])
                  WITH ORDINALITY AS e(w, t, j, n) ORDER BY n",
         )
         .await?;

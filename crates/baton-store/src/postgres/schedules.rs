@@ -23,7 +23,7 @@ pub(super) async fn put(c: &impl GenericClient, mut schedule: WorkflowSchedule) 
     let stmt = c
         .prepare_cached(
             "INSERT INTO schedules (name, json, paused, next_run_at)
-             VALUES ($1, $2::text::jsonb, $3, $4)
+             VALUES ($1, $2::text::json, $3, $4)
              ON CONFLICT (name) DO UPDATE SET
                  json = excluded.json, paused = excluded.paused, next_run_at = excluded.next_run_at",
         )

@@ -31,7 +31,7 @@ pub(super) async fn put_task_defs(c: &mut Client, defs: Vec<TaskDef>, now: Milli
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO task_defs (name, json, create_time, update_time)
-                 VALUES ($1, $2::text::jsonb, $3, $4)
+                 VALUES ($1, $2::text::json, $3, $4)
                  ON CONFLICT (name) DO UPDATE SET json = excluded.json,
                      create_time = excluded.create_time, update_time = excluded.update_time",
             )
@@ -74,7 +74,7 @@ pub(super) async fn update_task_def(c: &mut Client, mut def: TaskDef, now: Milli
     }
     let stmt = tx
         .prepare_cached(
-            "UPDATE task_defs SET json = $2::text::jsonb, create_time = $3, update_time = $4
+            "UPDATE task_defs SET json = $2::text::json, create_time = $3, update_time = $4
              WHERE name = $1",
         )
         .await?;
@@ -139,12 +139,12 @@ pub(super) async fn put_workflow_def(
     // Without overwrite, a concurrent insert of the same version wins and this one fails.
     let sql = if overwrite {
         "INSERT INTO workflow_defs (name, version, json, create_time, update_time)
-         VALUES ($1, $2, $3::text::jsonb, $4, $5)
+         VALUES ($1, $2, $3::text::json, $4, $5)
          ON CONFLICT (name, version) DO UPDATE SET json = excluded.json,
              create_time = excluded.create_time, update_time = excluded.update_time"
     } else {
         "INSERT INTO workflow_defs (name, version, json, create_time, update_time)
-         VALUES ($1, $2, $3::text::jsonb, $4, $5) ON CONFLICT (name, version) DO NOTHING"
+         VALUES ($1, $2, $3::text::json, $4, $5) ON CONFLICT (name, version) DO NOTHING"
     };
     let n = tx
         .execute(
@@ -258,7 +258,7 @@ async fn apply(
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO follow_ups (id, workflow_id, payload, created_at)
-                 VALUES ($1, $2, $3::text::jsonb, $4) ON CONFLICT (id) DO NOTHING",
+                 VALUES ($1, $2, $3::text::json, $4) ON CONFLICT (id) DO NOTHING",
             )
             .await?;
         tx.execute(
@@ -386,7 +386,7 @@ async fn write_workflow(
         };
         let stmt = tx
             .prepare_cached(
-                "INSERT INTO def_snapshots (hash, json) VALUES ($1, $2::text::jsonb)
+                "INSERT INTO def_snapshots (hash, json) VALUES ($1, $2::text::json)
                  ON CONFLICT (hash) DO NOTHING",
             )
             .await?;
@@ -404,7 +404,7 @@ async fn write_workflow(
                          correlation_id, idempotency_key, parent_workflow_id, start_time,
                          update_time, end_time, priority, def_hash, version, next_wake_at, json)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13,
-                         $14::text::jsonb)
+                         $14::text::json)
                      ON CONFLICT (workflow_id) DO NOTHING",
                 )
                 .await?;
@@ -441,7 +441,7 @@ async fn write_workflow(
                          status = $5, correlation_id = $6, idempotency_key = $7,
                          parent_workflow_id = $8, start_time = $9, update_time = $10,
                          end_time = $11, priority = $12, def_hash = $13, next_wake_at = $14,
-                         json = $15::text::jsonb
+                         json = $15::text::json
                      WHERE workflow_id = $1 AND version = $2",
                 )
                 .await?;
@@ -485,7 +485,7 @@ async fn write_workflow(
             .prepare_cached(
                 "INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
                      task_def_name, status, domain, json, poll_count, lease_until)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, NULL)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::json, $10, NULL)
                  ON CONFLICT (task_id) DO UPDATE SET
                      ref_name = excluded.ref_name, task_type = excluded.task_type,
                      task_def_name = excluded.task_def_name, status = excluded.status,
@@ -572,7 +572,7 @@ pub(super) async fn append_history(c: &impl GenericClient, events: &[HistoryEven
     let stmt = c
         .prepare_cached(
             "INSERT INTO history (workflow_id, task_id, json)
-             SELECT w, t, j::jsonb FROM unnest($1::text[], $2::text[], $3::text[])
+             SELECT w, t, j::json FROM unnest($1::text[], $2::text[], $3::text[])
                  WITH ORDINALITY AS u(w, t, j, n) ORDER BY n",
         )
         .await?;

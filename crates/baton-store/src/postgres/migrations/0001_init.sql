@@ -1,14 +1,16 @@
 -- Baton PostgreSQL schema, version 1: everything SQLite's migrations 1-7 built, in
 -- PostgreSQL's own types.
 --
--- Documents (the serde JSON of a model struct) are `jsonb`; the other columns duplicate
--- fields for indexing and filtering only. Times are epoch milliseconds (`bigint`), as on
+-- Documents (the serde JSON of a model struct) are `json`, not `jsonb`: they are stored and
+-- read whole, never queried inside, and `json` keeps them exactly as written (key order, and
+-- the NUL character, which `jsonb` refuses); the other columns duplicate fields for indexing
+-- and filtering only. Times are epoch milliseconds (`bigint`), as on
 -- SQLite, so both backends and every node compare the same numbers. `row_id` columns keep
 -- insertion order where SQLite used its rowid.
 
 CREATE TABLE task_defs (
     name        text PRIMARY KEY,
-    json        jsonb NOT NULL,
+    json       json NOT NULL,
     create_time bigint NOT NULL,
     update_time bigint NOT NULL
 );
@@ -16,7 +18,7 @@ CREATE TABLE task_defs (
 CREATE TABLE workflow_defs (
     name        text NOT NULL,
     version     integer NOT NULL,
-    json        jsonb NOT NULL,
+    json       json NOT NULL,
     create_time bigint NOT NULL,
     update_time bigint NOT NULL,
     PRIMARY KEY (name, version)
@@ -26,7 +28,7 @@ CREATE TABLE workflow_defs (
 -- hash = lowercase hex SHA-256 of its serde JSON.
 CREATE TABLE def_snapshots (
     hash text PRIMARY KEY,
-    json jsonb NOT NULL
+    json json NOT NULL
 );
 
 CREATE TABLE workflows (
@@ -47,7 +49,7 @@ CREATE TABLE workflows (
     version            bigint NOT NULL,
     -- When the workflow must next be decided; NULL = not scheduled.
     next_wake_at       bigint,
-    json               jsonb NOT NULL
+    json              json NOT NULL
 );
 -- Due wake-ups: only scheduled rows are indexed.
 CREATE INDEX workflows_wake ON workflows (next_wake_at) WHERE next_wake_at IS NOT NULL;
@@ -72,7 +74,7 @@ CREATE TABLE tasks (
     -- The lease a claim granted, until a commit that saw the claim rewrites the task. The
     -- workflow is due by the earliest of these as well as by its own next_wake_at.
     lease_until   bigint,
-    json          jsonb NOT NULL
+    json         json NOT NULL
 );
 CREATE INDEX tasks_workflow ON tasks (workflow_id, seq);
 CREATE INDEX tasks_lease ON tasks (lease_until) WHERE lease_until IS NOT NULL;
@@ -105,7 +107,7 @@ CREATE TABLE history (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     workflow_id text NOT NULL,
     task_id     text,
-    json        jsonb NOT NULL
+    json       json NOT NULL
 );
 CREATE INDEX history_workflow ON history (workflow_id, id);
 
@@ -122,7 +124,7 @@ CREATE TABLE poll_data (
 -- a compare-and-set so that exactly one node claims each due time.
 CREATE TABLE schedules (
     name        text PRIMARY KEY,
-    json        jsonb NOT NULL,
+    json       json NOT NULL,
     paused      boolean NOT NULL DEFAULT false,
     next_run_at bigint
 );
@@ -133,7 +135,7 @@ CREATE TABLE event_handlers (
     name   text PRIMARY KEY,
     event  text NOT NULL,
     active boolean NOT NULL,
-    json   jsonb NOT NULL
+    json  json NOT NULL
 );
 CREATE INDEX event_handlers_event ON event_handlers (event, active);
 
@@ -142,7 +144,7 @@ CREATE TABLE events (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     message_id text NOT NULL,
     event      text NOT NULL,
-    message    jsonb NOT NULL,
+    message   json NOT NULL,
     time       bigint NOT NULL
 );
 CREATE INDEX events_event ON events (event, id);
@@ -159,6 +161,6 @@ CREATE INDEX task_handouts_by_def ON task_handouts (task_def_name, handed_out_at
 CREATE TABLE follow_ups (
     id          text PRIMARY KEY,
     workflow_id text NOT NULL,
-    payload     jsonb NOT NULL,
+    payload    json NOT NULL,
     created_at  bigint NOT NULL
 );
