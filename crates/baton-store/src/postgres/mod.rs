@@ -30,6 +30,7 @@
 //! An operation answers `Ok` only after its `COMMIT` returned, with the server's
 //! `synchronous_commit` (on by default: the commit is flushed to the WAL on disk).
 
+mod defs;
 mod events;
 mod migrate;
 mod queue;
@@ -253,12 +254,12 @@ impl Store for PostgresStore {
 
     async fn put_task_defs(&self, defs: Vec<TaskDef>) -> Result<()> {
         let mut c = self.client().await?;
-        write::put_task_defs(&mut c, defs, self.inner.clock.now_ms()).await
+        defs::put_task_defs(&mut c, defs, self.inner.clock.now_ms()).await
     }
 
     async fn update_task_def(&self, def: TaskDef) -> Result<()> {
         let mut c = self.client().await?;
-        write::update_task_def(&mut c, def, self.inner.clock.now_ms()).await
+        defs::update_task_def(&mut c, def, self.inner.clock.now_ms()).await
     }
 
     async fn get_task_def(&self, name: &str) -> Result<Option<TaskDef>> {
@@ -270,12 +271,12 @@ impl Store for PostgresStore {
     }
 
     async fn delete_task_def(&self, name: &str) -> Result<()> {
-        write::delete_task_def(&self.client().await?, name).await
+        defs::delete_task_def(&self.client().await?, name).await
     }
 
     async fn put_workflow_def(&self, def: WorkflowDef, overwrite: bool) -> Result<()> {
         let mut c = self.client().await?;
-        write::put_workflow_def(&mut c, def, overwrite, self.inner.clock.now_ms()).await
+        defs::put_workflow_def(&mut c, def, overwrite, self.inner.clock.now_ms()).await
     }
 
     async fn get_workflow_def(
@@ -291,7 +292,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_workflow_def(&self, name: &str, version: i32) -> Result<()> {
-        write::delete_workflow_def(&self.client().await?, name, version).await
+        defs::delete_workflow_def(&self.client().await?, name, version).await
     }
 
     async fn load_workflow(&self, workflow_id: &str) -> Result<Option<WorkflowState>> {
