@@ -6,6 +6,8 @@
 #   BATON_BIN            baton binary (default target/debug/baton; built with cargo if missing)
 #   BATON_COMPAT_VENV    virtualenv to create/reuse (default ~/.cache/baton/compat-venv)
 #   COMPAT_DEBUG=1       SDK debug logging (HTTP traffic) in test_sdk.py
+#   BATON_COMPAT_DB      the server's --db (default a fresh SQLite file); for PostgreSQL, an
+#                        empty database, e.g. postgres://postgres@127.0.0.1:5432/baton_compat
 set -euo pipefail
 
 if [[ ! -f tests/compat/requirements.txt || ! -f Cargo.toml ]]; then
@@ -59,8 +61,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-echo "==> starting baton on 127.0.0.1:$PORT (db $WORK/baton.db)"
-"$BATON_BIN" server --port "$PORT" --host 127.0.0.1 --db "sqlite://$WORK/baton.db" >"$WORK/server.log" 2>&1 &
+DB="${BATON_COMPAT_DB:-sqlite://$WORK/baton.db}"
+echo "==> starting baton on 127.0.0.1:$PORT (db ${DB%%://*})"
+"$BATON_BIN" server --port "$PORT" --host 127.0.0.1 --db "$DB" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
 healthy=0

@@ -62,6 +62,13 @@ impl From<Error> for ApiError {
                     detail: None,
                 }
             }
+            Error::Store(baton_store::StoreError::Unavailable(detail)) => {
+                tracing::warn!(%detail, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable; retry later",
+                )
+            }
             Error::Store(inner) => {
                 // The detail goes to the log (by the trace layer), not to the client.
                 let mut e =
@@ -86,5 +93,22 @@ impl IntoResponse for ApiError {
         let mut res = (self.status, axum::Json(body)).into_response();
         res.extensions_mut().insert(ErrorDetail(detail));
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_store::StoreError;
+
+    #[test]
+    fn an_unavailable_database_is_a_retryable_503_without_details() {
+        let e = ApiError::from(Error::Store(StoreError::Unavailable(
+            "error connecting to server: Connection refused".into(),
+        )));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!e.message.contains("refused"), "{}", e.message);
+        let other = ApiError::from(Error::Store(StoreError::Database("boom".into())));
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

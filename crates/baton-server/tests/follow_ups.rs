@@ -192,6 +192,11 @@ async fn a_self_naming_failure_workflow_chain_stops_at_the_depth_limit() {
 /// the next server on that database carries them out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_ups_left_by_a_crash_are_carried_out_at_the_next_start() {
+    if std::env::var("BATON_TEST_BACKEND").as_deref() == Ok("postgres") {
+        // The crashed node below writes through a SQLite store of its own.
+        eprintln!("SKIPPED on PostgreSQL: the crashed node is a SQLite store");
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let db = TestServer::db_path(dir.path());
     // A running workflow, and what a node that crashed right after terminating that

@@ -111,7 +111,11 @@ async fn metrics_move_as_workflows_run() {
     assert_eq!(
         before.get(
             "baton_storage_info",
-            &[("backend", "sqlite"), ("tier", "2")]
+            &if common::on_postgres() {
+                [("backend", "postgres"), ("tier", "1")]
+            } else {
+                [("backend", "sqlite"), ("tier", "2")]
+            }
         ),
         1.0
     );

@@ -21,11 +21,13 @@ use baton_model::{
 use std::sync::Arc;
 
 pub mod auth;
+mod codec;
+pub mod postgres;
 pub mod schedule;
 pub mod sqlite;
 
 pub use auth::{ApiKey, WebhookDelivery};
-
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use schedule::{CatchupPolicy, WorkflowSchedule};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
@@ -47,6 +49,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shut down")]
     Closed,
+    /// The database cannot be reached right now (connection refused or lost, server
+    /// restarting); the operation may succeed if retried later. An operation whose connection
+    /// was lost during its commit may or may not have been applied.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -231,6 +238,13 @@ pub struct ActiveWorkflows {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether other processes (other Baton nodes) may change this database behind this
+    /// handle's back. The runtime's cached workflow states are then verified against the
+    /// store before it answers anything a commit did not check (ADR 15).
+    fn shared(&self) -> bool {
+        false
+    }
+
     // ----- task definitions -----
     /// Inserts or replaces each definition (sets `createTime` on insert).
     async fn put_task_defs(&self, defs: Vec<TaskDef>) -> Result<()>;

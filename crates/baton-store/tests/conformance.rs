@@ -2,10 +2,14 @@
 //!
 //! The suite (module `suite`) is written against `Arc<dyn Store>` so that every backend runs
 //! the same checks; each backend adds a module of entry points that hand it a fresh store.
-//! The SQLite entry points give each test its own file under the system temp directory.
+//! The SQLite entry points give each test its own file under the system temp directory; the
+//! PostgreSQL ones their own database (see `support/pg.rs`).
 
 use baton_store::Store;
 use std::sync::Arc;
+
+#[path = "support/pg.rs"]
+mod pg;
 
 pub mod suite {
     use super::*;
@@ -810,6 +814,58 @@ pub mod suite {
         assert_eq!(got.input.get("files"), Some(&serde_json::json!(["b.c"])));
     }
 
+    /// API keys (created once, revoked once), the shared server secret (the first candidate
+    /// wins) and webhook deliveries (the first record wins).
+    pub async fn keys_secrets_and_deliveries(store: Arc<dyn Store>) {
+        let key = baton_store::ApiKey {
+            key_id: "k1".into(),
+            name: "ci".into(),
+            role: "worker".into(),
+            secret_hash: "$argon2id$x".into(),
+            created_at: NOW,
+            revoked_at: None,
+        };
+        store.put_api_key(key.clone()).await.unwrap();
+        let again = store.put_api_key(key.clone()).await.unwrap_err();
+        assert!(matches!(again, StoreError::AlreadyExists(_)), "{again:?}");
+        assert_eq!(store.get_api_key("k1").await.unwrap(), Some(key.clone()));
+        assert_eq!(store.get_api_key("nope").await.unwrap(), None);
+        assert!(store.revoke_api_key("k1", NOW + 5).await.unwrap());
+        assert!(!store.revoke_api_key("k1", NOW + 6).await.unwrap());
+        let listed = store.list_api_keys().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].revoked_at, Some(NOW + 5));
+
+        let first = store.server_secret("tokens", vec![1, 2, 3]).await.unwrap();
+        let second = store.server_secret("tokens", vec![9, 9]).await.unwrap();
+        assert_eq!(
+            (first.as_slice(), second.as_slice()),
+            (&[1u8, 2, 3][..], &[1u8, 2, 3][..])
+        );
+
+        let d = baton_store::WebhookDelivery {
+            hook: "github".into(),
+            delivery_id: "d-1".into(),
+            received_at: NOW,
+            workflow_ids: vec!["wf-a".into()],
+        };
+        assert_eq!(
+            store.record_webhook_delivery(d.clone()).await.unwrap(),
+            None
+        );
+        let mut replay = d.clone();
+        replay.workflow_ids = vec!["wf-b".into()];
+        assert_eq!(
+            store.record_webhook_delivery(replay).await.unwrap(),
+            Some(d.clone())
+        );
+        assert_eq!(
+            store.webhook_delivery("github", "d-1").await.unwrap(),
+            Some(d)
+        );
+        assert_eq!(store.webhook_delivery("github", "d-2").await.unwrap(), None);
+    }
+
     pub async fn stale_queue_entry_is_dropped(store: Arc<dyn Store>) {
         let d = Arc::new(def("flow", 1));
         let mut done = task("wf-1", "t-0", 0, "work");
@@ -1273,6 +1329,239 @@ pub mod suite {
         assert_eq!(ids(&found), ["wf-99", "wf-07"], "newest first");
     }
 
+    /// Documents read back exactly as written: key order, NUL characters, big numbers.
+    pub async fn documents_read_back_exactly(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let input = serde_json::json!({
+            "zeta": 1, "alpha": {"y": [3, 2, 1], "b": null},
+            "text": "nul \u{0000} ünïcödé 😀", "big": 1e308, "neg": -9007199254740993i64
+        });
+        let mut wf = workflow("wf-1", "flow");
+        wf.input = input.as_object().unwrap().clone();
+        let mut t = task("wf-1", "t-0", 0, "a");
+        t.input_data = wf.input.clone();
+        store.commit(one(insert(wf, &d, vec![t]))).await.unwrap();
+        let text =
+            |v: &serde_json::Map<String, serde_json::Value>| serde_json::to_string(v).unwrap();
+        let state = store.load_workflow("wf-1").await.unwrap().unwrap();
+        assert_eq!(
+            text(&state.workflow.input),
+            text(input.as_object().unwrap())
+        );
+        assert_eq!(
+            text(&state.tasks[0].input_data),
+            text(input.as_object().unwrap())
+        );
+        let (total, _) = store
+            .search_workflows(&WorkflowQuery {
+                free_text: Some("ünïcödé".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 1);
+    }
+
+    // ----- limits, task search, event handlers -----
+
+    /// `concurrentExecLimit` and rate limits bound what one poll hands out, and say when to
+    /// look again once they are reached.
+    pub async fn poll_limits(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut tasks: Vec<Task> = (0..5)
+            .map(|i| task("wf-1", &format!("c-{i}"), i, "capped"))
+            .collect();
+        tasks.extend((0..5).map(|i| task("wf-1", &format!("r-{i}"), 10 + i, "rated")));
+        store
+            .commit(one(insert(workflow("wf-1", "flow"), &d, tasks)))
+            .await
+            .unwrap();
+        let capped = |now: i64| {
+            let mut r = poll_req("capped", 5, "w", now);
+            r.limits = baton_store::PollLimits {
+                task_def_name: "capped".into(),
+                concurrent_exec_limit: Some(2),
+                rate_limit: None,
+            };
+            r
+        };
+        assert_eq!(store.poll(capped(NOW)).await.unwrap().tasks.len(), 2);
+        let out = store.poll(capped(NOW)).await.unwrap();
+        assert!(out.tasks.is_empty(), "the limit is reached");
+        assert!(out.next_visible_at.is_some_and(|t| t > NOW));
+        assert_eq!(queue_size(&store, "capped").await, 3);
+
+        let rated = |now: i64| {
+            let mut r = poll_req("rated", 5, "w", now);
+            r.limits = baton_store::PollLimits {
+                task_def_name: "rated".into(),
+                concurrent_exec_limit: None,
+                rate_limit: Some((3, 10)),
+            };
+            r
+        };
+        assert_eq!(store.poll(rated(NOW)).await.unwrap().tasks.len(), 3);
+        let out = store.poll(rated(NOW + 1_000)).await.unwrap();
+        assert!(out.tasks.is_empty(), "3 per 10 s");
+        assert_eq!(out.next_visible_at, Some(NOW + 10_001));
+        // The window has passed: the rest.
+        assert_eq!(
+            store.poll(rated(NOW + 10_001)).await.unwrap().tasks.len(),
+            2
+        );
+    }
+
+    pub async fn search_tasks(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut a = task("wf-1", "t-a", 0, "alpha");
+        a.input_data
+            .insert("needle".into(), serde_json::json!("Hay_50%"));
+        let b = task("wf-1", "t-b", 1, "beta");
+        let mut c = task("wf-2", "t-c", 0, "alpha");
+        c.status = TaskStatus::Completed;
+        store
+            .commit(one(insert(workflow("wf-1", "flow"), &d, vec![a, b])))
+            .await
+            .unwrap();
+        store
+            .commit(one(insert(workflow("wf-2", "flow"), &d, vec![c])))
+            .await
+            .unwrap();
+        let ids = |found: (i64, Vec<Task>)| {
+            (
+                found.0,
+                found.1.into_iter().map(|t| t.task_id).collect::<Vec<_>>(),
+            )
+        };
+        let all = store.search_tasks(&Default::default()).await.unwrap();
+        assert_eq!(
+            ids(all),
+            (3, vec!["t-c".into(), "t-b".into(), "t-a".into()]),
+            "newest first"
+        );
+        let q = baton_store::TaskQuery {
+            task_def_names: vec!["alpha".into()],
+            statuses: vec![TaskStatus::Scheduled],
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(store.search_tasks(&q).await.unwrap()),
+            (1, vec!["t-a".into()])
+        );
+        let q = baton_store::TaskQuery {
+            workflow_ids: vec!["wf-1".into()],
+            limit: 1,
+            offset: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(store.search_tasks(&q).await.unwrap()),
+            (2, vec!["t-a".into()])
+        );
+        for (text, expected) in [("hay_50%", 1), ("_5", 1), ("x_50", 0)] {
+            let q = baton_store::TaskQuery {
+                free_text: Some(text.into()),
+                ..Default::default()
+            };
+            assert_eq!(
+                store.search_tasks(&q).await.unwrap().0,
+                expected,
+                "free text {text:?}"
+            );
+        }
+        let q = baton_store::TaskQuery {
+            task_ids: vec!["t-b".into(), "nope".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(store.search_tasks(&q).await.unwrap()),
+            (1, vec!["t-b".into()])
+        );
+    }
+
+    fn handler(name: &str, event: &str, active: bool) -> baton_model::EventHandler {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "event": event, "active": active,
+            "actions": [{"action": "start_workflow", "start_workflow": {"name": "w"}}]
+        }))
+        .unwrap()
+    }
+
+    pub async fn event_handlers_and_published_events(store: Arc<dyn Store>) {
+        store
+            .put_event_handler(handler("a", "e1", true), true)
+            .await
+            .unwrap();
+        store
+            .put_event_handler(handler("b", "e1", false), true)
+            .await
+            .unwrap();
+        let dup = store
+            .put_event_handler(handler("a", "e1", true), true)
+            .await;
+        assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "{dup:?}");
+        let missing = store
+            .put_event_handler(handler("zz", "e1", true), false)
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound(_))),
+            "{missing:?}"
+        );
+        assert_eq!(store.list_event_handlers().await.unwrap().len(), 2);
+        let active = store.event_handlers_for("e1", true).await.unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].name, "a");
+        assert_eq!(
+            store.event_handlers_for("e1", false).await.unwrap().len(),
+            2
+        );
+        store
+            .put_event_handler(handler("a", "e2", false), false)
+            .await
+            .unwrap();
+        assert!(store
+            .event_handlers_for("e1", true)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store.event_handlers_for("e2", false).await.unwrap().len(),
+            1
+        );
+        store.delete_event_handler("a").await.unwrap();
+        assert!(matches!(
+            store.delete_event_handler("a").await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        let mut ids = Vec::new();
+        for (i, ev) in ["q1", "q2", "q1"].iter().enumerate() {
+            ids.push(
+                store
+                    .record_event(baton_model::PublishedEvent {
+                        id: 0,
+                        message_id: format!("m{i}"),
+                        event: ev.to_string(),
+                        message: serde_json::json!({"i": i}),
+                        time: NOW + i as i64,
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+        let q1 = store.published_events(Some("q1"), 10).await.unwrap();
+        assert_eq!(q1.len(), 2);
+        assert_eq!(q1[0].message, serde_json::json!({"i": 2}), "newest first");
+        assert_eq!(q1[0].id, ids[2]);
+        assert_eq!(store.published_events(None, 10).await.unwrap().len(), 3);
+        assert_eq!(
+            store.published_events(None, 0).await.unwrap().len(),
+            1,
+            "clamped to 1"
+        );
+    }
+
     // ----- durability -----
 
     /// Writes through one store, drops it, and reads everything back through a new one on
@@ -1386,6 +1675,10 @@ mod sqlite {
 
     sqlite_suite!(
         task_defs,
+        documents_read_back_exactly,
+        poll_limits,
+        search_tasks,
+        event_handlers_and_published_events,
         workflow_defs,
         commit_roundtrip,
         version_conflict_changes_nothing,
@@ -1397,6 +1690,7 @@ mod sqlite {
         poll_without_response_timeout_keeps_wake,
         commits_from_before_a_claim_cannot_undo_it,
         updates_keep_the_input_unless_they_replace_it,
+        keys_secrets_and_deliveries,
         stale_queue_entry_is_dropped,
         concurrent_pollers_claim_each_task_once,
         due_workflows_and_next_wake,
@@ -1448,5 +1742,66 @@ mod sqlite {
         drop(store);
         assert!(nested.exists());
         let _ = std::fs::remove_dir_all(db.0.with_extension("d"));
+    }
+}
+
+/// Entry points for the PostgreSQL store: a fresh database per test.
+mod postgres {
+    use super::*;
+
+    macro_rules! postgres_suite {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = pg::PgDb::create(stringify!($name)).await else {
+                        return;
+                    };
+                    suite::$name(db.open().await).await;
+                }
+            )*
+        };
+    }
+
+    postgres_suite!(
+        task_defs,
+        documents_read_back_exactly,
+        poll_limits,
+        search_tasks,
+        event_handlers_and_published_events,
+        workflow_defs,
+        commit_roundtrip,
+        version_conflict_changes_nothing,
+        reschedule_moves_only_the_wake_up,
+        follow_ups_are_stored_and_done_with_commits,
+        batch_with_conflict_commits_the_rest,
+        poll_claims_in_order,
+        poll_with_domain,
+        poll_without_response_timeout_keeps_wake,
+        commits_from_before_a_claim_cannot_undo_it,
+        updates_keep_the_input_unless_they_replace_it,
+        keys_secrets_and_deliveries,
+        stale_queue_entry_is_dropped,
+        concurrent_pollers_claim_each_task_once,
+        due_workflows_and_next_wake,
+        wake_other_workflow,
+        history_order_and_remove,
+        task_logs,
+        search_filters_and_pages,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn reopen_sees_everything() {
+        let Some(db) = pg::PgDb::create("reopen").await else {
+            return;
+        };
+        // The suite opens synchronously; each handle is opened up front on this runtime.
+        let first = db.open().await;
+        let second = db.open().await;
+        let handles = std::sync::Mutex::new(vec![second, first]);
+        suite::reopen_sees_everything(|| {
+            handles.lock().unwrap().pop().expect("opened twice at most")
+        })
+        .await;
     }
 }

@@ -1,10 +1,13 @@
-//! The schedule rows of the SQLite store: put/get/list/delete, the due query, and the
+//! The schedule rows of both stores: put/get/list/delete, the due query, and the
 //! compare-and-set claim that lets exactly one node fire each due time.
 
 use baton_model::StartWorkflowRequest;
 use baton_store::{CatchupPolicy, SqliteStore, Store, StoreError, WorkflowSchedule};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+#[path = "support/pg.rs"]
+mod pg;
 
 /// A fresh directory for one test's database, removed when dropped.
 struct TempDir(PathBuf);
@@ -57,7 +60,19 @@ fn schedule(name: &str, next: Option<i64>) -> WorkflowSchedule {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_get_list_due_claim_delete() {
     let dir = TempDir::new("crud");
-    let store = SqliteStore::open_path(dir.path().join("s.db")).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_path(dir.path().join("s.db")).unwrap());
+    crud(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_get_list_due_claim_delete_on_postgres() {
+    let Some(db) = pg::PgDb::create("schedules_crud").await else {
+        return;
+    };
+    crud(db.open().await).await;
+}
+
+async fn crud(store: Arc<dyn Store>) {
     store
         .put_schedule(schedule("b", Some(2_000)))
         .await
@@ -147,6 +162,19 @@ async fn concurrent_claims_from_two_handles_win_once() {
     let path = dir.path().join("race.db");
     let one: Arc<dyn Store> = Arc::new(SqliteStore::open_path(&path).unwrap());
     let two: Arc<dyn Store> = Arc::new(SqliteStore::open_path(&path).unwrap());
+    race(one, two).await;
+}
+
+/// The same over two PostgreSQL store handles (two pools) on one database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_from_two_handles_win_once_on_postgres() {
+    let Some(db) = pg::PgDb::create("schedules_race").await else {
+        return;
+    };
+    race(db.open().await, db.open().await).await;
+}
+
+async fn race(one: Arc<dyn Store>, two: Arc<dyn Store>) {
     one.put_schedule(schedule("r", Some(0))).await.unwrap();
     let mut handles = Vec::new();
     for i in 0..8 {

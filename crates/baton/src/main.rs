@@ -1,4 +1,5 @@
-//! The `baton` binary: `baton server` serves the Conductor API over a SQLite file.
+//! The `baton` binary: `baton server` serves the Conductor API over a SQLite file (the
+//! default) or a PostgreSQL database.
 
 mod api_client;
 mod auth_args;
@@ -15,7 +16,7 @@ mod workflow_cli;
 use anyhow::{bail, Context};
 use baton_runtime::{Runtime, RuntimeConfig};
 use baton_server::ServerConfig;
-use baton_store::{SqliteOptions, SqliteStore, Synchronous};
+use baton_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, Synchronous};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,9 +82,15 @@ struct ServerArgs {
     /// --insecure).
     #[arg(long, env = "BATON_HOST", default_value = "127.0.0.1")]
     host: String,
-    /// Database URL: `sqlite://PATH` (created if missing).
+    /// Database URL: `sqlite://PATH` (created if missing) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (the database must exist; Baton
+    /// creates and migrates its tables).
     #[arg(long, env = "BATON_DB", default_value = "sqlite://baton.db")]
     db: String,
+    /// Most connections to PostgreSQL (ignored for SQLite).
+    #[arg(long, env = "BATON_DB_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    db_connections: u64,
     /// SQLite durability: `normal` survives a killed process (kill -9); `full` also survives
     /// power loss, at the cost of an fsync per commit batch.
     #[arg(long, env = "BATON_SYNC", value_enum, default_value_t = SyncMode::Normal)]
@@ -130,21 +137,88 @@ enum SyncMode {
     Full,
 }
 
+/// The SQLite file a `--db` URL names (commands that work on SQLite only).
 pub(crate) fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
+    match parse_db_url(url)? {
+        DbUrl::Sqlite(path) => Ok(path),
+        DbUrl::Postgres(_) => bail!(
+            "--db {}: this command works on SQLite databases only for now",
+            redact(url)
+        ),
+    }
+}
+
+/// The database a `--db` URL names.
+#[derive(Debug, PartialEq)]
+enum DbUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+fn parse_db_url(url: &str) -> anyhow::Result<DbUrl> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(DbUrl::Postgres(url.to_string()));
+    }
     let Some(rest) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
     else {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            bail!("--db {url}: the PostgreSQL backend is not in this build yet; use sqlite://PATH");
-        }
-        bail!("--db {url}: unsupported database URL; use sqlite://PATH");
+        bail!(
+            "--db {}: unsupported database URL; use sqlite://PATH or postgres://…",
+            redact(url)
+        );
     };
     let rest = rest.split('?').next().unwrap_or(rest);
     if rest.is_empty() {
         bail!("--db {url}: the SQLite path is empty; use sqlite://PATH");
     }
-    Ok(PathBuf::from(rest))
+    Ok(DbUrl::Sqlite(PathBuf::from(rest)))
+}
+
+/// A database URL fit for logs and errors: any password replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &rest[..colon],
+            &rest[at..]
+        ),
+        None => url.to_string(),
+    }
+}
+
+/// Opens the store `--db` names.
+async fn open_store(args: &ServerArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    match parse_db_url(&args.db)? {
+        DbUrl::Sqlite(path) => {
+            let mut opts = SqliteOptions::new(&path);
+            opts.synchronous = match args.sync {
+                SyncMode::Normal => Synchronous::Normal,
+                SyncMode::Full => Synchronous::Full,
+            };
+            let store = SqliteStore::open(opts)
+                .with_context(|| format!("opening SQLite database {}", path.display()))?;
+            Ok((Arc::new(store), path.display().to_string()))
+        }
+        DbUrl::Postgres(url) => {
+            let shown = redact(&url);
+            let mut opts = PostgresOptions::new(url);
+            opts.max_connections = usize::try_from(args.db_connections).unwrap_or(16);
+            let store = PostgresStore::open(opts)
+                .await
+                .with_context(|| format!("opening PostgreSQL database {shown}"))?;
+            Ok((Arc::new(store), shown))
+        }
+    }
 }
 
 /// Applies the script limits and starts the script sandbox: from here on every script runs in
@@ -179,20 +253,14 @@ pub(crate) fn install_script_sandbox(args: &ScriptArgs) -> anyhow::Result<()> {
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     conn_args::raise_open_file_limit();
     install_script_sandbox(&args.scripts)?;
-    let path = sqlite_path(&args.db)?;
-    let mut opts = SqliteOptions::new(&path);
-    opts.synchronous = match args.sync {
-        SyncMode::Normal => Synchronous::Normal,
-        SyncMode::Full => Synchronous::Full,
-    };
-    let store = SqliteStore::open(opts)
-        .with_context(|| format!("opening SQLite database {}", path.display()))?;
+    let (store, db) = open_store(&args).await?;
     let mut runtime_config = RuntimeConfig::default();
     args.limits.apply(&mut runtime_config);
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .with_context(|| format!("invalid --host/--port {}:{}", args.host, args.port))?;
-    let active_keys = baton_store::Store::list_api_keys(&store)
+    let active_keys = store
+        .list_api_keys()
         .await
         .context("reading API keys")?
         .iter()
@@ -213,11 +281,11 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             tracing::info!("authentication off: loopback address and no API keys")
         }
     }
-    let runtime = Runtime::new(Arc::new(store), runtime_config);
+    let runtime = Runtime::new(store, runtime_config);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    tracing::info!(%addr, db = %path.display(), "baton server listening");
+    tracing::info!(%addr, %db, "baton server listening");
     let webhooks = match &args.webhooks {
         Some(path) => {
             let w =
@@ -319,4 +387,44 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(api_client::exit_code(&e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_urls_pick_the_backend() {
+        assert_eq!(
+            parse_db_url("sqlite://data/b.db?mode=rwc").unwrap(),
+            DbUrl::Sqlite(PathBuf::from("data/b.db"))
+        );
+        assert_eq!(
+            parse_db_url("postgres://u@h:5433/baton").unwrap(),
+            DbUrl::Postgres("postgres://u@h:5433/baton".into())
+        );
+        assert!(matches!(
+            parse_db_url("postgresql://h/b").unwrap(),
+            DbUrl::Postgres(_)
+        ));
+        assert!(parse_db_url("sqlite://").is_err());
+        let err = parse_db_url("mysql://root:hunter2@h/b")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unsupported"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://baton:s3cret@db:5432/baton"),
+            "postgres://baton:***@db:5432/baton"
+        );
+        assert_eq!(
+            redact("postgres://baton@db/baton"),
+            "postgres://baton@db/baton"
+        );
+        assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
+    }
 }

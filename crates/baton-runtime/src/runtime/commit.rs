@@ -136,10 +136,16 @@ impl Runtime {
         mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
     ) -> Result<(R, Vec<FollowUp>)> {
         let _turn = self.locks.lock(workflow_id).await;
+        // On a database other nodes write too, a cached copy may predate their commits: an
+        // answer that no commit checks (an error, a stale update ignored) is then given only
+        // from a fresh read.
+        let mut trust_cache = true;
         for _ in 0..MAX_CONFLICT_RETRIES {
             // The cached entry is handed over for the turn (no copy) and comes back with
             // the commit; without one, the workflow is read from the store.
-            let mut st = match self.states.take(workflow_id) {
+            let cached = self.states.take(workflow_id).filter(|_| trust_cache);
+            let unverified = cached.is_some() && self.store.shared();
+            let mut st = match cached {
                 Some(cached) => self.cached_exec_state(cached, self.now()),
                 None => {
                     let state = self.load_or_404(workflow_id).await?;
@@ -154,6 +160,11 @@ impl Runtime {
             let outcome = off_async_threads(slow, || f(&mut st));
             self.absorb_claims(&mut st);
             let (result, logs) = match outcome {
+                Err(_) | Ok(Mutation::Unchanged(_)) if unverified => {
+                    // Dropped, not put back: the next round reads the store.
+                    trust_cache = false;
+                    continue;
+                }
                 Err(e) => {
                     self.states.put_back(st);
                     return Err(e);

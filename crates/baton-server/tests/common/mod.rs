@@ -1,5 +1,10 @@
 //! An in-process Baton server on a loopback port over a fresh SQLite file, plus small helpers
 //! that speak the Conductor wire protocol the way an SDK would.
+//!
+//! `BATON_TEST_BACKEND=postgres` runs the servers on a fresh PostgreSQL database each instead
+//! (see `baton-store/tests/support/pg.rs`; the name is kept in the test's directory, so a
+//! stopped server reopens the same database). Those databases are dropped by the next test
+//! process (they outlive their server's restarts).
 
 #![allow(dead_code)]
 
@@ -7,6 +12,9 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "../../../baton-store/tests/support/pg.rs"]
+mod pg;
 
 pub struct TestServer {
     dir: Option<tempfile::TempDir>,
@@ -28,6 +36,11 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// Whether the servers of this test run use PostgreSQL (`BATON_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("BATON_TEST_BACKEND").as_deref() == Ok("postgres")
 }
 
 impl TestServer {
@@ -78,12 +91,19 @@ impl TestServer {
         runtime_config: baton_runtime::RuntimeConfig,
     ) -> TestServer {
         let clock = runtime_config.clock.clone();
-        let store = baton_store::SqliteStore::open(baton_store::SqliteOptions {
-            clock: clock.clone(),
-            ..baton_store::SqliteOptions::new(Self::db_path(dir.path()))
-        })
-        .expect("open sqlite store");
-        let runtime = baton_runtime::Runtime::new(Arc::new(store), runtime_config);
+        let store: Arc<dyn baton_store::Store> =
+            if std::env::var("BATON_TEST_BACKEND").as_deref() == Ok("postgres") {
+                Arc::new(Self::open_postgres(dir.path(), clock.clone()).await)
+            } else {
+                Arc::new(
+                    baton_store::SqliteStore::open(baton_store::SqliteOptions {
+                        clock: clock.clone(),
+                        ..baton_store::SqliteOptions::new(Self::db_path(dir.path()))
+                    })
+                    .expect("open sqlite store"),
+                )
+            };
+        let runtime = baton_runtime::Runtime::new(store, runtime_config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -110,6 +130,34 @@ impl TestServer {
             runtime: Some(runtime),
             clock,
         }
+    }
+
+    /// The PostgreSQL database of the server in `dir`: created on first use, its URL kept in
+    /// `dir` for a reopen.
+    async fn open_postgres(
+        dir: &std::path::Path,
+        clock: baton_runtime::Clock,
+    ) -> baton_store::PostgresStore {
+        let marker = dir.join("postgres-url");
+        let url = match std::fs::read_to_string(&marker) {
+            Ok(url) => url,
+            Err(_) => {
+                let db = pg::PgDb::create("http")
+                    .await
+                    .expect("BATON_TEST_BACKEND=postgres needs a reachable PostgreSQL");
+                let url = db.url.clone();
+                // Kept past this server (a restart reopens it); swept by a later test run.
+                std::mem::forget(db);
+                std::fs::write(&marker, &url).expect("remember the database");
+                url
+            }
+        };
+        let mut opts = baton_store::PostgresOptions::new(url);
+        opts.clock = clock;
+        opts.max_connections = 8;
+        baton_store::PostgresStore::open(opts)
+            .await
+            .expect("open postgres store")
     }
 
     /// A client of a server someone else started and stops, at `root` (`http://host:port`).

@@ -3,8 +3,8 @@
 //! The [`Store`](crate::Store) methods of [`SqliteStore`] delegate here: writes go through the
 //! writer thread, reads through the reader pool, as everywhere else.
 
-use super::codec::{from_json, to_json};
 use super::SqliteStore;
+use crate::codec::{from_json, to_json};
 use crate::{Result, StoreError};
 use baton_model::{EventHandler, PublishedEvent};
 use rusqlite::{params, Connection, OptionalExtension};

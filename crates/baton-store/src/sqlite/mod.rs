@@ -65,7 +65,6 @@
 
 mod auth;
 mod checkpoint;
-mod codec;
 mod events;
 mod migrate;
 mod queue;
@@ -74,13 +73,13 @@ mod schedules;
 mod write;
 mod writer;
 
+use crate::codec::DefCache;
 use crate::{
     Commit, Millis, PollOutcome, PollRequest, Result, Store, StoreError, WorkflowQuery,
     WorkflowState,
 };
 use async_trait::async_trait;
 use baton_model::{HistoryEvent, PollData, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
-use codec::DefCache;
 use parking_lot::Mutex;
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -393,6 +392,12 @@ impl std::fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("path", &self.inner.path)
             .finish_non_exhaustive()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
     }
 }
 

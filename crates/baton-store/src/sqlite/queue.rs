@@ -1,9 +1,9 @@
 //! The task queue, run by the writer thread: claiming visible entries for a poll under the
 //! task definition's concurrency and rate limits, and the poll data those claims record.
 
-use super::codec::{from_json, to_json};
 use super::write::{append_history, wake_by};
 use super::writer::WriterCtx;
+use crate::codec::{from_json, to_json};
 use crate::{Millis, PollOutcome, PollRequest, Result};
 use baton_model::claim::{ClaimTerms, Lease};
 use baton_model::{HistoryEvent, Task};

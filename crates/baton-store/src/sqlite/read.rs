@@ -1,6 +1,6 @@
 //! Queries run on the reader connections.
 
-use super::codec::{from_json, DefCache};
+use crate::codec::{from_json, DefCache};
 use crate::{Millis, Result, StoreError, WorkflowQuery, WorkflowState};
 use baton_model::{HistoryEvent, PollData, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
 use rusqlite::types::Value;

@@ -1,7 +1,7 @@
 //! Cron schedules: one row per schedule, its JSON plus the paused flag and the due time of its
 //! next run. Reads run on the reader connections, writes on the writer thread.
 
-use super::codec::{from_json, to_json};
+use crate::codec::{from_json, to_json};
 use crate::schedule::WorkflowSchedule;
 use crate::{Millis, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};

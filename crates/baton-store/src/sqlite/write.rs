@@ -1,8 +1,8 @@
 //! Writes run by the writer thread: definitions and execution commits, each inside its own
 //! savepoint (the task queue is in `queue.rs`).
 
-use super::codec::to_json;
 use super::writer::WriterCtx;
+use crate::codec::to_json;
 use crate::{Commit, Millis, Result, StoreError, WorkflowWrite};
 use baton_model::{HistoryEvent, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
 use rusqlite::{named_params, params, Connection, OptionalExtension, ToSql};

@@ -1,7 +1,7 @@
 //! The writer thread: owns the only write connection and commits operations in groups.
 
 use super::checkpoint::Checkpointer;
-use super::codec::DefCache;
+use crate::codec::DefCache;
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::collections::HashSet;

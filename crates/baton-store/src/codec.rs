@@ -1,4 +1,5 @@
-//! Encoding of model structs into rows, and the cache of definition snapshots.
+//! Encoding of model structs into rows, and the cache of definition snapshots; shared by
+//! both backends.
 
 use crate::{Result, StoreError};
 use baton_model::WorkflowDef;
@@ -7,12 +8,6 @@ use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e.to_string())
-    }
-}
 
 /// Serialises a value for a `json` column.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {

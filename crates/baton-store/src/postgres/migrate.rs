@@ -1,0 +1,94 @@
+//! Versioned schema migrations, tracked in `baton_schema_migrations`.
+//!
+//! Each migration is a SQL file `migrations/NNNN_name.sql` compiled into the binary. A
+//! database at version `v` gets every migration numbered above `v`, in order, each in its own
+//! transaction together with its row in `baton_schema_migrations`, so a crash leaves the
+//! schema at a whole version. Nodes starting together take turns under an advisory lock.
+//! Migrations are never edited once released; a change is a new file.
+
+use crate::{Result, StoreError};
+use deadpool_postgres::Client;
+
+/// `(version, name, sql)`, in order, versions 1, 2, 3, …
+pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (
+        2,
+        "auth_webhooks_input",
+        include_str!("migrations/0002_auth_webhooks_input.sql"),
+    ),
+];
+
+/// The schema version this build writes.
+pub(crate) fn latest_version() -> i32 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+/// An arbitrary key for `pg_advisory_xact_lock`, the same in every Baton.
+const MIGRATION_LOCK: i64 = 0x0ba7_0a00_0001;
+
+/// Brings the schema up to [`latest_version`]. Fails on a database from a newer Baton.
+pub(crate) async fn migrate(c: &mut Client) -> Result<()> {
+    c.batch_execute(
+        "CREATE TABLE IF NOT EXISTS baton_schema_migrations (
+             version    integer PRIMARY KEY,
+             name       text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .or_else(|e| {
+        // Two nodes creating the table at once: the loser sees a unique violation.
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
+    let latest = latest_version();
+    for &(version, name, sql) in MIGRATIONS {
+        let tx = c.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let current: Option<i32> = tx
+            .query_one("SELECT MAX(version) FROM baton_schema_migrations", &[])
+            .await?
+            .try_get(0)?;
+        let current = current.unwrap_or(0);
+        if current > latest {
+            return Err(StoreError::Database(format!(
+                "the database schema is at version {current}, newer than this Baton supports \
+                 ({latest}); upgrade Baton or use another database"
+            )));
+        }
+        if current >= version {
+            continue;
+        }
+        tx.batch_execute(sql).await.map_err(|e| {
+            StoreError::Database(format!(
+                "migration {version:04}_{name} failed: {}",
+                super::db_message(&e)
+            ))
+        })?;
+        tx.execute(
+            "INSERT INTO baton_schema_migrations (version, name) VALUES ($1, $2)",
+            &[&version, &name],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "applied PostgreSQL migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.0, i as i32 + 1, "migration {} out of order", m.1);
+        }
+    }
+}

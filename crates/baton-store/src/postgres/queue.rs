@@ -1,0 +1,295 @@
+//! The task queue: claims with `FOR UPDATE SKIP LOCKED`, under the task definition's limits.
+//!
+//! A claim is one transaction of at most four statements whatever the batch size: the limit
+//! check (only for limited task types), one statement that takes the queue entries and their
+//! task rows, the engine's claim rule run here on each task, and one statement that writes
+//! every claim (task rows, queue deletions, history, rate-limit hand-outs). Rows another
+//! transaction holds are skipped, never waited for, so pollers on any number of connections
+//! and nodes neither hand a task out twice nor queue behind each other or behind a commit.
+//! The workflow row is not touched (ADR 14): the lease is kept on the task row.
+
+use super::to_i64;
+use crate::codec::{from_json, to_json};
+use crate::{Millis, PollLimits, PollOutcome, PollRequest, Result};
+use baton_model::claim::ClaimTerms;
+use baton_model::{HistoryEvent, Task};
+use deadpool_postgres::{Client, GenericClient};
+
+/// Claims up to `count` visible entries of the queue (see `Store::poll`).
+pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcome> {
+    // Idle workers poll in a loop: an empty queue costs one indexed read, no transaction.
+    let next = next_visible_at(&*c, &req.queue).await?;
+    if next.is_none_or(|t| t > req.now) {
+        return Ok(PollOutcome {
+            next_visible_at: next,
+            ..Default::default()
+        });
+    }
+    let tx = c.transaction().await?;
+    let limited = req.limits.concurrent_exec_limit.is_some_and(|l| l > 0)
+        || req.limits.rate_limit.is_some_and(|(per, _)| per > 0);
+    let (allowed, retry_at) = if limited {
+        allowance(&tx, &req.limits, req.now).await?
+    } else {
+        (usize::MAX, None)
+    };
+    let want = req.count.min(allowed);
+    if want == 0 {
+        tx.commit().await?;
+        return Ok(PollOutcome {
+            next_visible_at: retry_at,
+            ..Default::default()
+        });
+    }
+
+    let terms = ClaimTerms {
+        worker_id: req.worker_id.as_deref(),
+        now: req.now,
+    };
+    // Entries and their tasks are locked together; an entry whose task a commit holds is
+    // left in the queue for the next poll, one whose task is gone is dropped. Stale entries
+    // do not count, so another page is taken until the batch is full or the queue is done.
+    let stmt = tx
+        .prepare_cached(
+            "WITH q AS (
+                 SELECT task_id FROM queue
+                 WHERE queue_name = $1 AND visible_at <= $2 AND task_id <> ALL($4)
+                 ORDER BY priority DESC, visible_at, id LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             ), t AS (
+                 SELECT tasks.task_id, tasks.json::text AS json FROM tasks JOIN q USING (task_id)
+                 FOR UPDATE OF tasks SKIP LOCKED
+             )
+             SELECT q.task_id, t.json,
+                 t.task_id IS NULL AND EXISTS (SELECT 1 FROM tasks x WHERE x.task_id = q.task_id)
+             FROM q LEFT JOIN t USING (task_id)",
+        )
+        .await?;
+    let mut seen: Vec<String> = Vec::new();
+    let mut dequeued: Vec<String> = Vec::new();
+    let mut claimed: Vec<Task> = Vec::new();
+    let mut leases: Vec<Option<Millis>> = Vec::new();
+    let mut wake_by: Option<Millis> = None;
+    while claimed.len() < want {
+        let page = want - claimed.len();
+        let rows = tx
+            .query(&stmt, &[&req.queue, &req.now, &to_i64(page), &seen])
+            .await?;
+        let drained = rows.len() < page;
+        let mut progress = false;
+        for row in rows {
+            let task_id: String = row.try_get(0)?;
+            let json: Option<String> = row.try_get(1)?;
+            let busy: bool = row.try_get(2)?;
+            seen.push(task_id.clone());
+            if busy {
+                continue;
+            }
+            progress = true;
+            dequeued.push(task_id.clone());
+            let Some(json) = json else { continue };
+            let mut task: Task = from_json(&json, &format!("task {task_id}"))?;
+            // The engine's rule; a task no longer SCHEDULED (a stale entry) is only dequeued.
+            let Some(lease) = (req.claim)(&mut task, &terms) else {
+                continue;
+            };
+            if let Some(due) = lease.wake_workflow_by {
+                wake_by = Some(wake_by.map_or(due, |w| w.min(due)));
+            }
+            leases.push(lease.wake_workflow_by);
+            claimed.push(task);
+        }
+        if drained || !progress {
+            break;
+        }
+    }
+
+    if dequeued.is_empty() {
+        // Nothing to write: nothing was visible after all, or a commit holds every entry seen.
+        let next_visible_at = next_visible_at(&tx, &req.queue).await?;
+        tx.commit().await?;
+        return Ok(PollOutcome {
+            next_visible_at,
+            ..Default::default()
+        });
+    }
+    let ids: Vec<&str> = claimed.iter().map(|t| t.task_id.as_str()).collect();
+    let statuses: Vec<&str> = claimed.iter().map(|t| t.status.as_str()).collect();
+    let polls: Vec<i32> = claimed.iter().map(|t| t.poll_count).collect();
+    let mut docs = Vec::with_capacity(claimed.len());
+    let mut events = Vec::with_capacity(claimed.len());
+    for task in &claimed {
+        docs.push(to_json(task)?);
+        let event = HistoryEvent::task(task, req.now);
+        events.push((event.workflow_id.clone(), to_json(&event)?));
+    }
+    let (event_workflows, event_docs): (Vec<String>, Vec<String>) = events.into_iter().unzip();
+    let handouts = if req.limits.rate_limit.is_some_and(|(per, _)| per > 0) {
+        to_i64(claimed.len())
+    } else {
+        0
+    };
+    let stmt = tx
+        .prepare_cached(
+            "WITH dequeued AS (
+                 DELETE FROM queue WHERE task_id = ANY($1)
+             ), claimed AS (
+                 UPDATE tasks SET status = u.status, json = u.json::json,
+                     poll_count = u.poll_count, lease_until = u.lease
+                 FROM unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[])
+                     AS u(task_id, status, json, poll_count, lease)
+                 WHERE tasks.task_id = u.task_id
+             ), handed_out AS (
+                 INSERT INTO task_handouts (task_def_name, handed_out_at)
+                 SELECT $9, $10 FROM generate_series(1, $11::bigint)
+             )
+             INSERT INTO history (workflow_id, task_id, json)
+             SELECT w, t, j::json FROM unnest($7::text[], $2::text[], $8::text[])
+                 WITH ORDINALITY AS e(w, t, j, n) ORDER BY n",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &dequeued,
+            &ids,
+            &statuses,
+            &docs,
+            &polls,
+            &leases,
+            &event_workflows,
+            &event_docs,
+            &req.limits.task_def_name,
+            &req.now,
+            &handouts,
+        ],
+    )
+    .await?;
+    let next_visible_at = if claimed.is_empty() {
+        next_visible_at(&tx, &req.queue).await?
+    } else {
+        None
+    };
+    tx.commit().await?;
+    Ok(PollOutcome {
+        tasks: claimed,
+        next_visible_at,
+        wake_by,
+    })
+}
+
+/// How many tasks the definition's limits let this poll hand out now, and, when none, the
+/// time worth polling again.
+///
+/// Counting and then claiming is only safe if no other claimer of the same definition counts
+/// in between: a transaction-scoped advisory lock per definition makes claimers of limited
+/// types take turns, on every connection and node, until their claims are committed.
+async fn allowance(
+    tx: &deadpool_postgres::Transaction<'_>,
+    limits: &PollLimits,
+    now: Millis,
+) -> Result<(usize, Option<Millis>)> {
+    let stmt = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended('baton.limit:' || $1, 0))")
+        .await?;
+    tx.execute(&stmt, &[&limits.task_def_name]).await?;
+    let mut allowed = usize::MAX;
+    let mut retry_at: Option<Millis> = None;
+    if let Some(limit) = limits.concurrent_exec_limit.filter(|l| *l > 0) {
+        let stmt = tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM tasks WHERE task_def_name = $1 AND status = 'IN_PROGRESS'",
+            )
+            .await?;
+        let running: i64 = tx
+            .query_one(&stmt, &[&limits.task_def_name])
+            .await?
+            .try_get(0)?;
+        let free = (i64::from(limit) - running).max(0);
+        allowed = allowed.min(usize::try_from(free).unwrap_or(0));
+        if free == 0 {
+            // A completion frees a slot; its commit wakes the pollers, this is the fallback.
+            retry_at = Some(now + 1000);
+        }
+    }
+    if let Some((per, window)) = limits.rate_limit.filter(|(per, _)| *per > 0) {
+        let window_ms = baton_model::duration::secs_to_ms(i64::from(window.max(1)));
+        let since = now - window_ms;
+        let stmt = tx
+            .prepare_cached(
+                "DELETE FROM task_handouts WHERE task_def_name = $1 AND handed_out_at <= $2",
+            )
+            .await?;
+        tx.execute(&stmt, &[&limits.task_def_name, &since]).await?;
+        let stmt = tx
+            .prepare_cached(
+                "SELECT COUNT(*), MIN(handed_out_at) FROM task_handouts WHERE task_def_name = $1",
+            )
+            .await?;
+        let row = tx.query_one(&stmt, &[&limits.task_def_name]).await?;
+        let recent: i64 = row.try_get(0)?;
+        let oldest: Option<Millis> = row.try_get(1)?;
+        let free = (i64::from(per) - recent).max(0);
+        allowed = allowed.min(usize::try_from(free).unwrap_or(0));
+        if free == 0 {
+            let at = oldest.map_or(baton_model::duration::after(now, window_ms), |o| {
+                baton_model::duration::after(o, window_ms).saturating_add(1)
+            });
+            retry_at = Some(retry_at.map_or(at, |r: Millis| r.min(at)));
+        }
+    }
+    Ok((allowed, retry_at))
+}
+
+pub(super) async fn next_visible_at(c: &impl GenericClient, queue: &str) -> Result<Option<Millis>> {
+    let stmt = c
+        .prepare_cached("SELECT MIN(visible_at) FROM queue WHERE queue_name = $1")
+        .await?;
+    Ok(c.query_one(&stmt, &[&queue]).await?.try_get(0)?)
+}
+
+/// Records who polled the queue last (its own statement, after the claim).
+pub(super) async fn record_poll(c: &impl GenericClient, req: &PollRequest) -> Result<()> {
+    let task_type = match req.domain.as_deref() {
+        Some(d) if !d.is_empty() => req
+            .queue
+            .strip_prefix(d)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .unwrap_or(&req.queue),
+        _ => req.queue.as_str(),
+    };
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO poll_data (queue_name, domain, worker_id, last_poll_time)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (queue_name, domain) DO UPDATE SET worker_id = excluded.worker_id,
+                 last_poll_time = excluded.last_poll_time",
+        )
+        .await?;
+    c.execute(
+        &stmt,
+        &[
+            &task_type,
+            &req.domain.as_deref().unwrap_or(""),
+            &req.worker_id.as_deref().unwrap_or(""),
+            &req.now,
+        ],
+    )
+    .await?;
+    if !req.registered {
+        // Polls of random names must not grow the table without bound: keep the most
+        // recently polled unregistered types only.
+        let stmt = c
+            .prepare_cached(
+                "DELETE FROM poll_data p USING (
+                     SELECT queue_name, domain FROM poll_data d
+                     WHERE NOT EXISTS (SELECT 1 FROM task_defs t WHERE t.name = d.queue_name)
+                     ORDER BY last_poll_time DESC OFFSET $1
+                 ) old WHERE p.queue_name = old.queue_name AND p.domain = old.domain",
+            )
+            .await?;
+        c.execute(&stmt, &[&to_i64(crate::sqlite::MAX_UNREGISTERED_POLL_DATA)])
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,493 @@
+//! Reads, each one statement on a pooled connection (a snapshot of its own), except
+//! `load_workflow`, whose row and tasks come from one repeatable-read transaction.
+
+use super::to_i64;
+use crate::codec::{from_json, DefCache};
+use crate::{FollowUp, Millis, Result, StoreError, TaskQuery, WorkflowQuery, WorkflowState};
+use baton_model::{HistoryEvent, PollData, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
+use deadpool_postgres::{Client, GenericClient};
+use std::sync::Arc;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::IsolationLevel;
+
+/// Decodes the `(name, json)` rows of a definition-like table.
+/// A workflow from its row: the row's JSON and its input, kept in a column of its own
+/// (written when the workflow starts or a rerun replaces it, not on every commit).
+fn workflow_from(json: &str, input: Option<&str>, workflow_id: &str) -> Result<Workflow> {
+    let what = format!("workflow {workflow_id}");
+    let mut workflow: Workflow = from_json(json, &what)?;
+    if let Some(input) = input {
+        workflow.input = from_json(input, &what)?;
+    }
+    Ok(workflow)
+}
+
+/// Rows of (workflow_id, json, input_json) as workflows.
+fn decode_workflows(rows: Vec<tokio_postgres::Row>) -> Result<Vec<Workflow>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get(0)?;
+        out.push(workflow_from(row.try_get(1)?, row.try_get(2)?, &id)?);
+    }
+    Ok(out)
+}
+
+fn decode_rows<T: serde::de::DeserializeOwned>(
+    rows: Vec<tokio_postgres::Row>,
+    what: &str,
+) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let name: String = row.try_get(0)?;
+        let json: String = row.try_get(1)?;
+        out.push(from_json(&json, &format!("{what} {name}"))?);
+    }
+    Ok(out)
+}
+
+// ----- definitions -----
+
+pub(super) async fn get_task_def(c: &impl GenericClient, name: &str) -> Result<Option<TaskDef>> {
+    let stmt = c
+        .prepare_cached("SELECT json::text FROM task_defs WHERE name = $1")
+        .await?;
+    let row = c.query_opt(&stmt, &[&name]).await?;
+    row.map(|r| from_json(r.try_get(0)?, &format!("task definition {name}")))
+        .transpose()
+}
+
+pub(super) async fn list_task_defs(c: &impl GenericClient) -> Result<Vec<TaskDef>> {
+    let stmt = c
+        .prepare_cached("SELECT name, json::text FROM task_defs ORDER BY name")
+        .await?;
+    decode_rows(c.query(&stmt, &[]).await?, "task definition")
+}
+
+pub(super) async fn get_workflow_def(
+    c: &impl GenericClient,
+    name: &str,
+    version: Option<i32>,
+) -> Result<Option<WorkflowDef>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT json::text FROM workflow_defs
+             WHERE name = $1 AND ($2::integer IS NULL OR version = $2)
+             ORDER BY version DESC LIMIT 1",
+        )
+        .await?;
+    let row = c.query_opt(&stmt, &[&name, &version]).await?;
+    row.map(|r| from_json(r.try_get(0)?, &format!("workflow definition {name}")))
+        .transpose()
+}
+
+pub(super) async fn list_workflow_defs(c: &impl GenericClient) -> Result<Vec<WorkflowDef>> {
+    let stmt = c
+        .prepare_cached("SELECT name, json::text FROM workflow_defs ORDER BY name, version")
+        .await?;
+    decode_rows(c.query(&stmt, &[]).await?, "workflow definition")
+}
+
+// ----- executions -----
+
+/// The definition snapshot `hash`, from the cache or the database.
+async fn snapshot(c: &impl GenericClient, defs: &DefCache, hash: &str) -> Result<Arc<WorkflowDef>> {
+    if let Some(def) = defs.get(hash) {
+        return Ok(def);
+    }
+    let stmt = c
+        .prepare_cached("SELECT json::text FROM def_snapshots WHERE hash = $1")
+        .await?;
+    let Some(row) = c.query_opt(&stmt, &[&hash]).await? else {
+        return Err(StoreError::Corrupt(format!(
+            "definition snapshot {hash} is missing"
+        )));
+    };
+    let def: WorkflowDef = from_json(row.try_get(0)?, &format!("definition snapshot {hash}"))?;
+    Ok(defs.insert(hash, Arc::new(def)))
+}
+
+pub(super) async fn load_workflow(
+    c: &mut Client,
+    defs: &DefCache,
+    workflow_id: &str,
+) -> Result<Option<WorkflowState>> {
+    // One snapshot for the row, its version and its tasks: a commit landing between the two
+    // reads would otherwise pair an old version with newer tasks.
+    let tx = c
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let stmt = tx
+        .prepare_cached(
+            "SELECT json::text, version, def_hash, input_json::text FROM workflows
+             WHERE workflow_id = $1",
+        )
+        .await?;
+    let Some(row) = tx.query_opt(&stmt, &[&workflow_id]).await? else {
+        return Ok(None);
+    };
+    let mut workflow = workflow_from(row.try_get(0)?, row.try_get(3)?, workflow_id)?;
+    let version: i64 = row.try_get(1)?;
+    let hash: String = row.try_get(2)?;
+    let stmt = tx
+        .prepare_cached(
+            "SELECT task_id, json::text FROM tasks WHERE workflow_id = $1 ORDER BY seq, row_id",
+        )
+        .await?;
+    let mut tasks = Vec::new();
+    for row in tx.query(&stmt, &[&workflow_id]).await? {
+        let id: String = row.try_get(0)?;
+        tasks.push(from_json(row.try_get(1)?, &format!("task {id}"))?);
+    }
+    let def = snapshot(&tx, defs, &hash).await?;
+    tx.commit().await?;
+    workflow.workflow_definition = Some(def.clone());
+    Ok(Some(WorkflowState {
+        workflow,
+        def,
+        tasks,
+        version,
+    }))
+}
+
+pub(super) async fn get_workflow(
+    c: &impl GenericClient,
+    defs: &DefCache,
+    workflow_id: &str,
+) -> Result<Option<Workflow>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT json::text, def_hash, input_json::text FROM workflows WHERE workflow_id = $1",
+        )
+        .await?;
+    let Some(row) = c.query_opt(&stmt, &[&workflow_id]).await? else {
+        return Ok(None);
+    };
+    let mut workflow = workflow_from(row.try_get(0)?, row.try_get(2)?, workflow_id)?;
+    let hash: String = row.try_get(1)?;
+    workflow.workflow_definition = Some(snapshot(c, defs, &hash).await?);
+    Ok(Some(workflow))
+}
+
+pub(super) async fn get_task(c: &impl GenericClient, task_id: &str) -> Result<Option<Task>> {
+    let stmt = c
+        .prepare_cached("SELECT json::text FROM tasks WHERE task_id = $1")
+        .await?;
+    let row = c.query_opt(&stmt, &[&task_id]).await?;
+    row.map(|r| from_json(r.try_get(0)?, &format!("task {task_id}")))
+        .transpose()
+}
+
+/// A WHERE clause built from optional filters, with its bound values.
+#[derive(Default)]
+struct Filter {
+    sql: String,
+    args: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Filter {
+    /// Appends ` AND <cond>` where `{}` in `cond` stands for the next parameter.
+    fn and(&mut self, cond: &str, value: impl ToSql + Sync + Send + 'static) {
+        self.args.push(Box::new(value));
+        self.sql.push_str(" AND ");
+        self.sql
+            .push_str(&cond.replace("{}", &format!("${}", self.args.len())));
+    }
+
+    /// `column = ANY(values)` for a non-empty list.
+    fn any(&mut self, column: &str, values: Vec<String>) {
+        if !values.is_empty() {
+            self.and(&format!("{column} = ANY({{}})"), values);
+        }
+    }
+
+    /// A substring of the row's JSON text, case-insensitive as SQLite's LIKE is for ASCII.
+    fn free_text(&mut self, text: Option<&str>) {
+        self.free_text_in("json::text", text);
+    }
+
+    /// [`Filter::free_text`] over the text `expr` evaluates to.
+    fn free_text_in(&mut self, expr: &str, text: Option<&str>) {
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            self.and(
+                &format!("{expr} ILIKE '%' || {{}} || '%' ESCAPE '\\'"),
+                like_escape(text),
+            );
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The ORDER BY column for an API sort key; unknown keys sort by start time.
+fn sort_column(key: &str) -> &'static str {
+    match key {
+        "updateTime" => "update_time",
+        "endTime" => "end_time",
+        "workflowType" => "name",
+        "status" => "status",
+        _ => "start_time",
+    }
+}
+
+/// One page of rows with the total count: `id_column`, the JSON and `extra` (SQL, e.g. the
+/// workflow's input column), handed to `decode`.
+async fn page<T>(
+    c: &impl GenericClient,
+    (table, id_column, extra): (&str, &str, &str),
+    order: &str,
+    filter: &mut Filter,
+    (limit, offset): (usize, usize),
+    decode: fn(Vec<tokio_postgres::Row>) -> Result<Vec<T>>,
+) -> Result<(i64, Vec<T>)> {
+    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE true{}", filter.sql);
+    let total: i64 = c
+        .query_one(&count_sql, &filter.params())
+        .await?
+        .try_get(0)?;
+    let limit = (limit > 0).then(|| to_i64(limit));
+    filter.args.push(Box::new(limit));
+    filter.args.push(Box::new(to_i64(offset)));
+    let n = filter.args.len();
+    let sql = format!(
+        "SELECT {id_column}, json::text, {extra} FROM {table} WHERE true{} ORDER BY {order}
+         LIMIT ${} OFFSET ${n}",
+        filter.sql,
+        n - 1
+    );
+    let rows = c.query(&sql, &filter.params()).await?;
+    Ok((total, decode(rows)?))
+}
+
+pub(super) async fn search_workflows(
+    c: &impl GenericClient,
+    q: &WorkflowQuery,
+) -> Result<(i64, Vec<Workflow>)> {
+    let mut f = Filter::default();
+    f.any("workflow_id", q.workflow_ids.clone());
+    f.any("name", q.workflow_types.clone());
+    f.any(
+        "status",
+        q.statuses.iter().map(|s| s.as_str().to_string()).collect(),
+    );
+    f.any("correlation_id", q.correlation_ids.clone());
+    if let Some(v) = q.version {
+        f.and("def_version = {}", v);
+    }
+    if let Some(t) = q.start_time_from {
+        f.and("start_time >= {}", t);
+    }
+    if let Some(t) = q.start_time_to {
+        f.and("start_time <= {}", t);
+    }
+    f.free_text_in(
+        "(json::text || COALESCE(input_json::text, ''))",
+        q.free_text.as_deref(),
+    );
+    if !q.idempotency_key_prefixes.is_empty() {
+        let mut any = Vec::new();
+        for p in &q.idempotency_key_prefixes {
+            any.push(format!("{}%", like_escape(p)));
+        }
+        // Backslash is PostgreSQL's default LIKE escape (ANY takes no ESCAPE clause).
+        f.and("idempotency_key LIKE ANY({})", any);
+    }
+    let (column, desc) = q
+        .sort
+        .as_ref()
+        .map(|(k, d)| (sort_column(k), *d))
+        .unwrap_or(("start_time", true));
+    let dir = if desc { "DESC" } else { "ASC" };
+    let order = format!("{column} {dir}, workflow_id {dir}");
+    page(
+        c,
+        ("workflows", "workflow_id", "input_json::text"),
+        &order,
+        &mut f,
+        (q.limit, q.offset),
+        decode_workflows,
+    )
+    .await
+}
+
+pub(super) async fn search_tasks(
+    c: &impl GenericClient,
+    q: &TaskQuery,
+) -> Result<(i64, Vec<Task>)> {
+    let mut f = Filter::default();
+    f.any("task_id", q.task_ids.clone());
+    f.any("workflow_id", q.workflow_ids.clone());
+    f.any("task_def_name", q.task_def_names.clone());
+    f.any(
+        "status",
+        q.statuses.iter().map(|s| s.as_str().to_string()).collect(),
+    );
+    f.free_text(q.free_text.as_deref());
+    page(
+        c,
+        ("tasks", "task_id", "NULL"),
+        "row_id DESC",
+        &mut f,
+        (q.limit, q.offset),
+        |rows| decode_rows(rows, "task"),
+    )
+    .await
+}
+
+pub(super) async fn find_by_idempotency_key(
+    c: &impl GenericClient,
+    name: &str,
+    key: &str,
+) -> Result<Vec<Workflow>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT workflow_id, json::text, input_json::text FROM workflows
+             WHERE name = $1 AND idempotency_key = $2 ORDER BY start_time DESC, row_id DESC",
+        )
+        .await?;
+    decode_workflows(c.query(&stmt, &[&name, &key]).await?)
+}
+
+// ----- queues and timers -----
+
+/// A workflow is due by its own wake-up and by the leases claims granted on its tasks that
+/// no commit has seen yet (claims do not touch the workflow row, see `queue.rs`).
+pub(super) async fn due_workflows(
+    c: &impl GenericClient,
+    now: Millis,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT workflow_id FROM (
+                 SELECT workflow_id, next_wake_at AS at FROM workflows
+                 WHERE next_wake_at IS NOT NULL AND next_wake_at <= $1
+                 UNION ALL
+                 SELECT workflow_id, lease_until FROM tasks
+                 WHERE lease_until IS NOT NULL AND lease_until <= $1
+             ) due GROUP BY workflow_id ORDER BY MIN(at), workflow_id LIMIT $2",
+        )
+        .await?;
+    let rows = c.query(&stmt, &[&now, &to_i64(limit)]).await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(StoreError::from))
+        .collect()
+}
+
+pub(super) async fn next_wake_at(c: &impl GenericClient) -> Result<Option<Millis>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT LEAST(
+                 (SELECT MIN(next_wake_at) FROM workflows WHERE next_wake_at IS NOT NULL),
+                 (SELECT MIN(lease_until) FROM tasks WHERE lease_until IS NOT NULL))",
+        )
+        .await?;
+    Ok(c.query_one(&stmt, &[]).await?.try_get(0)?)
+}
+
+pub(super) async fn pending_follow_ups(
+    c: &impl GenericClient,
+    limit: usize,
+) -> Result<Vec<FollowUp>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT id, workflow_id, payload::text, created_at FROM follow_ups
+             ORDER BY id LIMIT $1",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for row in c.query(&stmt, &[&to_i64(limit)]).await? {
+        out.push(FollowUp {
+            id: row.try_get(0)?,
+            workflow_id: row.try_get(1)?,
+            payload: from_json(row.try_get(2)?, "follow-up")?,
+            created_at: row.try_get(3)?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) async fn queue_sizes(c: &impl GenericClient) -> Result<Vec<(String, i64)>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT queue_name, COUNT(*) FROM queue GROUP BY queue_name ORDER BY queue_name",
+        )
+        .await?;
+    let rows = c.query(&stmt, &[]).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+pub(super) async fn poll_data(c: &impl GenericClient) -> Result<Vec<PollData>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT queue_name, domain, worker_id, last_poll_time FROM poll_data
+             ORDER BY queue_name, domain",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for r in c.query(&stmt, &[]).await? {
+        let domain: String = r.try_get(1)?;
+        out.push(PollData {
+            queue_name: r.try_get(0)?,
+            domain: (!domain.is_empty()).then_some(domain),
+            worker_id: r.try_get(2)?,
+            last_poll_time: r.try_get(3)?,
+        });
+    }
+    Ok(out)
+}
+
+// ----- logs and history -----
+
+pub(super) async fn task_logs(c: &impl GenericClient, task_id: &str) -> Result<Vec<TaskExecLog>> {
+    let stmt = c
+        .prepare_cached("SELECT log, created_time FROM task_logs WHERE task_id = $1 ORDER BY id")
+        .await?;
+    let mut out = Vec::new();
+    for r in c.query(&stmt, &[&task_id]).await? {
+        out.push(TaskExecLog {
+            log: r.try_get(0)?,
+            task_id: Some(task_id.to_string()),
+            created_time: r.try_get(1)?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) async fn history(
+    c: &impl GenericClient,
+    workflow_id: &str,
+) -> Result<Vec<HistoryEvent>> {
+    let stmt = c
+        .prepare_cached("SELECT id, json::text FROM history WHERE workflow_id = $1 ORDER BY id")
+        .await?;
+    let mut out = Vec::new();
+    for r in c.query(&stmt, &[&workflow_id]).await? {
+        let id: i64 = r.try_get(0)?;
+        let mut event: HistoryEvent = from_json(r.try_get(1)?, &format!("history event {id}"))?;
+        event.id = id;
+        out.push(event);
+    }
+    Ok(out)
+}

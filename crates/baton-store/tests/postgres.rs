@@ -1,0 +1,495 @@
+//! What only a shared server can show: several store handles (each its own connection pool,
+//! as several Baton nodes have) on one PostgreSQL database, racing on one queue, one task
+//! definition's limits, and one workflow.
+
+use baton_model::{Task, TaskDef, TaskStatus, WorkflowDef, WorkflowStatus};
+use baton_store::{Commit, PollRequest, Store, StoreError, WorkflowWrite};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::Barrier;
+
+#[path = "support/pg.rs"]
+mod pg;
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn def() -> Arc<WorkflowDef> {
+    Arc::new(serde_json::from_value(serde_json::json!({"name": "flow", "version": 1})).unwrap())
+}
+
+fn task(workflow_id: &str, task_id: &str, seq: i32, task_type: &str) -> Task {
+    Task {
+        task_id: task_id.to_string(),
+        workflow_instance_id: workflow_id.to_string(),
+        task_type: task_type.to_string(),
+        task_def_name: task_type.to_string(),
+        reference_task_name: format!("{task_id}_ref"),
+        seq,
+        status: TaskStatus::Scheduled,
+        scheduled_time: NOW,
+        response_timeout_seconds: 30,
+        ..Default::default()
+    }
+}
+
+/// A new workflow with `tasks` queued, visible now.
+fn insert(id: &str, tasks: Vec<Task>) -> Commit {
+    let workflow = baton_model::Workflow {
+        workflow_id: id.to_string(),
+        workflow_name: "flow".to_string(),
+        workflow_version: 1,
+        status: WorkflowStatus::Running,
+        start_time: NOW,
+        ..Default::default()
+    };
+    let queue_push = tasks
+        .iter()
+        .map(|t| baton_model::QueueEntry {
+            queue: t.queue_name(),
+            task_id: t.task_id.clone(),
+            workflow_id: id.to_string(),
+            priority: 0,
+            visible_at: NOW,
+        })
+        .collect();
+    Commit {
+        workflows: vec![WorkflowWrite {
+            workflow,
+            def: def(),
+            expected_version: None,
+            tasks,
+            removed_tasks: vec![],
+            queue_push,
+            queue_remove: vec![],
+            history: vec![],
+            next_wake_at: None,
+            keep_input: false,
+        }],
+        ..Default::default()
+    }
+}
+
+fn poll_req(queue: &str, count: usize, worker: &str) -> PollRequest {
+    PollRequest {
+        queue: queue.to_string(),
+        count,
+        worker_id: Some(worker.to_string()),
+        domain: None,
+        now: NOW,
+        limits: Default::default(),
+        registered: true,
+        claim: baton_engine::claim::claim,
+    }
+}
+
+/// `n` handles on the database, each with its own pool.
+async fn handles(db: &pg::PgDb, n: usize) -> Vec<Arc<dyn Store>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(db.open().await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pollers_on_separate_handles_claim_each_task_once() {
+    let Some(db) = pg::PgDb::create("pollers_handles").await else {
+        return;
+    };
+    let stores = handles(&db, 4).await;
+    for w in 0..40 {
+        let id = format!("wf-{w}");
+        let tasks = (0..15)
+            .map(|i| task(&id, &format!("{id}-t{i}"), i, "work"))
+            .collect();
+        stores[0].commit(insert(&id, tasks)).await.unwrap();
+    }
+    let pollers = 12;
+    let start = Arc::new(Barrier::new(pollers));
+    let mut joins = Vec::new();
+    for p in 0..pollers {
+        let store = stores[p % stores.len()].clone();
+        let start = start.clone();
+        joins.push(tokio::spawn(async move {
+            start.wait().await;
+            let mut mine = Vec::new();
+            loop {
+                let out = store
+                    .poll(poll_req("work", 5, &format!("w{p}")))
+                    .await
+                    .unwrap();
+                if out.tasks.is_empty() {
+                    break;
+                }
+                mine.extend(out.tasks.into_iter().map(|t| t.task_id));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for j in joins {
+        all.extend(j.await.unwrap());
+    }
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "a task was handed out twice");
+    assert_eq!(all.len(), 600, "every task handed out");
+    // Each task was claimed by exactly one transaction: one poll, one IN_PROGRESS event.
+    for w in 0..40 {
+        let id = format!("wf-{w}");
+        let state = stores[1].load_workflow(&id).await.unwrap().unwrap();
+        assert_eq!(
+            state.version, 1,
+            "claims leave the workflow's version alone"
+        );
+        assert!(state.tasks.iter().all(|t| t.poll_count == 1));
+        let claims = stores[2]
+            .history(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.status == "IN_PROGRESS")
+            .count();
+        assert_eq!(claims, 15);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_exec_limit_holds_across_two_handles() {
+    let Some(db) = pg::PgDb::create("exec_limit").await else {
+        return;
+    };
+    let stores = handles(&db, 2).await;
+    let tasks = (0..20)
+        .map(|i| task("wf-1", &format!("t{i}"), i, "limited"))
+        .collect();
+    stores[0].commit(insert("wf-1", tasks)).await.unwrap();
+    let request = || {
+        let mut r = poll_req("limited", 2, "w");
+        r.limits = baton_store::PollLimits {
+            task_def_name: "limited".into(),
+            concurrent_exec_limit: Some(3),
+            rate_limit: None,
+        };
+        r
+    };
+    let pollers = 8;
+    let start = Arc::new(Barrier::new(pollers));
+    let mut joins = Vec::new();
+    for p in 0..pollers {
+        let store = stores[p % 2].clone();
+        let start = start.clone();
+        let req = request();
+        joins.push(tokio::spawn(async move {
+            start.wait().await;
+            let mut got = 0;
+            for _ in 0..5 {
+                got += store.poll(req.clone()).await.unwrap().tasks.len();
+            }
+            got
+        }));
+    }
+    let mut total = 0;
+    for j in joins {
+        total += j.await.unwrap();
+    }
+    assert_eq!(total, 3, "concurrentExecLimit 3 across two handles");
+
+    // Completing one frees one slot, on either handle.
+    let state = stores[1].load_workflow("wf-1").await.unwrap().unwrap();
+    let mut done = state
+        .tasks
+        .iter()
+        .find(|t| t.status == TaskStatus::InProgress)
+        .unwrap()
+        .clone();
+    done.status = TaskStatus::Completed;
+    let mut commit = Commit::default();
+    commit.workflows.push(WorkflowWrite {
+        workflow: state.workflow.clone(),
+        def: state.def.clone(),
+        expected_version: Some(state.version),
+        tasks: vec![done],
+        removed_tasks: vec![],
+        queue_push: vec![],
+        queue_remove: vec![],
+        history: vec![],
+        next_wake_at: None,
+        keep_input: false,
+    });
+    stores[1].commit(commit).await.unwrap();
+    assert_eq!(stores[0].poll(request()).await.unwrap().tasks.len(), 1);
+    let out = stores[1].poll(request()).await.unwrap();
+    assert!(out.tasks.is_empty());
+    assert!(out.next_visible_at.is_some(), "tells when to look again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_limit_holds_across_two_handles() {
+    let Some(db) = pg::PgDb::create("rate_limit").await else {
+        return;
+    };
+    let stores = handles(&db, 2).await;
+    stores[0]
+        .put_task_defs(vec![TaskDef::named("rated")])
+        .await
+        .unwrap();
+    let tasks = (0..10)
+        .map(|i| task("wf-1", &format!("t{i}"), i, "rated"))
+        .collect();
+    stores[0].commit(insert("wf-1", tasks)).await.unwrap();
+    let start = Arc::new(Barrier::new(6));
+    let mut joins = Vec::new();
+    for p in 0..6 {
+        let store = stores[p % 2].clone();
+        let start = start.clone();
+        joins.push(tokio::spawn(async move {
+            let mut req = poll_req("rated", 3, "w");
+            req.limits = baton_store::PollLimits {
+                task_def_name: "rated".into(),
+                concurrent_exec_limit: None,
+                rate_limit: Some((4, 60)),
+            };
+            start.wait().await;
+            store.poll(req).await.unwrap().tasks.len()
+        }));
+    }
+    let mut total = 0;
+    for j in joins {
+        total += j.await.unwrap();
+    }
+    assert_eq!(total, 4, "4 hand-outs per 60 s across two handles");
+}
+
+/// Commits that name the same version from two handles at once: exactly one wins, the others
+/// conflict and write nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_commits_from_two_handles_win_once() {
+    let Some(db) = pg::PgDb::create("racing_commits").await else {
+        return;
+    };
+    let stores = handles(&db, 2).await;
+    stores[0].commit(insert("wf-1", vec![])).await.unwrap();
+    let state = stores[0].load_workflow("wf-1").await.unwrap().unwrap();
+    let racers = 10;
+    let start = Arc::new(Barrier::new(racers));
+    let mut joins = Vec::new();
+    for i in 0..racers {
+        let store = stores[i % 2].clone();
+        let start = start.clone();
+        let state = state.clone();
+        joins.push(tokio::spawn(async move {
+            let mut workflow = state.workflow.clone();
+            workflow.reason_for_incompletion = Some(format!("racer {i}"));
+            let write = WorkflowWrite {
+                workflow,
+                def: state.def.clone(),
+                expected_version: Some(state.version),
+                tasks: vec![task("wf-1", &format!("new-{i}"), i as i32, "x")],
+                removed_tasks: vec![],
+                queue_push: vec![],
+                queue_remove: vec![],
+                history: vec![baton_model::HistoryEvent::workflow(
+                    "wf-1", "RUNNING", NOW, None,
+                )],
+                next_wake_at: None,
+                keep_input: false,
+            };
+            start.wait().await;
+            let commit = Commit {
+                workflows: vec![write],
+                ..Default::default()
+            };
+            (i, store.commit(commit).await)
+        }));
+    }
+    let mut winners = Vec::new();
+    for j in joins {
+        let (i, result) = j.await.unwrap();
+        match result {
+            Ok(()) => winners.push(i),
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("racer {i}: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let after = stores[1].load_workflow("wf-1").await.unwrap().unwrap();
+    assert_eq!(after.version, 2);
+    assert_eq!(after.tasks.len(), 1, "only the winner's task was written");
+    assert_eq!(after.tasks[0].task_id, format!("new-{}", winners[0]));
+    assert_eq!(stores[1].history("wf-1").await.unwrap().len(), 1);
+}
+
+/// A claim and a commit from a copy that has not seen it, racing on one task from two
+/// handles: never both. Either the claim wins and the commit conflicts, or the commit
+/// (cancelling the task) wins and the claim hands nothing out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_and_a_stale_commit_never_both_win() {
+    let Some(db) = pg::PgDb::create("claim_vs_commit").await else {
+        return;
+    };
+    let stores = handles(&db, 2).await;
+    for round in 0..30 {
+        let id = format!("wf-{round}");
+        let t = task(&id, &format!("{id}-t"), 0, "race");
+        stores[0]
+            .commit(insert(&id, vec![t.clone()]))
+            .await
+            .unwrap();
+        let state = stores[0].load_workflow(&id).await.unwrap().unwrap();
+        let mut cancelled = state.tasks[0].clone();
+        cancelled.status = TaskStatus::Canceled;
+        let commit = Commit {
+            workflows: vec![WorkflowWrite {
+                workflow: state.workflow.clone(),
+                def: state.def.clone(),
+                expected_version: Some(state.version),
+                tasks: vec![cancelled],
+                removed_tasks: vec![],
+                queue_push: vec![],
+                queue_remove: vec![t.task_id.clone()],
+                history: vec![],
+                next_wake_at: None,
+                keep_input: false,
+            }],
+            ..Default::default()
+        };
+        let start = Arc::new(Barrier::new(2));
+        let (a, b) = (stores[0].clone(), stores[1].clone());
+        let (s1, s2) = (start.clone(), start.clone());
+        let claim = tokio::spawn(async move {
+            s1.wait().await;
+            a.poll(poll_req("race", 1, "w")).await.unwrap().tasks.len()
+        });
+        let commit = tokio::spawn(async move {
+            s2.wait().await;
+            b.commit(commit).await
+        });
+        let claimed = claim.await.unwrap();
+        let committed = commit.await.unwrap();
+        let stored = stores[0].get_task(&t.task_id).await.unwrap().unwrap();
+        match (claimed, committed) {
+            (1, Err(StoreError::Conflict(_))) => {
+                assert_eq!(stored.status, TaskStatus::InProgress)
+            }
+            (0, Ok(())) => assert_eq!(stored.status, TaskStatus::Canceled),
+            (claimed, committed) => {
+                panic!("round {round}: claimed {claimed}, commit {committed:?}")
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_a_database_from_a_newer_baton() {
+    let Some(db) = pg::PgDb::create("newer").await else {
+        return;
+    };
+    drop(db.open().await);
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .execute(
+            "INSERT INTO baton_schema_migrations (version, name) VALUES (999, 'future')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let err = baton_store::PostgresStore::open(baton_store::PostgresOptions::new(db.url.clone()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_a_clear_error() {
+    // Port 1 on loopback: nothing listens there.
+    let opts = baton_store::PostgresOptions::new("postgres://postgres@127.0.0.1:1/none");
+    let err = baton_store::PostgresStore::open(opts).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("refused"), "says why: {err}");
+}
+
+/// A TCP forwarder to the PostgreSQL server that a test can cut and restore, to take the
+/// database away from a store without stopping the server other tests share.
+struct Proxy {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listens on `port` (0: any free one) and forwards every connection to `target`.
+    async fn start(port: u16, target: std::net::SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let task = tokio::spawn(async move {
+            // Aborting this task drops the set, which aborts every forwarded connection.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Proxy { port, task }
+    }
+
+    async fn cut(self) -> u16 {
+        self.task.abort();
+        let _ = self.task.await;
+        self.port
+    }
+}
+
+/// The database going away: operations fail as Unavailable (the server answers 503 with
+/// `retryable: true`), nothing panics, and the store recovers by itself once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_is_unavailable_then_recovers() {
+    let Some(db) = pg::PgDb::create("lost_database").await else {
+        return;
+    };
+    let config: tokio_postgres::Config = db.url.parse().expect("test URL");
+    let (Some(tokio_postgres::config::Host::Tcp(host)), Some(port)) =
+        (config.get_hosts().first(), config.get_ports().first())
+    else {
+        eprintln!("SKIPPED a_lost_database_is_unavailable_then_recovers: not a TCP server");
+        return;
+    };
+    let target = tokio::net::lookup_host((host.as_str(), *port))
+        .await
+        .expect("resolve the server")
+        .next()
+        .expect("an address");
+    let proxy = Proxy::start(0, target).await;
+    let url = format!(
+        "postgres://{}@127.0.0.1:{}/{}",
+        config.get_user().unwrap_or("postgres"),
+        proxy.port,
+        db.name
+    );
+    let store = baton_store::PostgresStore::open(baton_store::PostgresOptions::new(url))
+        .await
+        .expect("open through the proxy");
+    store
+        .put_task_defs(vec![TaskDef::named("kept")])
+        .await
+        .unwrap();
+
+    let port = proxy.cut().await;
+    for _ in 0..3 {
+        let err = store.get_task_def("kept").await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        let err = store.commit(insert("wf-x", vec![])).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
+
+    let _proxy = Proxy::start(port, target).await;
+    assert!(store.get_task_def("kept").await.unwrap().is_some());
+    store.commit(insert("wf-x", vec![])).await.unwrap();
+    assert!(store.load_workflow("wf-x").await.unwrap().is_some());
+}

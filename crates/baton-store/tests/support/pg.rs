@@ -1,0 +1,151 @@
+//! A fresh PostgreSQL database per test, dropped when the test ends (even by a panic).
+//!
+//! The server is `BATON_TEST_PG` (a libpq URL of a database to connect to for `CREATE
+//! DATABASE`), by default the local one with trust auth. When no server answers, a test
+//! prints why and passes without running, unless `BATON_REQUIRE_PG` is set (CI sets it), in
+//! which case it fails.
+
+#![allow(dead_code)]
+
+use baton_store::{PostgresOptions, PostgresStore, Store};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub fn admin_url() -> String {
+    std::env::var("BATON_TEST_PG").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string())
+}
+
+/// The URL of database `name` on the admin URL's server (same host, user and options).
+fn url_of(name: &str) -> String {
+    let admin = admin_url();
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b.to_string(), format!("?{q}")),
+        None => (admin.clone(), String::new()),
+    };
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[host_start..]
+        .find('/')
+        .map_or(base.len(), |i| host_start + i);
+    format!("{}/{name}{query}", &base[..host_end])
+}
+
+async fn admin() -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// A database that exists for one test.
+pub struct PgDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDb {
+    /// Creates `baton_t_<pid>_<n>_<test>`; `None` (after saying so) if no server answers.
+    pub async fn create(test: &str) -> Option<PgDb> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let client = match admin().await {
+            Ok(c) => c,
+            Err(e) => {
+                if std::env::var_os("BATON_REQUIRE_PG").is_some() {
+                    panic!(
+                        "BATON_REQUIRE_PG is set but PostgreSQL at {} is unreachable: {e}",
+                        admin_url()
+                    );
+                }
+                eprintln!(
+                    "SKIPPED {test}: no PostgreSQL reachable at {} ({e}); set BATON_TEST_PG",
+                    admin_url()
+                );
+                return None;
+            }
+        };
+        sweep_leftovers(&client).await;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut name = format!("baton_t_{}_{n}_{}", std::process::id(), test.to_lowercase());
+        name.truncate(63);
+        // Separate statements: several in one string would run as one transaction, which
+        // these refuse.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            format!("CREATE DATABASE \"{name}\""),
+        ] {
+            client
+                .batch_execute(&sql)
+                .await
+                .expect("create the test database");
+        }
+        let url = url_of(&name);
+        Some(PgDb { name, url })
+    }
+
+    pub async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(self.store().await)
+    }
+
+    pub async fn store(&self) -> PostgresStore {
+        let mut opts = PostgresOptions::new(self.url.clone());
+        opts.max_connections = 8;
+        PostgresStore::open(opts)
+            .await
+            .expect("open the PostgreSQL store")
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // Drop runs outside async code (or while panicking): a thread of its own with a small
+        // runtime drops the database, closing the store's connections with FORCE.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(client) = admin().await {
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Drops test databases left by test processes that no longer run (a crash, a SIGKILL).
+async fn sweep_leftovers(client: &tokio_postgres::Client) {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let mut first = false;
+    SWEPT.call_once(|| first = true);
+    if !first {
+        return;
+    }
+    let Ok(rows) = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'baton\\_t\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        }
+    }
+}
