@@ -43,26 +43,30 @@ fn wait_healthy(child: &mut Child, port: u16, log: &Path) {
     panic!("server not healthy within 10 s");
 }
 
-#[test]
-fn sigterm_with_half_sent_requests_exits_zero_after_the_deadline() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("server.log");
+/// A `baton server` on a fresh SQLite file in `dir` with a one-second shutdown deadline,
+/// healthy, logging to `log`; and its port.
+fn start_server(dir: &Path, log: &Path) -> (Proc, u16) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_baton"))
         .arg("server")
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args([
-            "--db",
-            &format!("sqlite://{}", dir.path().join("t.db").display()),
-        ])
+        .args(["--db", &format!("sqlite://{}", dir.join("t.db").display())])
         .args(["--shutdown-timeout-ms", "1000"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
+        .stderr(std::fs::File::create(log).expect("log file"))
         .spawn()
         .expect("spawn baton server");
     let mut server = Proc(child);
-    wait_healthy(&mut server.0, port, &log);
+    wait_healthy(&mut server.0, port, log);
+    (server, port)
+}
+
+#[test]
+fn sigterm_with_half_sent_requests_exits_zero_after_the_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("server.log");
+    let (mut server, port) = start_server(dir.path(), &log);
 
     let mut half_header = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     half_header
@@ -130,22 +134,7 @@ async fn sigterm_with_work_in_flight_exits_within_the_deadline() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("server.log");
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .arg("server")
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args([
-            "--db",
-            &format!("sqlite://{}", dir.path().join("t.db").display()),
-        ])
-        .args(["--shutdown-timeout-ms", "1000"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("spawn baton server");
-    let mut server = Proc(child);
-    wait_healthy(&mut server.0, port, &log);
+    let (mut server, port) = start_server(dir.path(), &log);
 
     let base = format!("http://127.0.0.1:{port}/api");
     let client = reqwest::Client::builder()
