@@ -57,7 +57,9 @@ test('the executions list shows every execution and filters by workflow and stat
     return trs.length === 1 && trs[0].dataset.status === 'TERMINATED';
   });
   assert.equal(await rows.first().getAttribute('data-id'), alpha[0]);
-  await page.waitForFunction(() => document.getElementById('count-RUNNING')?.textContent === '(2)');
+  // Each status's count arrives by its own request: wait for both, then check them.
+  await page.waitForFunction(() => document.getElementById('count-RUNNING')?.textContent === '(2)'
+    && document.getElementById('count-TERMINATED')?.textContent === '(1)');
   assert.equal(await page.textContent('#count-TERMINATED'), '(1)');
 
   // The filter lives in the address, so the view can be shared and reloaded.
