@@ -50,6 +50,14 @@ impl CommitWaiters {
         }
     }
 
+    /// Wakes every caller (changes may have been missed: each re-reads its workflow).
+    pub(crate) fn wake_all(&self) {
+        let all: Vec<Arc<Notify>> = self.map.lock().values().map(|(n, _)| n.clone()).collect();
+        for n in all {
+            n.notify_waiters();
+        }
+    }
+
     /// Workflows with a caller waiting (for tests).
     pub(crate) fn len(&self) -> usize {
         self.map.lock().len()

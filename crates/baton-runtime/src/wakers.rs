@@ -58,6 +58,20 @@ impl QueueWakers {
         }
     }
 
+    /// Wakes every waiting poller (changes may have been missed: each re-polls).
+    pub(crate) fn wake_all(&self) {
+        let live: Vec<Arc<Notify>> = self
+            .inner
+            .lock()
+            .queues
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for n in live {
+            n.notify_waiters();
+        }
+    }
+
     /// Queue entries held, live or not yet pruned (for tests).
     pub(crate) fn len(&self) -> usize {
         self.inner.lock().queues.len()

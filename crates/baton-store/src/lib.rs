@@ -22,11 +22,13 @@ use std::sync::Arc;
 
 pub mod auth;
 mod codec;
+pub mod feed;
 pub mod postgres;
 pub mod schedule;
 pub mod sqlite;
 
 pub use auth::{ApiKey, WebhookDelivery};
+pub use feed::ClusterChanges;
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use schedule::{CatchupPolicy, WorkflowSchedule};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -243,6 +245,12 @@ pub trait Store: Send + Sync + 'static {
     /// store before it answers anything a commit did not check (ADR 15).
     fn shared(&self) -> bool {
         false
+    }
+
+    /// What other nodes commit, as it happens (ADR 16), on a store other nodes share;
+    /// `None` where nobody else writes.
+    fn change_feed(&self) -> Option<tokio::sync::broadcast::Receiver<ClusterChanges>> {
+        None
     }
 
     // ----- task definitions -----

@@ -171,13 +171,20 @@ impl Runtime {
     }
 
     pub(super) async fn task_defs(&self) -> Result<Arc<HashMap<String, TaskDef>>> {
-        if let Some(t) = self.caches.lock().task_defs.clone() {
-            return Ok(t);
-        }
+        let generation = {
+            let c = self.caches.lock();
+            if let Some(t) = c.task_defs.clone() {
+                return Ok(t);
+            }
+            c.generation
+        };
         let all = self.store.list_task_defs().await?;
         let map: Arc<HashMap<String, TaskDef>> =
             Arc::new(all.into_iter().map(|d| (d.name.clone(), d)).collect());
-        self.caches.lock().task_defs = Some(map.clone());
+        let mut c = self.caches.lock();
+        if c.generation == generation {
+            c.task_defs = Some(map.clone());
+        }
         Ok(map)
     }
 
@@ -201,16 +208,23 @@ impl Runtime {
         version: Option<i32>,
     ) -> Result<Arc<WorkflowDef>> {
         let key = (name.to_string(), version);
-        if let Some(d) = self.caches.lock().workflow_defs.get(&key).cloned() {
-            return Ok(d);
-        }
+        let generation = {
+            let c = self.caches.lock();
+            if let Some(d) = c.workflow_defs.get(&key).cloned() {
+                return Ok(d);
+            }
+            c.generation
+        };
         let def = self
             .store
             .get_workflow_def(name, version)
             .await?
             .ok_or_else(|| Error::NotFound(no_such_workflow(name, version)))?;
         let def = Arc::new(self.populate(def).await?);
-        self.caches.lock().workflow_defs.insert(key, def.clone());
+        let mut c = self.caches.lock();
+        if c.generation == generation {
+            c.workflow_defs.insert(key, def.clone());
+        }
         Ok(def)
     }
 

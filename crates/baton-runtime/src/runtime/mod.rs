@@ -1,6 +1,7 @@
 //! [`Runtime`]: its configuration, its parts, and the helpers its operations share; the
 //! operations themselves live in the files of this folder, one concern each.
 
+mod cluster;
 mod commit;
 mod defs;
 mod operations;
@@ -165,6 +166,10 @@ struct Caches {
     task_defs: Option<Arc<HashMap<String, TaskDef>>>,
     /// Definition pointer → its index. The Arc is kept so the pointer is never reused.
     indexes: HashMap<usize, (Arc<WorkflowDef>, Arc<DefIndex>)>,
+    /// Bumped by every invalidation. A definition read from the store is cached only if no
+    /// invalidation happened since the read began, so a read that raced a registration
+    /// cannot put the old definition back after the registration cleared it.
+    generation: u64,
 }
 
 pub struct Runtime {
@@ -278,6 +283,7 @@ impl Runtime {
         let mut c = self.caches.lock();
         c.workflow_defs.clear();
         c.task_defs = None;
+        c.generation += 1;
     }
 }
 

@@ -114,6 +114,11 @@ impl StateCache {
         self.map.lock().remove(id);
     }
 
+    /// Drops every entry (another node may have changed any of them).
+    pub(super) fn clear(&self) {
+        self.map.lock().clear();
+    }
+
     /// A turn that changed nothing gives its entry back; one that changed something it did
     /// not commit (an error) drops it, and the next turn reads the store.
     pub(super) fn put_back(&self, st: ExecState) {

@@ -86,6 +86,7 @@ impl Runtime {
     pub async fn run_sweeper(self: Arc<Self>, cancel: CancellationToken) {
         tokio::join!(
             self.clone().sweep_timers(cancel.clone()),
+            self.clone().follow_cluster(cancel.clone()),
             self.run_follow_ups(cancel)
         );
     }

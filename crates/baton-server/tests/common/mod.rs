@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[path = "../../../baton-store/tests/support/pg.rs"]
-mod pg;
+pub mod pg;
 
 pub struct TestServer {
     dir: Option<tempfile::TempDir>,
@@ -103,6 +103,33 @@ impl TestServer {
                     .expect("open sqlite store"),
                 )
             };
+        Self::serve_store(dir, store, config, runtime_config).await
+    }
+
+    /// One of several servers on the PostgreSQL database at `url` (each its own store
+    /// handle: its own pool and change-feed connection, as a separate node would have).
+    pub async fn on_postgres_database(
+        url: &str,
+        runtime_config: baton_runtime::RuntimeConfig,
+    ) -> TestServer {
+        let mut opts = baton_store::PostgresOptions::new(url);
+        opts.clock = runtime_config.clock.clone();
+        opts.max_connections = 8;
+        let store = baton_store::PostgresStore::open(opts)
+            .await
+            .expect("open postgres store");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = baton_server::ServerConfig::default();
+        Self::serve_store(dir, Arc::new(store), config, runtime_config).await
+    }
+
+    async fn serve_store(
+        dir: tempfile::TempDir,
+        store: Arc<dyn baton_store::Store>,
+        config: baton_server::ServerConfig,
+        runtime_config: baton_runtime::RuntimeConfig,
+    ) -> TestServer {
+        let clock = runtime_config.clock.clone();
         let runtime = baton_runtime::Runtime::new(store, runtime_config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

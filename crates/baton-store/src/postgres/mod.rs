@@ -33,6 +33,7 @@
 mod auth;
 mod defs;
 mod events;
+mod feed;
 mod migrate;
 mod queue;
 mod read;
@@ -41,8 +42,8 @@ mod write;
 
 use crate::codec::DefCache;
 use crate::{
-    Commit, FollowUp, Millis, PollOutcome, PollRequest, Result, Store, StoreError, TaskQuery,
-    WorkflowQuery, WorkflowSchedule, WorkflowState,
+    ClusterChanges, Commit, FollowUp, Millis, PollOutcome, PollRequest, Result, Store, StoreError,
+    TaskQuery, WorkflowQuery, WorkflowSchedule, WorkflowState,
 };
 use async_trait::async_trait;
 use baton_model::{
@@ -97,6 +98,14 @@ struct Inner {
     /// (queue, domain) → time of the last poll data written by this handle.
     polls_seen: Mutex<HashMap<(String, String), Millis>>,
     clock: baton_model::clock::Clock,
+    /// Notices to and from the other nodes.
+    feed: Arc<feed::Feed>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.feed.close();
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -190,6 +199,7 @@ impl PostgresStore {
             // A host that drops packets must not hold a request for the OS's minutes.
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        let feed_config = config.clone();
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -207,6 +217,7 @@ impl PostgresStore {
             let mut client = pool.get().await?;
             migrate::migrate(&mut client).await?;
         }
+        let feed = feed::Feed::start(feed_config);
         Ok(PostgresStore {
             inner: Arc::new(Inner {
                 pool,
@@ -214,8 +225,20 @@ impl PostgresStore {
                 snapshots: Mutex::new(HashSet::new()),
                 polls_seen: Mutex::new(HashMap::new()),
                 clock: opts.clock,
+                feed,
             }),
         })
+    }
+
+    /// Tells the other nodes that definitions changed, when `out` says the write succeeded.
+    fn definitions_changed<T>(&self, out: Result<T>) -> Result<T> {
+        if out.is_ok() {
+            self.inner.feed.publish(ClusterChanges {
+                definitions: true,
+                ..ClusterChanges::default()
+            });
+        }
+        out
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -253,14 +276,20 @@ impl Store for PostgresStore {
         true
     }
 
+    fn change_feed(&self) -> Option<tokio::sync::broadcast::Receiver<ClusterChanges>> {
+        Some(self.inner.feed.subscribe())
+    }
+
     async fn put_task_defs(&self, defs: Vec<TaskDef>) -> Result<()> {
         let mut c = self.client().await?;
-        defs::put_task_defs(&mut c, defs, self.inner.clock.now_ms()).await
+        let out = defs::put_task_defs(&mut c, defs, self.inner.clock.now_ms()).await;
+        self.definitions_changed(out)
     }
 
     async fn update_task_def(&self, def: TaskDef) -> Result<()> {
         let mut c = self.client().await?;
-        defs::update_task_def(&mut c, def, self.inner.clock.now_ms()).await
+        let out = defs::update_task_def(&mut c, def, self.inner.clock.now_ms()).await;
+        self.definitions_changed(out)
     }
 
     async fn get_task_def(&self, name: &str) -> Result<Option<TaskDef>> {
@@ -272,12 +301,14 @@ impl Store for PostgresStore {
     }
 
     async fn delete_task_def(&self, name: &str) -> Result<()> {
-        defs::delete_task_def(&self.client().await?, name).await
+        let out = defs::delete_task_def(&self.client().await?, name).await;
+        self.definitions_changed(out)
     }
 
     async fn put_workflow_def(&self, def: WorkflowDef, overwrite: bool) -> Result<()> {
         let mut c = self.client().await?;
-        defs::put_workflow_def(&mut c, def, overwrite, self.inner.clock.now_ms()).await
+        let out = defs::put_workflow_def(&mut c, def, overwrite, self.inner.clock.now_ms()).await;
+        self.definitions_changed(out)
     }
 
     async fn get_workflow_def(
@@ -293,7 +324,8 @@ impl Store for PostgresStore {
     }
 
     async fn delete_workflow_def(&self, name: &str, version: i32) -> Result<()> {
-        defs::delete_workflow_def(&self.client().await?, name, version).await
+        let out = defs::delete_workflow_def(&self.client().await?, name, version).await;
+        self.definitions_changed(out)
     }
 
     async fn load_workflow(&self, workflow_id: &str) -> Result<Option<WorkflowState>> {
@@ -311,8 +343,10 @@ impl Store for PostgresStore {
 
     async fn commit(&self, commit: Commit) -> Result<()> {
         let mut c = self.client().await?;
+        let changes = ClusterChanges::of_commit(&commit);
         let written = write::commit(&mut c, &self.inner, commit).await?;
         self.inner.snapshots.lock().extend(written);
+        self.inner.feed.publish(changes);
         Ok(())
     }
 
@@ -470,7 +504,8 @@ impl Store for PostgresStore {
     }
 
     async fn put_event_handler(&self, handler: EventHandler, create_only: bool) -> Result<()> {
-        events::put_handler(&self.client().await?, &handler, create_only).await
+        let out = events::put_handler(&self.client().await?, &handler, create_only).await;
+        self.definitions_changed(out)
     }
 
     async fn list_event_handlers(&self) -> Result<Vec<EventHandler>> {
@@ -486,7 +521,8 @@ impl Store for PostgresStore {
     }
 
     async fn delete_event_handler(&self, name: &str) -> Result<()> {
-        events::delete_handler(&self.client().await?, name).await
+        let out = events::delete_handler(&self.client().await?, name).await;
+        self.definitions_changed(out)
     }
 
     async fn record_event(&self, event: PublishedEvent) -> Result<i64> {

@@ -1,0 +1,59 @@
+//! What other nodes commit to a shared store reaches this node through the store's change
+//! feed (ADR 16): their queued tasks wake this node's long polls, their commits wake its
+//! synchronous executions and drop its cached copies, their definition changes clear its
+//! definition caches, and an earlier wake-up nudges its sweeper.
+
+use super::*;
+use baton_store::ClusterChanges;
+use tokio::sync::broadcast::error::RecvError;
+
+impl Runtime {
+    /// Applies other nodes' changes until cancelled; returns at once on a store no other
+    /// node writes.
+    pub(super) async fn follow_cluster(self: Arc<Self>, cancel: CancellationToken) {
+        let Some(mut feed) = self.store.change_feed() else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                received = feed.recv() => match received {
+                    Ok(changes) => self.apply_remote(changes),
+                    // Fell behind: some notices are gone, so assume everything changed.
+                    Err(RecvError::Lagged(_)) => self.apply_remote(ClusterChanges {
+                        everything: true,
+                        ..ClusterChanges::default()
+                    }),
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+
+    /// Applies one batch of another node's changes.
+    pub fn apply_remote(&self, changes: ClusterChanges) {
+        if changes.everything {
+            self.invalidate_defs();
+            self.states.clear();
+            self.waiters.wake_all();
+            self.queues.wake_all();
+            self.sweeper_nudge.notify_one();
+            return;
+        }
+        if changes.definitions {
+            self.invalidate_defs();
+        }
+        for id in &changes.workflows {
+            self.states.forget(id);
+            self.waiters.committed(id);
+        }
+        for q in &changes.queues {
+            self.queues.wake(q);
+        }
+        if let Some(at) = changes.earliest_wake {
+            if at < self.sweeper_next.load(Ordering::Relaxed) || at <= self.now() {
+                self.sweeper_nudge.notify_one();
+            }
+        }
+    }
+}
