@@ -300,6 +300,19 @@ pub trait Store: Send + Sync + 'static {
     async fn due_workflows(&self, now: Millis, limit: usize) -> Result<Vec<String>>;
     /// The earliest wake-up time of any workflow.
     async fn next_wake_at(&self) -> Result<Option<Millis>>;
+    /// [`Store::due_workflows`] for a sweeper about to decide them: on a store several nodes
+    /// share, the workflows returned are claimed for `claim_for` ms (or until a commit of
+    /// the workflow), and other nodes' claims skip them, so each due workflow is decided by
+    /// one node. Where one node writes, the same as `due_workflows`.
+    async fn claim_due_workflows(
+        &self,
+        now: Millis,
+        limit: usize,
+        claim_for: Millis,
+    ) -> Result<Vec<String>> {
+        let _ = claim_for;
+        self.due_workflows(now, limit).await
+    }
     /// Number of entries per queue (visible or not).
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>>;
     /// Depth and oldest claimable entry of every non-empty queue (for metrics).

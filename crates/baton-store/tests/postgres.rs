@@ -493,3 +493,86 @@ async fn a_lost_database_is_unavailable_then_recovers() {
     store.commit(insert("wf-x", vec![])).await.unwrap();
     assert!(store.load_workflow("wf-x").await.unwrap().is_some());
 }
+
+/// Due workflows are claimed by one sweeper at a time: handles racing to claim 40 due
+/// workflows get disjoint sets that cover them all; a claimed workflow comes back when its
+/// claim lapses or when a commit of it (the decision) ends the claim, and the next wake-up a
+/// sweeper sees skips claims it cannot take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn due_workflows_are_claimed_by_one_sweeper() {
+    let Some(db) = pg::PgDb::create("sweep_claims").await else {
+        return;
+    };
+    let stores = handles(&db, 3).await;
+    let due = 40;
+    for i in 0..due {
+        let mut c = insert(&format!("wf-{i:02}"), vec![]);
+        c.workflows[0].next_wake_at = Some(NOW - 1000 + i as i64);
+        stores[0].commit(c).await.unwrap();
+    }
+    let claim_for = 15_000;
+    let start = Arc::new(Barrier::new(stores.len()));
+    let mut joins = Vec::new();
+    for store in stores.clone() {
+        let start = start.clone();
+        joins.push(tokio::spawn(async move {
+            start.wait().await;
+            let mut mine = Vec::new();
+            for _ in 0..10 {
+                mine.extend(store.claim_due_workflows(NOW, 7, claim_for).await.unwrap());
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for j in joins {
+        all.extend(j.await.unwrap());
+    }
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(
+        all.len(),
+        due,
+        "each due workflow claimed exactly once: {all:?}"
+    );
+    assert_eq!(distinct.len(), due);
+    // Everything is claimed: nothing is left to claim, and a sweeper's next look is at the
+    // end of the claims.
+    assert!(stores[1]
+        .claim_due_workflows(NOW, 100, claim_for)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        stores[1].next_wake_at().await.unwrap(),
+        Some(NOW + claim_for)
+    );
+    // A decision's commit ends its claim: a reschedule to a time already due makes it
+    // claimable again at once.
+    let state = stores[0].load_workflow("wf-00").await.unwrap().unwrap();
+    stores[0]
+        .commit(Commit {
+            reschedule: vec![baton_store::Reschedule {
+                workflow_id: "wf-00".into(),
+                version: state.version,
+                next_wake_at: Some(NOW - 1000),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stores[2].next_wake_at().await.unwrap(), Some(NOW - 1000));
+    assert_eq!(
+        stores[2]
+            .claim_due_workflows(NOW, 100, claim_for)
+            .await
+            .unwrap(),
+        ["wf-00"]
+    );
+    // Claims that lapse (their node died) are taken by another sweeper.
+    let later = NOW + claim_for + 1;
+    let retaken = stores[1]
+        .claim_due_workflows(later, 100, claim_for)
+        .await
+        .unwrap();
+    assert_eq!(retaken.len(), due, "{retaken:?}");
+}

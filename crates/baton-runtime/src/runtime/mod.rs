@@ -61,6 +61,11 @@ const MAX_CONFLICT_RETRIES: usize = 64;
 /// Due workflows one sweeper pass lists.
 const SWEEP_BATCH: usize = 256;
 
+/// How long a sweeper's claim on a due workflow keeps other nodes' sweepers off it, unless
+/// the decision's commit ends it sooner: the delay before another node takes over the due
+/// workflows of a node that died mid-decision.
+const SWEEP_CLAIM_MS: i64 = 15_000;
+
 /// Due workflows the sweeper decides at once (so their commits share group commits).
 const SWEEP_CONCURRENCY: usize = 32;
 

@@ -113,7 +113,7 @@ impl Runtime {
         backoff.retain(|_, until| *until > now);
         let due = match self
             .store
-            .due_workflows(now, SWEEP_BATCH + backoff.len())
+            .claim_due_workflows(now, SWEEP_BATCH + backoff.len(), SWEEP_CLAIM_MS)
             .await
         {
             Ok(ids) => ids,

@@ -388,6 +388,16 @@ impl Store for PostgresStore {
         read::due_workflows(&self.client().await?, now, limit).await
     }
 
+    async fn claim_due_workflows(
+        &self,
+        now: Millis,
+        limit: usize,
+        claim_for: Millis,
+    ) -> Result<Vec<String>> {
+        let until = now.saturating_add(claim_for);
+        read::claim_due_workflows(&self.client().await?, now, limit, until).await
+    }
+
     async fn next_wake_at(&self) -> Result<Option<Millis>> {
         read::next_wake_at(&self.client().await?).await
     }

@@ -393,12 +393,59 @@ pub(super) async fn due_workflows(
         .collect()
 }
 
+/// Claims up to `limit` due workflows no other sweeper holds, until `until`: the other
+/// nodes' sweepers skip them until then or until a commit of the workflow ends the claim.
+/// The claim is re-checked on the locked row, so two nodes racing never both take one.
+pub(super) async fn claim_due_workflows(
+    c: &impl GenericClient,
+    now: Millis,
+    limit: usize,
+    until: Millis,
+) -> Result<Vec<String>> {
+    let stmt = c
+        .prepare_cached(
+            "WITH due AS (
+                 SELECT d.workflow_id, MIN(d.at) AS at FROM (
+                     SELECT workflow_id, next_wake_at AS at FROM workflows
+                     WHERE next_wake_at IS NOT NULL AND next_wake_at <= $1
+                     UNION ALL
+                     SELECT workflow_id, lease_until FROM tasks
+                     WHERE lease_until IS NOT NULL AND lease_until <= $1
+                 ) d JOIN workflows w ON w.workflow_id = d.workflow_id
+                 WHERE w.sweep_until IS NULL OR w.sweep_until <= $1
+                 GROUP BY d.workflow_id ORDER BY MIN(d.at), d.workflow_id LIMIT $2
+             ), claimed AS (
+                 SELECT w.workflow_id FROM workflows w JOIN due ON due.workflow_id = w.workflow_id
+                 WHERE w.sweep_until IS NULL OR w.sweep_until <= $1
+                 FOR UPDATE OF w SKIP LOCKED
+             )
+             UPDATE workflows w SET sweep_until = $3 FROM claimed
+             WHERE w.workflow_id = claimed.workflow_id
+             RETURNING w.workflow_id",
+        )
+        .await?;
+    let rows = c.query(&stmt, &[&now, &to_i64(limit), &until]).await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(StoreError::from))
+        .collect()
+}
+
+/// The earliest time a sweeper may find work: a workflow another sweeper claimed counts from
+/// the end of its claim.
 pub(super) async fn next_wake_at(c: &impl GenericClient) -> Result<Option<Millis>> {
     let stmt = c
         .prepare_cached(
             "SELECT LEAST(
-                 (SELECT MIN(next_wake_at) FROM workflows WHERE next_wake_at IS NOT NULL),
-                 (SELECT MIN(lease_until) FROM tasks WHERE lease_until IS NOT NULL))",
+                 (SELECT MIN(next_wake_at) FROM workflows
+                  WHERE next_wake_at IS NOT NULL AND sweep_until IS NULL),
+                 (SELECT MIN(GREATEST(next_wake_at, sweep_until)) FROM workflows
+                  WHERE sweep_until IS NOT NULL AND next_wake_at IS NOT NULL),
+                 (SELECT t.lease_until FROM tasks t JOIN workflows w USING (workflow_id)
+                  WHERE t.lease_until IS NOT NULL AND w.sweep_until IS NULL
+                  ORDER BY t.lease_until LIMIT 1),
+                 (SELECT MIN(GREATEST(t.lease_until, w.sweep_until))
+                  FROM workflows w JOIN tasks t USING (workflow_id)
+                  WHERE w.sweep_until IS NOT NULL AND t.lease_until IS NOT NULL))",
         )
         .await?;
     Ok(c.query_one(&stmt, &[]).await?.try_get(0)?)

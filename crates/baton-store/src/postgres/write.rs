@@ -42,14 +42,9 @@ async fn apply(
     for write in &commit.workflows {
         check_workflow(tx, write, &versions).await?;
     }
-    let mut moved = Vec::new();
     for r in &commit.reschedule {
         match versions.get(&r.workflow_id) {
-            Some((version, wake)) if *version == r.version => {
-                if *wake != r.next_wake_at {
-                    moved.push(r);
-                }
-            }
+            Some((version, _)) if *version == r.version => {}
             _ => return Err(StoreError::Conflict(r.workflow_id.clone())),
         }
     }
@@ -73,10 +68,15 @@ async fn apply(
             .await?;
         tx.execute(&stmt, &[&ids, &dues]).await?;
     }
-    for r in moved {
-        // Only the wake-up column: no version bump, no document rewrite.
+    for r in &commit.reschedule {
+        // Only the wake-up column, and the sweeper's claim the decision ends: no version
+        // bump, no document rewrite, and no new row version when neither changed.
         let stmt = tx
-            .prepare_cached("UPDATE workflows SET next_wake_at = $2 WHERE workflow_id = $1")
+            .prepare_cached(
+                "UPDATE workflows SET next_wake_at = $2, sweep_until = NULL
+                 WHERE workflow_id = $1
+                   AND (next_wake_at IS DISTINCT FROM $2 OR sweep_until IS NOT NULL)",
+            )
             .await?;
         tx.execute(&stmt, &[&r.workflow_id, &r.next_wake_at])
             .await?;
@@ -277,7 +277,7 @@ async fn write_workflow(
                          status = $5, correlation_id = $6, idempotency_key = $7,
                          parent_workflow_id = $8, start_time = $9, update_time = $10,
                          end_time = $11, priority = $12, def_hash = $13, next_wake_at = $14,
-                         json = $15::text::json,
+                         sweep_until = NULL, json = $15::text::json,
                          input_json = COALESCE($16::text::json, input_json)
                      WHERE workflow_id = $1 AND version = $2",
                 )
