@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 mod api;
+mod pgdb;
 mod python;
 mod sdk;
 mod search;
@@ -96,6 +97,15 @@ pub(crate) struct Args {
     /// Search workload: timed requests per kind of search.
     #[arg(long, default_value_t = 50)]
     search_runs: usize,
+    /// Run on PostgreSQL: the URL of a database to connect to for creating the benchmark's
+    /// own (`baton_bench_<pid>`, dropped at the end), e.g.
+    /// `postgres://postgres@127.0.0.1:5432/postgres`. Cold start is then not measured.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Baton nodes serving the database (more than one needs --postgres). W1's worker loops
+    /// and starts are spread over them; W2 and W3 go through the first.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// Directory for the temporary database files (default: the system temp dir).
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -133,7 +143,17 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
     let log = dir.join("server.log");
-    let result = run_in(&args, &dir, &log).await;
+    if args.nodes > 1 && args.postgres.is_none() {
+        bail!("--nodes above 1 needs --postgres (nodes share one database)");
+    }
+    let pg = match &args.postgres {
+        Some(admin) => Some(pgdb::BenchDb::create(admin).await?),
+        None => None,
+    };
+    let result = run_in(&args, &dir, &log, pg.as_ref().map(|d| d.url.as_str())).await;
+    if let Some(db) = pg {
+        db.drop_db().await;
+    }
     if result.is_ok() {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
@@ -142,7 +162,12 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
     result
 }
 
-async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
+async fn run_in(args: &Args, dir: &Path, log: &Path, pg_url: Option<&str>) -> anyhow::Result<()> {
+    let backend = if pg_url.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     let health = reqwest::Client::builder()
         .timeout(Duration::from_millis(500))
         .tcp_nodelay(true)
@@ -158,7 +183,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     let cold_db = dir.join("cold.db");
     let mut fresh = Vec::new();
     let mut existing = Vec::new();
-    let cold_runs = if args.only_w1 || args.only_search {
+    let cold_runs = if args.only_w1 || args.only_search || pg_url.is_some() {
         0
     } else {
         args.cold_runs.max(1)
@@ -177,17 +202,24 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     }
     let cold_fresh = median(&mut fresh);
     let cold_existing = median(&mut existing);
-    if !args.only_w1 && !args.only_search {
+    if cold_runs > 0 {
         eprintln!("cold start: fresh {cold_fresh:.1} ms, existing {cold_existing:.1} ms");
     }
 
     // 2. Idle RSS.
     let db = dir.join("bench.db");
     remove_db(&db);
-    let mut server = ServerProc::spawn(args, &db, log)?;
+    let db_url = pg_url.map_or_else(|| format!("sqlite://{}", db.display()), str::to_string);
+    let mut server = ServerProc::spawn_on(args, &db_url, log)?;
     server
         .wait_healthy(&health, Duration::from_secs(10))
         .await?;
+    let mut others = Vec::new();
+    for _ in 1..args.nodes.max(1) {
+        let mut node = ServerProc::spawn_on(args, &db_url, log)?;
+        node.wait_healthy(&health, Duration::from_secs(10)).await?;
+        others.push(node);
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let pid = server.pid();
     let idle_rss = mib(proc_status_kib(pid, "VmRSS")?);
@@ -204,7 +236,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
         server.stop();
         println!();
         println!(
-            "baton-bench search  backend=sqlite  executions={}  runs={}",
+            "baton-bench search  backend={backend}  executions={}  runs={}",
             args.search_executions, args.search_runs
         );
         println!("{:-<72}", "");
@@ -219,13 +251,23 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
             .collect();
         println!(
             "{}",
-            json!({"backend": "sqlite", "executions": args.search_executions, "search": rows})
+            json!({"backend": backend,
+                "nodes": args.nodes, "executions": args.search_executions, "search": rows})
         );
         return Ok(());
     }
 
     // 3. W1.
-    let w1 = w1_chain(args, &api, pid, dir).await.context("W1")?;
+    let mut apis = vec![api.clone()];
+    let mut pids = vec![pid];
+    for node in &others {
+        apis.push(Api {
+            client: api.client.clone(),
+            base: node.base.clone(),
+        });
+        pids.push(node.pid());
+    }
+    let w1 = w1_chain(args, &apis, &pids, dir).await.context("W1")?;
     eprintln!(
         "W1: {} tasks in {:.3} s = {:.0} tasks/s",
         args.w1_workflows * args.w1_chain,
@@ -247,6 +289,8 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
         println!(
             "{}",
             json!({
+                "backend": backend,
+                "nodes": args.nodes,
                 "sync": args.sync.as_str(),
                 "workers": args.workers,
                 "worker_kind": w1_worker,
@@ -273,7 +317,8 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     let worker_kind = w1_worker;
     println!();
     println!(
-        "baton-bench  backend=sqlite  sync={}  workers={} ({worker_kind})  batch={}  inflight={}",
+        "baton-bench  backend={backend}  nodes={}  sync={}  workers={} ({worker_kind})  batch={}  inflight={}",
+        args.nodes,
         args.sync.as_str(),
         args.workers,
         args.batch,
@@ -321,7 +366,8 @@ async fn run_in(args: &Args, dir: &Path, log: &Path) -> anyhow::Result<()> {
     row("peak RSS at end (VmHWM)", format!("{final_rss:.1} MiB"));
     println!("{:-<64}", "");
     let summary = json!({
-        "backend": "sqlite",
+        "backend": backend,
+                "nodes": args.nodes,
         "sync": args.sync.as_str(),
         "workers": args.workers,
         "worker_kind": worker_kind,

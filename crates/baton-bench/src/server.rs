@@ -25,7 +25,13 @@ pub(crate) struct ServerProc {
 }
 
 impl ServerProc {
+    /// A server on the SQLite file `db`.
     pub(crate) fn spawn(args: &Args, db: &Path, log: &Path) -> anyhow::Result<Self> {
+        Self::spawn_on(args, &format!("sqlite://{}", db.display()), log)
+    }
+
+    /// A server on the database at `db_url` (SQLite or PostgreSQL).
+    pub(crate) fn spawn_on(args: &Args, db_url: &str, log: &Path) -> anyhow::Result<Self> {
         let port = free_port()?;
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -39,7 +45,7 @@ impl ServerProc {
             .arg("--host")
             .arg("127.0.0.1")
             .arg("--db")
-            .arg(format!("sqlite://{}", db.display()))
+            .arg(db_url)
             .arg("--sync")
             .arg(args.sync.as_str())
             .stdin(Stdio::null())

@@ -13,7 +13,16 @@ pub(crate) struct W1 {
     pub(crate) cpu_us_per_task: f64,
 }
 
-pub(crate) async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> anyhow::Result<W1> {
+/// W1 through one or more nodes: the default worker loops are spread over `apis` (one per
+/// node) and so are the starts; CPU and peak RSS are summed over `pids`. The SDK and
+/// Python workers use the first node.
+pub(crate) async fn w1_chain(
+    args: &Args,
+    apis: &[Api],
+    pids: &[u32],
+    dir: &Path,
+) -> anyhow::Result<W1> {
+    let api = apis.first().context("W1 needs a node")?;
     let total = args.w1_workflows * args.w1_chain;
     let deadline = Instant::now() + Duration::from_secs(args.w1_deadline_secs);
     let origin = Instant::now();
@@ -33,14 +42,23 @@ pub(crate) async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> an
     } else if args.w1_update_v2 {
         w1v2::spawn_workers(api, &progress, args.workers, args.inflight, deadline)
     } else {
-        spawn_workers(
-            api,
-            &progress,
-            args.workers,
-            args.batch,
-            args.inflight,
-            deadline,
-        )
+        let mut all = JoinSet::new();
+        for (i, node) in apis.iter().enumerate() {
+            // Worker loops dealt round-robin, at least one per node.
+            let share = (args.workers + apis.len() - 1 - i) / apis.len();
+            let mut set = spawn_workers(
+                node,
+                &progress,
+                share.max(1),
+                args.batch,
+                args.inflight,
+                deadline,
+            );
+            // One set for every node's loops, so they stop together (dropping a set aborts
+            // its tasks).
+            all.spawn(async move { while set.join_next().await.is_some() {} });
+        }
+        all
     };
     let python = if args.python_workers {
         let py = PythonWorkers::spawn(args, api, dir)?;
@@ -53,11 +71,11 @@ pub(crate) async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> an
     // Starts, with bounded concurrency; the clock starts at the first start request.
     let sem = Arc::new(Semaphore::new(args.w1_start_concurrency.max(1)));
     let mut starts = JoinSet::new();
-    let cpu_before = w1v2::cpu_micros(pid)?;
+    let cpu_before = cpu_of(pids)?;
     let origin_start = Instant::now();
-    for _ in 0..args.w1_workflows {
+    for i in 0..args.w1_workflows {
         let permit = sem.clone().acquire_owned().await?;
-        let api = api.clone();
+        let api = apis[i % apis.len()].clone();
         starts.spawn(async move {
             let r = api.start(CHAIN_WF).await;
             drop(permit);
@@ -80,12 +98,15 @@ pub(crate) async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> an
         let at = wait_progress(&progress, deadline).await?;
         at.saturating_sub(origin_start - origin)
     };
-    let cpu_used = w1v2::cpu_micros(pid)?.saturating_sub(cpu_before);
+    let cpu_used = cpu_of(pids)?.saturating_sub(cpu_before);
     workers.shutdown().await;
     if let Some(sdk) = sdk {
         sdk.stop().await?;
     }
-    let peak_rss_mib = mib(proc_status_kib(pid, "VmHWM")?);
+    let mut peak_rss_mib = 0.0;
+    for pid in pids {
+        peak_rss_mib += mib(proc_status_kib(*pid, "VmHWM")?);
+    }
     // Verify.
     let mut not_done = Vec::new();
     for chunk in ids.chunks(16) {
@@ -117,6 +138,15 @@ pub(crate) async fn w1_chain(args: &Args, api: &Api, pid: u32, dir: &Path) -> an
         peak_rss_mib,
         cpu_us_per_task: cpu_used as f64 / total as f64,
     })
+}
+
+/// CPU time (user + system, µs) the processes `pids` have used so far.
+fn cpu_of(pids: &[u32]) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for pid in pids {
+        total += w1v2::cpu_micros(*pid)?;
+    }
+    Ok(total)
 }
 
 pub(crate) struct W2 {
