@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct ServerProcess {
     pub port: u16,
-    db: PathBuf,
+    /// The `--db` URL.
+    db: String,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -18,12 +19,18 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts a server in `dir` and waits until `/health` answers.
     pub async fn start(dir: &Path) -> ServerProcess {
+        let db = format!("sqlite://{}", dir.join("baton.db").display());
+        Self::start_on(&db, &dir.join("server.log")).await
+    }
+
+    /// Starts a server on the database at `db` (a `--db` URL), logging to `log`.
+    pub async fn start_on(db: &str, log: &Path) -> ServerProcess {
         let mut last = String::new();
         for _ in 0..5 {
             let mut s = ServerProcess {
                 port: free_port(),
-                db: dir.join("baton.db"),
-                log: dir.join("server.log"),
+                db: db.to_string(),
+                log: log.to_path_buf(),
                 child: None,
             };
             match s.spawn_and_wait().await {
@@ -43,7 +50,7 @@ impl ServerProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_baton"))
             .arg("server")
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--db", &format!("sqlite://{}", self.db.display())])
+            .args(["--db", &self.db])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
