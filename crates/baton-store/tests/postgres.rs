@@ -411,41 +411,6 @@ async fn an_unreachable_server_is_a_clear_error() {
     assert!(err.to_string().contains("refused"), "says why: {err}");
 }
 
-/// A TCP forwarder to the PostgreSQL server that a test can cut and restore, to take the
-/// database away from a store without stopping the server other tests share.
-struct Proxy {
-    port: u16,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    /// Listens on `port` (0: any free one) and forwards every connection to `target`.
-    async fn start(port: u16, target: std::net::SocketAddr) -> Proxy {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the proxy");
-        let port = listener.local_addr().expect("proxy address").port();
-        let task = tokio::spawn(async move {
-            // Aborting this task drops the set, which aborts every forwarded connection.
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                connections.spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        Proxy { port, task }
-    }
-
-    async fn cut(self) -> u16 {
-        self.task.abort();
-        let _ = self.task.await;
-        self.port
-    }
-}
-
 /// The database going away: operations fail as Unavailable (the server answers 503 with
 /// `retryable: true`), nothing panics, and the store recovers by itself once it is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,25 +418,11 @@ async fn a_lost_database_is_unavailable_then_recovers() {
     let Some(db) = pg::PgDb::create("lost_database").await else {
         return;
     };
-    let config: tokio_postgres::Config = db.url.parse().expect("test URL");
-    let (Some(tokio_postgres::config::Host::Tcp(host)), Some(port)) =
-        (config.get_hosts().first(), config.get_ports().first())
-    else {
+    let Some((proxy, url)) = pg::Proxy::in_front_of(&db).await else {
         eprintln!("SKIPPED a_lost_database_is_unavailable_then_recovers: not a TCP server");
         return;
     };
-    let target = tokio::net::lookup_host((host.as_str(), *port))
-        .await
-        .expect("resolve the server")
-        .next()
-        .expect("an address");
-    let proxy = Proxy::start(0, target).await;
-    let url = format!(
-        "postgres://{}@127.0.0.1:{}/{}",
-        config.get_user().unwrap_or("postgres"),
-        proxy.port,
-        db.name
-    );
+    let target = proxy.target;
     let store = baton_store::PostgresStore::open(baton_store::PostgresOptions::new(url))
         .await
         .expect("open through the proxy");
@@ -488,7 +439,7 @@ async fn a_lost_database_is_unavailable_then_recovers() {
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     }
 
-    let _proxy = Proxy::start(port, target).await;
+    let _proxy = pg::Proxy::start(port, target).await;
     assert!(store.get_task_def("kept").await.unwrap().is_some());
     store.commit(insert("wf-x", vec![])).await.unwrap();
     assert!(store.load_workflow("wf-x").await.unwrap().is_some());

@@ -149,3 +149,65 @@ async fn sweep_leftovers(client: &tokio_postgres::Client) {
         }
     }
 }
+
+/// A TCP proxy in front of the PostgreSQL server whose connections can all be cut at once:
+/// takes the database away from a store (or a server process) without stopping the
+/// PostgreSQL server other tests share.
+pub struct Proxy {
+    pub port: u16,
+    pub target: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listens on `port` (0: any free one) and forwards every connection to `target`.
+    pub async fn start(port: u16, target: std::net::SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let task = tokio::spawn(async move {
+            // Aborting this task drops the set, which aborts every forwarded connection.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Proxy { port, target, task }
+    }
+
+    /// A proxy to `db`'s server and the URL of `db` through it; `None` if the server is
+    /// not reached over TCP.
+    pub async fn in_front_of(db: &PgDb) -> Option<(Proxy, String)> {
+        let config: tokio_postgres::Config = db.url.parse().expect("test URL");
+        let (Some(tokio_postgres::config::Host::Tcp(host)), Some(port)) =
+            (config.get_hosts().first(), config.get_ports().first())
+        else {
+            return None;
+        };
+        let target = tokio::net::lookup_host((host.as_str(), *port))
+            .await
+            .expect("resolve the server")
+            .next()
+            .expect("an address");
+        let proxy = Proxy::start(0, target).await;
+        let url = format!(
+            "postgres://{}@127.0.0.1:{}/{}",
+            config.get_user().unwrap_or("postgres"),
+            proxy.port,
+            db.name
+        );
+        Some((proxy, url))
+    }
+
+    /// Closes every connection and stops listening; answers the port, to start again on.
+    pub async fn cut(self) -> u16 {
+        self.task.abort();
+        let _ = self.task.await;
+        self.port
+    }
+}
