@@ -38,9 +38,16 @@ async fn apply(
     inner: &Inner,
     commit: Commit,
 ) -> Result<Vec<String>> {
-    let versions = lock_workflows(tx, &commit).await?;
-    for write in &commit.workflows {
-        check_workflow(tx, write, &versions).await?;
+    // The row locks and the reads the checks need go out together (one round trip); the
+    // server runs them in order, workflow rows first.
+    let reads = commit.workflows.iter().map(|w| read_for_check(tx, w));
+    let (versions, stored) = futures_util::future::try_join(
+        lock_workflows(tx, &commit),
+        futures_util::future::try_join_all(reads),
+    )
+    .await?;
+    for (write, stored) in commit.workflows.iter().zip(&stored) {
+        check_workflow(write, stored, &versions)?;
     }
     for r in &commit.reschedule {
         match versions.get(&r.workflow_id) {
@@ -49,9 +56,11 @@ async fn apply(
         }
     }
 
+    // Everything is checked: the writes go out pipelined, one round trip for all of them.
+    let mut writes = Pipeline::default();
     let mut snapshots = Vec::new();
     for write in commit.workflows {
-        if let Some(hash) = write_workflow(tx, inner, write, &versions).await? {
+        if let Some(hash) = plan_workflow(tx, inner, write, &versions, &mut writes).await? {
             snapshots.push(hash);
         }
     }
@@ -66,9 +75,9 @@ async fn apply(
                  WHERE w.workflow_id = d.id AND (w.next_wake_at IS NULL OR w.next_wake_at > d.due)",
             )
             .await?;
-        tx.execute(&stmt, &[&ids, &dues]).await?;
+        writes.push(stmt, vec![Box::new(ids), Box::new(dues)], OnNoRow::Fine);
     }
-    for r in &commit.reschedule {
+    for r in commit.reschedule {
         // Only the wake-up column, and the sweeper's claim the decision ends: no version
         // bump, no document rewrite, and no new row version when neither changed.
         let stmt = tx
@@ -78,30 +87,93 @@ async fn apply(
                    AND (next_wake_at IS DISTINCT FROM $2 OR sweep_until IS NOT NULL)",
             )
             .await?;
-        tx.execute(&stmt, &[&r.workflow_id, &r.next_wake_at])
-            .await?;
+        writes.push(
+            stmt,
+            vec![Box::new(r.workflow_id), Box::new(r.next_wake_at)],
+            OnNoRow::Fine,
+        );
     }
-    for f in &commit.follow_ups {
+    for f in commit.follow_ups {
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO follow_ups (id, workflow_id, payload, created_at)
                  VALUES ($1, $2, $3::text::json, $4) ON CONFLICT (id) DO NOTHING",
             )
             .await?;
-        tx.execute(
-            &stmt,
-            &[&f.id, &f.workflow_id, &to_json(&f.payload)?, &f.created_at],
-        )
-        .await?;
+        let payload = to_json(&f.payload)?;
+        writes.push(
+            stmt,
+            vec![
+                Box::new(f.id),
+                Box::new(f.workflow_id),
+                Box::new(payload),
+                Box::new(f.created_at),
+            ],
+            OnNoRow::Fine,
+        );
     }
     if !commit.follow_ups_done.is_empty() {
         let stmt = tx
             .prepare_cached("DELETE FROM follow_ups WHERE id = ANY($1)")
             .await?;
-        tx.execute(&stmt, &[&commit.follow_ups_done]).await?;
+        writes.push(stmt, vec![Box::new(commit.follow_ups_done)], OnNoRow::Fine);
     }
-    append_logs(tx, &commit.logs).await?;
+    plan_logs(tx, &commit.logs, &mut writes).await?;
+    writes.run(tx).await?;
     Ok(snapshots)
+}
+
+/// A statement's parameter, owned so that the statements of a commit can be sent together.
+type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
+
+/// What a write that changed no row means.
+enum OnNoRow {
+    Fine,
+    Conflict(String),
+    AlreadyExists(String),
+}
+
+/// Statements sent together: tokio-postgres pipelines the requests of futures polled at
+/// once, so N checked writes cost one round trip instead of N. The server runs them in
+/// order; the first error aborts the transaction, which the caller rolls back.
+#[derive(Default)]
+struct Pipeline {
+    statements: Vec<(tokio_postgres::Statement, Vec<Param>, OnNoRow)>,
+}
+
+impl Pipeline {
+    fn push(&mut self, stmt: tokio_postgres::Statement, params: Vec<Param>, on_no_row: OnNoRow) {
+        self.statements.push((stmt, params, on_no_row));
+    }
+
+    async fn run(self, tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
+        let refs: Vec<Vec<&(dyn tokio_postgres::types::ToSql + Sync)>> = self
+            .statements
+            .iter()
+            .map(|(_, params, _)| {
+                params
+                    .iter()
+                    .map(|p| &**p as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect()
+            })
+            .collect();
+        let sent = self
+            .statements
+            .iter()
+            .zip(&refs)
+            .map(|((stmt, _, _), params)| tx.execute(stmt, params));
+        let counts = futures_util::future::try_join_all(sent).await?;
+        for ((_, _, on_no_row), n) in self.statements.into_iter().zip(counts) {
+            if n == 0 {
+                match on_no_row {
+                    OnNoRow::Fine => {}
+                    OnNoRow::Conflict(id) => return Err(StoreError::Conflict(id)),
+                    OnNoRow::AlreadyExists(what) => return Err(StoreError::AlreadyExists(what)),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Locks the rows of every workflow the commit updates or reschedules, in id order, and
@@ -135,31 +207,34 @@ async fn lock_workflows(
     Ok(out)
 }
 
-/// Checks one write against the locked rows: a new id must be free, an update must name the
-/// stored version, and no task it writes may have been claimed since its copy was read.
-async fn check_workflow(
+/// What the store holds that a write is checked against.
+enum Stored {
+    /// A new workflow: whether its id is taken.
+    IdTaken(bool),
+    /// An update: the poll counts of the tasks it writes, their rows locked.
+    PollCounts(HashMap<String, i32>),
+}
+
+/// Reads what [`check_workflow`] needs for `write`. Locking the task rows makes the check
+/// hold until commit: a claim skips a locked task (SKIP LOCKED), and one that got there
+/// first has raised the poll count seen here.
+async fn read_for_check(
     tx: &deadpool_postgres::Transaction<'_>,
     write: &WorkflowWrite,
-    versions: &HashMap<String, (i64, Option<Millis>)>,
-) -> Result<()> {
+) -> Result<Stored> {
     let id = write.workflow.workflow_id.as_str();
-    let Some(expected) = write.expected_version else {
+    if write.expected_version.is_none() {
         let stmt = tx
             .prepare_cached("SELECT 1 FROM workflows WHERE workflow_id = $1")
             .await?;
-        if tx.query_opt(&stmt, &[&id]).await?.is_some() {
-            return Err(StoreError::AlreadyExists(format!("workflow {id}")));
-        }
-        return Ok(());
-    };
-    if versions.get(id).map(|v| v.0) != Some(expected) {
-        return Err(StoreError::Conflict(id.to_string()));
+        return Ok(Stored::IdTaken(
+            tx.query_opt(&stmt, &[&id]).await?.is_some(),
+        ));
     }
+    let mut counts = HashMap::new();
     if write.tasks.is_empty() {
-        return Ok(());
+        return Ok(Stored::PollCounts(counts));
     }
-    // Locking the task rows makes the check hold until commit: a claim skips a locked task
-    // (SKIP LOCKED), and one that got there first has raised the poll count seen here.
     let ids: Vec<&str> = write.tasks.iter().map(|t| t.task_id.as_str()).collect();
     let stmt = tx
         .prepare_cached(
@@ -167,26 +242,46 @@ async fn check_workflow(
              ORDER BY task_id FOR UPDATE",
         )
         .await?;
-    let mut stored = HashMap::new();
     for row in tx.query(&stmt, &[&ids]).await? {
-        stored.insert(row.try_get::<_, String>(0)?, row.try_get::<_, i32>(1)?);
+        counts.insert(row.try_get::<_, String>(0)?, row.try_get::<_, i32>(1)?);
     }
-    if write
-        .tasks
-        .iter()
-        .any(|t| stored.get(&t.task_id).is_some_and(|p| *p > t.poll_count))
-    {
-        return Err(StoreError::Conflict(id.to_string()));
-    }
-    Ok(())
+    Ok(Stored::PollCounts(counts))
 }
 
-/// Writes one checked workflow; returns the snapshot hash if it had to make sure of it.
-async fn write_workflow(
+/// Checks one write against the locked rows: a new id must be free, an update must name the
+/// stored version, and no task it writes may have been claimed since its copy was read.
+fn check_workflow(
+    write: &WorkflowWrite,
+    stored: &Stored,
+    versions: &HashMap<String, (i64, Option<Millis>)>,
+) -> Result<()> {
+    let id = write.workflow.workflow_id.as_str();
+    match (write.expected_version, stored) {
+        (None, Stored::IdTaken(true)) => Err(StoreError::AlreadyExists(format!("workflow {id}"))),
+        (None, _) => Ok(()),
+        (Some(expected), _) if versions.get(id).map(|v| v.0) != Some(expected) => {
+            Err(StoreError::Conflict(id.to_string()))
+        }
+        (Some(_), Stored::PollCounts(counts))
+            if write
+                .tasks
+                .iter()
+                .any(|t| counts.get(&t.task_id).is_some_and(|p| *p > t.poll_count)) =>
+        {
+            Err(StoreError::Conflict(id.to_string()))
+        }
+        (Some(_), _) => Ok(()),
+    }
+}
+
+/// Plans the writes of one checked workflow into `writes`; returns the snapshot hash if it
+/// had to make sure of it.
+async fn plan_workflow(
     tx: &deadpool_postgres::Transaction<'_>,
     inner: &Inner,
     write: WorkflowWrite,
     versions: &HashMap<String, (i64, Option<Millis>)>,
+    writes: &mut Pipeline,
 ) -> Result<Option<String>> {
     let WorkflowWrite {
         mut workflow,
@@ -224,90 +319,71 @@ async fn write_workflow(
                  ON CONFLICT (hash) DO NOTHING",
             )
             .await?;
-        tx.execute(&stmt, &[&key.hash, &json]).await?;
+        writes.push(
+            stmt,
+            vec![Box::new(key.hash.clone()), Box::new(json)],
+            OnNoRow::Fine,
+        );
         snapshot = Some(key.hash.clone());
     }
 
     let json = to_json(&workflow)?;
     let status = workflow.status.as_str();
+    let columns: Vec<Param> = vec![
+        Box::new(id.clone()),
+        Box::new(workflow.workflow_name.clone()),
+        Box::new(workflow.workflow_version),
+        Box::new(status),
+        Box::new(workflow.correlation_id.clone()),
+        Box::new(workflow.idempotency_key.clone()),
+        Box::new(workflow.parent_workflow_id.clone()),
+        Box::new(workflow.start_time),
+        Box::new(workflow.update_time),
+        Box::new(workflow.end_time),
+        Box::new(workflow.priority),
+        Box::new(key.hash.clone()),
+        Box::new(next_wake_at),
+        Box::new(json),
+        Box::new(input_json),
+    ];
     match expected_version {
         None => {
             let stmt = tx
                 .prepare_cached(
                     "INSERT INTO workflows (workflow_id, name, def_version, status,
                          correlation_id, idempotency_key, parent_workflow_id, start_time,
-                         update_time, end_time, priority, def_hash, version, next_wake_at, json,
-                         input_json)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13,
-                         $14::text::json, $15::text::json)
+                         update_time, end_time, priority, def_hash, next_wake_at, json,
+                         input_json, version)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                         $14::text::json, $15::text::json, 1)
                      ON CONFLICT (workflow_id) DO NOTHING",
                 )
                 .await?;
-            let n = tx
-                .execute(
-                    &stmt,
-                    &[
-                        &id,
-                        &workflow.workflow_name,
-                        &workflow.workflow_version,
-                        &status,
-                        &workflow.correlation_id,
-                        &workflow.idempotency_key,
-                        &workflow.parent_workflow_id,
-                        &workflow.start_time,
-                        &workflow.update_time,
-                        &workflow.end_time,
-                        &workflow.priority,
-                        &key.hash,
-                        &next_wake_at,
-                        &json,
-                        &input_json,
-                    ],
-                )
-                .await?;
-            if n == 0 {
-                return Err(StoreError::AlreadyExists(format!("workflow {id}")));
-            }
+            writes.push(
+                stmt,
+                columns,
+                OnNoRow::AlreadyExists(format!("workflow {id}")),
+            );
         }
         Some(version) => {
+            if !versions.contains_key(&id) {
+                return Err(StoreError::Conflict(id));
+            }
             // The row is locked and its version checked; the WHERE only guards the guard.
             let stmt = tx
                 .prepare_cached(
-                    "UPDATE workflows SET version = version + 1, name = $3, def_version = $4,
-                         status = $5, correlation_id = $6, idempotency_key = $7,
-                         parent_workflow_id = $8, start_time = $9, update_time = $10,
-                         end_time = $11, priority = $12, def_hash = $13, next_wake_at = $14,
-                         sweep_until = NULL, json = $15::text::json,
-                         input_json = COALESCE($16::text::json, input_json)
-                     WHERE workflow_id = $1 AND version = $2",
+                    "UPDATE workflows SET version = version + 1, name = $2, def_version = $3,
+                         status = $4, correlation_id = $5, idempotency_key = $6,
+                         parent_workflow_id = $7, start_time = $8, update_time = $9,
+                         end_time = $10, priority = $11, def_hash = $12, next_wake_at = $13,
+                         sweep_until = NULL, json = $14::text::json,
+                         input_json = COALESCE($15::text::json, input_json)
+                     WHERE workflow_id = $1 AND version = $16",
                 )
                 .await?;
-            let n = tx
-                .execute(
-                    &stmt,
-                    &[
-                        &id,
-                        &version,
-                        &workflow.workflow_name,
-                        &workflow.workflow_version,
-                        &status,
-                        &workflow.correlation_id,
-                        &workflow.idempotency_key,
-                        &workflow.parent_workflow_id,
-                        &workflow.start_time,
-                        &workflow.update_time,
-                        &workflow.end_time,
-                        &workflow.priority,
-                        &key.hash,
-                        &next_wake_at,
-                        &json,
-                        &input_json,
-                    ],
-                )
-                .await?;
-            if n == 0 || !versions.contains_key(&id) {
-                return Err(StoreError::Conflict(id));
-            }
+            let mut params = columns;
+            params.push(Box::new(version));
+            writes.push(stmt, params, OnNoRow::Conflict(id.clone()));
         }
     }
 
@@ -332,41 +408,43 @@ async fn write_workflow(
                  WHERE tasks.poll_count <= excluded.poll_count",
             )
             .await?;
-        let n = tx
-            .execute(
-                &stmt,
-                &[
-                    &task.task_id,
-                    &id,
-                    &task.seq,
-                    &task.reference_task_name,
-                    &task.task_type,
-                    &task.task_def_name,
-                    &task.status.as_str(),
-                    &task.domain,
-                    &to_json(&task)?,
-                    &task.poll_count,
-                ],
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::Conflict(id));
-        }
+        let doc = to_json(&task)?;
+        writes.push(
+            stmt,
+            vec![
+                Box::new(task.task_id),
+                Box::new(id.clone()),
+                Box::new(task.seq),
+                Box::new(task.reference_task_name),
+                Box::new(task.task_type),
+                Box::new(task.task_def_name),
+                Box::new(task.status.as_str()),
+                Box::new(task.domain),
+                Box::new(doc),
+                Box::new(task.poll_count),
+            ],
+            OnNoRow::Conflict(id.clone()),
+        );
     }
+    let mut unqueue: Vec<String> = removed_tasks.clone();
+    unqueue.extend(queue_remove);
     if !removed_tasks.is_empty() {
         let stmt = tx
             .prepare_cached("DELETE FROM tasks WHERE task_id = ANY($1) AND workflow_id = $2")
             .await?;
-        tx.execute(&stmt, &[&removed_tasks, &id]).await?;
+        writes.push(
+            stmt,
+            vec![Box::new(removed_tasks), Box::new(id.clone())],
+            OnNoRow::Fine,
+        );
     }
-    let unqueue: Vec<&String> = removed_tasks.iter().chain(&queue_remove).collect();
     if !unqueue.is_empty() {
         let stmt = tx
             .prepare_cached("DELETE FROM queue WHERE task_id = ANY($1)")
             .await?;
-        tx.execute(&stmt, &[&unqueue]).await?;
+        writes.push(stmt, vec![Box::new(unqueue)], OnNoRow::Fine);
     }
-    for entry in &queue_push {
+    for entry in queue_push {
         // A task queued again goes to the back of its priority, as SQLite's REPLACE does.
         let stmt = tx
             .prepare_cached(
@@ -377,33 +455,47 @@ async fn write_workflow(
                      visible_at = excluded.visible_at",
             )
             .await?;
-        tx.execute(
-            &stmt,
-            &[
-                &entry.task_id,
-                &entry.queue,
-                &entry.workflow_id,
-                &entry.priority,
-                &entry.visible_at,
+        writes.push(
+            stmt,
+            vec![
+                Box::new(entry.task_id),
+                Box::new(entry.queue),
+                Box::new(entry.workflow_id),
+                Box::new(entry.priority),
+                Box::new(entry.visible_at),
             ],
-        )
-        .await?;
+            OnNoRow::Fine,
+        );
     }
-    append_history(tx, &history).await?;
+    plan_history(tx, &history, writes).await?;
     Ok(snapshot)
 }
 
-/// Appends history events in one statement.
-pub(super) async fn append_history(c: &impl GenericClient, events: &[HistoryEvent]) -> Result<()> {
+/// Plans history events as one statement of `writes`.
+async fn plan_history(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[HistoryEvent],
+    writes: &mut Pipeline,
+) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
+    let (stmt, params) = history_insert(tx, events).await?;
+    writes.push(stmt, params, OnNoRow::Fine);
+    Ok(())
+}
+
+/// The statement that appends `events` (in their order) and its parameters.
+async fn history_insert(
+    c: &impl GenericClient,
+    events: &[HistoryEvent],
+) -> Result<(tokio_postgres::Statement, Vec<Param>)> {
     let mut workflow_ids = Vec::with_capacity(events.len());
     let mut task_ids = Vec::with_capacity(events.len());
     let mut docs = Vec::with_capacity(events.len());
     for e in events {
-        workflow_ids.push(e.workflow_id.as_str());
-        task_ids.push(e.task_id.as_deref());
+        workflow_ids.push(e.workflow_id.clone());
+        task_ids.push(e.task_id.clone());
         docs.push(to_json(e)?);
     }
     // WITH ORDINALITY keeps the events' order in their ids.
@@ -414,18 +506,56 @@ pub(super) async fn append_history(c: &impl GenericClient, events: &[HistoryEven
                  WITH ORDINALITY AS u(w, t, j, n) ORDER BY n",
         )
         .await?;
-    c.execute(&stmt, &[&workflow_ids, &task_ids, &docs]).await?;
+    Ok((
+        stmt,
+        vec![Box::new(workflow_ids), Box::new(task_ids), Box::new(docs)],
+    ))
+}
+
+/// Plans task log lines as one statement of `writes`.
+async fn plan_logs(
+    tx: &deadpool_postgres::Transaction<'_>,
+    logs: &[TaskExecLog],
+    writes: &mut Pipeline,
+) -> Result<()> {
+    if let Some((stmt, params)) = logs_insert(tx, logs).await? {
+        writes.push(stmt, params, OnNoRow::Fine);
+    }
     Ok(())
 }
 
 pub(super) async fn append_logs(c: &impl GenericClient, logs: &[TaskExecLog]) -> Result<()> {
+    if let Some((stmt, params)) = logs_insert(c, logs).await? {
+        execute_owned(c, &stmt, &params).await?;
+    }
+    Ok(())
+}
+
+async fn execute_owned(
+    c: &impl GenericClient,
+    stmt: &tokio_postgres::Statement,
+    params: &[Param],
+) -> Result<()> {
+    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+        .iter()
+        .map(|p| &**p as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    c.execute(stmt, &refs).await?;
+    Ok(())
+}
+
+/// The statement that appends the log lines that name a task, if any, and its parameters.
+async fn logs_insert(
+    c: &impl GenericClient,
+    logs: &[TaskExecLog],
+) -> Result<Option<(tokio_postgres::Statement, Vec<Param>)>> {
     // A log line that names no task cannot be read back; drop it.
     let logs: Vec<&TaskExecLog> = logs.iter().filter(|l| l.task_id.is_some()).collect();
     if logs.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let task_ids: Vec<&str> = logs.iter().filter_map(|l| l.task_id.as_deref()).collect();
-    let texts: Vec<&str> = logs.iter().map(|l| l.log.as_str()).collect();
+    let task_ids: Vec<String> = logs.iter().filter_map(|l| l.task_id.clone()).collect();
+    let texts: Vec<String> = logs.iter().map(|l| l.log.clone()).collect();
     let times: Vec<i64> = logs.iter().map(|l| l.created_time).collect();
     let stmt = c
         .prepare_cached(
@@ -434,8 +564,10 @@ pub(super) async fn append_logs(c: &impl GenericClient, logs: &[TaskExecLog]) ->
                  WITH ORDINALITY AS u(t, l, c, n) ORDER BY n",
         )
         .await?;
-    c.execute(&stmt, &[&task_ids, &texts, &times]).await?;
-    Ok(())
+    Ok(Some((
+        stmt,
+        vec![Box::new(task_ids), Box::new(texts), Box::new(times)],
+    )))
 }
 
 pub(super) async fn remove_workflow(c: &mut Client, workflow_id: &str) -> Result<()> {
