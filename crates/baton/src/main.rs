@@ -137,17 +137,6 @@ enum SyncMode {
     Full,
 }
 
-/// The SQLite file a `--db` URL names (commands that work on SQLite only).
-pub(crate) fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
-    match parse_db_url(url)? {
-        DbUrl::Sqlite(path) => Ok(path),
-        DbUrl::Postgres(_) => bail!(
-            "--db {}: this command works on SQLite databases only for now",
-            redact(url)
-        ),
-    }
-}
-
 /// The database a `--db` URL names.
 #[derive(Debug, PartialEq)]
 enum DbUrl {
@@ -213,6 +202,27 @@ async fn open_store(args: &ServerArgs) -> anyhow::Result<(Arc<dyn Store>, String
             let shown = redact(&url);
             let mut opts = PostgresOptions::new(url);
             opts.max_connections = usize::try_from(args.db_connections).unwrap_or(16);
+            let store = PostgresStore::open(opts)
+                .await
+                .with_context(|| format!("opening PostgreSQL database {shown}"))?;
+            Ok((Arc::new(store), shown))
+        }
+    }
+}
+
+/// Opens the store a `--db` URL names for a short offline command (one PostgreSQL
+/// connection); answers it with the URL fit for messages.
+pub(crate) async fn open_db_url(url: &str) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    match parse_db_url(url)? {
+        DbUrl::Sqlite(path) => {
+            let store = SqliteStore::open_path(&path)
+                .with_context(|| format!("opening SQLite database {}", path.display()))?;
+            Ok((Arc::new(store), path.display().to_string()))
+        }
+        DbUrl::Postgres(url) => {
+            let shown = redact(&url);
+            let mut opts = PostgresOptions::new(url);
+            opts.max_connections = 1;
             let store = PostgresStore::open(opts)
                 .await
                 .with_context(|| format!("opening PostgreSQL database {shown}"))?;
