@@ -115,6 +115,7 @@ fn router(runtime: Arc<Runtime>, config: ServerConfig, shutdown: CancellationTok
     let routes = api::routes()
         .route("/metrics", axum::routing::get(observe::metrics))
         .route("/api/token", axum::routing::post(auth::issue_token))
+        .route("/api/token/whoami", axum::routing::get(auth::whoami))
         .route("/api/webhook/{name}", axum::routing::post(webhook::receive))
         .layer(axum::middleware::from_fn_with_state(auth, auth::require));
     observe::layer(routes, metrics)

@@ -11,11 +11,13 @@ pub mod keys;
 mod policy;
 mod scope;
 pub mod token;
+mod whoami;
 
 pub use backoff::BackoffConfig;
 pub use keys::Role;
 pub use policy::Need;
 pub use scope::TaskScope;
+pub(crate) use whoami::whoami;
 
 use crate::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -124,14 +126,18 @@ pub struct Principal {
     pub role: Role,
     /// The task types this key may poll, update and read (None: every type).
     pub task_types: Option<Arc<[String]>>,
+    /// When the request's token expires (epoch seconds); None for basic auth. Long-lived
+    /// answers (the change stream) end then.
+    pub expires_at: Option<i64>,
 }
 
 impl Principal {
-    fn new(key_id: String, grant: Grant) -> Self {
+    fn new(key_id: String, grant: Grant, expires_at: Option<i64>) -> Self {
         Principal {
             key_id,
             role: grant.role,
             task_types: grant.task_types,
+            expires_at,
         }
     }
 }
@@ -330,7 +336,11 @@ impl Auth {
                     ),
                 })?;
                 match self.grant_of(&claims.key_id).await.map_err(internal)? {
-                    Some(grant) => Ok(Principal::new(claims.key_id, grant)),
+                    Some(grant) => Ok(Principal::new(
+                        claims.key_id,
+                        grant,
+                        Some(claims.expires_at),
+                    )),
                     None => Err(refuse(
                         StatusCode::UNAUTHORIZED,
                         "INVALID_TOKEN",
@@ -343,7 +353,7 @@ impl Auth {
                 .await
                 .map_err(internal)?
             {
-                Some(grant) => Ok(Principal::new(key_id, grant)),
+                Some(grant) => Ok(Principal::new(key_id, grant, None)),
                 None => Err(refuse(
                     StatusCode::UNAUTHORIZED,
                     "INVALID_CREDENTIALS",
