@@ -229,6 +229,31 @@ pub async fn queue_all(
     Ok(Json(sizes.into_iter().collect()))
 }
 
+/// `GET /api/tasks/queue/stats` (a Baton extension): per queue, its depth and how long its
+/// oldest claimable entry has waited, `[{"queueName", "depth", "oldestVisibleAt",
+/// "oldestAgeMs"}]` (the last two null when nothing is claimable yet), ordered by name. One
+/// grouped read over the queue index, like `queue/all`.
+pub async fn queue_stats(
+    State(s): State<AppState>,
+    scope: TaskScope,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    let (stats, now) = s.runtime.queue_stats().await?;
+    Ok(Json(
+        stats
+            .into_iter()
+            .filter(|q| scope.allows_queue(&q.queue))
+            .map(|q| {
+                serde_json::json!({
+                    "queueName": q.queue,
+                    "depth": q.depth,
+                    "oldestVisibleAt": q.oldest_visible_at,
+                    "oldestAgeMs": q.oldest_visible_at.map(|at| now.saturating_sub(at).max(0)),
+                })
+            })
+            .collect(),
+    ))
+}
+
 /// `POST /api/tasks/{workflowId}/{taskRefName}/{status}`: completes (or fails) the first
 /// pending task with that reference, merging the body into its output.
 pub async fn update_by_ref(
