@@ -10,6 +10,7 @@ mod limit_args;
 mod run;
 mod schedule_cli;
 mod task_cli;
+mod tls_args;
 mod worker_cli;
 mod workflow_cli;
 
@@ -108,6 +109,8 @@ struct ServerArgs {
     /// the rules mapping events to workflows (README, Webhooks).
     #[arg(long, env = "BATON_WEBHOOKS")]
     webhooks: Option<PathBuf>,
+    #[command(flatten)]
+    tls: tls_args::TlsArgs,
     #[command(flatten)]
     scripts: ScriptArgs,
 }
@@ -291,11 +294,14 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             tracing::info!("authentication off: loopback address and no API keys")
         }
     }
+    // Before binding, so a bad certificate fails the start with nothing served.
+    let tls = args.tls.load()?;
     let runtime = Runtime::new(store, runtime_config);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    tracing::info!(%addr, %db, "baton server listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, %db, scheme, "baton server listening");
     let webhooks = match &args.webhooks {
         Some(path) => {
             let w =
@@ -310,6 +316,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         auth,
         webhooks: Arc::new(webhooks),
+        tls,
         ..ServerConfig::default()
     };
     args.conn.apply(&mut config);
