@@ -169,6 +169,16 @@ async fn a_worker_key_limited_to_task_types_is_refused_the_others() {
     assert_eq!(all, json!({"scope_mine": 1}));
     let admin_all = s.get_json("/tasks/queue/all").await;
     assert_eq!(admin_all["scope_other"], 1, "{admin_all}");
+    let stats = expect_json(
+        get("/tasks/queue/stats".into()).await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let names: Vec<&str> = stats
+        .as_array()
+        .map(|a| a.iter().filter_map(|q| q["queueName"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["scope_mine"], "{stats}");
     let verbose = expect_json(
         get("/tasks/queue/all/verbose".into()).await.unwrap(),
         StatusCode::OK,

@@ -45,7 +45,7 @@ pub struct WebhookDelivery {
 pub(crate) fn task_types_column(types: &Option<Vec<String>>) -> crate::Result<Option<String>> {
     types
         .as_ref()
-        .map(|t| serde_json::to_string(t))
+        .map(serde_json::to_string)
         .transpose()
         .map_err(|e| crate::StoreError::Database(format!("key task types: {e}")))
 }
