@@ -40,6 +40,7 @@ test('a wrong secret shows the error and signs nobody in', { timeout: 120000 }, 
   assert.equal(await storedToken(page), null);
   assert.equal(await page.locator('table.executions').count(), 0, 'no page behind the form');
   assert.equal(await page.inputValue('#key-secret'), '', 'the wrong secret is cleared');
+  assert.equal(await page.textContent('#live'), 'signed out');
   await screenshot(page, 'signin-wrong-secret');
   page.checkClean();
 });
@@ -72,6 +73,7 @@ test('an admin signs in, sees the actions and the live feed, and signs out', { t
   await page.waitForSelector('form.signin');
   assert.equal(await storedToken(page), null);
   assert.equal(await page.isHidden('#signout'), true);
+  assert.equal(await page.textContent('#live'), 'signed out');
   page.checkClean();
 });
 

@@ -128,6 +128,7 @@ function showWho() {
 
 function showSignIn(reason) {
   signingIn = true;
+  live.stop();
   leavePage();
   lastPath = null;
   showWho();

@@ -26,8 +26,10 @@ function indicator(next) {
   const el = document.getElementById('live');
   if (!el) return;
   el.dataset.state = next;
-  el.textContent = next === 'live' ? 'live' : 'reconnecting…';
-  el.title = next === 'live' ? 'Receiving changes as they are committed' : 'Lost the live feed; retrying';
+  const text = { live: 'live', off: 'signed out', down: 'reconnecting…' };
+  const title = { live: 'Receiving changes as they are committed', off: 'Sign in to receive changes', down: 'Lost the live feed; retrying' };
+  el.textContent = text[next] || text.down;
+  el.title = title[next] || title.down;
 }
 
 function deliver(change) {
@@ -124,13 +126,13 @@ let leading = false;
 let waiting = null; // aborts this tab's wait for the lock
 
 /** Stops reading and waiting (signed out); the shell calls `start()` after signing in. */
-function stop() {
+export function stop() {
   if (reading) reading.abort();
   if (waiting) waiting.abort();
   reading = null;
   waiting = null;
   started = false;
-  indicator('down');
+  indicator('off');
 }
 
 export function start() {
