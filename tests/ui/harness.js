@@ -1,7 +1,7 @@
 // A real `baton server` on 127.0.0.1 (random port, fresh SQLite file), Debian's chromium
 // driven by playwright-core, and small API helpers the tests use to play the worker.
 
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,12 +40,19 @@ async function until(what, check, ms = WAIT_MS) {
   throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`);
 }
 
-export async function startServer() {
+/** Starts a server; `roles` (e.g. ['admin', 'viewer']) creates a key of each with `baton keys
+ * create` first, which turns authentication on. Answers {root, keys: {role: {keyId,
+ * keySecret}}, keysCli(args), stop()}. */
+export async function startServer({ roles = [] } = {}) {
   const bin = process.env.BATON_BIN || join(repo, 'target', 'debug', 'baton');
   const dir = mkdtempSync(join(tmpdir(), 'baton-ui-'));
+  const db = `sqlite://${join(dir, 'baton.db')}`;
+  const keysCli = (args) => execFileSync(bin, ['keys', '--db', db, ...args], { encoding: 'utf8' });
+  const keys = {};
+  for (const role of roles) keys[role] = JSON.parse(keysCli(['create', '--role', role, '--name', `ui ${role}`]));
   const port = await freePort();
   const log = openSync(join(dir, 'server.log'), 'w');
-  const child = spawn(bin, ['server', '--host', '127.0.0.1', '--port', String(port), '--db', `sqlite://${join(dir, 'baton.db')}`],
+  const child = spawn(bin, ['server', '--host', '127.0.0.1', '--port', String(port), '--db', db],
     { stdio: ['ignore', log, log] });
   let exited = null;
   child.on('exit', (code, signal) => { exited = { code, signal }; });
@@ -61,6 +68,8 @@ export async function startServer() {
   }
   return {
     root,
+    keys,
+    keysCli,
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');
@@ -80,14 +89,17 @@ export async function launchBrowser() {
   });
 }
 
-/** A page whose console errors and failed requests fail the test at `check()`. */
-export async function openPage(browser, opts = {}) {
+/** A page whose console errors and failed requests fail the test at `check()`; console
+ * errors matching `allowConsole` (e.g. the expected 401 before signing in) do not. */
+export async function openPage(browser, { allowConsole = null, ...opts } = {}) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, ...opts });
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT_MS);
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !(allowConsole && allowConsole.test(m.text()))) problems.push(`console: ${m.text()}`);
+  });
   page.checkClean = () => {
     if (problems.length) throw new Error(problems.join('\n'));
   };
@@ -99,11 +111,25 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: join(resultsDir, `${name}.png`), fullPage: true });
 }
 
-export function apiClient(root) {
+/** API calls as a client would make them; with `key` ({keyId, keySecret}) they carry a token
+ * from POST /api/token. */
+export function apiClient(root, key = null) {
+  let token = null;
+  async function authHeaders() {
+    if (!key) return {};
+    if (!token) {
+      const res = await fetch(`${root}/api/token`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(key),
+      });
+      if (!res.ok) throw new Error(`POST /api/token: ${res.status} ${await res.text()}`);
+      token = (await res.json()).token;
+    }
+    return { 'X-Authorization': token };
+  }
   async function call(method, path, body) {
     const res = await fetch(`${root}/api${path}`, {
       method,
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      headers: { ...(await authHeaders()), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();

@@ -280,6 +280,11 @@ test('the queues page shows depth live and finds the oldest waiting task', { tim
   await page.goto(`${server.root}/#/queues`);
   const row = 'tr[data-queue="ui_queue_task"]';
   await page.waitForFunction((sel) => document.querySelector(`${sel} td.num`)?.textContent === '3', row);
+  // The oldest entry's age shows without asking.
+  const rawAge = await page.getAttribute(`${row} td.oldest`, 'data-age-ms');
+  assert.notEqual(rawAge, '', 'an age is shown');
+  assert.ok(Number(rawAge) >= 0 && Number(rawAge) < 120000, `age ${rawAge}`);
+  assert.match(await page.textContent(`${row} td.oldest .age`), /\d+(\.\d)? (ms|s)/);
   await page.click(`${row} button[aria-label^="find the oldest"]`);
   await page.waitForSelector(`${row} a[href="#/execution/${firstId}"]`);
   // A worker takes one: the depth follows without a reload, and the finding stays.

@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -146,13 +145,14 @@ impl Drop for InFlight {
     }
 }
 
-/// The TCP stream, telling [`Activity`] about every byte that moves.
-struct Tracked {
-    inner: TcpStream,
+/// The connection's stream (TCP, or TLS over TCP), telling [`Activity`] about every byte
+/// that moves.
+struct Tracked<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -167,7 +167,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -277,9 +277,16 @@ fn body_timeout_response(after: Duration) -> Response<Body> {
 
 /// Serves one accepted connection until the client closes it, a deadline passes, or `stop`
 /// says so. Errors are the client's doing and only logged at debug level.
-pub(crate) async fn serve(stream: TcpStream, router: Router, t: Timeouts, stop: Stop) {
-    // The client's address, for per-address limits (failed-authentication back-off).
-    let peer = stream.peer_addr().ok();
+/// `peer` is the client's address, for per-address limits (failed-authentication back-off).
+pub(crate) async fn serve<S>(
+    stream: S,
+    peer: Option<std::net::SocketAddr>,
+    router: Router,
+    t: Timeouts,
+    stop: Stop,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         inner: stream,

@@ -14,6 +14,7 @@ mod extract;
 mod listener;
 mod nofile;
 mod observe;
+pub mod tls;
 pub mod webhook;
 
 use axum::Router;
@@ -67,6 +68,8 @@ pub struct ServerConfig {
     pub auth: auth::AuthConfig,
     /// Configured webhooks (`--webhooks FILE`); none by default.
     pub webhooks: Arc<webhook::WebhookConfig>,
+    /// Serve HTTPS with these files (`--tls-cert`, `--tls-key`); plain HTTP when None.
+    pub tls: Option<Arc<tls::TlsFiles>>,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(10),
             auth: auth::AuthConfig::default(),
             webhooks: Arc::default(),
+            tls: None,
         }
     }
 }
@@ -115,6 +119,7 @@ fn router(runtime: Arc<Runtime>, config: ServerConfig, shutdown: CancellationTok
     let routes = api::routes()
         .route("/metrics", axum::routing::get(observe::metrics))
         .route("/api/token", axum::routing::post(auth::issue_token))
+        .route("/api/token/whoami", axum::routing::get(auth::whoami))
         .route("/api/webhook/{name}", axum::routing::post(webhook::receive))
         .layer(axum::middleware::from_fn_with_state(auth, auth::require));
     observe::layer(routes, metrics)

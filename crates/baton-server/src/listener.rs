@@ -148,8 +148,8 @@ pub(crate) async fn run(
             _ = &mut shutdown => break,
             res = listener.accept() => res,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => (stream, peer),
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
                 // EMFILE and kin: the listener is fine; wait for descriptors to come back.
@@ -165,8 +165,34 @@ pub(crate) async fn run(
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let (router, stop) = (router.clone(), stop.clone());
+                let tls = config.tls.as_ref().map(|t| t.acceptor());
                 connections.spawn(async move {
-                    conn::serve(stream, router, timeouts, stop).await;
+                    match tls {
+                        None => conn::serve(stream, Some(peer), router, timeouts, stop).await,
+                        Some(acceptor) => {
+                            // The handshake runs in the connection's task, bounded like the
+                            // request headers, so a slow client cannot stall accepting.
+                            let handshake =
+                                tokio::time::timeout(timeouts.header, acceptor.accept(stream));
+                            let tls_stream = tokio::select! {
+                                _ = stop.force.cancelled() => None,
+                                res = handshake => match res {
+                                    Ok(Ok(s)) => Some(s),
+                                    Ok(Err(e)) => {
+                                        tracing::debug!(error = %e, "TLS handshake failed");
+                                        None
+                                    }
+                                    Err(_) => {
+                                        tracing::debug!("TLS handshake timed out");
+                                        None
+                                    }
+                                },
+                            };
+                            if let Some(s) = tls_stream {
+                                conn::serve(s, Some(peer), router, timeouts, stop).await;
+                            }
+                        }
+                    }
                     drop(permit);
                 });
             }

@@ -30,6 +30,7 @@ async fn create_key(dir: &std::path::Path, role: &str) -> Key {
             secret_hash: k.secret_hash.clone(),
             created_at: 1,
             revoked_at: None,
+            task_types: None,
         })
         .await
         .expect("put key");

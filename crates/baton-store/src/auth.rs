@@ -14,6 +14,8 @@ pub struct ApiKey {
     pub secret_hash: String,
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
+    /// The task types a (worker) key may poll, update and read; `None` for every type.
+    pub task_types: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -25,6 +27,7 @@ impl std::fmt::Debug for ApiKey {
             .field("role", &self.role)
             .field("created_at", &self.created_at)
             .field("revoked_at", &self.revoked_at)
+            .field("task_types", &self.task_types)
             .finish_non_exhaustive()
     }
 }
@@ -36,4 +39,20 @@ pub struct WebhookDelivery {
     pub delivery_id: String,
     pub received_at: Millis,
     pub workflow_ids: Vec<String>,
+}
+
+/// `task_types` as stored: a JSON array, or NULL for every type.
+pub(crate) fn task_types_column(types: &Option<Vec<String>>) -> crate::Result<Option<String>> {
+    types
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| crate::StoreError::Database(format!("key task types: {e}")))
+}
+
+/// The stored `task_types` column read back.
+pub(crate) fn task_types_from_column(raw: Option<String>) -> crate::Result<Option<Vec<String>>> {
+    raw.map(|r| serde_json::from_str(&r))
+        .transpose()
+        .map_err(|e| crate::StoreError::Corrupt(format!("key task types: {e}")))
 }

@@ -824,8 +824,16 @@ pub mod suite {
             secret_hash: "$argon2id$x".into(),
             created_at: NOW,
             revoked_at: None,
+            task_types: None,
         };
         store.put_api_key(key.clone()).await.unwrap();
+        let scoped = baton_store::ApiKey {
+            key_id: "k2".into(),
+            task_types: Some(vec!["build".into(), "flash".into()]),
+            ..key.clone()
+        };
+        store.put_api_key(scoped.clone()).await.unwrap();
+        assert_eq!(store.get_api_key("k2").await.unwrap(), Some(scoped));
         let again = store.put_api_key(key.clone()).await.unwrap_err();
         assert!(matches!(again, StoreError::AlreadyExists(_)), "{again:?}");
         assert_eq!(store.get_api_key("k1").await.unwrap(), Some(key.clone()));
@@ -833,8 +841,13 @@ pub mod suite {
         assert!(store.revoke_api_key("k1", NOW + 5).await.unwrap());
         assert!(!store.revoke_api_key("k1", NOW + 6).await.unwrap());
         let listed = store.list_api_keys().await.unwrap();
-        assert_eq!(listed.len(), 1);
+        assert_eq!(listed.len(), 2);
         assert_eq!(listed[0].revoked_at, Some(NOW + 5));
+        assert_eq!(listed[0].task_types, None);
+        assert_eq!(
+            listed[1].task_types.as_deref(),
+            Some(&["build".to_string(), "flash".to_string()][..])
+        );
 
         let first = store.server_secret("tokens", vec![1, 2, 3]).await.unwrap();
         let second = store.server_secret("tokens", vec![9, 9]).await.unwrap();

@@ -1,5 +1,7 @@
 // The one way the UI talks to Baton: the public REST API, as any client does.
 
+import { authHeaders, expired } from './session.js';
+
 export class ApiError extends Error {
   constructor(status, message, body) {
     super(message);
@@ -11,7 +13,7 @@ export class ApiError extends Error {
 /** Calls the API; answers parsed JSON, text, or null for an empty body. Errors become
  * ApiError with the server's message (Conductor's error shape) when there is one. */
 export async function api(method, path, body, { raw = false } = {}) {
-  const init = { method, headers: { Accept: 'application/json, text/plain' } };
+  const init = { method, headers: { Accept: 'application/json, text/plain', ...authHeaders() } };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = typeof body === 'string' && raw ? body : JSON.stringify(body);
@@ -28,6 +30,7 @@ export async function api(method, path, body, { raw = false } = {}) {
   if (text && type.includes('json')) {
     try { data = JSON.parse(text); } catch { data = text; }
   }
+  if (res.status === 401) expired();
   if (!res.ok) {
     const message = (data && typeof data === 'object' && data.message) || text || res.statusText;
     throw new ApiError(res.status, `${res.status}: ${message}`, data);

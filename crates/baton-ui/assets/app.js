@@ -2,6 +2,8 @@
 
 import { h, clear } from './dom.js';
 import * as live from './live.js';
+import * as session from './session.js';
+import * as signin from './pages/signin.js';
 import { confirmAction } from './dialogs.js';
 import { current } from './route.js';
 import * as home from './pages/home.js';
@@ -26,13 +28,20 @@ const routes = [
 
 let cleanup = null;
 let lastPath = null;
+// While the sign-in form shows, navigating renders nothing else.
+let signingIn = false;
+
+function leavePage() {
+  if (cleanup) { try { cleanup(); } catch (e) { console.error(e); } }
+  cleanup = null;
+}
 
 function render() {
+  if (signingIn) return;
   const { path, params } = current();
   const main = document.getElementById('main');
   const samePage = path === lastPath;
-  if (cleanup) { try { cleanup(); } catch (e) { console.error(e); } }
-  cleanup = null;
+  leavePage();
   clear(main);
   for (const [re, page, nav] of routes) {
     const m = path.match(re);
@@ -104,10 +113,59 @@ function onKey(e) {
   }
 }
 
+/** The header's "signed in as" and sign-out button, shown only with authentication on. */
+function showWho() {
+  const me = session.who();
+  const who = document.getElementById('who');
+  const out = document.getElementById('signout');
+  const on = !!me?.authentication;
+  who.hidden = !on;
+  out.hidden = !on;
+  who.textContent = on ? `${me.role} · ${me.keyId.slice(0, 8)}` : '';
+  who.title = on ? `Signed in with key ${me.keyId} (role ${me.role})` : '';
+  document.body.dataset.role = on ? me.role : 'open';
+}
+
+function showSignIn(reason) {
+  signingIn = true;
+  live.stop();
+  leavePage();
+  lastPath = null;
+  showWho();
+  signin.render(document.getElementById('main'), { reason });
+}
+
+session.onSignedIn(() => {
+  signingIn = false;
+  showWho();
+  live.start();
+  render();
+});
+session.onSignedOut((reason) => showSignIn(reason));
+
+async function boot() {
+  let ready;
+  try {
+    ready = await session.init();
+  } catch (e) {
+    const main = document.getElementById('main');
+    clear(main);
+    main.append(h('h1', {}, 'Baton is not answering'), h('p', { class: 'error' }, e.message));
+    return;
+  }
+  if (!ready) {
+    showSignIn('');
+    return;
+  }
+  showWho();
+  live.start();
+  render();
+}
+
 applyTheme(localStorage.getItem('baton-theme'));
 document.getElementById('theme').addEventListener('click', toggleTheme);
 document.getElementById('help').addEventListener('click', showHelp);
+document.getElementById('signout').addEventListener('click', () => session.signOut(''));
 document.addEventListener('keydown', onKey);
 window.addEventListener('hashchange', render);
-live.start();
-render();
+boot();

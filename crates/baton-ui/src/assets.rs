@@ -19,6 +19,7 @@ static FILES: &[(&str, &[u8])] = embed!(
     "app.js",
     "route.js",
     "api.js",
+    "session.js",
     "live.js",
     "dom.js",
     "dialogs.js",
@@ -33,6 +34,7 @@ static FILES: &[(&str, &[u8])] = embed!(
     "pages/queues.js",
     "pages/schedules.js",
     "pages/handlers.js",
+    "pages/signin.js",
 );
 
 /// What `index.html` says where the asset prefix goes.

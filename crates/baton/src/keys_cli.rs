@@ -1,14 +1,15 @@
-//! `baton keys create|list|revoke`: API keys, managed directly in the database (no server
-//! needed; a running server sees a revocation within a second). Data goes to stdout.
+//! `baton keys create|list|revoke`: API keys, managed directly in the database, SQLite or
+//! PostgreSQL (no server needed; a running server sees a revocation within a second). Data
+//! goes to stdout.
 
 use anyhow::{bail, Context};
 use baton_server::auth::{keys, Role};
-use baton_store::{ApiKey, SqliteStore, Store};
+use baton_store::ApiKey;
 use serde_json::json;
 
 #[derive(clap::Args, Debug)]
 pub struct KeysArgs {
-    /// Database URL: `sqlite://PATH`.
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST:PORT/DATABASE`.
     #[arg(
         long,
         env = "BATON_DB",
@@ -31,6 +32,10 @@ enum KeysCommand {
         /// A label for people.
         #[arg(long, default_value = "")]
         name: String,
+        /// Limit a worker key to these task types (comma-separated): its polls, updates,
+        /// logs and task and queue reads for other types are refused (403).
+        #[arg(long, value_delimiter = ',')]
+        task_types: Option<Vec<String>>,
     },
     /// List keys (ids, names, roles, revocation), one JSON object per line; never secrets.
     List,
@@ -39,14 +44,23 @@ enum KeysCommand {
 }
 
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
-    let path = crate::sqlite_path(&args.db)?;
-    let store = SqliteStore::open_path(&path)
-        .with_context(|| format!("opening SQLite database {}", path.display()))?;
+    let (store, _) = crate::open_db_url(&args.db).await?;
     match args.command {
-        KeysCommand::Create { role, name } => {
+        KeysCommand::Create {
+            role,
+            name,
+            task_types,
+        } => {
             let Some(role) = Role::parse(&role) else {
                 bail!("--role {role}: unknown role; use one of {}", Role::NAMES);
             };
+            let task_types = task_types.map(checked_task_types).transpose()?;
+            if task_types.is_some() && role != Role::Worker {
+                bail!(
+                    "--task-types limits worker keys only; --role {} keys reach every type",
+                    role.as_str()
+                );
+            }
             let key = tokio::task::spawn_blocking(keys::make_key)
                 .await
                 .context("hashing the secret")?
@@ -59,11 +73,13 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
                     secret_hash: key.secret_hash.clone(),
                     created_at: baton_runtime::Clock::System.now_ms(),
                     revoked_at: None,
+                    task_types: task_types.clone(),
                 })
                 .await?;
             println!(
                 "{}",
-                json!({"keyId": key.key_id, "keySecret": key.secret, "role": role.as_str(), "name": name})
+                json!({"keyId": key.key_id, "keySecret": key.secret, "role": role.as_str(),
+                       "name": name, "taskTypes": task_types})
             );
             eprintln!("keep the secret now: it is stored only as a hash and cannot be shown again");
         }
@@ -72,6 +88,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
                 println!(
                     "{}",
                     json!({"keyId": k.key_id, "name": k.name, "role": k.role,
+                           "taskTypes": k.task_types,
                            "createdAt": k.created_at, "revokedAt": k.revoked_at})
                 );
             }
@@ -90,4 +107,22 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `--task-types` list trimmed, without duplicates, each name non-empty and free of
+/// white space.
+fn checked_task_types(raw: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for t in raw.iter().map(|t| t.trim()) {
+        if t.is_empty() {
+            bail!("--task-types: a task type name is empty; give names separated by commas");
+        }
+        if t.chars().any(char::is_whitespace) {
+            bail!("--task-types: '{t}' contains white space; task type names cannot");
+        }
+        if !out.iter().any(|o| o == t) {
+            out.push(t.to_string());
+        }
+    }
+    Ok(out)
 }

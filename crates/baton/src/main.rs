@@ -10,6 +10,7 @@ mod limit_args;
 mod run;
 mod schedule_cli;
 mod task_cli;
+mod tls_args;
 mod worker_cli;
 mod workflow_cli;
 
@@ -109,6 +110,8 @@ struct ServerArgs {
     #[arg(long, env = "BATON_WEBHOOKS")]
     webhooks: Option<PathBuf>,
     #[command(flatten)]
+    tls: tls_args::TlsArgs,
+    #[command(flatten)]
     scripts: ScriptArgs,
 }
 
@@ -135,17 +138,6 @@ pub(crate) struct ScriptArgs {
 enum SyncMode {
     Normal,
     Full,
-}
-
-/// The SQLite file a `--db` URL names (commands that work on SQLite only).
-pub(crate) fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
-    match parse_db_url(url)? {
-        DbUrl::Sqlite(path) => Ok(path),
-        DbUrl::Postgres(_) => bail!(
-            "--db {}: this command works on SQLite databases only for now",
-            redact(url)
-        ),
-    }
 }
 
 /// The database a `--db` URL names.
@@ -221,6 +213,27 @@ async fn open_store(args: &ServerArgs) -> anyhow::Result<(Arc<dyn Store>, String
     }
 }
 
+/// Opens the store a `--db` URL names for a short offline command (one PostgreSQL
+/// connection); answers it with the URL fit for messages.
+pub(crate) async fn open_db_url(url: &str) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    match parse_db_url(url)? {
+        DbUrl::Sqlite(path) => {
+            let store = SqliteStore::open_path(&path)
+                .with_context(|| format!("opening SQLite database {}", path.display()))?;
+            Ok((Arc::new(store), path.display().to_string()))
+        }
+        DbUrl::Postgres(url) => {
+            let shown = redact(&url);
+            let mut opts = PostgresOptions::new(url);
+            opts.max_connections = 1;
+            let store = PostgresStore::open(opts)
+                .await
+                .with_context(|| format!("opening PostgreSQL database {shown}"))?;
+            Ok((Arc::new(store), shown))
+        }
+    }
+}
+
 /// Applies the script limits and starts the script sandbox: from here on every script runs in
 /// worker processes (this binary under [`SCRIPT_WORKER_COMMAND`]), bounded in memory and time.
 pub(crate) fn install_script_sandbox(args: &ScriptArgs) -> anyhow::Result<()> {
@@ -281,11 +294,14 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             tracing::info!("authentication off: loopback address and no API keys")
         }
     }
+    // Before binding, so a bad certificate fails the start with nothing served.
+    let tls = args.tls.load()?;
     let runtime = Runtime::new(store, runtime_config);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    tracing::info!(%addr, %db, "baton server listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, %db, scheme, "baton server listening");
     let webhooks = match &args.webhooks {
         Some(path) => {
             let w =
@@ -300,6 +316,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         auth,
         webhooks: Arc::new(webhooks),
+        tls,
         ..ServerConfig::default()
     };
     args.conn.apply(&mut config);

@@ -3,9 +3,12 @@
 
 mod common;
 
+use base64::Engine;
 use common::{free_port, log_tail, KillOnDrop};
+use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sha2::Sha256;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,6 +57,10 @@ struct Server {
 }
 
 async fn start(dir: &Path, host: &str, extra: &[&str]) -> Server {
+    start_with_env(dir, host, extra, &[]).await
+}
+
+async fn start_with_env(dir: &Path, host: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let log = dir.join("server.log");
     let child = Command::new(env!("CARGO_BIN_EXE_baton"))
@@ -68,6 +75,7 @@ async fn start(dir: &Path, host: &str, extra: &[&str]) -> Server {
         ])
         .args(["--db", &db_url(dir)])
         .args(extra)
+        .envs(env.iter().copied())
         // Everything, so a secret logged at any level is caught.
         .env("RUST_LOG", "trace")
         .stdin(Stdio::null())
@@ -190,6 +198,19 @@ async fn keys_cli_tokens_request_ids_and_no_secret_in_logs() {
         .await
         .unwrap();
     assert_eq!(basic.status(), StatusCode::OK);
+    let wrong_basic = c
+        .get(format!("{}/api/metadata/taskdefs", s.root))
+        .basic_auth(&admin_id, Some("wrong-basic-secret-xyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_basic.status(), StatusCode::UNAUTHORIZED);
+    // The Authorization headers as sent: a log line with the header would hold these.
+    let b64 = |id: &str, secret: &str| {
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    };
+    let basic_header = b64(&admin_id, &admin_secret);
+    let wrong_basic_header = b64(&admin_id, "wrong-basic-secret-xyz");
 
     // `baton schedule` against the authenticated server: refused without a key, fine with one.
     let schedule = |key: Option<(&str, &str)>| {
@@ -274,6 +295,12 @@ async fn keys_cli_tokens_request_ids_and_no_secret_in_logs() {
         ("admin token", admin_token.as_str()),
         ("viewer token", viewer_token.as_str()),
         ("wrong secret", "wrong-secret-xyz"),
+        ("wrong basic secret", "wrong-basic-secret-xyz"),
+        ("basic Authorization header", basic_header.as_str()),
+        (
+            "wrong basic Authorization header",
+            wrong_basic_header.as_str(),
+        ),
     ] {
         assert!(!log.contains(secret), "the {what} reached the log");
     }
@@ -302,4 +329,60 @@ async fn keys_cli_tokens_request_ids_and_no_secret_in_logs() {
         1,
         "logged once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_secrets_and_signatures_stay_out_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks.toml");
+    std::fs::write(
+        &hooks,
+        "[hooks.github]\nsecret_env = \"BATON_TEST_HOOK_SECRET\"\n\n\
+         [[hooks.github.rules]]\nevent = \"push\"\nworkflow = \"no_such_flow\"\n",
+    )
+    .unwrap();
+    let secret = "hook-secret-5f2c9a";
+    let s = start_with_env(
+        dir.path(),
+        "127.0.0.1",
+        &["--webhooks", hooks.to_str().unwrap()],
+        &[("BATON_TEST_HOOK_SECRET", secret)],
+    )
+    .await;
+    let body = br#"{"ref": "refs/heads/main", "after": "abc"}"#;
+    let sign = |key: &str| {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let c = reqwest::Client::new();
+    let deliver = |signature: String, delivery: &'static str| {
+        c.post(format!("{}/api/webhook/github", s.root))
+            .header("x-github-event", "push")
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", signature)
+            .body(body.to_vec())
+            .send()
+    };
+    let wrong = deliver(sign("a-guessed-secret"), "d-wrong").await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(!wrong.text().await.unwrap().contains(secret));
+    // Signed right; the mapped workflow does not exist, so the start fails and is logged.
+    let right = deliver(sign(secret), "d-right").await.unwrap();
+    assert_ne!(right.status(), StatusCode::UNAUTHORIZED);
+    assert!(!right.text().await.unwrap().contains(secret));
+
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(
+        log.contains("d-wrong") || log.contains("webhook"),
+        "the deliveries were logged at all:\n{}",
+        log_tail(&s.log)
+    );
+    for (what, needle) in [
+        ("webhook secret", secret.to_string()),
+        ("valid signature", sign(secret)),
+        ("wrong signature", sign("a-guessed-secret")),
+    ] {
+        assert!(!log.contains(&needle), "the {what} reached the log");
+    }
 }

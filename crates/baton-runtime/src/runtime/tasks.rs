@@ -174,6 +174,13 @@ impl Runtime {
         Ok(self.store.queue_sizes().await?)
     }
 
+    /// Each queue's depth and the visibility time of its oldest claimable entry, now (one
+    /// grouped read over the queue's index, as `queue_sizes`).
+    pub async fn queue_stats(&self) -> Result<(Vec<baton_store::QueueStat>, i64)> {
+        let now = self.now();
+        Ok((self.store.queue_stats(now).await?, now))
+    }
+
     pub async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>> {
         Ok(self.store.history(workflow_id).await?)
     }

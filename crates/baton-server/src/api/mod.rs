@@ -166,6 +166,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/tasks/queue/sizes", get(tasks::queue_sizes))
         .route("/api/tasks/queue/size", get(tasks::queue_size))
         .route("/api/tasks/queue/all", get(tasks::queue_all))
+        // Baton extension: depth and oldest entry age per queue (the UI's queues page)
+        .route("/api/tasks/queue/stats", get(tasks::queue_stats))
         .route("/api/tasks/queue/polldata", get(tasks::poll_data))
         .route("/api/tasks/queue/polldata/all", get(tasks::poll_data_all))
         .route("/api/tasks/search", get(tasks::search))

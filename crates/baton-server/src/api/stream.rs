@@ -6,12 +6,15 @@
 //! the client should re-read what it shows. `?workflowId=` keeps one workflow's changes
 //! only. A comment line every [`KEEP_ALIVE`] (or half the server's idle timeout, if that is
 //! shorter: a streaming response counts as idle between writes) keeps the stream open.
-//! Streams end when the server starts shutting down.
+//! Streams end when the server starts shutting down, and when the token they were opened
+//! with expires (the client reconnects with a fresh one, or is asked to sign in again).
 
 use super::params::{text, QueryMap};
+use crate::auth::Principal;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Extension;
 use futures_util::stream::{self, Stream};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -19,11 +22,26 @@ use tokio::sync::broadcast::error::RecvError;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// Waits until `at`, or forever when there is no deadline.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 pub async fn stream(
     State(s): State<AppState>,
+    principal: Option<Extension<Principal>>,
     Query(q): Query<QueryMap>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let only = text(&q, "workflowId");
+    // The token's expiry, read from the wall clock the token was signed against.
+    let expires = principal.and_then(|Extension(p)| p.expires_at).map(|secs| {
+        let now_ms = baton_runtime::Clock::System.now_ms();
+        let left_ms = secs.saturating_mul(1000).saturating_sub(now_ms).max(0);
+        tokio::time::Instant::now() + Duration::from_millis(left_ms.unsigned_abs())
+    });
     let rx = s.runtime.subscribe_changes();
     let stopping = s.shutdown.clone();
     // The first event tells the client the stream is live: anything it reads after this
@@ -35,6 +53,7 @@ pub async fn stream(
             loop {
                 let next = tokio::select! {
                     _ = stopping.cancelled() => return None,
+                    _ = until(expires) => return None,
                     next = rx.recv() => next,
                 };
                 let event = match next {

@@ -1,6 +1,7 @@
 //! `/api/tasks/...`: the worker protocol (poll, update), logs, queues.
 
 use super::params::{opt, plain, text, QueryMap};
+use crate::auth::TaskScope;
 use crate::error::ApiError;
 use crate::extract::{body_error, JsonBody};
 use crate::AppState;
@@ -20,9 +21,11 @@ const MAX_POLL_TIMEOUT_MS: u64 = 5000;
 
 pub async fn poll_one(
     State(s): State<AppState>,
+    scope: TaskScope,
     Path(task_type): Path<String>,
     Query(q): Query<QueryMap>,
 ) -> ApiResult<Response> {
+    scope.check(&task_type)?;
     let worker = text(&q, "workerid");
     let domain = text(&q, "domain");
     let mut tasks = s
@@ -43,9 +46,11 @@ pub async fn poll_one(
 
 pub async fn poll_batch(
     State(s): State<AppState>,
+    scope: TaskScope,
     Path(task_type): Path<String>,
     Query(q): Query<QueryMap>,
 ) -> ApiResult<Response> {
+    scope.check(&task_type)?;
     let worker = text(&q, "workerid");
     let domain = text(&q, "domain");
     let count = opt::<i64>(&q, "count")?.unwrap_or(1);
@@ -77,8 +82,10 @@ pub async fn poll_batch(
 /// nothing), so SDKs do not retry it.
 pub async fn update_v1(
     State(s): State<AppState>,
+    scope: TaskScope,
     JsonBody(result): JsonBody<TaskResult>,
 ) -> ApiResult<Response> {
+    check_task(&s, &scope, &result.task_id).await?;
     let resp = s.runtime.update_task(result).await?;
     Ok(plain(resp.task_id))
 }
@@ -87,8 +94,10 @@ pub async fn update_v1(
 /// worker (200) or 204.
 pub async fn update_v2(
     State(s): State<AppState>,
+    scope: TaskScope,
     JsonBody(result): JsonBody<TaskResult>,
 ) -> ApiResult<Response> {
+    check_task(&s, &scope, &result.task_id).await?;
     let worker = result.worker_id.clone();
     let resp = s.runtime.update_task(result).await?;
     if resp.stale.is_some() || !resp.terminal || resp.task_type.is_empty() {
@@ -110,19 +119,37 @@ pub async fn update_v2(
     })
 }
 
+/// For a key limited to some task types: 403 unless the task `task_id` is of one of them.
+/// A task that does not exist passes, so the operation answers as it would for anyone.
+async fn check_task(s: &AppState, scope: &TaskScope, task_id: &str) -> ApiResult<()> {
+    if scope.types().is_none() {
+        return Ok(());
+    }
+    match s.runtime.get_task(task_id).await {
+        Ok(task) => scope.check(&task.task_type),
+        Err(baton_runtime::Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn get(
     State(s): State<AppState>,
+    scope: TaskScope,
     Path(task_id): Path<String>,
 ) -> ApiResult<Json<baton_model::Task>> {
-    Ok(Json(s.runtime.get_task(&task_id).await?))
+    let task = s.runtime.get_task(&task_id).await?;
+    scope.check(&task.task_type)?;
+    Ok(Json(task))
 }
 
 /// The body is the raw log line; a JSON string is decoded (the JS SDK quotes it).
 pub async fn add_log(
     State(s): State<AppState>,
+    scope: TaskScope,
     Path(task_id): Path<String>,
     req: Request,
 ) -> ApiResult<()> {
+    check_task(&s, &scope, &task_id).await?;
     let bytes = Bytes::from_request(req, &()).await.map_err(body_error)?;
     let raw = String::from_utf8_lossy(&bytes).to_string();
     let line = match serde_json::from_str::<serde_json::Value>(&raw) {
@@ -132,7 +159,12 @@ pub async fn add_log(
     Ok(s.runtime.add_task_log(&task_id, line).await?)
 }
 
-pub async fn logs(State(s): State<AppState>, Path(task_id): Path<String>) -> ApiResult<Response> {
+pub async fn logs(
+    State(s): State<AppState>,
+    scope: TaskScope,
+    Path(task_id): Path<String>,
+) -> ApiResult<Response> {
+    check_task(&s, &scope, &task_id).await?;
     let logs: Vec<TaskExecLog> = s.runtime.task_logs(&task_id).await?;
     Ok(if logs.is_empty() {
         StatusCode::NO_CONTENT.into_response()
@@ -143,6 +175,7 @@ pub async fn logs(State(s): State<AppState>, Path(task_id): Path<String>) -> Api
 
 pub async fn queue_sizes(
     State(s): State<AppState>,
+    scope: TaskScope,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> ApiResult<Json<IndexMap<String, i64>>> {
     // `taskType` may repeat.
@@ -153,6 +186,9 @@ pub async fn queue_sizes(
         .filter(|(k, _)| *k == "taskType")
         .map(|(_, v)| v.replace("%3A", ":").replace("%3a", ":"))
         .collect();
+    for w in &wanted {
+        scope.check_queue(w)?;
+    }
     let sizes = s.runtime.queue_sizes().await?;
     let mut out = IndexMap::new();
     for w in wanted {
@@ -164,6 +200,7 @@ pub async fn queue_sizes(
 
 pub async fn queue_size(
     State(s): State<AppState>,
+    scope: TaskScope,
     Query(q): Query<QueryMap>,
 ) -> ApiResult<Json<i64>> {
     let Some(task_type) = text(&q, "taskType") else {
@@ -171,6 +208,7 @@ pub async fn queue_size(
             "query parameter 'taskType' is required",
         ));
     };
+    scope.check_queue(&task_type)?;
     let queue = baton_model::queue_name(&task_type, text(&q, "domain").as_deref());
     let sizes = s.runtime.queue_sizes().await?;
     Ok(Json(
@@ -181,10 +219,39 @@ pub async fn queue_size(
     ))
 }
 
-pub async fn queue_all(State(s): State<AppState>) -> ApiResult<Json<IndexMap<String, i64>>> {
+pub async fn queue_all(
+    State(s): State<AppState>,
+    scope: TaskScope,
+) -> ApiResult<Json<IndexMap<String, i64>>> {
     let mut sizes = s.runtime.queue_sizes().await?;
+    sizes.retain(|(q, _)| scope.allows_queue(q));
     sizes.sort();
     Ok(Json(sizes.into_iter().collect()))
+}
+
+/// `GET /api/tasks/queue/stats` (a Baton extension): per queue, its depth and how long its
+/// oldest claimable entry has waited, `[{"queueName", "depth", "oldestVisibleAt",
+/// "oldestAgeMs"}]` (the last two null when nothing is claimable yet), ordered by name. One
+/// grouped read over the queue index, like `queue/all`.
+pub async fn queue_stats(
+    State(s): State<AppState>,
+    scope: TaskScope,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    let (stats, now) = s.runtime.queue_stats().await?;
+    Ok(Json(
+        stats
+            .into_iter()
+            .filter(|q| scope.allows_queue(&q.queue))
+            .map(|q| {
+                serde_json::json!({
+                    "queueName": q.queue,
+                    "depth": q.depth,
+                    "oldestVisibleAt": q.oldest_visible_at,
+                    "oldestAgeMs": q.oldest_visible_at.map(|at| now.saturating_sub(at).max(0)),
+                })
+            })
+            .collect(),
+    ))
 }
 
 /// `POST /api/tasks/{workflowId}/{taskRefName}/{status}`: completes (or fails) the first
@@ -298,11 +365,30 @@ fn task_summary(t: &baton_model::Task) -> serde_json::Value {
     v
 }
 
+/// A task search limited to the caller's task types: the query's own types must be among
+/// them, and a query naming none is narrowed to them.
+fn scoped_task_query(q: &QueryMap, scope: &TaskScope) -> ApiResult<baton_store::TaskQuery> {
+    let mut query = task_query(q)?;
+    if let Some(types) = scope.types() {
+        if query.task_def_names.is_empty() {
+            query.task_def_names = types.to_vec();
+        }
+        for t in &query.task_def_names {
+            scope.check(t)?;
+        }
+    }
+    Ok(query)
+}
+
 pub async fn search(
     State(s): State<AppState>,
+    scope: TaskScope,
     Query(q): Query<QueryMap>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (total, found) = s.runtime.search_tasks(&task_query(&q)?).await?;
+    let (total, found) = s
+        .runtime
+        .search_tasks(&scoped_task_query(&q, &scope)?)
+        .await?;
     let results: Vec<serde_json::Value> = found.iter().map(task_summary).collect();
     Ok(Json(
         serde_json::json!({"totalHits": total, "results": results}),
@@ -311,9 +397,13 @@ pub async fn search(
 
 pub async fn search_v2(
     State(s): State<AppState>,
+    scope: TaskScope,
     Query(q): Query<QueryMap>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (total, found) = s.runtime.search_tasks(&task_query(&q)?).await?;
+    let (total, found) = s
+        .runtime
+        .search_tasks(&scoped_task_query(&q, &scope)?)
+        .await?;
     Ok(Json(
         serde_json::json!({"totalHits": total, "results": found}),
     ))
@@ -321,6 +411,7 @@ pub async fn search_v2(
 
 pub async fn poll_data(
     State(s): State<AppState>,
+    scope: TaskScope,
     Query(q): Query<QueryMap>,
 ) -> ApiResult<Json<Vec<baton_model::PollData>>> {
     let Some(task_type) = text(&q, "taskType") else {
@@ -328,6 +419,7 @@ pub async fn poll_data(
             "query parameter 'taskType' is required",
         ));
     };
+    scope.check_queue(&task_type)?;
     let all = s.runtime.poll_data().await?;
     Ok(Json(
         all.into_iter()
@@ -338,16 +430,21 @@ pub async fn poll_data(
 
 pub async fn poll_data_all(
     State(s): State<AppState>,
+    scope: TaskScope,
 ) -> ApiResult<Json<Vec<baton_model::PollData>>> {
-    Ok(Json(s.runtime.poll_data().await?))
+    let mut all = s.runtime.poll_data().await?;
+    all.retain(|p| scope.allows_queue(&p.queue_name));
+    Ok(Json(all))
 }
 
 /// `GET /api/tasks/queue/all/verbose`: `{queue: {shard: {size, uacked}}}`. Baton's queue has
 /// one shard (`a`), and a claimed task leaves the queue at once, so nothing is unacked.
 pub async fn queue_all_verbose(
     State(s): State<AppState>,
+    scope: TaskScope,
 ) -> ApiResult<Json<IndexMap<String, serde_json::Value>>> {
     let mut sizes = s.runtime.queue_sizes().await?;
+    sizes.retain(|(q, _)| scope.allows_queue(q));
     sizes.sort();
     Ok(Json(
         sizes

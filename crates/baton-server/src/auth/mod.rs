@@ -9,11 +9,15 @@
 mod backoff;
 pub mod keys;
 mod policy;
+mod scope;
 pub mod token;
+mod whoami;
 
 pub use backoff::BackoffConfig;
 pub use keys::Role;
 pub use policy::Need;
+pub use scope::TaskScope;
+pub(crate) use whoami::whoami;
 
 use crate::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -100,12 +104,19 @@ pub struct Auth {
     config: AuthConfig,
     store: Arc<dyn Store>,
     signing_key: tokio::sync::OnceCell<Vec<u8>>,
-    /// key id → (role if usable: present, not revoked, known role; when read)
-    keys: Mutex<HashMap<String, (Option<Role>, Instant)>>,
+    /// key id → (what it grants if usable: present, not revoked, known role; when read)
+    keys: Mutex<HashMap<String, (Option<Grant>, Instant)>>,
     /// key id → (SHA-256 of the last secret that passed argon2, when): spares basic auth an
     /// argon2 run per request. Bounded by the number of keys.
     verified: Mutex<HashMap<String, ([u8; 32], Instant)>>,
     backoff: Backoff,
+}
+
+/// What a usable key grants: its role, and the task types it is limited to (None: all).
+#[derive(Debug, Clone)]
+struct Grant {
+    role: Role,
+    task_types: Option<Arc<[String]>>,
 }
 
 /// Who a request authenticated as.
@@ -113,6 +124,22 @@ pub struct Auth {
 pub struct Principal {
     pub key_id: String,
     pub role: Role,
+    /// The task types this key may poll, update and read (None: every type).
+    pub task_types: Option<Arc<[String]>>,
+    /// When the request's token expires (epoch seconds); None for basic auth. Long-lived
+    /// answers (the change stream) end then.
+    pub expires_at: Option<i64>,
+}
+
+impl Principal {
+    fn new(key_id: String, grant: Grant, expires_at: Option<i64>) -> Self {
+        Principal {
+            key_id,
+            role: grant.role,
+            task_types: grant.task_types,
+            expires_at,
+        }
+    }
 }
 
 /// A refusal: status, the SDK-visible error code, and a message without secrets.
@@ -224,24 +251,27 @@ impl Auth {
         Ok(key.as_slice())
     }
 
-    /// The usable role of `key_id` (None: unknown, revoked, or a role this build does not
-    /// know), read through a cache of `key_cache_ttl`.
-    async fn role_of(&self, key_id: &str) -> Result<Option<Role>, baton_store::StoreError> {
-        if let Some((role, at)) = self.keys.lock().get(key_id) {
+    /// What `key_id` grants (None: unknown, revoked, or a role this build does not know),
+    /// read through a cache of `key_cache_ttl`.
+    async fn grant_of(&self, key_id: &str) -> Result<Option<Grant>, baton_store::StoreError> {
+        if let Some((grant, at)) = self.keys.lock().get(key_id) {
             if at.elapsed() < self.config.key_cache_ttl {
-                return Ok(*role);
+                return Ok(grant.clone());
             }
         }
         let key = self.store.get_api_key(key_id).await?;
-        let role = key
-            .filter(|k| k.revoked_at.is_none())
-            .and_then(|k| Role::parse(&k.role));
+        let grant = key.filter(|k| k.revoked_at.is_none()).and_then(|k| {
+            Some(Grant {
+                role: Role::parse(&k.role)?,
+                task_types: k.task_types.map(Arc::from),
+            })
+        });
         let mut keys = self.keys.lock();
         // Entries only for ids that exist, so made-up ids cannot grow the map.
-        if role.is_some() || keys.contains_key(key_id) {
-            keys.insert(key_id.to_string(), (role, Instant::now()));
+        if grant.is_some() || keys.contains_key(key_id) {
+            keys.insert(key_id.to_string(), (grant.clone(), Instant::now()));
         }
-        Ok(role)
+        Ok(grant)
     }
 
     /// Checks a key id and secret (argon2, off the async threads). None if they do not match
@@ -250,11 +280,11 @@ impl Auth {
         &self,
         key_id: &str,
         secret: &str,
-    ) -> Result<Option<Role>, baton_store::StoreError> {
+    ) -> Result<Option<Grant>, baton_store::StoreError> {
         if key_id.len() > MAX_CREDENTIAL_LEN || secret.len() > MAX_CREDENTIAL_LEN {
             return Ok(None);
         }
-        let Some(role) = self.role_of(key_id).await? else {
+        let Some(grant) = self.grant_of(key_id).await? else {
             return Ok(None);
         };
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
@@ -262,7 +292,7 @@ impl Auth {
             if at.elapsed() < self.config.key_cache_ttl.max(Duration::from_secs(60))
                 && subtle::ConstantTimeEq::ct_eq(&d[..], &digest[..]).into()
             {
-                return Ok(Some(role));
+                return Ok(Some(grant));
             }
         }
         let Some(key) = self.store.get_api_key(key_id).await? else {
@@ -279,7 +309,7 @@ impl Auth {
         self.verified
             .lock()
             .insert(key_id.to_string(), (digest, Instant::now()));
-        Ok(Some(role))
+        Ok(Some(grant))
     }
 
     async fn authenticate(&self, cred: Credential) -> Result<Principal, Refusal> {
@@ -305,11 +335,12 @@ impl Auth {
                         "the token is not valid",
                     ),
                 })?;
-                match self.role_of(&claims.key_id).await.map_err(internal)? {
-                    Some(role) => Ok(Principal {
-                        key_id: claims.key_id,
-                        role,
-                    }),
+                match self.grant_of(&claims.key_id).await.map_err(internal)? {
+                    Some(grant) => Ok(Principal::new(
+                        claims.key_id,
+                        grant,
+                        Some(claims.expires_at),
+                    )),
                     None => Err(refuse(
                         StatusCode::UNAUTHORIZED,
                         "INVALID_TOKEN",
@@ -322,7 +353,7 @@ impl Auth {
                 .await
                 .map_err(internal)?
             {
-                Some(role) => Ok(Principal { key_id, role }),
+                Some(grant) => Ok(Principal::new(key_id, grant, None)),
                 None => Err(refuse(
                     StatusCode::UNAUTHORIZED,
                     "INVALID_CREDENTIALS",

@@ -10,6 +10,8 @@ use axum::http::Method;
 pub enum Need {
     /// No key: health, version, the token exchange, webhooks (which check signatures).
     Public,
+    /// Any valid credential, whatever its role (who am I).
+    Any,
     /// Read anything.
     Read,
     /// Read tasks and queues (what a worker needs to see).
@@ -25,7 +27,7 @@ pub enum Need {
 impl Role {
     pub fn allows(self, need: Need) -> bool {
         match (self, need) {
-            (_, Need::Public) | (Role::Admin, _) => true,
+            (_, Need::Public | Need::Any) | (Role::Admin, _) => true,
             (Role::Operator, n) => n != Need::Admin,
             (Role::Worker, n) => matches!(n, Need::Work | Need::ReadTasks),
             (Role::Viewer, n) => matches!(n, Need::Read | Need::ReadTasks),
@@ -38,6 +40,9 @@ pub fn need(method: &Method, route: &str) -> Need {
     const PUBLIC: &[&str] = &["/health", "/api/health", "/api/version", "/api/token"];
     if PUBLIC.contains(&route) || route.starts_with("/api/webhook/") {
         return Need::Public;
+    }
+    if route == "/api/token/whoami" {
+        return Need::Any;
     }
     let get = method == Method::GET || method == Method::HEAD;
     if route.starts_with("/api/tasks") {
@@ -99,6 +104,8 @@ mod tests {
         assert!(Role::Viewer.allows(read) && !Role::Worker.allows(read));
         assert!(Role::Worker.allows(need(&get, "/api/tasks/{task_id}")));
         assert_eq!(need(&post, "/api/token"), Need::Public);
+        let whoami = need(&get, "/api/token/whoami");
+        assert!(Role::Worker.allows(whoami) && Role::Viewer.allows(whoami));
         // Webhooks authenticate by their signature, not by a key.
         assert_eq!(need(&post, "/api/webhook/{name}"), Need::Public);
         assert_eq!(need(&Method::DELETE, "/api/some/new/route"), Need::Admin);

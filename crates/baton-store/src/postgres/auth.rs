@@ -5,7 +5,7 @@ use crate::auth::{ApiKey, WebhookDelivery};
 use crate::{ActiveWorkflows, Millis, QueueStat, Result, StoreError};
 use deadpool_postgres::GenericClient;
 
-const KEY_COLUMNS: &str = "key_id, name, role, secret_hash, created_at, revoked_at";
+const KEY_COLUMNS: &str = "key_id, name, role, secret_hash, created_at, revoked_at, task_types";
 
 fn key_row(r: &tokio_postgres::Row) -> Result<ApiKey> {
     Ok(ApiKey {
@@ -15,14 +15,17 @@ fn key_row(r: &tokio_postgres::Row) -> Result<ApiKey> {
         secret_hash: r.try_get(3)?,
         created_at: r.try_get(4)?,
         revoked_at: r.try_get(5)?,
+        task_types: crate::auth::task_types_from_column(r.try_get(6)?)?,
     })
 }
 
 pub(super) async fn put_key(c: &impl GenericClient, key: &ApiKey) -> Result<()> {
+    let task_types = crate::auth::task_types_column(&key.task_types)?;
     let stmt = c
         .prepare_cached(
-            "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key_id) DO NOTHING",
+            "INSERT INTO api_keys
+                 (key_id, name, role, secret_hash, created_at, revoked_at, task_types)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key_id) DO NOTHING",
         )
         .await?;
     let n = c
@@ -35,6 +38,7 @@ pub(super) async fn put_key(c: &impl GenericClient, key: &ApiKey) -> Result<()> 
                 &key.secret_hash,
                 &key.created_at,
                 &key.revoked_at,
+                &task_types,
             ],
         )
         .await?;

@@ -22,6 +22,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "sweep_claims",
         include_str!("migrations/0003_sweep_claims.sql"),
     ),
+    (
+        4,
+        "key_task_types",
+        include_str!("migrations/0004_key_task_types.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

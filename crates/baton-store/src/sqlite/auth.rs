@@ -4,24 +4,34 @@ use crate::auth::{ApiKey, WebhookDelivery};
 use crate::{Millis, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 
-const KEY_COLUMNS: &str = "key_id, name, role, secret_hash, created_at, revoked_at";
+const KEY_COLUMNS: &str = "key_id, name, role, secret_hash, created_at, revoked_at, task_types";
 
-fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
-    Ok(ApiKey {
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ApiKey, Option<String>)> {
+    let key = ApiKey {
         key_id: r.get(0)?,
         name: r.get(1)?,
         role: r.get(2)?,
         secret_hash: r.get(3)?,
         created_at: r.get(4)?,
         revoked_at: r.get(5)?,
-    })
+        task_types: None,
+    };
+    Ok((key, r.get(6)?))
+}
+
+/// A row with its task types decoded.
+fn decoded((mut key, types): (ApiKey, Option<String>)) -> Result<ApiKey> {
+    key.task_types = crate::auth::task_types_from_column(types)?;
+    Ok(key)
 }
 
 pub(crate) fn put_key(conn: &Connection, key: &ApiKey) -> Result<()> {
+    let task_types = crate::auth::task_types_column(&key.task_types)?;
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at, revoked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key_id) DO NOTHING",
+            "INSERT INTO api_keys
+                 (key_id, name, role, secret_hash, created_at, revoked_at, task_types)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key_id) DO NOTHING",
         )?
         .execute(params![
             key.key_id,
@@ -29,7 +39,8 @@ pub(crate) fn put_key(conn: &Connection, key: &ApiKey) -> Result<()> {
             key.role,
             key.secret_hash,
             key.created_at,
-            key.revoked_at
+            key.revoked_at,
+            task_types
         ])?;
     if inserted == 0 {
         return Err(StoreError::AlreadyExists(format!("API key {}", key.key_id)));
@@ -38,12 +49,13 @@ pub(crate) fn put_key(conn: &Connection, key: &ApiKey) -> Result<()> {
 }
 
 pub(crate) fn get_key(conn: &Connection, key_id: &str) -> Result<Option<ApiKey>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"
-        ))?
-        .query_row([key_id], key_row)
-        .optional()?)
+    conn.prepare_cached(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"
+    ))?
+    .query_row([key_id], key_row)
+    .optional()?
+    .map(decoded)
+    .transpose()
 }
 
 pub(crate) fn list_keys(conn: &Connection) -> Result<Vec<ApiKey>> {
@@ -51,7 +63,7 @@ pub(crate) fn list_keys(conn: &Connection) -> Result<Vec<ApiKey>> {
         "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id"
     ))?;
     let rows = stmt.query_map([], key_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    rows.map(|r| decoded(r?)).collect()
 }
 
 /// True if the key existed and was not revoked before.

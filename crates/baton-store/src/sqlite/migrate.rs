@@ -51,6 +51,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workflow_input",
         include_str!("migrations/0009_workflow_input.sql"),
     ),
+    (
+        10,
+        "key_task_types",
+        include_str!("migrations/0010_key_task_types.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

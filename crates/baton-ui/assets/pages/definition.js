@@ -7,6 +7,7 @@ import { announce } from '../dialogs.js';
 import { jsonView } from '../json.js';
 import { diagram } from '../diagram.js';
 import { setParams } from '../route.js';
+import { may } from '../session.js';
 
 function parseValue(text) {
   const t = text.trim();
@@ -107,9 +108,10 @@ export function render(main, { args, params }) {
     const [list, panel] = tabs([
       { id: 'diagram', label: 'Diagram', render: (p) => p.append(diagram(def, { linkSub: (n) => (n.subWorkflowParam?.name ? `#/definitions/${enc(n.subWorkflowParam.name)}${n.subWorkflowParam.version ? `?version=${n.subWorkflowParam.version}` : ''}` : null) })) },
       { id: 'json', label: 'JSON', render: (p) => p.append(jsonView(def)) },
-      { id: 'edit', label: 'Edit', render: (p) => p.append(editor(def, (v) => { def = v; tab = 'json'; setParams({ tab }); draw(); })) },
-      { id: 'run', label: 'Run', render: (p) => p.append(runForm(def)) },
-    ], tab, (t) => { tab = t; setParams({ tab: t }); draw(); });
+      // Editing needs an admin key, running an operator's; other roles do not see the tabs.
+      may('admin') ? { id: 'edit', label: 'Edit', render: (p) => p.append(editor(def, (v) => { def = v; tab = 'json'; setParams({ tab }); draw(); })) } : null,
+      may('operate') ? { id: 'run', label: 'Run', render: (p) => p.append(runForm(def)) } : null,
+    ].filter(Boolean), tab, (t) => { tab = t; setParams({ tab: t }); draw(); });
     fill(root, 
       h('div', { class: 'title-row' }, h('h1', {}, `${def.name} `, h('span', { class: 'muted' }, `v${def.version}`)),
         h('a', { href: `#/executions?type=${enc(def.name)}` }, 'executions →')),

@@ -10,12 +10,15 @@ import { diagram, taskIndex, allNodes } from '../diagram.js';
 import { timeline } from '../timeline.js';
 import { setParams } from '../route.js';
 import * as live from '../live.js';
+import { may } from '../session.js';
 
 const TERMINAL = ['COMPLETED', 'FAILED', 'TIMED_OUT', 'TERMINATED'];
 const TASK_DONE = ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'FAILED_WITH_TERMINAL_ERROR', 'TIMED_OUT', 'CANCELED', 'SKIPPED'];
 const baseRef = (ref) => String(ref || '').replace(/__\d+$/, '');
 
 function workflowActions(wf, reload) {
+  // A viewer sees no action; the server would refuse it anyway (403).
+  if (!may('operate')) return [];
   const id = enc(wf.workflowId);
   const a = [];
   const add = (label, opts, run, danger = false) => a.push(h('button', {
@@ -43,6 +46,7 @@ function workflowActions(wf, reload) {
 }
 
 function taskActions(wf, ref, attempts, node, reload) {
+  if (!may('operate')) return [];
   const id = enc(wf.workflowId);
   const latest = attempts[attempts.length - 1];
   const out = [];

@@ -7,6 +7,7 @@ import { api, get, qs, enc, searchQuery, countWith, WORKFLOW_STATUSES } from '..
 import { confirmAction, announce } from '../dialogs.js';
 import { setParams } from '../route.js';
 import * as live from '../live.js';
+import { may } from '../session.js';
 
 const PAGE_SIZES = [25, 50, 100];
 
@@ -120,6 +121,7 @@ export function render(main, { params }) {
   });
 
   function renderBulk() {
+    if (!may('operate')) { bulkBar.hidden = true; return; }
     fill(bulkBar, h('span', { class: 'muted' }, `${selected.size} selected`),
       BULK.map((b) => h('button', {
         type: 'button', class: b.danger ? 'danger' : '', disabled: selected.size === 0, 'data-bulk': b.id,
@@ -172,7 +174,7 @@ export function render(main, { params }) {
     queryLine.textContent = query || '(none)';
     try {
       const r = await get(`/workflow/search${qs({ start, size, sort: 'startTime:DESC', query, freeText: f.freeText })}`);
-      fill(results, r.results.length ? executionTable(r.results, { selected, onToggle })
+      fill(results, r.results.length ? executionTable(r.results, may('operate') ? { selected, onToggle } : {})
         : h('p', { class: 'muted' }, 'No execution matches.'));
       const last = Math.min(start + size, r.totalHits);
       fill(pager, 

@@ -5,6 +5,7 @@ import { h, clear, note, fmtTime, fill } from '../dom.js';
 import { api, get } from '../api.js';
 import { act } from '../dialogs.js';
 import { jsonView } from '../json.js';
+import { may } from '../session.js';
 
 export function render(main) {
   const body = h('div', { id: 'handlers' });
@@ -24,12 +25,12 @@ export function render(main) {
               a.start_workflow ? ` ${a.start_workflow.name}` : '', a.complete_task ? ` ${a.complete_task.taskRefName || ''}` : '',
               a.fail_task ? ` ${a.fail_task.taskRefName || ''}` : '', a.terminate_workflow ? ` ${a.terminate_workflow.workflowId || ''}` : ''))),
             h('td', {}, e.active ? 'active' : 'inactive'),
-            h('td', {}, h('button', {
+            h('td', {}, may('admin') ? h('button', {
               type: 'button', onclick: async () => {
                 if (await act({ title: `${verb} handler ${e.name}`, confirmLabel: verb },
                   () => api('PUT', '/event', { ...e, active: !e.active }))) load();
               },
-            }, verb)));
+            }, verb) : null));
         })))) : h('p', { class: 'muted' }, 'No event handlers. Register one with POST /api/event.'));
     } catch (err) { note(body, `Could not load handlers: ${err.message}`, 'error'); }
     try {

@@ -1,6 +1,7 @@
-// Queues and workers: tasks waiting per queue, and which workers polled each task type last.
+// Queues and workers: tasks waiting per queue, how long the oldest has waited, and which
+// workers polled each task type last.
 
-import { h, clear, note, throttle, ago, fmtTime, fill } from '../dom.js';
+import { h, clear, note, throttle, ago, fmtTime, fmtDuration, fill } from '../dom.js';
 import { get, qs, enc } from '../api.js';
 import * as live from '../live.js';
 
@@ -13,9 +14,10 @@ function oldestLink(queue) {
     `scheduled ${ago(f.scheduled)}`);
 }
 
-/** The oldest SCHEDULED task of a queue's type, found on request: task search answers the
- * newest first, so the oldest is the last of its results (a scan of the task table, which is
- * why the page does not do it on every refresh). */
+/** The oldest SCHEDULED task of a queue's type, found on request (to open its execution):
+ * task search answers the newest first, so the oldest is the last of its results (a scan of
+ * the task table, which is why the page does not do it on every refresh; the age itself comes
+ * with every refresh from queue/stats). */
 async function oldest(queue, cell) {
   const type = queue.includes(':') ? queue.slice(queue.indexOf(':') + 1) : queue;
   const query = `taskType IN (${type}) AND status IN (SCHEDULED)`;
@@ -38,17 +40,24 @@ export function render(main) {
   note(body, 'Loading…');
   async function load() {
     try {
-      const [sizes, polls] = await Promise.all([get('/tasks/queue/all'), get('/tasks/queue/polldata/all')]);
+      const [stats, polls] = await Promise.all([get('/tasks/queue/stats'), get('/tasks/queue/polldata/all')]);
+      const sizes = Object.fromEntries(stats.map((q) => [q.queueName, q.depth]));
+      const ages = Object.fromEntries(stats.map((q) => [q.queueName, q.oldestAgeMs]));
       const names = new Set([...Object.keys(sizes), ...polls.map((p) => p.queueName)]);
       const rows = [...names].sort((a, b) => (sizes[b] || 0) - (sizes[a] || 0) || a.localeCompare(b)).map((q) => {
         const workers = polls.filter((p) => p.queueName === q).sort((a, b) => b.lastPollTime - a.lastPollTime);
         const last = workers[0];
         const stale = (sizes[q] || 0) > 0 && (!last || Date.now() - last.lastPollTime > 60000);
-        const oldestCell = h('td', {});
-        if (found.has(q) && sizes[q] > 0) oldestCell.append(oldestLink(q), ' ');
+        const age = ages[q];
+        const oldestCell = h('td', { class: 'oldest', 'data-age-ms': age ?? '' });
+        if (age !== undefined && age !== null) oldestCell.append(h('span', { class: 'age' }, fmtDuration(age)), ' ');
+        else if (sizes[q] > 0) oldestCell.append(h('span', { class: 'muted' }, 'not yet due'), ' ');
+        const finding = h('span', {});
+        if (found.has(q) && sizes[q] > 0) finding.append(oldestLink(q), ' ');
         if (sizes[q] > 0) {
-          oldestCell.append(h('button', { type: 'button', class: 'linklike', 'aria-label': `find the oldest waiting task of ${q}`, onclick: () => oldest(q, oldestCell) }, 'find'));
+          finding.append(h('button', { type: 'button', class: 'linklike', 'aria-label': `find the oldest waiting task of ${q}`, onclick: () => oldest(q, finding) }, 'find'));
         }
+        oldestCell.append(finding);
         return h('tr', { class: stale ? 'warn' : '', 'data-queue': q },
           h('td', {}, q), h('td', { class: 'num' }, (sizes[q] || 0).toLocaleString()), oldestCell,
           h('td', {}, last ? h('time', { title: fmtTime(last.lastPollTime) }, ago(last.lastPollTime)) : 'never'),
@@ -64,6 +73,8 @@ export function render(main) {
   }
   const refresh = throttle(load, 2000);
   const off = live.onChange(refresh);
+  // Ages grow with nothing committed: re-read every 10 s as well (one grouped read).
+  const tick = setInterval(() => { if (!document.hidden) refresh(); }, 10000);
   load();
-  return () => { off(); refresh.cancel(); };
+  return () => { off(); refresh.cancel(); clearInterval(tick); };
 }

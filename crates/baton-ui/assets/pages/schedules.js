@@ -3,6 +3,7 @@
 import { h, clear, note, badge, fmtTime, fill } from '../dom.js';
 import { api, get, qs, enc } from '../api.js';
 import { act } from '../dialogs.js';
+import { may } from '../session.js';
 
 function recentRuns(s, cell) {
   const wf = s.startWorkflowRequest?.name;
@@ -44,12 +45,12 @@ export function render(main) {
             h('td', {}, s.paused ? badge('PAUSED') : 'active'),
             nextRuns(s),
             runs,
-            h('td', {}, h('button', {
+            h('td', {}, may('operate') ? h('button', {
               type: 'button', onclick: async () => {
                 if (await act({ title: `${action} schedule ${s.name}`, confirmLabel: action },
                   () => api('PUT', `/scheduler/schedules/${enc(s.name)}/${action.toLowerCase()}`))) load();
               },
-            }, action)));
+            }, action) : null));
         })))));
     } catch (e) { note(body, `Could not load schedules: ${e.message}`, 'error'); }
   }
