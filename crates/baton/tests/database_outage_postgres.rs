@@ -240,7 +240,10 @@ async fn the_database_going_away_under_load_loses_no_acknowledged_update() {
     );
 
     // Every acknowledged completion is stored.
-    let tally = tally.lock().unwrap();
+    let (acked, unavailable) = {
+        let tally = tally.lock().unwrap();
+        (tally.acked.clone(), tally.unavailable)
+    };
     let mut stored = HashSet::new();
     for id in &ids {
         let wf: Value = client
@@ -258,8 +261,7 @@ async fn the_database_going_away_under_load_loses_no_acknowledged_update() {
             }
         }
     }
-    let lost: Vec<&(String, String)> = tally
-        .acked
+    let lost: Vec<&(String, String)> = acked
         .iter()
         .filter(|(_, task)| !stored.contains(task))
         .collect();
@@ -288,8 +290,8 @@ async fn the_database_going_away_under_load_loses_no_acknowledged_update() {
     }
     eprintln!(
         "outage: {} completions acknowledged, {} answered 503 retryable, {} stale",
-        tally.acked.len(),
-        tally.unavailable,
+        acked.len(),
+        unavailable,
         lost.len()
     );
 }

@@ -287,7 +287,7 @@ async fn three_nodes_survive_one_killed_and_hand_each_attempt_out_once() {
         logs(&servers)
     );
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let handed: HashSet<&String> = seen.handed.iter().collect();
     assert_eq!(
         handed.len(),
