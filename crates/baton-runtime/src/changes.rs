@@ -66,6 +66,11 @@ impl ChangeFeed {
         ChangeFeed { tx }
     }
 
+    /// Whether anyone listens.
+    pub(crate) fn has_listeners(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<WorkflowChange>> {
         self.tx.subscribe()
     }

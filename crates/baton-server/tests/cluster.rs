@@ -102,3 +102,31 @@ async fn a_definition_replaced_on_one_node_is_used_by_the_other() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_listeners_on_one_node_hear_of_another_nodes_commits() {
+    let Some((_db, a, b)) = two_nodes("feed_live").await else {
+        return;
+    };
+    a.register_workflow(simple_workflow("feed_live_wf", &["live_task"]))
+        .await;
+    let mut changes = b
+        .runtime
+        .clone()
+        .expect("in-process node")
+        .subscribe_changes();
+    let id = a.start("feed_live_wf", json!({})).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let change = tokio::time::timeout(left, changes.recv())
+            .await
+            .expect("node B heard nothing of node A's start")
+            .expect("change stream");
+        if change.workflow_id == id {
+            assert_eq!(change.workflow_type, "feed_live_wf");
+            assert!(change.status.is_some(), "{change:?}");
+            break;
+        }
+    }
+}
