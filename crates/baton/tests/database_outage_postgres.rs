@@ -101,6 +101,18 @@ async fn note_unavailable(resp: reqwest::Response, tally: &Mutex<Tally>) -> bool
     retryable
 }
 
+/// The workflow `id` with its tasks.
+async fn read_workflow(client: &reqwest::Client, base: &str, id: &str) -> Value {
+    client
+        .get(format!("{base}/api/workflow/{id}?includeTasks=true"))
+        .send()
+        .await
+        .expect("get workflow")
+        .json()
+        .await
+        .expect("workflow JSON")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_going_away_under_load_loses_no_acknowledged_update() {
     let Some(db) = pg::PgDb::create("outage").await else {
@@ -246,14 +258,7 @@ async fn the_database_going_away_under_load_loses_no_acknowledged_update() {
     };
     let mut stored = HashSet::new();
     for id in &ids {
-        let wf: Value = client
-            .get(format!("{base}/api/workflow/{id}?includeTasks=true"))
-            .send()
-            .await
-            .expect("get workflow")
-            .json()
-            .await
-            .expect("workflow JSON");
+        let wf = read_workflow(&client, &base, id).await;
         assert_eq!(wf["status"], "COMPLETED", "{wf}");
         for t in wf["tasks"].as_array().into_iter().flatten() {
             if t["status"] == "COMPLETED" {
@@ -268,14 +273,7 @@ async fn the_database_going_away_under_load_loses_no_acknowledged_update() {
     // An acknowledgement of an attempt the server had already timed out is "stale" (200,
     // nothing changed, ADR 3); every other one must be stored.
     for (workflow, task) in &lost {
-        let wf: Value = client
-            .get(format!("{base}/api/workflow/{workflow}?includeTasks=true"))
-            .send()
-            .await
-            .expect("get workflow")
-            .json()
-            .await
-            .expect("workflow JSON");
+        let wf = read_workflow(&client, &base, workflow).await;
         let status = wf["tasks"]
             .as_array()
             .into_iter()

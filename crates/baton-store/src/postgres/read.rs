@@ -369,23 +369,31 @@ pub(super) async fn find_by_idempotency_key(
 
 // ----- queues and timers -----
 
-/// A workflow is due by its own wake-up and by the leases claims granted on its tasks that
-/// no commit has seen yet (claims do not touch the workflow row, see `queue.rs`).
+/// The due times up to `$1` of every workflow, as rows `(workflow_id, at)`: a workflow is due
+/// by its own wake-up and by the leases claims granted on its tasks that no commit has seen
+/// yet (claims do not touch the workflow row, see `queue.rs`).
+macro_rules! due_times {
+    () => {
+        "SELECT workflow_id, next_wake_at AS at FROM workflows
+         WHERE next_wake_at IS NOT NULL AND next_wake_at <= $1
+         UNION ALL
+         SELECT workflow_id, lease_until FROM tasks
+         WHERE lease_until IS NOT NULL AND lease_until <= $1"
+    };
+}
+
+/// Workflows due by `now`, earliest first.
 pub(super) async fn due_workflows(
     c: &impl GenericClient,
     now: Millis,
     limit: usize,
 ) -> Result<Vec<String>> {
     let stmt = c
-        .prepare_cached(
-            "SELECT workflow_id FROM (
-                 SELECT workflow_id, next_wake_at AS at FROM workflows
-                 WHERE next_wake_at IS NOT NULL AND next_wake_at <= $1
-                 UNION ALL
-                 SELECT workflow_id, lease_until FROM tasks
-                 WHERE lease_until IS NOT NULL AND lease_until <= $1
-             ) due GROUP BY workflow_id ORDER BY MIN(at), workflow_id LIMIT $2",
-        )
+        .prepare_cached(concat!(
+            "SELECT workflow_id FROM (",
+            due_times!(),
+            ") due GROUP BY workflow_id ORDER BY MIN(at), workflow_id LIMIT $2"
+        ))
         .await?;
     let rows = c.query(&stmt, &[&now, &to_i64(limit)]).await?;
     rows.iter()
@@ -403,15 +411,10 @@ pub(super) async fn claim_due_workflows(
     until: Millis,
 ) -> Result<Vec<String>> {
     let stmt = c
-        .prepare_cached(
-            "WITH due AS (
-                 SELECT d.workflow_id, MIN(d.at) AS at FROM (
-                     SELECT workflow_id, next_wake_at AS at FROM workflows
-                     WHERE next_wake_at IS NOT NULL AND next_wake_at <= $1
-                     UNION ALL
-                     SELECT workflow_id, lease_until FROM tasks
-                     WHERE lease_until IS NOT NULL AND lease_until <= $1
-                 ) d JOIN workflows w ON w.workflow_id = d.workflow_id
+        .prepare_cached(concat!(
+            "WITH due AS (SELECT d.workflow_id, MIN(d.at) AS at FROM (",
+            due_times!(),
+            ") d JOIN workflows w ON w.workflow_id = d.workflow_id
                  WHERE w.sweep_until IS NULL OR w.sweep_until <= $1
                  GROUP BY d.workflow_id ORDER BY MIN(d.at), d.workflow_id LIMIT $2
              ), claimed AS (
@@ -421,8 +424,8 @@ pub(super) async fn claim_due_workflows(
              )
              UPDATE workflows w SET sweep_until = $3 FROM claimed
              WHERE w.workflow_id = claimed.workflow_id
-             RETURNING w.workflow_id",
-        )
+             RETURNING w.workflow_id"
+        ))
         .await?;
     let rows = c.query(&stmt, &[&now, &to_i64(limit), &until]).await?;
     rows.iter()
