@@ -326,14 +326,17 @@ async fn run_in(args: &Args, dir: &Path, log: &Path, pg_url: Option<&str>) -> an
     );
     println!("{:-<64}", "");
     let row = |k: &str, v: String| println!("{k:<44} {v:>19}");
-    row(
-        &format!("cold start, fresh db (median of {})", fresh.len()),
-        format!("{cold_fresh:.1} ms"),
-    );
-    row(
-        &format!("cold start, existing db (median of {})", existing.len()),
-        format!("{cold_existing:.1} ms"),
-    );
+    // Not measured on PostgreSQL (the database outlives the server there).
+    if !fresh.is_empty() {
+        row(
+            &format!("cold start, fresh db (median of {})", fresh.len()),
+            format!("{cold_fresh:.1} ms"),
+        );
+        row(
+            &format!("cold start, existing db (median of {})", existing.len()),
+            format!("{cold_existing:.1} ms"),
+        );
+    }
     row("idle RSS", format!("{idle_rss:.1} MiB"));
     row(
         &format!("W1 chain {}x{} wall", args.w1_workflows, args.w1_chain),
