@@ -14,6 +14,7 @@ mod extract;
 mod listener;
 mod nofile;
 mod observe;
+pub mod tier;
 pub mod webhook;
 
 use axum::Router;
@@ -67,6 +68,8 @@ pub struct ServerConfig {
     pub auth: auth::AuthConfig,
     /// Configured webhooks (`--webhooks FILE`); none by default.
     pub webhooks: Arc<webhook::WebhookConfig>,
+    /// The tier served from and how it was chosen (`baton start`), shown by `/health`.
+    pub tier: Arc<tier::TierStatus>,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(10),
             auth: auth::AuthConfig::default(),
             webhooks: Arc::default(),
+            tier: Arc::default(),
         }
     }
 }

@@ -34,10 +34,13 @@ mod auth;
 mod defs;
 mod events;
 mod migrate;
+mod probe;
 mod queue;
 mod read;
 mod schedules;
 mod write;
+
+pub use probe::probe;
 
 use crate::codec::DefCache;
 use crate::{
