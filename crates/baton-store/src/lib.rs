@@ -292,6 +292,9 @@ pub trait Store: Send + Sync + 'static {
     async fn due_workflows(&self, now: Millis, limit: usize) -> Result<Vec<String>>;
     /// The earliest wake-up time of any workflow.
     async fn next_wake_at(&self) -> Result<Option<Millis>>;
+    /// The queue entries of one workflow's tasks, in claim order (`baton migrate` copies an
+    /// execution with them, so its scheduled tasks stay pollable).
+    async fn queue_entries(&self, workflow_id: &str) -> Result<Vec<QueueEntry>>;
     /// Number of entries per queue (visible or not).
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>>;
     /// Depth and oldest claimable entry of every non-empty queue (for metrics).

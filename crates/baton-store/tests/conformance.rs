@@ -163,6 +163,39 @@ pub mod suite {
             .unwrap_or(0)
     }
 
+    // ----- export (baton migrate) -----
+
+    /// `queue_entries` lists exactly one workflow's entries, in claim order, and forgets the
+    /// ones a claim took.
+    pub async fn queue_entries_of_one_workflow(store: Arc<dyn Store>) {
+        let d = Arc::new(def("qe", 1));
+        let a = task("wf-a", "t-a1", 1, "qe_type");
+        let b = task("wf-a", "t-a2", 2, "qe_type");
+        let other = task("wf-b", "t-b1", 1, "qe_type");
+        let mut write = insert(workflow("wf-a", "qe"), &d, vec![a.clone(), b.clone()]);
+        write.queue_push = vec![entry(&a, 0, NOW + 5), entry(&b, 3, NOW + 9)];
+        store.commit(one(write)).await.unwrap();
+        store
+            .commit(one(insert(workflow("wf-b", "qe"), &d, vec![other])))
+            .await
+            .unwrap();
+        let got = store.queue_entries("wf-a").await.unwrap();
+        assert_eq!(got, vec![entry(&b, 3, NOW + 9), entry(&a, 0, NOW + 5)]);
+        assert!(store.queue_entries("nope").await.unwrap().is_empty());
+        let claimed = store
+            .poll(poll_req("qe_type", 1, "w", NOW + 10))
+            .await
+            .unwrap();
+        assert_eq!(
+            claimed.tasks[0].task_id, "t-a2",
+            "the higher priority first"
+        );
+        assert_eq!(
+            store.queue_entries("wf-a").await.unwrap(),
+            vec![entry(&a, 0, NOW + 5)]
+        );
+    }
+
     // ----- definitions -----
 
     pub async fn task_defs(store: Arc<dyn Store>) {
@@ -1698,6 +1731,7 @@ mod sqlite {
         history_order_and_remove,
         task_logs,
         search_filters_and_pages,
+        queue_entries_of_one_workflow,
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1788,6 +1822,7 @@ mod postgres {
         history_order_and_remove,
         task_logs,
         search_filters_and_pages,
+        queue_entries_of_one_workflow,
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

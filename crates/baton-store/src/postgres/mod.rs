@@ -361,6 +361,10 @@ impl Store for PostgresStore {
         read::next_wake_at(&self.client().await?).await
     }
 
+    async fn queue_entries(&self, workflow_id: &str) -> Result<Vec<baton_model::QueueEntry>> {
+        queue::queue_entries(&self.client().await?, workflow_id).await
+    }
+
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>> {
         read::queue_sizes(&self.client().await?).await
     }

@@ -552,6 +552,11 @@ impl Store for SqliteStore {
         self.read(|c, _| read::next_wake_at(c)).await
     }
 
+    async fn queue_entries(&self, workflow_id: &str) -> Result<Vec<baton_model::QueueEntry>> {
+        let id = workflow_id.to_string();
+        self.read(move |c, _| queue::queue_entries(c, &id)).await
+    }
+
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>> {
         self.read(|c, _| read::queue_sizes(c)).await
     }
