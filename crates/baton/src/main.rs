@@ -7,6 +7,7 @@ mod conn_args;
 mod def_cli;
 mod keys_cli;
 mod limit_args;
+mod migrate;
 mod run;
 mod schedule_cli;
 mod server_cmd;
@@ -48,6 +49,9 @@ enum Command {
     /// Serve from PostgreSQL if one is configured and answers (tier 1), else from the SQLite
     /// file (tier 2); reads flags, environment and `baton.toml` (README, Running in production).
     Start(start::StartArgs),
+    /// Copy definitions, schedules, event handlers and executions (with history) from one
+    /// database to another: `baton migrate --from sqlite://FILE --to postgres://…`.
+    Migrate(migrate::MigrateArgs),
     /// Manage cron schedules on a running server (`--server`, env BATON_SERVER).
     Schedule(schedule_cli::ScheduleArgs),
     /// Run a workflow definition in this process, without a server: `baton run FILE.json`.
@@ -250,6 +254,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::ScriptWorker => return Ok(()),
         Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
+        Command::Migrate(args) => rt.block_on(migrate::run(args)),
         Command::Run(args) => {
             let code = rt.block_on(run::run(args)).unwrap_or_else(|e| {
                 eprintln!("baton run: {e:#}");
