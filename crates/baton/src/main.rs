@@ -3,6 +3,7 @@
 
 mod api_client;
 mod auth_args;
+mod backup_cmd;
 mod conn_args;
 mod def_cli;
 mod keys_cli;
@@ -52,6 +53,8 @@ enum Command {
     /// Copy definitions, schedules, event handlers and executions (with history) from one
     /// database to another: `baton migrate --from sqlite://FILE --to postgres://…`.
     Migrate(migrate::MigrateArgs),
+    /// Write an online, consistent backup of the database (`--db`) to a new file.
+    Backup(backup_cmd::BackupArgs),
     /// Manage cron schedules on a running server (`--server`, env BATON_SERVER).
     Schedule(schedule_cli::ScheduleArgs),
     /// Run a workflow definition in this process, without a server: `baton run FILE.json`.
@@ -255,6 +258,7 @@ fn main() -> anyhow::Result<()> {
         Command::ScriptWorker => return Ok(()),
         Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
         Command::Migrate(args) => rt.block_on(migrate::run(args)),
+        Command::Backup(args) => backup_cmd::run(args),
         Command::Run(args) => {
             let code = rt.block_on(run::run(args)).unwrap_or_else(|e| {
                 eprintln!("baton run: {e:#}");

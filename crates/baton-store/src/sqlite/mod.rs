@@ -64,6 +64,7 @@
 //! stability guarantee, so cached statements are never re-planned for new bound values.
 
 mod auth;
+pub mod backup;
 mod checkpoint;
 mod events;
 mod migrate;
