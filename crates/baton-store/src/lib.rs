@@ -279,6 +279,9 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, commit: Commit) -> Result<()>;
     /// The oldest pending follow-ups, at most `limit`.
     async fn pending_follow_ups(&self, limit: usize) -> Result<Vec<FollowUp>>;
+    /// Ids of ended executions (COMPLETED, FAILED, TIMED_OUT, TERMINATED) whose end time is
+    /// before `end_before`, oldest first, at most `limit` (retention).
+    async fn finished_before(&self, end_before: Millis, limit: usize) -> Result<Vec<String>>;
     /// Deletes an execution with its tasks, queue entries and logs (history is kept).
     async fn remove_workflow(&self, workflow_id: &str) -> Result<()>;
     async fn search_workflows(&self, query: &WorkflowQuery) -> Result<(i64, Vec<Workflow>)>;

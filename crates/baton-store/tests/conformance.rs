@@ -196,6 +196,42 @@ pub mod suite {
         );
     }
 
+    /// `finished_before` lists ended executions by end time, oldest first, and never a
+    /// running one whatever its times.
+    pub async fn finished_before_lists_ended_executions_by_end_time(store: Arc<dyn Store>) {
+        let d = Arc::new(def("fin", 1));
+        let ended = |id: &str, status: WorkflowStatus, end: i64| {
+            let mut w = workflow(id, "fin");
+            w.status = status;
+            w.end_time = end;
+            insert(w, &d, vec![])
+        };
+        for write in [
+            ended("done-late", WorkflowStatus::Completed, NOW + 300),
+            ended("done-early", WorkflowStatus::Completed, NOW + 100),
+            ended("failed", WorkflowStatus::Failed, NOW + 200),
+            ended("terminated", WorkflowStatus::Terminated, NOW + 250),
+            ended("timed-out", WorkflowStatus::TimedOut, NOW + 260),
+            ended("running", WorkflowStatus::Running, 0),
+            ended("paused", WorkflowStatus::Paused, 0),
+        ] {
+            store.commit(one(write)).await.unwrap();
+        }
+        assert_eq!(
+            store.finished_before(NOW + 300, 10).await.unwrap(),
+            ["done-early", "failed", "terminated", "timed-out"]
+        );
+        assert_eq!(
+            store.finished_before(NOW + 301, 2).await.unwrap(),
+            ["done-early", "failed"]
+        );
+        assert!(store
+            .finished_before(NOW + 100, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
     // ----- definitions -----
 
     pub async fn task_defs(store: Arc<dyn Store>) {
@@ -1732,6 +1768,7 @@ mod sqlite {
         task_logs,
         search_filters_and_pages,
         queue_entries_of_one_workflow,
+        finished_before_lists_ended_executions_by_end_time,
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1823,6 +1860,7 @@ mod postgres {
         task_logs,
         search_filters_and_pages,
         queue_entries_of_one_workflow,
+        finished_before_lists_ended_executions_by_end_time,
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

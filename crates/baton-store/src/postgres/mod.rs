@@ -361,6 +361,10 @@ impl Store for PostgresStore {
         read::next_wake_at(&self.client().await?).await
     }
 
+    async fn finished_before(&self, end_before: Millis, limit: usize) -> Result<Vec<String>> {
+        queue::finished_before(&self.client().await?, end_before, limit).await
+    }
+
     async fn queue_entries(&self, workflow_id: &str) -> Result<Vec<baton_model::QueueEntry>> {
         queue::queue_entries(&self.client().await?, workflow_id).await
     }

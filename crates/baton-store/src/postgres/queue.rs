@@ -319,3 +319,20 @@ pub(super) async fn queue_entries(
         })
         .collect())
 }
+
+/// Ended executions by end time (retention); see `Store::finished_before`.
+pub(super) async fn finished_before(
+    c: &impl deadpool_postgres::GenericClient,
+    end_before: crate::Millis,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT workflow_id FROM workflows WHERE status IN ('COMPLETED', 'FAILED', 'TIMED_OUT', 'TERMINATED') AND end_time < $1 ORDER BY end_time, workflow_id LIMIT $2",
+        )
+        .await?;
+    let rows = c
+        .query(&stmt, &[&end_before, &super::to_i64(limit)])
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

@@ -51,6 +51,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workflow_input",
         include_str!("migrations/0009_workflow_input.sql"),
     ),
+    (
+        10,
+        "finished_index",
+        include_str!("migrations/0010_finished_index.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

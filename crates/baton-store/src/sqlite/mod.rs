@@ -553,6 +553,11 @@ impl Store for SqliteStore {
         self.read(|c, _| read::next_wake_at(c)).await
     }
 
+    async fn finished_before(&self, end_before: Millis, limit: usize) -> Result<Vec<String>> {
+        self.read(move |c, _| queue::finished_before(c, end_before, limit))
+            .await
+    }
+
     async fn queue_entries(&self, workflow_id: &str) -> Result<Vec<baton_model::QueueEntry>> {
         let id = workflow_id.to_string();
         self.read(move |c, _| queue::queue_entries(c, &id)).await

@@ -246,3 +246,19 @@ pub(crate) fn queue_entries(
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
+
+/// Ended executions by end time (retention); see `Store::finished_before`.
+pub(crate) fn finished_before(
+    conn: &Connection,
+    end_before: Millis,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT workflow_id FROM workflows WHERE status IN ('COMPLETED', 'FAILED', 'TIMED_OUT', 'TERMINATED') AND end_time < ?1 ORDER BY end_time, workflow_id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![end_before, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| r.get(0),
+    )?;
+    Ok(rows.collect::<Result<Vec<String>, _>>()?)
+}
