@@ -14,6 +14,7 @@ mod extract;
 mod listener;
 mod nofile;
 mod observe;
+pub mod retention;
 pub mod tier;
 pub mod webhook;
 
@@ -70,6 +71,8 @@ pub struct ServerConfig {
     pub webhooks: Arc<webhook::WebhookConfig>,
     /// The tier served from and how it was chosen (`baton start`), shown by `/health`.
     pub tier: Arc<tier::TierStatus>,
+    /// Archive or delete ended executions past an age (`--retention-days`); off by default.
+    pub retention: Option<retention::RetentionConfig>,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +87,7 @@ impl Default for ServerConfig {
             auth: auth::AuthConfig::default(),
             webhooks: Arc::default(),
             tier: Arc::default(),
+            retention: None,
         }
     }
 }
@@ -149,6 +153,10 @@ pub async fn serve(
             .run_system_workers(stopping.clone(), config.shutdown_timeout),
     );
     let scheduler = tokio::spawn(runtime.clone().run_scheduler(cancel.clone()));
+    let retention = config
+        .retention
+        .clone()
+        .map(|r| tokio::spawn(retention::run(runtime.clone(), r, cancel.clone())));
     let router = router(runtime, config.clone(), stopping.clone());
     let signal = {
         let stopping = stopping.clone();
@@ -163,5 +171,8 @@ pub async fn serve(
     let _ = sweeper.await;
     let _ = system.await;
     let _ = scheduler.await;
+    if let Some(r) = retention {
+        let _ = r.await;
+    }
     Ok(())
 }

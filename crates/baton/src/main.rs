@@ -9,6 +9,7 @@ mod def_cli;
 mod keys_cli;
 mod limit_args;
 mod migrate;
+mod retention_args;
 mod run;
 mod schedule_cli;
 mod server_cmd;

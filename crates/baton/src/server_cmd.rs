@@ -49,6 +49,8 @@ pub(crate) struct ServerArgs {
     webhooks: Option<PathBuf>,
     #[command(flatten)]
     scripts: crate::ScriptArgs,
+    #[command(flatten)]
+    retention: crate::retention_args::RetentionArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -153,9 +155,13 @@ pub(crate) async fn serve(
         auth,
         webhooks: Arc::new(webhooks),
         tier,
+        retention: args.retention.config(),
         ..ServerConfig::default()
     };
     args.conn.apply(&mut config);
+    if let Some(r) = &config.retention {
+        tracing::info!(max_age_days = r.max_age.as_secs() / 86_400, policy = ?r.policy, batch = r.batch, "retention on");
+    }
     let served = baton_server::serve(listener, runtime, config, shutdown_signal()).await;
     // Idle workers die now; busy ones when their evaluation ends, or with this process.
     baton_script::sandbox::shutdown();
