@@ -10,6 +10,7 @@
 //! the copy is picked up by the next run.
 
 mod executions;
+pub(crate) mod record;
 
 use crate::{parse_db_url, redact, DbUrl};
 use anyhow::{bail, Context};
