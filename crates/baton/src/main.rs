@@ -15,6 +15,7 @@ mod schedule_cli;
 mod server_cmd;
 mod start;
 mod task_cli;
+mod transfer;
 mod worker_cli;
 mod workflow_cli;
 
@@ -54,6 +55,10 @@ enum Command {
     /// Copy definitions, schedules, event handlers and executions (with history) from one
     /// database to another: `baton migrate --from sqlite://FILE --to postgres://…`.
     Migrate(migrate::MigrateArgs),
+    /// Write definitions (and with --executions, executions) of a database as JSON files.
+    Export(transfer::ExportArgs),
+    /// Read the files `baton export` writes into a database.
+    Import(transfer::ImportArgs),
     /// Write an online, consistent backup of the database (`--db`) to a new file.
     Backup(backup_cmd::BackupArgs),
     /// Manage cron schedules on a running server (`--server`, env BATON_SERVER).
@@ -260,6 +265,8 @@ fn main() -> anyhow::Result<()> {
         Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
         Command::Migrate(args) => rt.block_on(migrate::run(args)),
         Command::Backup(args) => backup_cmd::run(args),
+        Command::Export(args) => rt.block_on(transfer::export(args)),
+        Command::Import(args) => rt.block_on(transfer::import(args)),
         Command::Run(args) => {
             let code = rt.block_on(run::run(args)).unwrap_or_else(|e| {
                 eprintln!("baton run: {e:#}");

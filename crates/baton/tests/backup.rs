@@ -9,14 +9,14 @@ mod common;
 mod pg;
 
 use common::api::{get, post, start};
+use common::server::serve_db;
 use common::server::ServerProcess;
-use common::{free_port, log_tail, KillOnDrop};
 use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn baton_backup(db: &str, to: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_baton"))
@@ -26,38 +26,6 @@ fn baton_backup(db: &str, to: &Path) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run baton backup")
-}
-
-async fn serve_db(db: &str, dir: &Path, name: &str) -> (String, KillOnDrop) {
-    let client = reqwest::Client::new();
-    let log = dir.join(format!("{name}.log"));
-    for _ in 0..5 {
-        let port = free_port();
-        let out = std::fs::File::create(&log).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--db", db])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn baton server");
-        let mut child = KillOnDrop(child);
-        let base = format!("http://127.0.0.1:{port}");
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(15) {
-            if let Ok(Some(_)) = child.0.try_wait() {
-                break;
-            }
-            if let Ok(r) = client.get(format!("{base}/health")).send().await {
-                if r.status().is_success() {
-                    return (base, child);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    panic!("server on {db} never healthy:\n{}", log_tail(&log));
 }
 
 async fn register(base: &str) {

@@ -10,15 +10,10 @@ mod common;
 #[path = "../../baton-store/tests/support/pg.rs"]
 mod pg;
 
-use common::api::{get, post, start, wait_ended};
-use common::server::ServerProcess;
-use common::{free_port, log_tail, KillOnDrop};
-use serde_json::{json, Value};
-use std::path::Path;
+use common::api::get;
+use common::seed::{complete, drive, fill_sqlite};
+use common::server::serve_db;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const WF: &str = "migrate_chain";
 
 fn migrate(from: &str, to: &str, extra: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_baton"))
@@ -39,158 +34,6 @@ fn line<'a>(report: &'a str, what: &str) -> &'a str {
         .lines()
         .find(|l| l.starts_with(&format!("{what}:")))
         .unwrap_or_else(|| panic!("no `{what}` line in:\n{report}"))
-}
-
-async fn serve_db(db: &str, dir: &Path) -> (String, KillOnDrop) {
-    let client = reqwest::Client::new();
-    let log = dir.join("pg-server.log");
-    for _ in 0..5 {
-        let port = free_port();
-        let out = std::fs::File::create(&log).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--db", db])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn baton server");
-        let mut child = KillOnDrop(child);
-        let base = format!("http://127.0.0.1:{port}");
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(15) {
-            if let Ok(Some(_)) = child.0.try_wait() {
-                break;
-            }
-            if let Ok(r) = client.get(format!("{base}/health")).send().await {
-                if r.status().is_success() {
-                    return (base, child);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    panic!("server on {db} never healthy:\n{}", log_tail(&log));
-}
-
-/// Polls one task of `task_type` (waiting up to 5 s).
-async fn poll(base: &str, task_type: &str) -> Option<Value> {
-    let client = reqwest::Client::new();
-    let resp = client
-        .get(format!(
-            "{base}/api/tasks/poll/{task_type}?workerid=t&timeout=5000"
-        ))
-        .send()
-        .await
-        .expect("poll");
-    if resp.status() == reqwest::StatusCode::NO_CONTENT {
-        return None;
-    }
-    let text = resp.text().await.unwrap_or_default();
-    serde_json::from_str(&text)
-        .ok()
-        .filter(|v: &Value| v.is_object())
-}
-
-async fn complete(base: &str, task: &Value) {
-    post(
-        base,
-        "/api/tasks",
-        json!({
-            "workflowInstanceId": task["workflowInstanceId"],
-            "taskId": task["taskId"],
-            "status": "COMPLETED",
-            "outputData": {"by": "test"},
-        }),
-    )
-    .await;
-}
-
-/// Works the `step_*` queues until `ids` have all ended.
-async fn drive(base: &str, ids: &[String]) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut worked = false;
-        for t in ["step_a", "step_b"] {
-            while let Some(task) = poll(base, t).await {
-                complete(base, &task).await;
-                worked = true;
-            }
-        }
-        let mut open = 0;
-        for id in ids {
-            let wf = get(base, &format!("/api/workflow/{id}")).await;
-            if wf["status"] == "RUNNING" {
-                open += 1;
-            }
-        }
-        if open == 0 {
-            return wait_ended(base, ids, Duration::from_secs(5)).await;
-        }
-        assert!(Instant::now() < deadline, "{open} still running");
-        if !worked {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-struct Source {
-    finished: Vec<String>,
-    running: Vec<String>,
-    /// A task claimed on SQLite and not yet completed: its worker completes it after the move.
-    claimed: Value,
-}
-
-/// Writes the source store through a real server on `dir/baton.db`, then stops it.
-async fn fill_sqlite(dir: &Path) -> Source {
-    let server = ServerProcess::start(dir).await;
-    let base = server.base();
-    post(
-        &base,
-        "/api/metadata/taskdefs",
-        json!([{"name": "step_a", "retryCount": 0, "responseTimeoutSeconds": 3600},
-               {"name": "step_b", "retryCount": 0, "responseTimeoutSeconds": 3600}]),
-    )
-    .await;
-    post(
-        &base,
-        "/api/metadata/workflow",
-        json!({"name": WF, "version": 1, "schemaVersion": 2, "tasks": [
-            {"name": "step_a", "taskReferenceName": "a", "type": "SIMPLE"},
-            {"name": "step_b", "taskReferenceName": "b", "type": "SIMPLE"}
-        ]}),
-    )
-    .await;
-    post(
-        &base,
-        "/api/scheduler/schedules",
-        json!({"name": "nightly", "cronExpression": "0 0 3 * * ?", "paused": true,
-               "startWorkflowRequest": {"name": WF, "version": 1}}),
-    )
-    .await;
-    post(
-        &base,
-        "/api/event",
-        json!({"name": "on_ping", "event": "conductor:ping", "active": true,
-               "actions": [{"action": "start_workflow", "start_workflow": {"name": WF}}]}),
-    )
-    .await;
-    let mut finished = Vec::new();
-    for n in 0..3 {
-        finished.push(start(&base, json!({"name": WF, "input": {"n": n}})).await);
-    }
-    drive(&base, &finished).await;
-    let mut running = Vec::new();
-    for n in 0..3 {
-        running.push(start(&base, json!({"name": WF, "input": {"n": 10 + n}})).await);
-    }
-    let claimed = poll(&base, "step_a").await.expect("a task to claim");
-    drop(server);
-    Source {
-        finished,
-        running,
-        claimed,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,7 +87,7 @@ async fn sqlite_to_postgres_and_back_resumable_and_idempotent() {
     );
 
     // A server on PostgreSQL finishes the running workflows, including the claimed task.
-    let (base, server) = serve_db(&db.url, dir.path()).await;
+    let (base, server) = serve_db(&db.url, dir.path(), "on-postgres").await;
     for id in &src.finished {
         let wf = get(&base, &format!("/api/workflow/{id}")).await;
         assert_eq!(wf["status"], "COMPLETED", "{wf}");
@@ -280,7 +123,7 @@ async fn sqlite_to_postgres_and_back_resumable_and_idempotent() {
         "executions: 0 moved, 0 verified, 3 already there, 3 newer in the target (kept)",
         "{stale}"
     );
-    let (base, _server) = serve_db(&db.url, dir.path()).await;
+    let (base, _server) = serve_db(&db.url, dir.path(), "on-postgres").await;
     for id in &src.running {
         let wf = get(&base, &format!("/api/workflow/{id}")).await;
         assert_eq!(wf["status"], "COMPLETED", "not overwritten: {wf}");

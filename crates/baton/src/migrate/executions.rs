@@ -92,7 +92,9 @@ pub(crate) async fn copy_executions(
             }
             let pending = follow_ups.remove(&id).unwrap_or_default();
             let Some(commit) = src.commit(pending, now_millis()) else {
-                report.notes.push(format!("{id}: no definition stored with it; skipped"));
+                report
+                    .notes
+                    .push(format!("{id}: no definition stored with it; skipped"));
                 continue;
             };
             to.commit(commit)
