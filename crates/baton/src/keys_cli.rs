@@ -3,12 +3,12 @@
 
 use anyhow::{bail, Context};
 use baton_server::auth::{keys, Role};
-use baton_store::{ApiKey, SqliteStore, Store};
+use baton_store::ApiKey;
 use serde_json::json;
 
 #[derive(clap::Args, Debug)]
 pub struct KeysArgs {
-    /// Database URL: `sqlite://PATH`.
+    /// Database URL: `sqlite://PATH` or `postgres://…`.
     #[arg(
         long,
         env = "BATON_DB",
@@ -39,9 +39,7 @@ enum KeysCommand {
 }
 
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
-    let path = crate::sqlite_path(&args.db)?;
-    let store = SqliteStore::open_path(&path)
-        .with_context(|| format!("opening SQLite database {}", path.display()))?;
+    let store = crate::migrate::open_url(&args.db, false).await?;
     match args.command {
         KeysCommand::Create { role, name } => {
             let Some(role) = Role::parse(&role) else {

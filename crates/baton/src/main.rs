@@ -105,17 +105,6 @@ pub(crate) struct ScriptArgs {
     script_workers: Option<u64>,
 }
 
-/// The SQLite file a `--db` URL names (commands that work on SQLite only).
-pub(crate) fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
-    match parse_db_url(url)? {
-        DbUrl::Sqlite(path) => Ok(path),
-        DbUrl::Postgres(_) => bail!(
-            "--db {}: this command works on SQLite databases only for now",
-            redact(url)
-        ),
-    }
-}
-
 /// The database a `--db` URL names.
 #[derive(Debug, PartialEq)]
 pub(crate) enum DbUrl {

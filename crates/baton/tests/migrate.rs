@@ -13,6 +13,7 @@ mod pg;
 use common::api::get;
 use common::seed::{complete, drive, fill_sqlite};
 use common::server::serve_db;
+use serde_json::Value;
 use std::process::{Command, Stdio};
 
 fn migrate(from: &str, to: &str, extra: &[&str]) -> String {
@@ -26,6 +27,23 @@ fn migrate(from: &str, to: &str, extra: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "baton migrate failed:\n{stderr}");
     stderr
+}
+
+/// Runs `baton ARGS`, which must succeed; answers its stdout.
+fn run_baton(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .env_remove("BATON_DB")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run baton");
+    assert!(
+        out.status.success(),
+        "baton {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// The line of a migrate report that starts with `what:`.
@@ -45,6 +63,13 @@ async fn sqlite_to_postgres_and_back_resumable_and_idempotent() {
     let src = fill_sqlite(dir.path()).await;
     let sqlite = format!("sqlite://{}", dir.path().join("baton.db").display());
 
+    // A key (revoked, so the servers below keep authentication off) moves too, and
+    // `baton keys` reads it from PostgreSQL.
+    let created = run_baton(&["keys", "create", "--role", "viewer", "--db", &sqlite]);
+    let key: Value = serde_json::from_str(&created).expect("key JSON");
+    let key_id = key["keyId"].as_str().expect("keyId").to_string();
+    run_baton(&["keys", "revoke", &key_id, "--db", &sqlite]);
+
     // Interrupted after two executions, then resumed.
     let first = migrate(&sqlite, &db.url, &["--limit", "2"]);
     assert_eq!(
@@ -58,6 +83,15 @@ async fn sqlite_to_postgres_and_back_resumable_and_idempotent() {
     assert!(line(&first, "task definitions").starts_with("task definitions: 2 moved, 2 verified"));
     assert!(line(&first, "schedules").starts_with("schedules: 1 moved, 1 verified"));
     assert!(line(&first, "event handlers").starts_with("event handlers: 1 moved, 1 verified"));
+    assert!(
+        line(&first, "API keys").starts_with("API keys: 1 moved, 1 verified"),
+        "{first}"
+    );
+    let listed = run_baton(&["keys", "list", "--db", &db.url]);
+    assert!(
+        listed.contains(&key_id) && !listed.contains("\"revokedAt\":null"),
+        "{listed}"
+    );
     let resumed = migrate(&sqlite, &db.url, &[]);
     assert_eq!(
         line(&resumed, "executions"),

@@ -96,6 +96,8 @@ pub(crate) async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     eprintln!("schedules: {schedules}");
     let handlers = copy_event_handlers(&from, &to).await?;
     eprintln!("event handlers: {handlers}");
+    let keys = copy_api_keys(&from, &to).await?;
+    eprintln!("API keys: {keys}");
     let limit = args.limit.unwrap_or(u64::MAX);
     let page = usize::try_from(args.page_size).unwrap_or(100);
     let report = executions::copy_executions(&from, &to, limit, page).await?;
@@ -225,6 +227,39 @@ async fn copy_event_handlers(from: &Arc<dyn Store>, to: &Arc<dyn Store>) -> anyh
             .any(|h| h.name == handler.name && same_content(h, &handler))
         {
             tally.verified += 1;
+        }
+    }
+    Ok(tally)
+}
+
+/// API keys (their secrets are stored only as hashes): missing ones are added, and a key
+/// revoked in the source is revoked in the target. A revocation is never undone.
+async fn copy_api_keys(from: &Arc<dyn Store>, to: &Arc<dyn Store>) -> anyhow::Result<Tally> {
+    let mut tally = Tally::default();
+    for key in from.list_api_keys().await.context("reading API keys")? {
+        match to.get_api_key(&key.key_id).await? {
+            Some(t) if t == key => tally.unchanged += 1,
+            Some(t) => match (t.revoked_at, key.revoked_at) {
+                (None, Some(at)) => {
+                    to.revoke_api_key(&key.key_id, at).await?;
+                    tally.moved += 1;
+                    if to
+                        .get_api_key(&key.key_id)
+                        .await?
+                        .is_some_and(|k| k.revoked_at.is_some())
+                    {
+                        tally.verified += 1;
+                    }
+                }
+                _ => tally.kept_newer += 1,
+            },
+            None => {
+                to.put_api_key(key.clone()).await?;
+                tally.moved += 1;
+                if to.get_api_key(&key.key_id).await?.as_ref() == Some(&key) {
+                    tally.verified += 1;
+                }
+            }
         }
     }
     Ok(tally)
