@@ -14,6 +14,8 @@ mod extract;
 mod listener;
 mod nofile;
 mod observe;
+pub mod retention;
+pub mod tier;
 pub mod tls;
 pub mod webhook;
 
@@ -70,6 +72,10 @@ pub struct ServerConfig {
     pub webhooks: Arc<webhook::WebhookConfig>,
     /// Serve HTTPS with these files (`--tls-cert`, `--tls-key`); plain HTTP when None.
     pub tls: Option<Arc<tls::TlsFiles>>,
+    /// The tier served from and how it was chosen (`baton start`), shown by `/health`.
+    pub tier: Arc<tier::TierStatus>,
+    /// Archive or delete ended executions past an age (`--retention-days`); off by default.
+    pub retention: Option<retention::RetentionConfig>,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +90,8 @@ impl Default for ServerConfig {
             auth: auth::AuthConfig::default(),
             webhooks: Arc::default(),
             tls: None,
+            tier: Arc::default(),
+            retention: None,
         }
     }
 }
@@ -150,6 +158,10 @@ pub async fn serve(
             .run_system_workers(stopping.clone(), config.shutdown_timeout),
     );
     let scheduler = tokio::spawn(runtime.clone().run_scheduler(cancel.clone()));
+    let retention = config
+        .retention
+        .clone()
+        .map(|r| tokio::spawn(retention::run(runtime.clone(), r, cancel.clone())));
     let router = router(runtime, config.clone(), stopping.clone());
     let signal = {
         let stopping = stopping.clone();
@@ -164,5 +176,8 @@ pub async fn serve(
     let _ = sweeper.await;
     let _ = system.await;
     let _ = scheduler.await;
+    if let Some(r) = retention {
+        let _ = r.await;
+    }
     Ok(())
 }

@@ -287,6 +287,9 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, commit: Commit) -> Result<()>;
     /// The oldest pending follow-ups, at most `limit`.
     async fn pending_follow_ups(&self, limit: usize) -> Result<Vec<FollowUp>>;
+    /// Ids of ended executions (COMPLETED, FAILED, TIMED_OUT, TERMINATED) whose end time is
+    /// before `end_before`, oldest first, at most `limit` (retention).
+    async fn finished_before(&self, end_before: Millis, limit: usize) -> Result<Vec<String>>;
     /// Deletes an execution with its tasks, queue entries and logs (history is kept).
     async fn remove_workflow(&self, workflow_id: &str) -> Result<()>;
     async fn search_workflows(&self, query: &WorkflowQuery) -> Result<(i64, Vec<Workflow>)>;
@@ -313,6 +316,9 @@ pub trait Store: Send + Sync + 'static {
         let _ = claim_for;
         self.due_workflows(now, limit).await
     }
+    /// The queue entries of one workflow's tasks, in claim order (`baton migrate` copies an
+    /// execution with them, so its scheduled tasks stay pollable).
+    async fn queue_entries(&self, workflow_id: &str) -> Result<Vec<QueueEntry>>;
     /// Number of entries per queue (visible or not).
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>>;
     /// Depth and oldest claimable entry of every non-empty queue (for metrics).

@@ -44,7 +44,7 @@ enum KeysCommand {
 }
 
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
-    let (store, _) = crate::open_db_url(&args.db).await?;
+    let store = crate::migrate::open_url(&args.db, false).await?;
     match args.command {
         KeysCommand::Create {
             role,

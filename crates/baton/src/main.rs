@@ -3,25 +3,26 @@
 
 mod api_client;
 mod auth_args;
+mod backup_cmd;
 mod conn_args;
 mod def_cli;
 mod keys_cli;
 mod limit_args;
+mod migrate;
+mod retention_args;
 mod run;
 mod schedule_cli;
+mod server_cmd;
+mod start;
 mod task_cli;
 mod tls_args;
+mod transfer;
 mod worker_cli;
 mod workflow_cli;
 
 use anyhow::{bail, Context};
-use baton_runtime::{Runtime, RuntimeConfig};
-use baton_server::ServerConfig;
-use baton_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, Synchronous};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
@@ -48,7 +49,19 @@ enum LogFormat {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the Conductor REST API.
-    Server(ServerArgs),
+    Server(server_cmd::ServerArgs),
+    /// Serve from PostgreSQL if one is configured and answers (tier 1), else from the SQLite
+    /// file (tier 2); reads flags, environment and `baton.toml` (README, Running in production).
+    Start(start::StartArgs),
+    /// Copy definitions, schedules, event handlers and executions (with history) from one
+    /// database to another: `baton migrate --from sqlite://FILE --to postgres://…`.
+    Migrate(migrate::MigrateArgs),
+    /// Write definitions (and with --executions, executions) of a database as JSON files.
+    Export(transfer::ExportArgs),
+    /// Read the files `baton export` writes into a database.
+    Import(transfer::ImportArgs),
+    /// Write an online, consistent backup of the database (`--db`) to a new file.
+    Backup(backup_cmd::BackupArgs),
     /// Manage cron schedules on a running server (`--server`, env BATON_SERVER).
     Schedule(schedule_cli::ScheduleArgs),
     /// Run a workflow definition in this process, without a server: `baton run FILE.json`.
@@ -74,47 +87,6 @@ enum Command {
 /// Hidden subcommand under which `baton server` re-executes itself as a script sandbox worker.
 const SCRIPT_WORKER_COMMAND: &str = "__script-worker";
 
-#[derive(clap::Args, Debug)]
-struct ServerArgs {
-    /// TCP port to listen on.
-    #[arg(long, env = "BATON_PORT", default_value_t = 8080)]
-    port: u16,
-    /// Address to bind. Another than loopback needs an API key in the database (or
-    /// --insecure).
-    #[arg(long, env = "BATON_HOST", default_value = "127.0.0.1")]
-    host: String,
-    /// Database URL: `sqlite://PATH` (created if missing) or
-    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (the database must exist; Baton
-    /// creates and migrates its tables).
-    #[arg(long, env = "BATON_DB", default_value = "sqlite://baton.db")]
-    db: String,
-    /// Most connections to PostgreSQL (ignored for SQLite).
-    #[arg(long, env = "BATON_DB_CONNECTIONS", default_value_t = 16,
-          value_parser = clap::value_parser!(u64).range(1..=1024))]
-    db_connections: u64,
-    /// SQLite durability: `normal` survives a killed process (kill -9); `full` also survives
-    /// power loss, at the cost of an fsync per commit batch.
-    #[arg(long, env = "BATON_SYNC", value_enum, default_value_t = SyncMode::Normal)]
-    sync: SyncMode,
-    /// Largest accepted request body, in bytes.
-    #[arg(long, env = "BATON_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
-    max_body_bytes: usize,
-    #[command(flatten)]
-    conn: conn_args::ConnArgs,
-    #[command(flatten)]
-    limits: limit_args::LimitArgs,
-    #[command(flatten)]
-    auth: auth_args::AuthArgs,
-    /// Webhook configuration file (TOML): hooks, their secrets' environment variables, and
-    /// the rules mapping events to workflows (README, Webhooks).
-    #[arg(long, env = "BATON_WEBHOOKS")]
-    webhooks: Option<PathBuf>,
-    #[command(flatten)]
-    tls: tls_args::TlsArgs,
-    #[command(flatten)]
-    scripts: ScriptArgs,
-}
-
 /// Script sandbox limits, shared by `baton server` and `baton run`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct ScriptArgs {
@@ -134,20 +106,14 @@ pub(crate) struct ScriptArgs {
     script_workers: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SyncMode {
-    Normal,
-    Full,
-}
-
 /// The database a `--db` URL names.
 #[derive(Debug, PartialEq)]
-enum DbUrl {
+pub(crate) enum DbUrl {
     Sqlite(PathBuf),
     Postgres(String),
 }
 
-fn parse_db_url(url: &str) -> anyhow::Result<DbUrl> {
+pub(crate) fn parse_db_url(url: &str) -> anyhow::Result<DbUrl> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(DbUrl::Postgres(url.to_string()));
     }
@@ -168,7 +134,7 @@ fn parse_db_url(url: &str) -> anyhow::Result<DbUrl> {
 }
 
 /// A database URL fit for logs and errors: any password replaced by `***`.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
@@ -185,52 +151,6 @@ fn redact(url: &str) -> String {
             &rest[at..]
         ),
         None => url.to_string(),
-    }
-}
-
-/// Opens the store `--db` names.
-async fn open_store(args: &ServerArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
-    match parse_db_url(&args.db)? {
-        DbUrl::Sqlite(path) => {
-            let mut opts = SqliteOptions::new(&path);
-            opts.synchronous = match args.sync {
-                SyncMode::Normal => Synchronous::Normal,
-                SyncMode::Full => Synchronous::Full,
-            };
-            let store = SqliteStore::open(opts)
-                .with_context(|| format!("opening SQLite database {}", path.display()))?;
-            Ok((Arc::new(store), path.display().to_string()))
-        }
-        DbUrl::Postgres(url) => {
-            let shown = redact(&url);
-            let mut opts = PostgresOptions::new(url);
-            opts.max_connections = usize::try_from(args.db_connections).unwrap_or(16);
-            let store = PostgresStore::open(opts)
-                .await
-                .with_context(|| format!("opening PostgreSQL database {shown}"))?;
-            Ok((Arc::new(store), shown))
-        }
-    }
-}
-
-/// Opens the store a `--db` URL names for a short offline command (one PostgreSQL
-/// connection); answers it with the URL fit for messages.
-pub(crate) async fn open_db_url(url: &str) -> anyhow::Result<(Arc<dyn Store>, String)> {
-    match parse_db_url(url)? {
-        DbUrl::Sqlite(path) => {
-            let store = SqliteStore::open_path(&path)
-                .with_context(|| format!("opening SQLite database {}", path.display()))?;
-            Ok((Arc::new(store), path.display().to_string()))
-        }
-        DbUrl::Postgres(url) => {
-            let shown = redact(&url);
-            let mut opts = PostgresOptions::new(url);
-            opts.max_connections = 1;
-            let store = PostgresStore::open(opts)
-                .await
-                .with_context(|| format!("opening PostgreSQL database {shown}"))?;
-            Ok((Arc::new(store), shown))
-        }
     }
 }
 
@@ -263,71 +183,6 @@ pub(crate) fn install_script_sandbox(args: &ScriptArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
-    conn_args::raise_open_file_limit();
-    install_script_sandbox(&args.scripts)?;
-    let (store, db) = open_store(&args).await?;
-    let mut runtime_config = RuntimeConfig::default();
-    args.limits.apply(&mut runtime_config);
-    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
-        .parse()
-        .with_context(|| format!("invalid --host/--port {}:{}", args.host, args.port))?;
-    let active_keys = store
-        .list_api_keys()
-        .await
-        .context("reading API keys")?
-        .iter()
-        .filter(|k| k.revoked_at.is_none())
-        .count();
-    let mut auth = args.auth.config();
-    auth.mode = baton_server::auth::decide_mode(active_keys, &addr, args.auth.insecure())
-        .map_err(anyhow::Error::msg)?;
-    match auth.mode {
-        baton_server::auth::AuthMode::On => {
-            tracing::info!(keys = active_keys, "authentication on")
-        }
-        baton_server::auth::AuthMode::Off if !addr.ip().is_loopback() => {
-            auth.insecure = true;
-            tracing::warn!(%addr, "INSECURE: authentication is off on a non-loopback address (--insecure); anyone who reaches this port can do anything");
-        }
-        baton_server::auth::AuthMode::Off => {
-            tracing::info!("authentication off: loopback address and no API keys")
-        }
-    }
-    // Before binding, so a bad certificate fails the start with nothing served.
-    let tls = args.tls.load()?;
-    let runtime = Runtime::new(store, runtime_config);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(%addr, %db, scheme, "baton server listening");
-    let webhooks = match &args.webhooks {
-        Some(path) => {
-            let w =
-                baton_server::webhook::WebhookConfig::load(path, |name| std::env::var(name).ok())
-                    .map_err(anyhow::Error::msg)?;
-            tracing::info!(hooks = ?w.hooks.keys().collect::<Vec<_>>(), "webhooks configured");
-            w
-        }
-        None => baton_server::webhook::WebhookConfig::default(),
-    };
-    let mut config = ServerConfig {
-        max_body_bytes: args.max_body_bytes,
-        auth,
-        webhooks: Arc::new(webhooks),
-        tls,
-        ..ServerConfig::default()
-    };
-    args.conn.apply(&mut config);
-    let served = baton_server::serve(listener, runtime, config, shutdown_signal()).await;
-    // Idle workers die now; busy ones when their evaluation ends, or with this process.
-    baton_script::sandbox::shutdown();
-    served?;
-    tracing::info!("baton server stopped");
-    Ok(())
-}
-
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -350,7 +205,14 @@ pub(crate) async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let argv = match start::config_file::with_config_file::<Cli>(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(argv);
     if let Command::ScriptWorker = cli.command {
         // Before any runtime or logging: a worker stays single-purpose and small.
         std::process::exit(baton_script::sandbox::run_worker());
@@ -379,9 +241,22 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let client_result = match cli.command {
-        Command::Server(args) => return rt.block_on(run_server(args)),
+        Command::Server(args) => return rt.block_on(server_cmd::run_server(args)),
+        Command::Start(args) => {
+            // Why no tier could start, said plainly (no backtrace), and a failing exit code.
+            if let Err(e) = rt.block_on(start::run(args)) {
+                eprintln!("error: {e:#}");
+                drop(rt);
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         Command::ScriptWorker => return Ok(()),
         Command::Schedule(args) => rt.block_on(schedule_cli::run(args)),
+        Command::Migrate(args) => rt.block_on(migrate::run(args)),
+        Command::Backup(args) => backup_cmd::run(args),
+        Command::Export(args) => rt.block_on(transfer::export(args)),
+        Command::Import(args) => rt.block_on(transfer::import(args)),
         Command::Run(args) => {
             let code = rt.block_on(run::run(args)).unwrap_or_else(|e| {
                 eprintln!("baton run: {e:#}");

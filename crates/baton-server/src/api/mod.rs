@@ -257,10 +257,32 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
 async fn health(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Json<serde_json::Value> {
-    let mut body = json!({"healthResults": [], "suppressedHealthResults": [], "healthy": true});
+    let backend = state.runtime.store().backend_name();
+    let tier = &state.config.tier;
+    let mut body = json!({
+        "healthResults": [],
+        "suppressedHealthResults": [],
+        "healthy": true,
+        "tier": crate::tier::tier_of(backend),
+        "backend": backend,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeSeconds": tier.uptime_secs(),
+    });
+    let mut warnings = Vec::new();
     if state.config.auth.insecure {
-        body["warnings"] =
-            json!(["insecure: authentication is off on a non-loopback address (--insecure)"]);
+        warnings.push(json!(
+            "insecure: authentication is off on a non-loopback address (--insecure)"
+        ));
+    }
+    if let Some(fallback) = tier.fallback() {
+        warnings.push(json!(format!(
+            "fallback: PostgreSQL {} was not used ({}); serving from {}",
+            fallback.primary, fallback.reason, fallback.sqlite_url
+        )));
+        body["fallback"] = fallback.to_json();
+    }
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
     }
     Json(body)
 }

@@ -27,6 +27,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "key_task_types",
         include_str!("migrations/0004_key_task_types.sql"),
     ),
+    (
+        5,
+        "finished_index",
+        include_str!("migrations/0005_finished_index.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

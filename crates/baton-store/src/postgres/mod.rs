@@ -35,10 +35,13 @@ mod defs;
 mod events;
 mod feed;
 mod migrate;
+mod probe;
 mod queue;
 mod read;
 mod schedules;
 mod write;
+
+pub use probe::probe;
 
 use crate::codec::DefCache;
 use crate::{
@@ -400,6 +403,14 @@ impl Store for PostgresStore {
 
     async fn next_wake_at(&self) -> Result<Option<Millis>> {
         read::next_wake_at(&self.client().await?).await
+    }
+
+    async fn finished_before(&self, end_before: Millis, limit: usize) -> Result<Vec<String>> {
+        queue::finished_before(&self.client().await?, end_before, limit).await
+    }
+
+    async fn queue_entries(&self, workflow_id: &str) -> Result<Vec<baton_model::QueueEntry>> {
+        queue::queue_entries(&self.client().await?, workflow_id).await
     }
 
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>> {

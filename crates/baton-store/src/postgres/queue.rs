@@ -293,3 +293,46 @@ pub(super) async fn record_poll(c: &impl GenericClient, req: &PollRequest) -> Re
     }
     Ok(())
 }
+
+/// The queue entries of one workflow's tasks, in claim order (`baton migrate` copies them).
+pub(super) async fn queue_entries(
+    c: &impl deadpool_postgres::GenericClient,
+    workflow_id: &str,
+) -> Result<Vec<baton_model::QueueEntry>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT q.queue_name, q.task_id, q.workflow_id, q.priority, q.visible_at
+             FROM queue q JOIN tasks t ON t.task_id = q.task_id
+             WHERE t.workflow_id = $1
+             ORDER BY q.priority DESC, q.visible_at, q.id",
+        )
+        .await?;
+    let rows = c.query(&stmt, &[&workflow_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| baton_model::QueueEntry {
+            queue: r.get(0),
+            task_id: r.get(1),
+            workflow_id: r.get(2),
+            priority: r.get(3),
+            visible_at: r.get(4),
+        })
+        .collect())
+}
+
+/// Ended executions by end time (retention); see `Store::finished_before`.
+pub(super) async fn finished_before(
+    c: &impl deadpool_postgres::GenericClient,
+    end_before: crate::Millis,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT workflow_id FROM workflows WHERE status IN ('COMPLETED', 'FAILED', 'TIMED_OUT', 'TERMINATED') AND end_time < $1 ORDER BY end_time, workflow_id LIMIT $2",
+        )
+        .await?;
+    let rows = c
+        .query(&stmt, &[&end_before, &super::to_i64(limit)])
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

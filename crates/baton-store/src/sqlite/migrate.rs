@@ -56,6 +56,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "key_task_types",
         include_str!("migrations/0010_key_task_types.sql"),
     ),
+    (
+        11,
+        "finished_index",
+        include_str!("migrations/0011_finished_index.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

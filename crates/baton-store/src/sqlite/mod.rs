@@ -64,6 +64,7 @@
 //! stability guarantee, so cached statements are never re-planned for new bound values.
 
 mod auth;
+pub mod backup;
 mod checkpoint;
 mod events;
 mod migrate;
@@ -550,6 +551,16 @@ impl Store for SqliteStore {
 
     async fn next_wake_at(&self) -> Result<Option<Millis>> {
         self.read(|c, _| read::next_wake_at(c)).await
+    }
+
+    async fn finished_before(&self, end_before: Millis, limit: usize) -> Result<Vec<String>> {
+        self.read(move |c, _| queue::finished_before(c, end_before, limit))
+            .await
+    }
+
+    async fn queue_entries(&self, workflow_id: &str) -> Result<Vec<baton_model::QueueEntry>> {
+        let id = workflow_id.to_string();
+        self.read(move |c, _| queue::queue_entries(c, &id)).await
     }
 
     async fn queue_sizes(&self) -> Result<Vec<(String, i64)>> {

@@ -223,3 +223,42 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(
     append_history(conn, &HistoryEvent::task(&task, req.now))?;
     Ok(Some((task, lease)))
 }
+
+/// The queue entries of one workflow's tasks, in claim order (`baton migrate` copies them).
+pub(crate) fn queue_entries(
+    conn: &Connection,
+    workflow_id: &str,
+) -> Result<Vec<baton_model::QueueEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT q.queue_name, q.task_id, q.workflow_id, q.priority, q.visible_at
+         FROM queue q JOIN tasks t ON t.task_id = q.task_id
+         WHERE t.workflow_id = ?1
+         ORDER BY q.priority DESC, q.visible_at, q.task_id",
+    )?;
+    let rows = stmt.query_map([workflow_id], |r| {
+        Ok(baton_model::QueueEntry {
+            queue: r.get(0)?,
+            task_id: r.get(1)?,
+            workflow_id: r.get(2)?,
+            priority: r.get(3)?,
+            visible_at: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Ended executions by end time (retention); see `Store::finished_before`.
+pub(crate) fn finished_before(
+    conn: &Connection,
+    end_before: Millis,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT workflow_id FROM workflows WHERE status IN ('COMPLETED', 'FAILED', 'TIMED_OUT', 'TERMINATED') AND end_time < ?1 ORDER BY end_time, workflow_id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![end_before, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| r.get(0),
+    )?;
+    Ok(rows.collect::<Result<Vec<String>, _>>()?)
+}

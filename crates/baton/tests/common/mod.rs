@@ -33,4 +33,5 @@ pub fn log_tail(path: &Path) -> String {
 }
 
 pub mod api;
+pub mod seed;
 pub mod server;

@@ -114,3 +114,37 @@ impl Drop for ServerProcess {
         self.kill9();
     }
 }
+
+/// A `baton server` on the database `db` (any URL), logging to `dir/NAME.log`; waits for
+/// `/health` and answers the base URL and the process (killed when dropped).
+pub async fn serve_db(db: &str, dir: &Path, name: &str) -> (String, super::KillOnDrop) {
+    let client = reqwest::Client::new();
+    let log = dir.join(format!("{name}.log"));
+    for _ in 0..5 {
+        let port = super::free_port();
+        let out = std::fs::File::create(&log).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--db", db])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn baton server");
+        let mut child = super::KillOnDrop(child);
+        let base = format!("http://127.0.0.1:{port}");
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = child.0.try_wait() {
+                break;
+            }
+            if let Ok(r) = client.get(format!("{base}/health")).send().await {
+                if r.status().is_success() {
+                    return (base, child);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    panic!("server on {db} never healthy:\n{}", super::log_tail(&log));
+}
