@@ -99,12 +99,13 @@ impl Runtime {
             limit: SEARCH_BY_TASKS_SCAN_LIMIT,
             ..tasks.clone()
         };
-        let (_, found) = self.store.search_tasks(&query).await?;
+        // Only the workflow ids: the attempts' documents are never read.
+        let found = self.store.search_task_workflow_ids(&query).await?;
         let mut ids: Vec<String> = Vec::new();
         let mut seen = HashSet::new();
-        for t in found {
-            if seen.insert(t.workflow_instance_id.clone()) {
-                ids.push(t.workflow_instance_id);
+        for id in found {
+            if seen.insert(id.clone()) {
+                ids.push(id);
             }
         }
         let total = ids.len() as i64;

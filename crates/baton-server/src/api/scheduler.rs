@@ -213,7 +213,7 @@ async fn executions(
     let mut names: Vec<String> = Vec::new();
     let mut workflows: Vec<String> = Vec::new();
     if let Some(query) = text(&q, "query") {
-        for (field, op, values) in super::workflow::conditions(&query)? {
+        for (field, op, values) in super::search_grammar::conditions(&query)? {
             match (field.as_str(), op) {
                 ("scheduleName", "=" | "IN") => names.extend(values),
                 ("workflowName" | "workflowType", "=" | "IN") => workflows.extend(values),

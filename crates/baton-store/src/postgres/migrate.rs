@@ -17,6 +17,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "auth_webhooks_input",
         include_str!("migrations/0002_auth_webhooks_input.sql"),
     ),
+    (
+        3,
+        "search_indexes",
+        include_str!("migrations/0003_search_indexes.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
