@@ -64,11 +64,6 @@ impl Filter {
         self.sql.push_str(&format!(" AND ({})", ors.join(" OR ")));
     }
 
-    fn statuses(&mut self, values: Vec<&'static str>) {
-        let values: Vec<String> = values.into_iter().map(str::to_string).collect();
-        self.any("status", &values);
-    }
-
     /// ` AND from <= column <= to` for the bounds given.
     fn range(&mut self, column: &str, from: Option<i64>, to: Option<i64>) {
         if let Some(f) = from {
@@ -171,9 +166,22 @@ pub(crate) fn search_workflows(
     q: &WorkflowQuery,
 ) -> Result<(i64, Vec<Workflow>)> {
     let mut f = Filter::default();
+    // With a filter that picks few rows (ids, a correlation id, a parent), its index must
+    // drive the query and the few rows are sorted; without statistics SQLite would rather
+    // walk the name or status index in start-time order and test every row. A unary `+`
+    // keeps a column's index out of the plan.
+    let selective = !q.workflow_ids.is_empty()
+        || !q.correlation_ids.is_empty()
+        || !q.parent_workflow_ids.is_empty();
+    let (name, status) = if selective {
+        ("+name", "+status")
+    } else {
+        ("name", "status")
+    };
     f.any("workflow_id", &q.workflow_ids);
-    f.any("name", &q.workflow_types);
-    f.statuses(q.statuses.iter().map(|s| s.as_str()).collect());
+    f.any(name, &q.workflow_types);
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.any(status, &statuses);
     f.any("correlation_id", &q.correlation_ids);
     f.any("parent_workflow_id", &q.parent_workflow_ids);
     if !q.idempotency_key_prefixes.is_empty() {
@@ -217,7 +225,8 @@ fn task_filter(q: &TaskQuery) -> Filter {
     f.any("task_def_name", &q.task_def_names);
     f.any("task_type", &q.task_types);
     f.any("ref_name", &q.ref_names);
-    f.statuses(q.statuses.iter().map(|s| s.as_str()).collect());
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.any("status", &statuses);
     if !q.workflow_types.is_empty() {
         let mut names = Filter {
             sql: String::new(),

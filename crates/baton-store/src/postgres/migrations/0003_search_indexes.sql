@@ -8,6 +8,9 @@ DROP INDEX workflows_start_time;
 CREATE INDEX workflows_start_time ON workflows (start_time, workflow_id);
 CREATE INDEX workflows_status_start ON workflows (status, start_time, workflow_id);
 CREATE INDEX workflows_name_start ON workflows (name, start_time, workflow_id);
+-- Children of a workflow (`parentWorkflowId` in a search).
+CREATE INDEX workflows_parent ON workflows (parent_workflow_id)
+    WHERE parent_workflow_id IS NOT NULL;
 
 -- A task's start and end time, written with the task (write.rs, and the claim in queue.rs).
 -- Not generated from the document: PostgreSQL's json operators refuse a document holding

@@ -9,6 +9,10 @@ CREATE INDEX workflows_start_time ON workflows (start_time, workflow_id);
 CREATE INDEX workflows_status_start ON workflows (status, start_time, workflow_id);
 CREATE INDEX workflows_name_start ON workflows (name, start_time, workflow_id);
 
+-- Children of a workflow (`parentWorkflowId` in a search); top-level rows are not indexed.
+CREATE INDEX workflows_parent ON workflows (parent_workflow_id)
+    WHERE parent_workflow_id IS NOT NULL;
+
 -- A task's start and end time, for the time ranges Conductor's UI sends with every task
 -- search. Generated from the JSON, so no write path has to remember them; virtual, so the
 -- row does not grow (the index below keeps start_time's value).
