@@ -24,6 +24,5 @@ pub use changes::{TaskChange, WorkflowChange};
 pub use error::{Error, Result};
 pub use runtime::{
     Blocking, Runtime, RuntimeConfig, TaskMock, UpdateResponse, WorkflowTestRequest,
-    SEARCH_BY_TASKS_SCAN_LIMIT,
 };
 pub use scheduler::{next_run_times, parse_cron, parse_zone};
