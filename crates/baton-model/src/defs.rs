@@ -96,6 +96,14 @@ pub struct TaskDef {
     pub created_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
+    /// Conductor's listener flag (true by default there); kept and returned, not acted on.
+    #[serde(default = "default_true")]
+    pub task_status_listener_enabled: bool,
+    /// Free-form metadata, kept as given.
+    #[serde(default, skip_serializing_if = "JsonMap::is_empty")]
+    pub metadata: JsonMap,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
 }
 
 impl TaskDef {
