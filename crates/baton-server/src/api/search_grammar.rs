@@ -174,10 +174,11 @@ fn condition(cond: &str) -> Result<Condition, ApiError> {
     })
 }
 
-/// The conditions as (field, operator, values), for callers with fields of their own.
-pub(crate) fn conditions(
-    query: &str,
-) -> Result<Vec<(String, &'static str, Vec<String>)>, ApiError> {
+/// A condition as (field, operator, values), for callers with fields of their own.
+pub(crate) type FieldCondition = (String, &'static str, Vec<String>);
+
+/// The conditions of `query`, for callers with fields of their own.
+pub(crate) fn conditions(query: &str) -> Result<Vec<FieldCondition>, ApiError> {
     Ok(parse(query)?
         .into_iter()
         .map(|c| (c.field, c.op.as_str(), c.values))
@@ -237,9 +238,12 @@ fn unsupported(c: &Condition, kind: &str, supported: &str) -> ApiError {
     ))
 }
 
+/// Offset, size and sort key (true = descending) of one search page.
+type Paging = (usize, usize, Option<(String, bool)>);
+
 /// `start`, `size` (at most [`MAX_PAGE_SIZE`]) and the first `sort` key (`field:ASC|DESC`,
 /// several keys separated by `|` or `,` take the first).
-fn paging(q: &QueryMap) -> Result<(usize, usize, Option<(String, bool)>), ApiError> {
+fn paging(q: &QueryMap) -> Result<Paging, ApiError> {
     let start = opt::<usize>(q, "start")?.unwrap_or(0);
     let size = opt::<usize>(q, "size")?.unwrap_or(100);
     if size > MAX_PAGE_SIZE {

@@ -14,8 +14,6 @@ use serde_json::{json, Value};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Most correlation ids one `POST /{name}/correlated` looks up.
-
 /// `GET /api/workflow/{name}/correlated/{correlationId}?includeClosed=false&includeTasks=false`
 pub async fn correlated_one(
     State(s): State<AppState>,
