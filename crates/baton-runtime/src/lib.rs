@@ -25,4 +25,4 @@ pub use error::{Error, Result};
 pub use runtime::{
     Blocking, Runtime, RuntimeConfig, TaskMock, UpdateResponse, WorkflowTestRequest,
 };
-pub use scheduler::{next_run_times, parse_cron, parse_zone};
+pub use scheduler::{next_run_times, parse_cron, parse_zone, ScheduleZone};

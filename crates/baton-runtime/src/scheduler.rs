@@ -124,13 +124,43 @@ fn translate_day_of_week(field: &str) -> String {
     items.join(",")
 }
 
-/// Parses a zone: `UTC` (also empty, `GMT`, `Z`, `Etc/UTC`) or a fixed offset such as
-/// `+02:00`, `-0530`, `UTC+2`. Errors name the field `zoneId`.
-pub fn parse_zone(zone: &str) -> std::result::Result<FixedOffset, String> {
+/// A schedule's time zone: an IANA zone (`Europe/Berlin`, whose offset follows its daylight
+/// saving rules, through chrono-tz) or a fixed offset (`UTC`, `+02:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleZone {
+    Named(chrono_tz::Tz),
+    Fixed(FixedOffset),
+}
+
+impl ScheduleZone {
+    /// Seconds the zone's local time is ahead of UTC at `ms` (epoch milliseconds).
+    pub fn offset_seconds_at(&self, ms: Millis) -> i32 {
+        use chrono::Offset;
+        let Some(t) = DateTime::from_timestamp_millis(ms) else {
+            return 0;
+        };
+        match self {
+            ScheduleZone::Named(z) => t.with_timezone(z).offset().fix().local_minus_utc(),
+            ScheduleZone::Fixed(z) => z.local_minus_utc(),
+        }
+    }
+}
+
+/// Parses a zone: an IANA name (`Europe/Berlin`, `America/New_York`, `Etc/GMT+2`), `UTC`
+/// (also empty, `GMT`, `Z`), or a fixed offset such as `+02:00`, `-0530`, `UTC+2`. Errors
+/// name the field `zoneId`.
+pub fn parse_zone(zone: &str) -> std::result::Result<ScheduleZone, String> {
+    if let Ok(tz) = zone.trim().parse::<chrono_tz::Tz>() {
+        return Ok(ScheduleZone::Named(tz));
+    }
+    parse_fixed_offset(zone).map(ScheduleZone::Fixed)
+}
+
+fn parse_fixed_offset(zone: &str) -> std::result::Result<FixedOffset, String> {
     let bad = || {
         format!(
-            "zoneId: '{zone}' is not supported; use UTC or a fixed offset such as +02:00 \
-             (named time zones are not supported yet)"
+            "zoneId: '{zone}' is not a time zone; use an IANA name such as Europe/Berlin, UTC, \
+             or a fixed offset such as +02:00"
         )
     };
     let z = zone.trim();
@@ -167,7 +197,7 @@ pub fn parse_zone(zone: &str) -> std::result::Result<FixedOffset, String> {
 /// most `limit` of them.
 pub fn next_run_times(
     cron: &cron::Schedule,
-    zone: FixedOffset,
+    zone: ScheduleZone,
     after: Millis,
     start: Option<Millis>,
     end: Option<Millis>,
@@ -183,22 +213,31 @@ pub fn next_run_times(
 /// Due times strictly after `after`, unbounded.
 fn times_after(
     cron: &cron::Schedule,
-    zone: FixedOffset,
+    zone: ScheduleZone,
     after: Millis,
-) -> impl Iterator<Item = Millis> + '_ {
+) -> Box<dyn Iterator<Item = Millis> + '_> {
     // Past the calendar's range (a start time of Long.MAX_VALUE) nothing is due; starting
     // from 1970 instead would skip through every cron time up to it.
-    DateTime::from_timestamp_millis(after)
-        .into_iter()
-        .flat_map(move |from| cron.after(&from.with_timezone(&zone)))
-        .map(|t| t.timestamp_millis())
-        .skip_while(move |t| *t <= after)
+    let Some(from) = DateTime::from_timestamp_millis(after) else {
+        return Box::new(std::iter::empty());
+    };
+    let times: Box<dyn Iterator<Item = Millis> + '_> = match zone {
+        ScheduleZone::Named(z) => Box::new(
+            cron.after(&from.with_timezone(&z))
+                .map(|t| t.timestamp_millis()),
+        ),
+        ScheduleZone::Fixed(z) => Box::new(
+            cron.after(&from.with_timezone(&z))
+                .map(|t| t.timestamp_millis()),
+        ),
+    };
+    Box::new(times.skip_while(move |t| *t <= after))
 }
 
 /// A schedule's parsed cron and zone.
 struct Parsed {
     cron: cron::Schedule,
-    zone: FixedOffset,
+    zone: ScheduleZone,
 }
 
 impl Parsed {
@@ -582,8 +621,8 @@ impl Runtime {
 mod tests {
     use super::*;
 
-    fn utc() -> FixedOffset {
-        FixedOffset::east_opt(0).unwrap()
+    fn utc() -> ScheduleZone {
+        ScheduleZone::Fixed(FixedOffset::east_opt(0).unwrap())
     }
 
     #[test]
@@ -653,11 +692,17 @@ mod tests {
 
     #[test]
     fn zones() {
-        assert_eq!(parse_zone("UTC").unwrap().local_minus_utc(), 0);
-        assert_eq!(parse_zone("").unwrap().local_minus_utc(), 0);
-        assert_eq!(parse_zone("+02:00").unwrap().local_minus_utc(), 7200);
-        assert_eq!(parse_zone("UTC-0530").unwrap().local_minus_utc(), -19800);
-        assert_eq!(parse_zone("GMT+2").unwrap().local_minus_utc(), 7200);
+        let at = |z: &str| parse_zone(z).unwrap().offset_seconds_at(0);
+        assert_eq!(at("UTC"), 0);
+        assert_eq!(at(""), 0);
+        assert_eq!(at("+02:00"), 7200);
+        assert_eq!(at("UTC-0530"), -19800);
+        assert_eq!(at("GMT+2"), 7200);
+        // IANA names, with their daylight saving time (and Etc/GMT+2's inverted sign).
+        let berlin = parse_zone("Europe/Berlin").unwrap();
+        assert_eq!(berlin.offset_seconds_at(1_736_000_000_000), 3600, "January");
+        assert_eq!(berlin.offset_seconds_at(1_752_000_000_000), 7200, "July");
+        assert_eq!(at("Etc/GMT+2"), -7200);
         for bad in ["Mars/Olympus", "+25:00", "+1:2:3", "UTC+"] {
             let err = parse_zone(bad).unwrap_err();
             assert!(err.starts_with("zoneId:"), "{bad}: {err}");
@@ -666,5 +711,17 @@ mod tests {
         let c = parse_cron("0 9 * * *").unwrap();
         let t = next_run_times(&c, parse_zone("+02:00").unwrap(), 0, None, None, 1)[0];
         assert_eq!(t, 7 * 3_600_000);
+        // 09:00 in New York is 14:00 UTC in January and 13:00 UTC in July.
+        let ny = parse_zone("America/New_York").unwrap();
+        let jan = 1_735_689_600_000; // 2025-01-01T00:00:00Z
+        let jul = 1_751_328_000_000; // 2025-07-01T00:00:00Z
+        assert_eq!(
+            next_run_times(&c, ny, jan, None, None, 1)[0],
+            jan + 14 * 3_600_000
+        );
+        assert_eq!(
+            next_run_times(&c, ny, jul, None, None, 1)[0],
+            jul + 13 * 3_600_000
+        );
     }
 }
