@@ -34,7 +34,12 @@ async fn bulk_calls_and_scans_stop_at_their_configured_limits() {
     let resp = s
         .post_json("/workflow/lim_scan/correlated", &json!(["a", "b", "c"]))
         .await;
-    expect_error(resp, StatusCode::BAD_REQUEST, &["limit is 2", "--max-bulk-ids"]).await;
+    expect_error(
+        resp,
+        StatusCode::BAD_REQUEST,
+        &["limit is 2", "--max-bulk-ids"],
+    )
+    .await;
     let resp = s
         .put_json("/scheduler/bulk/pause", &json!(["a", "b", "c"]))
         .await;
