@@ -216,8 +216,15 @@ pub fn skip_task(
         )));
     }
     let seq = st.tasks.next_seq();
+    // The type it would have run with: a worker task's is its name (as Conductor's skip
+    // sets it); a system task keeps its system type, which the decider walks by.
+    let task_type = if node.task_type == sys::SIMPLE {
+        node.name.clone()
+    } else {
+        node.task_type.clone()
+    };
     let t = Task {
-        task_type: node.task_type.clone(),
+        task_type,
         status: TaskStatus::Skipped,
         input_data: input.unwrap_or_default(),
         output_data: output.unwrap_or_default(),

@@ -96,6 +96,14 @@ pub struct TaskDef {
     pub created_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
+    /// Conductor's listener flag (true by default there); kept and returned, not acted on.
+    #[serde(default = "default_true")]
+    pub task_status_listener_enabled: bool,
+    /// Free-form metadata, kept as given.
+    #[serde(default, skip_serializing_if = "JsonMap::is_empty")]
+    pub metadata: JsonMap,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
 }
 
 impl TaskDef {
@@ -123,10 +131,13 @@ impl TaskDef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct SubWorkflowParams {
+    /// A name, or a `${...}` expression resolved when the task is scheduled.
     #[serde(default)]
     pub name: String,
+    /// A number, a numeric string, or a `${...}` expression yielding one (Conductor accepts
+    /// all three); kept as given. Absent: the latest version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<i32>,
+    pub version: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_to_domain: Option<IndexMap<String, String>>,
     /// An inline WorkflowDef object, or a `${...}` expression yielding one.

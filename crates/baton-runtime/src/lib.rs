@@ -9,6 +9,7 @@
 //! commit reports a conflict, and the update is re-applied to the fresh state.
 
 mod changes;
+mod cron_time;
 mod error;
 mod events;
 mod follow_ups;
@@ -21,9 +22,8 @@ mod wakers;
 
 pub use baton_model::clock::Clock;
 pub use changes::{TaskChange, WorkflowChange};
+pub use cron_time::{next_run_times, parse_cron, parse_zone, ScheduleZone};
 pub use error::{Error, Result};
 pub use runtime::{
     Blocking, Runtime, RuntimeConfig, TaskMock, UpdateResponse, WorkflowTestRequest,
-    SEARCH_BY_TASKS_SCAN_LIMIT,
 };
-pub use scheduler::{next_run_times, parse_cron, parse_zone};

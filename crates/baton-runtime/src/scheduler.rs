@@ -37,14 +37,14 @@
 //! A resumed schedule does not catch up the times it was paused through: resuming sets its
 //! next run to the first due time after the resume.
 
+use crate::cron_time::times_after;
+pub use crate::cron_time::{next_run_times, parse_cron, parse_zone, ScheduleZone};
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 use baton_model::{IdempotencyStrategy, StartWorkflowRequest};
 use baton_store::{CatchupPolicy, Millis, StoreError, WorkflowSchedule};
-use chrono::{DateTime, FixedOffset};
 use serde_json::json;
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -57,148 +57,11 @@ pub const NONE_GRACE_MS: Millis = 60_000;
 const DUE_BATCH: usize = 64;
 /// A schedule whose run could not be started for a store error is retried after this long.
 const ERROR_BACKOFF_MS: Millis = 5_000;
-/// Upper bound on next-run computations for one request.
-const MAX_NEXT_TIMES: usize = 1000;
-
-// ------------------------------------------------------------------ cron and zones
-
-/// Parses a cron expression: 6 fields (second minute hour day-of-month month day-of-week, as
-/// in Spring and Orkes), 7 (with a year), or 5 (standard cron, minute first; second 0).
-/// Numeric days of the week follow cron and Spring: 0 or 7 is Sunday, 1 Monday; names
-/// (`MON-FRI`) work too. Errors name the field `cronExpression`.
-pub fn parse_cron(expr: &str) -> std::result::Result<cron::Schedule, String> {
-    let mut fields: Vec<String> = expr.split_whitespace().map(str::to_string).collect();
-    if fields.len() == 5 {
-        fields.insert(0, "0".to_string());
-    }
-    if !(6..=7).contains(&fields.len()) {
-        return Err(format!(
-            "cronExpression: '{expr}' must have 6 fields (second minute hour day-of-month month \
-             day-of-week) or 5 (minute first)"
-        ));
-    }
-    fields[5] = translate_day_of_week(&fields[5]);
-    cron::Schedule::from_str(&fields.join(" "))
-        .map_err(|e| format!("cronExpression: '{expr}' is not a valid cron expression: {e}"))
-}
-
-/// Maps numeric days of the week from the cron/Spring numbering (0 and 7 Sunday, 1 Monday …)
-/// to the `cron` crate's (1 Sunday … 7 Saturday). Names and `*`/`?` are left alone.
-fn translate_day_of_week(field: &str) -> String {
-    fn day(part: &str) -> Option<u32> {
-        part.parse::<u32>()
-            .ok()
-            .filter(|n| *n <= 7)
-            .map(|n| n % 7 + 1)
-    }
-    let items: Vec<String> = field
-        .split(',')
-        .map(|item| {
-            let (base, step) = match item.split_once('/') {
-                Some((b, s)) => (b, Some(s)),
-                None => (item, None),
-            };
-            let base = match base.split_once('-') {
-                Some((a, b)) => match (day(a), day(b)) {
-                    // `5-7` (Friday to Sunday) wraps round in the crate's numbering.
-                    (Some(x), Some(y)) if x > y && step.is_none() => {
-                        if y == 1 {
-                            format!("{x}-7,1")
-                        } else {
-                            format!("{x}-7,1-{y}")
-                        }
-                    }
-                    (Some(x), Some(y)) => format!("{x}-{y}"),
-                    (Some(x), None) => format!("{x}-{b}"),
-                    (None, Some(y)) => format!("{a}-{y}"),
-                    (None, None) => base.to_string(),
-                },
-                None => day(base).map_or_else(|| base.to_string(), |d| d.to_string()),
-            };
-            match step {
-                Some(s) => format!("{base}/{s}"),
-                None => base,
-            }
-        })
-        .collect();
-    items.join(",")
-}
-
-/// Parses a zone: `UTC` (also empty, `GMT`, `Z`, `Etc/UTC`) or a fixed offset such as
-/// `+02:00`, `-0530`, `UTC+2`. Errors name the field `zoneId`.
-pub fn parse_zone(zone: &str) -> std::result::Result<FixedOffset, String> {
-    let bad = || {
-        format!(
-            "zoneId: '{zone}' is not supported; use UTC or a fixed offset such as +02:00 \
-             (named time zones are not supported yet)"
-        )
-    };
-    let z = zone.trim();
-    let upper = z.to_ascii_uppercase();
-    let rest = ["ETC/UTC", "ETC/GMT", "UTC", "UCT", "GMT", "Z"]
-        .iter()
-        .find_map(|p| upper.strip_prefix(p))
-        .unwrap_or(&upper);
-    if rest.is_empty() {
-        return FixedOffset::east_opt(0).ok_or_else(bad);
-    }
-    let (sign, digits) = match rest.as_bytes()[0] {
-        b'+' => (1, &rest[1..]),
-        b'-' => (-1, &rest[1..]),
-        _ => return Err(bad()),
-    };
-    let (h, m) = match digits.split_once(':') {
-        Some((h, m)) => (h, m),
-        None if digits.len() == 4 => digits.split_at(2),
-        None => (digits, "0"),
-    };
-    let ok = |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
-    if !ok(h) || !ok(m) {
-        return Err(bad());
-    }
-    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if h > 18 || m > 59 {
-        return Err(bad());
-    }
-    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
-}
-
-/// Due times strictly after `after` (epoch ms), not before `start` and not after `end`, at
-/// most `limit` of them.
-pub fn next_run_times(
-    cron: &cron::Schedule,
-    zone: FixedOffset,
-    after: Millis,
-    start: Option<Millis>,
-    end: Option<Millis>,
-    limit: usize,
-) -> Vec<Millis> {
-    let from = start.map_or(after, |s| after.max(s.saturating_sub(1)));
-    times_after(cron, zone, from)
-        .take_while(|t| end.is_none_or(|e| *t <= e))
-        .take(limit.min(MAX_NEXT_TIMES))
-        .collect()
-}
-
-/// Due times strictly after `after`, unbounded.
-fn times_after(
-    cron: &cron::Schedule,
-    zone: FixedOffset,
-    after: Millis,
-) -> impl Iterator<Item = Millis> + '_ {
-    // Past the calendar's range (a start time of Long.MAX_VALUE) nothing is due; starting
-    // from 1970 instead would skip through every cron time up to it.
-    DateTime::from_timestamp_millis(after)
-        .into_iter()
-        .flat_map(move |from| cron.after(&from.with_timezone(&zone)))
-        .map(|t| t.timestamp_millis())
-        .skip_while(move |t| *t <= after)
-}
 
 /// A schedule's parsed cron and zone.
 struct Parsed {
     cron: cron::Schedule,
-    zone: FixedOffset,
+    zone: ScheduleZone,
 }
 
 impl Parsed {
@@ -575,96 +438,5 @@ impl Runtime {
                 Ok(())
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn utc() -> FixedOffset {
-        FixedOffset::east_opt(0).unwrap()
-    }
-
-    #[test]
-    fn five_and_six_fields() {
-        let every_second = parse_cron("*/1 * * * * *").unwrap();
-        assert_eq!(
-            next_run_times(&every_second, utc(), 10_500, None, None, 3),
-            vec![11_000, 12_000, 13_000]
-        );
-        assert_eq!(
-            next_run_times(&every_second, utc(), 11_000, None, None, 1),
-            vec![12_000]
-        );
-        let hourly = parse_cron("0 * * * *").unwrap();
-        assert_eq!(
-            next_run_times(&hourly, utc(), 0, None, None, 2),
-            vec![3_600_000, 7_200_000]
-        );
-        let err = parse_cron("not a cron").unwrap_err();
-        assert!(err.starts_with("cronExpression:"), "{err}");
-        let err = parse_cron("* * * * * * * *").unwrap_err();
-        assert!(err.starts_with("cronExpression:"), "{err}");
-        assert!(parse_cron("0 0 61 * * *").is_err());
-    }
-
-    #[test]
-    fn start_end_and_limit() {
-        let c = parse_cron("*/1 * * * * *").unwrap();
-        assert_eq!(
-            next_run_times(&c, utc(), 0, Some(5_000), Some(7_000), 10),
-            vec![5_000, 6_000, 7_000]
-        );
-    }
-
-    #[test]
-    fn start_beyond_the_calendar_has_no_runs() {
-        let c = parse_cron("*/1 * * * * *").unwrap();
-        assert!(next_run_times(&c, utc(), 0, Some(i64::MAX), None, 1).is_empty());
-        assert!(next_run_times(&c, utc(), i64::MAX, None, None, 1).is_empty());
-    }
-
-    #[test]
-    fn days_of_week_use_cron_numbering() {
-        // 1970-01-05 was a Monday.
-        let monday = 4 * 86_400_000;
-        let weekdays = parse_cron("0 9 * * 1-5").unwrap();
-        let next = next_run_times(&weekdays, utc(), monday, None, None, 6);
-        let days: Vec<i64> = next.iter().map(|t| t / 86_400_000).collect();
-        assert_eq!(days, vec![4, 5, 6, 7, 8, 11]);
-        let named = parse_cron("0 0 9 ? * MON-FRI").unwrap();
-        assert_eq!(next_run_times(&named, utc(), monday, None, None, 6), next);
-        let sunday = parse_cron("0 0 * * 0").unwrap();
-        assert_eq!(
-            next_run_times(&sunday, utc(), monday, None, None, 1)[0] / 86_400_000,
-            10
-        );
-        let weekend = parse_cron("0 0 * * 6-7").unwrap();
-        let days: Vec<i64> = next_run_times(&weekend, utc(), monday, None, None, 2)
-            .iter()
-            .map(|t| t / 86_400_000)
-            .collect();
-        assert_eq!(days, vec![9, 10]);
-        assert_eq!(translate_day_of_week("5-7"), "6-7,1");
-        assert_eq!(translate_day_of_week("*/2"), "*/2");
-        assert_eq!(translate_day_of_week("MON,3"), "MON,4");
-    }
-
-    #[test]
-    fn zones() {
-        assert_eq!(parse_zone("UTC").unwrap().local_minus_utc(), 0);
-        assert_eq!(parse_zone("").unwrap().local_minus_utc(), 0);
-        assert_eq!(parse_zone("+02:00").unwrap().local_minus_utc(), 7200);
-        assert_eq!(parse_zone("UTC-0530").unwrap().local_minus_utc(), -19800);
-        assert_eq!(parse_zone("GMT+2").unwrap().local_minus_utc(), 7200);
-        for bad in ["Mars/Olympus", "+25:00", "+1:2:3", "UTC+"] {
-            let err = parse_zone(bad).unwrap_err();
-            assert!(err.starts_with("zoneId:"), "{bad}: {err}");
-        }
-        // 09:00 at +02:00 is 07:00 UTC.
-        let c = parse_cron("0 9 * * *").unwrap();
-        let t = next_run_times(&c, parse_zone("+02:00").unwrap(), 0, None, None, 1)[0];
-        assert_eq!(t, 7 * 3_600_000);
     }
 }

@@ -323,6 +323,17 @@ async fn create_list_get_pause_resume_delete_and_validation() {
     )
     .await;
     assert_eq!(few, json!([25_200_000, 111_600_000, 198_000_000]));
+    // A named zone follows its daylight saving time: 09:00 in Berlin is 08:00 UTC on
+    // 2025-01-01 and 07:00 UTC on 2025-07-01.
+    for (start, utc_hour) in [(1_735_689_600_000_i64, 8), (1_751_328_000_000, 7)] {
+        let few = expect_json(
+            node.get(&format!("/scheduler/nextFewSchedules?cronExpression=0%209%20*%20*%20*&scheduleStartTime={start}&zoneId=Europe/Berlin&limit=1"))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(few, json!([start + utc_hour * 3_600_000]), "from {start}");
+    }
     let few = expect_json(
         node.get("/scheduler/nextFewSchedules?cronExpression=*%20*%20*%20*%20*")
             .await,

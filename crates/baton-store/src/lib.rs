@@ -192,8 +192,16 @@ pub struct WorkflowQuery {
     pub statuses: Vec<WorkflowStatus>,
     pub correlation_ids: Vec<String>,
     pub version: Option<i32>,
+    /// Inclusive bounds of the start time (the API's exclusive `>`/`<` are shifted by one).
     pub start_time_from: Option<Millis>,
     pub start_time_to: Option<Millis>,
+    /// Inclusive bounds of the end time (0 while running).
+    pub end_time_from: Option<Millis>,
+    pub end_time_to: Option<Millis>,
+    /// Inclusive bounds of the last update time.
+    pub update_time_from: Option<Millis>,
+    pub update_time_to: Option<Millis>,
+    pub parent_workflow_ids: Vec<String>,
     /// Substring matched against the execution's JSON (input, output, ids).
     pub free_text: Option<String>,
     pub offset: usize,
@@ -213,11 +221,25 @@ pub struct TaskQuery {
     /// Task definition names (`taskType`/`taskDefName` in queries).
     pub task_def_names: Vec<String>,
     pub statuses: Vec<baton_model::TaskStatus>,
+    /// Task types (`taskType`: the definition name of a worker task, else the system type).
+    pub task_types: Vec<String>,
+    pub ref_names: Vec<String>,
+    /// Tasks of workflows with these names (`workflowType`/`workflowName`).
+    pub workflow_types: Vec<String>,
+    /// Inclusive bounds of the start time (0 until a worker or the server starts it).
+    pub start_time_from: Option<Millis>,
+    pub start_time_to: Option<Millis>,
+    /// Inclusive bounds of the end time (0 until it ends).
+    pub end_time_from: Option<Millis>,
+    pub end_time_to: Option<Millis>,
     /// Substring matched against the task's JSON (input, output, ids).
     pub free_text: Option<String>,
     pub offset: usize,
     /// 0: no limit.
     pub limit: usize,
+    /// `startTime` or `endTime` and direction (true = descending); otherwise (and by
+    /// default) newest attempt first.
+    pub sort: Option<(String, bool)>,
 }
 
 /// One queue as metrics see it.
@@ -341,6 +363,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_history(&self, workflow_id: &str) -> Result<()>;
     /// Task attempts matching the query, newest first, with the total count.
     async fn search_tasks(&self, query: &TaskQuery) -> Result<(i64, Vec<Task>)>;
+    /// The workflow id of each attempt `query` matches, in its order and paging (an id may
+    /// repeat), without reading the attempts themselves.
+    async fn search_task_workflow_ids(&self, query: &TaskQuery) -> Result<Vec<String>>;
 
     // ----- cron schedules -----
     /// Inserts or replaces a schedule; its `next_run_time` is stored as the due time of its

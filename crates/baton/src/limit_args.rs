@@ -71,6 +71,28 @@ pub struct LimitArgs {
           default_value_t = baton_runtime::metrics::DEFAULT_MAX_LABEL_VALUES as u64,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     metrics_max_label_values: u64,
+    /// Most ids one bulk call may name (`/api/workflow/bulk/*`, the scheduler's bulk calls)
+    /// and most correlation ids one batch lookup may name; more are a 400.
+    #[arg(long, env = "BATON_MAX_BULK_IDS",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_BULK_IDS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_bulk_ids: u64,
+    /// Most executions a correlation-id lookup lists per correlation id (newest first).
+    #[arg(long, env = "BATON_MAX_CORRELATED_EXECUTIONS",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_CORRELATED_EXECUTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_correlated_executions: u64,
+    /// Most matching task attempts `search-by-tasks` reads (newest first) to find its
+    /// workflows; workflows of older matches are not listed.
+    #[arg(long, env = "BATON_SEARCH_BY_TASKS_SCAN_LIMIT",
+          default_value_t = RuntimeConfig::DEFAULT_SEARCH_BY_TASKS_SCAN_LIMIT as u64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    search_by_tasks_scan_limit: u64,
+    /// Most scheduled tasks one `POST /api/tasks/queue/requeue/{type}` re-pushes.
+    #[arg(long, env = "BATON_MAX_REQUEUE_TASKS",
+          default_value_t = RuntimeConfig::DEFAULT_MAX_REQUEUE_TASKS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    max_requeue_tasks: u64,
 }
 
 impl LimitArgs {
@@ -88,6 +110,10 @@ impl LimitArgs {
         config.max_system_tasks_in_flight = size(self.max_system_tasks_in_flight);
         config.change_feed_capacity = size(self.event_stream_buffer);
         config.metrics_max_label_values = size(self.metrics_max_label_values);
+        config.max_bulk_ids = size(self.max_bulk_ids);
+        config.max_correlated_executions = size(self.max_correlated_executions);
+        config.search_by_tasks_scan_limit = size(self.search_by_tasks_scan_limit);
+        config.max_requeue_tasks = size(self.max_requeue_tasks);
         baton_model::limits::set_max_json_depth(
             usize::try_from(self.max_json_depth).unwrap_or(usize::MAX),
         );

@@ -249,3 +249,29 @@ async fn def_workflow_task_and_queue_subcommands() {
         "cannot reach",
     );
 }
+
+/// The bulk and scan limits are `baton server` flags, range-checked before anything starts.
+#[test]
+fn server_takes_the_bulk_and_scan_limit_flags() {
+    let help = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["server", "--help"])
+        .output()
+        .expect("run baton");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--max-bulk-ids",
+        "--max-correlated-executions",
+        "--search-by-tasks-scan-limit",
+        "--max-requeue-tasks",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["server", "--max-bulk-ids", "0"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run baton");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("--max-bulk-ids"), "{err}");
+}

@@ -120,10 +120,7 @@ pub(super) fn dynamic_branches(
             if let Some(wf) = workflow {
                 t.sub_workflow_param = Some(baton_model::SubWorkflowParams {
                     name: wf.to_string(),
-                    version: input
-                        .get("forkTaskWorkflowVersion")
-                        .and_then(Value::as_i64)
-                        .map(|v| v as i32),
+                    version: input.get("forkTaskWorkflowVersion").cloned(),
                     ..Default::default()
                 });
             }

@@ -370,9 +370,17 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
                 .as_ref()
                 .map(|d| expr::resolve_value(d, st, None));
             let mut input = JsonMap::new();
-            input.insert("subWorkflowName".into(), json!(params.name));
-            if let Some(v) = params.version {
-                input.insert("subWorkflowVersion".into(), json!(v));
+            // Name and version may be expressions (`${workflow.input.subwf}`).
+            let name = expr::resolve_value(&Value::String(params.name.clone()), st, None);
+            input.insert("subWorkflowName".into(), name);
+            if let Some(v) = &params.version {
+                let v = expr::resolve_value(v, st, None);
+                // A numeric string (as the Conductor UI sends numbers) is the number.
+                let v = match &v {
+                    Value::String(s) => s.trim().parse::<i64>().map_or(v.clone(), |n| json!(n)),
+                    _ => v,
+                };
+                input.insert("subWorkflowVersion".into(), v);
             }
             if let Some(map) = &params.task_to_domain {
                 input.insert("subWorkflowTaskToDomain".into(), json!(map));

@@ -15,7 +15,6 @@ mod workflow_test;
 
 use commit::decided_nothing;
 pub(crate) use commit::Mutation;
-pub use recovery::SEARCH_BY_TASKS_SCAN_LIMIT;
 pub use signals::Blocking;
 use state_cache::{CachedState, StateCache, WorkflowLocks};
 pub use workflow_test::{TaskMock, WorkflowTestRequest};
@@ -105,6 +104,15 @@ pub struct RuntimeConfig {
     /// Change records the change feed keeps for listeners that fall behind (the web UI's
     /// event stream); one further behind is told it lagged and re-reads.
     pub change_feed_capacity: usize,
+    /// Most ids one bulk request may name (workflows or schedules), and most correlation ids
+    /// one batch lookup may name; more are a 400 naming the limit.
+    pub max_bulk_ids: usize,
+    /// Most executions a correlation-id lookup answers per correlation id.
+    pub max_correlated_executions: usize,
+    /// Most matching task attempts a search by tasks reads to collect its workflows.
+    pub search_by_tasks_scan_limit: usize,
+    /// Most scheduled tasks one `requeue` re-pushes.
+    pub max_requeue_tasks: usize,
 }
 
 impl RuntimeConfig {
@@ -128,6 +136,14 @@ impl RuntimeConfig {
     pub const DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT: usize = 256;
     /// Default of [`RuntimeConfig::change_feed_capacity`].
     pub const DEFAULT_CHANGE_FEED_CAPACITY: usize = 1024;
+    /// Default of [`RuntimeConfig::max_bulk_ids`]: Conductor's bulk limit.
+    pub const DEFAULT_MAX_BULK_IDS: usize = 1000;
+    /// Default of [`RuntimeConfig::max_correlated_executions`].
+    pub const DEFAULT_MAX_CORRELATED_EXECUTIONS: usize = 1000;
+    /// Default of [`RuntimeConfig::search_by_tasks_scan_limit`].
+    pub const DEFAULT_SEARCH_BY_TASKS_SCAN_LIMIT: usize = 10_000;
+    /// Default of [`RuntimeConfig::max_requeue_tasks`].
+    pub const DEFAULT_MAX_REQUEUE_TASKS: usize = 10_000;
 }
 
 impl Default for RuntimeConfig {
@@ -146,6 +162,10 @@ impl Default for RuntimeConfig {
             metrics_max_label_values: crate::metrics::DEFAULT_MAX_LABEL_VALUES,
             clock: Clock::System,
             change_feed_capacity: Self::DEFAULT_CHANGE_FEED_CAPACITY,
+            max_bulk_ids: Self::DEFAULT_MAX_BULK_IDS,
+            max_correlated_executions: Self::DEFAULT_MAX_CORRELATED_EXECUTIONS,
+            search_by_tasks_scan_limit: Self::DEFAULT_SEARCH_BY_TASKS_SCAN_LIMIT,
+            max_requeue_tasks: Self::DEFAULT_MAX_REQUEUE_TASKS,
         }
     }
 }
@@ -237,6 +257,11 @@ impl Runtime {
 
     pub(crate) fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    /// Most ids one bulk request may name ([`RuntimeConfig::max_bulk_ids`]).
+    pub fn max_bulk_ids(&self) -> usize {
+        self.config.max_bulk_ids
     }
 
     fn engine_limits(&self) -> engine::EngineLimits {

@@ -7,16 +7,6 @@ use baton_model::TaskStatus;
 use baton_store::{TaskQuery, WorkflowQuery};
 use indexmap::IndexMap;
 
-/// Most matching task attempts a search by tasks reads to collect its workflows; matches
-/// beyond it are not seen (narrow the query to reach them).
-pub const SEARCH_BY_TASKS_SCAN_LIMIT: usize = 10_000;
-
-/// Most executions one correlation-id lookup answers per correlation id.
-const MAX_CORRELATED: usize = 1000;
-
-/// Most pending tasks one requeue re-pushes.
-const MAX_REQUEUE: usize = 10_000;
-
 impl Runtime {
     /// Executions of `name` started with each correlation id, newest first; only RUNNING and
     /// PAUSED ones unless `include_closed`.
@@ -40,7 +30,7 @@ impl Runtime {
                 } else {
                     vec![WorkflowStatus::Running, WorkflowStatus::Paused]
                 },
-                limit: MAX_CORRELATED,
+                limit: self.config().max_correlated_executions,
                 ..WorkflowQuery::default()
             };
             let (_, found) = self.store.search_workflows(&query).await?;
@@ -87,7 +77,7 @@ impl Runtime {
 
     /// Workflows that have a task attempt matching `tasks`, in the order their newest
     /// matching attempt was found; one page of them, with their number. Reads at most
-    /// [`SEARCH_BY_TASKS_SCAN_LIMIT`] matching attempts.
+    /// [`RuntimeConfig::search_by_tasks_scan_limit`] matching attempts.
     pub async fn search_by_tasks(
         &self,
         tasks: &TaskQuery,
@@ -96,15 +86,16 @@ impl Runtime {
     ) -> Result<(i64, Vec<Workflow>)> {
         let query = TaskQuery {
             offset: 0,
-            limit: SEARCH_BY_TASKS_SCAN_LIMIT,
+            limit: self.config().search_by_tasks_scan_limit,
             ..tasks.clone()
         };
-        let (_, found) = self.store.search_tasks(&query).await?;
+        // Only the workflow ids: the attempts' documents are never read.
+        let found = self.store.search_task_workflow_ids(&query).await?;
         let mut ids: Vec<String> = Vec::new();
         let mut seen = HashSet::new();
-        for t in found {
-            if seen.insert(t.workflow_instance_id.clone()) {
-                ids.push(t.workflow_instance_id);
+        for id in found {
+            if seen.insert(id.clone()) {
+                ids.push(id);
             }
         }
         let total = ids.len() as i64;
@@ -180,7 +171,7 @@ impl Runtime {
         let query = TaskQuery {
             task_def_names: vec![task_type.to_string()],
             statuses: vec![TaskStatus::Scheduled],
-            limit: MAX_REQUEUE,
+            limit: self.config().max_requeue_tasks,
             ..TaskQuery::default()
         };
         let (_, found) = self.store.search_tasks(&query).await?;

@@ -177,16 +177,25 @@ impl Runtime {
             ),
             _ => None,
         };
+        // The version as the decider resolved it; anything but a whole number fails the task.
+        let version =
+            match input.get("subWorkflowVersion") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(v.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or_else(
+                    || {
+                        Error::Invalid(format!(
+                            "subWorkflowParam.version: {v} is not a version number"
+                        ))
+                    },
+                )?),
+            };
         let req = StartWorkflowRequest {
             name: input
                 .get("subWorkflowName")
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
                 .to_string(),
-            version: input
-                .get("subWorkflowVersion")
-                .and_then(|v| v.as_i64())
-                .map(|v| v as i32),
+            version,
             input: input
                 .get("workflowInput")
                 .and_then(|v| v.as_object())

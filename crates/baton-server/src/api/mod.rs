@@ -5,6 +5,7 @@ mod events;
 mod metadata;
 mod params;
 mod scheduler;
+mod search_grammar;
 mod signal_response;
 mod stream;
 mod task_signals;

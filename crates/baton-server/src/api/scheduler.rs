@@ -213,7 +213,7 @@ async fn executions(
     let mut names: Vec<String> = Vec::new();
     let mut workflows: Vec<String> = Vec::new();
     if let Some(query) = text(&q, "query") {
-        for (field, op, values) in super::workflow::conditions(&query)? {
+        for (field, op, values) in super::search_grammar::conditions(&query)? {
             match (field.as_str(), op) {
                 ("scheduleName", "=" | "IN") => names.extend(values),
                 ("workflowName" | "workflowType", "=" | "IN") => workflows.extend(values),
@@ -261,7 +261,7 @@ async fn bulk_pause(
     Query(q): Query<QueryMap>,
     JsonBody(names): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<baton_model::BulkResponse>> {
-    check_bulk(&names)?;
+    check_bulk(&s, &names)?;
     let reason = text(&q, "reason");
     let mut out = baton_model::BulkResponse::default();
     for n in names {
@@ -280,7 +280,7 @@ async fn bulk_resume(
     State(s): State<AppState>,
     JsonBody(names): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<baton_model::BulkResponse>> {
-    check_bulk(&names)?;
+    check_bulk(&s, &names)?;
     let mut out = baton_model::BulkResponse::default();
     for n in names {
         match s.runtime.resume_schedule(&n).await {
@@ -293,8 +293,8 @@ async fn bulk_resume(
     Ok(Json(out))
 }
 
-fn check_bulk(names: &[String]) -> ApiResult<()> {
-    let max = super::workflow_bulk::MAX_BULK_IDS;
+fn check_bulk(s: &AppState, names: &[String]) -> ApiResult<()> {
+    let max = s.runtime.max_bulk_ids();
     if names.len() > max {
         return Err(ApiError::bad_request(format!(
             "Cannot process more than {max} schedules. Please use multiple requests."

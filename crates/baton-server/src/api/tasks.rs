@@ -289,46 +289,7 @@ pub async fn update_by_ref(
 /// Parses `start, size, freeText, query` for task search (fields: taskType/taskDefName,
 /// status, workflowId, taskId with `=` or `IN`).
 pub(crate) fn task_query(q: &QueryMap) -> Result<baton_store::TaskQuery, ApiError> {
-    use super::workflow::conditions;
-    let size = opt::<usize>(q, "size")?.unwrap_or(100);
-    if size > 5000 {
-        return Err(ApiError::bad_request(format!(
-            "query parameter 'size' must be at most 5000, got {size}"
-        )));
-    }
-    let mut out = baton_store::TaskQuery {
-        offset: opt::<usize>(q, "start")?.unwrap_or(0),
-        limit: size,
-        free_text: text(q, "freeText").filter(|f| f.trim() != "*"),
-        ..Default::default()
-    };
-    if let Some(query) = text(q, "query") {
-        for (field, op, values) in conditions(&query)? {
-            if op != "=" && op != "IN" {
-                return Err(ApiError::bad_request(format!(
-                    "query: '{op}' is not supported for tasks; use = or IN"
-                )));
-            }
-            match field.as_str() {
-                "taskType" | "taskDefName" => out.task_def_names.extend(values),
-                "workflowId" => out.workflow_ids.extend(values),
-                "taskId" => out.task_ids.extend(values),
-                "status" => {
-                    for v in values {
-                        out.statuses.push(baton_model::TaskStatus::parse(&v).ok_or_else(|| {
-                            ApiError::bad_request(format!("query: '{v}' is not a task status"))
-                        })?);
-                    }
-                }
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "query: field '{other}' is not supported for tasks (taskType, status, workflowId, taskId)"
-                    )))
-                }
-            }
-        }
-    }
-    Ok(out)
+    super::search_grammar::task_query(q)
 }
 
 /// `TaskSummary` (§3.9): times as ISO strings, input and output as strings.

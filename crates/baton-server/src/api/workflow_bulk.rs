@@ -13,13 +13,12 @@ use serde_json::{json, Value};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Most ids one bulk request may name (Conductor's limit).
-pub const MAX_BULK_IDS: usize = 1000;
-
-fn check(ids: &[String]) -> ApiResult<()> {
-    if ids.len() > MAX_BULK_IDS {
+/// At most `--max-bulk-ids` ids (Conductor's 1000 by default), answered in Conductor's words.
+fn check(s: &AppState, ids: &[String]) -> ApiResult<()> {
+    let max = s.runtime.max_bulk_ids();
+    if ids.len() > max {
         return Err(ApiError::bad_request(format!(
-            "Cannot process more than {MAX_BULK_IDS} workflows. Please use multiple requests."
+            "Cannot process more than {max} workflows. Please use multiple requests."
         )));
     }
     Ok(())
@@ -55,7 +54,7 @@ pub async fn pause(
     State(s): State<AppState>,
     JsonBody(ids): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<BulkResponse>> {
-    check(&ids)?;
+    check(&s, &ids)?;
     let rt = runtime(&s);
     Ok(Json(each(&ids, |id| rt.pause(id)).await))
 }
@@ -64,7 +63,7 @@ pub async fn resume(
     State(s): State<AppState>,
     JsonBody(ids): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<BulkResponse>> {
-    check(&ids)?;
+    check(&s, &ids)?;
     let rt = runtime(&s);
     Ok(Json(each(&ids, |id| rt.resume(id)).await))
 }
@@ -75,7 +74,7 @@ pub async fn restart(
     Query(q): Query<QueryMap>,
     JsonBody(ids): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<BulkResponse>> {
-    check(&ids)?;
+    check(&s, &ids)?;
     let latest = flag(&q, "useLatestDefinitions", false)?;
     let rt = runtime(&s);
     Ok(Json(each(&ids, |id| rt.restart(id, latest)).await))
@@ -85,7 +84,7 @@ pub async fn retry(
     State(s): State<AppState>,
     JsonBody(ids): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<BulkResponse>> {
-    check(&ids)?;
+    check(&s, &ids)?;
     let rt = runtime(&s);
     Ok(Json(each(&ids, |id| rt.retry(id, false)).await))
 }
@@ -96,7 +95,7 @@ pub async fn terminate(
     Query(q): Query<QueryMap>,
     JsonBody(ids): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<BulkResponse>> {
-    check(&ids)?;
+    check(&s, &ids)?;
     let reason = text(&q, "reason");
     let trigger = flag(&q, "triggerFailureWorkflow", false)?;
     let rt = runtime(&s);
@@ -111,7 +110,7 @@ pub async fn remove(
     Query(q): Query<QueryMap>,
     JsonBody(ids): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<BulkResponse>> {
-    check(&ids)?;
+    check(&s, &ids)?;
     let archive = flag(&q, "archiveWorkflow", true)?;
     let rt = runtime(&s);
     Ok(Json(
@@ -125,7 +124,7 @@ pub async fn terminate_remove(
     Query(q): Query<QueryMap>,
     JsonBody(ids): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<BulkResponse>> {
-    check(&ids)?;
+    check(&s, &ids)?;
     let reason = text(&q, "reason");
     let archive = flag(&q, "archiveWorkflow", true)?;
     let rt = runtime(&s);
@@ -141,7 +140,7 @@ pub async fn search(
     Query(q): Query<QueryMap>,
     JsonBody(ids): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<Value>> {
-    check(&ids)?;
+    check(&s, &ids)?;
     let include_tasks = flag(&q, "includeTasks", true)?;
     let mut found = Vec::new();
     let mut errors = indexmap::IndexMap::new();

@@ -14,9 +14,6 @@ use serde_json::{json, Value};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Most correlation ids one `POST /{name}/correlated` looks up.
-const MAX_CORRELATION_IDS: usize = 1000;
-
 /// `GET /api/workflow/{name}/correlated/{correlationId}?includeClosed=false&includeTasks=false`
 pub async fn correlated_one(
     State(s): State<AppState>,
@@ -45,9 +42,10 @@ pub async fn correlated_many(
     Query(q): Query<QueryMap>,
     JsonBody(ids): JsonBody<Vec<String>>,
 ) -> ApiResult<Json<IndexMap<String, Vec<Workflow>>>> {
-    if ids.len() > MAX_CORRELATION_IDS {
+    let max = s.runtime.max_bulk_ids();
+    if ids.len() > max {
         return Err(ApiError::bad_request(format!(
-            "request body lists {} correlation ids; the limit is {MAX_CORRELATION_IDS}",
+            "request body lists {} correlation ids; the limit is {max} (--max-bulk-ids)",
             ids.len()
         )));
     }

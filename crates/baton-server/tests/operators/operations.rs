@@ -213,6 +213,9 @@ async fn skip_task_is_walked_past() {
     let w = s.workflow(&id).await;
     let b = task(&w, "sk_b_ref");
     assert_eq!(b["status"], "SKIPPED", "{}", pretty(&w));
+    // As Conductor: a skipped worker task has the type it would have run with.
+    assert_eq!(b["taskType"], "sk_b", "{}", pretty(&w));
+    assert_eq!(b["taskDefName"], "sk_b");
     assert_eq!(b["outputData"]["skipped"], "yes");
     assert!(s.poll_batch("sk_b", 1, 200).await.is_empty());
     s.complete(&c, json!({})).await;

@@ -32,6 +32,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "finished_index",
         include_str!("migrations/0005_finished_index.sql"),
     ),
+    (
+        6,
+        "search_indexes",
+        include_str!("migrations/0006_search_indexes.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

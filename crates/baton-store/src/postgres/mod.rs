@@ -39,6 +39,7 @@ mod probe;
 mod queue;
 mod read;
 mod schedules;
+mod search;
 mod write;
 
 pub use probe::probe;
@@ -364,7 +365,7 @@ impl Store for PostgresStore {
 
     /// Results carry no tasks and no definition. `limit: 0` means no limit.
     async fn search_workflows(&self, query: &WorkflowQuery) -> Result<(i64, Vec<Workflow>)> {
-        read::search_workflows(&self.client().await?, query).await
+        search::search_workflows(&self.client().await?, query).await
     }
 
     async fn find_by_idempotency_key(&self, name: &str, key: &str) -> Result<Vec<Workflow>> {
@@ -488,7 +489,11 @@ impl Store for PostgresStore {
     }
 
     async fn search_tasks(&self, query: &TaskQuery) -> Result<(i64, Vec<Task>)> {
-        read::search_tasks(&self.client().await?, query).await
+        search::search_tasks(&self.client().await?, query).await
+    }
+
+    async fn search_task_workflow_ids(&self, query: &TaskQuery) -> Result<Vec<String>> {
+        search::search_task_workflow_ids(&self.client().await?, query).await
     }
 
     async fn put_schedule(&self, schedule: WorkflowSchedule) -> Result<()> {

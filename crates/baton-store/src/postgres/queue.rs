@@ -116,6 +116,7 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
     let ids: Vec<&str> = claimed.iter().map(|t| t.task_id.as_str()).collect();
     let statuses: Vec<&str> = claimed.iter().map(|t| t.status.as_str()).collect();
     let polls: Vec<i32> = claimed.iter().map(|t| t.poll_count).collect();
+    let starts: Vec<i64> = claimed.iter().map(|t| t.start_time).collect();
     let mut docs = Vec::with_capacity(claimed.len());
     let mut events = Vec::with_capacity(claimed.len());
     for task in &claimed {
@@ -135,9 +136,10 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
                  DELETE FROM queue WHERE task_id = ANY($1)
              ), claimed AS (
                  UPDATE tasks SET status = u.status, json = u.json::json,
-                     poll_count = u.poll_count, lease_until = u.lease
-                 FROM unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[])
-                     AS u(task_id, status, json, poll_count, lease)
+                     poll_count = u.poll_count, lease_until = u.lease, start_time = u.started
+                 FROM unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[],
+                         $12::bigint[])
+                     AS u(task_id, status, json, poll_count, lease, started)
                  WHERE tasks.task_id = u.task_id
              ), handed_out AS (
                  INSERT INTO task_handouts (task_def_name, handed_out_at)
@@ -162,6 +164,7 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
             &req.limits.task_def_name,
             &req.now,
             &handouts,
+            &starts,
         ],
     )
     .await?;

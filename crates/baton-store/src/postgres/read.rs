@@ -1,9 +1,10 @@
 //! Reads, each one statement on a pooled connection (a snapshot of its own), except
 //! `load_workflow`, whose row and tasks come from one repeatable-read transaction.
 
+use super::search::like_escape;
 use super::to_i64;
 use crate::codec::{from_json, DefCache};
-use crate::{FollowUp, Millis, Result, StoreError, TaskQuery, WorkflowQuery, WorkflowState};
+use crate::{FollowUp, Millis, Result, StoreError, WorkflowState};
 use baton_model::{HistoryEvent, PollData, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
 use deadpool_postgres::{Client, GenericClient};
 use std::sync::Arc;
@@ -13,7 +14,11 @@ use tokio_postgres::IsolationLevel;
 /// Decodes the `(name, json)` rows of a definition-like table.
 /// A workflow from its row: the row's JSON and its input, kept in a column of its own
 /// (written when the workflow starts or a rerun replaces it, not on every commit).
-fn workflow_from(json: &str, input: Option<&str>, workflow_id: &str) -> Result<Workflow> {
+pub(super) fn workflow_from(
+    json: &str,
+    input: Option<&str>,
+    workflow_id: &str,
+) -> Result<Workflow> {
     let what = format!("workflow {workflow_id}");
     let mut workflow: Workflow = from_json(json, &what)?;
     if let Some(input) = input {
@@ -182,34 +187,22 @@ pub(super) async fn get_task(c: &impl GenericClient, task_id: &str) -> Result<Op
 
 /// A WHERE clause built from optional filters, with its bound values.
 #[derive(Default)]
-struct Filter {
-    sql: String,
-    args: Vec<Box<dyn ToSql + Sync + Send>>,
+pub(super) struct Filter {
+    pub(super) sql: String,
+    pub(super) args: Vec<Box<dyn ToSql + Sync + Send>>,
 }
 
 impl Filter {
     /// Appends ` AND <cond>` where `{}` in `cond` stands for the next parameter.
-    fn and(&mut self, cond: &str, value: impl ToSql + Sync + Send + 'static) {
+    pub(super) fn and(&mut self, cond: &str, value: impl ToSql + Sync + Send + 'static) {
         self.args.push(Box::new(value));
         self.sql.push_str(" AND ");
         self.sql
             .push_str(&cond.replace("{}", &format!("${}", self.args.len())));
     }
 
-    /// `column = ANY(values)` for a non-empty list.
-    fn any(&mut self, column: &str, values: Vec<String>) {
-        if !values.is_empty() {
-            self.and(&format!("{column} = ANY({{}})"), values);
-        }
-    }
-
-    /// A substring of the row's JSON text, case-insensitive as SQLite's LIKE is for ASCII.
-    fn free_text(&mut self, text: Option<&str>) {
-        self.free_text_in("json::text", text);
-    }
-
-    /// [`Filter::free_text`] over the text `expr` evaluates to.
-    fn free_text_in(&mut self, expr: &str, text: Option<&str>) {
+    /// A case-insensitive substring of the text `expr` evaluates to (ILIKE).
+    pub(super) fn free_text_in(&mut self, expr: &str, text: Option<&str>) {
         if let Some(text) = text.filter(|t| !t.is_empty()) {
             self.and(
                 &format!("{expr} ILIKE '%' || {{}} || '%' ESCAPE '\\'"),
@@ -218,139 +211,12 @@ impl Filter {
         }
     }
 
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+    pub(super) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.args
             .iter()
             .map(|a| a.as_ref() as &(dyn ToSql + Sync))
             .collect()
     }
-}
-
-/// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// The ORDER BY column for an API sort key; unknown keys sort by start time.
-fn sort_column(key: &str) -> &'static str {
-    match key {
-        "updateTime" => "update_time",
-        "endTime" => "end_time",
-        "workflowType" => "name",
-        "status" => "status",
-        _ => "start_time",
-    }
-}
-
-/// One page of rows with the total count: `id_column`, the JSON and `extra` (SQL, e.g. the
-/// workflow's input column), handed to `decode`.
-async fn page<T>(
-    c: &impl GenericClient,
-    (table, id_column, extra): (&str, &str, &str),
-    order: &str,
-    filter: &mut Filter,
-    (limit, offset): (usize, usize),
-    decode: fn(Vec<tokio_postgres::Row>) -> Result<Vec<T>>,
-) -> Result<(i64, Vec<T>)> {
-    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE true{}", filter.sql);
-    let total: i64 = c
-        .query_one(&count_sql, &filter.params())
-        .await?
-        .try_get(0)?;
-    let limit = (limit > 0).then(|| to_i64(limit));
-    filter.args.push(Box::new(limit));
-    filter.args.push(Box::new(to_i64(offset)));
-    let n = filter.args.len();
-    let sql = format!(
-        "SELECT {id_column}, json::text, {extra} FROM {table} WHERE true{} ORDER BY {order}
-         LIMIT ${} OFFSET ${n}",
-        filter.sql,
-        n - 1
-    );
-    let rows = c.query(&sql, &filter.params()).await?;
-    Ok((total, decode(rows)?))
-}
-
-pub(super) async fn search_workflows(
-    c: &impl GenericClient,
-    q: &WorkflowQuery,
-) -> Result<(i64, Vec<Workflow>)> {
-    let mut f = Filter::default();
-    f.any("workflow_id", q.workflow_ids.clone());
-    f.any("name", q.workflow_types.clone());
-    f.any(
-        "status",
-        q.statuses.iter().map(|s| s.as_str().to_string()).collect(),
-    );
-    f.any("correlation_id", q.correlation_ids.clone());
-    if let Some(v) = q.version {
-        f.and("def_version = {}", v);
-    }
-    if let Some(t) = q.start_time_from {
-        f.and("start_time >= {}", t);
-    }
-    if let Some(t) = q.start_time_to {
-        f.and("start_time <= {}", t);
-    }
-    f.free_text_in(
-        "(json::text || COALESCE(input_json::text, ''))",
-        q.free_text.as_deref(),
-    );
-    if !q.idempotency_key_prefixes.is_empty() {
-        let mut any = Vec::new();
-        for p in &q.idempotency_key_prefixes {
-            any.push(format!("{}%", like_escape(p)));
-        }
-        // Backslash is PostgreSQL's default LIKE escape (ANY takes no ESCAPE clause).
-        f.and("idempotency_key LIKE ANY({})", any);
-    }
-    let (column, desc) = q
-        .sort
-        .as_ref()
-        .map(|(k, d)| (sort_column(k), *d))
-        .unwrap_or(("start_time", true));
-    let dir = if desc { "DESC" } else { "ASC" };
-    let order = format!("{column} {dir}, workflow_id {dir}");
-    page(
-        c,
-        ("workflows", "workflow_id", "input_json::text"),
-        &order,
-        &mut f,
-        (q.limit, q.offset),
-        decode_workflows,
-    )
-    .await
-}
-
-pub(super) async fn search_tasks(
-    c: &impl GenericClient,
-    q: &TaskQuery,
-) -> Result<(i64, Vec<Task>)> {
-    let mut f = Filter::default();
-    f.any("task_id", q.task_ids.clone());
-    f.any("workflow_id", q.workflow_ids.clone());
-    f.any("task_def_name", q.task_def_names.clone());
-    f.any(
-        "status",
-        q.statuses.iter().map(|s| s.as_str().to_string()).collect(),
-    );
-    f.free_text(q.free_text.as_deref());
-    page(
-        c,
-        ("tasks", "task_id", "NULL"),
-        "row_id DESC",
-        &mut f,
-        (q.limit, q.offset),
-        |rows| decode_rows(rows, "task"),
-    )
-    .await
 }
 
 pub(super) async fn find_by_idempotency_key(

@@ -398,13 +398,15 @@ async fn plan_workflow(
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
-                     task_def_name, status, domain, json, poll_count, lease_until)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::json, $10, NULL)
+                     task_def_name, status, domain, json, poll_count, lease_until,
+                     start_time, end_time)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::json, $10, NULL, $11, $12)
                  ON CONFLICT (task_id) DO UPDATE SET
                      ref_name = excluded.ref_name, task_type = excluded.task_type,
                      task_def_name = excluded.task_def_name, status = excluded.status,
                      domain = excluded.domain, json = excluded.json,
-                     poll_count = excluded.poll_count, lease_until = NULL
+                     poll_count = excluded.poll_count, lease_until = NULL,
+                     start_time = excluded.start_time, end_time = excluded.end_time
                  WHERE tasks.poll_count <= excluded.poll_count",
             )
             .await?;
@@ -422,6 +424,8 @@ async fn plan_workflow(
                 Box::new(task.domain),
                 Box::new(doc),
                 Box::new(task.poll_count),
+                Box::new(task.start_time),
+                Box::new(task.end_time),
             ],
             OnNoRow::Conflict(id.clone()),
         );

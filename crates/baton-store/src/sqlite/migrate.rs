@@ -61,6 +61,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "finished_index",
         include_str!("migrations/0011_finished_index.sql"),
     ),
+    (
+        12,
+        "search_indexes",
+        include_str!("migrations/0012_search_indexes.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -144,7 +149,7 @@ mod tests {
                INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type, task_def_name,
                    status, json)
                VALUES ('t', 'w', 1, 'r', 'x', 'x', 'IN_PROGRESS',
-                   '{"taskId":"t","pollCount":4}');"#,
+                   '{"taskId":"t","pollCount":4,"startTime":1234}');"#,
         )
         .unwrap();
         migrate(&mut conn).unwrap();
@@ -161,5 +166,14 @@ mod tests {
             })
             .unwrap();
         assert_eq!((polls, lease), (4, None));
+        // Migration 10: the start time of a row written before is read from its document.
+        let started: i64 = conn
+            .query_row(
+                "SELECT start_time FROM tasks INDEXED BY tasks_start_time WHERE start_time > 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(started, 1234);
     }
 }

@@ -71,6 +71,7 @@ mod migrate;
 mod queue;
 mod read;
 mod schedules;
+mod search;
 mod write;
 mod writer;
 
@@ -504,13 +505,19 @@ impl Store for SqliteStore {
     /// Results carry no tasks and no definition. `limit: 0` means no limit.
     async fn search_workflows(&self, query: &WorkflowQuery) -> Result<(i64, Vec<Workflow>)> {
         let query = query.clone();
-        self.read(move |c, _| read::search_workflows(c, &query))
+        self.read(move |c, _| search::search_workflows(c, &query))
             .await
     }
 
     async fn search_tasks(&self, query: &crate::TaskQuery) -> Result<(i64, Vec<Task>)> {
         let query = query.clone();
-        self.read(move |c, _| read::search_tasks(c, &query)).await
+        self.read(move |c, _| search::search_tasks(c, &query)).await
+    }
+
+    async fn search_task_workflow_ids(&self, query: &crate::TaskQuery) -> Result<Vec<String>> {
+        let query = query.clone();
+        self.read(move |c, _| search::search_task_workflow_ids(c, &query))
+            .await
     }
 
     async fn find_by_idempotency_key(&self, name: &str, key: &str) -> Result<Vec<Workflow>> {

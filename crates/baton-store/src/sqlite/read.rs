@@ -1,10 +1,9 @@
 //! Queries run on the reader connections.
 
 use crate::codec::{from_json, DefCache};
-use crate::{Millis, Result, StoreError, WorkflowQuery, WorkflowState};
+use crate::{Millis, Result, StoreError, WorkflowState};
 use baton_model::{HistoryEvent, PollData, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::Arc;
 
 fn to_i64(n: usize) -> i64 {
@@ -151,7 +150,11 @@ pub(crate) fn get_workflow(
 
 /// A workflow from its row: the row's JSON and, in its own column since migration 9, its input
 /// (written when the workflow starts, not on every commit).
-fn workflow_from(json: &str, input: Option<&str>, workflow_id: &str) -> Result<Workflow> {
+pub(crate) fn workflow_from(
+    json: &str,
+    input: Option<&str>,
+    workflow_id: &str,
+) -> Result<Workflow> {
     let what = format!("workflow {workflow_id}");
     let mut workflow: Workflow = from_json(json, &what)?;
     if let Some(input) = input {
@@ -167,244 +170,6 @@ pub(crate) fn get_task(conn: &Connection, task_id: &str) -> Result<Option<Task>>
         .optional()?;
     json.map(|j| from_json(&j, &format!("task {task_id}")))
         .transpose()
-}
-
-/// Appends ` AND column IN (?, ?, …)` for a non-empty list.
-fn push_in(sql: &mut String, args: &mut Vec<Value>, column: &str, values: Vec<Value>) {
-    if values.is_empty() {
-        return;
-    }
-    sql.push_str(" AND ");
-    sql.push_str(column);
-    sql.push_str(" IN (");
-    for (i, v) in values.into_iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        args.push(v);
-        sql.push('?');
-        sql.push_str(&args.len().to_string());
-    }
-    sql.push(')');
-}
-
-/// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// The ORDER BY column for an API sort key; unknown keys sort by start time.
-fn sort_column(key: &str) -> &'static str {
-    match key {
-        "updateTime" => "update_time",
-        "endTime" => "end_time",
-        "workflowType" => "name",
-        "status" => "status",
-        _ => "start_time",
-    }
-}
-
-pub(crate) fn search_workflows(
-    conn: &Connection,
-    q: &WorkflowQuery,
-) -> Result<(i64, Vec<Workflow>)> {
-    let text = |v: &String| Value::Text(v.clone());
-    let mut filter = String::from(" WHERE 1 = 1");
-    let mut args: Vec<Value> = Vec::new();
-    push_in(
-        &mut filter,
-        &mut args,
-        "workflow_id",
-        q.workflow_ids.iter().map(text).collect(),
-    );
-    push_in(
-        &mut filter,
-        &mut args,
-        "name",
-        q.workflow_types.iter().map(text).collect(),
-    );
-    push_in(
-        &mut filter,
-        &mut args,
-        "status",
-        q.statuses
-            .iter()
-            .map(|s| Value::Text(s.as_str().to_string()))
-            .collect(),
-    );
-    push_in(
-        &mut filter,
-        &mut args,
-        "correlation_id",
-        q.correlation_ids.iter().map(text).collect(),
-    );
-    if !q.idempotency_key_prefixes.is_empty() {
-        let mut ors = Vec::new();
-        for p in &q.idempotency_key_prefixes {
-            args.push(Value::Text(like_escape(p)));
-            ors.push(format!(
-                "idempotency_key LIKE ?{} || '%' ESCAPE '\\'",
-                args.len()
-            ));
-        }
-        filter.push_str(&format!(" AND ({})", ors.join(" OR ")));
-    }
-    let mut cond = |sql: &str, v: Value| {
-        args.push(v);
-        filter.push_str(&sql.replace("{}", &format!("?{}", args.len())));
-    };
-    if let Some(v) = q.version {
-        cond(" AND def_version = {}", Value::Integer(i64::from(v)));
-    }
-    if let Some(t) = q.start_time_from {
-        cond(" AND start_time >= {}", Value::Integer(t));
-    }
-    if let Some(t) = q.start_time_to {
-        cond(" AND start_time <= {}", Value::Integer(t));
-    }
-    if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
-        cond(
-            " AND (json || COALESCE(input_json, '')) LIKE '%' || {} || '%' ESCAPE '\\'",
-            Value::Text(like_escape(text)),
-        );
-    }
-
-    let (column, desc) = q
-        .sort
-        .as_ref()
-        .map(|(k, d)| (sort_column(k), *d))
-        .unwrap_or(("start_time", true));
-    let dir = if desc { "DESC" } else { "ASC" };
-    let order = format!("{column} {dir}, workflow_id {dir}");
-    let page = Page {
-        table: "workflows",
-        id_column: "workflow_id",
-        extra: "input_json",
-        order: &order,
-        limit: q.limit,
-        offset: q.offset,
-    };
-    page.fetch(conn, &filter, args, |id, json, input| {
-        workflow_from(json, input, id)
-    })
-}
-
-/// One page of rows with the total count, for the searches: each row's id, `json` and
-/// `extra` column (SQL; `NULL` when the table has none) handed to a decoder.
-struct Page<'a> {
-    table: &'a str,
-    id_column: &'a str,
-    extra: &'a str,
-    order: &'a str,
-    /// 0: no limit.
-    limit: usize,
-    offset: usize,
-}
-
-impl Page<'_> {
-    fn fetch<T>(
-        &self,
-        conn: &Connection,
-        filter: &str,
-        mut args: Vec<Value>,
-        decode: impl Fn(&str, &str, Option<&str>) -> Result<T>,
-    ) -> Result<(i64, Vec<T>)> {
-        let Page {
-            table,
-            id_column,
-            extra,
-            order,
-            ..
-        } = self;
-        let total: i64 = conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM {table}{filter}"))?
-            .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
-        let limit = if self.limit == 0 {
-            -1
-        } else {
-            to_i64(self.limit)
-        };
-        args.push(Value::Integer(limit));
-        args.push(Value::Integer(to_i64(self.offset)));
-        let sql = format!(
-            "SELECT {id_column}, json, {extra} FROM {table}{filter}
-             ORDER BY {order} LIMIT ?{} OFFSET ?{}",
-            args.len() - 1,
-            args.len()
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })?;
-        let mut page = Vec::new();
-        for row in rows {
-            let (id, json, extra) = row?;
-            page.push(decode(&id, &json, extra.as_deref())?);
-        }
-        Ok((total, page))
-    }
-}
-
-pub(crate) fn search_tasks(conn: &Connection, q: &crate::TaskQuery) -> Result<(i64, Vec<Task>)> {
-    let text = |v: &String| Value::Text(v.clone());
-    let mut filter = String::from(" WHERE 1 = 1");
-    let mut args: Vec<Value> = Vec::new();
-    push_in(
-        &mut filter,
-        &mut args,
-        "task_id",
-        q.task_ids.iter().map(text).collect(),
-    );
-    push_in(
-        &mut filter,
-        &mut args,
-        "workflow_id",
-        q.workflow_ids.iter().map(text).collect(),
-    );
-    push_in(
-        &mut filter,
-        &mut args,
-        "task_def_name",
-        q.task_def_names.iter().map(text).collect(),
-    );
-    push_in(
-        &mut filter,
-        &mut args,
-        "status",
-        q.statuses
-            .iter()
-            .map(|s| Value::Text(s.as_str().to_string()))
-            .collect(),
-    );
-    if let Some(t) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
-        args.push(Value::Text(like_escape(t)));
-        filter.push_str(&format!(
-            " AND json LIKE '%' || ?{} || '%' ESCAPE '\\'",
-            args.len()
-        ));
-    }
-    let page = Page {
-        table: "tasks",
-        id_column: "task_id",
-        extra: "NULL",
-        order: "rowid DESC",
-        limit: q.limit,
-        offset: q.offset,
-    };
-    page.fetch(conn, &filter, args, |id, json, _| {
-        from_json(json, &format!("task {id}"))
-    })
 }
 
 pub(crate) fn find_by_idempotency_key(

@@ -1,0 +1,169 @@
+//! The search grammar over HTTP: the queries Conductor's UI (ui-next) and SDKs send for
+//! workflow and task search, and the 400s for what it cannot read.
+
+mod common;
+
+use common::{expect_error, simple_workflow, TestServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// Percent-encodes every byte but ASCII letters and digits.
+fn enc(q: &str) -> String {
+    q.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn ids(v: &Value, key: &str) -> Vec<String> {
+    v["results"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| r[key].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn workflow_search_reads_status_lists_quoted_types_wildcards_and_time_ranges() {
+    let s = TestServer::spawn().await;
+    s.register_workflow(simple_workflow("gram_alpha", &["gram_t"]))
+        .await;
+    s.register_workflow(simple_workflow("gram_beta", &["gram_t"]))
+        .await;
+    let a1 = s.start("gram_alpha", json!({})).await;
+    let a2 = s.start("gram_alpha", json!({})).await;
+    let b1 = s.start("gram_beta", json!({})).await;
+    let resp = s.delete(&format!("/workflow/{a2}?reason=x")).await;
+    assert!(resp.status().is_success());
+
+    let q = "status IN (RUNNING,TERMINATED) AND workflowType = 'gram_alpha' AND startTime > 0";
+    let found = s
+        .get_json(&format!("/workflow/search?query={}", enc(q)))
+        .await;
+    assert_eq!(found["totalHits"], 2, "{found}");
+    let mut got = ids(&found, "workflowId");
+    got.sort();
+    let mut want = vec![a1.clone(), a2.clone()];
+    want.sort();
+    assert_eq!(got, want);
+
+    // Lower-case `in` without a space, a wildcard on the type.
+    let q = "status in(RUNNING) AND workflowType = 'gram_*'";
+    let found = s
+        .get_json(&format!("/workflow/search?query={}", enc(q)))
+        .await;
+    let mut got = ids(&found, "workflowId");
+    got.sort();
+    let mut want = vec![a1.clone(), b1.clone()];
+    want.sort();
+    assert_eq!(got, want, "{found}");
+
+    // An end time is set only on the terminated one; the bounds are exclusive.
+    let term = s.workflow(&a2).await;
+    let end = term["endTime"].as_i64().expect("endTime");
+    let q = format!("endTime > {} AND endTime < {}", end - 1, end + 1);
+    let found = s
+        .get_json(&format!("/workflow/search?query={}", enc(&q)))
+        .await;
+    assert_eq!(ids(&found, "workflowId"), vec![a2.clone()], "{found}");
+    let q = format!("endTime > {end}");
+    let found = s
+        .get_json(&format!("/workflow/search?query={}", enc(&q)))
+        .await;
+    assert_eq!(found["totalHits"], 0, "{found}");
+
+    // freeText `*` is no filter; sort by start time ascending gives the first start first.
+    let found = s
+        .get_json("/workflow/search?freeText=*&sort=startTime:ASC&size=1")
+        .await;
+    assert_eq!(found["totalHits"], 3);
+    assert_eq!(ids(&found, "workflowId"), vec![a1]);
+}
+
+#[tokio::test]
+async fn task_search_accepts_what_the_conductor_ui_sends() {
+    let s = TestServer::spawn().await;
+    s.register_workflow(simple_workflow("gram_tasks", &["gram_a", "gram_b"]))
+        .await;
+    let wf = s.start("gram_tasks", json!({})).await;
+    let before = chrono::Utc::now().timestamp_millis() - 72 * 3600 * 1000;
+    let task = s.poll_one("gram_a").await;
+    s.complete(&task, json!({})).await;
+
+    // The UI's default: the last 72 hours, free text `*`, newest first. Only started
+    // tasks have a start time: gram_a ran, gram_b is only scheduled.
+    let path = format!(
+        "/tasks/search?start=0&size=15&sort=startTime:DESC&freeText=*&query={}",
+        enc(&format!("startTime>{before}"))
+    );
+    let found = s.get_json(&path).await;
+    assert_eq!(found["totalHits"], 1, "{found}");
+    assert_eq!(
+        ids(&found, "taskId"),
+        vec![task["taskId"].as_str().unwrap()]
+    );
+
+    // Its basic-search filters.
+    for (q, want) in [
+        ("taskType IN (gram_a,gram_b)", 2),
+        ("taskDefName='gram_b'", 1),
+        ("referenceTaskName='gram_a_ref'", 1),
+        ("workflowName='gram_tasks' AND status IN (SCHEDULED)", 1),
+        ("workflowType='nope'", 0),
+        (&format!("taskId='{}'", task["taskId"].as_str().unwrap()), 1),
+        (&format!("workflowId='{wf}' AND endTime>0"), 1),
+    ] {
+        let found = s.get_json(&format!("/tasks/search?query={}", enc(q))).await;
+        assert_eq!(found["totalHits"], want, "{q}: {found}");
+    }
+}
+
+#[tokio::test]
+async fn bad_queries_are_a_400_naming_the_problem_and_change_nothing() {
+    let s = TestServer::spawn().await;
+    for (path, needles) in [
+        (
+            "/workflow/search",
+            vec!["status IN RUNNING", "IN takes a list"],
+        ),
+        ("/workflow/search", vec!["status = 'RUNNING", "unclosed"]),
+        (
+            "/workflow/search",
+            vec!["status=NOPE", "'NOPE' is not a workflow status"],
+        ),
+        (
+            "/workflow/search",
+            vec!["startTime>yesterday", "epoch milliseconds"],
+        ),
+        (
+            "/workflow/search",
+            vec!["owner=me", "'owner'", "workflowType"],
+        ),
+        (
+            "/workflow/search",
+            vec!["status=RUNNING AND ", "empty condition"],
+        ),
+        (
+            "/tasks/search",
+            vec!["status=NOPE", "'NOPE' is not a task status"],
+        ),
+        (
+            "/tasks/search",
+            vec!["nonsense=1", "'nonsense'", "taskType"],
+        ),
+        ("/tasks/search", vec!["startTime IN (1,2)", "not IN"]),
+    ] {
+        let resp = s.get(&format!("{path}?query={}", enc(needles[0]))).await;
+        expect_error(resp, StatusCode::BAD_REQUEST, &needles[1..]).await;
+    }
+    let resp = s.get("/workflow/search?size=5001").await;
+    expect_error(resp, StatusCode::BAD_REQUEST, &["size", "5000"]).await;
+}

@@ -1,0 +1,269 @@
+//! The searches (workflows, tasks), each statement on a pooled connection.
+//!
+//! Every filter is a column condition an index of migration 6 can answer; free text uses
+//! the pg_trgm indexes where the server has them (their expressions are the ones below). A
+//! page is read in two steps: the ids of the page, in order, from an index (a deep page
+//! steps over index entries, not over documents), then the documents of those ids.
+
+use super::read::{workflow_from, Filter};
+use super::to_i64;
+use crate::codec::from_json;
+use crate::{Result, TaskQuery, WorkflowQuery};
+use baton_model::{Task, Workflow};
+use deadpool_postgres::GenericClient;
+use std::collections::HashMap;
+
+/// Escapes `%`, `_` and `\` for `LIKE` (backslash is PostgreSQL's default escape).
+pub(super) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Filter {
+    /// ` AND column = ANY(…)` for a non-empty list; values with a `*` match as wildcards.
+    fn matching(&mut self, column: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
+        let (patterns, exact): (Vec<String>, Vec<String>) =
+            values.iter().cloned().partition(|v| v.contains('*'));
+        let patterns: Vec<String> = patterns
+            .iter()
+            .map(|p| like_escape(p).replace('*', "%"))
+            .collect();
+        match (exact.is_empty(), patterns.is_empty()) {
+            (false, true) => self.and(&format!("{column} = ANY({{}})"), exact),
+            (true, false) => self.and(&format!("{column} LIKE ANY({{}})"), patterns),
+            _ => {
+                self.args.push(Box::new(exact));
+                let e = self.args.len();
+                self.args.push(Box::new(patterns));
+                let p = self.args.len();
+                self.sql.push_str(&format!(
+                    " AND ({column} = ANY(${e}) OR {column} LIKE ANY(${p}))"
+                ));
+            }
+        }
+    }
+
+    /// ` AND from <= column <= to` for the bounds given.
+    fn range(&mut self, column: &str, from: Option<i64>, to: Option<i64>) {
+        if let Some(f) = from {
+            self.and(&format!("{column} >= {{}}"), f);
+        }
+        if let Some(t) = to {
+            self.and(&format!("{column} <= {{}}"), t);
+        }
+    }
+}
+
+/// The ORDER BY column for an API sort key; unknown keys sort by start time.
+fn sort_column(key: &str) -> &'static str {
+    match key {
+        "updateTime" => "update_time",
+        "endTime" => "end_time",
+        "workflowType" => "name",
+        "status" => "status",
+        _ => "start_time",
+    }
+}
+
+/// The count of the filter and the ids of one page (`id_column`, ordered by `order`).
+async fn page_ids(
+    c: &impl GenericClient,
+    (table, id_column): (&str, &str),
+    order: &str,
+    filter: &mut Filter,
+    (limit, offset): (usize, usize),
+) -> Result<(i64, Vec<String>)> {
+    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE true{}", filter.sql);
+    let total: i64 = c
+        .query_one(&count_sql, &filter.params())
+        .await?
+        .try_get(0)?;
+    let ids = ids_in_order(c, (table, id_column), order, filter, (limit, offset)).await?;
+    Ok((total, ids))
+}
+
+async fn ids_in_order(
+    c: &impl GenericClient,
+    (table, id_column): (&str, &str),
+    order: &str,
+    filter: &mut Filter,
+    (limit, offset): (usize, usize),
+) -> Result<Vec<String>> {
+    let limit = (limit > 0).then(|| to_i64(limit));
+    filter.args.push(Box::new(limit));
+    filter.args.push(Box::new(to_i64(offset)));
+    let n = filter.args.len();
+    let sql = format!(
+        "SELECT {id_column} FROM {table} WHERE true{} ORDER BY {order} LIMIT ${} OFFSET ${n}",
+        filter.sql,
+        n - 1
+    );
+    let rows = c.query(&sql, &filter.params()).await?;
+    rows.iter()
+        .map(|r| r.try_get::<_, String>(0).map_err(Into::into))
+        .collect()
+}
+
+/// The rows of `ids` in the order of `ids`: (id, json, extra column).
+async fn rows_by_id(
+    c: &impl GenericClient,
+    (table, id_column, extra): (&str, &str, &str),
+    ids: &[String],
+) -> Result<Vec<(String, String, Option<String>)>> {
+    let sql =
+        format!("SELECT {id_column}, json::text, {extra} FROM {table} WHERE {id_column} = ANY($1)");
+    let stmt = c.prepare_cached(&sql).await?;
+    let rows = c.query(&stmt, &[&ids]).await?;
+    let mut by_id: HashMap<String, (String, Option<String>)> = HashMap::new();
+    for row in rows {
+        by_id.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+    }
+    // Each statement has its own snapshot: a row removed in between is left out.
+    Ok(ids
+        .iter()
+        .filter_map(|id| by_id.remove(id).map(|(j, e)| (id.clone(), j, e)))
+        .collect())
+}
+
+pub(in crate::postgres) async fn search_workflows(
+    c: &impl GenericClient,
+    q: &WorkflowQuery,
+) -> Result<(i64, Vec<Workflow>)> {
+    let mut f = Filter::default();
+    f.matching("workflow_id", &q.workflow_ids);
+    f.matching("name", &q.workflow_types);
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.matching("status", &statuses);
+    f.matching("correlation_id", &q.correlation_ids);
+    f.matching("parent_workflow_id", &q.parent_workflow_ids);
+    if let Some(v) = q.version {
+        f.and("def_version = {}", v);
+    }
+    f.range("start_time", q.start_time_from, q.start_time_to);
+    f.range("end_time", q.end_time_from, q.end_time_to);
+    f.range("update_time", q.update_time_from, q.update_time_to);
+    // The expression of the `workflows_text` trigram index.
+    f.free_text_in(
+        "(json::text || COALESCE(input_json::text, ''))",
+        q.free_text.as_deref(),
+    );
+    if !q.idempotency_key_prefixes.is_empty() {
+        let any: Vec<String> = q
+            .idempotency_key_prefixes
+            .iter()
+            .map(|p| format!("{}%", like_escape(p)))
+            .collect();
+        f.and("idempotency_key LIKE ANY({})", any);
+    }
+    let (column, desc) = q
+        .sort
+        .as_ref()
+        .map(|(k, d)| (sort_column(k), *d))
+        .unwrap_or(("start_time", true));
+    let dir = if desc { "DESC" } else { "ASC" };
+    let order = format!("{column} {dir}, workflow_id {dir}");
+    let (total, ids) = page_ids(
+        c,
+        ("workflows", "workflow_id"),
+        &order,
+        &mut f,
+        (q.limit, q.offset),
+    )
+    .await?;
+    let rows = rows_by_id(c, ("workflows", "workflow_id", "input_json::text"), &ids).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, json, input) in rows {
+        out.push(workflow_from(&json, input.as_deref(), &id)?);
+    }
+    Ok((total, out))
+}
+
+fn task_filter(q: &TaskQuery) -> Filter {
+    let mut f = Filter::default();
+    f.matching("task_id", &q.task_ids);
+    f.matching("workflow_id", &q.workflow_ids);
+    f.matching("task_def_name", &q.task_def_names);
+    f.matching("task_type", &q.task_types);
+    f.matching("ref_name", &q.ref_names);
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.matching("status", &statuses);
+    if !q.workflow_types.is_empty() {
+        let mut names = Filter {
+            sql: String::new(),
+            args: std::mem::take(&mut f.args),
+        };
+        names.matching("name", &q.workflow_types);
+        f.args = names.args;
+        f.sql.push_str(&format!(
+            " AND workflow_id IN (SELECT workflow_id FROM workflows WHERE true{})",
+            names.sql
+        ));
+    }
+    f.range("start_time", q.start_time_from, q.start_time_to);
+    f.range("end_time", q.end_time_from, q.end_time_to);
+    // The expression of the `tasks_text` trigram index.
+    f.free_text_in("json::text", q.free_text.as_deref());
+    f
+}
+
+/// Newest attempt first unless sorted by start or end time.
+fn task_order(q: &TaskQuery) -> String {
+    match q.sort.as_ref() {
+        Some((key, desc)) if key == "startTime" || key == "endTime" => {
+            let column = if key == "startTime" {
+                "start_time"
+            } else {
+                "end_time"
+            };
+            let dir = if *desc { "DESC" } else { "ASC" };
+            format!("{column} {dir}, row_id {dir}")
+        }
+        _ => "row_id DESC".to_string(),
+    }
+}
+
+pub(in crate::postgres) async fn search_tasks(
+    c: &impl GenericClient,
+    q: &TaskQuery,
+) -> Result<(i64, Vec<Task>)> {
+    let mut f = task_filter(q);
+    let (total, ids) = page_ids(
+        c,
+        ("tasks", "task_id"),
+        &task_order(q),
+        &mut f,
+        (q.limit, q.offset),
+    )
+    .await?;
+    let rows = rows_by_id(c, ("tasks", "task_id", "NULL::text"), &ids).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, json, _) in rows {
+        out.push(from_json(&json, &format!("task {id}"))?);
+    }
+    Ok((total, out))
+}
+
+/// The workflow ids of the attempts `q` matches, in its order, without reading documents.
+pub(in crate::postgres) async fn search_task_workflow_ids(
+    c: &impl GenericClient,
+    q: &TaskQuery,
+) -> Result<Vec<String>> {
+    let mut f = task_filter(q);
+    ids_in_order(
+        c,
+        ("tasks", "workflow_id"),
+        &task_order(q),
+        &mut f,
+        (q.limit, q.offset),
+    )
+    .await
+}

@@ -1,0 +1,295 @@
+//! The searches (workflows, tasks) on the reader connections.
+//!
+//! Every filter is a column condition an index of migration 12 can answer. A page is read
+//! in two steps: the rowids of the page, in order, from the index alone (a deep page steps
+//! over index entries, never over rows or their JSON, and a sort that the index cannot give
+//! sorts rowids, not documents), then the rows of those rowids.
+
+use super::read::workflow_from;
+use crate::codec::from_json;
+use crate::{Result, TaskQuery, WorkflowQuery};
+use baton_model::{Task, Workflow};
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection, OptionalExtension};
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A WHERE clause under construction with its bound values.
+#[derive(Default)]
+struct Filter {
+    sql: String,
+    args: Vec<Value>,
+}
+
+impl Filter {
+    fn arg(&mut self, v: Value) -> String {
+        self.args.push(v);
+        format!("?{}", self.args.len())
+    }
+
+    /// ` AND column IN (…)` for a non-empty list; values with a `*` match as wildcards.
+    fn any(&mut self, column: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
+        let mut ors = Vec::new();
+        let (patterns, exact): (Vec<&String>, Vec<&String>) =
+            values.iter().partition(|v| v.contains('*'));
+        if !exact.is_empty() {
+            let list: Vec<String> = exact
+                .iter()
+                .map(|v| self.arg(Value::Text((*v).clone())))
+                .collect();
+            ors.push(format!("{column} IN ({})", list.join(", ")));
+        }
+        for p in patterns {
+            let like = like_escape(p).replace('*', "%");
+            let a = self.arg(Value::Text(like));
+            ors.push(format!("{column} LIKE {a} ESCAPE '\\'"));
+        }
+        self.sql.push_str(&format!(" AND ({})", ors.join(" OR ")));
+    }
+
+    /// ` AND from <= column <= to` for the bounds given.
+    fn range(&mut self, column: &str, from: Option<i64>, to: Option<i64>) {
+        if let Some(f) = from {
+            let a = self.arg(Value::Integer(f));
+            self.sql.push_str(&format!(" AND {column} >= {a}"));
+        }
+        if let Some(t) = to {
+            let a = self.arg(Value::Integer(t));
+            self.sql.push_str(&format!(" AND {column} <= {a}"));
+        }
+    }
+
+    /// A case-insensitive (ASCII) substring of `expr`.
+    fn free_text(&mut self, expr: &str, text: Option<&str>) {
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            let a = self.arg(Value::Text(like_escape(text)));
+            self.sql
+                .push_str(&format!(" AND {expr} LIKE '%' || {a} || '%' ESCAPE '\\'"));
+        }
+    }
+}
+
+/// The ORDER BY column for an API sort key; unknown keys sort by start time.
+fn sort_column(key: &str) -> &'static str {
+    match key {
+        "updateTime" => "update_time",
+        "endTime" => "end_time",
+        "workflowType" => "name",
+        "status" => "status",
+        _ => "start_time",
+    }
+}
+
+/// The count of the filter and the rowids of one page, then each row decoded by rowid.
+struct Page<'a> {
+    table: &'a str,
+    /// SQL for the columns read per row: its id, `json` and one more (`NULL` when none).
+    columns: &'a str,
+    order: &'a str,
+    /// 0: no limit.
+    limit: usize,
+    offset: usize,
+}
+
+impl Page<'_> {
+    fn fetch<T>(
+        &self,
+        conn: &Connection,
+        filter: Filter,
+        decode: impl Fn(&str, &str, Option<&str>) -> Result<T>,
+    ) -> Result<(i64, Vec<T>)> {
+        let Filter { sql, mut args } = filter;
+        let table = self.table;
+        let total: i64 = conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE 1 = 1{sql}"))?
+            .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+        let limit = if self.limit == 0 {
+            -1
+        } else {
+            to_i64(self.limit)
+        };
+        args.push(Value::Integer(limit));
+        args.push(Value::Integer(to_i64(self.offset)));
+        let page_sql = format!(
+            "SELECT rowid FROM {table} WHERE 1 = 1{sql} ORDER BY {} LIMIT ?{} OFFSET ?{}",
+            self.order,
+            args.len() - 1,
+            args.len()
+        );
+        let rowids: Vec<i64> = conn
+            .prepare_cached(&page_sql)?
+            .query_map(params_from_iter(args.iter()), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut row = conn.prepare_cached(&format!(
+            "SELECT {} FROM {table} WHERE rowid = ?1",
+            self.columns
+        ))?;
+        let mut page = Vec::with_capacity(rowids.len());
+        for rowid in rowids {
+            let found = row
+                .query_row([rowid], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .optional()?;
+            // Readers see one snapshot, so a row of the page is always there.
+            if let Some((id, json, extra)) = found {
+                page.push(decode(&id, &json, extra.as_deref())?);
+            }
+        }
+        Ok((total, page))
+    }
+}
+
+pub(crate) fn search_workflows(
+    conn: &Connection,
+    q: &WorkflowQuery,
+) -> Result<(i64, Vec<Workflow>)> {
+    let mut f = Filter::default();
+    // With a filter that picks few rows (ids, a correlation id, a parent), its index must
+    // drive the query and the few rows are sorted; without statistics SQLite would rather
+    // walk the name or status index in start-time order and test every row. A unary `+`
+    // keeps a column's index out of the plan.
+    let selective = !q.workflow_ids.is_empty()
+        || !q.correlation_ids.is_empty()
+        || !q.parent_workflow_ids.is_empty();
+    let (name, status) = if selective {
+        ("+name", "+status")
+    } else {
+        ("name", "status")
+    };
+    f.any("workflow_id", &q.workflow_ids);
+    f.any(name, &q.workflow_types);
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.any(status, &statuses);
+    f.any("correlation_id", &q.correlation_ids);
+    f.any("parent_workflow_id", &q.parent_workflow_ids);
+    if !q.idempotency_key_prefixes.is_empty() {
+        let mut ors = Vec::new();
+        for p in &q.idempotency_key_prefixes {
+            let a = f.arg(Value::Text(like_escape(p)));
+            ors.push(format!("idempotency_key LIKE {a} || '%' ESCAPE '\\'"));
+        }
+        f.sql.push_str(&format!(" AND ({})", ors.join(" OR ")));
+    }
+    if let Some(v) = q.version {
+        let a = f.arg(Value::Integer(i64::from(v)));
+        f.sql.push_str(&format!(" AND def_version = {a}"));
+    }
+    f.range("start_time", q.start_time_from, q.start_time_to);
+    f.range("end_time", q.end_time_from, q.end_time_to);
+    f.range("update_time", q.update_time_from, q.update_time_to);
+    f.free_text("(json || COALESCE(input_json, ''))", q.free_text.as_deref());
+
+    let (column, desc) = q
+        .sort
+        .as_ref()
+        .map(|(k, d)| (sort_column(k), *d))
+        .unwrap_or(("start_time", true));
+    let dir = if desc { "DESC" } else { "ASC" };
+    let order = format!("{column} {dir}, workflow_id {dir}");
+    let page = Page {
+        table: "workflows",
+        columns: "workflow_id, json, input_json",
+        order: &order,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    page.fetch(conn, f, |id, json, input| workflow_from(json, input, id))
+}
+
+fn task_filter(q: &TaskQuery) -> Filter {
+    let mut f = Filter::default();
+    f.any("task_id", &q.task_ids);
+    f.any("workflow_id", &q.workflow_ids);
+    f.any("task_def_name", &q.task_def_names);
+    f.any("task_type", &q.task_types);
+    f.any("ref_name", &q.ref_names);
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.any("status", &statuses);
+    if !q.workflow_types.is_empty() {
+        let mut names = Filter {
+            sql: String::new(),
+            args: std::mem::take(&mut f.args),
+        };
+        names.any("name", &q.workflow_types);
+        f.args = names.args;
+        f.sql.push_str(&format!(
+            " AND workflow_id IN (SELECT workflow_id FROM workflows WHERE 1 = 1{})",
+            names.sql
+        ));
+    }
+    f.range("start_time", q.start_time_from, q.start_time_to);
+    f.range("end_time", q.end_time_from, q.end_time_to);
+    f.free_text("json", q.free_text.as_deref());
+    f
+}
+
+/// Newest attempt first unless sorted by start or end time.
+fn task_order(q: &TaskQuery) -> String {
+    match q.sort.as_ref() {
+        Some((key, desc)) if key == "startTime" || key == "endTime" => {
+            let column = if key == "startTime" {
+                "start_time"
+            } else {
+                "end_time"
+            };
+            let dir = if *desc { "DESC" } else { "ASC" };
+            format!("{column} {dir}, rowid {dir}")
+        }
+        _ => "rowid DESC".to_string(),
+    }
+}
+
+pub(crate) fn search_tasks(conn: &Connection, q: &TaskQuery) -> Result<(i64, Vec<Task>)> {
+    let order = task_order(q);
+    let page = Page {
+        table: "tasks",
+        columns: "task_id, json, NULL",
+        order: &order,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    page.fetch(conn, task_filter(q), |id, json, _| {
+        from_json(json, &format!("task {id}"))
+    })
+}
+
+/// The workflow ids of the attempts `q` matches, in its order, without reading documents.
+pub(crate) fn search_task_workflow_ids(conn: &Connection, q: &TaskQuery) -> Result<Vec<String>> {
+    let Filter { sql, mut args } = task_filter(q);
+    let limit = if q.limit == 0 { -1 } else { to_i64(q.limit) };
+    args.push(Value::Integer(limit));
+    args.push(Value::Integer(to_i64(q.offset)));
+    let page_sql = format!(
+        "SELECT workflow_id FROM tasks WHERE 1 = 1{sql} ORDER BY {} LIMIT ?{} OFFSET ?{}",
+        task_order(q),
+        args.len() - 1,
+        args.len()
+    );
+    let ids = conn
+        .prepare_cached(&page_sql)?
+        .query_map(params_from_iter(args.iter()), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(ids)
+}
