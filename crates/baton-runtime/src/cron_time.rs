@@ -125,7 +125,8 @@ fn parse_fixed_offset(zone: &str) -> std::result::Result<FixedOffset, String> {
     };
     let (h, m) = match digits.split_once(':') {
         Some((h, m)) => (h, m),
-        None if digits.len() == 4 => digits.split_at(2),
+        // ASCII only: split_at on a byte that is not a character boundary would panic.
+        None if digits.len() == 4 && digits.is_ascii() => digits.split_at(2),
         None => (digits, "0"),
     };
     let ok = |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
@@ -262,6 +263,9 @@ mod tests {
         assert_eq!(at("UTC-0530"), -19800);
         assert_eq!(at("GMT+2"), 7200);
         // IANA names, with their daylight saving time (and Etc/GMT+2's inverted sign).
+        // Any text is an error, never a panic (a multi-byte character among the digits).
+        assert!(parse_zone("+€1").is_err());
+        assert!(parse_zone("GMT-é1").is_err());
         let berlin = parse_zone("Europe/Berlin").unwrap();
         assert_eq!(berlin.offset_seconds_at(1_736_000_000_000), 3600, "January");
         assert_eq!(berlin.offset_seconds_at(1_752_000_000_000), 7200, "July");

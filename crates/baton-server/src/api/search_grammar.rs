@@ -133,8 +133,13 @@ fn condition(cond: &str) -> Result<Condition, ApiError> {
         (Op::Gt, v)
     } else if let Some(v) = rest.strip_prefix('<') {
         (Op::Lt, v)
-    } else if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case("IN") {
-        (Op::In, &rest[2..])
+    } else if let Some(v) = rest
+        .get(..2)
+        .filter(|w| w.eq_ignore_ascii_case("IN"))
+        .and_then(|_| rest.get(2..))
+    {
+        // `get`, not slicing: the text after a field may start with any character.
+        (Op::In, v)
     } else {
         return Err(expected());
     };
@@ -365,6 +370,9 @@ mod tests {
         assert_eq!(one("taskDefName=\"a AND b\"").values, ["a AND b"]);
         assert_eq!(one("correlationId IN ('a, b')").values, ["a", "b"]);
         assert_eq!(parse("a=1 and b=2").unwrap().len(), 2);
+        // A multi-byte character where the operator should be is a 400, not a panic.
+        assert!(parse("status €x").is_err());
+        assert!(parse("status é").is_err());
     }
 
     #[test]
