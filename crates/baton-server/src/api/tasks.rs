@@ -326,15 +326,15 @@ fn task_summary(t: &baton_model::Task) -> serde_json::Value {
     v
 }
 
-/// A task search limited to the caller's task types: the query's own types must be among
-/// them, and a query naming none is narrowed to them.
+/// A task search limited to the caller's task types: the types and definition names the query
+/// names must be among them, and a query naming none is narrowed to them.
 fn scoped_task_query(q: &QueryMap, scope: &TaskScope) -> ApiResult<baton_store::TaskQuery> {
     let mut query = task_query(q)?;
     if let Some(types) = scope.types() {
-        if query.task_def_names.is_empty() {
-            query.task_def_names = types.to_vec();
+        if query.task_types.is_empty() && query.task_def_names.is_empty() {
+            query.task_types = types.to_vec();
         }
-        for t in &query.task_def_names {
+        for t in query.task_types.iter().chain(&query.task_def_names) {
             scope.check(t)?;
         }
     }
