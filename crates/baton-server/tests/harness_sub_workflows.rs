@@ -141,8 +141,9 @@ async fn sub_workflow_definition_from_a_task_output_runs_a_loop_with_switch_and_
         .await;
     // The sub-workflow is started by a system-task worker, as in Conductor ("eventually").
     let w = s
-        .wait_for(&id, "the SUB_WORKFLOW task starts", WAIT, |w| {
-            w["tasks"][1]["status"] == "IN_PROGRESS"
+        // Claimed by the system worker first, then the child's id is recorded: wait for both.
+        .wait_for(&id, "the SUB_WORKFLOW task starts its child", WAIT, |w| {
+            w["tasks"][1]["status"] == "IN_PROGRESS" && w["tasks"][1]["subWorkflowId"].is_string()
         })
         .await;
     let exec = &w["tasks"][1];

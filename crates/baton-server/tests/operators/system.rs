@@ -43,8 +43,12 @@ async fn sub_workflow_by_name_runs_child_and_returns_its_output() {
     let child = s.workflow(&child_id).await;
     assert_eq!(child["parentWorkflowId"], id.as_str(), "{}", pretty(&child));
     assert_eq!(child["correlationId"], "corr-sub");
-    let w = s.workflow(&id).await;
-    assert_eq!(task(&w, "sub")["subWorkflowId"], child_id.as_str());
+    // The child starts, then the parent's task records its id (two commits): wait for both.
+    let w = s
+        .wait_for(&id, "the sub task records the child", WAIT, |w| {
+            task(w, "sub")["subWorkflowId"] == child_id.as_str()
+        })
+        .await;
     assert_eq!(child["parentWorkflowTaskId"], task(&w, "sub")["taskId"]);
 
     s.complete(&t, json!({"v": "child-value"})).await;
