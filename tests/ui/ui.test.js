@@ -98,7 +98,7 @@ test('the executions list shows every execution and filters by workflow and stat
   await page.fill('#f-query', 'nonsense');
   await page.click('form.filters button[type=submit]');
   await page.waitForSelector('#results .error');
-  assert.match(await page.textContent('#results .error'), /400: query condition 'nonsense'/);
+  assert.match(await page.textContent('#results .error'), /400: query: condition 'nonsense'/);
 
 });
 
