@@ -8,6 +8,13 @@ use std::time::Duration;
 /// Workflow limits (flattened into `baton server`'s flags).
 #[derive(clap::Args, Debug)]
 pub struct LimitArgs {
+    /// Seconds a node's claim on a due workflow keeps the other nodes' sweepers off it (on
+    /// PostgreSQL) unless its decision ends the claim sooner: how long the due work of a node
+    /// that died mid-decision waits before another node takes it.
+    #[arg(long, env = "BATON_SWEEP_CLAIM_SECS",
+          default_value_t = RuntimeConfig::DEFAULT_SWEEP_CLAIM.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    sweep_claim_secs: u64,
     /// Deepest chain of workflows started by workflows: sub-workflows within sub-workflows,
     /// failure workflows of failure workflows. A SUB_WORKFLOW past it fails for good.
     #[arg(long, env = "BATON_MAX_WORKFLOW_DEPTH",
@@ -114,6 +121,7 @@ impl LimitArgs {
         config.max_correlated_executions = size(self.max_correlated_executions);
         config.search_by_tasks_scan_limit = size(self.search_by_tasks_scan_limit);
         config.max_requeue_tasks = size(self.max_requeue_tasks);
+        config.sweep_claim = Duration::from_secs(self.sweep_claim_secs);
         baton_model::limits::set_max_json_depth(
             usize::try_from(self.max_json_depth).unwrap_or(usize::MAX),
         );

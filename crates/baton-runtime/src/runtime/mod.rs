@@ -60,11 +60,6 @@ const MAX_CONFLICT_RETRIES: usize = 64;
 /// Due workflows one sweeper pass lists.
 const SWEEP_BATCH: usize = 256;
 
-/// How long a sweeper's claim on a due workflow keeps other nodes' sweepers off it, unless
-/// the decision's commit ends it sooner: the delay before another node takes over the due
-/// workflows of a node that died mid-decision.
-const SWEEP_CLAIM_MS: i64 = 15_000;
-
 /// Due workflows the sweeper decides at once (so their commits share group commits).
 const SWEEP_CONCURRENCY: usize = 32;
 
@@ -104,6 +99,10 @@ pub struct RuntimeConfig {
     /// Change records the change feed keeps for listeners that fall behind (the web UI's
     /// event stream); one further behind is told it lagged and re-reads.
     pub change_feed_capacity: usize,
+    /// How long a sweeper's claim on a due workflow keeps other nodes' sweepers off it
+    /// (on a store several nodes share), unless the decision's commit ends it sooner: the
+    /// delay before another node takes over the due work of a node that died mid-decision.
+    pub sweep_claim: Duration,
     /// Most ids one bulk request may name (workflows or schedules), and most correlation ids
     /// one batch lookup may name; more are a 400 naming the limit.
     pub max_bulk_ids: usize,
@@ -134,6 +133,8 @@ impl RuntimeConfig {
     pub const DEFAULT_MAX_HTTP_TASK_RESPONSE_BYTES: usize = 1024 * 1024;
     /// Default of [`RuntimeConfig::max_system_tasks_in_flight`].
     pub const DEFAULT_MAX_SYSTEM_TASKS_IN_FLIGHT: usize = 256;
+    /// Default of [`RuntimeConfig::sweep_claim`]: 15 s.
+    pub const DEFAULT_SWEEP_CLAIM: Duration = Duration::from_secs(15);
     /// Default of [`RuntimeConfig::change_feed_capacity`].
     pub const DEFAULT_CHANGE_FEED_CAPACITY: usize = 1024;
     /// Default of [`RuntimeConfig::max_bulk_ids`]: Conductor's bulk limit.
@@ -166,6 +167,7 @@ impl Default for RuntimeConfig {
             max_correlated_executions: Self::DEFAULT_MAX_CORRELATED_EXECUTIONS,
             search_by_tasks_scan_limit: Self::DEFAULT_SEARCH_BY_TASKS_SCAN_LIMIT,
             max_requeue_tasks: Self::DEFAULT_MAX_REQUEUE_TASKS,
+            sweep_claim: Self::DEFAULT_SWEEP_CLAIM,
         }
     }
 }

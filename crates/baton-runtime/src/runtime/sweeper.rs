@@ -113,7 +113,11 @@ impl Runtime {
         backoff.retain(|_, until| *until > now);
         let due = match self
             .store
-            .claim_due_workflows(now, SWEEP_BATCH + backoff.len(), SWEEP_CLAIM_MS)
+            .claim_due_workflows(
+                now,
+                SWEEP_BATCH + backoff.len(),
+                i64::try_from(self.config.sweep_claim.as_millis()).unwrap_or(i64::MAX),
+            )
             .await
         {
             Ok(ids) => ids,
