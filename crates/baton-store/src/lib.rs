@@ -29,14 +29,14 @@ pub mod sqlite;
 
 pub use auth::{ApiKey, WebhookDelivery};
 pub use feed::ClusterChanges;
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{GroupCommitOptions, GroupCommitStats, PostgresOptions, PostgresStore};
 pub use schedule::{CatchupPolicy, WorkflowSchedule};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 /// Epoch milliseconds.
 pub type Millis = i64;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The workflow changed since it was read; reload and retry.
     #[error("concurrent modification of workflow {0}")]

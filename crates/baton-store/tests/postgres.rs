@@ -527,3 +527,145 @@ async fn due_workflows_are_claimed_by_one_sweeper() {
         .unwrap();
     assert_eq!(retaken.len(), due, "{retaken:?}");
 }
+
+/// A string PostgreSQL cannot compress under its index-entry limit (about 2.7 KB).
+fn incompressible(len: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[(x % 36) as usize])
+        })
+        .collect()
+}
+
+/// Group commit (ADR 22): commits that wait while a group is in flight are written together
+/// in the next; in that group a commit that fails its checks, or whose write fails, fails
+/// alone, and every other commit is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_commits_fail_alone() {
+    let Some(db) = pg::PgDb::create("group_commit").await else {
+        return;
+    };
+    let mut opts = baton_store::PostgresOptions::new(db.url.clone());
+    opts.group_commit = baton_store::GroupCommitOptions {
+        group_max: 64,
+        lanes: 1,
+    };
+    let store = Arc::new(baton_store::PostgresStore::open(opts).await.unwrap());
+    store.commit(insert("blocker", vec![])).await.unwrap();
+    store.commit(insert("taken", vec![])).await.unwrap();
+    let stale = store.load_workflow("taken").await.unwrap().unwrap();
+    let bump = |state: &baton_store::WorkflowState, reason: &str| {
+        let mut workflow = state.workflow.clone();
+        workflow.reason_for_incompletion = Some(reason.to_string());
+        Commit {
+            workflows: vec![WorkflowWrite {
+                workflow,
+                def: state.def.clone(),
+                expected_version: Some(state.version),
+                tasks: vec![],
+                removed_tasks: vec![],
+                queue_push: vec![],
+                queue_remove: vec![],
+                history: vec![],
+                next_wake_at: None,
+                keep_input: true,
+            }],
+            ..Default::default()
+        }
+    };
+    store.commit(bump(&stale, "first")).await.unwrap();
+
+    // Another connection holds the blocker's row: the lane's next group waits on it, and
+    // everything committed meanwhile queues for the group after.
+    let (locker, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    locker
+        .batch_execute("BEGIN; SELECT 1 FROM workflows WHERE workflow_id = 'blocker' FOR UPDATE")
+        .await
+        .unwrap();
+    let blocker_state = store.load_workflow("blocker").await.unwrap().unwrap();
+    let blocked = {
+        let store = store.clone();
+        let commit = bump(&blocker_state, "blocked");
+        tokio::spawn(async move { store.commit(commit).await })
+    };
+    let before = store.group_commit_stats();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.group_commit_stats().groups == before.groups {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the blocked group never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+
+    let mut joins = Vec::new();
+    for i in 0..40 {
+        let id = format!("good-{i}");
+        let commit = insert(&id, vec![task(&id, &format!("t-{i}"), 0, "work")]);
+        let store = store.clone();
+        joins.push((id, tokio::spawn(async move { store.commit(commit).await })));
+    }
+    let duplicate = insert("taken", vec![]);
+    let outdated = bump(&stale, "outdated");
+    let mut too_big = insert("too-big", vec![]);
+    // Passes every check, then fails in the write: its index entry is too large.
+    too_big.workflows[0].workflow.correlation_id = Some(incompressible(40_000));
+    let spawn = |commit: Commit| {
+        let store = store.clone();
+        tokio::spawn(async move { store.commit(commit).await })
+    };
+    let (duplicate, outdated, too_big) = (spawn(duplicate), spawn(outdated), spawn(too_big));
+    // All 43 wait in the queue before the blocker's row is released.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.group_commit_stats().queued < 43 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the commits never queued"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    blocked.await.unwrap().unwrap();
+
+    for (id, join) in joins {
+        join.await.unwrap().unwrap_or_else(|e| panic!("{id}: {e}"));
+        let state = store.load_workflow(&id).await.unwrap().unwrap();
+        assert_eq!(state.tasks.len(), 1, "{id}");
+    }
+    assert!(matches!(
+        duplicate.await.unwrap(),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        outdated.await.unwrap(),
+        Err(StoreError::Conflict(_))
+    ));
+    let err = too_big.await.unwrap().unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+    assert!(store.load_workflow("too-big").await.unwrap().is_none());
+    let taken = store.load_workflow("taken").await.unwrap().unwrap();
+    assert_eq!(
+        taken.workflow.reason_for_incompletion.as_deref(),
+        Some("first")
+    );
+    // Queued tasks of the stored workflows are there to claim.
+    let mut req = poll_req("work", 100, "w");
+    req.now = NOW + 1;
+    assert_eq!(store.poll(req).await.unwrap().tasks.len(), 40);
+
+    let stats = store.group_commit_stats();
+    assert_eq!(stats.commits - before.commits, 44, "{stats:?}");
+    // The blocked group; then one group of the 43 that waited, which failed as a whole (the
+    // oversized entry) and was written again one commit at a time, except for whichever of
+    // the duplicate and the outdated update came second: both name `taken`, so it waited
+    // for a group of its own.
+    assert_eq!(stats.groups - before.groups, 3, "{stats:?}");
+    assert_eq!(stats.split - before.split, 1, "{stats:?}");
+}

@@ -6,7 +6,10 @@ use anyhow::Context;
 use baton_runtime::{Runtime, RuntimeConfig};
 use baton_server::tier::TierStatus;
 use baton_server::ServerConfig;
-use baton_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, Synchronous};
+use baton_store::{
+    GroupCommitOptions, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
+    Synchronous,
+};
 use clap::ValueEnum;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +33,16 @@ pub(crate) struct ServerArgs {
     #[arg(long, env = "BATON_DB_CONNECTIONS", default_value_t = 16,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub(crate) db_connections: u64,
+    /// PostgreSQL group commit: most commits written in one transaction (1: each alone).
+    /// Larger groups take fewer statements per task; a commit never waits for a group to
+    /// fill, only for the one in flight (ADR 22).
+    #[arg(long, env = "BATON_DB_COMMIT_GROUP", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub(crate) db_commit_group: u64,
+    /// PostgreSQL group commit: groups written at once, each on its own connection.
+    #[arg(long, env = "BATON_DB_COMMIT_LANES", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub(crate) db_commit_lanes: u64,
     /// SQLite durability: `normal` survives a killed process (kill -9); `full` also survives
     /// power loss, at the cost of an fsync per commit batch.
     #[arg(long, env = "BATON_SYNC", value_enum, default_value_t = SyncMode::Normal)]
@@ -77,6 +90,10 @@ pub(crate) fn open_sqlite(args: &ServerArgs, path: &Path) -> anyhow::Result<Arc<
 pub(crate) async fn open_postgres(args: &ServerArgs, url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let mut opts = PostgresOptions::new(url);
     opts.max_connections = usize::try_from(args.db_connections).unwrap_or(16);
+    opts.group_commit = GroupCommitOptions {
+        group_max: usize::try_from(args.db_commit_group).unwrap_or(64),
+        lanes: usize::try_from(args.db_commit_lanes).unwrap_or(2),
+    };
     let store = PostgresStore::open(opts)
         .await
         .with_context(|| format!("opening PostgreSQL database {}", redact(url)))?;

@@ -5,7 +5,7 @@
 //!
 //! There is no writer thread here: every operation runs its own transaction on a pooled
 //! connection, at READ COMMITTED, and the database arbitrates between connections and nodes.
-//! - **Commits** lock the workflow rows they name (`FOR UPDATE`, in id order), check their
+//! - **Commits** (in groups, see below) lock the workflow rows they name (`FOR UPDATE`, in id order), check their
 //!   versions and the poll counts of the tasks they write, and only then write. Any failure
 //!   rolls the whole transaction back, so a Conflict or AlreadyExists leaves nothing behind.
 //!   A deadlock or serialization failure (two commits waking each other's workflows) is
@@ -21,9 +21,10 @@
 //!
 //! # Group commit
 //!
-//! Not done by Baton on PostgreSQL (see ADR 15): concurrent commits run on separate
-//! connections, and PostgreSQL already flushes the WAL once for all the transactions that
-//! commit together, so they share the fsync if not the round trips.
+//! Commits that arrive together share one transaction (`group_commit.rs`, ADR 22): a few
+//! committer lanes each take what waits, check every commit of the group against the rows
+//! they lock, and write the ones that pass with one multi-row statement per table. Claims,
+//! definitions and the other writes still run their own transactions.
 //!
 //! # Durability
 //!
@@ -31,9 +32,12 @@
 //! `synchronous_commit` (on by default: the commit is flushed to the WAL on disk).
 
 mod auth;
+mod commit_rows;
+mod commit_sql;
 mod defs;
 mod events;
 mod feed;
+mod group_commit;
 mod migrate;
 mod probe;
 mod queue;
@@ -42,7 +46,11 @@ mod schedules;
 mod search;
 mod write;
 
+pub use group_commit::{GroupCommitOptions, GroupCommitStats};
 pub use probe::probe;
+
+use commit_rows::PreparedCommit;
+use group_commit::{GroupCommitter, LaneContext};
 
 use crate::codec::DefCache;
 use crate::{
@@ -69,6 +77,8 @@ pub struct PostgresOptions {
     pub max_connections: usize,
     /// The clock of definition create and update times (a manual one in tests).
     pub clock: baton_model::clock::Clock,
+    /// How concurrent commits share transactions (ADR 22).
+    pub group_commit: GroupCommitOptions,
 }
 
 impl PostgresOptions {
@@ -78,6 +88,7 @@ impl PostgresOptions {
             url: url.into(),
             max_connections: 16,
             clock: baton_model::clock::Clock::System,
+            group_commit: GroupCommitOptions::default(),
         }
     }
 }
@@ -98,12 +109,15 @@ struct Inner {
     pool: Pool,
     defs: DefCache,
     /// Definition snapshots known to be committed (so a commit need not insert them again).
-    snapshots: Mutex<HashSet<String>>,
+    snapshots: Arc<Mutex<HashSet<String>>>,
     /// (queue, domain) → time of the last poll data written by this handle.
     polls_seen: Mutex<HashMap<(String, String), Millis>>,
     clock: baton_model::clock::Clock,
     /// Notices to and from the other nodes.
     feed: Arc<feed::Feed>,
+    /// Where commits are grouped and written.
+    committer: GroupCommitter,
+    commit_counters: Arc<group_commit::Counters>,
 }
 
 impl Drop for Inner {
@@ -222,11 +236,24 @@ impl PostgresStore {
             migrate::migrate(&mut client).await?;
         }
         let feed = feed::Feed::start(feed_config);
+        let snapshots = Arc::new(Mutex::new(HashSet::new()));
+        let counters = Arc::new(group_commit::Counters::default());
+        let committer = GroupCommitter::start(
+            LaneContext {
+                pool: pool.clone(),
+                snapshots: snapshots.clone(),
+                feed: feed.clone(),
+                counters: counters.clone(),
+            },
+            opts.group_commit,
+        );
         Ok(PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 defs: DefCache::default(),
-                snapshots: Mutex::new(HashSet::new()),
+                snapshots,
+                committer,
+                commit_counters: counters,
                 polls_seen: Mutex::new(HashMap::new()),
                 clock: opts.clock,
                 feed,
@@ -243,6 +270,14 @@ impl PostgresStore {
             });
         }
         out
+    }
+
+    /// What group commit has done since this handle opened (ADR 22).
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        GroupCommitStats {
+            queued: self.inner.committer.queued(),
+            ..self.inner.commit_counters.snapshot()
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -346,12 +381,8 @@ impl Store for PostgresStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<()> {
-        let mut c = self.client().await?;
-        let changes = ClusterChanges::of_commit(&commit);
-        let written = write::commit(&mut c, &self.inner, commit).await?;
-        self.inner.snapshots.lock().extend(written);
-        self.inner.feed.publish(changes);
-        Ok(())
+        let prepared = PreparedCommit::new(&self.inner, commit)?;
+        self.inner.committer.commit(prepared).await
     }
 
     async fn pending_follow_ups(&self, limit: usize) -> Result<Vec<FollowUp>> {
