@@ -32,6 +32,13 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
     }
 }
 
+/// Rejects a name longer than the store indexes (`baton_model::limits::MAX_KEY_BYTES`).
+fn key(out: &mut Vec<ValidationError>, path: String, field: &str, value: &str) {
+    if let Err(message) = baton_model::limits::check_key(field, value) {
+        out.push(err(path, message));
+    }
+}
+
 /// Rejects a negative count or duration (the policy of [`baton_model::duration`]).
 fn non_negative(out: &mut Vec<ValidationError>, path: String, field: &str, value: i64) {
     if let Err(message) = baton_model::duration::check_non_negative(field, value) {
@@ -50,6 +57,7 @@ pub fn validate_task_def(d: &TaskDef, path: &str) -> Vec<ValidationError> {
     if d.name.trim().is_empty() {
         out.push(err(p("name"), "TaskDef name cannot be null or empty"));
     }
+    key(&mut out, p("name"), "name", &d.name);
     if d.retry_count < 0 {
         out.push(err(p("retryCount"), "retryCount must be >= 0"));
     }
@@ -132,6 +140,7 @@ pub fn validate_workflow_def(def: &WorkflowDef) -> Vec<ValidationError> {
     if def.name.trim().is_empty() {
         out.push(err("name", "WorkflowDef name cannot be null or empty"));
     }
+    key(&mut out, "name".to_string(), "name", &def.name);
     if def.tasks.is_empty() {
         out.push(err("tasks", "WorkflowTask list cannot be empty"));
     }
@@ -209,6 +218,13 @@ fn check_task(
     if t.name.trim().is_empty() {
         out.push(err(p("name"), "WorkflowTask name cannot be empty"));
     }
+    key(out, p("name"), "name", &t.name);
+    key(
+        out,
+        p("taskReferenceName"),
+        "taskReferenceName",
+        &t.task_reference_name,
+    );
     if t.task_reference_name.trim().is_empty() {
         out.push(err(
             p("taskReferenceName"),

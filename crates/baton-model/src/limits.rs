@@ -8,6 +8,23 @@
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Longest name or key Baton indexes, in bytes: definition, task and reference names,
+/// correlation ids, idempotency keys, domains. Fixed, not configurable: PostgreSQL's B-tree
+/// indexes refuse an entry over about 2.7 KB, and a name the database could store on one
+/// node but not another must not be accepted anywhere.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// An error naming `field` when `value` is longer than [`MAX_KEY_BYTES`].
+pub fn check_key(field: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_KEY_BYTES {
+        return Err(format!(
+            "{field} is {} bytes long; at most {MAX_KEY_BYTES} are allowed",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Default of the JSON nesting limit (arrays and objects, counted from the outermost).
 pub const DEFAULT_MAX_JSON_DEPTH: usize = 100;
 

@@ -77,6 +77,19 @@ impl Runtime {
         parent: Option<String>,
         parent_task: Option<String>,
     ) -> Result<Started> {
+        let keys = [
+            ("correlationId", req.correlation_id.as_deref()),
+            ("idempotencyKey", req.idempotency_key.as_deref()),
+        ];
+        for (field, value) in keys {
+            if let Some(value) = value {
+                baton_model::limits::check_key(field, value).map_err(Error::Invalid)?;
+            }
+        }
+        for (task, domain) in &req.task_to_domain {
+            baton_model::limits::check_key("taskToDomain", task).map_err(Error::Invalid)?;
+            baton_model::limits::check_key("taskToDomain", domain).map_err(Error::Invalid)?;
+        }
         if !(0..=99).contains(&req.priority) {
             return Err(Error::Invalid(format!(
                 "priority: {} is outside the range 0..99",

@@ -69,8 +69,8 @@ struct Stored {
     taken: HashSet<String>,
 }
 
-/// Locks the rows of every workflow the group updates or reschedules (in id order) and of
-/// every task it writes, and reads which new workflow ids are taken: three statements, one
+/// Locks the rows of every workflow the group updates, reschedules or wakes (in id order)
+/// and of every task it writes, and reads which new workflow ids are taken: three statements, one
 /// round trip. Locking the task rows makes the poll-count check hold until commit: a claim
 /// skips a locked task (SKIP LOCKED), and one that got there first raised the count read here.
 async fn read_for_checks(
@@ -88,6 +88,10 @@ async fn read_for_checks(
             }
         }
         locked.extend(p.reschedule.iter().map(|r| r.0.as_str()));
+        // Workflows the group wakes are locked too, with the others and in the same order:
+        // then every row a group changes was locked up front in id order, and two groups
+        // (on two lanes or two nodes) can wait for each other but never in a cycle.
+        locked.extend(p.wake.iter().map(|w| w.0.as_str()));
         task_ids.extend(p.tasks.iter().map(|t| t.task_id.as_str()));
     }
     locked.sort_unstable();
