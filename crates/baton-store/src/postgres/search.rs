@@ -1,9 +1,9 @@
 //! The searches (workflows, tasks), each statement on a pooled connection.
 //!
-//! Every filter is a column condition an index of migration 6 can answer; free text uses
-//! the pg_trgm indexes where the server has them (their expressions are the ones below). A
-//! page is read in two steps: the ids of the page, in order, from an index (a deep page
-//! steps over index entries, not over documents), then the documents of those ids.
+//! Every filter is a column condition an index of migration 6 can answer; free text on
+//! workflows uses migration 7's trigram index of their search documents where the server
+//! has pg_trgm. A page is read in two steps: the ids of the page, in order, from an index (a
+//! deep page steps over index entries, not over documents), then the documents of those ids.
 
 use super::read::{workflow_from, Filter};
 use super::to_i64;
@@ -151,11 +151,8 @@ pub(in crate::postgres) async fn search_workflows(
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
     f.range("update_time", q.update_time_from, q.update_time_to);
-    // The expression of the `workflows_text` trigram index.
-    f.free_text_in(
-        "(json::text || COALESCE(input_json::text, ''))",
-        q.free_text.as_deref(),
-    );
+    // The search document of migration 7, under its trigram index.
+    f.free_text_in("search_text", q.free_text.as_deref());
     if !q.idempotency_key_prefixes.is_empty() {
         let any: Vec<String> = q
             .idempotency_key_prefixes
@@ -210,7 +207,7 @@ fn task_filter(q: &TaskQuery) -> Filter {
     }
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
-    // The expression of the `tasks_text` trigram index.
+    // Not indexed: an index over task documents costs every task update (ADR 22).
     f.free_text_in("json::text", q.free_text.as_deref());
     f
 }

@@ -4,7 +4,7 @@
 use super::Inner;
 use crate::codec::to_json;
 use crate::{Commit, Millis, Result, StoreError, WorkflowWrite};
-use baton_model::{HistoryEvent, TaskExecLog};
+use baton_model::{HistoryEvent, TaskExecLog, Workflow};
 use deadpool_postgres::{Client, GenericClient};
 use std::collections::HashMap;
 
@@ -345,6 +345,7 @@ async fn plan_workflow(
         Box::new(next_wake_at),
         Box::new(json),
         Box::new(input_json),
+        Box::new(state_text(&workflow)?),
     ];
     match expected_version {
         None => {
@@ -353,9 +354,11 @@ async fn plan_workflow(
                     "INSERT INTO workflows (workflow_id, name, def_version, status,
                          correlation_id, idempotency_key, parent_workflow_id, start_time,
                          update_time, end_time, priority, def_hash, next_wake_at, json,
-                         input_json, version)
+                         input_json, version, search_text)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                         $14::text::json, $15::text::json, 1)
+                         $14::text::json, $15::text::json, 1,
+                         $1 || E'\n' || COALESCE($5, '') || E'\n' || $2 || E'\n' || $4
+                             || E'\n' || COALESCE($15, '') || E'\n' || $16)
                      ON CONFLICT (workflow_id) DO NOTHING",
                 )
                 .await?;
@@ -377,8 +380,15 @@ async fn plan_workflow(
                          parent_workflow_id = $7, start_time = $8, update_time = $9,
                          end_time = $10, priority = $11, def_hash = $12, next_wake_at = $13,
                          sweep_until = NULL, json = $14::text::json,
-                         input_json = COALESCE($15::text::json, input_json)
-                     WHERE workflow_id = $1 AND version = $16",
+                         input_json = COALESCE($15::text::json, input_json),
+                         search_text = CASE
+                             WHEN $15 IS NULL AND status = $4
+                                 AND correlation_id IS NOT DISTINCT FROM $5
+                             THEN search_text
+                             ELSE $1 || E'\n' || COALESCE($5, '') || E'\n' || $2 || E'\n'
+                                 || $4 || E'\n' || COALESCE($15, input_json::text, '')
+                                 || E'\n' || $16 END
+                     WHERE workflow_id = $1 AND version = $17",
                 )
                 .await?;
             let mut params = columns;
@@ -473,6 +483,18 @@ async fn plan_workflow(
     }
     plan_history(tx, &history, writes).await?;
     Ok(snapshot)
+}
+
+/// The end of a workflow's search document (migration 7) that changes with its state:
+/// output and reason. PostgreSQL's text holds no NUL character, so one in the reason reads
+/// as a space (the output's JSON escapes it).
+fn state_text(workflow: &Workflow) -> Result<String> {
+    let mut text = to_json(&workflow.output)?;
+    text.push('\n');
+    if let Some(reason) = &workflow.reason_for_incompletion {
+        text.push_str(&reason.replace('\0', " "));
+    }
+    Ok(text)
 }
 
 /// Plans history events as one statement of `writes`.

@@ -86,6 +86,28 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// Free text on workflows: a case-insensitive (ASCII) substring of the search document
+    /// of migration 13. Three characters or more make a trigram phrase the index answers
+    /// (it folds case more widely than LIKE, so LIKE rechecks); shorter text scans the
+    /// documents, which are small.
+    fn workflow_text(&mut self, text: Option<&str>) {
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
+            return;
+        };
+        let like = self.arg(Value::Text(like_escape(text)));
+        let mut sql = format!("doc LIKE '%' || {like} || '%' ESCAPE '\\'");
+        if text.chars().count() >= 3 {
+            let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+            let m = self.arg(Value::Text(phrase));
+            sql = format!("workflows_text MATCH {m} AND {sql}");
+        }
+        self.sql.push_str(&format!(
+            " AND rowid IN (SELECT rowid FROM workflows_text WHERE {sql})"
+        ));
+    }
+}
+
 /// The ORDER BY column for an API sort key; unknown keys sort by start time.
 fn sort_column(key: &str) -> &'static str {
     match key {
@@ -172,7 +194,8 @@ pub(crate) fn search_workflows(
     // keeps a column's index out of the plan.
     let selective = !q.workflow_ids.is_empty()
         || !q.correlation_ids.is_empty()
-        || !q.parent_workflow_ids.is_empty();
+        || !q.parent_workflow_ids.is_empty()
+        || q.free_text.as_deref().is_some_and(|t| !t.is_empty());
     let (name, status) = if selective {
         ("+name", "+status")
     } else {
@@ -199,7 +222,7 @@ pub(crate) fn search_workflows(
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
     f.range("update_time", q.update_time_from, q.update_time_to);
-    f.free_text("(json || COALESCE(input_json, ''))", q.free_text.as_deref());
+    f.workflow_text(q.free_text.as_deref());
 
     let (column, desc) = q
         .sort
