@@ -1444,6 +1444,166 @@ pub mod suite {
         assert_eq!(total, 1);
     }
 
+    async fn free_text_total(store: &Arc<dyn Store>, text: &str) -> i64 {
+        let q = WorkflowQuery {
+            free_text: Some(text.into()),
+            limit: 10,
+            ..Default::default()
+        };
+        store.search_workflows(&q).await.unwrap().0
+    }
+
+    /// Free text is a case-insensitive substring of the search document: id, correlation
+    /// id, type, status, input, output and reason, kept as the workflow changes; other
+    /// fields (variables) are not searched.
+    pub async fn free_text_matches_the_search_document(store: Arc<dyn Store>) {
+        let d = Arc::new(def("Shipping", 1));
+        let mut wf = workflow("wf-text-1", "Shipping");
+        wf.correlation_id = Some("Order-77".into());
+        wf.input
+            .insert("files".into(), serde_json::json!(["needle.c", "say \"hi\""]));
+        wf.variables
+            .insert("hidden".into(), serde_json::json!("varonly"));
+        store
+            .commit(one(insert(wf.clone(), &d, vec![])))
+            .await
+            .unwrap();
+        let other = workflow("wf-text-2", "Shipping");
+        store
+            .commit(one(insert(other, &d, vec![])))
+            .await
+            .unwrap();
+        for (text, expected) in [
+            ("order-77", 1),       // correlation id, any case
+            ("NEEDLE.C", 1),       // input, any case
+            ("ed", 1),             // shorter than a trigram: the documents are scanned
+            ("\"files\":[", 1),    // quotes are literal (the input's JSON)
+            ("wf-text-", 2),       // ids
+            ("shipping", 2),       // type
+            ("running", 2),        // status
+            ("varonly", 0),        // variables are not in the document
+            ("needle.cc", 0),
+            ("\"\"\"", 0),
+        ] {
+            assert_eq!(free_text_total(&store, text).await, expected, "{text:?}");
+        }
+
+        // Completing it (input kept, not given again) writes output and reason and keeps
+        // the input searchable.
+        let mut done = update(workflow("wf-text-1", "Shipping"), &d, 1);
+        done.keep_input = true;
+        done.workflow.correlation_id = Some("Order-77".into());
+        done.workflow.status = WorkflowStatus::Completed;
+        done.workflow
+            .output
+            .insert("result".into(), serde_json::json!("Shipped-OK"));
+        done.workflow.reason_for_incompletion = Some("late by 3 days".into());
+        store.commit(one(done)).await.unwrap();
+        for (text, expected) in [
+            ("shipped-ok", 1),
+            ("late by 3", 1),
+            ("completed", 1),
+            ("running", 1),
+            ("needle", 1),
+            ("order-77", 1),
+        ] {
+            assert_eq!(free_text_total(&store, text).await, expected, "{text:?}");
+        }
+
+        store.remove_workflow("wf-text-1").await.unwrap();
+        assert_eq!(free_text_total(&store, "needle").await, 0);
+        assert_eq!(free_text_total(&store, "wf-text-").await, 1);
+    }
+
+    /// Queue sizes come from counts kept with the queue rows; they stay exact through
+    /// pushes, claims, re-pushes of a queued task, moves to another queue, removals, a
+    /// commit that conflicts and concurrent claims.
+    pub async fn queue_counts_stay_exact(store: Arc<dyn Store>) {
+        let d = Arc::new(def("counted", 1));
+        let tasks: Vec<Task> = (0..6)
+            .map(|i| task("wf-c", &format!("t-c{i}"), i, "count_a"))
+            .collect();
+        store
+            .commit(one(insert(workflow("wf-c", "counted"), &d, tasks.clone())))
+            .await
+            .unwrap();
+        assert_eq!(queue_size(&store, "count_a").await, 6);
+
+        let claimed = store
+            .poll(poll_req("count_a", 2, "w", NOW + 1))
+            .await
+            .unwrap();
+        assert_eq!(claimed.tasks.len(), 2);
+        assert_eq!(queue_size(&store, "count_a").await, 4);
+        let version = version_of(&store, "wf-c").await;
+
+        // Re-pushing a queued task replaces its entry; moving one changes queues; removing
+        // one takes it off.
+        let mut w = update(workflow("wf-c", "counted"), &d, version);
+        w.queue_push = vec![entry(&tasks[2], 5, NOW + 2)];
+        let mut moved = entry(&tasks[3], 0, NOW + 2);
+        moved.queue = "count_b".into();
+        w.queue_push.push(moved);
+        w.queue_remove = vec![tasks[4].task_id.clone()];
+        store.commit(one(w)).await.unwrap();
+        assert_eq!(queue_size(&store, "count_a").await, 2);
+        assert_eq!(queue_size(&store, "count_b").await, 1);
+
+        // A stale commit changes nothing, counts included.
+        let mut stale = update(workflow("wf-c", "counted"), &d, version);
+        stale.queue_push = vec![entry(&tasks[0], 0, NOW)];
+        assert!(store.commit(one(stale)).await.is_err());
+        assert_eq!(queue_size(&store, "count_a").await, 2);
+        assert_eq!(
+            store.queue_entries("wf-c").await.unwrap().len(),
+            3,
+            "the counts agree with the entries"
+        );
+
+        // Concurrent pollers empty a queue of 40: it leaves the list.
+        let many: Vec<Task> = (0..40)
+            .map(|i| task("wf-m", &format!("t-m{i}"), i, "count_m"))
+            .collect();
+        store
+            .commit(one(insert(workflow("wf-m", "counted"), &d, many)))
+            .await
+            .unwrap();
+        assert_eq!(queue_size(&store, "count_m").await, 40);
+        let mut pollers = tokio::task::JoinSet::new();
+        for p in 0..4 {
+            let store = store.clone();
+            pollers.spawn(async move {
+                let mut got = 0;
+                for _ in 0..40 {
+                    let out = store
+                        .poll(poll_req("count_m", 3, &format!("w{p}"), NOW + 1))
+                        .await
+                        .unwrap();
+                    if out.tasks.is_empty() {
+                        break;
+                    }
+                    got += out.tasks.len();
+                }
+                got
+            });
+        }
+        let mut total = 0;
+        while let Some(n) = pollers.join_next().await {
+            total += n.unwrap();
+        }
+        assert_eq!(total, 40);
+        assert!(store
+            .queue_sizes()
+            .await
+            .unwrap()
+            .iter()
+            .all(|(q, _)| q != "count_m"));
+
+        store.remove_workflow("wf-c").await.unwrap();
+        let sizes = store.queue_sizes().await.unwrap();
+        assert!(sizes.is_empty(), "{sizes:?}");
+    }
+
     // ----- limits, task search, event handlers -----
 
     /// `concurrentExecLimit` and rate limits bound what one poll hands out, and say when to
@@ -1927,6 +2087,8 @@ mod sqlite {
     }
 
     sqlite_suite!(
+        free_text_matches_the_search_document,
+        queue_counts_stay_exact,
         task_defs,
         documents_read_back_exactly,
         poll_limits,
@@ -2020,6 +2182,8 @@ mod postgres {
     }
 
     postgres_suite!(
+        free_text_matches_the_search_document,
+        queue_counts_stay_exact,
         task_defs,
         documents_read_back_exactly,
         poll_limits,
