@@ -74,19 +74,24 @@ fn sort_column(key: &str) -> &'static str {
     }
 }
 
-/// The count of the filter and the ids of one page (`id_column`, ordered by `order`).
+/// The count of the filter (unless `known`) and the ids of one page (`id_column`, ordered by
+/// `order`).
 async fn page_ids(
     c: &impl GenericClient,
     (table, id_column): (&str, &str),
     order: &str,
     filter: &mut Filter,
-    (limit, offset): (usize, usize),
+    (limit, offset, known): (usize, usize, Option<i64>),
 ) -> Result<(i64, Vec<String>)> {
-    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE true{}", filter.sql);
-    let total: i64 = c
-        .query_one(&count_sql, &filter.params())
-        .await?
-        .try_get(0)?;
+    let total = match known {
+        Some(total) => total,
+        None => {
+            let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE true{}", filter.sql);
+            c.query_one(&count_sql, &filter.params())
+                .await?
+                .try_get(0)?
+        }
+    };
     let ids = ids_in_order(c, (table, id_column), order, filter, (limit, offset)).await?;
     Ok((total, ids))
 }
@@ -168,12 +173,17 @@ pub(in crate::postgres) async fn search_workflows(
         .unwrap_or(("start_time", true));
     let dir = if desc { "DESC" } else { "ASC" };
     let order = format!("{column} {dir}, workflow_id {dir}");
+    let known = if q.counted() {
+        Some(counted_total(c, q).await?)
+    } else {
+        None
+    };
     let (total, ids) = page_ids(
         c,
         ("workflows", "workflow_id"),
         &order,
         &mut f,
-        (q.limit, q.offset),
+        (q.limit, q.offset, known),
     )
     .await?;
     let rows = rows_by_id(c, ("workflows", "workflow_id", "input_json::text"), &ids).await?;
@@ -182,6 +192,19 @@ pub(in crate::postgres) async fn search_workflows(
         out.push(workflow_from(&json, input.as_deref(), &id)?);
     }
     Ok((total, out))
+}
+
+/// The total of a [`WorkflowQuery::counted`] query: the sum of migration 7's count slots.
+async fn counted_total(c: &impl GenericClient, q: &WorkflowQuery) -> Result<i64> {
+    let mut f = Filter::default();
+    f.matching("name", &q.workflow_types);
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.matching("status", &statuses);
+    let sql = format!(
+        "SELECT COALESCE(SUM(n), 0)::bigint FROM workflow_counts WHERE true{}",
+        f.sql
+    );
+    Ok(c.query_one(&sql, &f.params()).await?.try_get(0)?)
 }
 
 fn task_filter(q: &TaskQuery) -> Filter {
@@ -238,7 +261,7 @@ pub(in crate::postgres) async fn search_tasks(
         ("tasks", "task_id"),
         &task_order(q),
         &mut f,
-        (q.limit, q.offset),
+        (q.limit, q.offset, None),
     )
     .await?;
     let rows = rows_by_id(c, ("tasks", "task_id", "NULL::text"), &ids).await?;

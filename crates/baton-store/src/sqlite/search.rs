@@ -128,6 +128,8 @@ struct Page<'a> {
     /// 0: no limit.
     limit: usize,
     offset: usize,
+    /// The total when the caller knows it (from stored counts); counted otherwise.
+    total: Option<i64>,
 }
 
 impl Page<'_> {
@@ -139,9 +141,12 @@ impl Page<'_> {
     ) -> Result<(i64, Vec<T>)> {
         let Filter { sql, mut args } = filter;
         let table = self.table;
-        let total: i64 = conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE 1 = 1{sql}"))?
-            .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+        let total: i64 = match self.total {
+            Some(total) => total,
+            None => conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE 1 = 1{sql}"))?
+                .query_row(params_from_iter(args.iter()), |r| r.get(0))?,
+        };
         let limit = if self.limit == 0 {
             -1
         } else {
@@ -237,8 +242,28 @@ pub(crate) fn search_workflows(
         order: &order,
         limit: q.limit,
         offset: q.offset,
+        total: if q.counted() {
+            Some(counted_total(conn, q)?)
+        } else {
+            None
+        },
     };
     page.fetch(conn, f, |id, json, input| workflow_from(json, input, id))
+}
+
+/// The total of a [`WorkflowQuery::counted`] query, from migration 13's counts.
+fn counted_total(conn: &Connection, q: &WorkflowQuery) -> Result<i64> {
+    let mut f = Filter::default();
+    f.any("name", &q.workflow_types);
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.any("status", &statuses);
+    let sql = format!(
+        "SELECT COALESCE(SUM(n), 0) FROM workflow_counts WHERE 1 = 1{}",
+        f.sql
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(f.args.iter()), |r| r.get(0))?)
 }
 
 fn task_filter(q: &TaskQuery) -> Filter {
@@ -292,6 +317,7 @@ pub(crate) fn search_tasks(conn: &Connection, q: &TaskQuery) -> Result<(i64, Vec
         order: &order,
         limit: q.limit,
         offset: q.offset,
+        total: None,
     };
     page.fetch(conn, task_filter(q), |id, json, _| {
         from_json(json, &format!("task {id}"))
