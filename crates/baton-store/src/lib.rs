@@ -23,6 +23,7 @@ use std::sync::Arc;
 pub mod auth;
 mod codec;
 pub mod feed;
+mod paging;
 pub mod postgres;
 pub mod schedule;
 pub mod sqlite;

@@ -1664,6 +1664,61 @@ pub mod suite {
         }
     }
 
+    /// Every page, before and past the middle (read from the end), in both directions,
+    /// holds the rows of the whole order at its offset, for workflows and tasks.
+    pub async fn every_page_matches_the_whole_order(store: Arc<dyn Store>) {
+        let d = Arc::new(def("paged", 1));
+        for i in 0..7 {
+            let mut wf = workflow(&format!("wf-p{i}"), "paged");
+            wf.start_time = NOW + (i % 3); // ties broken by id
+            let t = task(&wf.workflow_id.clone(), &format!("t-p{i}"), 0, "paged_task");
+            store.commit(one(insert(wf, &d, vec![t]))).await.unwrap();
+        }
+        for desc in [true, false] {
+            let query = |offset: usize, limit: usize| WorkflowQuery {
+                workflow_types: vec!["paged".into()],
+                sort: Some(("startTime".into(), desc)),
+                offset,
+                limit,
+                ..Default::default()
+            };
+            let (total, all) = store.search_workflows(&query(0, 100)).await.unwrap();
+            assert_eq!(total, 7);
+            let all: Vec<String> = all.into_iter().map(|w| w.workflow_id).collect();
+            for offset in 0..9 {
+                let (n, page) = store.search_workflows(&query(offset, 3)).await.unwrap();
+                let page: Vec<String> = page.into_iter().map(|w| w.workflow_id).collect();
+                let end = (offset + 3).min(7);
+                let want = all
+                    .get(offset.min(7)..end.max(offset.min(7)))
+                    .unwrap_or(&[]);
+                assert_eq!(
+                    (n, page.as_slice()),
+                    (7, want),
+                    "desc {desc} offset {offset}"
+                );
+            }
+        }
+        let query = |offset: usize, limit: usize| baton_store::TaskQuery {
+            task_def_names: vec!["paged_task".into()],
+            offset,
+            limit,
+            ..Default::default()
+        };
+        let (_, all) = store.search_tasks(&query(0, 100)).await.unwrap();
+        let all: Vec<String> = all.into_iter().map(|t| t.task_id).collect();
+        assert_eq!(all[0], "t-p6", "newest first");
+        for offset in 0..9 {
+            let (n, page) = store.search_tasks(&query(offset, 3)).await.unwrap();
+            let page: Vec<String> = page.into_iter().map(|t| t.task_id).collect();
+            let end = (offset + 3).min(7);
+            let want = all
+                .get(offset.min(7)..end.max(offset.min(7)))
+                .unwrap_or(&[]);
+            assert_eq!((n, page.as_slice()), (7, want), "tasks offset {offset}");
+        }
+    }
+
     // ----- limits, task search, event handlers -----
 
     /// `concurrentExecLimit` and rate limits bound what one poll hands out, and say when to
@@ -2147,6 +2202,7 @@ mod sqlite {
     }
 
     sqlite_suite!(
+        every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
         queue_counts_stay_exact,
@@ -2243,6 +2299,7 @@ mod postgres {
     }
 
     postgres_suite!(
+        every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
         queue_counts_stay_exact,

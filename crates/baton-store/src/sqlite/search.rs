@@ -7,6 +7,7 @@
 
 use super::read::workflow_from;
 use crate::codec::from_json;
+use crate::paging::from_the_end;
 use crate::{Result, TaskQuery, WorkflowQuery};
 use baton_model::{Task, Workflow};
 use rusqlite::types::Value;
@@ -125,6 +126,8 @@ struct Page<'a> {
     /// SQL for the columns read per row: its id, `json` and one more (`NULL` when none).
     columns: &'a str,
     order: &'a str,
+    /// `order` reversed, to read pages past the middle from the end ([`from_the_end`]).
+    reversed: &'a str,
     /// 0: no limit.
     limit: usize,
     offset: usize,
@@ -147,23 +150,26 @@ impl Page<'_> {
                 .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE 1 = 1{sql}"))?
                 .query_row(params_from_iter(args.iter()), |r| r.get(0))?,
         };
-        let limit = if self.limit == 0 {
-            -1
-        } else {
-            to_i64(self.limit)
+        let from_end = from_the_end(total, self.offset, self.limit);
+        let (order, limit, offset) = match from_end {
+            Some((offset, count)) => (self.reversed, to_i64(count), offset),
+            None if self.limit == 0 => (self.order, -1, self.offset),
+            None => (self.order, to_i64(self.limit), self.offset),
         };
         args.push(Value::Integer(limit));
-        args.push(Value::Integer(to_i64(self.offset)));
+        args.push(Value::Integer(to_i64(offset)));
         let page_sql = format!(
-            "SELECT rowid FROM {table} WHERE 1 = 1{sql} ORDER BY {} LIMIT ?{} OFFSET ?{}",
-            self.order,
+            "SELECT rowid FROM {table} WHERE 1 = 1{sql} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
             args.len() - 1,
             args.len()
         );
-        let rowids: Vec<i64> = conn
+        let mut rowids: Vec<i64> = conn
             .prepare_cached(&page_sql)?
             .query_map(params_from_iter(args.iter()), |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
+        if from_end.is_some() {
+            rowids.reverse();
+        }
         let mut row = conn.prepare_cached(&format!(
             "SELECT {} FROM {table} WHERE rowid = ?1",
             self.columns
@@ -234,12 +240,22 @@ pub(crate) fn search_workflows(
         .as_ref()
         .map(|(k, d)| (sort_column(k), *d))
         .unwrap_or(("start_time", true));
-    let dir = if desc { "DESC" } else { "ASC" };
-    let order = format!("{column} {dir}, workflow_id {dir}");
+    let (order, reversed) = if desc {
+        (
+            format!("{column} DESC, workflow_id DESC"),
+            format!("{column} ASC, workflow_id ASC"),
+        )
+    } else {
+        (
+            format!("{column} ASC, workflow_id ASC"),
+            format!("{column} DESC, workflow_id DESC"),
+        )
+    };
     let page = Page {
         table: "workflows",
         columns: "workflow_id, json, input_json",
         order: &order,
+        reversed: &reversed,
         limit: q.limit,
         offset: q.offset,
         total: if q.counted() {
@@ -293,8 +309,9 @@ fn task_filter(q: &TaskQuery) -> Filter {
     f
 }
 
-/// Newest attempt first unless sorted by start or end time.
-fn task_order(q: &TaskQuery) -> String {
+/// Newest attempt first unless sorted by start or end time; `reversed` gives the opposite.
+fn task_order(q: &TaskQuery, reversed: bool) -> String {
+    let dir = |desc: bool| if desc != reversed { "DESC" } else { "ASC" };
     match q.sort.as_ref() {
         Some((key, desc)) if key == "startTime" || key == "endTime" => {
             let column = if key == "startTime" {
@@ -302,19 +319,21 @@ fn task_order(q: &TaskQuery) -> String {
             } else {
                 "end_time"
             };
-            let dir = if *desc { "DESC" } else { "ASC" };
+            let dir = dir(*desc);
             format!("{column} {dir}, rowid {dir}")
         }
-        _ => "rowid DESC".to_string(),
+        _ => format!("rowid {}", dir(true)),
     }
 }
 
 pub(crate) fn search_tasks(conn: &Connection, q: &TaskQuery) -> Result<(i64, Vec<Task>)> {
-    let order = task_order(q);
+    let order = task_order(q, false);
+    let reversed = task_order(q, true);
     let page = Page {
         table: "tasks",
         columns: "task_id, json, NULL",
         order: &order,
+        reversed: &reversed,
         limit: q.limit,
         offset: q.offset,
         total: None,
@@ -332,7 +351,7 @@ pub(crate) fn search_task_workflow_ids(conn: &Connection, q: &TaskQuery) -> Resu
     args.push(Value::Integer(to_i64(q.offset)));
     let page_sql = format!(
         "SELECT workflow_id FROM tasks WHERE 1 = 1{sql} ORDER BY {} LIMIT ?{} OFFSET ?{}",
-        task_order(q),
+        task_order(q, false),
         args.len() - 1,
         args.len()
     );
