@@ -1668,10 +1668,16 @@ pub mod suite {
     /// holds the rows of the whole order at its offset, for workflows and tasks.
     pub async fn every_page_matches_the_whole_order(store: Arc<dyn Store>) {
         let d = Arc::new(def("paged", 1));
-        for i in 0..7 {
-            let mut wf = workflow(&format!("wf-p{i}"), "paged");
+        // Twelve: past nine, row ids compared as text would sort "10" before "9".
+        for i in 0..12 {
+            let mut wf = workflow(&format!("wf-p{i:02}"), "paged");
             wf.start_time = NOW + (i % 3); // ties broken by id
-            let t = task(&wf.workflow_id.clone(), &format!("t-p{i}"), 0, "paged_task");
+            let t = task(
+                &wf.workflow_id.clone(),
+                &format!("t-p{i:02}"),
+                0,
+                "paged_task",
+            );
             store.commit(one(insert(wf, &d, vec![t]))).await.unwrap();
         }
         for desc in [true, false] {
@@ -1683,18 +1689,18 @@ pub mod suite {
                 ..Default::default()
             };
             let (total, all) = store.search_workflows(&query(0, 100)).await.unwrap();
-            assert_eq!(total, 7);
+            assert_eq!(total, 12);
             let all: Vec<String> = all.into_iter().map(|w| w.workflow_id).collect();
-            for offset in 0..9 {
+            for offset in 0..14 {
                 let (n, page) = store.search_workflows(&query(offset, 3)).await.unwrap();
                 let page: Vec<String> = page.into_iter().map(|w| w.workflow_id).collect();
-                let end = (offset + 3).min(7);
+                let end = (offset + 3).min(12);
                 let want = all
-                    .get(offset.min(7)..end.max(offset.min(7)))
+                    .get(offset.min(12)..end.max(offset.min(12)))
                     .unwrap_or(&[]);
                 assert_eq!(
                     (n, page.as_slice()),
-                    (7, want),
+                    (12, want),
                     "desc {desc} offset {offset}"
                 );
             }
@@ -1707,15 +1713,15 @@ pub mod suite {
         };
         let (_, all) = store.search_tasks(&query(0, 100)).await.unwrap();
         let all: Vec<String> = all.into_iter().map(|t| t.task_id).collect();
-        assert_eq!(all[0], "t-p6", "newest first");
-        for offset in 0..9 {
+        assert_eq!(all[0], "t-p11", "newest first");
+        for offset in 0..14 {
             let (n, page) = store.search_tasks(&query(offset, 3)).await.unwrap();
             let page: Vec<String> = page.into_iter().map(|t| t.task_id).collect();
-            let end = (offset + 3).min(7);
+            let end = (offset + 3).min(12);
             let want = all
-                .get(offset.min(7)..end.max(offset.min(7)))
+                .get(offset.min(12)..end.max(offset.min(12)))
                 .unwrap_or(&[]);
-            assert_eq!((n, page.as_slice()), (7, want), "tasks offset {offset}");
+            assert_eq!((n, page.as_slice()), (12, want), "tasks offset {offset}");
         }
     }
 

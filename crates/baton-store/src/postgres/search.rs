@@ -281,7 +281,8 @@ pub(in crate::postgres) async fn search_tasks(
     let mut f = task_filter(q);
     let (total, row_ids) = page_ids(
         c,
-        ("tasks", "row_id::text"),
+        // Named apart: ORDER BY row_id would otherwise sort this text column.
+        ("tasks", "row_id::text AS page_row"),
         (&task_order(q, false), &task_order(q, true)),
         &mut f,
         (q.limit, q.offset, None),
