@@ -232,7 +232,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path, pg_url: Option<&str>) -> an
     api.register(args.w1_chain, args.w2_branches).await?;
 
     if args.only_search {
-        let timed = search::search(args, &api).await.context("search")?;
+        let timed = search::search(args, &api, pg_url).await.context("search")?;
         server.stop();
         println!();
         println!(

@@ -18,6 +18,17 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     Ok(client)
 }
 
+/// `VACUUM (ANALYZE)` of the database at `url`: what autovacuum does after a bulk load
+/// (the search workload's fill), done at once so that the timings do not depend on whether
+/// and when the server's autovacuum (off on some development servers) gets to it.
+pub(crate) async fn vacuum_analyze(url: &str) -> anyhow::Result<()> {
+    connect(url)
+        .await?
+        .batch_execute("VACUUM (ANALYZE)")
+        .await
+        .context("VACUUM (ANALYZE)")
+}
+
 impl BenchDb {
     /// Creates `baton_bench_<pid>` on the server of `admin` (a database URL to connect to).
     pub(crate) async fn create(admin: &str) -> anyhow::Result<BenchDb> {

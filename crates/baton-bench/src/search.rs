@@ -80,9 +80,21 @@ async fn time_get(api: &Api, name: &str, path: &str, runs: usize) -> anyhow::Res
     })
 }
 
-pub(crate) async fn search(args: &Args, api: &Api) -> anyhow::Result<Vec<Timed>> {
+pub(crate) async fn search(
+    args: &Args,
+    api: &Api,
+    pg_url: Option<&str>,
+) -> anyhow::Result<Vec<Timed>> {
     let n = args.search_executions;
     fill(args, api, n).await?;
+    if let Some(url) = pg_url {
+        let t0 = Instant::now();
+        crate::pgdb::vacuum_analyze(url).await?;
+        eprintln!(
+            "search: VACUUM (ANALYZE) in {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
+    }
     let deep = n.saturating_sub(200);
     let runs = args.search_runs.max(1);
     let kinds = [
@@ -95,6 +107,13 @@ pub(crate) async fn search(args: &Args, api: &Api) -> anyhow::Result<Vec<Timed>>
             format!(
                 "/api/workflow/search?query=status%3DRUNNING&size=100&start={}",
                 deep * 9 / 10
+            ),
+        ),
+        (
+            "workflow search by status, middle page",
+            format!(
+                "/api/workflow/search?query=status%3DRUNNING&size=100&start={}",
+                deep * 9 / 20
             ),
         ),
         (
@@ -122,6 +141,13 @@ pub(crate) async fn search(args: &Args, api: &Api) -> anyhow::Result<Vec<Timed>>
             format!(
                 "/api/tasks/search?query=status%3DSCHEDULED&size=100&start={}",
                 deep * 9 / 10
+            ),
+        ),
+        (
+            "task search by status, middle page",
+            format!(
+                "/api/tasks/search?query=status%3DSCHEDULED&size=100&start={}",
+                deep * 9 / 20
             ),
         ),
         (

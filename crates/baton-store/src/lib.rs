@@ -23,6 +23,7 @@ use std::sync::Arc;
 pub mod auth;
 mod codec;
 pub mod feed;
+mod paging;
 pub mod postgres;
 pub mod schedule;
 pub mod sqlite;
@@ -202,7 +203,8 @@ pub struct WorkflowQuery {
     pub update_time_from: Option<Millis>,
     pub update_time_to: Option<Millis>,
     pub parent_workflow_ids: Vec<String>,
-    /// Substring matched against the execution's JSON (input, output, ids).
+    /// Case-insensitive substring of the execution's search document (ids, correlation id,
+    /// type, status, input, output, reason).
     pub free_text: Option<String>,
     pub offset: usize,
     pub limit: usize,
@@ -211,6 +213,26 @@ pub struct WorkflowQuery {
     /// Executions whose idempotency key starts with one of these (schedule runs carry
     /// `schedule:<name>:<time>`). Empty: no filter.
     pub idempotency_key_prefixes: Vec<String>,
+}
+
+impl WorkflowQuery {
+    /// Whether the total of this query is a sum of the stored counts per workflow type and
+    /// status: it filters by nothing else, and by exact types only.
+    pub(crate) fn counted(&self) -> bool {
+        self.workflow_ids.is_empty()
+            && self.correlation_ids.is_empty()
+            && self.version.is_none()
+            && self.start_time_from.is_none()
+            && self.start_time_to.is_none()
+            && self.end_time_from.is_none()
+            && self.end_time_to.is_none()
+            && self.update_time_from.is_none()
+            && self.update_time_to.is_none()
+            && self.parent_workflow_ids.is_empty()
+            && self.free_text.as_deref().is_none_or(str::is_empty)
+            && self.idempotency_key_prefixes.is_empty()
+            && !self.workflow_types.iter().any(|t| t.contains('*'))
+    }
 }
 
 /// Filters for listing task attempts. Empty fields do not filter.

@@ -541,7 +541,7 @@ fn incompressible(len: usize) -> String {
         .collect()
 }
 
-/// Group commit (ADR 22): commits that wait while a group is in flight are written together
+/// Group commit (ADR 23): commits that wait while a group is in flight are written together
 /// in the next; in that group a commit that fails its checks, or whose write fails, fails
 /// alone, and every other commit is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

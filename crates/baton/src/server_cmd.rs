@@ -35,7 +35,7 @@ pub(crate) struct ServerArgs {
     pub(crate) db_connections: u64,
     /// PostgreSQL group commit: most commits written in one transaction (1: each alone).
     /// Larger groups take fewer statements per task; a commit never waits for a group to
-    /// fill, only for the one in flight (ADR 22).
+    /// fill, only for the one in flight (ADR 23).
     #[arg(long, env = "BATON_DB_COMMIT_GROUP", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub(crate) db_commit_group: u64,

@@ -1,4 +1,4 @@
-//! A commit turned into the rows it writes (ADR 22).
+//! A commit turned into the rows it writes (ADR 23).
 //!
 //! Preparing serialises every document in the caller's task, before the commit joins a
 //! group: the committer then only concatenates the rows of the commits it takes into one
@@ -9,7 +9,7 @@
 use super::Inner;
 use crate::codec::to_json;
 use crate::{ClusterChanges, Commit, Millis, Result, WorkflowWrite};
-use baton_model::{HistoryEvent, TaskExecLog};
+use baton_model::{HistoryEvent, TaskExecLog, Workflow};
 
 /// One workflow row as `workflows` stores it.
 pub(super) struct WorkflowRow {
@@ -29,6 +29,8 @@ pub(super) struct WorkflowRow {
     pub json: String,
     /// `None`: keep the stored input (updates only).
     pub input_json: Option<String>,
+    /// The end of the search document that changes with the workflow's state (migration 7).
+    pub state_text: String,
     /// `None`: a new workflow; `Some(v)`: an update of the stored version `v`.
     pub expected_version: Option<i64>,
 }
@@ -151,6 +153,7 @@ impl PreparedCommit {
             self.snapshots.push((key.hash.clone(), json));
         }
         let json = to_json(&workflow)?;
+        let state_text = state_text(&workflow)?;
         self.workflows.push(WorkflowRow {
             id: id.clone(),
             name: workflow.workflow_name,
@@ -167,6 +170,7 @@ impl PreparedCommit {
             next_wake_at,
             json,
             input_json,
+            state_text,
             expected_version,
         });
         for mut task in tasks {
@@ -209,6 +213,18 @@ impl PreparedCommit {
         }
         Ok(())
     }
+}
+
+/// The end of a workflow's search document (migration 7) that changes with its state:
+/// output and reason. PostgreSQL's text holds no NUL character, so one in the reason reads
+/// as a space (the output's JSON escapes it).
+fn state_text(workflow: &Workflow) -> Result<String> {
+    let mut text = to_json(&workflow.output)?;
+    text.push('\n');
+    if let Some(reason) = &workflow.reason_for_incompletion {
+        text.push_str(&reason.replace('\0', " "));
+    }
+    Ok(text)
 }
 
 /// A history event as its row: (workflow id, task id, document).

@@ -1,4 +1,4 @@
-//! Group commit on PostgreSQL (ADR 22): commits that arrive together share one transaction,
+//! Group commit on PostgreSQL (ADR 23): commits that arrive together share one transaction,
 //! one WAL flush and one multi-row statement per table.
 //!
 //! A few committer lanes take waiting commits from one queue. A lane takes what waits (at

@@ -37,6 +37,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "search_indexes",
         include_str!("migrations/0006_search_indexes.sql"),
     ),
+    (
+        7,
+        "free_text_queue_counts",
+        include_str!("migrations/0007_free_text_queue_counts.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

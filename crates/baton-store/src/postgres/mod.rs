@@ -21,7 +21,7 @@
 //!
 //! # Group commit
 //!
-//! Commits that arrive together share one transaction (`group_commit.rs`, ADR 22): a few
+//! Commits that arrive together share one transaction (`group_commit.rs`, ADR 23): a few
 //! committer lanes each take what waits, check every commit of the group against the rows
 //! they lock, and write the ones that pass with one multi-row statement per table. Claims,
 //! definitions and the other writes still run their own transactions.
@@ -77,7 +77,7 @@ pub struct PostgresOptions {
     pub max_connections: usize,
     /// The clock of definition create and update times (a manual one in tests).
     pub clock: baton_model::clock::Clock,
-    /// How concurrent commits share transactions (ADR 22).
+    /// How concurrent commits share transactions (ADR 23).
     pub group_commit: GroupCommitOptions,
 }
 
@@ -272,7 +272,7 @@ impl PostgresStore {
         out
     }
 
-    /// What group commit has done since this handle opened (ADR 22).
+    /// What group commit has done since this handle opened (ADR 23).
     pub fn group_commit_stats(&self) -> GroupCommitStats {
         GroupCommitStats {
             queued: self.inner.committer.queued(),

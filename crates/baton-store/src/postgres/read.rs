@@ -345,7 +345,9 @@ pub(super) async fn pending_follow_ups(
 pub(super) async fn queue_sizes(c: &impl GenericClient) -> Result<Vec<(String, i64)>> {
     let stmt = c
         .prepare_cached(
-            "SELECT queue_name, COUNT(*) FROM queue GROUP BY queue_name ORDER BY queue_name",
+            // The slots of each queue (migration 7's triggers keep them).
+            "SELECT queue_name, SUM(n)::bigint FROM queue_counts GROUP BY queue_name
+             HAVING SUM(n) > 0 ORDER BY queue_name",
         )
         .await?;
     let rows = c.query(&stmt, &[]).await?;

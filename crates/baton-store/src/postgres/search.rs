@@ -1,13 +1,14 @@
 //! The searches (workflows, tasks), each statement on a pooled connection.
 //!
-//! Every filter is a column condition an index of migration 6 can answer; free text uses
-//! the pg_trgm indexes where the server has them (their expressions are the ones below). A
-//! page is read in two steps: the ids of the page, in order, from an index (a deep page
-//! steps over index entries, not over documents), then the documents of those ids.
+//! Every filter is a column condition an index of migration 6 can answer; free text on
+//! workflows uses migration 7's trigram index of their search documents where the server
+//! has pg_trgm. A page is read in two steps: the ids of the page, in order, from an index (a
+//! deep page steps over index entries, not over documents), then the documents of those ids.
 
 use super::read::{workflow_from, Filter};
 use super::to_i64;
 use crate::codec::from_json;
+use crate::paging::from_the_end;
 use crate::{Result, TaskQuery, WorkflowQuery};
 use baton_model::{Task, Workflow};
 use deadpool_postgres::GenericClient;
@@ -38,6 +39,12 @@ impl Filter {
             .map(|p| like_escape(p).replace('*', "%"))
             .collect();
         match (exact.is_empty(), patterns.is_empty()) {
+            // One value is an equality: before PostgreSQL 17, `= ANY` on an index's first
+            // column keeps the index from giving the rows in order.
+            (false, true) if exact.len() == 1 => {
+                let value = exact.into_iter().next().unwrap_or_default();
+                self.and(&format!("{column} = {{}}"), value)
+            }
             (false, true) => self.and(&format!("{column} = ANY({{}})"), exact),
             (true, false) => self.and(&format!("{column} LIKE ANY({{}})"), patterns),
             _ => {
@@ -74,20 +81,33 @@ fn sort_column(key: &str) -> &'static str {
     }
 }
 
-/// The count of the filter and the ids of one page (`id_column`, ordered by `order`).
+/// The count of the filter (unless `known`) and the ids of one page (`id_column`, ordered by
+/// `order`; a page past the middle is read in the `reversed` order from the end).
 async fn page_ids(
     c: &impl GenericClient,
     (table, id_column): (&str, &str),
-    order: &str,
+    (order, reversed): (&str, &str),
     filter: &mut Filter,
-    (limit, offset): (usize, usize),
+    (limit, offset, known): (usize, usize, Option<i64>),
 ) -> Result<(i64, Vec<String>)> {
-    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE true{}", filter.sql);
-    let total: i64 = c
-        .query_one(&count_sql, &filter.params())
-        .await?
-        .try_get(0)?;
-    let ids = ids_in_order(c, (table, id_column), order, filter, (limit, offset)).await?;
+    let total = match known {
+        Some(total) => total,
+        None => {
+            let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE true{}", filter.sql);
+            c.query_one(&count_sql, &filter.params())
+                .await?
+                .try_get(0)?
+        }
+    };
+    let ids = match from_the_end(total, offset, limit) {
+        Some((offset, count)) => {
+            let mut ids =
+                ids_in_order(c, (table, id_column), reversed, filter, (count, offset)).await?;
+            ids.reverse();
+            ids
+        }
+        None => ids_in_order(c, (table, id_column), order, filter, (limit, offset)).await?,
+    };
     Ok((total, ids))
 }
 
@@ -151,11 +171,8 @@ pub(in crate::postgres) async fn search_workflows(
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
     f.range("update_time", q.update_time_from, q.update_time_to);
-    // The expression of the `workflows_text` trigram index.
-    f.free_text_in(
-        "(json::text || COALESCE(input_json::text, ''))",
-        q.free_text.as_deref(),
-    );
+    // The search document of migration 7, under its trigram index.
+    f.free_text_in("search_text", q.free_text.as_deref());
     if !q.idempotency_key_prefixes.is_empty() {
         let any: Vec<String> = q
             .idempotency_key_prefixes
@@ -169,14 +186,24 @@ pub(in crate::postgres) async fn search_workflows(
         .as_ref()
         .map(|(k, d)| (sort_column(k), *d))
         .unwrap_or(("start_time", true));
-    let dir = if desc { "DESC" } else { "ASC" };
+    let (dir, back) = if desc {
+        ("DESC", "ASC")
+    } else {
+        ("ASC", "DESC")
+    };
     let order = format!("{column} {dir}, workflow_id {dir}");
+    let reversed = format!("{column} {back}, workflow_id {back}");
+    let known = if q.counted() {
+        Some(counted_total(c, q).await?)
+    } else {
+        None
+    };
     let (total, ids) = page_ids(
         c,
         ("workflows", "workflow_id"),
-        &order,
+        (&order, &reversed),
         &mut f,
-        (q.limit, q.offset),
+        (q.limit, q.offset, known),
     )
     .await?;
     let rows = rows_by_id(c, ("workflows", "workflow_id", "input_json::text"), &ids).await?;
@@ -185,6 +212,19 @@ pub(in crate::postgres) async fn search_workflows(
         out.push(workflow_from(&json, input.as_deref(), &id)?);
     }
     Ok((total, out))
+}
+
+/// The total of a [`WorkflowQuery::counted`] query: the sum of migration 7's count slots.
+async fn counted_total(c: &impl GenericClient, q: &WorkflowQuery) -> Result<i64> {
+    let mut f = Filter::default();
+    f.matching("name", &q.workflow_types);
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.matching("status", &statuses);
+    let sql = format!(
+        "SELECT COALESCE(SUM(n), 0)::bigint FROM workflow_counts WHERE true{}",
+        f.sql
+    );
+    Ok(c.query_one(&sql, &f.params()).await?.try_get(0)?)
 }
 
 fn task_filter(q: &TaskQuery) -> Filter {
@@ -210,13 +250,14 @@ fn task_filter(q: &TaskQuery) -> Filter {
     }
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
-    // The expression of the `tasks_text` trigram index.
+    // Not indexed: an index over task documents costs every task update (ADR 22).
     f.free_text_in("json::text", q.free_text.as_deref());
     f
 }
 
-/// Newest attempt first unless sorted by start or end time.
-fn task_order(q: &TaskQuery) -> String {
+/// Newest attempt first unless sorted by start or end time; `reversed` gives the opposite.
+fn task_order(q: &TaskQuery, reversed: bool) -> String {
+    let dir = |desc: bool| if desc != reversed { "DESC" } else { "ASC" };
     match q.sort.as_ref() {
         Some((key, desc)) if key == "startTime" || key == "endTime" => {
             let column = if key == "startTime" {
@@ -224,10 +265,10 @@ fn task_order(q: &TaskQuery) -> String {
             } else {
                 "end_time"
             };
-            let dir = if *desc { "DESC" } else { "ASC" };
+            let dir = dir(*desc);
             format!("{column} {dir}, row_id {dir}")
         }
-        _ => "row_id DESC".to_string(),
+        _ => format!("row_id {}", dir(true)),
     }
 }
 
@@ -235,18 +276,32 @@ pub(in crate::postgres) async fn search_tasks(
     c: &impl GenericClient,
     q: &TaskQuery,
 ) -> Result<(i64, Vec<Task>)> {
+    // The page is read as row ids, which the status and type indexes hold (task ids would
+    // need a visit to each row stepped over), then the rows of those row ids.
     let mut f = task_filter(q);
-    let (total, ids) = page_ids(
+    let (total, row_ids) = page_ids(
         c,
-        ("tasks", "task_id"),
-        &task_order(q),
+        // Named apart: ORDER BY row_id would otherwise sort this text column.
+        ("tasks", "row_id::text AS page_row"),
+        (&task_order(q, false), &task_order(q, true)),
         &mut f,
-        (q.limit, q.offset),
+        (q.limit, q.offset, None),
     )
     .await?;
-    let rows = rows_by_id(c, ("tasks", "task_id", "NULL::text"), &ids).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (id, json, _) in rows {
+    let row_ids: Vec<i64> = row_ids.iter().filter_map(|r| r.parse().ok()).collect();
+    let mut f = task_filter(q);
+    f.and("row_id = ANY({})", row_ids.clone());
+    let sql = format!(
+        "SELECT row_id, task_id, json::text FROM tasks WHERE true{}",
+        f.sql
+    );
+    let mut by_row: HashMap<i64, (String, String)> = HashMap::new();
+    for row in c.query(&sql, &f.params()).await? {
+        by_row.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+    }
+    // Each statement has its own snapshot: a row removed or changed in between is left out.
+    let mut out = Vec::with_capacity(row_ids.len());
+    for (id, json) in row_ids.iter().filter_map(|r| by_row.remove(r)) {
         out.push(from_json(&json, &format!("task {id}"))?);
     }
     Ok((total, out))
@@ -261,7 +316,7 @@ pub(in crate::postgres) async fn search_task_workflow_ids(
     ids_in_order(
         c,
         ("tasks", "workflow_id"),
-        &task_order(q),
+        &task_order(q, false),
         &mut f,
         (q.limit, q.offset),
     )

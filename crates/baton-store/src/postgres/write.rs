@@ -1,4 +1,4 @@
-//! Execution writes: commits (a group of them in one transaction, ADR 22), logs, removal.
+//! Execution writes: commits (a group of them in one transaction, ADR 23), logs, removal.
 //! A group checks everything its commits can fail on before its first write; a commit that
 //! fails its checks is answered alone and writes nothing, and any error after that rolls the
 //! whole transaction back.

@@ -66,6 +66,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "search_indexes",
         include_str!("migrations/0012_search_indexes.sql"),
     ),
+    (
+        13,
+        "free_text_queue_counts",
+        include_str!("migrations/0013_free_text_queue_counts.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -242,9 +242,9 @@ pub(crate) fn next_wake_at(conn: &Connection) -> Result<Option<Millis>> {
 }
 
 pub(crate) fn queue_sizes(conn: &Connection) -> Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT queue_name, COUNT(*) FROM queue GROUP BY queue_name ORDER BY queue_name",
-    )?;
+    // One row per queue, kept by the triggers of migration 13.
+    let mut stmt = conn
+        .prepare_cached("SELECT queue_name, n FROM queue_counts WHERE n > 0 ORDER BY queue_name")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }

@@ -7,6 +7,7 @@
 
 use super::read::workflow_from;
 use crate::codec::from_json;
+use crate::paging::from_the_end;
 use crate::{Result, TaskQuery, WorkflowQuery};
 use baton_model::{Task, Workflow};
 use rusqlite::types::Value;
@@ -86,6 +87,28 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// Free text on workflows: a case-insensitive (ASCII) substring of the search document
+    /// of migration 13. Three characters or more make a trigram phrase the index answers
+    /// (it folds case more widely than LIKE, so LIKE rechecks); shorter text scans the
+    /// documents, which are small.
+    fn workflow_text(&mut self, text: Option<&str>) {
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
+            return;
+        };
+        let like = self.arg(Value::Text(like_escape(text)));
+        let mut sql = format!("doc LIKE '%' || {like} || '%' ESCAPE '\\'");
+        if text.chars().count() >= 3 {
+            let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+            let m = self.arg(Value::Text(phrase));
+            sql = format!("workflows_text MATCH {m} AND {sql}");
+        }
+        self.sql.push_str(&format!(
+            " AND rowid IN (SELECT rowid FROM workflows_text WHERE {sql})"
+        ));
+    }
+}
+
 /// The ORDER BY column for an API sort key; unknown keys sort by start time.
 fn sort_column(key: &str) -> &'static str {
     match key {
@@ -103,9 +126,13 @@ struct Page<'a> {
     /// SQL for the columns read per row: its id, `json` and one more (`NULL` when none).
     columns: &'a str,
     order: &'a str,
+    /// `order` reversed, to read pages past the middle from the end ([`from_the_end`]).
+    reversed: &'a str,
     /// 0: no limit.
     limit: usize,
     offset: usize,
+    /// The total when the caller knows it (from stored counts); counted otherwise.
+    total: Option<i64>,
 }
 
 impl Page<'_> {
@@ -117,26 +144,32 @@ impl Page<'_> {
     ) -> Result<(i64, Vec<T>)> {
         let Filter { sql, mut args } = filter;
         let table = self.table;
-        let total: i64 = conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE 1 = 1{sql}"))?
-            .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
-        let limit = if self.limit == 0 {
-            -1
-        } else {
-            to_i64(self.limit)
+        let total: i64 = match self.total {
+            Some(total) => total,
+            None => conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE 1 = 1{sql}"))?
+                .query_row(params_from_iter(args.iter()), |r| r.get(0))?,
+        };
+        let from_end = from_the_end(total, self.offset, self.limit);
+        let (order, limit, offset) = match from_end {
+            Some((offset, count)) => (self.reversed, to_i64(count), offset),
+            None if self.limit == 0 => (self.order, -1, self.offset),
+            None => (self.order, to_i64(self.limit), self.offset),
         };
         args.push(Value::Integer(limit));
-        args.push(Value::Integer(to_i64(self.offset)));
+        args.push(Value::Integer(to_i64(offset)));
         let page_sql = format!(
-            "SELECT rowid FROM {table} WHERE 1 = 1{sql} ORDER BY {} LIMIT ?{} OFFSET ?{}",
-            self.order,
+            "SELECT rowid FROM {table} WHERE 1 = 1{sql} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
             args.len() - 1,
             args.len()
         );
-        let rowids: Vec<i64> = conn
+        let mut rowids: Vec<i64> = conn
             .prepare_cached(&page_sql)?
             .query_map(params_from_iter(args.iter()), |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
+        if from_end.is_some() {
+            rowids.reverse();
+        }
         let mut row = conn.prepare_cached(&format!(
             "SELECT {} FROM {table} WHERE rowid = ?1",
             self.columns
@@ -172,7 +205,8 @@ pub(crate) fn search_workflows(
     // keeps a column's index out of the plan.
     let selective = !q.workflow_ids.is_empty()
         || !q.correlation_ids.is_empty()
-        || !q.parent_workflow_ids.is_empty();
+        || !q.parent_workflow_ids.is_empty()
+        || q.free_text.as_deref().is_some_and(|t| !t.is_empty());
     let (name, status) = if selective {
         ("+name", "+status")
     } else {
@@ -199,23 +233,53 @@ pub(crate) fn search_workflows(
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
     f.range("update_time", q.update_time_from, q.update_time_to);
-    f.free_text("(json || COALESCE(input_json, ''))", q.free_text.as_deref());
+    f.workflow_text(q.free_text.as_deref());
 
     let (column, desc) = q
         .sort
         .as_ref()
         .map(|(k, d)| (sort_column(k), *d))
         .unwrap_or(("start_time", true));
-    let dir = if desc { "DESC" } else { "ASC" };
-    let order = format!("{column} {dir}, workflow_id {dir}");
+    let (order, reversed) = if desc {
+        (
+            format!("{column} DESC, workflow_id DESC"),
+            format!("{column} ASC, workflow_id ASC"),
+        )
+    } else {
+        (
+            format!("{column} ASC, workflow_id ASC"),
+            format!("{column} DESC, workflow_id DESC"),
+        )
+    };
     let page = Page {
         table: "workflows",
         columns: "workflow_id, json, input_json",
         order: &order,
+        reversed: &reversed,
         limit: q.limit,
         offset: q.offset,
+        total: if q.counted() {
+            Some(counted_total(conn, q)?)
+        } else {
+            None
+        },
     };
     page.fetch(conn, f, |id, json, input| workflow_from(json, input, id))
+}
+
+/// The total of a [`WorkflowQuery::counted`] query, from migration 13's counts.
+fn counted_total(conn: &Connection, q: &WorkflowQuery) -> Result<i64> {
+    let mut f = Filter::default();
+    f.any("name", &q.workflow_types);
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.any("status", &statuses);
+    let sql = format!(
+        "SELECT COALESCE(SUM(n), 0) FROM workflow_counts WHERE 1 = 1{}",
+        f.sql
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(f.args.iter()), |r| r.get(0))?)
 }
 
 fn task_filter(q: &TaskQuery) -> Filter {
@@ -245,8 +309,9 @@ fn task_filter(q: &TaskQuery) -> Filter {
     f
 }
 
-/// Newest attempt first unless sorted by start or end time.
-fn task_order(q: &TaskQuery) -> String {
+/// Newest attempt first unless sorted by start or end time; `reversed` gives the opposite.
+fn task_order(q: &TaskQuery, reversed: bool) -> String {
+    let dir = |desc: bool| if desc != reversed { "DESC" } else { "ASC" };
     match q.sort.as_ref() {
         Some((key, desc)) if key == "startTime" || key == "endTime" => {
             let column = if key == "startTime" {
@@ -254,21 +319,24 @@ fn task_order(q: &TaskQuery) -> String {
             } else {
                 "end_time"
             };
-            let dir = if *desc { "DESC" } else { "ASC" };
+            let dir = dir(*desc);
             format!("{column} {dir}, rowid {dir}")
         }
-        _ => "rowid DESC".to_string(),
+        _ => format!("rowid {}", dir(true)),
     }
 }
 
 pub(crate) fn search_tasks(conn: &Connection, q: &TaskQuery) -> Result<(i64, Vec<Task>)> {
-    let order = task_order(q);
+    let order = task_order(q, false);
+    let reversed = task_order(q, true);
     let page = Page {
         table: "tasks",
         columns: "task_id, json, NULL",
         order: &order,
+        reversed: &reversed,
         limit: q.limit,
         offset: q.offset,
+        total: None,
     };
     page.fetch(conn, task_filter(q), |id, json, _| {
         from_json(json, &format!("task {id}"))
@@ -283,7 +351,7 @@ pub(crate) fn search_task_workflow_ids(conn: &Connection, q: &TaskQuery) -> Resu
     args.push(Value::Integer(to_i64(q.offset)));
     let page_sql = format!(
         "SELECT workflow_id FROM tasks WHERE 1 = 1{sql} ORDER BY {} LIMIT ?{} OFFSET ?{}",
-        task_order(q),
+        task_order(q, false),
         args.len() - 1,
         args.len()
     );
