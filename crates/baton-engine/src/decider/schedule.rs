@@ -300,6 +300,12 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
             let mut t = base_task(st, node, ttype, iteration);
             let mut input = resolve_map(&node.input_parameters, st, None);
             input.insert("joinOn".into(), json!(node.join_on));
+            if ttype == sys::EXCLUSIVE_JOIN {
+                input.insert(
+                    "defaultExclusiveJoinTask".into(),
+                    json!(node.default_exclusive_join_task),
+                );
+            }
             t.input_data = input;
             t.status = TaskStatus::InProgress;
             t.start_time = st.now;
