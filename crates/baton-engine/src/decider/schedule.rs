@@ -30,6 +30,14 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     if let Some(node) = st.node_of(&old).map(|n| n.into_owned()) {
         t.input_data = task_input(st, &node, &t.task_id);
     }
+    if t.task_type == sys::WAIT || t.task_type == sys::HUMAN {
+        // Waits again at once, as when first scheduled: nothing is polled, so a retry delay
+        // has nothing to hold back, and its timeout counts from now.
+        t.status = TaskStatus::InProgress;
+        t.start_time = st.now;
+        t.callback_after_seconds = 0;
+        t.start_delay_in_seconds = 0;
+    }
     let is_queued = !sys::is_system(&t.task_type) || sys::is_async_system(&t.task_type);
     let sync_type = t.task_type.clone();
     let idx = st.add_task(t);
@@ -332,6 +340,7 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
         }
         sys::TERMINATE
         | sys::SET_VARIABLE
+        | sys::SET_CORRELATION_ID
         | sys::NOOP
         | sys::INLINE
         | sys::LAMBDA
