@@ -161,7 +161,7 @@ async fn terminating_a_child_terminates_its_parent_naming_the_reason() {
     let w = s.wait_for_status(&parent, "TERMINATED", WAIT).await;
     expect_shape(&w, &[("so_t1", "COMPLETED"), ("SUB_WORKFLOW", "CANCELED")]);
     // The spec expects the child's reason verbatim; Baton gives it inside its decider's
-    // wording for an ended task ("Task <id> failed with status: CANCELED and reason: '…'").
+    // wording for an ended task ("Task <id> failed with status: TERMINATED and reason: '…'").
     assert!(
         w["reasonForIncompletion"]
             .as_str()
