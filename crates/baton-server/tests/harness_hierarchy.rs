@@ -675,3 +675,133 @@ async fn forks_rerun_on_the_leaf_reopens_mid_level_and_root() {
     rerun(&s, &tree.leaf, json!({"reRunFromWorkflowId": tree.leaf})).await;
     finish_forks_from_leaf(&s, &tree).await;
 }
+
+// ---- SubWorkflowRetrySpec (the leaf: `retry_on_the_leaf_reopens_mid_level_and_root`) -------
+
+async fn retry(s: &TestServer, id: &str, resume: bool) {
+    let resp = s
+        .post_json(
+            &format!("/workflow/{id}/retry?resumeSubworkflowTasks={resume}"),
+            &json!({}),
+        )
+        .await;
+    expect_status(resp, StatusCode::NO_CONTENT).await;
+}
+
+/// `(status, retried)` of each SUB_WORKFLOW attempt `sub` of `w`, and the last one's child.
+fn sub_attempts(w: &Value) -> (Vec<(String, bool)>, Option<String>) {
+    let attempts = tasks_by_ref(w, "sub");
+    let shape = attempts
+        .iter()
+        .map(|t| {
+            (
+                t["status"].as_str().unwrap_or_default().to_string(),
+                t["retried"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let child = attempts
+        .last()
+        .and_then(|t| t["subWorkflowId"].as_str())
+        .map(str::to_string);
+    (shape, child)
+}
+
+/// Retrying the root without the resume flag retries its SUB_WORKFLOW task: a new attempt,
+/// a new mid level, a new leaf.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_on_the_root_starts_a_new_attempt_with_new_children() {
+    let (s, tree) = chain().await;
+    retry(&s, &tree.root, false).await;
+    let w = s
+        .wait_for(&tree.root, "the new child starts", WAIT, |w| {
+            let (attempts, child) = sub_attempts(w);
+            attempts.len() == 2 && attempts[1].0 == "IN_PROGRESS" && child.is_some()
+        })
+        .await;
+    let (attempts, mid) = sub_attempts(&w);
+    assert_eq!(
+        attempts,
+        vec![("FAILED".into(), true), ("IN_PROGRESS".into(), false)]
+    );
+    assert_eq!(w["tasks"][2]["retriedTaskId"], w["tasks"][1]["taskId"]);
+    let mid = mid.expect("a child");
+    assert_ne!(mid, tree.mid);
+    work(&s, &mid, "hz_mid_1").await;
+    let leaf = child_of(&s, &mid, "sub").await;
+    assert_ne!(leaf, tree.leaf);
+    finish_leaf(&s, &leaf).await;
+    expect_completed_chain(&s, &mid, "hz_mid_1").await;
+    let w = s.wait_for_status(&tree.root, "COMPLETED", WAIT).await;
+    expect_shape(
+        &w,
+        &[
+            ("hz_root_1", "COMPLETED"),
+            ("SUB_WORKFLOW", "FAILED"),
+            ("SUB_WORKFLOW", "COMPLETED"),
+        ],
+    );
+}
+
+/// With the resume flag, the failed leaf task is retried in place and every workflow above
+/// waits again for the same child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_on_the_root_with_resume_retries_the_leaf_in_place() {
+    let (s, tree) = chain().await;
+    retry(&s, &tree.root, true).await;
+    expect_reopened_chain(&s, &tree.root, "hz_root_1", &tree.mid).await;
+    expect_reopened_chain(&s, &tree.mid, "hz_mid_1", &tree.leaf).await;
+    let w = s.workflow(&tree.leaf).await;
+    expect_shape(
+        &w,
+        &[
+            ("hz_leaf_1", "COMPLETED"),
+            ("hz_leaf_2", "FAILED"),
+            ("hz_leaf_2", "SCHEDULED"),
+        ],
+    );
+    assert_eq!(w["tasks"][2]["retriedTaskId"], w["tasks"][1]["taskId"]);
+    work(&s, &tree.leaf, "hz_leaf_2").await;
+    s.wait_for_status(&tree.leaf, "COMPLETED", WAIT).await;
+    expect_completed_chain(&s, &tree.mid, "hz_mid_1").await;
+    expect_completed_chain(&s, &tree.root, "hz_root_1").await;
+}
+
+/// Retrying the mid level without the resume flag starts a new leaf and re-opens the root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_on_the_mid_level_starts_a_new_leaf_and_reopens_the_root() {
+    let (s, tree) = chain().await;
+    retry(&s, &tree.mid, false).await;
+    expect_reopened_chain(&s, &tree.root, "hz_root_1", &tree.mid).await;
+    let w = s
+        .wait_for(&tree.mid, "the new leaf starts", WAIT, |w| {
+            let (attempts, child) = sub_attempts(w);
+            attempts.len() == 2 && attempts[1].0 == "IN_PROGRESS" && child.is_some()
+        })
+        .await;
+    let leaf = sub_attempts(&w).1.expect("a child");
+    assert_ne!(leaf, tree.leaf);
+    finish_leaf(&s, &leaf).await;
+    let w = s.wait_for_status(&tree.mid, "COMPLETED", WAIT).await;
+    expect_shape(
+        &w,
+        &[
+            ("hz_mid_1", "COMPLETED"),
+            ("SUB_WORKFLOW", "FAILED"),
+            ("SUB_WORKFLOW", "COMPLETED"),
+        ],
+    );
+    expect_completed_chain(&s, &tree.root, "hz_root_1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_on_the_mid_level_with_resume_retries_the_leaf_and_reopens_the_root() {
+    let (s, tree) = chain().await;
+    retry(&s, &tree.mid, true).await;
+    expect_reopened_chain(&s, &tree.root, "hz_root_1", &tree.mid).await;
+    expect_reopened_chain(&s, &tree.mid, "hz_mid_1", &tree.leaf).await;
+    work(&s, &tree.leaf, "hz_leaf_2").await;
+    s.wait_for_status(&tree.leaf, "COMPLETED", WAIT).await;
+    expect_completed_chain(&s, &tree.mid, "hz_mid_1").await;
+    expect_completed_chain(&s, &tree.root, "hz_root_1").await;
+}

@@ -251,3 +251,45 @@ async fn a_paused_child_holds_its_parent_until_resumed() {
     s.wait_for_status(&child, "COMPLETED", WAIT).await;
     s.wait_for_status(&parent, "COMPLETED", WAIT).await;
 }
+
+/// A SUB_WORKFLOW task whose task definition allows a retry: the failed child is followed by
+/// a new attempt that starts a new child (with the same name and input), and the parent
+/// completes with the new child's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sub_workflow_task_is_retried_with_a_new_child() {
+    let s = TestServer::spawn().await;
+    register(&s, None).await;
+    s.register_task_def(json!({"name": "sub", "retryCount": 1, "retryDelaySeconds": 0}))
+        .await;
+    let (parent, first) = parent_waiting_on_child(&s).await;
+    let t = s.poll_one("so_in_child").await;
+    assert_eq!(t["workflowInstanceId"], first.as_str());
+    s.fail(&t, "first child breaks").await;
+    s.wait_for_status(&first, "FAILED", WAIT).await;
+    let w = s
+        .wait_for(&parent, "a second child starts", WAIT, |w| {
+            let subs = tasks_by_ref(w, "sub");
+            subs.len() == 2 && subs[1]["subWorkflowId"].as_str().is_some()
+        })
+        .await;
+    let subs = tasks_by_ref(&w, "sub");
+    assert_eq!(subs[0]["status"], "FAILED");
+    assert_eq!(subs[1]["retriedTaskId"], subs[0]["taskId"]);
+    let second = subs[1]["subWorkflowId"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    let c = s.workflow(&second).await;
+    assert_eq!(c["workflowName"], "so_child");
+    work(&s, &second, "so_in_child", json!({"op": "second.done"})).await;
+    work(&s, &parent, "so_t3", json!({})).await;
+    let w = s.wait_for_status(&parent, "COMPLETED", WAIT).await;
+    expect_shape(
+        &w,
+        &[
+            ("so_t1", "COMPLETED"),
+            ("SUB_WORKFLOW", "FAILED"),
+            ("SUB_WORKFLOW", "COMPLETED"),
+            ("so_t3", "COMPLETED"),
+        ],
+    );
+    assert_eq!(w["output"]["op"], "second.done");
+}

@@ -19,6 +19,9 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     t.first_start_time = 0;
     t.worker_id = None;
     t.output_data = JsonMap::new();
+    // A new SUB_WORKFLOW attempt starts its own child; it must not wait on the old one.
+    t.sub_workflow_id = None;
+    t.subworkflow_changed = false;
     t.retried = false;
     t.executed = false;
     t.seq = next_seq(st);
@@ -27,8 +30,12 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     t.queue_wait_time = 0;
     t.callback_after_seconds = delay_ms / 1000;
     t.start_delay_in_seconds = i32::try_from(delay_ms / 1000).unwrap_or(i32::MAX);
-    if let Some(node) = st.node_of(&old).map(|n| n.into_owned()) {
-        t.input_data = task_input(st, &node, &t.task_id);
+    // A SUB_WORKFLOW attempt's input is its child's name, version and input (built when it
+    // was first scheduled), not its inputParameters: it is kept as it was.
+    if old.task_type != sys::SUB_WORKFLOW {
+        if let Some(node) = st.node_of(&old).map(|n| n.into_owned()) {
+            t.input_data = task_input(st, &node, &t.task_id);
+        }
     }
     if t.task_type == sys::WAIT || t.task_type == sys::HUMAN {
         // Waits again at once, as when first scheduled: nothing is polled, so a retry delay
