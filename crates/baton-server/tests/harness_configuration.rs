@@ -360,6 +360,15 @@ async fn a_task_failed_in_a_sub_workflow_starts_the_parents_failure_workflow() {
         .as_str()
         .unwrap_or_else(|| panic!("no failure workflow: {w:#}"))
         .to_string();
+    // The failure workflow is started after the parent's commit (a follow-up): wait for it.
+    let deadline = std::time::Instant::now() + WAIT;
+    for _ in 0..1_000 {
+        let status = s.get(&format!("/workflow/{failure_id}")).await.status();
+        if status != StatusCode::NOT_FOUND || std::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let fw = s.wait_for_status(&failure_id, "COMPLETED", WAIT).await;
     assert_eq!(fw["correlationId"], "cfg-corr");
     assert_eq!(fw["input"]["workflowId"], id.as_str());
