@@ -4,7 +4,7 @@
 use crate::decider::{decide, schedule_node, schedule_retry};
 use crate::state::{base_ref, ExecState};
 use crate::systask as sys;
-use baton_model::{JsonMap, Task, TaskStatus, WorkflowDef, WorkflowStatus};
+use baton_model::{JsonMap, Task, TaskStatus, Workflow, WorkflowDef, WorkflowStatus};
 use std::sync::Arc;
 
 /// Why an operation was refused; the runtime maps it to a status code.
@@ -51,21 +51,39 @@ pub fn resume(st: &mut ExecState) -> Result<(), OpError> {
     Ok(())
 }
 
-/// Forgets every task and runs the workflow again from its first node, with the same id.
-pub fn restart(st: &mut ExecState, latest_def: Option<Arc<WorkflowDef>>) -> Result<(), OpError> {
-    if !st.workflow.status.is_terminal() {
+/// Whether [`restart`] accepts this workflow (checked before its parents are re-opened).
+pub fn check_restart(w: &Workflow, def: &WorkflowDef) -> Result<(), OpError> {
+    if !w.status.is_terminal() {
         return Err(OpError::Conflict(format!(
             "Workflow {} is {}; only a terminal workflow can be restarted",
-            id(st),
-            st.workflow.status.as_str()
+            w.workflow_id,
+            w.status.as_str()
         )));
     }
-    if st.workflow.status == WorkflowStatus::Completed && !st.def.restartable {
+    if w.status == WorkflowStatus::Completed && !def.restartable {
         return Err(OpError::NotFound(format!(
             "Workflow {} is COMPLETED and its definition is not restartable",
-            id(st)
+            w.workflow_id
         )));
     }
+    Ok(())
+}
+
+/// Whether [`rerun`] accepts this workflow (checked before its parents are re-opened).
+pub fn check_rerun(w: &Workflow) -> Result<(), OpError> {
+    if !w.status.is_terminal() {
+        return Err(OpError::Conflict(format!(
+            "Workflow {} is {}; only a terminal workflow can be rerun",
+            w.workflow_id,
+            w.status.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Forgets every task and runs the workflow again from its first node, with the same id.
+pub fn restart(st: &mut ExecState, latest_def: Option<Arc<WorkflowDef>>) -> Result<(), OpError> {
+    check_restart(&st.workflow, &st.def)?;
     if let Some(def) = latest_def {
         st.index = Arc::new(crate::state::DefIndex::build(&def));
         st.workflow.workflow_version = def.version;
@@ -137,20 +155,8 @@ pub fn rerun(
     workflow_input: Option<JsonMap>,
     correlation_id: Option<String>,
 ) -> Result<(), OpError> {
-    if !st.workflow.status.is_terminal() {
-        return Err(OpError::Conflict(format!(
-            "Workflow {} is {}; only a terminal workflow can be rerun",
-            id(st),
-            st.workflow.status.as_str()
-        )));
-    }
-    if let Some(input) = workflow_input {
-        st.workflow.input = input;
-        st.input_changed = true;
-    }
-    if correlation_id.is_some() {
-        st.workflow.correlation_id = correlation_id;
-    }
+    check_rerun(&st.workflow)?;
+    set_rerun_inputs(st, workflow_input, correlation_id);
     let Some(task_id) = from_task_id else {
         clear_tasks(st, |_| true);
         reset_running(st);
@@ -188,6 +194,115 @@ pub fn rerun(
     }
     decide(st);
     Ok(())
+}
+
+fn set_rerun_inputs(
+    st: &mut ExecState,
+    workflow_input: Option<JsonMap>,
+    correlation_id: Option<String>,
+) {
+    if let Some(input) = workflow_input {
+        st.workflow.input = input;
+        st.input_changed = true;
+    }
+    if correlation_id.is_some() {
+        st.workflow.correlation_id = correlation_id;
+    }
+}
+
+/// Re-runs a terminal workflow from its SUB_WORKFLOW task `task_id`, whose child is being
+/// re-run from one of its own tasks (Conductor's rerun with a task id found in a child): the
+/// tasks after it are forgotten and it waits again, in place, for the same child.
+pub fn rerun_into_sub_workflow(
+    st: &mut ExecState,
+    task_id: &str,
+    workflow_input: Option<JsonMap>,
+    correlation_id: Option<String>,
+) -> Result<(), OpError> {
+    check_rerun(&st.workflow)?;
+    let i = sub_workflow_task(st, task_id)?;
+    let seq = st.tasks[i].seq;
+    set_rerun_inputs(st, workflow_input, correlation_id);
+    clear_tasks(st, |t| t.seq > seq);
+    let Some(i) = st.find_task(task_id) else {
+        return Err(OpError::NotFound(format!(
+            "Task {task_id} is not part of workflow {}",
+            id(st)
+        )));
+    };
+    // Tasks before it that did not succeed run again too (as in `rerun`).
+    for j in 0..st.tasks.len() {
+        if j != i
+            && st.tasks[j].status.is_terminal()
+            && !st.tasks[j].status.is_successful()
+            && !st.tasks[j].retried
+        {
+            schedule_retry(st, j, 0);
+        }
+    }
+    reset_running(st);
+    st.task_mut(i).output_data = JsonMap::new();
+    wait_again(st, i);
+    decide(st);
+    Ok(())
+}
+
+/// Re-opens the SUB_WORKFLOW task `task_id` of a terminal parent whose child `child_id` was
+/// just restarted, rerun or retried (Conductor's "update and push parents"): the task waits
+/// for the same child again, the tasks canceled when the parent ended run again, and the
+/// parent runs. Answers false, changing nothing, where Conductor leaves the parent alone or
+/// where re-opening would be wrong: the parent is not terminal, the task is optional, it
+/// succeeded (the parent went on past it), or it is no longer the current attempt (a retry
+/// started another child).
+pub fn reopen_for_child(
+    st: &mut ExecState,
+    task_id: &str,
+    child_id: &str,
+) -> Result<bool, OpError> {
+    if !st.workflow.status.is_terminal() {
+        return Ok(false);
+    }
+    let Some(i) = st.find_task(task_id) else {
+        return Ok(false);
+    };
+    let t = &st.tasks[i];
+    let current = !t.retried && st.latest_by_ref(&t.reference_task_name) == Some(i);
+    let optional = st.node_of(t).is_some_and(|n| n.optional);
+    // A task that succeeded had its successors scheduled: re-opening it would run them twice.
+    if t.task_type != sys::SUB_WORKFLOW
+        || t.sub_workflow_id.as_deref() != Some(child_id)
+        || t.status.is_successful()
+        || !current
+        || optional
+    {
+        return Ok(false);
+    }
+    resume_sub_workflow_task(st, task_id)?;
+    Ok(true)
+}
+
+fn sub_workflow_task(st: &ExecState, task_id: &str) -> Result<usize, OpError> {
+    match st.find_task(task_id) {
+        Some(i) if st.tasks[i].task_type == sys::SUB_WORKFLOW => Ok(i),
+        Some(_) => Err(OpError::Invalid(format!(
+            "Task {task_id} of workflow {} is not a SUB_WORKFLOW task",
+            id(st)
+        ))),
+        None => Err(OpError::NotFound(format!(
+            "Task {task_id} is not part of workflow {}",
+            id(st)
+        ))),
+    }
+}
+
+/// Sets a SUB_WORKFLOW task waiting again for its child, marked as changed by it.
+fn wait_again(st: &mut ExecState, i: usize) {
+    let t = st.task_mut(i);
+    t.executed = false;
+    t.end_time = 0;
+    t.reason_for_incompletion = None;
+    t.subworkflow_changed = true;
+    st.set_status(i, TaskStatus::InProgress);
 }
 
 /// Records a SKIPPED attempt for a node that has not run yet; the decider walks past it.
@@ -308,11 +423,7 @@ pub fn resume_sub_workflow_task(st: &mut ExecState, task_id: &str) -> Result<(),
             }
         }
     }
-    let t = st.task_mut(i);
-    t.executed = false;
-    t.end_time = 0;
-    t.reason_for_incompletion = None;
-    st.set_status(i, TaskStatus::InProgress);
+    wait_again(st, i);
     decide(st);
     Ok(())
 }

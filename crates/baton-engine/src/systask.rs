@@ -2,7 +2,7 @@
 //!
 //! Structural operators (SWITCH, FORK, JOIN, DO_WHILE) shape the flow and are handled by the
 //! decider; this module evaluates the tasks that compute something (INLINE, JSON_JQ_TRANSFORM,
-//! SET_VARIABLE, TERMINATE, NOOP) and the time arithmetic of WAIT.
+//! SET_VARIABLE, SET_CORRELATION_ID, TERMINATE, NOOP) and the time arithmetic of WAIT.
 
 use baton_model::{JsonMap, TaskStatus};
 use serde_json::{json, Value};
@@ -24,6 +24,7 @@ pub const WAIT: &str = "WAIT";
 pub const HUMAN: &str = "HUMAN";
 pub const TERMINATE: &str = "TERMINATE";
 pub const SET_VARIABLE: &str = "SET_VARIABLE";
+pub const SET_CORRELATION_ID: &str = "SET_CORRELATION_ID";
 pub const NOOP: &str = "NOOP";
 pub const INLINE: &str = "INLINE";
 pub const LAMBDA: &str = "LAMBDA";
@@ -47,6 +48,7 @@ pub const SYSTEM_TYPES: &[&str] = &[
     HUMAN,
     TERMINATE,
     SET_VARIABLE,
+    SET_CORRELATION_ID,
     NOOP,
     INLINE,
     LAMBDA,

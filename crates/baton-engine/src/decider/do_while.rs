@@ -54,7 +54,18 @@ pub(super) fn evaluate_loop(st: &mut ExecState, i: usize) -> bool {
             Value::Object(t.output_data.clone()),
         );
     }
-    let scope = condition_scope(st, i, &loop_name, iteration, keep_last, &iteration_output);
+    // Resolved again for every check, as Conductor does: a variable or output the body
+    // changed is seen by the condition (the stored input stays as first resolved).
+    let input = resolve_map(&node.input_parameters, st, None);
+    let scope = condition_scope(
+        st,
+        i,
+        input,
+        &loop_name,
+        iteration,
+        keep_last,
+        &iteration_output,
+    );
     {
         let out = &mut st.task_mut(i).output_data;
         out.insert(iteration.to_string(), Value::Object(iteration_output));
@@ -100,13 +111,14 @@ pub(super) fn evaluate_loop(st: &mut ExecState, i: usize) -> bool {
     true
 }
 
-/// The condition's input: the loop's input, its own output under its name (`iteration` and
+/// The condition's input: the loop's input (`input`, resolved now), its own output under its name (`iteration` and
 /// the current iteration's entry, plus the kept ones with `keepLastN`; not every earlier
 /// iteration, which would make each evaluation O(iterations)), and each body task's output
 /// under its base name.
 fn condition_scope(
     st: &ExecState,
     i: usize,
+    input: JsonMap,
     loop_name: &str,
     iteration: i32,
     keep_last: Option<i32>,
@@ -125,7 +137,7 @@ fn condition_scope(
         Value::Object(iteration_output.clone()),
     );
     own.insert("iteration".into(), json!(iteration));
-    let mut scope = lp.input_data.clone();
+    let mut scope = input;
     scope.insert(loop_name.to_string(), Value::Object(own));
     for (k, v) in iteration_output {
         let mut entry = JsonMap::new();

@@ -5,7 +5,8 @@ use super::*;
 /// Evaluates the operators that wait on others. Returns true if the task changed.
 pub(super) fn evaluate_waiting(st: &mut ExecState, i: usize) -> bool {
     match st.tasks[i].task_type.as_str() {
-        sys::JOIN | sys::EXCLUSIVE_JOIN => evaluate_join(st, i),
+        sys::JOIN => evaluate_join(st, i),
+        sys::EXCLUSIVE_JOIN => evaluate_exclusive_join(st, i),
         sys::DO_WHILE => evaluate_loop(st, i),
         sys::WAIT => evaluate_wait(st, i),
         _ => false,
@@ -74,6 +75,68 @@ pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
             TaskStatus::Completed
         },
     );
+    true
+}
+
+/// An EXCLUSIVE_JOIN (after a DECISION or SWITCH, only one branch of which ran) takes the
+/// first `joinOn` task that was scheduled and not skipped, or, if none was, the first such task
+/// of `defaultExclusiveJoinTask`. It waits while that task runs, then completes with that
+/// task's output (not keyed by reference, as Conductor gives it), or fails with its reason if
+/// it failed. When neither list names a scheduled task and nothing else runs, it completes
+/// with an empty output.
+pub(super) fn evaluate_exclusive_join(st: &mut ExecState, i: usize) -> bool {
+    let join = &st.tasks[i];
+    let iteration = join.iteration;
+    let refs = |key: &str| -> Vec<String> {
+        join.input_data
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (join_on, defaults) = (refs("joinOn"), refs("defaultExclusiveJoinTask"));
+    let pick = |list: &[String]| {
+        list.iter().find_map(|r| {
+            st.latest_by_ref(&loop_ref(base_ref(r), iteration))
+                .filter(|&idx| st.tasks[idx].status != TaskStatus::Skipped)
+        })
+    };
+    let Some(chosen) = pick(&join_on).or_else(|| pick(&defaults)) else {
+        // None scheduled yet. While other tasks run (a fork's branch), one may still be;
+        // once nothing runs, none will, and waiting would leave the workflow stuck.
+        if st
+            .tasks
+            .live()
+            .any(|(j, t)| j != i && !t.status.is_terminal())
+        {
+            return false;
+        }
+        st.set_status(i, TaskStatus::Completed);
+        return true;
+    };
+    let (status, output, reason) = {
+        let t = &st.tasks[chosen];
+        (
+            t.status,
+            t.output_data.clone(),
+            t.reason_for_incompletion.clone(),
+        )
+    };
+    if !status.is_terminal() {
+        return false;
+    }
+    if status.is_successful() {
+        st.task_mut(i).output_data = output;
+        st.set_status(i, TaskStatus::Completed);
+    } else {
+        st.task_mut(i).reason_for_incompletion = reason;
+        st.set_status(i, TaskStatus::Failed);
+    }
     true
 }
 

@@ -273,10 +273,12 @@ fn handle_terminal(st: &mut ExecState, i: usize) {
                     TaskStatus::Canceled => WorkflowStatus::Terminated,
                     _ => WorkflowStatus::Failed,
                 };
+                // Conductor's wording names the workflow's resulting status (FAILED for a
+                // FAILED_WITH_TERMINAL_ERROR task); clients and its tests match on it.
                 let reason = format!(
                     "Task {} failed with status: {} and reason: '{}'",
                     t.task_id,
-                    t.status.as_str(),
+                    status.as_str(),
                     t.reason_for_incompletion.as_deref().unwrap_or("")
                 );
                 st.task_mut(i).executed = true;

@@ -19,6 +19,9 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     t.first_start_time = 0;
     t.worker_id = None;
     t.output_data = JsonMap::new();
+    // A new SUB_WORKFLOW attempt starts its own child; it must not wait on the old one.
+    t.sub_workflow_id = None;
+    t.subworkflow_changed = false;
     t.retried = false;
     t.executed = false;
     t.seq = next_seq(st);
@@ -27,8 +30,20 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     t.queue_wait_time = 0;
     t.callback_after_seconds = delay_ms / 1000;
     t.start_delay_in_seconds = i32::try_from(delay_ms / 1000).unwrap_or(i32::MAX);
-    if let Some(node) = st.node_of(&old).map(|n| n.into_owned()) {
-        t.input_data = task_input(st, &node, &t.task_id);
+    // A SUB_WORKFLOW attempt's input is its child's name, version and input (built when it
+    // was first scheduled), not its inputParameters: it is kept as it was.
+    if old.task_type != sys::SUB_WORKFLOW {
+        if let Some(node) = st.node_of(&old).map(|n| n.into_owned()) {
+            t.input_data = task_input(st, &node, &t.task_id);
+        }
+    }
+    if t.task_type == sys::WAIT || t.task_type == sys::HUMAN {
+        // Waits again at once, as when first scheduled: nothing is polled, so a retry delay
+        // has nothing to hold back, and its timeout counts from now.
+        t.status = TaskStatus::InProgress;
+        t.start_time = st.now;
+        t.callback_after_seconds = 0;
+        t.start_delay_in_seconds = 0;
     }
     let is_queued = !sys::is_system(&t.task_type) || sys::is_async_system(&t.task_type);
     let sync_type = t.task_type.clone();
@@ -300,6 +315,12 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
             let mut t = base_task(st, node, ttype, iteration);
             let mut input = resolve_map(&node.input_parameters, st, None);
             input.insert("joinOn".into(), json!(node.join_on));
+            if ttype == sys::EXCLUSIVE_JOIN {
+                input.insert(
+                    "defaultExclusiveJoinTask".into(),
+                    json!(node.default_exclusive_join_task),
+                );
+            }
             t.input_data = input;
             t.status = TaskStatus::InProgress;
             t.start_time = st.now;
@@ -326,6 +347,7 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
         }
         sys::TERMINATE
         | sys::SET_VARIABLE
+        | sys::SET_CORRELATION_ID
         | sys::NOOP
         | sys::INLINE
         | sys::LAMBDA

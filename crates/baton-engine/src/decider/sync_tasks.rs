@@ -65,6 +65,24 @@ pub(super) fn run_sync_into(st: &mut ExecState, idx: usize, node: &WorkflowTask)
                 }
             }
         }
+        // Sets the workflow's correlation id (searchable at once); the output names it.
+        sys::SET_CORRELATION_ID => match input.get("correlationId").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => {
+                st.workflow.correlation_id = Some(id.to_string());
+                SyncResult {
+                    status: TaskStatus::Completed,
+                    output: obj(json!({ "correlationId": id })),
+                    reason: None,
+                }
+            }
+            _ => SyncResult {
+                status: TaskStatus::FailedWithTerminalError,
+                output: JsonMap::new(),
+                reason: Some(
+                    "A non-empty String value must be provided for 'correlationId'".into(),
+                ),
+            },
+        },
         sys::INLINE => sys::run_inline(&input, None),
         // Conductor's definitions put the script in `inputParameters.scriptExpression`;
         // Baton also takes it from the node itself.

@@ -50,12 +50,20 @@ enum Timeout {
     },
 }
 
+/// WAIT and HUMAN wait for an update from outside, not for a worker: of their task
+/// definition's timeouts only `timeoutSeconds` (with its policy) applies, as in Conductor;
+/// there is no worker to answer a response or poll timeout.
+fn waits_outside(task_type: &str) -> bool {
+    task_type == sys::WAIT || task_type == sys::HUMAN
+}
+
 /// The earliest time one of a worker task's timeouts can change it (`None`: never).
 pub(super) fn worker_due(t: &Task, td: &TaskDef) -> Option<i64> {
     let start_delay = secs_to_ms(i64::from(t.start_delay_in_seconds));
+    let worker = !waits_outside(&t.task_type);
     let mut due: Option<i64> = None;
     let mut at = |d: i64| due = Some(due.map_or(d, |x| x.min(d)));
-    if t.status == TaskStatus::InProgress && td.response_timeout_seconds > 0 {
+    if worker && t.status == TaskStatus::InProgress && td.response_timeout_seconds > 0 {
         at(after(
             t.update_time,
             sum_secs_to_ms(&[td.response_timeout_seconds, t.callback_after_seconds]),
@@ -69,7 +77,7 @@ pub(super) fn worker_due(t: &Task, td: &TaskDef) -> Option<i64> {
             ));
         }
         let pts = i64::from(td.poll_timeout_seconds.unwrap_or(0));
-        if t.status == TaskStatus::Scheduled && pts > 0 {
+        if worker && t.status == TaskStatus::Scheduled && pts > 0 {
             at(after(
                 after(t.scheduled_time, start_delay),
                 sum_secs_to_ms(&[pts, t.callback_after_seconds]),
@@ -80,7 +88,9 @@ pub(super) fn worker_due(t: &Task, td: &TaskDef) -> Option<i64> {
 }
 
 fn timeout_of(t: &Task, def: &TaskDef, now: i64) -> Timeout {
-    if t.status == TaskStatus::InProgress
+    let worker = !waits_outside(&t.task_type);
+    if worker
+        && t.status == TaskStatus::InProgress
         && def.response_timeout_seconds > 0
         && now.saturating_sub(t.update_time)
             >= sum_secs_to_ms(&[def.response_timeout_seconds, t.callback_after_seconds])
@@ -92,7 +102,8 @@ fn timeout_of(t: &Task, def: &TaskDef, now: i64) -> Timeout {
         && t.start_time > 0
         && now >= after_secs(after(t.start_time, start_delay), def.timeout_seconds);
     let pts = i64::from(def.poll_timeout_seconds.unwrap_or(0));
-    let poll_timed_out = t.status == TaskStatus::Scheduled
+    let poll_timed_out = worker
+        && t.status == TaskStatus::Scheduled
         && pts > 0
         && now
             >= after(
@@ -109,10 +120,11 @@ fn timeout_of(t: &Task, def: &TaskDef, now: i64) -> Timeout {
     }
 }
 
-/// Applies task timeouts (§4.5) to worker tasks. Returns true if the task changed.
+/// Applies task timeouts (§4.5) to worker tasks, and to WAIT and HUMAN tasks (see
+/// [`waits_outside`]). Returns true if the task changed.
 pub(super) fn check_task_timeouts(st: &mut ExecState, i: usize) -> bool {
     let t = &st.tasks[i];
-    if sys::is_system(&t.task_type) {
+    if sys::is_system(&t.task_type) && !waits_outside(&t.task_type) {
         return false;
     }
     let timeout = timeout_of(t, &st.task_def_of(t), st.now);
@@ -159,13 +171,14 @@ pub(super) fn check_task_timeouts(st: &mut ExecState, i: usize) -> bool {
 }
 
 /// Takes a waiting task out of the decider's passes when nothing but a change to it, or
-/// its own timeout, can move it: worker tasks until their earliest timeout, system tasks
-/// that only an update completes (HTTP, EVENT, HUMAN…) for good. JOIN, DO_WHILE, WAIT and
+/// its own timeout, can move it: worker and HUMAN tasks until their earliest timeout, system
+/// tasks that only an update completes (HTTP, EVENT…) for good. JOIN, DO_WHILE, WAIT and
 /// SUB_WORKFLOW stay: they depend on other tasks or on the clock.
 pub(super) fn park_if_quiet(st: &mut ExecState, i: usize) {
     let t = &st.tasks[i];
     let until = match t.task_type.as_str() {
         sys::JOIN | sys::EXCLUSIVE_JOIN | sys::DO_WHILE | sys::WAIT | sys::SUB_WORKFLOW => return,
+        sys::HUMAN => worker_due(t, &st.task_def_of(t)).unwrap_or(i64::MAX),
         ty if sys::is_system(ty) => i64::MAX,
         _ => worker_due(t, &st.task_def_of(t)).unwrap_or(i64::MAX),
     };
@@ -226,6 +239,7 @@ pub(super) fn compute_wake(st: &mut ExecState) {
             if let Ok(Some(due)) = wait_due(t) {
                 dues.push(due);
             }
+            dues.extend(worker_due(t, &st.task_def_of(t)));
             continue;
         }
         if t.task_type == sys::SUB_WORKFLOW && t.status == TaskStatus::InProgress {

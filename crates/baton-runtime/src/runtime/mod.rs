@@ -4,6 +4,7 @@
 mod cluster;
 mod commit;
 mod defs;
+mod hierarchy;
 mod operations;
 mod recovery;
 mod signals;

@@ -54,13 +54,20 @@ impl Runtime {
         .await
     }
 
+    /// Restarts a terminal workflow from its first task, with the same id; a child's
+    /// ancestors are re-opened to wait for it (see `hierarchy.rs`).
     pub async fn restart(&self, workflow_id: &str, use_latest_definitions: bool) -> Result<()> {
+        let state = self.load_or_404(workflow_id).await?;
+        ops::check_restart(&state.workflow, &state.def).map_err(op_error)?;
         let latest = if use_latest_definitions {
-            let w = self.get_workflow(workflow_id, false).await?;
-            Some(self.resolve_def(&w.workflow_name, None).await?)
+            Some(
+                self.resolve_def(&state.workflow.workflow_name, None)
+                    .await?,
+            )
         } else {
             None
         };
+        self.reopen_ancestors(workflow_id, "restarted").await?;
         self.mutate(workflow_id, |st| {
             ops::restart(st, latest.clone()).map_err(op_error)?;
             Ok(Mutation::Changed((), Vec::new()))
@@ -70,7 +77,8 @@ impl Runtime {
 
     /// Retries a terminal workflow (§4.9). With `resume_sub_workflows`, a failed
     /// SUB_WORKFLOW task is not replaced by a new child: its child is retried in place (and so
-    /// on down), and the task waits for it again.
+    /// on down), and the task waits for it again. A retried child's ancestors wait for it
+    /// again too.
     pub async fn retry(&self, workflow_id: &str, resume_sub_workflows: bool) -> Result<()> {
         let mut chain: Vec<(String, String)> = Vec::new();
         let mut current = workflow_id.to_string();
@@ -106,7 +114,8 @@ impl Runtime {
             })
             .await?;
         }
-        Ok(())
+        // Then the retried workflow's own ancestors (a child retried directly).
+        self.reopen_ancestors(workflow_id, "retried").await
     }
 
     pub async fn rerun(
@@ -117,7 +126,46 @@ impl Runtime {
         workflow_input: Option<JsonMap>,
         correlation_id: Option<String>,
     ) -> Result<()> {
-        self.mutate(workflow_id, |st| {
+        let state = self.load_or_404(workflow_id).await?;
+        ops::check_rerun(&state.workflow).map_err(op_error)?;
+        // A task id that is not the workflow's own is looked for in its sub-workflows: each
+        // workflow on the way down waits again for its child, which reruns from the task.
+        let mut path = Vec::new();
+        let mut target = workflow_id.to_string();
+        if let Some(task_id) = from_task_id.as_deref() {
+            if !state.tasks.iter().any(|t| t.task_id == task_id) {
+                let (down, holder) =
+                    self.path_to_task(workflow_id, task_id)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::NotFound(format!(
+                                "Task {task_id} is not part of workflow {workflow_id} or of its sub-workflows"
+                            ))
+                        })?;
+                path = down;
+                target = holder;
+            }
+        }
+        // Every workflow below that reruns must be able to, before anything changes.
+        for id in path.iter().skip(1).map(|(id, _)| id).chain([&target]) {
+            if id != workflow_id {
+                let w = self.get_workflow(id, false).await?;
+                ops::check_rerun(&w).map_err(op_error)?;
+            }
+        }
+        self.reopen_ancestors(workflow_id, "reran").await?;
+        let (mut workflow_input, mut correlation_id) = (workflow_input, correlation_id);
+        for (id, sub_task) in &path {
+            // The new workflow input and correlation id are the top workflow's.
+            let (input, correlation) = (workflow_input.take(), correlation_id.take());
+            self.mutate(id, |st| {
+                ops::rerun_into_sub_workflow(st, sub_task, input.clone(), correlation.clone())
+                    .map_err(op_error)?;
+                Ok(Mutation::Changed((), Vec::new()))
+            })
+            .await?;
+        }
+        self.mutate(&target, |st| {
             ops::rerun(
                 st,
                 from_task_id.as_deref(),

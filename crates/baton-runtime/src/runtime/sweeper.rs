@@ -47,6 +47,13 @@ impl Runtime {
                     r.reason_for_incompletion = child.reason_for_incompletion.clone();
                     r.sub_workflow_id = Some(child.workflow_id.clone());
                     let _ = engine::apply_result(st, &r);
+                    if let Some(i) = st.find_task(task_id) {
+                        // The change a restart, rerun or retry of the child announced is
+                        // taken in.
+                        if st.tasks[i].subworkflow_changed {
+                            st.task_mut(i).subworkflow_changed = false;
+                        }
+                    }
                     if child.status == WorkflowStatus::TimedOut {
                         if let Some(i) = st.find_task(task_id) {
                             st.set_status(i, baton_model::TaskStatus::TimedOut);

@@ -14,6 +14,7 @@ const OPERATORS: &[&str] = &[
     engine::systask::EXCLUSIVE_JOIN,
     engine::systask::DO_WHILE,
     engine::systask::SET_VARIABLE,
+    engine::systask::SET_CORRELATION_ID,
     engine::systask::FORK,
     engine::systask::FORK_JOIN,
     engine::systask::FORK_JOIN_DYNAMIC,

@@ -1,0 +1,114 @@
+//! FORK/JOIN scenarios of Conductor's `ForkJoinSpec` not covered elsewhere, with the same
+//! expectations, written for Baton with its own definitions: a failed branch cancels the JOIN
+//! and the other branch's next task, and retrying the workflow re-opens the JOIN in place and
+//! retries what failed and what was canceled.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn worker(name: &str) -> Value {
+    json!({"name": name, "taskReferenceName": name, "type": "SIMPLE"})
+}
+
+/// fork [[fj_1, fj_3], [fj_2]], join on fj_3 and fj_2, then fj_4.
+fn fan_in_out() -> Value {
+    json!({"name": "fj_fan", "version": 1, "tasks": [
+        {"name": "fork", "taskReferenceName": "fork", "type": "FORK_JOIN",
+         "forkTasks": [[worker("fj_1"), worker("fj_3")], [worker("fj_2")]]},
+        {"name": "join", "taskReferenceName": "join", "type": "JOIN", "joinOn": ["fj_3", "fj_2"]},
+        worker("fj_4")
+    ]})
+}
+
+fn shape(w: &Value) -> Vec<(String, String)> {
+    w["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["taskType"].as_str().unwrap_or_default().to_string(),
+                t["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn expect_shape(w: &Value, expected: &[(&str, &str)]) {
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(shape(w), expected, "{w:#}");
+}
+
+async fn work(s: &TestServer, id: &str, task_type: &str) {
+    let t = s.poll_one(task_type).await;
+    assert_eq!(t["workflowInstanceId"], id, "{t:#}");
+    s.complete(&t, json!({})).await;
+}
+
+#[tokio::test]
+async fn retrying_a_failed_fork_join_reopens_the_join_and_retries_failed_and_canceled_tasks() {
+    let s = TestServer::spawn().await;
+    s.register_task_def(json!({"name": "fj_2", "retryCount": 0}))
+        .await;
+    s.register_workflow(fan_in_out()).await;
+    let id = s.start("fj_fan", json!({})).await;
+    expect_shape(
+        &s.workflow(&id).await,
+        &[
+            ("FORK", "COMPLETED"),
+            ("fj_1", "SCHEDULED"),
+            ("fj_2", "SCHEDULED"),
+            ("JOIN", "IN_PROGRESS"),
+        ],
+    );
+    work(&s, &id, "fj_1").await;
+    let t = s.poll_one("fj_2").await;
+    s.fail(&t, "Failed....").await;
+    let w = s.wait_for_status(&id, "FAILED", WAIT).await;
+    expect_shape(
+        &w,
+        &[
+            ("FORK", "COMPLETED"),
+            ("fj_1", "COMPLETED"),
+            ("fj_2", "FAILED"),
+            ("JOIN", "CANCELED"),
+            ("fj_3", "CANCELED"),
+        ],
+    );
+
+    let resp = s
+        .post_json(&format!("/workflow/{id}/retry"), &json!({}))
+        .await;
+    expect_status(resp, StatusCode::NO_CONTENT).await;
+    let w = s.workflow(&id).await;
+    assert_eq!(w["status"], "RUNNING");
+    expect_shape(
+        &w,
+        &[
+            ("FORK", "COMPLETED"),
+            ("fj_1", "COMPLETED"),
+            ("fj_2", "FAILED"),
+            ("JOIN", "IN_PROGRESS"),
+            ("fj_3", "CANCELED"),
+            ("fj_2", "SCHEDULED"),
+            ("fj_3", "SCHEDULED"),
+        ],
+    );
+    work(&s, &id, "fj_3").await;
+    work(&s, &id, "fj_2").await;
+    work(&s, &id, "fj_4").await;
+    let w = s.wait_for_status(&id, "COMPLETED", WAIT).await;
+    let got = shape(&w);
+    assert_eq!(got.len(), 8, "{w:#}");
+    assert_eq!(got[3], ("JOIN".into(), "COMPLETED".into()));
+    assert_eq!(got[7], ("fj_4".into(), "COMPLETED".into()));
+}
