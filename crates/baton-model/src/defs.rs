@@ -5,9 +5,6 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
 fn default_true() -> bool {
     true
 }
@@ -46,6 +43,10 @@ pub struct TaskDef {
     pub input_keys: Vec<String>,
     #[serde(default)]
     pub output_keys: Vec<String>,
+    /// Keys of server-side metadata handed to the worker (newer Conductor); kept and
+    /// returned, always emitted (`[]` by default) as Conductor does.
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
+    pub runtime_metadata: Vec<String>,
     #[serde(default)]
     pub timeout_policy: TimeoutPolicy,
     #[serde(default)]
@@ -177,9 +178,9 @@ pub struct WorkflowTask {
     pub case_expression: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_expression: Option<String>,
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default)]
     pub decision_cases: IndexMap<String, Vec<WorkflowTask>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub default_case: Vec<WorkflowTask>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_fork_tasks_param: Option<String>,
@@ -187,9 +188,9 @@ pub struct WorkflowTask {
     pub dynamic_fork_tasks_input_param_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_fork_join_tasks_param: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub fork_tasks: Vec<Vec<WorkflowTask>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub join_on: Vec<String>,
     #[serde(default)]
     pub start_delay: i32,
@@ -203,13 +204,13 @@ pub struct WorkflowTask {
     pub task_definition: Option<TaskDef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limited: Option<bool>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub default_exclusive_join_task: Vec<String>,
     #[serde(default)]
     pub async_complete: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_condition: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub loop_over: Vec<WorkflowTask>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Value>,
@@ -219,15 +220,19 @@ pub struct WorkflowTask {
     pub evaluator_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_state_change: Option<Value>,
-    #[serde(default, skip_serializing_if = "is_false")]
+    /// `{"onScheduled,onStart": [{"type", "payload"}]}`; kept and returned (`{}` by default).
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
+    pub on_state_change: JsonMap,
+    #[serde(default)]
     pub permissive: bool,
+    /// An Orkes field Conductor's model carries; kept and returned, not acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_config: Option<Value>,
-    #[serde(default, skip_serializing_if = "JsonMap::is_empty")]
+    #[serde(default)]
     pub metadata: JsonMap,
 }
 

@@ -64,6 +64,12 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
         if r.sub_workflow_id.is_some() {
             t.sub_workflow_id = r.sub_workflow_id.clone();
         }
+        if r.external_output_payload_storage_path.is_some() {
+            t.external_output_payload_storage_path = r.external_output_payload_storage_path.clone();
+        }
+        if !r.execution_metadata.is_empty() {
+            t.execution_metadata = r.execution_metadata.clone();
+        }
         t.update_time = now;
     }
     st.mark_dirty(i);
