@@ -202,6 +202,8 @@ pub struct WorkflowQuery {
     pub update_time_from: Option<Millis>,
     pub update_time_to: Option<Millis>,
     pub parent_workflow_ids: Vec<String>,
+    /// Only executions without a parent (no sub-workflows): Conductor's `topLevelOnly`.
+    pub top_level_only: bool,
     /// Substring matched against the execution's JSON (input, output, ids).
     pub free_text: Option<String>,
     pub offset: usize,
