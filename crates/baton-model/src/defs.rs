@@ -327,6 +327,22 @@ pub struct WorkflowDef {
 }
 
 impl WorkflowDef {
+    /// Conductor's classifier of a definition, from its `metadata`: an explicit non-blank
+    /// `classifier` string; else `agent` when an agent SDK stamped it (`agent_sdk` or
+    /// `agentDef` present); else `workflow`.
+    pub fn classifier(&self) -> &str {
+        match self.metadata.get("classifier") {
+            Some(Value::String(c)) if !c.trim().is_empty() => c,
+            _ if ["agent_sdk", "agentDef"]
+                .iter()
+                .any(|k| self.metadata.get(*k).is_some_and(|v| !v.is_null())) =>
+            {
+                "agent"
+            }
+            _ => "workflow",
+        }
+    }
+
     /// Visits every node of the definition, depth first, in definition order.
     pub fn for_each_task<'a>(&'a self, f: &mut dyn FnMut(&'a WorkflowTask)) {
         fn walk<'a>(list: &'a [WorkflowTask], f: &mut dyn FnMut(&'a WorkflowTask)) {

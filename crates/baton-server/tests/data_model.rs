@@ -296,3 +296,56 @@ async fn workflow_and_task_fields_set_by_the_caller_and_the_worker_round_trip() 
         .await;
     assert_eq!(by_id["executionMetadata"], timing, "{by_id}");
 }
+
+#[tokio::test]
+async fn definitions_filter_by_the_classifier_conductor_derives_from_metadata() {
+    let s = TestServer::spawn().await;
+    for (name, metadata) in [
+        ("dm_plain_def", json!({})),
+        ("dm_tagged", json!({"classifier": "report"})),
+        ("dm_agent_sdk", json!({"agent_sdk": "py-1.0"})),
+        ("dm_agent_def", json!({"agentDef": {"model": "x"}})),
+        ("dm_blank", json!({"classifier": " ", "agent_sdk": null})),
+    ] {
+        let mut def = simple_workflow(name, &["dm_cls_task"]);
+        def["metadata"] = metadata;
+        s.register_workflow(def).await;
+    }
+    let names = |v: Value| -> Vec<String> {
+        let mut n: Vec<String> = as_array(v)
+            .iter()
+            .map(|d| d["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(s.get_json("/metadata/workflow?classifier=agent").await),
+        ["dm_agent_def", "dm_agent_sdk"]
+    );
+    assert_eq!(
+        names(s.get_json("/metadata/workflow?classifier=workflow").await),
+        ["dm_blank", "dm_plain_def"]
+    );
+    assert_eq!(
+        names(
+            s.get_json("/metadata/workflow?classifier=report,agent")
+                .await
+        ),
+        ["dm_agent_def", "dm_agent_sdk", "dm_tagged"]
+    );
+    assert_eq!(
+        s.get_json("/metadata/workflow")
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(5)
+    );
+    assert_eq!(
+        s.get_json("/metadata/workflow?classifier=")
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(5)
+    );
+}
