@@ -295,6 +295,22 @@ async fn workflow_and_task_fields_set_by_the_caller_and_the_worker_round_trip() 
         .get_json(&format!("/tasks/{}", task["taskId"].as_str().unwrap()))
         .await;
     assert_eq!(by_id["executionMetadata"], timing, "{by_id}");
+
+    // The summaries of a search carry the payload paths too.
+    let found = s
+        .get_json(&format!("/workflow/search?query=workflowId%3D{id}"))
+        .await;
+    assert_eq!(
+        found["results"][0]["externalInputPayloadStoragePath"], "s3://bucket/in.json",
+        "{found}"
+    );
+    let found = s
+        .get_json(&format!("/tasks/search?query=workflowId%3D{id}"))
+        .await;
+    assert_eq!(
+        found["results"][0]["externalOutputPayloadStoragePath"], "s3://bucket/out.json",
+        "{found}"
+    );
 }
 
 #[tokio::test]
