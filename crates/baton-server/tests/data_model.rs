@@ -228,10 +228,25 @@ async fn empty_collections_of_a_node_come_back_as_conductor_returns_them() {
     let task = &wf["tasks"][0];
     assert_eq!(task["workflowTask"]["forkTasks"], json!([]), "{task}");
     assert_eq!(task["outputData"], json!({}), "{task}");
-    // Omitted while empty, as Conductor does.
+    // Omitted while empty, as Conductor does; an SDK's empty ExecutionMetadata (serialised
+    // with its `empty` flag) leaves it empty.
     for key in ["runtimeMetadata", "executionMetadata"] {
         assert!(task.get(key).is_none(), "{key}: {task}");
     }
+    let polled = s.poll_one("dm_plain_task").await;
+    let resp = s
+        .update(&json!({
+            "workflowInstanceId": id, "taskId": polled["taskId"], "status": "COMPLETED",
+            "executionMetadata": {"empty": true, "additionalContext": {},
+                                  "additionalContextMap": {}, "serverSendTime": null}
+        }))
+        .await;
+    expect_status(resp, StatusCode::OK).await;
+    let wf = s
+        .wait_for_status(&id, "COMPLETED", std::time::Duration::from_secs(15))
+        .await;
+    let task = &wf["tasks"][0];
+    assert!(task.get("executionMetadata").is_none(), "{task}");
 }
 
 #[tokio::test]
