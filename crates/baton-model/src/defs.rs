@@ -45,7 +45,11 @@ pub struct TaskDef {
     pub output_keys: Vec<String>,
     /// Keys of server-side metadata handed to the worker (newer Conductor); kept and
     /// returned, always emitted (`[]` by default) as Conductor does.
-    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::wire::skip_empty_vec",
+        deserialize_with = "crate::lenient::null_as_default"
+    )]
     pub runtime_metadata: Vec<String>,
     #[serde(default)]
     pub timeout_policy: TimeoutPolicy,
@@ -178,9 +182,9 @@ pub struct WorkflowTask {
     pub case_expression: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_expression: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_index_map")]
     pub decision_cases: IndexMap<String, Vec<WorkflowTask>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_vec")]
     pub default_case: Vec<WorkflowTask>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_fork_tasks_param: Option<String>,
@@ -188,9 +192,9 @@ pub struct WorkflowTask {
     pub dynamic_fork_tasks_input_param_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_fork_join_tasks_param: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_vec")]
     pub fork_tasks: Vec<Vec<WorkflowTask>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_vec")]
     pub join_on: Vec<String>,
     #[serde(default)]
     pub start_delay: i32,
@@ -204,13 +208,13 @@ pub struct WorkflowTask {
     pub task_definition: Option<TaskDef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limited: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_vec")]
     pub default_exclusive_join_task: Vec<String>,
     #[serde(default)]
     pub async_complete: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_condition: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_vec")]
     pub loop_over: Vec<WorkflowTask>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Value>,
@@ -221,9 +225,13 @@ pub struct WorkflowTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
     /// `{"onScheduled,onStart": [{"type", "payload"}]}`; kept and returned (`{}` by default).
-    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::wire::skip_empty_map",
+        deserialize_with = "crate::lenient::null_as_default"
+    )]
     pub on_state_change: JsonMap,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_false")]
     pub permissive: bool,
     /// An Orkes field Conductor's model carries; kept and returned, not acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,7 +240,7 @@ pub struct WorkflowTask {
     pub join_mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_config: Option<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_map")]
     pub metadata: JsonMap,
 }
 

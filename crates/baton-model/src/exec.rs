@@ -85,7 +85,7 @@ pub struct Workflow {
     /// Conductor's workflow rate limiting (Orkes); returned as Conductor does, never set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_false")]
     pub rate_limited: bool,
     /// Id of the task whose failure ended the workflow (Baton extension; Conductor keeps it
     /// internally for the failure workflow's `failureTaskId`).
