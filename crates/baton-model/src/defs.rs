@@ -5,9 +5,6 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
 fn default_true() -> bool {
     true
 }
@@ -46,6 +43,14 @@ pub struct TaskDef {
     pub input_keys: Vec<String>,
     #[serde(default)]
     pub output_keys: Vec<String>,
+    /// Keys of server-side metadata handed to the worker (newer Conductor); kept and
+    /// returned, always emitted (`[]` by default) as Conductor does.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::wire::skip_empty_vec",
+        deserialize_with = "crate::lenient::null_as_default"
+    )]
+    pub runtime_metadata: Vec<String>,
     #[serde(default)]
     pub timeout_policy: TimeoutPolicy,
     #[serde(default)]
@@ -177,9 +182,9 @@ pub struct WorkflowTask {
     pub case_expression: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_expression: Option<String>,
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_index_map")]
     pub decision_cases: IndexMap<String, Vec<WorkflowTask>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_vec")]
     pub default_case: Vec<WorkflowTask>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_fork_tasks_param: Option<String>,
@@ -187,9 +192,9 @@ pub struct WorkflowTask {
     pub dynamic_fork_tasks_input_param_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_fork_join_tasks_param: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_vec")]
     pub fork_tasks: Vec<Vec<WorkflowTask>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_vec")]
     pub join_on: Vec<String>,
     #[serde(default)]
     pub start_delay: i32,
@@ -203,13 +208,13 @@ pub struct WorkflowTask {
     pub task_definition: Option<TaskDef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limited: Option<bool>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_vec")]
     pub default_exclusive_join_task: Vec<String>,
     #[serde(default)]
     pub async_complete: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_condition: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_vec")]
     pub loop_over: Vec<WorkflowTask>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Value>,
@@ -219,15 +224,23 @@ pub struct WorkflowTask {
     pub evaluator_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_state_change: Option<Value>,
-    #[serde(default, skip_serializing_if = "is_false")]
+    /// `{"onScheduled,onStart": [{"type", "payload"}]}`; kept and returned (`{}` by default).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::wire::skip_empty_map",
+        deserialize_with = "crate::lenient::null_as_default"
+    )]
+    pub on_state_change: JsonMap,
+    #[serde(default, skip_serializing_if = "crate::wire::skip_false")]
     pub permissive: bool,
+    /// An Orkes field Conductor's model carries; kept and returned, not acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_config: Option<Value>,
-    #[serde(default, skip_serializing_if = "JsonMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::skip_empty_map")]
     pub metadata: JsonMap,
 }
 
@@ -322,6 +335,22 @@ pub struct WorkflowDef {
 }
 
 impl WorkflowDef {
+    /// Conductor's classifier of a definition, from its `metadata`: an explicit non-blank
+    /// `classifier` string; else `agent` when an agent SDK stamped it (`agent_sdk` or
+    /// `agentDef` present); else `workflow`.
+    pub fn classifier(&self) -> &str {
+        match self.metadata.get("classifier") {
+            Some(Value::String(c)) if !c.trim().is_empty() => c,
+            _ if ["agent_sdk", "agentDef"]
+                .iter()
+                .any(|k| self.metadata.get(*k).is_some_and(|v| !v.is_null())) =>
+            {
+                "agent"
+            }
+            _ => "workflow",
+        }
+    }
+
     /// Visits every node of the definition, depth first, in definition order.
     pub fn for_each_task<'a>(&'a self, f: &mut dyn FnMut(&'a WorkflowTask)) {
         fn walk<'a>(list: &'a [WorkflowTask], f: &mut dyn FnMut(&'a WorkflowTask)) {

@@ -7,10 +7,6 @@ use crate::JsonMap;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-fn default_true() -> bool {
-    true
-}
-
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -31,7 +27,8 @@ pub struct EventHandler {
     /// `javascript` (default, also `graaljs`) or `value-param`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluator_type: Option<String>,
-    #[serde(default = "default_true")]
+    /// Absent: inactive, as in Conductor (a handler fires only once switched on).
+    #[serde(default)]
     pub active: bool,
     #[serde(default)]
     pub actions: Vec<EventAction>,
@@ -178,6 +175,6 @@ mod tests {
         assert_eq!(serde_json::to_value(&h).unwrap(), wire);
         let minimal: EventHandler =
             serde_json::from_value(json!({"name": "n", "event": "e"})).unwrap();
-        assert!(minimal.active, "active defaults to true");
+        assert!(!minimal.active, "active defaults to false, as in Conductor");
     }
 }

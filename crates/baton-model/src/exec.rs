@@ -76,6 +76,17 @@ pub struct Workflow {
     pub history: Vec<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Where the start request said its input is stored (Conductor's external payload
+    /// storage); kept and returned. Baton has no external storage and reads `input` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_input_payload_storage_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_output_payload_storage_path: Option<String>,
+    /// Conductor's workflow rate limiting (Orkes); returned as Conductor does, never set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_key: Option<String>,
+    #[serde(default, skip_serializing_if = "crate::wire::skip_false")]
+    pub rate_limited: bool,
     /// Id of the task whose failure ended the workflow (Baton extension; Conductor keeps it
     /// internally for the failure workflow's `failureTaskId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,6 +175,32 @@ pub struct Task {
     pub queue_wait_time: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_task_id: Option<String>,
+    /// Copied from the task definition when the task is scheduled (Conductor's queue
+    /// isolation); kept and returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation_group_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_name_space: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_input_payload_storage_path: Option<String>,
+    /// As the worker reported it in its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_output_payload_storage_path: Option<String>,
+    /// Server-side metadata for the worker, by key (Conductor: omitted when empty).
+    #[serde(
+        default,
+        skip_serializing_if = "IndexMap::is_empty",
+        deserialize_with = "crate::lenient::null_as_default"
+    )]
+    pub runtime_metadata: IndexMap<String, String>,
+    /// Timing data newer SDKs send with a result (`clientReceiveTime`, …), as the worker
+    /// sent it; omitted while empty, as in Conductor.
+    #[serde(
+        default,
+        skip_serializing_if = "JsonMap::is_empty",
+        deserialize_with = "crate::lenient::null_as_default"
+    )]
+    pub execution_metadata: JsonMap,
 }
 
 fn default_true() -> bool {
@@ -222,6 +259,13 @@ pub struct TaskResult {
     pub sub_workflow_id: Option<String>,
     #[serde(default)]
     pub extend_lease: bool,
+    /// Newer SDKs' timing data; stored on the task when it carries any.
+    #[serde(
+        default,
+        skip_serializing_if = "JsonMap::is_empty",
+        deserialize_with = "crate::lenient::null_as_default"
+    )]
+    pub execution_metadata: JsonMap,
 }
 
 impl TaskResult {
@@ -238,6 +282,7 @@ impl TaskResult {
             external_output_payload_storage_path: None,
             sub_workflow_id: None,
             extend_lease: false,
+            execution_metadata: JsonMap::new(),
         }
     }
 }

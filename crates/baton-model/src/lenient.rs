@@ -4,6 +4,7 @@
 //! field.
 
 use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize as _;
 use std::fmt;
 
 struct LenientInt;
@@ -67,6 +68,15 @@ pub fn opt_i32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error>
 /// `i32` with default 0 for `""` and `null`.
 pub fn i32_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
     Ok(opt_i32(d)?.unwrap_or(0))
+}
+
+/// A collection where Jackson would take `null` as "none given": `null` is the empty value.
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 #[cfg(test)]

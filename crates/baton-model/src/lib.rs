@@ -15,6 +15,7 @@ pub mod lenient;
 pub mod limits;
 mod records;
 mod status;
+pub mod wire;
 
 pub use defs::*;
 pub use events::*;

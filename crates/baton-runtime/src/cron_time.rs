@@ -3,71 +3,48 @@
 
 use baton_store::Millis;
 use chrono::{DateTime, FixedOffset};
-use std::str::FromStr;
 
 /// Upper bound on next-run computations for one request.
 const MAX_NEXT_TIMES: usize = 1000;
 
-/// Parses a cron expression: 6 fields (second minute hour day-of-month month day-of-week, as
-/// in Spring and Orkes), 7 (with a year), or 5 (standard cron, minute first; second 0).
-/// Numeric days of the week follow cron and Spring: 0 or 7 is Sunday, 1 Monday; names
-/// (`MON-FRI`) work too. Errors name the field `cronExpression`.
-pub fn parse_cron(expr: &str) -> std::result::Result<cron::Schedule, String> {
-    let mut fields: Vec<String> = expr.split_whitespace().map(str::to_string).collect();
+/// A parsed cron expression.
+pub type CronSchedule = croner::Cron;
+
+/// Parses a cron expression as Conductor's scheduler (Spring's `CronExpression`) reads it:
+/// 6 fields, second minute hour day-of-month month day-of-week; also 7 (with a year) and 5
+/// (standard cron, minute first; second 0). Days of the week: 0 or 7 is Sunday, 1 Monday, or
+/// names (`MON-FRI`). Spring's extensions work: `L` (last day of the month, `5L` the last
+/// Friday), `W` (`15W`, the weekday nearest the 15th; `LW`, the last weekday), `#` (`MON#2`,
+/// the second Monday) and `?`. When both day fields are restricted a day must match both, as
+/// in Spring. Errors name the field `cronExpression` and use Spring's wording for the count.
+pub fn parse_cron(expr: &str) -> std::result::Result<CronSchedule, String> {
+    let mut fields: Vec<&str> = expr.split_whitespace().collect();
     if fields.len() == 5 {
-        fields.insert(0, "0".to_string());
+        fields.insert(0, "0");
     }
     if !(6..=7).contains(&fields.len()) {
         return Err(format!(
-            "cronExpression: '{expr}' must have 6 fields (second minute hour day-of-month month \
-             day-of-week) or 5 (minute first)"
+            "cronExpression: Cron expression must consist of 6 fields (found {} in \"{expr}\")",
+            expr.split_whitespace().count()
         ));
     }
-    fields[5] = translate_day_of_week(&fields[5]);
-    cron::Schedule::from_str(&fields.join(" "))
-        .map_err(|e| format!("cronExpression: '{expr}' is not a valid cron expression: {e}"))
-}
-
-/// Maps numeric days of the week from the cron/Spring numbering (0 and 7 Sunday, 1 Monday …)
-/// to the `cron` crate's (1 Sunday … 7 Saturday). Names and `*`/`?` are left alone.
-fn translate_day_of_week(field: &str) -> String {
-    fn day(part: &str) -> Option<u32> {
-        part.parse::<u32>()
-            .ok()
-            .filter(|n| *n <= 7)
-            .map(|n| n % 7 + 1)
+    // croner reads only ASCII; anything else is refused here, never handed on.
+    if !expr.is_ascii() {
+        return Err(format!(
+            "cronExpression: Invalid characters in cron expression \"{expr}\""
+        ));
     }
-    let items: Vec<String> = field
-        .split(',')
-        .map(|item| {
-            let (base, step) = match item.split_once('/') {
-                Some((b, s)) => (b, Some(s)),
-                None => (item, None),
-            };
-            let base = match base.split_once('-') {
-                Some((a, b)) => match (day(a), day(b)) {
-                    // `5-7` (Friday to Sunday) wraps round in the crate's numbering.
-                    (Some(x), Some(y)) if x > y && step.is_none() => {
-                        if y == 1 {
-                            format!("{x}-7,1")
-                        } else {
-                            format!("{x}-7,1-{y}")
-                        }
-                    }
-                    (Some(x), Some(y)) => format!("{x}-{y}"),
-                    (Some(x), None) => format!("{x}-{b}"),
-                    (None, Some(y)) => format!("{a}-{y}"),
-                    (None, None) => base.to_string(),
-                },
-                None => day(base).map_or_else(|| base.to_string(), |d| d.to_string()),
-            };
-            match step {
-                Some(s) => format!("{base}/{s}"),
-                None => base,
-            }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .year(if fields.len() == 7 {
+            croner::parser::Year::Required
+        } else {
+            croner::parser::Year::Disallowed
         })
-        .collect();
-    items.join(",")
+        .dom_and_dow(true)
+        .build()
+        .parse(&fields.join(" "))
+        .map_err(|e| format!("cronExpression: {e} in cron expression \"{expr}\""))
 }
 
 /// A schedule's time zone: an IANA zone (`Europe/Berlin`, whose offset follows its daylight
@@ -143,7 +120,7 @@ fn parse_fixed_offset(zone: &str) -> std::result::Result<FixedOffset, String> {
 /// Due times strictly after `after` (epoch ms), not before `start` and not after `end`, at
 /// most `limit` of them.
 pub fn next_run_times(
-    cron: &cron::Schedule,
+    cron: &CronSchedule,
     zone: ScheduleZone,
     after: Millis,
     start: Option<Millis>,
@@ -158,8 +135,11 @@ pub fn next_run_times(
 }
 
 /// Due times strictly after `after`, unbounded.
+///
+/// Across a daylight saving change: a time the clocks skip runs at the first instant after
+/// the gap; a time they repeat runs once, at its first occurrence (croner's rules).
 pub(crate) fn times_after(
-    cron: &cron::Schedule,
+    cron: &CronSchedule,
     zone: ScheduleZone,
     after: Millis,
 ) -> Box<dyn Iterator<Item = Millis> + '_> {
@@ -170,11 +150,11 @@ pub(crate) fn times_after(
     };
     let times: Box<dyn Iterator<Item = Millis> + '_> = match zone {
         ScheduleZone::Named(z) => Box::new(
-            cron.after(&from.with_timezone(&z))
+            cron.iter_after(from.with_timezone(&z))
                 .map(|t| t.timestamp_millis()),
         ),
         ScheduleZone::Fixed(z) => Box::new(
-            cron.after(&from.with_timezone(&z))
+            cron.iter_after(from.with_timezone(&z))
                 .map(|t| t.timestamp_millis()),
         ),
     };
@@ -249,9 +229,12 @@ mod tests {
             .map(|t| t / 86_400_000)
             .collect();
         assert_eq!(days, vec![9, 10]);
-        assert_eq!(translate_day_of_week("5-7"), "6-7,1");
-        assert_eq!(translate_day_of_week("*/2"), "*/2");
-        assert_eq!(translate_day_of_week("MON,3"), "MON,4");
+        let wrapping = parse_cron("0 0 * * 5-7").unwrap();
+        let days: Vec<i64> = next_run_times(&wrapping, utc(), monday, None, None, 3)
+            .iter()
+            .map(|t| t / 86_400_000)
+            .collect();
+        assert_eq!(days, vec![8, 9, 10], "Friday to Sunday");
     }
 
     #[test]
@@ -290,5 +273,151 @@ mod tests {
             next_run_times(&c, ny, jul, None, None, 1)[0],
             jul + 13 * 3_600_000
         );
+    }
+
+    /// Epoch ms of a UTC date and time.
+    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> Millis {
+        chrono::NaiveDate::from_ymd_opt(y, mo, d)
+            .and_then(|d| d.and_hms_opt(h, mi, 0))
+            .map(|t| t.and_utc().timestamp_millis())
+            .unwrap()
+    }
+
+    fn next(expr: &str, zone: &str, after: Millis, n: usize) -> Vec<Millis> {
+        let c = parse_cron(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        next_run_times(&c, parse_zone(zone).unwrap(), after, None, None, n)
+    }
+
+    #[test]
+    fn last_day_and_last_weekday_of_the_month() {
+        let jan10 = at(2025, 1, 10, 0, 0);
+        assert_eq!(
+            next("0 0 12 L * ?", "UTC", jan10, 3),
+            vec![
+                at(2025, 1, 31, 12, 0),
+                at(2025, 2, 28, 12, 0),
+                at(2025, 3, 31, 12, 0)
+            ]
+        );
+        // 5L: the last Friday of the month.
+        assert_eq!(
+            next("0 0 9 ? * 5L", "UTC", jan10, 3),
+            vec![
+                at(2025, 1, 31, 9, 0),
+                at(2025, 2, 28, 9, 0),
+                at(2025, 3, 28, 9, 0)
+            ]
+        );
+        // LW: the last weekday (31 May 2025 is a Saturday, 31 August a Sunday).
+        assert_eq!(
+            next("0 0 9 LW * ?", "UTC", at(2025, 5, 1, 0, 0), 3),
+            vec![
+                at(2025, 5, 30, 9, 0),
+                at(2025, 6, 30, 9, 0),
+                at(2025, 7, 31, 9, 0)
+            ]
+        );
+        assert_eq!(
+            next("0 0 9 LW * ?", "UTC", at(2025, 8, 1, 0, 0), 1),
+            vec![at(2025, 8, 29, 9, 0)]
+        );
+    }
+
+    #[test]
+    fn nearest_weekday_and_nth_weekday() {
+        // 15W: 15 February and 15 March 2025 are Saturdays (the Friday before runs), 15 June
+        // a Sunday (the Monday after).
+        assert_eq!(
+            next("0 0 9 15W * ?", "UTC", at(2025, 2, 1, 0, 0), 3),
+            vec![
+                at(2025, 2, 14, 9, 0),
+                at(2025, 3, 14, 9, 0),
+                at(2025, 4, 15, 9, 0)
+            ]
+        );
+        assert_eq!(
+            next("0 0 9 15W * ?", "UTC", at(2025, 6, 1, 0, 0), 1),
+            vec![at(2025, 6, 16, 9, 0)]
+        );
+        // MON#2: the second Monday; 1#2 is the same day.
+        let second_mondays = vec![
+            at(2025, 1, 13, 9, 0),
+            at(2025, 2, 10, 9, 0),
+            at(2025, 3, 10, 9, 0),
+        ];
+        let jan1 = at(2025, 1, 1, 0, 0);
+        assert_eq!(next("0 0 9 ? * MON#2", "UTC", jan1, 3), second_mondays);
+        assert_eq!(next("0 0 9 ? * 1#2", "UTC", jan1, 3), second_mondays);
+        // Both day fields restricted: a day must match both (Spring), here Friday the 13th.
+        assert_eq!(
+            next("0 0 0 13 * FRI", "UTC", jan1, 2),
+            vec![at(2025, 6, 13, 0, 0), at(2026, 2, 13, 0, 0)]
+        );
+    }
+
+    #[test]
+    fn the_new_forms_keep_their_zone_across_a_dst_change() {
+        // The last day of March 2025 in Berlin is after the change to summer time (UTC+2).
+        assert_eq!(
+            next("0 0 9 L * ?", "Europe/Berlin", at(2025, 2, 10, 0, 0), 2),
+            vec![at(2025, 2, 28, 8, 0), at(2025, 3, 31, 7, 0)]
+        );
+        // The second Sunday of March 2025 is the day New York moves to EDT (UTC-4).
+        assert_eq!(
+            next(
+                "0 0 9 ? * SUN#2",
+                "America/New_York",
+                at(2025, 2, 1, 0, 0),
+                2
+            ),
+            vec![at(2025, 2, 9, 14, 0), at(2025, 3, 9, 13, 0)]
+        );
+    }
+
+    #[test]
+    fn times_the_clocks_skip_or_repeat() {
+        // Berlin skips 02:00-03:00 on 30 March 2025: the 02:30 run happens at 03:00 CEST.
+        assert_eq!(
+            next("0 30 2 * * *", "Europe/Berlin", at(2025, 3, 29, 12, 0), 2),
+            vec![at(2025, 3, 30, 1, 0), at(2025, 3, 31, 0, 30)]
+        );
+        // Berlin repeats 02:00-03:00 on 26 October 2025: the 02:30 run happens once.
+        assert_eq!(
+            next("0 30 2 * * *", "Europe/Berlin", at(2025, 10, 25, 12, 0), 2),
+            vec![at(2025, 10, 26, 0, 30), at(2025, 10, 27, 1, 30)]
+        );
+    }
+
+    #[test]
+    fn a_date_that_never_comes_has_no_runs() {
+        let started = std::time::Instant::now();
+        assert!(next("0 0 0 30 2 ?", "UTC", 0, 1).is_empty());
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn invalid_expressions_are_named() {
+        let err = parse_cron("0 0 12 L * ? 2025 x").unwrap_err();
+        assert_eq!(
+            err,
+            "cronExpression: Cron expression must consist of 6 fields (found 8 in \"0 0 12 L * ? \
+             2025 x\")"
+        );
+        for bad in [
+            "0 0 9 32W * ?",
+            "0 0 9 ? * MON#6",
+            "0 0 9 ? * 8L",
+            "0 0 9 L# * ?",
+            "0 0 9 L-3 * ?",
+            "0 0 25 * * *",
+            "0 0 9 ? * FUNDAY",
+            "0 0 9 ? * MON#2\u{e9}",
+        ] {
+            let err = parse_cron(bad).unwrap_err();
+            assert!(
+                err.starts_with("cronExpression: ") && err.contains(bad),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -60,7 +60,7 @@ const ERROR_BACKOFF_MS: Millis = 5_000;
 
 /// A schedule's parsed cron and zone.
 struct Parsed {
-    cron: cron::Schedule,
+    cron: crate::cron_time::CronSchedule,
     zone: ScheduleZone,
 }
 

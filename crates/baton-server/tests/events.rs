@@ -66,11 +66,17 @@ async fn handler_crud_and_errors() {
     let resp = s.put_json("/event", &other).await;
     expect_error(resp, StatusCode::NOT_FOUND, &["h_missing"]).await;
 
-    // Listing, by event, active by default.
+    // Listing: without `active` a handler is inactive, as in Conductor, so the active-only
+    // view by event leaves it out until it is switched on.
     let all = as_array(s.get_json("/event").await);
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0]["name"], "h_crud");
-    assert_eq!(all[0]["active"], true, "active defaults to true");
+    assert_eq!(all[0]["active"], false, "active defaults to false: {all:?}");
+    assert!(as_array(s.get_json("/event/conductor:wf:ev").await).is_empty());
+    let mut active = handler.clone();
+    active["active"] = json!(true);
+    let resp = s.put_json("/event", &active).await;
+    expect_status(resp, StatusCode::OK).await;
     assert_eq!(all[0]["condition"], "$.x > 1");
     assert_eq!(all[0]["actions"][0]["start_workflow"]["name"], "target");
     let on_event = as_array(s.get_json("/event/conductor:wf:ev").await);
@@ -150,7 +156,7 @@ async fn event_starts_a_workflow_with_input_from_the_payload() {
     create_handler(
         &s,
         json!({
-            "name": "h_start", "event": "conductor:ev_source:ev",
+            "name": "h_start", "active": true, "event": "conductor:ev_source:ev",
             "condition": "$.orderId.length > 0",
             "actions": [{"action": "start_workflow", "start_workflow": {
                 "name": "ev_target", "version": 1,
@@ -214,7 +220,7 @@ async fn event_completes_a_wait_task_of_another_workflow() {
     create_handler(
         &s,
         json!({
-            "name": "h_complete", "event": "conductor:ev_notify:notify",
+            "name": "h_complete", "active": true, "event": "conductor:ev_notify:notify",
             "actions": [{"action": "complete_task", "complete_task": {
                 "workflowId": "${target}", "taskRefName": "hold",
                 "output": {"result": "${result}"}
@@ -258,7 +264,7 @@ async fn false_conditions_and_inactive_handlers_do_nothing() {
     create_handler(
         &s,
         json!({
-            "name": "a_false", "event": event, "condition": "$.go === true",
+            "name": "a_false", "active": true, "event": event, "condition": "$.go === true",
             "actions": [{"action": "fail_task", "fail_task": {
                 "workflowId": "${target}", "taskRefName": "hold",
                 "reasonForIncompletion": "should not happen"}}]
@@ -275,11 +281,21 @@ async fn false_conditions_and_inactive_handlers_do_nothing() {
         }),
     )
     .await;
+    // Would terminate it too, but says nothing of `active`: inactive, as in Conductor.
+    create_handler(
+        &s,
+        json!({
+            "name": "b_unset", "event": event,
+            "actions": [{"action": "terminate_workflow", "terminate_workflow": {
+                "workflowId": "${target}", "terminationReason": "should not happen either"}}]
+        }),
+    )
+    .await;
     // A condition that throws is skipped too.
     create_handler(
         &s,
         json!({
-            "name": "c_throws", "event": event, "condition": "$.nope.deeper === 1",
+            "name": "c_throws", "active": true, "event": event, "condition": "$.nope.deeper === 1",
             "actions": [{"action": "complete_task", "complete_task": {
                 "workflowId": "${target}", "taskRefName": "hold"}}]
         }),
@@ -289,7 +305,7 @@ async fn false_conditions_and_inactive_handlers_do_nothing() {
     create_handler(
         &s,
         json!({
-            "name": "d_marker", "event": event, "condition": "$.go === false",
+            "name": "d_marker", "active": true, "event": event, "condition": "$.go === false",
             "actions": [{"action": "update_workflow_variables", "update_workflow_variables": {
                 "workflowId": "${target}", "variables": {"seen": ["${go}"]}, "appendArray": true}}]
         }),
@@ -333,7 +349,7 @@ async fn terminate_action_reads_expanded_inline_json() {
     create_handler(
         &s,
         json!({
-            "name": "h_kill", "event": "conductor:ev_kill:kill",
+            "name": "h_kill", "active": true, "event": "conductor:ev_kill:kill",
             "actions": [{"action": "terminate_workflow", "expandInlineJSON": true,
                 "terminate_workflow": {"workflowId": "${data.victim}",
                                        "terminationReason": "stopped by ${data.who}"}}]

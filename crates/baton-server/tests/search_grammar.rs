@@ -167,3 +167,97 @@ async fn bad_queries_are_a_400_naming_the_problem_and_change_nothing() {
     let resp = s.get("/workflow/search?size=5001").await;
     expect_error(resp, StatusCode::BAD_REQUEST, &["size", "5000"]).await;
 }
+
+/// A parent with one sub-workflow (a WAIT keeps both running), and the child's id.
+async fn parent_and_child(s: &TestServer) -> (String, String) {
+    s.register_workflow(json!({
+        "name": "scope_child", "version": 1,
+        "tasks": [{"name": "hold", "taskReferenceName": "hold", "type": "WAIT"}]
+    }))
+    .await;
+    s.register_workflow(json!({
+        "name": "scope_parent", "version": 1,
+        "tasks": [{"name": "child", "taskReferenceName": "child", "type": "SUB_WORKFLOW",
+                   "subWorkflowParam": {"name": "scope_child", "version": 1}}]
+    }))
+    .await;
+    let parent = s.start("scope_parent", json!({})).await;
+    let wf = s
+        .wait_for(
+            &parent,
+            "the child recorded",
+            std::time::Duration::from_secs(15),
+            |w| {
+                w["tasks"][0]["subWorkflowId"]
+                    .as_str()
+                    .is_some_and(|c| !c.is_empty())
+            },
+        )
+        .await;
+    let child = wf["tasks"][0]["subWorkflowId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (parent, child)
+}
+
+#[tokio::test]
+async fn top_level_only_leaves_sub_workflows_out() {
+    let s = TestServer::spawn().await;
+    let (parent, child) = parent_and_child(&s).await;
+    let q = enc("workflowType IN (scope_parent,scope_child)");
+    let all = s.get_json(&format!("/workflow/search?query={q}")).await;
+    assert_eq!(all["totalHits"], 2, "{all}");
+
+    for path in [
+        format!("/workflow/search?query={q}&topLevelOnly=true"),
+        format!("/workflow/search-v2?query={q}&topLevelOnly=TRUE"),
+        format!(
+            "/workflow/search?query={}",
+            enc("workflowType IN (scope_parent,scope_child) AND parentWorkflowId = ''")
+        ),
+    ] {
+        let found = s.get_json(&path).await;
+        assert_eq!(found["totalHits"], 1, "{path}: {found}");
+        assert_eq!(ids(&found, "workflowId"), vec![parent.clone()], "{path}");
+    }
+    let found = s
+        .get_json(&format!("/workflow/search?query={q}&topLevelOnly=false"))
+        .await;
+    assert_eq!(found["totalHits"], 2, "{found}");
+    let found = s
+        .get_json(&format!(
+            "/workflow/search?query={}",
+            enc(&format!("parentWorkflowId = '{parent}'"))
+        ))
+        .await;
+    assert_eq!(ids(&found, "workflowId"), vec![child], "{found}");
+
+    let resp = s.get("/workflow/search?topLevelOnly=yes").await;
+    expect_error(resp, StatusCode::BAD_REQUEST, &["topLevelOnly", "yes"]).await;
+}
+
+#[tokio::test]
+async fn classifier_is_a_400_that_names_it() {
+    let s = TestServer::spawn().await;
+    for path in [
+        "/workflow/search?classifier=agent".to_string(),
+        "/workflow/search-v2?classifier=workflow&topLevelOnly=true".to_string(),
+        format!("/workflow/search?query={}", enc("classifier = 'agent'")),
+        format!(
+            "/workflow/search?query={}",
+            enc("status = RUNNING AND classifier IN (agent,workflow)")
+        ),
+    ] {
+        let resp = s.get(&path).await;
+        expect_error(
+            resp,
+            StatusCode::BAD_REQUEST,
+            &["classifier", "workflowType"],
+        )
+        .await;
+    }
+    // An empty classifier is no filter, as Conductor's UI sends it.
+    let found = s.get_json("/workflow/search?classifier=").await;
+    assert_eq!(found["totalHits"], 0, "{found}");
+}

@@ -9,9 +9,11 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Serialises a value for a `json` column.
+/// Serialises a value for a `json` column, in the model's compact stored form (defaults that
+/// Conductor spells out over the API are left out; see `baton_model::wire`).
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Database(format!("encoding: {e}")))
+    baton_model::wire::compact(|| serde_json::to_string(value))
+        .map_err(|e| StoreError::Database(format!("encoding: {e}")))
 }
 
 /// Decodes a `json` column; `what` names the row for the error.

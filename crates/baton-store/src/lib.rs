@@ -203,6 +203,8 @@ pub struct WorkflowQuery {
     pub update_time_from: Option<Millis>,
     pub update_time_to: Option<Millis>,
     pub parent_workflow_ids: Vec<String>,
+    /// Only executions without a parent (no sub-workflows): Conductor's `topLevelOnly`.
+    pub top_level_only: bool,
     /// Case-insensitive substring of the execution's search document (ids, correlation id,
     /// type, status, input, output, reason).
     pub free_text: Option<String>,

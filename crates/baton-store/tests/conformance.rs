@@ -1886,6 +1886,15 @@ pub mod suite {
             .await,
             (1, vec!["wf-c".to_string()])
         );
+        // Conductor's topLevelOnly: the parent only, never its sub-workflow.
+        assert_eq!(
+            search(by(WorkflowQuery {
+                top_level_only: true,
+                ..Default::default()
+            }))
+            .await,
+            (1, vec!["wf-p".to_string()])
+        );
         assert_eq!(
             search(by(WorkflowQuery {
                 end_time_from: Some(NOW + 50),

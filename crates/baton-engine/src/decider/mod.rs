@@ -77,6 +77,8 @@ pub struct NewExecution {
     pub created_by: Option<String>,
     pub idempotency_key: Option<String>,
     pub event: Option<String>,
+    /// Kept on the execution as given (Baton has no external payload storage).
+    pub external_input_payload_storage_path: Option<String>,
     pub now: i64,
     /// Registered task definitions (see [`ExecState::registry`]).
     pub registry: Option<Arc<std::collections::HashMap<String, baton_model::TaskDef>>>,
@@ -102,6 +104,7 @@ impl NewExecution {
             created_by: None,
             idempotency_key: None,
             event: None,
+            external_input_payload_storage_path: None,
             now,
             registry: None,
             active_domains: None,
@@ -140,6 +143,7 @@ pub fn new_execution(p: NewExecution) -> ExecState {
         workflow_version: def.version,
         idempotency_key: p.idempotency_key,
         event: p.event,
+        external_input_payload_storage_path: p.external_input_payload_storage_path,
         ..Workflow::default()
     };
     let index = Arc::new(crate::state::DefIndex::build(&def));

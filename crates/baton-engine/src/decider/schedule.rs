@@ -246,6 +246,8 @@ pub(super) fn base_task(
         workflow_priority: st.workflow.priority,
         iteration,
         loop_over_task: iteration > 0,
+        isolation_group_id: def.as_ref().and_then(|d| d.isolation_group_id.clone()),
+        execution_name_space: def.as_ref().and_then(|d| d.execution_name_space.clone()),
         ..Task::default()
     }
 }

@@ -64,6 +64,12 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
         if r.sub_workflow_id.is_some() {
             t.sub_workflow_id = r.sub_workflow_id.clone();
         }
+        if r.external_output_payload_storage_path.is_some() {
+            t.external_output_payload_storage_path = r.external_output_payload_storage_path.clone();
+        }
+        if execution_metadata_has_data(&r.execution_metadata) {
+            t.execution_metadata = r.execution_metadata.clone();
+        }
         t.update_time = now;
     }
     st.mark_dirty(i);
@@ -84,6 +90,31 @@ pub fn apply_result(st: &mut ExecState, r: &TaskResult) -> UpdateOutcome {
         other => st.set_status(i, TaskStatus::from(other)),
     }
     UpdateOutcome::Applied
+}
+
+/// Conductor's `ExecutionMetadata.hasData`: a timing field or some additional context. An
+/// SDK serialising an empty one still sends `{"empty": true, "additionalContext": {}, …}`,
+/// which must not replace what the task has.
+fn execution_metadata_has_data(m: &JsonMap) -> bool {
+    const TIMINGS: [&str; 7] = [
+        "serverSendTime",
+        "clientReceiveTime",
+        "executionStartTime",
+        "executionEndTime",
+        "clientSendTime",
+        "pollNetworkLatency",
+        "updateNetworkLatency",
+    ];
+    let context = |k: &str| {
+        m.get(k)
+            .and_then(|v| v.as_object())
+            .is_some_and(|o| !o.is_empty())
+    };
+    TIMINGS
+        .iter()
+        .any(|k| m.get(*k).is_some_and(|v| !v.is_null()))
+        || context("additionalContext")
+        || context("additionalContextMap")
 }
 
 /// The size of a JSON object as compact JSON text, counted without building the text.

@@ -156,6 +156,7 @@ impl Runtime {
                 created_by: req.created_by,
                 idempotency_key: req.idempotency_key,
                 event: None,
+                external_input_payload_storage_path: req.external_input_payload_storage_path,
                 now,
                 registry,
                 active_domains,

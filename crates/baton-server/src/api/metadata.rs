@@ -72,8 +72,26 @@ pub async fn get_workflow_def(
     Ok(Json(s.runtime.get_workflow_def(&name, version).await?))
 }
 
-pub async fn list_workflow_defs(State(s): State<AppState>) -> ApiResult<Json<Vec<WorkflowDef>>> {
-    Ok(Json(s.runtime.list_workflow_defs().await?))
+/// Every version of every definition; `classifier=a,b` keeps those whose classifier (see
+/// [`WorkflowDef::classifier`]) is one of them.
+pub async fn list_workflow_defs(
+    State(s): State<AppState>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult<Json<Vec<WorkflowDef>>> {
+    let mut defs = s.runtime.list_workflow_defs().await?;
+    let wanted: Vec<String> = q
+        .get("classifier")
+        .map(|c| {
+            c.split(',')
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !wanted.is_empty() {
+        defs.retain(|d| wanted.iter().any(|w| w == d.classifier()));
+    }
+    Ok(Json(defs))
 }
 
 fn latest(defs: Vec<WorkflowDef>) -> Vec<WorkflowDef> {

@@ -7,7 +7,7 @@
 //! Then the fields: [`workflow_query`] and [`task_query`] map conditions onto the store's
 //! filters, rejecting unknown fields and operators with the list of what is supported.
 
-use super::params::{opt, text, QueryMap};
+use super::params::{flag, opt, text, QueryMap};
 use crate::error::ApiError;
 use baton_model::{TaskStatus, WorkflowStatus};
 use baton_store::{Millis, TaskQuery, WorkflowQuery};
@@ -270,8 +270,20 @@ fn free_text(q: &QueryMap) -> Option<String> {
 }
 
 const WORKFLOW_FIELDS: &str = "status, workflowType, correlationId, workflowId, \
-    parentWorkflowId with = or IN (a * is a wildcard in workflowType and correlationId); \
-    startTime, endTime, updateTime with >, < or =";
+    parentWorkflowId with = or IN (a * is a wildcard in workflowType and correlationId; \
+    parentWorkflowId = '' is a top-level execution); startTime, endTime, updateTime with >, < \
+    or =";
+
+/// Conductor derives a classifier (`workflow`, `agent`, …) from each definition's
+/// `metadata` and indexes it per execution; Baton keeps no such column, so a filter on it
+/// is refused rather than ignored (ignoring it would answer every execution).
+fn classifier_refused() -> ApiError {
+    ApiError::bad_request(
+        "classifier: Baton does not index Conductor's workflow classifier (the agent/workflow \
+         tag derived from a definition's metadata); filter by workflowType instead"
+            .to_string(),
+    )
+}
 
 /// Parses `start, size, sort, freeText, query` of a workflow search into a store query.
 pub(crate) fn workflow_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
@@ -281,14 +293,24 @@ pub(crate) fn workflow_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
         limit,
         sort,
         free_text: free_text(q),
+        // Conductor's `topLevelOnly=true`: no sub-workflows.
+        top_level_only: flag(q, "topLevelOnly", false)?,
         ..WorkflowQuery::default()
     };
+    if text(q, "classifier").is_some_and(|c| !c.trim().is_empty()) {
+        return Err(classifier_refused());
+    }
     let Some(query) = text(q, "query") else {
         return Ok(out);
     };
     for c in parse(&query)? {
         let eq_or_in = matches!(c.op, Op::Eq | Op::In);
         match c.field.as_str() {
+            // Conductor's index holds '' as the parent of a top-level execution.
+            "parentWorkflowId" if c.op == Op::Eq && c.values.iter().all(|v| v.is_empty()) => {
+                out.top_level_only = true;
+            }
+            "classifier" => return Err(classifier_refused()),
             "status" if eq_or_in => {
                 for v in &c.values {
                     let s = WorkflowStatus::parse(&v.to_ascii_uppercase())

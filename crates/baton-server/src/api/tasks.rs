@@ -318,6 +318,14 @@ fn task_summary(t: &baton_model::Task) -> serde_json::Value {
         ("correlationId", t.correlation_id.clone()),
         ("reasonForIncompletion", t.reason_for_incompletion.clone()),
         ("domain", t.domain.clone()),
+        (
+            "externalInputPayloadStoragePath",
+            t.external_input_payload_storage_path.clone(),
+        ),
+        (
+            "externalOutputPayloadStoragePath",
+            t.external_output_payload_storage_path.clone(),
+        ),
     ] {
         if let Some(val) = val {
             v[k] = serde_json::json!(val);

@@ -263,6 +263,15 @@ pub(crate) fn summary(w: &Workflow) -> Value {
         ("reasonForIncompletion", w.reason_for_incompletion.clone()),
         ("createdBy", w.created_by.clone()),
         ("idempotencyKey", w.idempotency_key.clone()),
+        ("event", w.event.clone()),
+        (
+            "externalInputPayloadStoragePath",
+            w.external_input_payload_storage_path.clone(),
+        ),
+        (
+            "externalOutputPayloadStoragePath",
+            w.external_output_payload_storage_path.clone(),
+        ),
     ];
     for (k, val) in fields {
         if let Some(val) = val {

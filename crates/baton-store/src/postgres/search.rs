@@ -165,6 +165,9 @@ pub(in crate::postgres) async fn search_workflows(
     f.matching("status", &statuses);
     f.matching("correlation_id", &q.correlation_ids);
     f.matching("parent_workflow_id", &q.parent_workflow_ids);
+    if q.top_level_only {
+        f.sql.push_str(" AND parent_workflow_id IS NULL");
+    }
     if let Some(v) = q.version {
         f.and("def_version = {}", v);
     }

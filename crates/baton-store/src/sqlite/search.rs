@@ -218,6 +218,9 @@ pub(crate) fn search_workflows(
     f.any(status, &statuses);
     f.any("correlation_id", &q.correlation_ids);
     f.any("parent_workflow_id", &q.parent_workflow_ids);
+    if q.top_level_only {
+        f.sql.push_str(" AND parent_workflow_id IS NULL");
+    }
     if !q.idempotency_key_prefixes.is_empty() {
         let mut ors = Vec::new();
         for p in &q.idempotency_key_prefixes {
