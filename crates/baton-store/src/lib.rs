@@ -231,6 +231,7 @@ impl WorkflowQuery {
             && self.update_time_from.is_none()
             && self.update_time_to.is_none()
             && self.parent_workflow_ids.is_empty()
+            && !self.top_level_only
             && self.free_text.as_deref().is_none_or(str::is_empty)
             && self.idempotency_key_prefixes.is_empty()
             && !self.workflow_types.iter().any(|t| t.contains('*'))
