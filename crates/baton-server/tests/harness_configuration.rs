@@ -15,29 +15,6 @@ fn worker(name: &str, reference: &str) -> Value {
     json!({"name": name, "taskReferenceName": reference, "type": "SIMPLE"})
 }
 
-/// `(taskType, status)` of every task, in order.
-fn shape(w: &Value) -> Vec<(String, String)> {
-    w["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .map(|t| {
-            (
-                t["taskType"].as_str().unwrap_or_default().to_string(),
-                t["status"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn expect_shape(w: &Value, expected: &[(&str, &str)]) {
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    assert_eq!(shape(w), expected, "{w:#}");
-}
-
 async fn manual() -> TestServer {
     TestServer::with_manual_clock(baton_runtime::RuntimeConfig::default()).await
 }

@@ -52,29 +52,6 @@ fn nested_decisions() -> Value {
     })
 }
 
-/// `(taskType, status)` of every task, in order.
-fn shape(w: &Value) -> Vec<(String, String)> {
-    w["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .map(|t| {
-            (
-                t["taskType"].as_str().unwrap_or_default().to_string(),
-                t["status"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn expect_shape(w: &Value, expected: &[(&str, &str)]) {
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    assert_eq!(shape(w), expected, "{w:#}");
-}
-
 /// Polls the task of `task_type` (which must belong to `id`) and completes it with the
 /// spec's output, `{"taskReferenceName": <its reference>}`.
 async fn complete_next(s: &TestServer, id: &str, task_type: &str) {

@@ -26,28 +26,6 @@ fn fan_in_out() -> Value {
     ]})
 }
 
-fn shape(w: &Value) -> Vec<(String, String)> {
-    w["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .map(|t| {
-            (
-                t["taskType"].as_str().unwrap_or_default().to_string(),
-                t["status"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn expect_shape(w: &Value, expected: &[(&str, &str)]) {
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    assert_eq!(shape(w), expected, "{w:#}");
-}
-
 async fn work(s: &TestServer, id: &str, task_type: &str) {
     let t = s.poll_one(task_type).await;
     assert_eq!(t["workflowInstanceId"], id, "{t:#}");

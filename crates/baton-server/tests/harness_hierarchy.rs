@@ -65,29 +65,6 @@ async fn register_forks(s: &TestServer) {
     }
 }
 
-/// `(taskType, status)` of every task, in order.
-fn shape(w: &Value) -> Vec<(String, String)> {
-    w["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .map(|t| {
-            (
-                t["taskType"].as_str().unwrap_or_default().to_string(),
-                t["status"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn expect_shape(w: &Value, expected: &[(&str, &str)]) {
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    assert_eq!(shape(w), expected, "{w:#}");
-}
-
 /// The SUB_WORKFLOW task `reference` of `w` (its latest attempt).
 fn sub_task<'a>(w: &'a Value, reference: &str) -> &'a Value {
     tasks_by_ref(w, reference)

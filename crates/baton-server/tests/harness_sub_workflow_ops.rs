@@ -11,29 +11,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// `(taskType, status)` of every task, in order.
-fn shape(w: &Value) -> Vec<(String, String)> {
-    w["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .map(|t| {
-            (
-                t["taskType"].as_str().unwrap_or_default().to_string(),
-                t["status"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn expect_shape(w: &Value, expected: &[(&str, &str)]) {
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    assert_eq!(shape(w), expected, "{w:#}");
-}
-
 /// parent: [so_t1, SUB_WORKFLOW (child: [so_in_child]), so_t3]; `timeout`: the parent's
 /// TIME_OUT_WF timeout in seconds, if any.
 async fn register(s: &TestServer, timeout: Option<i64>) {

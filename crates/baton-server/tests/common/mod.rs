@@ -483,3 +483,27 @@ pub fn tasks_by_ref<'a>(wf: &'a Value, reference: &str) -> Vec<&'a Value> {
         })
         .unwrap_or_default()
 }
+
+/// `(taskType, status)` of every task of a workflow, in order.
+pub fn shape(w: &Value) -> Vec<(String, String)> {
+    w["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["taskType"].as_str().unwrap_or_default().to_string(),
+                t["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts the `(taskType, status)` of every task of a workflow, in order.
+pub fn expect_shape(w: &Value, expected: &[(&str, &str)]) {
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(shape(w), expected, "{w:#}");
+}
