@@ -70,6 +70,10 @@ pub struct WorkflowState {
     pub def: Arc<WorkflowDef>,
     pub tasks: Vec<Task>,
     pub version: i64,
+    /// `Some(count)` while a wake from another workflow (a child that ended) is pending: the
+    /// number of wakes so far. A decision that read this, and then took in what woke it,
+    /// clears the wake with [`Commit::unwake`] naming this count.
+    pub woken: Option<i64>,
 }
 
 /// Everything one decision changes for one workflow.
@@ -103,6 +107,9 @@ pub struct WorkflowWrite {
 pub struct Commit {
     pub workflows: Vec<WorkflowWrite>,
     /// Other workflows to decide soon (a parent whose child finished), by id and due time.
+    /// A wake is kept apart from the workflow's own wake-up, which its commits set: a
+    /// decision that read the workflow before the wake cannot overwrite it. It stays pending
+    /// (due to the sweeper) until [`Commit::unwake`] clears it.
     pub wake: Vec<(String, Millis)>,
     pub logs: Vec<TaskExecLog>,
     /// Follow-up work this commit leaves behind, stored with it (see [`FollowUp`]).
@@ -114,6 +121,9 @@ pub struct Commit {
     /// unchanged: no version bump, no row rewrite. Conflict (and nothing applied) if such a
     /// workflow is no longer at the version named (its newer commit set its own wake-up).
     pub reschedule: Vec<Reschedule>,
+    /// Pending wakes to clear, by workflow id and the wake count read
+    /// ([`WorkflowState::woken`]): each is cleared only if no wake arrived since.
+    pub unwake: Vec<(String, i64)>,
 }
 
 /// See [`Commit::reschedule`].

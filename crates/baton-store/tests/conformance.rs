@@ -548,6 +548,7 @@ pub mod suite {
             follow_ups: vec![follow_up("f-conflict", "wf-1")],
             follow_ups_done: vec![],
             reschedule: vec![],
+            unwake: vec![("wf-other".into(), 0)],
         };
         let err = store.commit(commit).await.unwrap_err();
         assert!(
@@ -1127,6 +1128,82 @@ pub mod suite {
         assert_eq!(version_of(&store, "parent").await, 1);
         assert_eq!(version_of(&store, "timer").await, 1);
         assert!(store.load_workflow("missing").await.unwrap().is_none());
+    }
+
+    /// A wake is not lost to a decision that read the workflow before it: the workflow's own
+    /// commits and reschedules do not touch it, and clearing it needs the wake count read.
+    pub async fn pending_wake_outlives_a_stale_decision(store: Arc<dyn Store>) {
+        let d = Arc::new(def("flow", 1));
+        let mut parent = insert(workflow("parent", "flow"), &d, vec![]);
+        parent.next_wake_at = Some(NOW + 10_000);
+        store.commit(one(parent)).await.unwrap();
+        // A decision reads the parent: no wake pending.
+        let read = store.load_workflow("parent").await.unwrap().unwrap();
+        assert_eq!(read.woken, None);
+
+        // A child ends and wakes the parent while the decision runs.
+        let wake = |at| Commit {
+            wake: vec![("parent".into(), at)],
+            ..Default::default()
+        };
+        store.commit(wake(NOW)).await.unwrap();
+        let seen_first = store.load_workflow("parent").await.unwrap().unwrap().woken;
+        assert!(seen_first.is_some());
+
+        // The decision, which did not see the child end, stores its own later wake-up, both as
+        // a reschedule and as a full update: the wake stays due.
+        let commit = Commit {
+            reschedule: vec![baton_store::Reschedule {
+                workflow_id: "parent".into(),
+                version: read.version,
+                next_wake_at: Some(NOW + 10_000),
+            }],
+            ..Default::default()
+        };
+        store.commit(commit).await.unwrap();
+        let mut write = update(workflow("parent", "flow"), &d, read.version);
+        write.next_wake_at = Some(NOW + 10_000);
+        store.commit(one(write)).await.unwrap();
+        assert_eq!(store.due_workflows(NOW, 10).await.unwrap(), ["parent"]);
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW));
+        assert_eq!(
+            store.claim_due_workflows(NOW, 10, 1_000).await.unwrap(),
+            ["parent"]
+        );
+
+        // A second child ends after the next decision read the first wake: clearing with the
+        // count that decision read leaves the second wake pending.
+        store.commit(wake(NOW + 5)).await.unwrap();
+        let commit = Commit {
+            unwake: vec![("parent".into(), seen_first.unwrap_or_default())],
+            ..Default::default()
+        };
+        store.commit(commit).await.unwrap();
+        let second = store.load_workflow("parent").await.unwrap().unwrap().woken;
+        assert!(second.is_some() && second != seen_first, "{second:?}");
+        assert_eq!(
+            store.due_workflows(NOW + 1_000, 10).await.unwrap(),
+            ["parent"]
+        );
+
+        // Clearing with the current count clears it; the workflow's own wake-up is left.
+        let commit = Commit {
+            unwake: vec![("parent".into(), second.unwrap_or_default())],
+            ..Default::default()
+        };
+        store.commit(commit).await.unwrap();
+        assert_eq!(
+            store.load_workflow("parent").await.unwrap().unwrap().woken,
+            None
+        );
+        assert!(store
+            .due_workflows(NOW + 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 10_000));
+        // Neither waking nor clearing changed the version.
+        assert_eq!(version_of(&store, "parent").await, read.version + 1);
     }
 
     // ----- logs and history -----
@@ -2243,6 +2320,7 @@ mod sqlite {
         concurrent_pollers_claim_each_task_once,
         due_workflows_and_next_wake,
         wake_other_workflow,
+        pending_wake_outlives_a_stale_decision,
         history_order_and_remove,
         task_logs,
         search_filters_and_pages,
@@ -2340,6 +2418,7 @@ mod postgres {
         concurrent_pollers_claim_each_task_once,
         due_workflows_and_next_wake,
         wake_other_workflow,
+        pending_wake_outlives_a_stale_decision,
         history_order_and_remove,
         task_logs,
         search_filters_and_pages,

@@ -12,7 +12,12 @@ impl Runtime {
     /// costs one small update per safety-net wake instead of a full commit.
     pub async fn decide(&self, workflow_id: &str) -> Result<()> {
         let mut finished: Vec<(String, Workflow)> = Vec::new();
+        // A pending wake (a child ended) is read before the children, and cleared after the
+        // decision only if no other wake arrived meanwhile: a child that ends while this runs
+        // leaves its wake pending, and the parent is decided again.
+        let mut woken: Option<i64> = None;
         if let Some(state) = self.store.load_workflow(workflow_id).await? {
+            woken = state.woken;
             for t in state
                 .tasks
                 .iter()
@@ -73,9 +78,14 @@ impl Runtime {
                 }
             })
             .await?;
-        if let Some(r) = unchanged {
+        let unwake: Vec<(String, i64)> = woken
+            .map(|seen| (workflow_id.to_string(), seen))
+            .into_iter()
+            .collect();
+        if unchanged.is_some() || !unwake.is_empty() {
             let commit = Commit {
-                reschedule: vec![r],
+                reschedule: unchanged.into_iter().collect(),
+                unwake,
                 ..Commit::default()
             };
             match self.store.commit(commit).await {

@@ -76,6 +76,8 @@ pub(super) struct PreparedCommit {
     pub reschedule: Vec<(String, i64, Option<Millis>)>,
     /// Other workflows to wake no later than the time given.
     pub wake: Vec<(String, Millis)>,
+    /// (workflow id, wake count read) of pending wakes to clear.
+    pub unwake: Vec<(String, i64)>,
     /// (id, workflow id, payload, created at).
     pub follow_ups: Vec<(String, String, String, Millis)>,
     pub follow_ups_done: Vec<String>,
@@ -91,6 +93,7 @@ impl PreparedCommit {
         let mut out = PreparedCommit {
             changes: ClusterChanges::of_commit(&commit),
             wake: commit.wake,
+            unwake: commit.unwake,
             follow_ups_done: commit.follow_ups_done,
             ..PreparedCommit::default()
         };

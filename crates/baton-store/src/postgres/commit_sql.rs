@@ -228,8 +228,7 @@ pub(super) async fn plan_queue<'a>(
     Ok(())
 }
 
-/// History, reschedules, follow-ups, logs, and last the wake-ups of other workflows (last,
-/// so that a workflow this group also writes keeps the earlier of the two times).
+/// History, reschedules, follow-ups, logs, and last the pending wakes of other workflows.
 pub(super) async fn plan_rest<'a>(
     tx: &Tx<'_>,
     group: &[&'a PreparedCommit],
@@ -324,15 +323,37 @@ pub(super) async fn plan_rest<'a>(
             Expect::Any,
         );
     }
-    let wake: Vec<&(String, Millis)> = group.iter().flat_map(|p| &p.wake).collect();
-    if !wake.is_empty() {
-        // Earlier only; rows already due sooner are left alone (no new row version).
+    let unwake: Vec<&(String, i64)> = group.iter().flat_map(|p| &p.unwake).collect();
+    if !unwake.is_empty() {
+        // Before this group's wakes: a wake in the same group is then kept whatever the order
+        // of the two commits in the group.
         let stmt = tx
             .prepare_cached(
-                "UPDATE workflows w SET next_wake_at = d.due
-                 FROM (SELECT id, MIN(due) AS due FROM unnest($1::text[], $2::bigint[])
-                       AS u(id, due) GROUP BY id) d
-                 WHERE w.workflow_id = d.id AND (w.next_wake_at IS NULL OR w.next_wake_at > d.due)",
+                "UPDATE workflows w SET woken_at = NULL
+                 FROM unnest($1::text[], $2::bigint[]) AS u(id, seen)
+                 WHERE w.workflow_id = u.id AND w.wake_seq = u.seen AND w.woken_at IS NOT NULL",
+            )
+            .await?;
+        writes.push(
+            stmt,
+            vec![
+                Box::new(column(&unwake, |w| w.0.as_str())),
+                Box::new(column(&unwake, |w| w.1)),
+            ],
+            Expect::Any,
+        );
+    }
+    let wake: Vec<&(String, Millis)> = group.iter().flat_map(|p| &p.wake).collect();
+    if !wake.is_empty() {
+        // Kept apart from next_wake_at and counted (see migration 8): a decision that read the
+        // workflow before this wake can neither overwrite nor clear it.
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE workflows w SET woken_at = LEAST(w.woken_at, d.due),
+                     wake_seq = w.wake_seq + d.n
+                 FROM (SELECT id, MIN(due) AS due, COUNT(*) AS n
+                       FROM unnest($1::text[], $2::bigint[]) AS u(id, due) GROUP BY id) d
+                 WHERE w.workflow_id = d.id",
             )
             .await?;
         writes.push(

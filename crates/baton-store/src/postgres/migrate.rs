@@ -42,6 +42,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "free_text_queue_counts",
         include_str!("migrations/0007_free_text_queue_counts.sql"),
     ),
+    (
+        8,
+        "pending_wakes",
+        include_str!("migrations/0008_pending_wakes.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -126,8 +126,9 @@ pub(super) async fn load_workflow(
         .await?;
     let stmt = tx
         .prepare_cached(
-            "SELECT json::text, version, def_hash, input_json::text FROM workflows
-             WHERE workflow_id = $1",
+            "SELECT json::text, version, def_hash, input_json::text,
+                 CASE WHEN woken_at IS NOT NULL THEN wake_seq END
+             FROM workflows WHERE workflow_id = $1",
         )
         .await?;
     let Some(row) = tx.query_opt(&stmt, &[&workflow_id]).await? else {
@@ -136,6 +137,7 @@ pub(super) async fn load_workflow(
     let mut workflow = workflow_from(row.try_get(0)?, row.try_get(3)?, workflow_id)?;
     let version: i64 = row.try_get(1)?;
     let hash: String = row.try_get(2)?;
+    let woken: Option<i64> = row.try_get(4)?;
     let stmt = tx
         .prepare_cached(
             "SELECT task_id, json::text FROM tasks WHERE workflow_id = $1 ORDER BY seq, row_id",
@@ -154,6 +156,7 @@ pub(super) async fn load_workflow(
         def,
         tasks,
         version,
+        woken,
     }))
 }
 
@@ -236,12 +239,15 @@ pub(super) async fn find_by_idempotency_key(
 // ----- queues and timers -----
 
 /// The due times up to `$1` of every workflow, as rows `(workflow_id, at)`: a workflow is due
-/// by its own wake-up and by the leases claims granted on its tasks that no commit has seen
+/// by its own wake-up, by a pending wake from another workflow, and by the leases claims granted on its tasks that no commit has seen
 /// yet (claims do not touch the workflow row, see `queue.rs`).
 macro_rules! due_times {
     () => {
         "SELECT workflow_id, next_wake_at AS at FROM workflows
          WHERE next_wake_at IS NOT NULL AND next_wake_at <= $1
+         UNION ALL
+         SELECT workflow_id, woken_at FROM workflows
+         WHERE woken_at IS NOT NULL AND woken_at <= $1
          UNION ALL
          SELECT workflow_id, lease_until FROM tasks
          WHERE lease_until IS NOT NULL AND lease_until <= $1"
@@ -309,6 +315,10 @@ pub(super) async fn next_wake_at(c: &impl GenericClient) -> Result<Option<Millis
                   WHERE next_wake_at IS NOT NULL AND sweep_until IS NULL),
                  (SELECT MIN(GREATEST(next_wake_at, sweep_until)) FROM workflows
                   WHERE sweep_until IS NOT NULL AND next_wake_at IS NOT NULL),
+                 (SELECT MIN(woken_at) FROM workflows
+                  WHERE woken_at IS NOT NULL AND sweep_until IS NULL),
+                 (SELECT MIN(GREATEST(woken_at, sweep_until)) FROM workflows
+                  WHERE sweep_until IS NOT NULL AND woken_at IS NOT NULL),
                  (SELECT t.lease_until FROM tasks t JOIN workflows w USING (workflow_id)
                   WHERE t.lease_until IS NOT NULL AND w.sweep_until IS NULL
                   ORDER BY t.lease_until LIMIT 1),

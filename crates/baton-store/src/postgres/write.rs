@@ -69,7 +69,7 @@ struct Stored {
     taken: HashSet<String>,
 }
 
-/// Locks the rows of every workflow the group updates, reschedules or wakes (in id order)
+/// Locks the rows of every workflow the group updates, reschedules, wakes or unwakes (in id order)
 /// and of every task it writes, and reads which new workflow ids are taken: three statements, one
 /// round trip. Locking the task rows makes the poll-count check hold until commit: a claim
 /// skips a locked task (SKIP LOCKED), and one that got there first raised the count read here.
@@ -92,6 +92,7 @@ async fn read_for_checks(
         // then every row a group changes was locked up front in id order, and two groups
         // (on two lanes or two nodes) can wait for each other but never in a cycle.
         locked.extend(p.wake.iter().map(|w| w.0.as_str()));
+        locked.extend(p.unwake.iter().map(|w| w.0.as_str()));
         task_ids.extend(p.tasks.iter().map(|t| t.task_id.as_str()));
     }
     locked.sort_unstable();

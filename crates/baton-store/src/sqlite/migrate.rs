@@ -71,6 +71,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "free_text_queue_counts",
         include_str!("migrations/0013_free_text_queue_counts.sql"),
     ),
+    (
+        14,
+        "pending_wakes",
+        include_str!("migrations/0014_pending_wakes.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

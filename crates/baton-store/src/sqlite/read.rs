@@ -92,15 +92,17 @@ pub(crate) fn load_workflow(
 ) -> Result<Option<WorkflowState>> {
     // One read transaction: the row, its version and its tasks come from one snapshot.
     let tx = conn.unchecked_transaction()?;
-    let row: Option<(String, Option<String>, i64, String)> = tx
+    let row: Option<(String, Option<String>, i64, String, Option<i64>)> = tx
         .prepare_cached(
-            "SELECT json, input_json, version, def_hash FROM workflows WHERE workflow_id = ?1",
+            "SELECT json, input_json, version, def_hash,
+                 CASE WHEN woken_at IS NOT NULL THEN wake_seq END
+             FROM workflows WHERE workflow_id = ?1",
         )?
         .query_row([workflow_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .optional()?;
-    let Some((json, input, version, hash)) = row else {
+    let Some((json, input, version, hash, woken)) = row else {
         return Ok(None);
     };
     let mut workflow = workflow_from(&json, input.as_deref(), workflow_id)?;
@@ -113,6 +115,7 @@ pub(crate) fn load_workflow(
         def,
         tasks,
         version,
+        woken,
     }))
 }
 
@@ -200,10 +203,15 @@ pub(crate) fn find_by_idempotency_key(
 // ----- queues and timers -----
 
 pub(crate) fn due_workflows(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<String>> {
+    // Due by its own wake-up or by a pending wake from another workflow.
     let mut stmt = conn.prepare_cached(
-        "SELECT workflow_id FROM workflows
-         WHERE next_wake_at IS NOT NULL AND next_wake_at <= ?1
-         ORDER BY next_wake_at LIMIT ?2",
+        "SELECT workflow_id FROM (
+             SELECT workflow_id, next_wake_at AS at FROM workflows
+             WHERE next_wake_at IS NOT NULL AND next_wake_at <= ?1
+             UNION ALL
+             SELECT workflow_id, woken_at FROM workflows
+             WHERE woken_at IS NOT NULL AND woken_at <= ?1)
+         GROUP BY workflow_id ORDER BY MIN(at), workflow_id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, to_i64(limit)], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
@@ -237,7 +245,13 @@ pub(crate) fn pending_follow_ups(conn: &Connection, limit: usize) -> Result<Vec<
 
 pub(crate) fn next_wake_at(conn: &Connection) -> Result<Option<Millis>> {
     Ok(conn
-        .prepare_cached("SELECT MIN(next_wake_at) FROM workflows WHERE next_wake_at IS NOT NULL")?
+        .prepare_cached(
+            // Aggregate MIN skips the NULL of an empty side (scalar MIN would not).
+            "SELECT MIN(at) FROM (
+                 SELECT MIN(next_wake_at) AS at FROM workflows WHERE next_wake_at IS NOT NULL
+                 UNION ALL
+                 SELECT MIN(woken_at) FROM workflows WHERE woken_at IS NOT NULL)",
+        )?
         .query_row([], |r| r.get(0))?)
 }
 

@@ -145,7 +145,23 @@ pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
         write_workflow(ctx, write, current)?;
     }
     for (workflow_id, due) in &commit.wake {
-        wake_by(&ctx.conn, workflow_id, *due)?;
+        // Kept apart from next_wake_at (see migration 14) and counted, so that a decision
+        // that read the workflow before this wake does not clear it.
+        ctx.conn
+            .prepare_cached(
+                "UPDATE workflows SET woken_at = MIN(COALESCE(woken_at, ?2), ?2),
+                     wake_seq = wake_seq + 1
+                 WHERE workflow_id = ?1",
+            )?
+            .execute(params![workflow_id, due])?;
+    }
+    for (workflow_id, seen) in &commit.unwake {
+        ctx.conn
+            .prepare_cached(
+                "UPDATE workflows SET woken_at = NULL
+                 WHERE workflow_id = ?1 AND wake_seq = ?2 AND woken_at IS NOT NULL",
+            )?
+            .execute(params![workflow_id, seen])?;
     }
     for r in moved {
         // Only the wake-up column: no version bump, no row rewrite.
