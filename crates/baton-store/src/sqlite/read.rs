@@ -92,7 +92,9 @@ pub(crate) fn load_workflow(
 ) -> Result<Option<WorkflowState>> {
     // One read transaction: the row, its version and its tasks come from one snapshot.
     let tx = conn.unchecked_transaction()?;
-    let row: Option<(String, Option<String>, i64, String, Option<i64>)> = tx
+    // (json, input json, version, definition hash, pending wake count)
+    type Row = (String, Option<String>, i64, String, Option<i64>);
+    let row: Option<Row> = tx
         .prepare_cached(
             "SELECT json, input_json, version, def_hash,
                  CASE WHEN woken_at IS NOT NULL THEN wake_seq END
