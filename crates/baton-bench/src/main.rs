@@ -275,6 +275,9 @@ async fn run_in(args: &Args, dir: &Path, log: &Path, pg_url: Option<&str>) -> an
         w1.tasks_per_s
     );
     eprintln!("W1: server CPU {:.1} us/task", w1.cpu_us_per_task);
+    if let Some(db) = w1.db_cpu_us_per_task {
+        eprintln!("W1: PostgreSQL CPU {db:.1} us/task");
+    }
     let w1_worker = if args.python_workers {
         "python-sdk"
     } else if args.sdk_workers {
@@ -300,6 +303,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path, pg_url: Option<&str>) -> an
                 "w1_secs": (w1.secs * 1000.0).round() / 1000.0,
                 "w1_tasks_per_s": round2(w1.tasks_per_s),
                 "w1_cpu_us_per_task": round2(w1.cpu_us_per_task),
+                "w1_db_cpu_us_per_task": w1.db_cpu_us_per_task.map(round2),
                 "w1_peak_rss_mib": round2(w1.peak_rss_mib),
             })
         );
@@ -386,6 +390,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path, pg_url: Option<&str>) -> an
         "w1_workflows_per_s": round2(w1.workflows_per_s),
         "w1_peak_rss_mib": round2(w1.peak_rss_mib),
         "w1_cpu_us_per_task": round2(w1.cpu_us_per_task),
+        "w1_db_cpu_us_per_task": w1.db_cpu_us_per_task.map(round2),
         "w2_branches": args.w2_branches,
         "w2_ms": round2(w2.completed_ms),
         "w2_last_ack_ms": round2(w2.last_ack_ms),

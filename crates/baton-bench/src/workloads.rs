@@ -1,6 +1,7 @@
 //! W1 (chains), W2 (fan-out) and W3 (latency).
 
 use crate::*;
+use std::collections::HashMap;
 
 // Workloads
 
@@ -11,6 +12,8 @@ pub(crate) struct W1 {
     pub(crate) peak_rss_mib: f64,
     /// Server CPU (user + system) from the first start to the last ack, per task.
     pub(crate) cpu_us_per_task: f64,
+    /// PostgreSQL's CPU per task (every `postgres` process on the machine), on PostgreSQL.
+    pub(crate) db_cpu_us_per_task: Option<f64>,
 }
 
 /// W1 through one or more nodes: the default worker loops are spread over `apis` (one per
@@ -72,6 +75,7 @@ pub(crate) async fn w1_chain(
     let sem = Arc::new(Semaphore::new(args.w1_start_concurrency.max(1)));
     let mut starts = JoinSet::new();
     let cpu_before = cpu_of(pids)?;
+    let db_before = args.postgres.as_ref().map(|_| postgres_cpu());
     let origin_start = Instant::now();
     for i in 0..args.w1_workflows {
         let permit = sem.clone().acquire_owned().await?;
@@ -99,6 +103,8 @@ pub(crate) async fn w1_chain(
         at.saturating_sub(origin_start - origin)
     };
     let cpu_used = cpu_of(pids)?.saturating_sub(cpu_before);
+    // Read while the servers still hold their connections: a backend's CPU leaves /proc with it.
+    let db_used = db_before.map(|before| cpu_since(&before, &postgres_cpu()));
     workers.shutdown().await;
     if let Some(sdk) = sdk {
         sdk.stop().await?;
@@ -137,7 +143,42 @@ pub(crate) async fn w1_chain(
         workflows_per_s: args.w1_workflows as f64 / secs,
         peak_rss_mib,
         cpu_us_per_task: cpu_used as f64 / total as f64,
+        db_cpu_us_per_task: db_used.map(|used| used as f64 / total as f64),
     })
+}
+
+/// CPU time (µs) of every process named `postgres`, by pid.
+fn postgres_cpu() -> HashMap<u32, u64> {
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let is_postgres = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim() == "postgres");
+        if is_postgres {
+            if let Ok(us) = w1v2::cpu_micros(pid) {
+                out.insert(pid, us);
+            }
+        }
+    }
+    out
+}
+
+/// CPU used between two snapshots: processes that started since count from zero; those that
+/// exited in between are missed (the servers' pooled connections live through the run).
+fn cpu_since(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> u64 {
+    after
+        .iter()
+        .map(|(pid, us)| us.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+        .sum()
 }
 
 /// CPU time (user + system, µs) the processes `pids` have used so far.
