@@ -53,8 +53,8 @@ pub(super) struct Feed {
 }
 
 impl Feed {
-    /// Starts the feed's connection task for `config`; it ends when [`Feed::close`] is called.
-    pub(super) fn start(config: tokio_postgres::Config) -> Arc<Feed> {
+    /// Starts the feed's connection task for `connect`; it ends when [`Feed::close`] is called.
+    pub(super) fn start(connect: super::tls::DbConnect) -> Arc<Feed> {
         let (subscribers, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         let feed = Arc::new(Feed {
             node: uuid::Uuid::new_v4().simple().to_string(),
@@ -63,7 +63,7 @@ impl Feed {
             subscribers,
             closed: AtomicBool::new(false),
         });
-        tokio::spawn(feed.clone().run(config));
+        tokio::spawn(feed.clone().run(connect));
         feed
     }
 
@@ -95,11 +95,11 @@ impl Feed {
     }
 
     /// Connects, listens and sends until closed, reconnecting with back-off.
-    async fn run(self: Arc<Self>, config: tokio_postgres::Config) {
+    async fn run(self: Arc<Self>, connect: super::tls::DbConnect) {
         let mut backoff = Duration::from_millis(100);
         let mut connected_before = false;
         while !self.is_closed() {
-            match self.session(&config, connected_before).await {
+            match self.session(&connect, connected_before).await {
                 Ok(()) => return,
                 Err(e) => {
                     if connected_before || backoff >= Duration::from_secs(1) {
@@ -126,11 +126,12 @@ impl Feed {
     /// fails (`Err`) or the feed is closed (`Ok`).
     async fn session(
         &self,
-        config: &tokio_postgres::Config,
+        connect: &super::tls::DbConnect,
         reconnected: bool,
     ) -> Result<(), String> {
-        let (client, mut connection) = config
-            .connect(tokio_postgres::NoTls)
+        let (client, mut connection) = connect
+            .config
+            .connect(connect.tls.clone())
             .await
             .map_err(|e| super::db_message(&e))?;
         // The connection must be polled for the client's statements to complete; it hands

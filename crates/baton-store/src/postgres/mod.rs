@@ -44,6 +44,7 @@ mod queue;
 mod read;
 mod schedules;
 mod search;
+pub(crate) mod tls;
 mod write;
 
 pub use group_commit::{GroupCommitOptions, GroupCommitStats};
@@ -209,18 +210,15 @@ impl PostgresStore {
     /// Connects and brings the schema up to date. Fails if the database is unreachable or
     /// was written by a newer Baton.
     pub async fn open(opts: PostgresOptions) -> Result<PostgresStore> {
-        let mut config: tokio_postgres::Config = opts
-            .url
-            .parse()
-            .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
+        let mut connect = tls::connect_settings(&opts.url)?;
+        if connect.config.get_connect_timeout().is_none() {
             // A host that drops packets must not hold a request for the OS's minutes.
-            config.connect_timeout(CONNECT_TIMEOUT);
+            connect.config.connect_timeout(CONNECT_TIMEOUT);
         }
-        let feed_config = config.clone();
+        let feed_connect = connect.clone();
         let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
+            connect.config,
+            connect.tls,
             ManagerConfig {
                 // Checks each connection with a round trip before reuse, so one the server
                 // closed is replaced instead of failing the next operation.
@@ -235,7 +233,7 @@ impl PostgresStore {
             let mut client = pool.get().await?;
             migrate::migrate(&mut client).await?;
         }
-        let feed = feed::Feed::start(feed_config);
+        let feed = feed::Feed::start(feed_connect);
         let snapshots = Arc::new(Mutex::new(HashSet::new()));
         let counters = Arc::new(group_commit::Counters::default());
         let committer = GroupCommitter::start(

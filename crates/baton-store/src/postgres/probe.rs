@@ -8,12 +8,10 @@ use std::time::Duration;
 /// cannot be reached in time; `Database` for an invalid URL or a refusal by the server
 /// (unknown database, authentication), whose message says which.
 pub async fn probe(url: &str, timeout: Duration) -> Result<()> {
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?;
-    config.connect_timeout(timeout);
+    let mut connect = super::tls::connect_settings(url)?;
+    connect.config.connect_timeout(timeout);
     let attempt = async {
-        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+        let (client, connection) = connect.config.connect(connect.tls.clone()).await?;
         let driver = tokio::spawn(connection);
         let answered = client.simple_query("SELECT 1").await;
         drop(client);
