@@ -4,6 +4,13 @@ use super::*;
 
 /// A new attempt: new id, `retryCount + 1`, input re-evaluated, pollable after the delay.
 pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
+    schedule_retry_jittered(st, i, delay_ms, 0);
+}
+
+/// [`schedule_retry`] with `jitter_ms` more before the attempt is pollable. As in Conductor,
+/// the jitter is not part of `callbackAfterSeconds` (nor `startDelayInSeconds`): those show
+/// the (capped) backoff delay.
+pub(crate) fn schedule_retry_jittered(st: &mut ExecState, i: usize, delay_ms: i64, jitter_ms: i64) {
     let old = st.tasks[i].clone();
     st.task_mut(i).retried = true;
     st.task_mut(i).executed = true;
@@ -49,7 +56,10 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     let sync_type = t.task_type.clone();
     let idx = st.add_task(t);
     if is_queued {
-        st.enqueue(idx, after(st.now, delay_ms));
+        st.enqueue(
+            idx,
+            after(st.now, delay_ms.saturating_add(jitter_ms.max(0))),
+        );
     } else if let Some(node) = st.node_of(&st.tasks[idx].clone()).map(|n| n.into_owned()) {
         // A retried synchronous task (INLINE, JQ…) runs again right away.
         let _ = sync_type;
