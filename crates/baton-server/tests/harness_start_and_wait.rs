@@ -1,11 +1,12 @@
-//! The cases of Conductor's `StartWorkflowSpec` and `WaitTaskSpec`, and the "workflow with no
-//! tasks" case of `WorkflowAndTaskConfigurationSpec`, with the same expectations, written for
-//! Baton with its own definitions.
+//! The cases of Conductor's `StartWorkflowSpec`, `WaitTaskSpec` and `EventTaskSpec`, and the
+//! "workflow with no tasks" case of `WorkflowAndTaskConfigurationSpec`, with the same
+//! expectations, written for Baton with its own definitions.
 //!
 //! - START_WORKFLOW starts another workflow by name (with input) or from an inline definition;
 //!   the starter completes, the started one runs with the starter's correlation id;
 //! - a `startWorkflow` input that is not a start request fails the task and the workflow;
 //! - a WAIT without duration is completed by a task update, and the workflow goes on;
+//! - an EVENT task publishes (`event_produced` names the queue) and the workflow goes on;
 //! - a definition without tasks: the spec starts it through the executor, past the REST
 //!   layer's validation; over HTTP Conductor validates the inline definition (`tasks` is
 //!   `@NotEmpty`), and so does Baton: 400 "WorkflowTask list cannot be empty".
@@ -168,6 +169,34 @@ async fn a_wait_task_completed_by_an_update_lets_the_workflow_go_on() {
     s.complete(&t, json!({})).await;
     let w = s.wait_for_status(&id, "COMPLETED", WAIT).await;
     expect_shape(&w, &[("WAIT", "COMPLETED"), ("wt_after", "COMPLETED")]);
+}
+
+#[tokio::test]
+async fn an_event_task_publishes_and_the_workflow_goes_on() {
+    let s = TestServer::spawn().await;
+    s.register_workflow(json!({"name": "ev_wf", "version": 1, "tasks": [
+        {"name": "announce", "taskReferenceName": "announce", "type": "EVENT",
+         "sink": "conductor", "inputParameters": {"what": "${workflow.input.what}"}},
+        {"name": "ev_after", "taskReferenceName": "ev_after", "type": "SIMPLE"},
+    ]}))
+    .await;
+    let id = s.start("ev_wf", json!({"what": "hello"})).await;
+    let w = s
+        .wait_for(&id, "the event published", WAIT, |w| {
+            w["tasks"][0]["status"] == "COMPLETED"
+        })
+        .await;
+    assert_eq!(w["status"], "RUNNING");
+    expect_shape(&w, &[("EVENT", "COMPLETED"), ("ev_after", "SCHEDULED")]);
+    let produced = w["tasks"][0]["outputData"]["event_produced"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(produced.starts_with("conductor:"), "{w:#}");
+
+    let t = s.poll_one("ev_after").await;
+    s.complete(&t, json!({})).await;
+    let w = s.wait_for_status(&id, "COMPLETED", WAIT).await;
+    expect_shape(&w, &[("EVENT", "COMPLETED"), ("ev_after", "COMPLETED")]);
 }
 
 #[tokio::test]
