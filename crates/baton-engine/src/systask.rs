@@ -77,6 +77,9 @@ pub const UNSUPPORTED_TYPES: &[&str] = &[
     "BUSINESS_RULE",
     "UPDATE_SECRET",
     "QUERY_PROCESSOR",
+    // Conductor's WHILE (the loop whose condition is checked before the first pass); Baton
+    // has DO_WHILE only.
+    "WHILE",
 ];
 
 pub fn is_system(task_type: &str) -> bool {

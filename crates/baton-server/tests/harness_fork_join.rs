@@ -1,7 +1,8 @@
-//! FORK/JOIN scenarios of Conductor's `ForkJoinSpec` not covered elsewhere, with the same
-//! expectations, written for Baton with its own definitions: a failed branch cancels the JOIN
-//! and the other branch's next task, and retrying the workflow re-opens the JOIN in place and
-//! retries what failed and what was canceled.
+//! FORK/JOIN scenarios of Conductor's `ForkJoinSpec`, with the same expectations, written for
+//! Baton with its own definitions: both branches run to the JOIN and the task after it; a
+//! failed branch cancels the JOIN and the other branch's next task, and retrying the workflow
+//! re-opens the JOIN in place and retries what failed and what was canceled. The nested and
+//! sub-workflow cases are in `harness_fork_join_nested.rs`.
 
 mod common;
 
@@ -30,6 +31,68 @@ async fn work(s: &TestServer, id: &str, task_type: &str) {
     let t = s.poll_one(task_type).await;
     assert_eq!(t["workflowInstanceId"], id, "{t:#}");
     s.complete(&t, json!({})).await;
+}
+
+#[tokio::test]
+async fn a_fork_join_runs_both_branches_then_the_task_after_the_join() {
+    let s = TestServer::spawn().await;
+    s.register_workflow(fan_in_out()).await;
+    let id = s.start("fj_fan", json!({})).await;
+    let w = s.workflow(&id).await;
+    assert_eq!(w["status"], "RUNNING");
+    expect_shape(
+        &w,
+        &[
+            ("FORK", "COMPLETED"),
+            ("fj_1", "SCHEDULED"),
+            ("fj_2", "SCHEDULED"),
+            ("JOIN", "IN_PROGRESS"),
+        ],
+    );
+    work(&s, &id, "fj_1").await;
+    let w = s.workflow(&id).await;
+    assert_eq!(w["status"], "RUNNING");
+    expect_shape(
+        &w,
+        &[
+            ("FORK", "COMPLETED"),
+            ("fj_1", "COMPLETED"),
+            ("fj_2", "SCHEDULED"),
+            ("JOIN", "IN_PROGRESS"),
+            ("fj_3", "SCHEDULED"),
+        ],
+    );
+    work(&s, &id, "fj_3").await;
+    let w = s.workflow(&id).await;
+    assert_eq!(w["status"], "RUNNING");
+    expect_shape(
+        &w,
+        &[
+            ("FORK", "COMPLETED"),
+            ("fj_1", "COMPLETED"),
+            ("fj_2", "SCHEDULED"),
+            ("JOIN", "IN_PROGRESS"),
+            ("fj_3", "COMPLETED"),
+        ],
+    );
+    work(&s, &id, "fj_2").await;
+    let w = s.workflow(&id).await;
+    assert_eq!(w["status"], "RUNNING");
+    expect_shape(
+        &w,
+        &[
+            ("FORK", "COMPLETED"),
+            ("fj_1", "COMPLETED"),
+            ("fj_2", "COMPLETED"),
+            ("JOIN", "COMPLETED"),
+            ("fj_3", "COMPLETED"),
+            ("fj_4", "SCHEDULED"),
+        ],
+    );
+    work(&s, &id, "fj_4").await;
+    let w = s.wait_for_status(&id, "COMPLETED", WAIT).await;
+    assert_eq!(shape(&w).len(), 6, "{w:#}");
+    assert_eq!(w["tasks"][5]["status"], "COMPLETED");
 }
 
 #[tokio::test]

@@ -51,8 +51,17 @@ pub(super) fn dynamic_branches(
             }
         };
         for mut t in tasks {
-            if let Some(Value::Object(m)) = inputs.get(&t.task_reference_name) {
-                t.input_parameters = m.clone();
+            match inputs.get(&t.task_reference_name) {
+                Some(Value::Object(m)) => t.input_parameters = m.clone(),
+                None | Some(Value::Null) => {}
+                // Conductor fails the workflow on such an input too (it is no map to give the
+                // task as its input).
+                Some(other) => {
+                    return Err(format!(
+                        "input '{inputs_key}' of FORK_JOIN_DYNAMIC must map '{}' to an object, not {other}",
+                        t.task_reference_name
+                    ))
+                }
             }
             out.push(t);
         }

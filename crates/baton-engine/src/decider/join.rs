@@ -64,7 +64,10 @@ pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
         };
         let t = &st.tasks[idx];
         with_errors |= t.status == TaskStatus::CompletedWithErrors;
-        output.insert(r.to_string(), Value::Object(t.output_data.clone()));
+        // As Conductor: a branch that output nothing adds no key.
+        if !t.output_data.is_empty() {
+            output.insert(r.to_string(), Value::Object(t.output_data.clone()));
+        }
     }
     st.task_mut(i).output_data = output;
     st.set_status(

@@ -324,8 +324,8 @@ fn handle_failure(st: &mut ExecState, i: usize) -> Failure {
         } else {
             0
         };
-        let delay = retry_delay_ms(&def, task.retry_count, jitter);
-        schedule_retry(st, i, delay);
+        let delay = retry_delay_ms(&def, task.retry_count, 0);
+        schedule_retry_jittered(st, i, delay, jitter);
         return Failure::Retried;
     }
     if node.as_ref().is_some_and(|n| n.optional) {

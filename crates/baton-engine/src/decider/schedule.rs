@@ -4,6 +4,13 @@ use super::*;
 
 /// A new attempt: new id, `retryCount + 1`, input re-evaluated, pollable after the delay.
 pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
+    schedule_retry_jittered(st, i, delay_ms, 0);
+}
+
+/// [`schedule_retry`] with `jitter_ms` more before the attempt is pollable. As in Conductor,
+/// the jitter is not part of `callbackAfterSeconds` (nor `startDelayInSeconds`): those show
+/// the (capped) backoff delay.
+pub(crate) fn schedule_retry_jittered(st: &mut ExecState, i: usize, delay_ms: i64, jitter_ms: i64) {
     let old = st.tasks[i].clone();
     st.task_mut(i).retried = true;
     st.task_mut(i).executed = true;
@@ -49,7 +56,10 @@ pub(crate) fn schedule_retry(st: &mut ExecState, i: usize, delay_ms: i64) {
     let sync_type = t.task_type.clone();
     let idx = st.add_task(t);
     if is_queued {
-        st.enqueue(idx, after(st.now, delay_ms));
+        st.enqueue(
+            idx,
+            after(st.now, delay_ms.saturating_add(jitter_ms.max(0))),
+        );
     } else if let Some(node) = st.node_of(&st.tasks[idx].clone()).map(|n| n.into_owned()) {
         // A retried synchronous task (INLINE, JQ…) runs again right away.
         let _ = sync_type;
@@ -83,12 +93,7 @@ pub(super) fn schedule_successors(st: &mut ExecState, i: usize) {
                         .map(sys::case_string)
                 })
                 .unwrap_or_default();
-            let branch = match node.decision_cases.get(&case) {
-                // DECISION falls back to the default on an empty case list; SWITCH does not.
-                Some(list) if !list.is_empty() || task_type == sys::SWITCH => list,
-                _ => &node.default_case,
-            };
-            match branch.first() {
+            match case_branch(node, &task_type, &case).first() {
                 Some(first) => schedule_node(st, first, task.iteration),
                 None => advance_from(st, &reference, task.iteration),
             }
@@ -126,6 +131,15 @@ pub(super) fn schedule_successors(st: &mut ExecState, i: usize) {
         // level the loop sits in, whose iteration is the loop task's reference suffix.
         sys::DO_WHILE => advance_from(st, &reference, ref_iteration(&full_ref)),
         _ => advance_from(st, &reference, iteration),
+    }
+}
+
+/// The tasks of the case a SWITCH or DECISION took.
+fn case_branch<'a>(node: &'a WorkflowTask, task_type: &str, case: &str) -> &'a [WorkflowTask] {
+    match node.decision_cases.get(case) {
+        // DECISION falls back to the default on an empty case list; SWITCH does not.
+        Some(list) if !list.is_empty() || task_type == sys::SWITCH => list,
+        _ => &node.default_case,
     }
 }
 
@@ -269,6 +283,7 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
             let mut input = resolve_map(&node.input_parameters, st, None);
             match evaluate_case(node, &input) {
                 Ok(case) => {
+                    let chosen = case.clone();
                     input.insert("case".into(), Value::String(case.clone()));
                     t.output_data = if ttype == sys::SWITCH {
                         obj(json!({ "evaluationResult": [case.clone()], "selectedCase": case }))
@@ -276,6 +291,12 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
                         obj(json!({ "caseOutput": [case] }))
                     };
                     add_evaluated(st, t, input, Ok(()));
+                    // The case's first task is listed right after the switch, before what
+                    // else is being scheduled (a sibling fork branch, the JOIN), as Conductor
+                    // lists it; scheduling the successors later finds it there.
+                    if let Some(first) = case_branch(node, ttype, &chosen).first() {
+                        schedule_node(st, first, iteration);
+                    }
                 }
                 Err(reason) => add_evaluated(st, t, input, Err(reason)),
             }
@@ -312,6 +333,15 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
             t.status = TaskStatus::Completed;
             stamp_done(st, &mut t);
             st.add_task(t);
+            // As Conductor's fork mapper: each branch's first task (a nested fork's or
+            // switch's in turn, depth first), then the JOIN. Scheduling the fork's successors
+            // later finds them there.
+            for branch in &node.fork_tasks {
+                if let Some(first) = branch.first() {
+                    schedule_node(st, first, iteration);
+                }
+            }
+            advance_from(st, &node.task_reference_name, iteration);
         }
         sys::JOIN | sys::EXCLUSIVE_JOIN => {
             let mut t = base_task(st, node, ttype, iteration);

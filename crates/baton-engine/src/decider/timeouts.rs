@@ -42,11 +42,13 @@ enum Timeout {
     None,
     /// responseTimeoutSeconds passed since the last update (any policy).
     Response(i64),
-    /// timeoutSeconds (true) or pollTimeoutSeconds (false) passed; the policy decides.
+    /// timeoutSeconds (true) or pollTimeoutSeconds (false) passed, or (`total`)
+    /// totalTimeoutSeconds since the first attempt was scheduled; the policy decides.
     Task {
         whole: bool,
         policy: TimeoutPolicy,
         seconds: i64,
+        total: bool,
     },
 }
 
@@ -57,12 +59,27 @@ fn waits_outside(task_type: &str) -> bool {
     task_type == sys::WAIT || task_type == sys::HUMAN
 }
 
+/// When the task's `totalTimeoutSeconds` (the budget of all its attempts, counted from when
+/// the first was scheduled) runs out, for an open worker task under a policy that acts. A
+/// task still waiting in the queue spends the budget too (and the store's claim only wakes
+/// its workflow by the response timeout: the wake-up must be set while it waits).
+fn total_due(st: &ExecState, t: &Task, td: &TaskDef) -> Option<i64> {
+    (td.total_timeout_seconds > 0
+        && td.timeout_policy != TimeoutPolicy::AlertOnly
+        && matches!(t.status, TaskStatus::InProgress | TaskStatus::Scheduled)
+        && !waits_outside(&t.task_type))
+    .then(|| after_secs(first_scheduled_time(st, t), td.total_timeout_seconds))
+}
+
 /// The earliest time one of a worker task's timeouts can change it (`None`: never).
-pub(super) fn worker_due(t: &Task, td: &TaskDef) -> Option<i64> {
+pub(super) fn worker_due(st: &ExecState, t: &Task, td: &TaskDef) -> Option<i64> {
     let start_delay = secs_to_ms(i64::from(t.start_delay_in_seconds));
     let worker = !waits_outside(&t.task_type);
     let mut due: Option<i64> = None;
     let mut at = |d: i64| due = Some(due.map_or(d, |x| x.min(d)));
+    if let Some(d) = total_due(st, t, td) {
+        at(d);
+    }
     if worker && t.status == TaskStatus::InProgress && td.response_timeout_seconds > 0 {
         at(after(
             t.update_time,
@@ -87,8 +104,16 @@ pub(super) fn worker_due(t: &Task, td: &TaskDef) -> Option<i64> {
     due
 }
 
-fn timeout_of(t: &Task, def: &TaskDef, now: i64) -> Timeout {
+fn timeout_of(st: &ExecState, t: &Task, def: &TaskDef, now: i64) -> Timeout {
     let worker = !waits_outside(&t.task_type);
+    if total_due(st, t, def).is_some_and(|due| now >= due) {
+        return Timeout::Task {
+            whole: true,
+            policy: def.timeout_policy,
+            seconds: def.total_timeout_seconds,
+            total: true,
+        };
+    }
     if worker
         && t.status == TaskStatus::InProgress
         && def.response_timeout_seconds > 0
@@ -117,6 +142,7 @@ fn timeout_of(t: &Task, def: &TaskDef, now: i64) -> Timeout {
         whole: timed_out,
         policy: def.timeout_policy,
         seconds: if timed_out { def.timeout_seconds } else { pts },
+        total: false,
     }
 }
 
@@ -127,7 +153,7 @@ pub(super) fn check_task_timeouts(st: &mut ExecState, i: usize) -> bool {
     if sys::is_system(&t.task_type) && !waits_outside(&t.task_type) {
         return false;
     }
-    let timeout = timeout_of(t, &st.task_def_of(t), st.now);
+    let timeout = timeout_of(st, t, &st.task_def_of(t), st.now);
     let what = match timeout {
         Timeout::None => return false,
         Timeout::Response(seconds) => {
@@ -138,6 +164,13 @@ pub(super) fn check_task_timeouts(st: &mut ExecState, i: usize) -> bool {
             st.task_mut(i).reason_for_incompletion = Some(reason);
             st.set_status(i, TaskStatus::TimedOut);
             return true;
+        }
+        Timeout::Task {
+            total: true,
+            seconds,
+            ..
+        } => {
+            format!("Task total timeout of {seconds} seconds (all attempts) exceeded")
         }
         Timeout::Task {
             whole: true,
@@ -178,9 +211,9 @@ pub(super) fn park_if_quiet(st: &mut ExecState, i: usize) {
     let t = &st.tasks[i];
     let until = match t.task_type.as_str() {
         sys::JOIN | sys::EXCLUSIVE_JOIN | sys::DO_WHILE | sys::WAIT | sys::SUB_WORKFLOW => return,
-        sys::HUMAN => worker_due(t, &st.task_def_of(t)).unwrap_or(i64::MAX),
+        sys::HUMAN => worker_due(st, t, &st.task_def_of(t)).unwrap_or(i64::MAX),
         ty if sys::is_system(ty) => i64::MAX,
-        _ => worker_due(t, &st.task_def_of(t)).unwrap_or(i64::MAX),
+        _ => worker_due(st, t, &st.task_def_of(t)).unwrap_or(i64::MAX),
     };
     st.tasks.park(i, until);
 }
@@ -239,7 +272,7 @@ pub(super) fn compute_wake(st: &mut ExecState) {
             if let Ok(Some(due)) = wait_due(t) {
                 dues.push(due);
             }
-            dues.extend(worker_due(t, &st.task_def_of(t)));
+            dues.extend(worker_due(st, t, &st.task_def_of(t)));
             continue;
         }
         if t.task_type == sys::SUB_WORKFLOW && t.status == TaskStatus::InProgress {
@@ -251,7 +284,7 @@ pub(super) fn compute_wake(st: &mut ExecState) {
         if sys::is_system(&t.task_type) {
             continue;
         }
-        dues.extend(worker_due(t, &st.task_def_of(t)));
+        dues.extend(worker_due(st, t, &st.task_def_of(t)));
     }
     for d in dues {
         st.wake_at(d);

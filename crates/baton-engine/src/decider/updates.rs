@@ -150,7 +150,7 @@ pub fn absorb_claim(st: &mut ExecState, task: Task) -> bool {
     st.tasks.refresh(i, task);
     if !st.workflow.status.is_terminal() {
         let t = &st.tasks[i];
-        if let Some(due) = worker_due(t, &st.task_def_of(t)) {
+        if let Some(due) = worker_due(st, t, &st.task_def_of(t)) {
             st.wake_at(due);
         }
     }
