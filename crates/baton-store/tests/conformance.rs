@@ -11,7 +11,11 @@ use std::sync::Arc;
 #[path = "support/pg.rs"]
 mod pg;
 
+#[path = "conformance/by_tasks.rs"]
+mod by_tasks;
+
 pub mod suite {
+    pub use super::by_tasks::search_workflows_by_tasks;
     use super::*;
     use baton_model::{
         HistoryEvent, QueueEntry, Task, TaskDef, TaskExecLog, TaskStatus, Workflow, WorkflowDef,
@@ -2294,6 +2298,7 @@ mod sqlite {
     }
 
     sqlite_suite!(
+        search_workflows_by_tasks,
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
@@ -2392,6 +2397,7 @@ mod postgres {
     }
 
     postgres_suite!(
+        search_workflows_by_tasks,
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,

@@ -5,9 +5,9 @@
 //! has pg_trgm. A page is read in two steps: the ids of the page, in order, from an index (a
 //! deep page steps over index entries, not over documents), then the documents of those ids.
 
-use super::read::{workflow_from, Filter};
+use super::read::{snapshot, workflow_from, Filter};
 use super::to_i64;
-use crate::codec::from_json;
+use crate::codec::{from_json, DefCache};
 use crate::paging::from_the_end;
 use crate::{Result, TaskQuery, WorkflowQuery};
 use baton_model::{Task, Workflow};
@@ -324,4 +324,59 @@ pub(in crate::postgres) async fn search_task_workflow_ids(
         (q.limit, q.offset),
     )
     .await
+}
+
+/// The workflows of the attempts `scan` matches (its order and paging), in the order of
+/// each workflow's first attempt, with their number: one statement, which reads the
+/// attempts' workflow ids from the task index and joins the page to its workflows.
+pub(in crate::postgres) async fn search_workflows_by_tasks(
+    c: &impl GenericClient,
+    defs: &DefCache,
+    scan: &TaskQuery,
+    (start, size): (usize, usize),
+) -> Result<(i64, Vec<Workflow>)> {
+    let mut f = task_filter(scan);
+    let limit = (scan.limit > 0).then(|| to_i64(scan.limit));
+    f.args.push(Box::new(limit));
+    f.args.push(Box::new(to_i64(scan.offset)));
+    f.args.push(Box::new(to_i64(size)));
+    f.args.push(Box::new(to_i64(start)));
+    let n = f.args.len();
+    let order = task_order(scan, false);
+    // `found` numbers the scanned attempts in the scan's order; a workflow ranks by its
+    // first attempt. The outer join keeps the number when the page is empty.
+    let sql = format!(
+        "WITH found AS (
+             SELECT workflow_id, ROW_NUMBER() OVER (ORDER BY {order}) AS n
+             FROM (SELECT workflow_id, row_id, start_time, end_time FROM tasks
+                   WHERE true{filter} ORDER BY {order} LIMIT ${l} OFFSET ${o}) scanned
+         ), firsts AS (
+             SELECT workflow_id, MIN(n) AS first FROM found GROUP BY workflow_id
+         ), page AS (
+             SELECT workflow_id, first FROM firsts ORDER BY first LIMIT ${s} OFFSET ${n}
+         )
+         SELECT (SELECT COUNT(*) FROM firsts), w.workflow_id, w.json::text, w.def_hash,
+                w.input_json::text
+         FROM (SELECT 1) one
+         LEFT JOIN (page JOIN workflows w ON w.workflow_id = page.workflow_id) ON true
+         ORDER BY page.first",
+        filter = f.sql,
+        l = n - 3,
+        o = n - 2,
+        s = n - 1,
+    );
+    let rows = c.query(&sql, &f.params()).await?;
+    let mut total = 0;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        total = row.try_get(0)?;
+        let Some(id) = row.try_get::<_, Option<String>>(1)? else {
+            continue;
+        };
+        let mut workflow = workflow_from(row.try_get(2)?, row.try_get(4)?, &id)?;
+        let hash: String = row.try_get(3)?;
+        workflow.workflow_definition = Some(snapshot(c, defs, &hash).await?);
+        out.push(workflow);
+    }
+    Ok((total, out))
 }
