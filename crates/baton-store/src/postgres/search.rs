@@ -133,6 +133,48 @@ async fn ids_in_order(
         .collect()
 }
 
+/// The number of workflows the filter matches and the ids of one page, from one reading of
+/// the matches: a free-text filter is answered by the trigram index, whose candidates are
+/// rechecked on their rows; a count and a page read apart would do that twice (or the page
+/// would walk the start-time index through every row that does not match).
+async fn matches_once(
+    c: &impl GenericClient,
+    column: &str,
+    order: &str,
+    filter: &mut Filter,
+    (limit, offset): (usize, usize),
+) -> Result<(i64, Vec<String>)> {
+    let limit = (limit > 0).then(|| to_i64(limit));
+    filter.args.push(Box::new(limit));
+    filter.args.push(Box::new(to_i64(offset)));
+    let n = filter.args.len();
+    // MATERIALIZED: the matches are read once, whatever the plan of each use would be. The
+    // outer join keeps the count when the page is empty.
+    let sql = format!(
+        "WITH m AS MATERIALIZED (
+             SELECT workflow_id, {sort} FROM workflows WHERE true{filter}
+         )
+         SELECT (SELECT COUNT(*) FROM m), p.workflow_id
+         FROM (SELECT 1) one
+         LEFT JOIN (SELECT workflow_id, {sort} FROM m ORDER BY {order} LIMIT ${l} OFFSET ${n}) p
+             ON true
+         ORDER BY {order}",
+        sort = column,
+        filter = filter.sql,
+        l = n - 1,
+    );
+    let rows = c.query(&sql, &filter.params()).await?;
+    let mut total = 0;
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        total = row.try_get(0)?;
+        if let Some(id) = row.try_get::<_, Option<String>>(1)? {
+            ids.push(id);
+        }
+    }
+    Ok((total, ids))
+}
+
 /// The rows of `ids` in the order of `ids`: (id, json, extra column).
 async fn rows_by_id(
     c: &impl GenericClient,
@@ -201,14 +243,19 @@ pub(in crate::postgres) async fn search_workflows(
     } else {
         None
     };
-    let (total, ids) = page_ids(
-        c,
-        ("workflows", "workflow_id"),
-        (&order, &reversed),
-        &mut f,
-        (q.limit, q.offset, known),
-    )
-    .await?;
+    let free_text = q.free_text.as_deref().is_some_and(|t| !t.is_empty());
+    let (total, ids) = if free_text {
+        matches_once(c, column, &order, &mut f, (q.limit, q.offset)).await?
+    } else {
+        page_ids(
+            c,
+            ("workflows", "workflow_id"),
+            (&order, &reversed),
+            &mut f,
+            (q.limit, q.offset, known),
+        )
+        .await?
+    };
     let rows = rows_by_id(c, ("workflows", "workflow_id", "input_json::text"), &ids).await?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, json, input) in rows {
