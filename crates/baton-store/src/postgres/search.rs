@@ -390,23 +390,35 @@ pub(in crate::postgres) async fn search_workflows_by_tasks(
     f.args.push(Box::new(to_i64(start)));
     let n = f.args.len();
     let order = task_order(scan, false);
-    // `found` numbers the scanned attempts in the scan's order; a workflow ranks by its
-    // first attempt. The outer join keeps the number when the page is empty.
+    // `found` ranks the scanned attempts in the scan's order; a workflow ranks by its first
+    // attempt. Newest first (the default order) is the highest row id, which needs no
+    // numbering of the attempts. The outer join keeps the number when the page is empty.
+    let by_row_id = order == "row_id DESC";
+    let (rank, first, first_order) = if by_row_id {
+        ("row_id".to_string(), "MAX(n)", "first DESC")
+    } else {
+        (
+            format!("ROW_NUMBER() OVER (ORDER BY {order})"),
+            "MIN(n)",
+            "first",
+        )
+    };
     let sql = format!(
         "WITH found AS (
-             SELECT workflow_id, ROW_NUMBER() OVER (ORDER BY {order}) AS n
+             SELECT workflow_id, {rank} AS n
              FROM (SELECT workflow_id, row_id, start_time, end_time FROM tasks
                    WHERE true{filter} ORDER BY {order} LIMIT ${l} OFFSET ${o}) scanned
          ), firsts AS (
-             SELECT workflow_id, MIN(n) AS first FROM found GROUP BY workflow_id
+             SELECT workflow_id, {first} AS first FROM found GROUP BY workflow_id
          ), page AS (
-             SELECT workflow_id, first FROM firsts ORDER BY first LIMIT ${s} OFFSET ${n}
+             SELECT workflow_id, first FROM firsts ORDER BY {first_order}
+             LIMIT ${s} OFFSET ${n}
          )
          SELECT (SELECT COUNT(*) FROM firsts), w.workflow_id, w.json::text, w.def_hash,
                 w.input_json::text
          FROM (SELECT 1) one
          LEFT JOIN (page JOIN workflows w ON w.workflow_id = page.workflow_id) ON true
-         ORDER BY page.first",
+         ORDER BY page.{first_order}",
         filter = f.sql,
         l = n - 3,
         o = n - 2,
