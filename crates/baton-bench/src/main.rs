@@ -102,6 +102,10 @@ pub(crate) struct Args {
     /// `postgres://postgres@127.0.0.1:5432/postgres`. Cold start is then not measured.
     #[arg(long)]
     postgres: Option<String>,
+    /// With --postgres: keep the benchmark's database at the end (its name is printed), to
+    /// look into the filled store (EXPLAIN) afterwards. Drop it yourself.
+    #[arg(long)]
+    keep_db: bool,
     /// Baton nodes serving the database (more than one needs --postgres). W1's worker loops
     /// and starts are spread over them; W2 and W3 go through the first.
     #[arg(long, default_value_t = 1)]
@@ -152,7 +156,11 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
     };
     let result = run_in(&args, &dir, &log, pg.as_ref().map(|d| d.url.as_str())).await;
     if let Some(db) = pg {
-        db.drop_db().await;
+        if args.keep_db {
+            eprintln!("database kept: {}", db.url);
+        } else {
+            db.drop_db().await;
+        }
     }
     if result.is_ok() {
         let _ = std::fs::remove_dir_all(&dir);

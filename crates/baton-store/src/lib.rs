@@ -401,6 +401,32 @@ pub trait Store: Send + Sync + 'static {
     /// The workflow id of each attempt `query` matches, in its order and paging (an id may
     /// repeat), without reading the attempts themselves.
     async fn search_task_workflow_ids(&self, query: &TaskQuery) -> Result<Vec<String>>;
+    /// Workflows that have an attempt among those `scan` matches (its own order and paging:
+    /// the scan limit), in the order of their first attempt found; the number of them, and
+    /// the `size` of them from `start`, read as [`Store::get_workflow`] reads them (a
+    /// workflow removed meanwhile is left out of the page, not of the number).
+    async fn search_workflows_by_tasks(
+        &self,
+        scan: &TaskQuery,
+        start: usize,
+        size: usize,
+    ) -> Result<(i64, Vec<Workflow>)> {
+        let mut ids: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for id in self.search_task_workflow_ids(scan).await? {
+            if seen.insert(id.clone()) {
+                ids.push(id);
+            }
+        }
+        let total = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        for id in ids.into_iter().skip(start).take(size) {
+            if let Some(w) = self.get_workflow(&id).await? {
+                out.push(w);
+            }
+        }
+        Ok((total, out))
+    }
 
     // ----- cron schedules -----
     /// Inserts or replaces a schedule; its `next_run_time` is stored as the due time of its

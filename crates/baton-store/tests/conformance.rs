@@ -11,7 +11,14 @@ use std::sync::Arc;
 #[path = "support/pg.rs"]
 mod pg;
 
+#[path = "conformance/by_tasks.rs"]
+mod by_tasks;
+#[path = "conformance/free_text_pages.rs"]
+mod free_text_pages;
+
 pub mod suite {
+    pub use super::by_tasks::search_workflows_by_tasks;
+    pub use super::free_text_pages::free_text_pages_in_order;
     use super::*;
     use baton_model::{
         HistoryEvent, QueueEntry, Task, TaskDef, TaskExecLog, TaskStatus, Workflow, WorkflowDef,
@@ -2294,6 +2301,8 @@ mod sqlite {
     }
 
     sqlite_suite!(
+        free_text_pages_in_order,
+        search_workflows_by_tasks,
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
@@ -2392,6 +2401,8 @@ mod postgres {
     }
 
     postgres_suite!(
+        free_text_pages_in_order,
+        search_workflows_by_tasks,
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,

@@ -89,23 +89,11 @@ impl Runtime {
             limit: self.config().search_by_tasks_scan_limit,
             ..tasks.clone()
         };
-        // Only the workflow ids: the attempts' documents are never read.
-        let found = self.store.search_task_workflow_ids(&query).await?;
-        let mut ids: Vec<String> = Vec::new();
-        let mut seen = HashSet::new();
-        for id in found {
-            if seen.insert(id.clone()) {
-                ids.push(id);
-            }
-        }
-        let total = ids.len() as i64;
-        let mut out = Vec::new();
-        for id in ids.into_iter().skip(start).take(size) {
-            if let Some(w) = self.store.get_workflow(&id).await? {
-                out.push(w);
-            }
-        }
-        Ok((total, out))
+        // Only the workflow ids of the attempts are read, never their documents.
+        Ok(self
+            .store
+            .search_workflows_by_tasks(&query, start, size)
+            .await?)
     }
 
     /// Deletes an execution. With `archive` its audit trail (`/history`) is kept, as

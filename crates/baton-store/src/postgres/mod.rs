@@ -525,6 +525,16 @@ impl Store for PostgresStore {
         search::search_task_workflow_ids(&self.client().await?, query).await
     }
 
+    async fn search_workflows_by_tasks(
+        &self,
+        scan: &TaskQuery,
+        start: usize,
+        size: usize,
+    ) -> Result<(i64, Vec<Workflow>)> {
+        let c = self.client().await?;
+        search::search_workflows_by_tasks(&c, &self.inner.defs, scan, (start, size)).await
+    }
+
     async fn put_schedule(&self, schedule: WorkflowSchedule) -> Result<()> {
         schedules::put(&self.client().await?, schedule).await
     }

@@ -95,7 +95,11 @@ pub(super) async fn list_workflow_defs(c: &impl GenericClient) -> Result<Vec<Wor
 // ----- executions -----
 
 /// The definition snapshot `hash`, from the cache or the database.
-async fn snapshot(c: &impl GenericClient, defs: &DefCache, hash: &str) -> Result<Arc<WorkflowDef>> {
+pub(super) async fn snapshot(
+    c: &impl GenericClient,
+    defs: &DefCache,
+    hash: &str,
+) -> Result<Arc<WorkflowDef>> {
     if let Some(def) = defs.get(hash) {
         return Ok(def);
     }

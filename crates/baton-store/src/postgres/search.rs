@@ -5,9 +5,9 @@
 //! has pg_trgm. A page is read in two steps: the ids of the page, in order, from an index (a
 //! deep page steps over index entries, not over documents), then the documents of those ids.
 
-use super::read::{workflow_from, Filter};
+use super::read::{snapshot, workflow_from, Filter};
 use super::to_i64;
-use crate::codec::from_json;
+use crate::codec::{from_json, DefCache};
 use crate::paging::from_the_end;
 use crate::{Result, TaskQuery, WorkflowQuery};
 use baton_model::{Task, Workflow};
@@ -133,6 +133,48 @@ async fn ids_in_order(
         .collect()
 }
 
+/// The number of workflows the filter matches and the ids of one page, from one reading of
+/// the matches: a free-text filter is answered by the trigram index, whose candidates are
+/// rechecked on their rows; a count and a page read apart would do that twice (or the page
+/// would walk the start-time index through every row that does not match).
+async fn matches_once(
+    c: &impl GenericClient,
+    column: &str,
+    order: &str,
+    filter: &mut Filter,
+    (limit, offset): (usize, usize),
+) -> Result<(i64, Vec<String>)> {
+    let limit = (limit > 0).then(|| to_i64(limit));
+    filter.args.push(Box::new(limit));
+    filter.args.push(Box::new(to_i64(offset)));
+    let n = filter.args.len();
+    // MATERIALIZED: the matches are read once, whatever the plan of each use would be. The
+    // outer join keeps the count when the page is empty.
+    let sql = format!(
+        "WITH m AS MATERIALIZED (
+             SELECT workflow_id, {sort} FROM workflows WHERE true{filter}
+         )
+         SELECT (SELECT COUNT(*) FROM m), p.workflow_id
+         FROM (SELECT 1) one
+         LEFT JOIN (SELECT workflow_id, {sort} FROM m ORDER BY {order} LIMIT ${l} OFFSET ${n}) p
+             ON true
+         ORDER BY {order}",
+        sort = column,
+        filter = filter.sql,
+        l = n - 1,
+    );
+    let rows = c.query(&sql, &filter.params()).await?;
+    let mut total = 0;
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        total = row.try_get(0)?;
+        if let Some(id) = row.try_get::<_, Option<String>>(1)? {
+            ids.push(id);
+        }
+    }
+    Ok((total, ids))
+}
+
 /// The rows of `ids` in the order of `ids`: (id, json, extra column).
 async fn rows_by_id(
     c: &impl GenericClient,
@@ -201,14 +243,19 @@ pub(in crate::postgres) async fn search_workflows(
     } else {
         None
     };
-    let (total, ids) = page_ids(
-        c,
-        ("workflows", "workflow_id"),
-        (&order, &reversed),
-        &mut f,
-        (q.limit, q.offset, known),
-    )
-    .await?;
+    let free_text = q.free_text.as_deref().is_some_and(|t| !t.is_empty());
+    let (total, ids) = if free_text {
+        matches_once(c, column, &order, &mut f, (q.limit, q.offset)).await?
+    } else {
+        page_ids(
+            c,
+            ("workflows", "workflow_id"),
+            (&order, &reversed),
+            &mut f,
+            (q.limit, q.offset, known),
+        )
+        .await?
+    };
     let rows = rows_by_id(c, ("workflows", "workflow_id", "input_json::text"), &ids).await?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, json, input) in rows {
@@ -324,4 +371,71 @@ pub(in crate::postgres) async fn search_task_workflow_ids(
         (q.limit, q.offset),
     )
     .await
+}
+
+/// The workflows of the attempts `scan` matches (its order and paging), in the order of
+/// each workflow's first attempt, with their number: one statement, which reads the
+/// attempts' workflow ids from the task index and joins the page to its workflows.
+pub(in crate::postgres) async fn search_workflows_by_tasks(
+    c: &impl GenericClient,
+    defs: &DefCache,
+    scan: &TaskQuery,
+    (start, size): (usize, usize),
+) -> Result<(i64, Vec<Workflow>)> {
+    let mut f = task_filter(scan);
+    let limit = (scan.limit > 0).then(|| to_i64(scan.limit));
+    f.args.push(Box::new(limit));
+    f.args.push(Box::new(to_i64(scan.offset)));
+    f.args.push(Box::new(to_i64(size)));
+    f.args.push(Box::new(to_i64(start)));
+    let n = f.args.len();
+    let order = task_order(scan, false);
+    // `found` ranks the scanned attempts in the scan's order; a workflow ranks by its first
+    // attempt. Newest first (the default order) is the highest row id, which needs no
+    // numbering of the attempts. The outer join keeps the number when the page is empty.
+    let by_row_id = order == "row_id DESC";
+    let (rank, first, first_order) = if by_row_id {
+        ("row_id".to_string(), "MAX(n)", "first DESC")
+    } else {
+        (
+            format!("ROW_NUMBER() OVER (ORDER BY {order})"),
+            "MIN(n)",
+            "first",
+        )
+    };
+    let sql = format!(
+        "WITH found AS (
+             SELECT workflow_id, {rank} AS n
+             FROM (SELECT workflow_id, row_id, start_time, end_time FROM tasks
+                   WHERE true{filter} ORDER BY {order} LIMIT ${l} OFFSET ${o}) scanned
+         ), firsts AS (
+             SELECT workflow_id, {first} AS first FROM found GROUP BY workflow_id
+         ), page AS (
+             SELECT workflow_id, first FROM firsts ORDER BY {first_order}
+             LIMIT ${s} OFFSET ${n}
+         )
+         SELECT (SELECT COUNT(*) FROM firsts), w.workflow_id, w.json::text, w.def_hash,
+                w.input_json::text
+         FROM (SELECT 1) one
+         LEFT JOIN (page JOIN workflows w ON w.workflow_id = page.workflow_id) ON true
+         ORDER BY page.{first_order}",
+        filter = f.sql,
+        l = n - 3,
+        o = n - 2,
+        s = n - 1,
+    );
+    let rows = c.query(&sql, &f.params()).await?;
+    let mut total = 0;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        total = row.try_get(0)?;
+        let Some(id) = row.try_get::<_, Option<String>>(1)? else {
+            continue;
+        };
+        let mut workflow = workflow_from(row.try_get(2)?, row.try_get(4)?, &id)?;
+        let hash: String = row.try_get(3)?;
+        workflow.workflow_definition = Some(snapshot(c, defs, &hash).await?);
+        out.push(workflow);
+    }
+    Ok((total, out))
 }
