@@ -93,19 +93,26 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
              ({latest}); upgrade Baton or use another database file"
         )));
     }
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // Another process may have migrated while we waited for the write lock.
-        let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if now >= version {
-            continue;
-        }
+    if current == latest {
+        return Ok(());
+    }
+    // Every pending migration in one transaction: the schema moves to the latest version or
+    // stays where it was, and a fresh database pays for one commit instead of one per
+    // migration (most of a fresh start's time when each was its own).
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Another process may have migrated while we waited for the write lock.
+    let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let mut applied = Vec::new();
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > now) {
         tx.execute_batch(sql).map_err(|e| {
             StoreError::Database(format!("migration {version:04}_{name} failed: {e}"))
         })?;
         // PRAGMA takes no bound parameters; `version` is a compile-time constant.
         tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
-        tx.commit()?;
+        applied.push((version, name));
+    }
+    tx.commit()?;
+    for (version, name) in applied {
         tracing::info!(version, name, "applied SQLite migration");
     }
     Ok(())
