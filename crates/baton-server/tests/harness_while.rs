@@ -4,9 +4,10 @@
 //! start runs no iteration (the loop completes with `iteration` 0), and one that holds runs
 //! the body as DO_WHILE does. Covered: no iteration; two iterations of five tasks and a task
 //! after the loop; system tasks only; a FORK/JOIN and a SUB_WORKFLOW in the loop; a retry in
-//! the loop; a loop in a fork; two loops in a row; the iteration in a script; a SET_VARIABLE
-//! in the loop (and a null list, no iteration); a WAIT in a SWITCH in the loop; a condition
-//! that fails at the first check; a definition without a condition refused.
+//! the loop (by the task's definition, and of the failed workflow); a loop in a fork; two
+//! loops in a row; the iteration in a script; a SET_VARIABLE in the loop (and a null list, no
+//! iteration); a WAIT in a SWITCH in the loop; a condition that fails at the first check; a
+//! definition without a condition refused.
 
 mod common;
 
@@ -274,10 +275,15 @@ async fn a_failed_task_in_the_loop_is_retried_by_its_definition() {
     assert_eq!(w["tasks"][1]["retried"], true, "{w:#}");
     assert_eq!(w["tasks"][2]["retryCount"], 1);
     assert_eq!(w["tasks"][2]["retriedTaskId"], w["tasks"][1]["taskId"]);
-    assert_eq!(work(&s, &id, "wl_t0").await["iteration"], 1);
-    work(&s, &id, "wl_t1").await;
-    work(&s, &id, "wl_t2").await;
-    let w = s.wait_for_status(&id, "COMPLETED", WAIT).await;
+    finish_after_a_failure(&s, &id).await;
+}
+
+/// The retried wl_t0 and the fork's branches completed: the loop and the workflow end.
+async fn finish_after_a_failure(s: &TestServer, id: &str) {
+    assert_eq!(work(s, id, "wl_t0").await["iteration"], 1);
+    work(s, id, "wl_t1").await;
+    work(s, id, "wl_t2").await;
+    let w = s.wait_for_status(id, "COMPLETED", WAIT).await;
     expect_shape(
         &w,
         &[
@@ -290,6 +296,36 @@ async fn a_failed_task_in_the_loop_is_retried_by_its_definition() {
             ("JOIN", "COMPLETED"),
         ],
     );
+}
+
+#[tokio::test]
+async fn retrying_the_failed_workflow_resumes_the_loop() {
+    let s = server(json!({"name": "wl_failed", "version": 1, "tasks": [
+        while_loop("wl", "loop", fork_body()),
+    ]}))
+    .await;
+    s.register_task_def(json!({"name": "wl_t0", "retryCount": 0}))
+        .await;
+    let id = s.start("wl_failed", json!({"loop": 1})).await;
+    let t = s.poll_one("wl_t0").await;
+    s.fail(&t, "induced failure").await;
+    let w = s.wait_for_status(&id, "FAILED", WAIT).await;
+    expect_shape(&w, &[("WHILE", "CANCELED"), ("wl_t0", "FAILED")]);
+    let resp = s
+        .post_json(&format!("/workflow/{id}/retry"), &json!({}))
+        .await;
+    expect_status(resp, StatusCode::NO_CONTENT).await;
+    let w = s.workflow(&id).await;
+    assert_eq!(w["status"], "RUNNING");
+    expect_shape(
+        &w,
+        &[
+            ("WHILE", "IN_PROGRESS"),
+            ("wl_t0", "FAILED"),
+            ("wl_t0", "SCHEDULED"),
+        ],
+    );
+    finish_after_a_failure(&s, &id).await;
 }
 
 #[tokio::test]
