@@ -84,7 +84,12 @@ impl DefIndex {
         def.for_each_task(&mut |t| {
             has_scripts |= matches!(
                 t.task_type.as_str(),
-                "INLINE" | "LAMBDA" | "DO_WHILE" | "JSON_JQ_TRANSFORM" | "FORK_JOIN_DYNAMIC"
+                "INLINE"
+                    | "LAMBDA"
+                    | "DO_WHILE"
+                    | "WHILE"
+                    | "JSON_JQ_TRANSFORM"
+                    | "FORK_JOIN_DYNAMIC"
             ) || (t.task_type == "SWITCH"
                 && t.evaluator_type.as_deref() != Some("value-param"))
                 || (t.task_type == "DECISION" && t.case_expression.is_some());

@@ -18,6 +18,8 @@ pub const FORK: &str = "FORK";
 pub const JOIN: &str = "JOIN";
 pub const EXCLUSIVE_JOIN: &str = "EXCLUSIVE_JOIN";
 pub const DO_WHILE: &str = "DO_WHILE";
+/// Conductor's WHILE: a DO_WHILE whose condition is also checked before the first pass.
+pub const WHILE: &str = "WHILE";
 pub const SUB_WORKFLOW: &str = "SUB_WORKFLOW";
 pub const START_WORKFLOW: &str = "START_WORKFLOW";
 pub const WAIT: &str = "WAIT";
@@ -42,6 +44,7 @@ pub const SYSTEM_TYPES: &[&str] = &[
     JOIN,
     EXCLUSIVE_JOIN,
     DO_WHILE,
+    WHILE,
     SUB_WORKFLOW,
     START_WORKFLOW,
     WAIT,
@@ -77,9 +80,6 @@ pub const UNSUPPORTED_TYPES: &[&str] = &[
     "BUSINESS_RULE",
     "UPDATE_SECRET",
     "QUERY_PROCESSOR",
-    // Conductor's WHILE (the loop whose condition is checked before the first pass); Baton
-    // has DO_WHILE only.
-    "WHILE",
 ];
 
 pub fn is_system(task_type: &str) -> bool {
@@ -94,8 +94,21 @@ pub fn is_async_system(task_type: &str) -> bool {
 pub fn is_structural(task_type: &str) -> bool {
     matches!(
         task_type,
-        SWITCH | DECISION | FORK | FORK_JOIN | FORK_JOIN_DYNAMIC | JOIN | EXCLUSIVE_JOIN | DO_WHILE
+        SWITCH
+            | DECISION
+            | FORK
+            | FORK_JOIN
+            | FORK_JOIN_DYNAMIC
+            | JOIN
+            | EXCLUSIVE_JOIN
+            | DO_WHILE
+            | WHILE
     )
+}
+
+/// The loop operators: DO_WHILE, and WHILE (the same loop, its condition checked first).
+pub fn is_loop(task_type: &str) -> bool {
+    matches!(task_type, DO_WHILE | WHILE)
 }
 
 /// Limits for workflow scripts (INLINE, SWITCH, DO_WHILE, JSON_JQ_TRANSFORM, event

@@ -281,11 +281,12 @@ fn check_task(
                 "DECISION needs caseValueParam or caseExpression",
             ));
         }
-        sys::DO_WHILE => {
+        sys::DO_WHILE | sys::WHILE => {
             match t.loop_condition.as_deref() {
-                None | Some("") => {
-                    out.push(err(p("loopCondition"), "DO_WHILE needs a loopCondition"))
-                }
+                None | Some("") => out.push(err(
+                    p("loopCondition"),
+                    format!("{ttype} needs a loopCondition"),
+                )),
                 Some(script) => {
                     if let Err(e) = baton_script::check_js(script) {
                         out.push(err(p("loopCondition"), e.to_string()));
@@ -293,7 +294,10 @@ fn check_task(
                 }
             }
             if t.loop_over.is_empty() {
-                out.push(err(p("loopOver"), "DO_WHILE needs a non-empty loopOver"));
+                out.push(err(
+                    p("loopOver"),
+                    format!("{ttype} needs a non-empty loopOver"),
+                ));
             }
         }
         sys::SUB_WORKFLOW => match &t.sub_workflow_param {

@@ -1,4 +1,5 @@
-//! DO_WHILE: running a loop body again while its condition holds.
+//! DO_WHILE and WHILE: running a loop body again while its condition holds (WHILE also
+//! checks it before the first pass).
 //!
 //! Each evaluation costs O(|body| + keepLastN), whatever the number of iterations so far:
 //! the current iteration's tasks are found by reference name, the condition sees only the
@@ -17,6 +18,9 @@ fn keep_last_n(input: &JsonMap) -> Option<i32> {
 }
 
 pub(super) fn evaluate_loop(st: &mut ExecState, i: usize) -> bool {
+    if st.tasks[i].task_type == sys::WHILE && st.tasks[i].iteration == 0 {
+        return first_check(st, i);
+    }
     let lp = &st.tasks[i];
     let loop_name = base_ref(&lp.reference_task_name).to_string();
     let iteration = lp.iteration.max(1);
@@ -80,13 +84,13 @@ pub(super) fn evaluate_loop(st: &mut ExecState, i: usize) -> bool {
     } else {
         baton_script::eval_js(&condition, &Value::Object(scope), &sys::script_limits())
             .map(|v| sys::truthy(&v))
-            .map_err(|e| format!("DO_WHILE loopCondition failed: {e}"))
+            .map_err(|e| format!("{} loopCondition failed: {e}", st.tasks[i].task_type))
     };
     match verdict {
         Ok(true) if i64::from(iteration) >= i64::from(st.limits.max_loop_iterations) => {
             let reason = format!(
-                "DO_WHILE reached its iteration limit of {} (--max-loop-iterations)",
-                st.limits.max_loop_iterations
+                "{} reached its iteration limit of {} (--max-loop-iterations)",
+                st.tasks[i].task_type, st.limits.max_loop_iterations
             );
             st.task_mut(i).reason_for_incompletion = Some(reason);
             st.set_status(i, TaskStatus::FailedWithTerminalError);
@@ -100,6 +104,47 @@ pub(super) fn evaluate_loop(st: &mut ExecState, i: usize) -> bool {
             t.update_time = now;
             if let Some(first) = node.loop_over.first() {
                 schedule_node(st, first, next);
+            }
+        }
+        Ok(false) => st.set_status(i, TaskStatus::Completed),
+        Err(reason) => {
+            st.task_mut(i).reason_for_incompletion = Some(truncate(&reason));
+            st.set_status(i, TaskStatus::FailedWithTerminalError);
+        }
+    }
+    true
+}
+
+/// WHILE before its first pass: the condition sees the loop's input and the loop's output
+/// at iteration 0 (no body task has run). False completes the loop with no pass; true
+/// starts iteration 1, as a DO_WHILE starts.
+fn first_check(st: &mut ExecState, i: usize) -> bool {
+    let loop_name = base_ref(&st.tasks[i].reference_task_name).to_string();
+    let def = st.def.clone();
+    let index = st.index.clone();
+    let Some(node) = index.node(&def, &loop_name) else {
+        return false;
+    };
+    let mut scope = resolve_map(&node.input_parameters, st, None);
+    scope.insert(loop_name, json!({ "iteration": 0 }));
+    let condition = node.loop_condition.clone().unwrap_or_default();
+    let verdict = if condition.trim().is_empty() {
+        Ok(false)
+    } else {
+        baton_script::eval_js(&condition, &Value::Object(scope), &sys::script_limits())
+            .map(|v| sys::truthy(&v))
+            .map_err(|e| format!("WHILE loopCondition failed: {e}"))
+    };
+    match verdict {
+        Ok(true) if node.loop_over.is_empty() => st.set_status(i, TaskStatus::Completed),
+        Ok(true) => {
+            let now = st.now;
+            let t = st.task_mut(i);
+            t.iteration = 1;
+            t.output_data.insert("iteration".into(), json!(1));
+            t.update_time = now;
+            if let Some(first) = node.loop_over.first() {
+                schedule_node(st, first, 1);
             }
         }
         Ok(false) => st.set_status(i, TaskStatus::Completed),

@@ -7,7 +7,7 @@ pub(super) fn evaluate_waiting(st: &mut ExecState, i: usize) -> bool {
     match st.tasks[i].task_type.as_str() {
         sys::JOIN => evaluate_join(st, i),
         sys::EXCLUSIVE_JOIN => evaluate_exclusive_join(st, i),
-        sys::DO_WHILE => evaluate_loop(st, i),
+        sys::DO_WHILE | sys::WHILE => evaluate_loop(st, i),
         sys::WAIT => evaluate_wait(st, i),
         _ => false,
     }

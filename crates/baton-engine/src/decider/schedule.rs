@@ -129,7 +129,7 @@ pub(super) fn schedule_successors(st: &mut ExecState, i: usize) {
         }
         // A DO_WHILE's own `iteration` counts its loop; what follows it belongs to the
         // level the loop sits in, whose iteration is the loop task's reference suffix.
-        sys::DO_WHILE => advance_from(st, &reference, ref_iteration(&full_ref)),
+        sys::DO_WHILE | sys::WHILE => advance_from(st, &reference, ref_iteration(&full_ref)),
         _ => advance_from(st, &reference, iteration),
     }
 }
@@ -224,7 +224,7 @@ pub(super) fn base_task(
 ) -> Task {
     let def = node.task_definition.clone();
     let is_worker = !sys::is_system(task_type);
-    let task_def_name = if sys::is_structural(task_type) && task_type != sys::DO_WHILE {
+    let task_def_name = if sys::is_structural(task_type) && !sys::is_loop(task_type) {
         task_type.to_string()
     } else {
         node.name.clone()
@@ -369,6 +369,16 @@ pub(crate) fn schedule_node(st: &mut ExecState, node: &WorkflowTask, iteration: 
             if let Some(first) = node.loop_over.first() {
                 schedule_node(st, first, 1);
             }
+        }
+        sys::WHILE => {
+            // No pass yet: the decider checks the condition first (see `evaluate_loop`).
+            let mut t = base_task(st, node, ttype, iteration);
+            t.input_data = resolve_map(&node.input_parameters, st, None);
+            t.status = TaskStatus::InProgress;
+            t.start_time = st.now;
+            t.iteration = 0;
+            t.output_data = obj(json!({ "iteration": 0 }));
+            st.add_task(t);
         }
         sys::WAIT | sys::HUMAN => {
             let mut t = base_task(st, node, ttype, iteration);

@@ -210,7 +210,12 @@ pub(super) fn check_task_timeouts(st: &mut ExecState, i: usize) -> bool {
 pub(super) fn park_if_quiet(st: &mut ExecState, i: usize) {
     let t = &st.tasks[i];
     let until = match t.task_type.as_str() {
-        sys::JOIN | sys::EXCLUSIVE_JOIN | sys::DO_WHILE | sys::WAIT | sys::SUB_WORKFLOW => return,
+        sys::JOIN
+        | sys::EXCLUSIVE_JOIN
+        | sys::DO_WHILE
+        | sys::WHILE
+        | sys::WAIT
+        | sys::SUB_WORKFLOW => return,
         sys::HUMAN => worker_due(st, t, &st.task_def_of(t)).unwrap_or(i64::MAX),
         ty if sys::is_system(ty) => i64::MAX,
         _ => worker_due(st, t, &st.task_def_of(t)).unwrap_or(i64::MAX),

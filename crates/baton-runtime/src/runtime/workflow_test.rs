@@ -13,6 +13,7 @@ const OPERATORS: &[&str] = &[
     engine::systask::JOIN,
     engine::systask::EXCLUSIVE_JOIN,
     engine::systask::DO_WHILE,
+    engine::systask::WHILE,
     engine::systask::SET_VARIABLE,
     engine::systask::SET_CORRELATION_ID,
     engine::systask::FORK,
