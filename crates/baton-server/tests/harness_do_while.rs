@@ -44,30 +44,6 @@ fn fork_join(branches: Value, join_on: Value) -> Vec<Value> {
     ]
 }
 
-/// `(taskType, status, iteration)` of every task, in order.
-fn shape(w: &Value) -> Vec<(String, String, i64)> {
-    w["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .map(|t| {
-            (
-                t["taskType"].as_str().unwrap_or_default().to_string(),
-                t["status"].as_str().unwrap_or_default().to_string(),
-                t["iteration"].as_i64().unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-fn expect_shape(w: &Value, expected: &[(&str, &str, i64)]) {
-    let expected: Vec<(String, String, i64)> = expected
-        .iter()
-        .map(|(a, b, i)| (a.to_string(), b.to_string(), *i))
-        .collect();
-    assert_eq!(shape(w), expected, "{w:#}");
-}
-
 /// Polls the task of `task_type` (which must belong to `id`, in `iteration`, with the
 /// reference suffix that says so) and completes it.
 async fn work(s: &TestServer, id: &str, task_type: &str, iteration: i64) -> Value {
@@ -101,24 +77,24 @@ async fn two_iterations_of_five_tasks_then_a_task_after_the_loop() {
     let id = s.start("dw_five", json!({"loop": 2})).await;
     let w = s.workflow(&id).await;
     let lj = [("LAMBDA", C, 1), ("JSON_JQ_TRANSFORM", C, 1)];
-    expect_shape(&w, &[("DO_WHILE", IP, 1), lj[0], lj[1], ("dw_t1", S, 1)]);
+    expect_steps(&w, &[("DO_WHILE", IP, 1), lj[0], lj[1], ("dw_t1", S, 1)]);
     work(&s, &id, "dw_t1", 1).await;
     work(&s, &id, "dw_t2", 1).await;
     let w = s.workflow(&id).await;
-    let got = shape(&w);
+    let got = steps(&w);
     assert_eq!(got.len(), 9, "{w:#}");
     assert_eq!(got[6], ("LAMBDA".into(), C.into(), 2));
     assert_eq!(got[8], ("dw_t1".into(), S.into(), 2));
     work(&s, &id, "dw_t1", 2).await;
     work(&s, &id, "dw_t2", 2).await;
     let w = s.workflow(&id).await;
-    let got = shape(&w);
+    let got = steps(&w);
     assert_eq!(got.len(), 12, "{w:#}");
     assert_eq!(got[0], ("DO_WHILE".into(), C.into(), 2));
     assert_eq!(got[11], ("dw_t3".into(), S.into(), 0), "outside the loop");
     work(&s, &id, "dw_t3", 0).await;
     let w = s.wait_for_status(&id, C, WAIT).await;
-    assert_eq!(shape(&w).len(), 12);
+    assert_eq!(steps(&w).len(), 12);
     assert_eq!(w["tasks"][6]["outputData"]["result"], 2, "{w:#}");
     assert_eq!(w["tasks"][7]["outputData"]["result"], 2);
 }
@@ -133,7 +109,7 @@ async fn a_loop_of_system_tasks_runs_to_its_end_at_once() {
     .await;
     let id = s.start("dw_system", json!({"loop": 2})).await;
     let w = s.workflow(&id).await;
-    expect_shape(
+    expect_steps(
         &w,
         &[
             ("DO_WHILE", C, 2),
@@ -167,13 +143,13 @@ async fn a_fork_and_join_inside_a_loop() {
         "tasks": [loop_with_fork(None)]}))
         .await;
     let id = s.start("dw_fork", json!({"loop": 1})).await;
-    expect_shape(
+    expect_steps(
         &s.workflow(&id).await,
         &[("DO_WHILE", IP, 1), ("dw_0", S, 1)],
     );
     work(&s, &id, "dw_0", 1).await;
     let w = s.workflow(&id).await;
-    expect_shape(
+    expect_steps(
         &w,
         &[
             ("DO_WHILE", IP, 1),
@@ -188,7 +164,7 @@ async fn a_fork_and_join_inside_a_loop() {
     work(&s, &id, "dw_1", 1).await;
     work(&s, &id, "dw_2", 1).await;
     let w = s.wait_for_status(&id, C, WAIT).await;
-    expect_shape(
+    expect_steps(
         &w,
         &[
             ("DO_WHILE", C, 1),
@@ -223,7 +199,7 @@ async fn a_sub_workflow_inside_a_loop() {
                 .is_some_and(|t| t["subWorkflowId"].as_str().is_some())
         })
         .await;
-    expect_shape(
+    expect_steps(
         &w,
         &[
             ("DO_WHILE", IP, 1),
@@ -244,8 +220,8 @@ async fn a_sub_workflow_inside_a_loop() {
     s.complete(&t, json!({})).await;
     s.wait_for_status(&child, C, WAIT).await;
     let w = s.wait_for_status(&id, C, WAIT).await;
-    assert_eq!(shape(&w).len(), 7);
-    assert_eq!(shape(&w)[6], ("SUB_WORKFLOW".into(), C.into(), 1));
+    assert_eq!(steps(&w).len(), 7);
+    assert_eq!(steps(&w)[6], ("SUB_WORKFLOW".into(), C.into(), 1));
 }
 
 /// A loop task that fails for good fails the workflow and cancels the loop; retrying the
@@ -262,13 +238,13 @@ async fn retrying_a_workflow_failed_inside_a_loop_resumes_the_loop() {
     let t = s.poll_one("dw_0").await;
     s.fail(&t, "induced..failure").await;
     let w = s.wait_for_status(&id, "FAILED", WAIT).await;
-    expect_shape(&w, &[("DO_WHILE", "CANCELED", 1), ("dw_0", "FAILED", 1)]);
+    expect_steps(&w, &[("DO_WHILE", "CANCELED", 1), ("dw_0", "FAILED", 1)]);
 
     let resp = s
         .post_json(&format!("/workflow/{id}/retry"), &json!({}))
         .await;
     expect_status(resp, StatusCode::NO_CONTENT).await;
-    expect_shape(
+    expect_steps(
         &s.workflow(&id).await,
         &[("DO_WHILE", IP, 1), ("dw_0", "FAILED", 1), ("dw_0", S, 1)],
     );
@@ -276,7 +252,7 @@ async fn retrying_a_workflow_failed_inside_a_loop_resumes_the_loop() {
     work(&s, &id, "dw_1", 1).await;
     work(&s, &id, "dw_2", 1).await;
     let w = s.wait_for_status(&id, C, WAIT).await;
-    expect_shape(
+    expect_steps(
         &w,
         &[
             ("DO_WHILE", C, 1),
@@ -302,7 +278,7 @@ async fn a_task_inside_a_loop_is_retried_automatically_in_its_iteration() {
     let t = s.poll_one("dw_0").await;
     s.fail(&t, "induced..failure").await;
     let w = s.workflow(&id).await;
-    expect_shape(
+    expect_steps(
         &w,
         &[("DO_WHILE", IP, 1), ("dw_0", "FAILED", 1), ("dw_0", S, 1)],
     );
@@ -314,7 +290,7 @@ async fn a_task_inside_a_loop_is_retried_automatically_in_its_iteration() {
     work(&s, &id, "dw_1", 1).await;
     work(&s, &id, "dw_2", 1).await;
     let w = s.wait_for_status(&id, C, WAIT).await;
-    assert_eq!(shape(&w).len(), 7, "{w:#}");
+    assert_eq!(steps(&w).len(), 7, "{w:#}");
 }
 
 #[tokio::test]
@@ -329,7 +305,7 @@ async fn a_loop_inside_a_fork_branch() {
         .await;
     let id = s.start("dw_in_fork", json!({"loop": 1})).await;
     // Baton lists the loop's first task right after the loop (Conductor after the JOIN).
-    expect_shape(
+    expect_steps(
         &s.workflow(&id).await,
         &[
             ("FORK", C, 0),
@@ -342,11 +318,11 @@ async fn a_loop_inside_a_fork_branch() {
     work(&s, &id, "dw_0", 1).await;
     work(&s, &id, "dw_1", 1).await;
     let w = s.workflow(&id).await;
-    assert_eq!(shape(&w)[1], ("DO_WHILE".into(), C.into(), 1));
-    assert_eq!(shape(&w)[4], ("JOIN".into(), IP.into(), 0), "{w:#}");
+    assert_eq!(steps(&w)[1], ("DO_WHILE".into(), C.into(), 1));
+    assert_eq!(steps(&w)[4], ("JOIN".into(), IP.into(), 0), "{w:#}");
     work(&s, &id, "dw_2", 0).await;
     let w = s.wait_for_status(&id, C, WAIT).await;
-    expect_shape(
+    expect_steps(
         &w,
         &[
             ("FORK", C, 0),
@@ -373,7 +349,7 @@ async fn a_script_in_the_loop_reads_the_iteration() {
     .await;
     let id = s.start("dw_iteration", json!({"loop": 2})).await;
     let w = s.wait_for_status(&id, C, WAIT).await;
-    expect_shape(
+    expect_steps(
         &w,
         &[("DO_WHILE", C, 2), ("LAMBDA", C, 1), ("LAMBDA", C, 2)],
     );
@@ -397,7 +373,7 @@ async fn a_variable_set_inside_the_loop_ends_it() {
     .await;
     let id = s.start("dw_variable", json!({})).await;
     let w = s.wait_for_status(&id, C, WAIT).await;
-    expect_shape(
+    expect_steps(
         &w,
         &[
             ("DO_WHILE", C, 3),
@@ -436,7 +412,7 @@ async fn a_wait_inside_a_switch_inside_a_loop() {
     ]}))
     .await;
     let id = s.start("dw_decision", json!({"list": [1, 2]})).await;
-    expect_shape(
+    expect_steps(
         &s.workflow(&id).await,
         &[
             ("DO_WHILE", IP, 1),
@@ -449,7 +425,7 @@ async fn a_wait_inside_a_switch_inside_a_loop() {
         .post_json(&format!("/tasks/{id}/WaitTask/COMPLETED"), &json!({}))
         .await;
     expect_status(resp, StatusCode::OK).await;
-    expect_shape(
+    expect_steps(
         &s.workflow(&id).await,
         &[
             ("DO_WHILE", IP, 2),
@@ -467,7 +443,7 @@ async fn a_wait_inside_a_switch_inside_a_loop() {
         .await;
     expect_status(resp, StatusCode::OK).await;
     let w = s.wait_for_status(&id, C, WAIT).await;
-    expect_shape(
+    expect_steps(
         &w,
         &[
             ("DO_WHILE", C, 2),

@@ -41,30 +41,6 @@ fn while_loop(reference: &str, key: &str, tasks: Value) -> Value {
            "loopOver": tasks})
 }
 
-/// `(taskType, status, iteration)` of every task, in order.
-fn steps(w: &Value) -> Vec<(String, String, i64)> {
-    w["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .map(|t| {
-            (
-                t["taskType"].as_str().unwrap_or_default().to_string(),
-                t["status"].as_str().unwrap_or_default().to_string(),
-                t["iteration"].as_i64().unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-fn expect_steps(w: &Value, expected: &[(&str, &str, i64)]) {
-    let expected: Vec<(String, String, i64)> = expected
-        .iter()
-        .map(|(a, b, c)| (a.to_string(), b.to_string(), *c))
-        .collect();
-    assert_eq!(steps(w), expected, "{w:#}");
-}
-
 async fn server(def: Value) -> TestServer {
     let s = TestServer::spawn().await;
     s.register_workflow(def).await;

@@ -507,3 +507,28 @@ pub fn expect_shape(w: &Value, expected: &[(&str, &str)]) {
         .collect();
     assert_eq!(shape(w), expected, "{w:#}");
 }
+
+/// `(taskType, status, iteration)` of every task of a workflow, in order.
+pub fn steps(w: &Value) -> Vec<(String, String, i64)> {
+    w["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["taskType"].as_str().unwrap_or_default().to_string(),
+                t["status"].as_str().unwrap_or_default().to_string(),
+                t["iteration"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts [`steps`], printing the workflow when they differ.
+pub fn expect_steps(w: &Value, expected: &[(&str, &str, i64)]) {
+    let expected: Vec<(String, String, i64)> = expected
+        .iter()
+        .map(|(a, b, i)| (a.to_string(), b.to_string(), *i))
+        .collect();
+    assert_eq!(steps(w), expected, "{w:#}");
+}
