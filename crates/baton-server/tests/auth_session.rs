@@ -156,3 +156,50 @@ async fn the_change_stream_takes_a_header_token_and_ends_when_it_expires() {
         "the token expired"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_stream_ends_soon_after_its_key_is_revoked() {
+    // The token would live an hour; the key cache is short, so a revocation is seen quickly.
+    let s = TestServer::with_config(baton_server::ServerConfig {
+        auth: AuthConfig {
+            mode: AuthMode::On,
+            token_ttl: Duration::from_secs(3600),
+            key_cache_ttl: Duration::from_millis(200),
+            ..AuthConfig::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let viewer = put_key(&s, "viewer", None).await;
+    let t = token(&s, &viewer).await;
+    let stream_url = format!("{}/api/events/stream", s.root);
+    let mut resp = s
+        .client
+        .get(&stream_url)
+        .header("x-authorization", &t)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let first = resp.chunk().await.unwrap().expect("a first event");
+    assert!(String::from_utf8_lossy(&first).contains("event: ready"));
+
+    let revoked = s
+        .runtime
+        .as_ref()
+        .expect("in-process server")
+        .store()
+        .revoke_api_key(&viewer.id, 2)
+        .await
+        .expect("revoke");
+    assert!(revoked);
+    // Bounded wait, far below the token's hour: the stream must end by itself.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while resp.chunk().await.ok().flatten().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its key's revocation");
+    let again = whoami(&s, Some(&t)).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}

@@ -6,8 +6,9 @@
 //! the client should re-read what it shows. `?workflowId=` keeps one workflow's changes
 //! only. A comment line every [`KEEP_ALIVE`] (or half the server's idle timeout, if that is
 //! shorter: a streaming response counts as idle between writes) keeps the stream open.
-//! Streams end when the server starts shutting down, and when the token they were opened
-//! with expires (the client reconnects with a fresh one, or is asked to sign in again).
+//! Streams end when the server starts shutting down, when the token they were opened with
+//! expires (the client reconnects with a fresh one, or is asked to sign in again), and soon
+//! after the key behind that token is revoked.
 
 use super::params::{text, QueryMap};
 use crate::auth::Principal;
@@ -37,6 +38,7 @@ pub async fn stream(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let only = text(&q, "workflowId");
     // The token's expiry, read from the wall clock the token was signed against.
+    let key_id = principal.as_ref().map(|Extension(p)| p.key_id.clone());
     let expires = principal.and_then(|Extension(p)| p.expires_at).map(|secs| {
         let now_ms = baton_runtime::Clock::System.now_ms();
         let left_ms = secs.saturating_mul(1000).saturating_sub(now_ms).max(0);
@@ -47,13 +49,25 @@ pub async fn stream(
     // The first event tells the client the stream is live: anything it reads after this
     // is either current or arrives as a later event.
     let hello = stream::once(async { Ok(Event::default().event("ready").data("{}")) });
-    let changes = stream::unfold((rx, only), move |(mut rx, only)| {
+    let auth = s.auth.clone();
+    let mut recheck = tokio::time::interval(auth.recheck_interval());
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let changes = stream::unfold((rx, only, recheck), move |(mut rx, only, mut recheck)| {
         let stopping = stopping.clone();
+        let auth = auth.clone();
+        let key_id = key_id.clone();
         async move {
             loop {
                 let next = tokio::select! {
                     _ = stopping.cancelled() => return None,
                     _ = until(expires) => return None,
+                    _ = recheck.tick(), if key_id.is_some() => {
+                        // A revoked key's stream ends, not only its next request.
+                        match &key_id {
+                            Some(id) if !auth.still_valid(id).await => return None,
+                            _ => continue,
+                        }
+                    }
                     next = rx.recv() => next,
                 };
                 let event = match next {
@@ -71,7 +85,7 @@ pub async fn stream(
                         .data(format!("{{\"missed\":{missed}}}")),
                     Err(RecvError::Closed) => return None,
                 };
-                return Some((Ok(event), (rx, only)));
+                return Some((Ok(event), (rx, only, recheck)));
             }
         }
     });

@@ -251,6 +251,22 @@ impl Auth {
         Ok(key.as_slice())
     }
 
+    /// Whether `key_id` is still usable (not revoked, still known), read through the key
+    /// cache, for answers that outlive their request (the change stream). A store error
+    /// answers true: a database blip must not end every open stream.
+    pub(crate) async fn still_valid(&self, key_id: &str) -> bool {
+        !matches!(self.grant_of(key_id).await, Ok(None))
+    }
+
+    /// How often a long-lived answer should ask [`Auth::still_valid`]: a revocation is seen
+    /// within about the key cache's lifetime anyway.
+    pub(crate) fn recheck_interval(&self) -> std::time::Duration {
+        self.config.key_cache_ttl.clamp(
+            std::time::Duration::from_millis(250),
+            std::time::Duration::from_secs(15),
+        )
+    }
+
     /// What `key_id` grants (None: unknown, revoked, or a role this build does not know),
     /// read through a cache of `key_cache_ttl`.
     async fn grant_of(&self, key_id: &str) -> Result<Option<Grant>, baton_store::StoreError> {
