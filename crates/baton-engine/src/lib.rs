@@ -15,6 +15,7 @@ pub mod decider;
 pub mod expr;
 pub mod ops;
 pub mod retry;
+mod scope;
 pub mod state;
 pub mod systask;
 pub mod task_list;
