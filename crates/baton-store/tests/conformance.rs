@@ -13,11 +13,14 @@ mod pg;
 
 #[path = "conformance/by_tasks.rs"]
 mod by_tasks;
+#[path = "conformance/classifier.rs"]
+mod classifier;
 #[path = "conformance/free_text_pages.rs"]
 mod free_text_pages;
 
 pub mod suite {
     pub use super::by_tasks::search_workflows_by_tasks;
+    pub use super::classifier::search_by_classifier;
     pub use super::free_text_pages::free_text_pages_in_order;
     use super::*;
     use baton_model::{
@@ -2303,6 +2306,7 @@ mod sqlite {
     sqlite_suite!(
         free_text_pages_in_order,
         search_workflows_by_tasks,
+        search_by_classifier,
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
@@ -2403,6 +2407,7 @@ mod postgres {
     postgres_suite!(
         free_text_pages_in_order,
         search_workflows_by_tasks,
+        search_by_classifier,
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,

@@ -7,6 +7,7 @@
 
 use super::read::{snapshot, workflow_from, Filter};
 use super::to_i64;
+use crate::classifier;
 use crate::codec::{from_json, DefCache};
 use crate::paging::from_the_end;
 use crate::{Result, TaskQuery, WorkflowQuery};
@@ -209,6 +210,17 @@ pub(in crate::postgres) async fn search_workflows(
     f.matching("parent_workflow_id", &q.parent_workflow_ids);
     if q.top_level_only {
         f.sql.push_str(" AND parent_workflow_id IS NULL");
+    }
+    for condition in &q.classifiers {
+        f.matching("classifier", condition);
+    }
+    // Stated apart, so that the planner sees the classifier index's condition hold whatever
+    // the values bound.
+    if q.classifiers
+        .iter()
+        .any(|c| !classifier::may_match_plain(c))
+    {
+        f.sql.push_str(&format!(" AND {}", classifier::INDEXED));
     }
     if let Some(v) = q.version {
         f.and("def_version = {}", v);

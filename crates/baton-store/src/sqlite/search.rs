@@ -6,6 +6,7 @@
 //! sorts rowids, not documents), then the rows of those rowids.
 
 use super::read::workflow_from;
+use crate::classifier;
 use crate::codec::from_json;
 use crate::paging::from_the_end;
 use crate::{Result, TaskQuery, WorkflowQuery};
@@ -203,9 +204,16 @@ pub(crate) fn search_workflows(
     // drive the query and the few rows are sorted; without statistics SQLite would rather
     // walk the name or status index in start-time order and test every row. A unary `+`
     // keeps a column's index out of the plan.
+    // A classifier other than `workflow` is taken to be rare (an agent), the reason its
+    // index leaves plain workflows out (crate::classifier).
+    let rare_classifier = q
+        .classifiers
+        .iter()
+        .any(|c| !classifier::may_match_plain(c));
     let selective = !q.workflow_ids.is_empty()
         || !q.correlation_ids.is_empty()
         || !q.parent_workflow_ids.is_empty()
+        || rare_classifier
         || q.free_text.as_deref().is_some_and(|t| !t.is_empty());
     let (name, status) = if selective {
         ("+name", "+status")
@@ -220,6 +228,12 @@ pub(crate) fn search_workflows(
     f.any("parent_workflow_id", &q.parent_workflow_ids);
     if q.top_level_only {
         f.sql.push_str(" AND parent_workflow_id IS NULL");
+    }
+    for condition in &q.classifiers {
+        f.any("classifier", condition);
+    }
+    if rare_classifier {
+        f.sql.push_str(&format!(" AND {}", classifier::INDEXED));
     }
     if !q.idempotency_key_prefixes.is_empty() {
         let mut ors = Vec::new();
