@@ -2362,6 +2362,27 @@ mod sqlite {
         suite::commit_roundtrip(store).await;
     }
 
+    /// Migration 15 on a database from before it: the classifier of every execution comes
+    /// from the definition it runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn classifier_migration_fills_earlier_executions() {
+        let db = TempDb::new("classifier_backfill");
+        let store = db.open();
+        classifier::commit_backfill_cases(&store).await;
+        classifier::check_backfill_cases(&store).await;
+        drop(store);
+        {
+            let conn = rusqlite::Connection::open(&db.0).unwrap();
+            conn.execute_batch(
+                "DROP INDEX workflows_classifier;
+                 ALTER TABLE workflows DROP COLUMN classifier;
+                 PRAGMA user_version = 14;",
+            )
+            .unwrap();
+        }
+        classifier::check_backfill_cases(&db.open()).await;
+    }
+
     #[test]
     fn rejects_a_database_from_a_newer_baton() {
         let db = TempDb::new("newer");
@@ -2455,5 +2476,31 @@ mod postgres {
             handles.lock().unwrap().pop().expect("opened twice at most")
         })
         .await;
+    }
+
+    /// Migration 10 on a database from before it: the classifier of every execution comes
+    /// from the definition it runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn classifier_migration_fills_earlier_executions() {
+        let Some(db) = pg::PgDb::create("classifier_backfill").await else {
+            return;
+        };
+        let store = db.open().await;
+        classifier::commit_backfill_cases(&store).await;
+        classifier::check_backfill_cases(&store).await;
+        drop(store);
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(
+                "DROP INDEX workflows_classifier;
+                 ALTER TABLE workflows DROP COLUMN classifier;
+                 DELETE FROM baton_schema_migrations WHERE version = 10;",
+            )
+            .await
+            .unwrap();
+        classifier::check_backfill_cases(&db.open().await).await;
     }
 }
