@@ -203,9 +203,8 @@ pub(crate) fn search_workflows(
     // With a filter that picks few rows (ids, a correlation id, a parent), its index must
     // drive the query and the few rows are sorted; without statistics SQLite would rather
     // walk the name or status index in start-time order and test every row. A unary `+`
-    // keeps a column's index out of the plan.
-    // A classifier other than `workflow` is taken to be rare (an agent), the reason its
-    // index leaves plain workflows out (crate::classifier).
+    // keeps a column's index out of the plan. A classifier other than `workflow` is taken
+    // to be rare (an agent), the reason its index leaves plain workflows out.
     let rare_classifier = q
         .classifiers
         .iter()
