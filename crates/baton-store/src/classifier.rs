@@ -6,6 +6,8 @@
 //! workflow writes no entry in it, and a search for another classifier (an agent page)
 //! reads only its own rows.
 
+use crate::WorkflowQuery;
+
 /// The classifier of a plain workflow, the column's default; the index holds every other.
 pub(crate) const PLAIN: &str = "workflow";
 
@@ -24,6 +26,32 @@ pub(crate) fn may_match_plain(values: &[String]) -> bool {
             v == PLAIN
         }
     })
+}
+
+/// Whether a classifier condition of `q` picks rows the index holds only: it cannot match
+/// [`PLAIN`], so [`INDEXED`] may be added to the search.
+pub(crate) fn rare(q: &WorkflowQuery) -> bool {
+    q.classifiers.iter().any(|c| !may_match_plain(c))
+}
+
+/// For a search of plain workflows (`classifier=workflow`, perhaps with other exact values):
+/// the query without its classifier condition and the other values it names. Its total is
+/// then that query's total (often from the kept counts) less the count of its rows of the
+/// classifiers it does not name, which the index holds: rows of plain workflows are never
+/// counted one by one. None for other searches.
+pub(crate) fn total_by_difference(q: &WorkflowQuery) -> Option<(WorkflowQuery, Vec<String>)> {
+    let [condition] = q.classifiers.as_slice() else {
+        return None;
+    };
+    if condition.iter().any(|v| v.contains('*')) || !condition.iter().any(|v| v == PLAIN) {
+        return None;
+    }
+    let others = condition.iter().filter(|v| *v != PLAIN).cloned().collect();
+    let without = WorkflowQuery {
+        classifiers: Vec::new(),
+        ..q.clone()
+    };
+    Some((without, others))
 }
 
 /// Whether `pattern` (where `*` is any run of characters) matches all of `text`.
@@ -56,6 +84,32 @@ mod tests {
 
     fn may(values: &[&str]) -> bool {
         may_match_plain(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn totals_of_plain_workflows_are_differences() {
+        let q = |conditions: &[&[&str]]| WorkflowQuery {
+            classifiers: conditions
+                .iter()
+                .map(|c| c.iter().map(|v| v.to_string()).collect())
+                .collect(),
+            ..WorkflowQuery::default()
+        };
+        let others = |c: &[&[&str]]| {
+            total_by_difference(&q(c)).map(|(without, others)| {
+                assert!(without.classifiers.is_empty());
+                others
+            })
+        };
+        assert_eq!(others(&[&["workflow"]]), Some(vec![]));
+        assert_eq!(
+            others(&[&["agent", "workflow"]]),
+            Some(vec!["agent".into()])
+        );
+        assert_eq!(others(&[&["agent"]]), None);
+        assert_eq!(others(&[&["work*"]]), None);
+        assert_eq!(others(&[&["workflow"], &["workflow"]]), None);
+        assert_eq!(others(&[]), None);
     }
 
     #[test]

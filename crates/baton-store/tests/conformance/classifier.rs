@@ -115,6 +115,43 @@ pub async fn search_by_classifier(store: Arc<dyn Store>) {
         (4, v(&["p-3", "p-2", "r-1", "p-1"])),
         "a pattern that matches plain workflows too"
     );
+    // Totals of plain workflows are differences (classifier::total_by_difference): with
+    // the kept counts, with a filter they do not answer, and with free text.
+    let running_plain = WorkflowQuery {
+        statuses: vec![WorkflowStatus::Running],
+        ..by(&[&["workflow", "agent"]])
+    };
+    assert_eq!(
+        ids(&store, running_plain).await,
+        (5, v(&["p-3", "p-2", "a-2", "a-1", "p-1"]))
+    );
+    let late_plain = WorkflowQuery {
+        start_time_from: Some(NOW + 2),
+        ..by(&[&["workflow", "report"]])
+    };
+    assert_eq!(
+        ids(&store, late_plain).await,
+        (3, v(&["p-3", "p-2", "r-1"]))
+    );
+    let page = WorkflowQuery {
+        offset: 2,
+        limit: 1,
+        ..by(&[&["workflow"]])
+    };
+    assert_eq!(ids(&store, page).await, (3, v(&["p-1"])));
+    let plain_by_id = WorkflowQuery {
+        workflow_ids: v(&["p-2", "a-2"]),
+        ..by(&[&["workflow"]])
+    };
+    assert_eq!(ids(&store, plain_by_id).await, (1, v(&["p-2"])));
+    let plain_text = WorkflowQuery {
+        free_text: Some("p-".into()),
+        ..by(&[&["workflow"]])
+    };
+    assert_eq!(
+        ids(&store, plain_text).await,
+        (3, v(&["p-3", "p-2", "p-1"]))
+    );
     // Every condition holds.
     assert_eq!(
         ids(&store, by(&[&["agent", "report"], &["report"]])).await,
