@@ -74,7 +74,11 @@ async fn a_failed_permissive_task_lets_the_sequence_run_and_fails_the_workflow_a
     let w = s.wait_for_status(&id, "FAILED", WAIT).await;
     expect_shape(
         &w,
-        &[("pm_a", "FAILED"), ("pm_b", "COMPLETED"), ("pm_c", "COMPLETED")],
+        &[
+            ("pm_a", "FAILED"),
+            ("pm_b", "COMPLETED"),
+            ("pm_c", "COMPLETED"),
+        ],
     );
     assert_eq!(
         reason(&w),
@@ -137,7 +141,11 @@ async fn a_permissive_task_with_retries_left_is_retried_first_and_judged_by_its_
     assert_eq!(w["status"], "RUNNING", "{w:#}");
     expect_shape(
         &w,
-        &[("pm_r", "FAILED"), ("pm_r", "FAILED"), ("pm_after", "SCHEDULED")],
+        &[
+            ("pm_r", "FAILED"),
+            ("pm_r", "FAILED"),
+            ("pm_after", "SCHEDULED"),
+        ],
     );
     work(&s, &id, "pm_after").await;
     let w = s.wait_for_status(&id, "FAILED", WAIT).await;
@@ -157,7 +165,11 @@ async fn a_permissive_task_with_retries_left_is_retried_first_and_judged_by_its_
     let w = s.wait_for_status(&id, "COMPLETED", WAIT).await;
     expect_shape(
         &w,
-        &[("pm_r", "FAILED"), ("pm_r", "COMPLETED"), ("pm_after", "COMPLETED")],
+        &[
+            ("pm_r", "FAILED"),
+            ("pm_r", "COMPLETED"),
+            ("pm_after", "COMPLETED"),
+        ],
     );
 }
 
@@ -223,7 +235,11 @@ async fn the_join_waits_for_the_other_branches_then_fails_the_workflow() {
     );
     let join = tasks_by_ref(&w, "join")[0];
     assert_eq!(join["reasonForIncompletion"], "Failed...", "{join:#}");
-    assert_eq!(join["outputData"]["pm_f2"], json!({"by": "pm_f2"}), "{join:#}");
+    assert_eq!(
+        join["outputData"]["pm_f2"],
+        json!({"by": "pm_f2"}),
+        "{join:#}"
+    );
     assert_eq!(reason(&w), task_reason(join));
 }
 
@@ -245,7 +261,9 @@ async fn a_join_over_two_failed_permissive_branches_names_both_reasons() {
     );
 
     // Retrying the workflow re-opens the JOIN and runs both failed branches again.
-    let resp = s.post_json(&format!("/workflow/{id}/retry"), &json!({})).await;
+    let resp = s
+        .post_json(&format!("/workflow/{id}/retry"), &json!({}))
+        .await;
     expect_status(resp, reqwest::StatusCode::NO_CONTENT).await;
     let w = s.workflow(&id).await;
     assert_eq!(w["status"], "RUNNING", "{w:#}");
@@ -383,13 +401,19 @@ async fn retrying_a_workflow_failed_at_its_end_runs_the_permissive_task_again() 
     fail(&s, &id, "pm_p", "p broke").await;
     work(&s, &id, "pm_q").await;
     s.wait_for_status(&id, "FAILED", WAIT).await;
-    let resp = s.post_json(&format!("/workflow/{id}/retry"), &json!({})).await;
+    let resp = s
+        .post_json(&format!("/workflow/{id}/retry"), &json!({}))
+        .await;
     expect_status(resp, reqwest::StatusCode::NO_CONTENT).await;
     work(&s, &id, "pm_p").await;
     let w = s.wait_for_status(&id, "COMPLETED", WAIT).await;
     // What already ran after it does not run again.
     expect_shape(
         &w,
-        &[("pm_p", "FAILED"), ("pm_q", "COMPLETED"), ("pm_p", "COMPLETED")],
+        &[
+            ("pm_p", "FAILED"),
+            ("pm_q", "COMPLETED"),
+            ("pm_p", "COMPLETED"),
+        ],
     );
 }

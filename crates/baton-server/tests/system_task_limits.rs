@@ -136,7 +136,10 @@ fn http_tasks(w: &Value) -> Vec<(String, String)> {
         .filter(|t| t["taskType"] == "HTTP")
         .map(|t| {
             (
-                t["referenceTaskName"].as_str().unwrap_or_default().to_string(),
+                t["referenceTaskName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 t["status"].as_str().unwrap_or_default().to_string(),
             )
         })

@@ -323,9 +323,21 @@ async fn limits_by_definition_hold_across_two_handles() {
             *by_name.entry(name).or_default() += 1;
         }
     }
-    assert_eq!(by_name.get("call_api"), Some(&3), "concurrentExecLimit 3: {by_name:?}");
-    assert_eq!(by_name.get("rated_api"), Some(&4), "4 per 60 s: {by_name:?}");
-    assert_eq!(by_name.get("free_api"), Some(&12), "not held up: {by_name:?}");
+    assert_eq!(
+        by_name.get("call_api"),
+        Some(&3),
+        "concurrentExecLimit 3: {by_name:?}"
+    );
+    assert_eq!(
+        by_name.get("rated_api"),
+        Some(&4),
+        "4 per 60 s: {by_name:?}"
+    );
+    assert_eq!(
+        by_name.get("free_api"),
+        Some(&12),
+        "not held up: {by_name:?}"
+    );
 }
 
 /// Commits that name the same version from two handles at once: exactly one wins, the others

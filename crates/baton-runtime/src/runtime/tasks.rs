@@ -161,7 +161,10 @@ impl Runtime {
     /// named like the task (`name` in the workflow), and an HTTP task by its rate limit too
     /// (Conductor's HTTP mapper copies the rate limit onto the task; the SUB_WORKFLOW,
     /// START_WORKFLOW and EVENT mappers do not). None when no definition has a limit.
-    async fn system_limits(&self, task_type: &str) -> Result<Option<Arc<HashMap<String, PollLimits>>>> {
+    async fn system_limits(
+        &self,
+        task_type: &str,
+    ) -> Result<Option<Arc<HashMap<String, PollLimits>>>> {
         let defs = self.task_defs().await?;
         let pick = |l: &SystemLimits| {
             if task_type == baton_engine::systask::HTTP {

@@ -301,10 +301,7 @@ async fn counts(
                 "SELECT COUNT(*) FROM tasks WHERE task_def_name = $1 AND status = 'IN_PROGRESS'",
             )
             .await?;
-        let running: i64 = tx
-            .query_one(&stmt, &[&name])
-            .await?
-            .try_get(0)?;
+        let running: i64 = tx.query_one(&stmt, &[&name]).await?.try_get(0)?;
         let free = (i64::from(limit) - running).max(0);
         allowed = allowed.min(usize::try_from(free).unwrap_or(0));
         if free == 0 {

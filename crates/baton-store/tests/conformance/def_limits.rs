@@ -61,7 +61,11 @@ pub async fn poll_limits_by_definition(store: Arc<dyn Store>) {
     let n = count(&out.tasks);
     assert_eq!(n.get("call_api"), Some(&2), "concurrentExecLimit 2: {n:?}");
     assert_eq!(n.get("rated_api"), Some(&3), "3 per 10 s: {n:?}");
-    assert_eq!(n.get("free_api"), Some(&2), "an unlimited definition: {n:?}");
+    assert_eq!(
+        n.get("free_api"),
+        Some(&2),
+        "an unlimited definition: {n:?}"
+    );
 
     // The rest stay queued, out of sight: polling again now finds nothing.
     let out = store.poll(req(NOW)).await.unwrap();
@@ -79,5 +83,8 @@ pub async fn poll_limits_by_definition(store: Arc<dyn Store>) {
     // Once the window has passed, the rated task goes; the capped ones still wait for a
     // slot (two are in progress).
     let out = store.poll(req(NOW + 10_001)).await.unwrap();
-    assert_eq!(count(&out.tasks), HashMap::from([("rated_api".to_string(), 1)]));
+    assert_eq!(
+        count(&out.tasks),
+        HashMap::from([("rated_api".to_string(), 1)])
+    );
 }
