@@ -1,5 +1,6 @@
 //! The task queue, run by the writer thread: claiming visible entries for a poll under the
-//! task definition's concurrency and rate limits, and the poll data those claims record.
+//! task definition's concurrency and rate limits (in a system task queue, those of each task's
+//! own definition), and the poll data those claims record.
 
 use super::write::{append_history, wake_by};
 use super::writer::WriterCtx;
