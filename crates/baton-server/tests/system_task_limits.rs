@@ -236,3 +236,44 @@ async fn a_rate_limited_http_task_waits_for_the_next_window() {
     assert_eq!(count(&w, "rate_", "COMPLETED"), 3, "{w:#}");
     assert_eq!(stub.calls(), 3);
 }
+
+/// Two nodes on one PostgreSQL database, each with its own system workers: the concurrency
+/// limit holds across them. Skipped, saying so, where no PostgreSQL answers (unless
+/// BATON_REQUIRE_PG is set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_limit_holds_across_two_nodes() {
+    let Some(db) = common::pg::PgDb::create("system_limits_nodes").await else {
+        return;
+    };
+    let config = baton_runtime::RuntimeConfig::default();
+    let a = TestServer::on_postgres_database(&db.url, config.clone()).await;
+    let b = TestServer::on_postgres_database(&db.url, config).await;
+    let mut stub = Stub::start().await;
+    a.register_task_def(json!({"name": "lim_http", "retryCount": 0, "concurrentExecLimit": 1}))
+        .await;
+    let block = format!("{}/block", stub.base);
+    let branches = (0..4)
+        .map(|i| http("lim_http", &format!("lim_{i}"), &block))
+        .collect();
+    a.register_workflow(fan_out("lim_nodes", branches)).await;
+    // Node B learns of the definitions through the change feed.
+    let id = b.start("lim_nodes", json!({})).await;
+
+    stub.next_call().await;
+    for done in 1..=4 {
+        let w = a
+            .wait_for(&id, "one running, the rest waiting", WAIT, |w| {
+                count(w, "lim_", "IN_PROGRESS") == 1 && count(w, "lim_", "COMPLETED") == done - 1
+            })
+            .await;
+        assert_eq!(count(&w, "lim_", "SCHEDULED"), 4 - done, "{w:#}");
+        stub.release.add_permits(1);
+        if done < 4 {
+            stub.next_call().await;
+        }
+    }
+    let w = a.wait_for_status(&id, "COMPLETED", WAIT).await;
+    assert_eq!(count(&w, "lim_", "COMPLETED"), 4, "{w:#}");
+    assert_eq!(stub.most_in_flight.load(Ordering::SeqCst), 1);
+    assert_eq!(stub.calls(), 4);
+}
