@@ -155,7 +155,11 @@ pub(super) fn run_terminate(st: &mut ExecState, idx: usize, input: &JsonMap) {
                 st.tasks[idx].task_id
             )
         });
-    if wf_status == WorkflowStatus::Completed {
+    if let Some(reason) = failed_permissive_reason(st) {
+        // As in Conductor, a failed permissive task fails the workflow whatever status the
+        // TERMINATE asks for.
+        fail_workflow_with_output(st, WorkflowStatus::Failed, reason, None, Some(output));
+    } else if wf_status == WorkflowStatus::Completed {
         complete_workflow(st, Some(output));
         // Conductor records why even a COMPLETED workflow ended early.
         st.workflow.reason_for_incompletion = Some(reason);
