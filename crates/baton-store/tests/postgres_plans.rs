@@ -80,6 +80,7 @@ async fn round(store: &dyn Store, n: usize) {
             domain: None,
             now: NOW,
             limits: Default::default(),
+            def_limits: None,
             registered: true,
             claim: baton_engine::claim::claim,
         })
