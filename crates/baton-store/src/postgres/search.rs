@@ -263,24 +263,17 @@ pub(in crate::postgres) async fn search_workflows(
     };
     let order = format!("{column} {dir}, workflow_id {dir}");
     let reversed = format!("{column} {back}, workflow_id {back}");
-    let known = if q.counted() && !q.skip_total {
+    let known = if q.counted() {
         Some(counted_total(c, q).await?)
     } else {
         None
     };
     let free_text = q.free_text.as_deref().is_some_and(|t| !t.is_empty());
+    if q.skip_total && !free_text {
+        return documents_in_order(c, &order, &mut f, (q.limit, q.offset)).await;
+    }
     let (total, ids) = if free_text {
         matches_once(c, column, &order, &mut f, (q.limit, q.offset)).await?
-    } else if q.skip_total {
-        let ids = ids_in_order(
-            c,
-            ("workflows", "workflow_id"),
-            &order,
-            &mut f,
-            (q.limit, q.offset),
-        )
-        .await?;
-        (to_i64(q.offset + ids.len()), ids)
     } else {
         page_ids(
             c,
@@ -297,6 +290,34 @@ pub(in crate::postgres) async fn search_workflows(
         out.push(workflow_from(&json, input.as_deref(), &id)?);
     }
     Ok((total, out))
+}
+
+/// The workflows of one page in order, read with their documents in one statement, and
+/// `offset` plus their number: for lookups, which want no total and list every match (a
+/// correlation id's executions). Reading the ids first would visit each row twice.
+async fn documents_in_order(
+    c: &impl GenericClient,
+    order: &str,
+    filter: &mut Filter,
+    (limit, offset): (usize, usize),
+) -> Result<(i64, Vec<Workflow>)> {
+    let limit = (limit > 0).then(|| to_i64(limit));
+    filter.args.push(Box::new(limit));
+    filter.args.push(Box::new(to_i64(offset)));
+    let n = filter.args.len();
+    let sql = format!(
+        "SELECT workflow_id, json::text, input_json::text FROM workflows WHERE true{}
+         ORDER BY {order} LIMIT ${} OFFSET ${n}",
+        filter.sql,
+        n - 1
+    );
+    let rows = c.query(&sql, &filter.params()).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get(0)?;
+        out.push(workflow_from(row.try_get(1)?, row.try_get(2)?, &id)?);
+    }
+    Ok((to_i64(offset + out.len()), out))
 }
 
 /// The total of a [`WorkflowQuery::counted`] query: the sum of migration 7's count slots.
