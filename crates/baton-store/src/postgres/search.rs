@@ -95,7 +95,8 @@ async fn page_ids<T: for<'r> FromSql<'r>>(
 ) -> Result<(i64, Vec<T>)> {
     // Reading a page binds its limit and offset: the filter's own arguments end here.
     let filter_args = filter.args.len();
-    if known.is_none() && past_the_cap(cap, offset, limit) {
+    let past = known.is_none() && past_the_cap(cap, offset, limit);
+    if past {
         let ids = ids_in_order(c, (table, id_column), order, filter, (limit, offset)).await?;
         filter.args.truncate(filter_args);
         if !ids.is_empty() {
@@ -121,7 +122,12 @@ async fn page_ids<T: for<'r> FromSql<'r>>(
         }
     };
     if known.is_none() && cap > 0 && total > to_i64(cap) {
-        let ids = ids_in_order(c, (table, id_column), order, filter, (limit, offset)).await?;
+        // Past the cap the page was read already, and empty.
+        let ids = if past {
+            Vec::new()
+        } else {
+            ids_in_order(c, (table, id_column), order, filter, (limit, offset)).await?
+        };
         return Ok((capped_total(cap, offset, ids.len()), ids));
     }
     let ids = match from_the_end(total, offset, limit) {

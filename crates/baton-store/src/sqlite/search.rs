@@ -189,7 +189,8 @@ impl Page<'_> {
     /// cap is read first: when it holds rows, nothing needs counting.
     fn counted(&self, conn: &Connection, sql: &str, args: Vec<Value>) -> Result<(i64, Vec<i64>)> {
         let cap = self.count_limit;
-        if past_the_cap(cap, self.offset, self.limit) {
+        let past = past_the_cap(cap, self.offset, self.limit);
+        if past {
             let rowids = self.rowids(conn, sql, &mut args.clone(), None)?;
             if !rowids.is_empty() {
                 return Ok((capped_total(cap, self.offset, rowids.len()), rowids));
@@ -210,7 +211,12 @@ impl Page<'_> {
             .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
         let mut args = args;
         if cap > 0 && n > to_i64(cap) {
-            let rowids = self.rowids(conn, sql, &mut args, None)?;
+            // Past the cap the page was read already, and empty.
+            let rowids = if past {
+                Vec::new()
+            } else {
+                self.rowids(conn, sql, &mut args, None)?
+            };
             return Ok((capped_total(cap, self.offset, rowids.len()), rowids));
         }
         Ok((n, self.rowids(conn, sql, &mut args, Some(n))?))
