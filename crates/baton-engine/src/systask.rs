@@ -217,6 +217,10 @@ pub fn run_jq(input: &JsonMap) -> SyncResult {
             let first = values.get(0).cloned().unwrap_or(Value::Null);
             SyncResult::ok(obj(json!({ "result": first, "resultList": values })))
         }
+        // jq's own message, as Conductor reports it; a tripped limit says which.
+        Err(baton_script::ScriptError::Jq(message)) => {
+            SyncResult::fail(TaskStatus::Failed, message)
+        }
         Err(e) => SyncResult::fail(TaskStatus::Failed, e.to_string()),
     }
 }

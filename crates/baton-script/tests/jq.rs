@@ -154,7 +154,7 @@ fn errors() {
     let msg = jq_err("", json!({}));
     assert!(!msg.is_empty());
     let msg = jq_err(".a.b", json!({"a": 1}));
-    assert!(msg.contains("cannot"), "{msg}");
+    assert_eq!(msg, "Cannot index number with string \"b\"");
     let msg = jq_err("error(\"custom message\")", json!({}));
     assert_eq!(msg, "custom message");
     let msg = jq_err("error({a: 1})", json!({}));
@@ -168,6 +168,23 @@ fn errors() {
         eval_jq("1, error(\"x\")", &json!(null)),
         Err(ScriptError::Jq(_))
     ));
+}
+
+/// Indexing errors read as jq's (and Conductor's jackson-jq's) do, naming the types, which
+/// users and Conductor's own tests match on; jaq's wording shows the values instead.
+#[test]
+fn index_errors_use_jqs_wording() {
+    let msg = jq_err(".in1.array", json!({"in1": "a"}));
+    assert_eq!(msg, "Cannot index string with string \"array\"");
+    let msg = jq_err(".[0]", json!(1.5));
+    assert_eq!(msg, "Cannot index number with number");
+    let msg = jq_err(".x", json!([1, " with "]));
+    assert_eq!(msg, "Cannot index array with string \"x\"");
+    let msg = jq_err(".[\"with\"]", json!(true));
+    assert_eq!(msg, "Cannot index boolean with string \"with\"");
+    // A message the program raised itself is kept as it is.
+    let msg = jq_err("error(\"cannot index me with you\")", json!(null));
+    assert_eq!(msg, "cannot index me with you");
 }
 
 #[test]

@@ -160,6 +160,12 @@ pub struct PollRequest {
     pub now: Millis,
     /// The task definition's limits, enforced inside the claim.
     pub limits: PollLimits,
+    /// Limits by task definition name, for a queue that holds tasks of several definitions
+    /// (a system task queue: an HTTP task named `call_api` is bound by the definition
+    /// `call_api`), enforced inside the claim like `limits`. A task whose definition is at
+    /// its limit is not handed out: its entry stays queued, postponed to when a hand-out may
+    /// be allowed. None: no such limits.
+    pub def_limits: Option<Arc<std::collections::HashMap<String, PollLimits>>>,
     /// Whether the task type has a registered definition. Poll data of unregistered types is
     /// kept within a bound (the least recently polled are forgotten).
     pub registered: bool,

@@ -15,12 +15,15 @@ mod pg;
 mod by_tasks;
 #[path = "conformance/capped_counts.rs"]
 mod capped_counts;
+#[path = "conformance/def_limits.rs"]
+mod def_limits;
 #[path = "conformance/free_text_pages.rs"]
 mod free_text_pages;
 
 pub mod suite {
     pub use super::by_tasks::search_workflows_by_tasks;
     pub use super::capped_counts::capped_totals_and_pages_past_the_cap;
+    pub use super::def_limits::poll_limits_by_definition;
     pub use super::free_text_pages::free_text_pages_in_order;
     use super::*;
     use baton_model::{
@@ -153,6 +156,7 @@ pub mod suite {
             domain: None,
             now,
             limits: Default::default(),
+            def_limits: None,
             registered: true,
             claim: baton_engine::claim::claim,
         }
@@ -2314,6 +2318,7 @@ mod sqlite {
         task_defs,
         documents_read_back_exactly,
         poll_limits,
+        poll_limits_by_definition,
         search_tasks,
         search_grammar_filters,
         event_handlers_and_published_events,
@@ -2415,6 +2420,7 @@ mod postgres {
         task_defs,
         documents_read_back_exactly,
         poll_limits,
+        poll_limits_by_definition,
         search_tasks,
         search_grammar_filters,
         event_handlers_and_published_events,

@@ -77,6 +77,7 @@ fn poll_req(queue: &str, count: usize, worker: &str) -> PollRequest {
         domain: None,
         now: NOW,
         limits: Default::default(),
+        def_limits: None,
         registered: true,
         claim: baton_engine::claim::claim,
     }
@@ -258,6 +259,85 @@ async fn rate_limit_holds_across_two_handles() {
         total += j.await.unwrap();
     }
     assert_eq!(total, 4, "4 hand-outs per 60 s across two handles");
+}
+
+/// A system task queue holds tasks of several definitions: each limited definition's
+/// limits hold across handles, and pollers that meet a definition another claimer is
+/// checking neither wait nor deadlock (they leave its tasks for a later poll).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_by_definition_hold_across_two_handles() {
+    let Some(db) = pg::PgDb::create("def_limits").await else {
+        return;
+    };
+    let stores = handles(&db, 2).await;
+    let http = |i: i32, name: &str| {
+        let mut t = task("wf-1", &format!("{name}-{i}"), i, "HTTP");
+        t.task_def_name = name.to_string();
+        t
+    };
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        tasks.push(http(i, "call_api"));
+        tasks.push(http(100 + i, "rated_api"));
+        tasks.push(http(200 + i, "free_api"));
+    }
+    stores[0].commit(insert("wf-1", tasks)).await.unwrap();
+    let by_def: std::collections::HashMap<String, baton_store::PollLimits> = [
+        ("call_api", Some(3), None),
+        ("rated_api", None, Some((4, 60))),
+    ]
+    .into_iter()
+    .map(|(name, concurrent_exec_limit, rate_limit)| {
+        (
+            name.to_string(),
+            baton_store::PollLimits {
+                task_def_name: name.to_string(),
+                concurrent_exec_limit,
+                rate_limit,
+            },
+        )
+    })
+    .collect();
+    let by_def = Arc::new(by_def);
+    let pollers = 8;
+    let start = Arc::new(Barrier::new(pollers));
+    let mut joins = Vec::new();
+    for p in 0..pollers {
+        let store = stores[p % 2].clone();
+        let start = start.clone();
+        let mut req = poll_req("HTTP", 3, "w");
+        req.def_limits = Some(by_def.clone());
+        joins.push(tokio::spawn(async move {
+            start.wait().await;
+            let mut got: Vec<String> = Vec::new();
+            for _ in 0..6 {
+                let out = store.poll(req.clone()).await.unwrap();
+                got.extend(out.tasks.into_iter().map(|t| t.task_def_name));
+            }
+            got
+        }));
+    }
+    let mut by_name: std::collections::HashMap<String, usize> = Default::default();
+    for j in joins {
+        for name in j.await.unwrap() {
+            *by_name.entry(name).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        by_name.get("call_api"),
+        Some(&3),
+        "concurrentExecLimit 3: {by_name:?}"
+    );
+    assert_eq!(
+        by_name.get("rated_api"),
+        Some(&4),
+        "4 per 60 s: {by_name:?}"
+    );
+    assert_eq!(
+        by_name.get("free_api"),
+        Some(&12),
+        "not held up: {by_name:?}"
+    );
 }
 
 /// Commits that name the same version from two handles at once: exactly one wins, the others

@@ -42,6 +42,14 @@ pub(super) fn evaluate_loop(st: &mut ExecState, i: usize) -> bool {
         .filter(|&j| !st.tasks[j].retried)
         .collect();
     current.sort_unstable();
+    // As Conductor's DO_WHILE: a body task that failed for good without failing the
+    // workflow (permissive) fails the loop at once, with that task's reason.
+    if let Some(&j) = current.iter().find(|&&j| settled_failure(&st.tasks[j])) {
+        let reason = st.tasks[j].reason_for_incompletion.clone();
+        st.task_mut(i).reason_for_incompletion = reason;
+        st.set_status(i, TaskStatus::Failed);
+        return true;
+    }
     if current.is_empty()
         || current.iter().any(|&j| {
             let t = &st.tasks[j];

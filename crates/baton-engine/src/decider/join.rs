@@ -16,6 +16,8 @@ pub(super) fn evaluate_waiting(st: &mut ExecState, i: usize) -> bool {
 /// A JOIN completes when the latest attempt of every `joinOn` task succeeded. Branches are
 /// checked in order from the first one not yet known to have succeeded, and the check stops
 /// at the first still running, so each evaluation costs O(1) amortised, not O(|joinOn|).
+/// A failed permissive branch task (settled, no retry following) makes the JOIN wait for
+/// the others and then fail with their reasons, as Conductor's JOIN does.
 pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
     let join = &st.tasks[i];
     let iteration = join.iteration;
@@ -33,23 +35,26 @@ pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
     };
     let mut done = st.tasks.join_progress(i);
     let mut finished = true;
+    // Failed permissive branch tasks seen so far; the progress mark stays before the first.
+    let mut failed: Vec<usize> = Vec::new();
     for r in join_on.iter().skip(done) {
         let Some(r) = r.as_str() else {
-            done += 1;
+            done += usize::from(failed.is_empty());
             continue;
         };
         let reference = loop_ref(base_ref(r), iteration);
-        let succeeded = st.latest_by_ref(&reference).is_some_and(|idx| {
-            let status = st.tasks[idx].status;
-            status.is_terminal() && status.is_successful()
-        });
-        if !succeeded {
-            // Missing, running, or failed (a failed branch either retries, a new attempt
-            // following, or fails the workflow).
-            finished = false;
-            break;
+        let latest = st.latest_by_ref(&reference);
+        match latest.map(|idx| &st.tasks[idx]) {
+            Some(t) if t.status.is_terminal() && t.status.is_successful() => {
+                done += usize::from(failed.is_empty());
+            }
+            Some(t) if settled_failure(t) => failed.extend(latest),
+            _ => {
+                // Missing, running, or failed and not yet handled (a retry may follow).
+                finished = false;
+                break;
+            }
         }
-        done += 1;
     }
     if !finished {
         st.tasks.set_join_progress(i, done);
@@ -70,6 +75,16 @@ pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
         }
     }
     st.task_mut(i).output_data = output;
+    if !failed.is_empty() {
+        let reasons: Vec<&str> = failed
+            .iter()
+            .filter_map(|&idx| st.tasks[idx].reason_for_incompletion.as_deref())
+            .collect();
+        let reason = truncate(&reasons.join(" "));
+        st.task_mut(i).reason_for_incompletion = Some(reason);
+        st.set_status(i, TaskStatus::Failed);
+        return true;
+    }
     st.set_status(
         i,
         if with_errors {

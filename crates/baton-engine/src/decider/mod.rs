@@ -4,13 +4,14 @@
 //! 1. a non-terminal task is checked against its timeouts, and the operators that wait on
 //!    other tasks (JOIN, DO_WHILE, WAIT) are evaluated;
 //! 2. a terminal task whose successors were not yet scheduled is handled: a failure is retried
-//!    (a new attempt with a new id), tolerated (`optional`), or ends the workflow; a success
-//!    schedules what follows it in the definition.
+//!    (a new attempt with a new id), tolerated (`optional`, `permissive`), or ends the
+//!    workflow; a success schedules what follows it in the definition.
 //!
 //! Synchronous system tasks (SWITCH, INLINE, SET_VARIABLE, …) are executed when they are
 //! scheduled, so a decision runs until every path waits on a worker, a timer or an external
-//! update. When nothing is left, the workflow completes. Finally the earliest time at which a
-//! timeout or timer can change the outcome is recorded as the workflow's wake-up time.
+//! update. When nothing is left, the workflow completes (or fails, if a permissive task
+//! failed). Finally the earliest time at which a timeout or timer can change the outcome is
+//! recorded as the workflow's wake-up time.
 //!
 //! Everything here is deterministic given the state and `now` (fresh ids aside).
 
@@ -29,6 +30,7 @@ use std::sync::Arc;
 mod do_while;
 mod fork_dynamic;
 mod join;
+mod permissive;
 mod schedule;
 mod sync_tasks;
 mod timeouts;
@@ -37,6 +39,7 @@ mod updates;
 use do_while::*;
 use fork_dynamic::*;
 use join::*;
+use permissive::*;
 use schedule::*;
 pub(crate) use schedule::{schedule_node, schedule_retry};
 use sync_tasks::*;
@@ -258,7 +261,10 @@ fn decide_steps(st: &mut ExecState) {
         return;
     }
     if !st.tasks.any_open() {
-        complete_workflow(st, None);
+        match failed_permissive_reason(st) {
+            Some(reason) => fail_workflow(st, WorkflowStatus::Failed, reason, None),
+            None => complete_workflow(st, None),
+        }
         return;
     }
     compute_wake(st);
@@ -330,6 +336,10 @@ fn handle_failure(st: &mut ExecState, i: usize) -> Failure {
     }
     if node.as_ref().is_some_and(|n| n.optional) {
         st.set_status(i, TaskStatus::CompletedWithErrors);
+        return Failure::Tolerated;
+    }
+    if node.as_ref().is_some_and(|n| n.permissive) {
+        // Keeps its failed status: a JOIN and the workflow's end look at it (permissive.rs).
         return Failure::Tolerated;
     }
     Failure::Fatal

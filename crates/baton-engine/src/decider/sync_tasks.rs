@@ -48,12 +48,16 @@ pub(super) fn run_sync_into(st: &mut ExecState, idx: usize, node: &WorkflowTask)
             let size = serde_json::to_vec(&vars)
                 .map(|v| v.len())
                 .unwrap_or(usize::MAX);
-            if size > 256 * 1024 {
+            // Conductor's default limit, and its message (clients and its tests match on it).
+            const LIMIT_KB: usize = 256;
+            if size > LIMIT_KB * 1024 {
                 SyncResult {
                     status: TaskStatus::FailedWithTerminalError,
                     output: JsonMap::new(),
                     reason: Some(format!(
-                        "workflow variables would be {size} bytes, over the 256 KB limit"
+                        "The variables payload size: {size} of workflow: {} is greater than \
+                         the permissible limit: {LIMIT_KB} kilobytes",
+                        st.workflow.workflow_id
                     )),
                 }
             } else {
@@ -151,7 +155,11 @@ pub(super) fn run_terminate(st: &mut ExecState, idx: usize, input: &JsonMap) {
                 st.tasks[idx].task_id
             )
         });
-    if wf_status == WorkflowStatus::Completed {
+    if let Some(reason) = failed_permissive_reason(st) {
+        // As in Conductor, a failed permissive task fails the workflow whatever status the
+        // TERMINATE asks for.
+        fail_workflow_with_output(st, WorkflowStatus::Failed, reason, None, Some(output));
+    } else if wf_status == WorkflowStatus::Completed {
         complete_workflow(st, Some(output));
         // Conductor records why even a COMPLETED workflow ended early.
         st.workflow.reason_for_incompletion = Some(reason);

@@ -201,6 +201,9 @@ struct Caches {
     task_defs: Option<Arc<HashMap<String, TaskDef>>>,
     /// Definition pointer → its index. The Arc is kept so the pointer is never reused.
     indexes: HashMap<usize, (Arc<WorkflowDef>, Arc<DefIndex>)>,
+    /// The system task queues' limits by definition name, and the registry they were built
+    /// from (kept, so that its pointer identifies it).
+    system_limits: Option<tasks::SystemLimits>,
     /// Bumped by every invalidation. A definition read from the store is cached only if no
     /// invalidation happened since the read began, so a read that raced a registration
     /// cannot put the old definition back after the registration cleared it.
@@ -323,6 +326,7 @@ impl Runtime {
         let mut c = self.caches.lock();
         c.workflow_defs.clear();
         c.task_defs = None;
+        c.system_limits = None;
         c.generation += 1;
     }
 }

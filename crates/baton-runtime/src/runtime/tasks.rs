@@ -95,7 +95,15 @@ impl Runtime {
             },
             None => PollLimits::default(),
         };
+        let system = baton_engine::systask::is_async_system(task_type);
         loop {
+            // Looked up on every pass (cached): a system worker's poll is always waiting, and
+            // a definition registered meanwhile must bind the tasks it hands out next.
+            let def_limits = if system {
+                self.system_limits(task_type).await?
+            } else {
+                None
+            };
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
@@ -109,6 +117,7 @@ impl Runtime {
                     domain: domain.map(str::to_string),
                     now,
                     limits: limits.clone(),
+                    def_limits,
                     registered,
                     claim: baton_engine::claim::claim,
                 })
@@ -147,6 +156,34 @@ impl Runtime {
         }
     }
 
+    /// The limits a system task queue's poll applies by definition name: Conductor bounds a
+    /// system task it runs asynchronously by the `concurrentExecLimit` of the task definition
+    /// named like the task (`name` in the workflow), and an HTTP task by its rate limit too
+    /// (Conductor's HTTP mapper copies the rate limit onto the task; the SUB_WORKFLOW,
+    /// START_WORKFLOW and EVENT mappers do not). None when no definition has a limit.
+    async fn system_limits(
+        &self,
+        task_type: &str,
+    ) -> Result<Option<Arc<HashMap<String, PollLimits>>>> {
+        let defs = self.task_defs().await?;
+        let pick = |l: &SystemLimits| {
+            if task_type == baton_engine::systask::HTTP {
+                l.http.clone()
+            } else {
+                l.others.clone()
+            }
+        };
+        if let Some(l) = &self.caches.lock().system_limits {
+            if Arc::ptr_eq(&l.defs, &defs) {
+                return Ok(pick(l));
+            }
+        }
+        let built = SystemLimits::build(defs);
+        let picked = pick(&built);
+        self.caches.lock().system_limits = Some(built);
+        Ok(picked)
+    }
+
     pub async fn get_task(&self, task_id: &str) -> Result<Task> {
         self.store
             .get_task(task_id)
@@ -183,5 +220,49 @@ impl Runtime {
 
     pub async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEvent>> {
         Ok(self.store.history(workflow_id).await?)
+    }
+}
+
+/// Limits by definition name for the system task queues, built from one registry.
+pub(super) struct SystemLimits {
+    defs: Arc<HashMap<String, TaskDef>>,
+    http: Option<Arc<HashMap<String, PollLimits>>>,
+    others: Option<Arc<HashMap<String, PollLimits>>>,
+}
+
+impl SystemLimits {
+    fn build(defs: Arc<HashMap<String, TaskDef>>) -> SystemLimits {
+        let mut http = HashMap::new();
+        let mut others = HashMap::new();
+        for (name, def) in defs.iter() {
+            let concurrent_exec_limit = def.concurrent_exec_limit.filter(|l| *l > 0);
+            let rate_limit = def
+                .rate_limit_per_frequency
+                .filter(|p| *p > 0)
+                .map(|p| (p, def.rate_limit_frequency_in_seconds.unwrap_or(1).max(1)));
+            if concurrent_exec_limit.is_some() || rate_limit.is_some() {
+                let limits = PollLimits {
+                    task_def_name: name.clone(),
+                    concurrent_exec_limit,
+                    rate_limit,
+                };
+                if concurrent_exec_limit.is_some() {
+                    others.insert(
+                        name.clone(),
+                        PollLimits {
+                            rate_limit: None,
+                            ..limits.clone()
+                        },
+                    );
+                }
+                http.insert(name.clone(), limits);
+            }
+        }
+        let some = |m: HashMap<String, PollLimits>| (!m.is_empty()).then(|| Arc::new(m));
+        SystemLimits {
+            defs,
+            http: some(http),
+            others: some(others),
+        }
     }
 }

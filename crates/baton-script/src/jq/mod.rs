@@ -20,6 +20,7 @@
 mod compile;
 mod convert;
 mod guard;
+mod wording;
 
 use crate::{Limits, ScriptError};
 use jaq_core::data::JustLut;
@@ -168,7 +169,10 @@ fn exception_error(exception: jaq_core::Exn<'_, Val>) -> ScriptError {
     match exception.get_err() {
         Ok(error) => ScriptError::Jq(crate::truncate_message(match error.into_val() {
             // `error("text")` and built-in messages: show the text as is.
-            Val::TStr(text) | Val::BStr(text) => String::from_utf8_lossy(&text).into_owned(),
+            Val::TStr(text) | Val::BStr(text) => {
+                let text = String::from_utf8_lossy(&text).into_owned();
+                wording::jq_wording(&text).unwrap_or(text)
+            }
             other => format!("{other} (not a string)"),
         })),
         Err(other) => match other.get_halt() {

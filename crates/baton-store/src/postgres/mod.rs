@@ -139,6 +139,21 @@ pub(crate) fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Every statement Baton runs is built around an index (ids, queue order, due times, search
+/// keys), and a connection keeps each statement's generic plan for its lifetime. A plan made
+/// while a table was small may be a sequential scan, and without a fresh ANALYZE nothing
+/// replaces it as the table grows: each keyed write then reads the whole table, dead rows
+/// included. Disabling sequential scans for Baton's sessions keeps those plans on their
+/// indexes whatever the table's size when they were made; a statement with no index to use
+/// still scans (ADR 29).
+fn keep_index_plans(config: &mut tokio_postgres::Config) {
+    let options = match config.get_options() {
+        Some(given) if !given.trim().is_empty() => format!("{given} -c enable_seqscan=off"),
+        _ => "-c enable_seqscan=off".to_string(),
+    };
+    config.options(&options);
+}
+
 impl PostgresStore {
     /// Connects and brings the schema up to date. Fails if the database is unreachable or
     /// was written by a newer Baton.
@@ -149,6 +164,7 @@ impl PostgresStore {
             connect.config.connect_timeout(CONNECT_TIMEOUT);
         }
         let feed_connect = connect.clone();
+        keep_index_plans(&mut connect.config);
         let manager = Manager::from_config(
             connect.config,
             connect.tls,

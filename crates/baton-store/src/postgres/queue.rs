@@ -6,6 +6,9 @@
 //! every claim (task rows, queue deletions, history, rate-limit hand-outs). Rows another
 //! transaction holds are skipped, never waited for, so pollers on any number of connections
 //! and nodes neither hand a task out twice nor queue behind each other or behind a commit.
+//! A system task queue holds tasks of several definitions: a limited definition's check runs
+//! when its first task is met (a few statements per such definition and poll), and the
+//! entries it holds back are postponed by the final statement.
 //! The workflow row is not touched (ADR 14): the lease is kept on the task row.
 
 use super::to_i64;
@@ -70,6 +73,11 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
     let mut claimed: Vec<Task> = Vec::new();
     let mut leases: Vec<Option<Millis>> = Vec::new();
     let mut wake_by: Option<Millis> = None;
+    // A mixed queue's per-definition allowances, and the entries postponed for them.
+    let mut budgets: Vec<DefBudget> = Vec::new();
+    let (mut postponed, mut postponed_to): (Vec<String>, Vec<Millis>) = (Vec::new(), Vec::new());
+    // One definition name per rate-limited hand-out.
+    let mut handout_defs: Vec<String> = Vec::new();
     while claimed.len() < want {
         let page = want - claimed.len();
         let rows = tx
@@ -85,16 +93,56 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
             if busy {
                 continue;
             }
+            let Some(json) = json else {
+                progress = true;
+                dequeued.push(task_id);
+                continue;
+            };
+            let mut task: Task = from_json(&json, &format!("task {task_id}"))?;
+            let limited = match req.def_limits.as_deref() {
+                Some(by_def) => by_def.get(&task.task_def_name),
+                None => None,
+            };
+            let mut budget_at: Option<usize> = None;
+            if let Some(limits) = limited {
+                let k = match budgets.iter().position(|b| b.name == task.task_def_name) {
+                    Some(k) => k,
+                    None => {
+                        budgets.push(def_budget(&tx, &task.task_def_name, limits, req.now).await?);
+                        budgets.len() - 1
+                    }
+                };
+                progress = true;
+                match &budgets[k] {
+                    // Another claimer is handing out this definition's tasks: they wait for
+                    // the next poll; the entries after them may still be taken now.
+                    b if b.busy => continue,
+                    b if b.left == 0 => {
+                        // At its limit: stays queued, out of sight until it may go.
+                        postponed.push(task_id);
+                        postponed_to.push(b.retry_at.unwrap_or(req.now + 1000).max(req.now + 1));
+                        continue;
+                    }
+                    _ => budget_at = Some(k),
+                }
+            }
             progress = true;
             dequeued.push(task_id.clone());
-            let Some(json) = json else { continue };
-            let mut task: Task = from_json(&json, &format!("task {task_id}"))?;
             // The engine's rule; a task no longer SCHEDULED (a stale entry) is only dequeued.
             let Some(lease) = (req.claim)(&mut task, &terms) else {
                 continue;
             };
             if let Some(due) = lease.wake_workflow_by {
                 wake_by = Some(wake_by.map_or(due, |w| w.min(due)));
+            }
+            if let Some(k) = budget_at {
+                let b = &mut budgets[k];
+                b.left = b.left.saturating_sub(1);
+                if b.rated {
+                    handout_defs.push(b.name.clone());
+                }
+            } else if req.limits.rate_limit.is_some_and(|(per, _)| per > 0) {
+                handout_defs.push(req.limits.task_def_name.clone());
             }
             leases.push(lease.wake_workflow_by);
             claimed.push(task);
@@ -104,7 +152,7 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
         }
     }
 
-    if dequeued.is_empty() {
+    if dequeued.is_empty() && postponed.is_empty() {
         // Nothing to write: nothing was visible after all, or a commit holds every entry seen.
         let next_visible_at = next_visible_at(&tx, &req.queue).await?;
         tx.commit().await?;
@@ -125,11 +173,6 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
         events.push((event.workflow_id.clone(), to_json(&event)?));
     }
     let (event_workflows, event_docs): (Vec<String>, Vec<String>) = events.into_iter().unzip();
-    let handouts = if req.limits.rate_limit.is_some_and(|(per, _)| per > 0) {
-        to_i64(claimed.len())
-    } else {
-        0
-    };
     let stmt = tx
         .prepare_cached(
             "WITH dequeued AS (
@@ -138,12 +181,16 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
                  UPDATE tasks SET status = u.status, json = u.json::json,
                      poll_count = u.poll_count, lease_until = u.lease, start_time = u.started
                  FROM unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[],
-                         $12::bigint[])
+                         $11::bigint[])
                      AS u(task_id, status, json, poll_count, lease, started)
                  WHERE tasks.task_id = u.task_id
              ), handed_out AS (
                  INSERT INTO task_handouts (task_def_name, handed_out_at)
-                 SELECT $9, $10 FROM generate_series(1, $11::bigint)
+                 SELECT d, $10 FROM unnest($9::text[]) AS d
+             ), postponed AS (
+                 UPDATE queue SET visible_at = p.at
+                 FROM unnest($12::text[], $13::bigint[]) AS p(task_id, at)
+                 WHERE queue.task_id = p.task_id
              )
              INSERT INTO history (workflow_id, task_id, json)
              SELECT w, t, j::json FROM unnest($7::text[], $2::text[], $8::text[])
@@ -161,10 +208,11 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
             &leases,
             &event_workflows,
             &event_docs,
-            &req.limits.task_def_name,
+            &handout_defs,
             &req.now,
-            &handouts,
             &starts,
+            &postponed,
+            &postponed_to,
         ],
     )
     .await?;
@@ -196,6 +244,55 @@ async fn allowance(
         .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended('baton.limit:' || $1, 0))")
         .await?;
     tx.execute(&stmt, &[&limits.task_def_name]).await?;
+    counts(tx, &limits.task_def_name, limits, now).await
+}
+
+/// What a poll of a mixed queue may still hand out of one definition's tasks.
+struct DefBudget {
+    name: String,
+    /// Another transaction holds the definition's lock: its tasks wait for the next poll.
+    busy: bool,
+    left: usize,
+    retry_at: Option<Millis>,
+    rated: bool,
+}
+
+/// One definition's allowance in a mixed queue's claim. The lock is only tried: a claim
+/// that waited here while holding another definition's lock could deadlock with one that
+/// took the two in the other order.
+async fn def_budget(
+    tx: &deadpool_postgres::Transaction<'_>,
+    name: &str,
+    limits: &PollLimits,
+    now: Millis,
+) -> Result<DefBudget> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended('baton.limit:' || $1, 0))",
+        )
+        .await?;
+    let locked: bool = tx.query_one(&stmt, &[&name]).await?.try_get(0)?;
+    let (left, retry_at) = if locked {
+        counts(tx, name, limits, now).await?
+    } else {
+        (0, None)
+    };
+    Ok(DefBudget {
+        name: name.to_string(),
+        busy: !locked,
+        left,
+        retry_at,
+        rated: limits.rate_limit.is_some_and(|(per, _)| per > 0),
+    })
+}
+
+/// The counting half of [`allowance`], under the definition's lock already taken.
+async fn counts(
+    tx: &deadpool_postgres::Transaction<'_>,
+    name: &str,
+    limits: &PollLimits,
+    now: Millis,
+) -> Result<(usize, Option<Millis>)> {
     let mut allowed = usize::MAX;
     let mut retry_at: Option<Millis> = None;
     if let Some(limit) = limits.concurrent_exec_limit.filter(|l| *l > 0) {
@@ -204,10 +301,7 @@ async fn allowance(
                 "SELECT COUNT(*) FROM tasks WHERE task_def_name = $1 AND status = 'IN_PROGRESS'",
             )
             .await?;
-        let running: i64 = tx
-            .query_one(&stmt, &[&limits.task_def_name])
-            .await?
-            .try_get(0)?;
+        let running: i64 = tx.query_one(&stmt, &[&name]).await?.try_get(0)?;
         let free = (i64::from(limit) - running).max(0);
         allowed = allowed.min(usize::try_from(free).unwrap_or(0));
         if free == 0 {
@@ -223,13 +317,13 @@ async fn allowance(
                 "DELETE FROM task_handouts WHERE task_def_name = $1 AND handed_out_at <= $2",
             )
             .await?;
-        tx.execute(&stmt, &[&limits.task_def_name, &since]).await?;
+        tx.execute(&stmt, &[&name, &since]).await?;
         let stmt = tx
             .prepare_cached(
                 "SELECT COUNT(*), MIN(handed_out_at) FROM task_handouts WHERE task_def_name = $1",
             )
             .await?;
-        let row = tx.query_one(&stmt, &[&limits.task_def_name]).await?;
+        let row = tx.query_one(&stmt, &[&name]).await?;
         let recent: i64 = row.try_get(0)?;
         let oldest: Option<Millis> = row.try_get(1)?;
         let free = (i64::from(per) - recent).max(0);

@@ -1,5 +1,6 @@
 //! The task queue, run by the writer thread: claiming visible entries for a poll under the
-//! task definition's concurrency and rate limits, and the poll data those claims record.
+//! task definition's concurrency and rate limits (in a system task queue, those of each task's
+//! own definition), and the poll data those claims record.
 
 use super::write::{append_history, wake_by};
 use super::writer::WriterCtx;
@@ -40,6 +41,8 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
     let now = req.now;
     let mut claimed: Vec<Task> = Vec::new();
     let mut wake_by: Option<Millis> = None;
+    // Per-definition allowances of a mixed queue, found as its tasks are met (few per poll).
+    let mut budgets: Vec<DefBudget> = Vec::new();
     let (allowed, retry_at) = allowance(conn, &req.limits, now)?;
     let want = req.count.min(allowed);
     if want == 0 {
@@ -67,12 +70,55 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
         };
         let fetched = ids.len();
         for task_id in ids {
+            let def = match &req.def_limits {
+                Some(by_def) => match limited_def(conn, &task_id, by_def)? {
+                    Some((name, limits)) => {
+                        let k = match budgets.iter().position(|b| b.name == name) {
+                            Some(k) => k,
+                            None => {
+                                let (left, retry_at) = allowance(conn, limits, now)?;
+                                let rated = limits.rate_limit.is_some_and(|(per, _)| per > 0);
+                                budgets.push(DefBudget {
+                                    name,
+                                    left,
+                                    retry_at,
+                                    rated,
+                                });
+                                budgets.len() - 1
+                            }
+                        };
+                        let budget = &budgets[k];
+                        if budget.left == 0 {
+                            // At its limit: stays queued, out of sight until it may go.
+                            let at = budget.retry_at.unwrap_or(now + 1000).max(now + 1);
+                            conn.prepare_cached(
+                                "UPDATE queue SET visible_at = ?2 WHERE task_id = ?1",
+                            )?
+                            .execute(params![task_id, at])?;
+                            continue;
+                        }
+                        Some(budget.name.clone())
+                    }
+                    None => None,
+                },
+                None => None,
+            };
             conn.prepare_cached("DELETE FROM queue WHERE task_id = ?1")?
                 .execute([&task_id])?;
             if let Some((task, lease)) = claim(conn, &task_id, req)? {
                 claimed.push(task);
                 if let Some(due) = lease.wake_workflow_by {
                     wake_by = Some(wake_by.map_or(due, |w| w.min(due)));
+                }
+                if let Some(b) = def.and_then(|d| budgets.iter_mut().find(|b| b.name == d)) {
+                    b.left = b.left.saturating_sub(1);
+                    if b.rated {
+                        conn.prepare_cached(
+                            "INSERT INTO task_handouts (task_def_name, handed_out_at)
+                             VALUES (?1, ?2)",
+                        )?
+                        .execute(params![b.name, now])?;
+                    }
                 }
             }
         }
@@ -127,6 +173,27 @@ pub(crate) fn poll(ctx: &WriterCtx, req: &PollRequest, record_poll: bool) -> Res
         next_visible_at,
         wake_by,
     })
+}
+
+/// What a poll of a mixed queue may still hand out of one definition's tasks.
+struct DefBudget {
+    name: String,
+    left: usize,
+    retry_at: Option<Millis>,
+    rated: bool,
+}
+
+/// The definition of a queued task and its limits, if `by_def` limits it.
+fn limited_def<'a>(
+    conn: &Connection,
+    task_id: &str,
+    by_def: &'a std::collections::HashMap<String, crate::PollLimits>,
+) -> Result<Option<(String, &'a crate::PollLimits)>> {
+    let name: Option<String> = conn
+        .prepare_cached("SELECT task_def_name FROM tasks WHERE task_id = ?1")?
+        .query_row([task_id], |r| r.get(0))
+        .optional()?;
+    Ok(name.and_then(|n| by_def.get(&n).map(|l| (n, l))))
 }
 
 /// How many tasks the definition's limits let this poll hand out now, and, when none, the
