@@ -13,6 +13,8 @@ mod pg;
 
 #[path = "conformance/by_tasks.rs"]
 mod by_tasks;
+#[path = "conformance/capped_counts.rs"]
+mod capped_counts;
 #[path = "conformance/def_limits.rs"]
 mod def_limits;
 #[path = "conformance/free_text_pages.rs"]
@@ -20,6 +22,7 @@ mod free_text_pages;
 
 pub mod suite {
     pub use super::by_tasks::search_workflows_by_tasks;
+    pub use super::capped_counts::capped_totals_and_pages_past_the_cap;
     pub use super::def_limits::poll_limits_by_definition;
     pub use super::free_text_pages::free_text_pages_in_order;
     use super::*;
@@ -2305,6 +2308,7 @@ mod sqlite {
     }
 
     sqlite_suite!(
+        capped_totals_and_pages_past_the_cap,
         free_text_pages_in_order,
         search_workflows_by_tasks,
         every_page_matches_the_whole_order,
@@ -2406,6 +2410,7 @@ mod postgres {
     }
 
     postgres_suite!(
+        capped_totals_and_pages_past_the_cap,
         free_text_pages_in_order,
         search_workflows_by_tasks,
         every_page_matches_the_whole_order,
