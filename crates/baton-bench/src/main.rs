@@ -102,8 +102,8 @@ pub(crate) struct Args {
     /// `postgres://postgres@127.0.0.1:5432/postgres`. Cold start is then not measured.
     #[arg(long)]
     postgres: Option<String>,
-    /// With --postgres: keep the benchmark's database at the end (its name is printed), to
-    /// look into the filled store (EXPLAIN) afterwards. Drop it yourself.
+    /// Keep the benchmark's database at the end (its name or path is printed), to look into
+    /// the filled store (EXPLAIN) afterwards. Drop or delete it yourself.
     #[arg(long)]
     keep_db: bool,
     /// Baton nodes serving the database (more than one needs --postgres). W1's worker loops
@@ -162,7 +162,9 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
             db.drop_db().await;
         }
     }
-    if result.is_ok() {
+    if result.is_ok() && args.keep_db && args.postgres.is_none() {
+        eprintln!("database kept: {}", dir.join("bench.db").display());
+    } else if result.is_ok() {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
         eprintln!("server log kept in {}", log.display());

@@ -186,6 +186,11 @@ pub(crate) async fn search(
             ),
         ),
         (
+            // The last page a capped total (`--search-count-limit`, 10,000) offers.
+            "task search by status, last page under the cap",
+            "/api/tasks/search?query=status%3DSCHEDULED&size=100&start=9900".to_string(),
+        ),
+        (
             "search by tasks (taskDefName), first page",
             format!("/api/workflow/search-by-tasks?query=taskDefName%3D{TASK_TYPE}&size=100"),
         ),

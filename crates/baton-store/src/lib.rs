@@ -236,6 +236,14 @@ pub struct WorkflowQuery {
     /// Executions whose idempotency key starts with one of these (schedule runs carry
     /// `schedule:<name>:<time>`). Empty: no filter.
     pub idempotency_key_prefixes: Vec<String>,
+    /// The caller ignores the total (a lookup such as executions by correlation id): it is
+    /// not counted, and reported as `offset` plus the number of results.
+    pub skip_total: bool,
+    /// Most matches counted for the total where it is counted by reading the matches (not
+    /// for totals of type and status searches, which come from kept counts, nor for free
+    /// text, which reads every match anyway); 0: all. Past it the total is reported as
+    /// the cap, or as `offset` plus the results when the page reaches further.
+    pub count_limit: usize,
 }
 
 impl WorkflowQuery {
@@ -287,6 +295,8 @@ pub struct TaskQuery {
     /// `startTime` or `endTime` and direction (true = descending); otherwise (and by
     /// default) newest attempt first.
     pub sort: Option<(String, bool)>,
+    /// Most matches counted for the total ([`WorkflowQuery::count_limit`]); 0: all.
+    pub count_limit: usize,
 }
 
 /// One queue as metrics see it.

@@ -17,9 +17,44 @@ pub(crate) fn from_the_end(total: i64, offset: usize, limit: usize) -> Option<(u
     Some((total - offset - count, count))
 }
 
+/// The total a search reports when its count stopped at `cap` (more matches than that):
+/// the cap, or more when the page itself reaches past it (a page never claims fewer hits
+/// than it holds). Conductor on Elasticsearch 7 reports at most 10,000 in the same way.
+pub(crate) fn capped_total(cap: usize, offset: usize, found: usize) -> i64 {
+    let shown = if found == 0 {
+        0
+    } else {
+        offset.saturating_add(found)
+    };
+    i64::try_from(cap.max(shown)).unwrap_or(i64::MAX)
+}
+
+/// Whether a page at `offset` lies past a count capped at `cap` (0: no cap), so that it is
+/// read before any count: when it holds results, the total is [`capped_total`] without
+/// counting at all.
+pub(crate) fn past_the_cap(cap: usize, offset: usize, limit: usize) -> bool {
+    cap > 0 && limit > 0 && offset >= cap
+}
+
 #[cfg(test)]
 mod tests {
-    use super::from_the_end;
+    use super::{capped_total, from_the_end, past_the_cap};
+
+    #[test]
+    fn capped_totals_never_undercount_the_page() {
+        assert_eq!(capped_total(10_000, 0, 100), 10_000);
+        assert_eq!(capped_total(10_000, 9_950, 100), 10_050);
+        assert_eq!(capped_total(10_000, 50_000, 100), 50_100);
+        assert_eq!(
+            capped_total(10_000, 50_000, 0),
+            10_000,
+            "an empty page past the end"
+        );
+        assert!(past_the_cap(10_000, 10_000, 100));
+        assert!(!past_the_cap(10_000, 9_999, 100));
+        assert!(!past_the_cap(0, 50_000, 100), "no cap");
+        assert!(!past_the_cap(10_000, 50_000, 0), "no limit");
+    }
 
     #[test]
     fn pages_past_the_middle_are_read_from_the_end() {

@@ -13,6 +13,8 @@ mod pg;
 
 #[path = "conformance/by_tasks.rs"]
 mod by_tasks;
+#[path = "conformance/capped_counts.rs"]
+mod capped_counts;
 #[path = "conformance/classifier.rs"]
 mod classifier;
 #[path = "conformance/def_limits.rs"]
@@ -22,6 +24,7 @@ mod free_text_pages;
 
 pub mod suite {
     pub use super::by_tasks::search_workflows_by_tasks;
+    pub use super::capped_counts::capped_totals_and_pages_past_the_cap;
     pub use super::classifier::search_by_classifier;
     pub use super::def_limits::poll_limits_by_definition;
     pub use super::free_text_pages::free_text_pages_in_order;
@@ -2308,6 +2311,7 @@ mod sqlite {
     }
 
     sqlite_suite!(
+        capped_totals_and_pages_past_the_cap,
         free_text_pages_in_order,
         search_workflows_by_tasks,
         search_by_classifier,
@@ -2431,6 +2435,7 @@ mod postgres {
     }
 
     postgres_suite!(
+        capped_totals_and_pages_past_the_cap,
         free_text_pages_in_order,
         search_workflows_by_tasks,
         search_by_classifier,

@@ -2,90 +2,24 @@
 //! the tables were small must not read the whole table once it has grown (ADR 29): the
 //! claim's queue deletion, the commit's row locks and updates stay on their indexes.
 
-use baton_model::{QueueEntry, Task, TaskStatus, Workflow, WorkflowDef, WorkflowStatus};
-use baton_store::{Commit, PollRequest, Store, WorkflowWrite};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "support/pg_fixtures.rs"]
+mod fixtures;
 #[path = "support/pg.rs"]
 mod pg;
+use fixtures::*;
 
-const NOW: i64 = 1_700_000_000_000;
-const FILLER: i64 = 20_000;
-
-fn start(id: &str, tasks: usize) -> Commit {
-    let def: Arc<WorkflowDef> = Arc::new(
-        serde_json::from_value(serde_json::json!({"name": "plans", "version": 1}))
-            .expect("definition"),
-    );
-    let tasks: Vec<Task> = (0..tasks)
-        .map(|i| Task {
-            task_id: format!("{id}-t{i}"),
-            workflow_instance_id: id.to_string(),
-            task_type: "job".to_string(),
-            task_def_name: "job".to_string(),
-            reference_task_name: format!("t{i}"),
-            seq: i32::try_from(i).unwrap_or(0),
-            status: TaskStatus::Scheduled,
-            scheduled_time: NOW,
-            response_timeout_seconds: 30,
-            ..Default::default()
-        })
-        .collect();
-    let queue_push = tasks
-        .iter()
-        .map(|t| QueueEntry {
-            queue: t.queue_name(),
-            task_id: t.task_id.clone(),
-            workflow_id: id.to_string(),
-            priority: 0,
-            visible_at: NOW,
-        })
-        .collect();
-    Commit {
-        workflows: vec![WorkflowWrite {
-            workflow: Workflow {
-                workflow_id: id.to_string(),
-                workflow_name: "plans".to_string(),
-                workflow_version: 1,
-                status: WorkflowStatus::Running,
-                start_time: NOW,
-                ..Default::default()
-            },
-            def,
-            expected_version: None,
-            tasks,
-            removed_tasks: vec![],
-            queue_push,
-            queue_remove: vec![],
-            history: vec![],
-            next_wake_at: None,
-            keep_input: false,
-        }],
-        ..Default::default()
-    }
-}
+const FILLER: i64 = 5_000;
 
 /// Starts a workflow of four tasks and claims them: a commit and a claim.
-async fn round(store: &dyn Store, n: usize) {
-    store
-        .commit(start(&format!("wf-{n}"), 4))
-        .await
-        .expect("commit");
-    let claimed = store
-        .poll(PollRequest {
-            queue: "job".to_string(),
-            count: 4,
-            worker_id: Some("w".to_string()),
-            domain: None,
-            now: NOW,
-            limits: Default::default(),
-            def_limits: None,
-            registered: true,
-            claim: baton_engine::claim::claim,
-        })
-        .await
-        .expect("poll");
+async fn round(store: &dyn baton_store::Store, n: usize) {
+    let id = format!("wf-{n}");
+    let tasks = (0..4)
+        .map(|i| task(&id, &format!("{id}-t{i}"), i, "job"))
+        .collect();
+    store.commit(insert(&id, tasks)).await.expect("commit");
+    let claimed = store.poll(poll_req("job", 4, "w")).await.expect("poll");
     assert_eq!(claimed.tasks.len(), 4, "round {n} claims its four tasks");
 }
 
@@ -134,10 +68,13 @@ async fn statements_planned_on_small_tables_stay_on_their_indexes() {
     for n in 30..60 {
         round(store.as_ref(), n).await;
     }
-    // Each backend reports its counts within about a second of going idle: wait until the
-    // queue's statistics show all 240 claimed entries deleted, then read what was scanned.
+    // A backend reports its counts when a transaction ends a second or more after its last
+    // report (else after ten idle seconds): keep the store's connections busy with empty
+    // polls until the queue's statistics show all 240 claimed entries deleted, then read
+    // what was scanned.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
+        store.poll(poll_req("job", 1, "w")).await.expect("poll");
         let (_, deleted) = table_stats(&sql, "queue").await;
         if deleted >= 240 {
             break;

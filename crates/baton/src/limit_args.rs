@@ -95,6 +95,13 @@ pub struct LimitArgs {
           default_value_t = RuntimeConfig::DEFAULT_SEARCH_BY_TASKS_SCAN_LIMIT as u64,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     search_by_tasks_scan_limit: u64,
+    /// Most matches a search counts for its `totalHits` where it must read them to count
+    /// them (task searches; workflow searches by more than type and status); more are
+    /// reported as this number. 0 counts every match.
+    #[arg(long, env = "BATON_SEARCH_COUNT_LIMIT",
+          default_value_t = RuntimeConfig::DEFAULT_SEARCH_COUNT_LIMIT as u64,
+          value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    search_count_limit: u64,
     /// Most scheduled tasks one `POST /api/tasks/queue/requeue/{type}` re-pushes.
     #[arg(long, env = "BATON_MAX_REQUEUE_TASKS",
           default_value_t = RuntimeConfig::DEFAULT_MAX_REQUEUE_TASKS as u64,
@@ -120,6 +127,7 @@ impl LimitArgs {
         config.max_bulk_ids = size(self.max_bulk_ids);
         config.max_correlated_executions = size(self.max_correlated_executions);
         config.search_by_tasks_scan_limit = size(self.search_by_tasks_scan_limit);
+        config.search_count_limit = size(self.search_count_limit);
         config.max_requeue_tasks = size(self.max_requeue_tasks);
         config.sweep_claim = Duration::from_secs(self.sweep_claim_secs);
         baton_model::limits::set_max_json_depth(

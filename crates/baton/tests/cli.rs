@@ -263,6 +263,7 @@ fn server_takes_the_bulk_and_scan_limit_flags() {
         "--max-correlated-executions",
         "--search-by-tasks-scan-limit",
         "--max-requeue-tasks",
+        "--search-count-limit",
     ] {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
     }

@@ -111,6 +111,9 @@ pub struct RuntimeConfig {
     pub max_correlated_executions: usize,
     /// Most matching task attempts a search by tasks reads to collect its workflows.
     pub search_by_tasks_scan_limit: usize,
+    /// Most matches a search counts for its total where it has to read them to count
+    /// them; more are reported as this number (0: count all).
+    pub search_count_limit: usize,
     /// Most scheduled tasks one `requeue` re-pushes.
     pub max_requeue_tasks: usize,
 }
@@ -144,6 +147,9 @@ impl RuntimeConfig {
     pub const DEFAULT_MAX_CORRELATED_EXECUTIONS: usize = 1000;
     /// Default of [`RuntimeConfig::search_by_tasks_scan_limit`].
     pub const DEFAULT_SEARCH_BY_TASKS_SCAN_LIMIT: usize = 10_000;
+    /// Default of [`RuntimeConfig::search_count_limit`]: where Elasticsearch 7 stops
+    /// counting by default, so Conductor's own totals stop there too.
+    pub const DEFAULT_SEARCH_COUNT_LIMIT: usize = 10_000;
     /// Default of [`RuntimeConfig::max_requeue_tasks`].
     pub const DEFAULT_MAX_REQUEUE_TASKS: usize = 10_000;
 }
@@ -167,6 +173,7 @@ impl Default for RuntimeConfig {
             max_bulk_ids: Self::DEFAULT_MAX_BULK_IDS,
             max_correlated_executions: Self::DEFAULT_MAX_CORRELATED_EXECUTIONS,
             search_by_tasks_scan_limit: Self::DEFAULT_SEARCH_BY_TASKS_SCAN_LIMIT,
+            search_count_limit: Self::DEFAULT_SEARCH_COUNT_LIMIT,
             max_requeue_tasks: Self::DEFAULT_MAX_REQUEUE_TASKS,
             sweep_claim: Self::DEFAULT_SWEEP_CLAIM,
         }

@@ -233,15 +233,27 @@ impl Runtime {
         Ok(Some(resp.task_id))
     }
 
+    /// A task search; its total counts at most [`RuntimeConfig::search_count_limit`]
+    /// matches.
     pub async fn search_tasks(&self, query: &baton_store::TaskQuery) -> Result<(i64, Vec<Task>)> {
-        Ok(self.store.search_tasks(query).await?)
+        let query = baton_store::TaskQuery {
+            count_limit: self.config().search_count_limit,
+            ..query.clone()
+        };
+        Ok(self.store.search_tasks(&query).await?)
     }
 
     pub async fn poll_data(&self) -> Result<Vec<baton_model::PollData>> {
         Ok(self.store.poll_data().await?)
     }
 
+    /// A workflow search; a total counted by reading the matches counts at most
+    /// [`RuntimeConfig::search_count_limit`] of them.
     pub async fn search(&self, query: &baton_store::WorkflowQuery) -> Result<(i64, Vec<Workflow>)> {
-        Ok(self.store.search_workflows(query).await?)
+        let query = baton_store::WorkflowQuery {
+            count_limit: self.config().search_count_limit,
+            ..query.clone()
+        };
+        Ok(self.store.search_workflows(&query).await?)
     }
 }

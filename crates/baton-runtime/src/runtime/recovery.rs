@@ -31,6 +31,8 @@ impl Runtime {
                     vec![WorkflowStatus::Running, WorkflowStatus::Paused]
                 },
                 limit: self.config().max_correlated_executions,
+                // A lookup: every execution of the id is returned, so none is counted.
+                skip_total: true,
                 ..WorkflowQuery::default()
             };
             let (_, found) = self.store.search_workflows(&query).await?;

@@ -216,6 +216,7 @@ pub async fn running(
         start_time_from: opt::<i64>(&q, "startTime")?.filter(|t| *t > 0),
         start_time_to: opt::<i64>(&q, "endTime")?.filter(|t| *t > 0),
         limit: 10_000,
+        skip_total: true,
         ..WorkflowQuery::default()
     };
     let (_, found) = s.runtime.search(&query).await?;

@@ -9,11 +9,12 @@ use super::read::{snapshot, workflow_from, Filter};
 use super::to_i64;
 use crate::classifier;
 use crate::codec::{from_json, DefCache};
-use crate::paging::from_the_end;
+use crate::paging::{capped_total, from_the_end, past_the_cap};
 use crate::{Result, TaskQuery, WorkflowQuery};
 use baton_model::{Task, Workflow};
 use deadpool_postgres::GenericClient;
 use std::collections::HashMap;
+use tokio_postgres::types::FromSql;
 
 /// Escapes `%`, `_` and `\` for `LIKE` (backslash is PostgreSQL's default escape).
 pub(super) fn like_escape(s: &str) -> String {
@@ -82,24 +83,54 @@ fn sort_column(key: &str) -> &'static str {
     }
 }
 
-/// The count of the filter (unless `known`) and the ids of one page (`id_column`, ordered by
-/// `order`; a page past the middle is read in the `reversed` order from the end).
-async fn page_ids(
+/// The count of the filter (unless `known`; up to `cap` matches, 0: all) and the ids of one
+/// page (`id_column`, ordered by `order`; a page past the middle of an exact count is read
+/// in the `reversed` order from the end). A page past the cap is read first: when it holds
+/// rows, nothing needs counting.
+async fn page_ids<T: for<'r> FromSql<'r>>(
     c: &impl GenericClient,
     (table, id_column): (&str, &str),
     (order, reversed): (&str, &str),
     filter: &mut Filter,
-    (limit, offset, known): (usize, usize, Option<i64>),
-) -> Result<(i64, Vec<String>)> {
+    (limit, offset, known, cap): (usize, usize, Option<i64>, usize),
+) -> Result<(i64, Vec<T>)> {
+    // Reading a page binds its limit and offset: the filter's own arguments end here.
+    let filter_args = filter.args.len();
+    let past = known.is_none() && past_the_cap(cap, offset, limit);
+    if past {
+        let ids = ids_in_order(c, (table, id_column), order, filter, (limit, offset)).await?;
+        filter.args.truncate(filter_args);
+        if !ids.is_empty() {
+            return Ok((capped_total(cap, offset, ids.len()), ids));
+        }
+    }
     let total = match known {
         Some(total) => total,
         None => {
-            let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE true{}", filter.sql);
+            let count_sql = if cap == 0 {
+                format!("SELECT COUNT(*) FROM {table} WHERE true{}", filter.sql)
+            } else {
+                // One more than the cap tells whether there are more.
+                format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE true{} LIMIT {}) m",
+                    filter.sql,
+                    cap.saturating_add(1)
+                )
+            };
             c.query_one(&count_sql, &filter.params())
                 .await?
                 .try_get(0)?
         }
     };
+    if known.is_none() && cap > 0 && total > to_i64(cap) {
+        // Past the cap the page was read already, and empty.
+        let ids = if past {
+            Vec::new()
+        } else {
+            ids_in_order(c, (table, id_column), order, filter, (limit, offset)).await?
+        };
+        return Ok((capped_total(cap, offset, ids.len()), ids));
+    }
     let ids = match from_the_end(total, offset, limit) {
         Some((offset, count)) => {
             let mut ids =
@@ -112,13 +143,13 @@ async fn page_ids(
     Ok((total, ids))
 }
 
-async fn ids_in_order(
+async fn ids_in_order<T: for<'r> FromSql<'r>>(
     c: &impl GenericClient,
     (table, id_column): (&str, &str),
     order: &str,
     filter: &mut Filter,
     (limit, offset): (usize, usize),
-) -> Result<Vec<String>> {
+) -> Result<Vec<T>> {
     let limit = (limit > 0).then(|| to_i64(limit));
     filter.args.push(Box::new(limit));
     filter.args.push(Box::new(to_i64(offset)));
@@ -130,7 +161,7 @@ async fn ids_in_order(
     );
     let rows = c.query(&sql, &filter.params()).await?;
     rows.iter()
-        .map(|r| r.try_get::<_, String>(0).map_err(Into::into))
+        .map(|r| r.try_get::<_, T>(0).map_err(Into::into))
         .collect()
 }
 
@@ -237,8 +268,9 @@ fn workflow_filter(q: &WorkflowQuery) -> Filter {
 }
 
 /// The number of workflows `q` matches when it can be had without counting them one by
-/// one: from the kept counts, or (a search of plain workflows) as a difference with the
-/// rows the classifier index holds (`classifier::total_by_difference`).
+/// one: from the kept counts, or (a search of plain workflows whose other filters the kept
+/// counts answer) as a difference with the rows the classifier index holds
+/// (`classifier::total_by_difference`). Otherwise the page counts, up to its cap.
 async fn known_total(c: &impl GenericClient, q: &WorkflowQuery) -> Result<Option<i64>> {
     if q.counted() {
         return Ok(Some(counted_total(c, q).await?));
@@ -246,10 +278,10 @@ async fn known_total(c: &impl GenericClient, q: &WorkflowQuery) -> Result<Option
     let Some((without, others)) = classifier::total_by_difference(q) else {
         return Ok(None);
     };
-    let all = match without.counted() {
-        true => counted_total(c, &without).await?,
-        false => count(c, &workflow_filter(&without)).await?,
-    };
+    if !without.counted() {
+        return Ok(None);
+    }
+    let all = counted_total(c, &without).await?;
     let mut f = workflow_filter(&without);
     f.sql.push_str(&format!(" AND {}", classifier::INDEXED));
     if !others.is_empty() {
@@ -281,6 +313,9 @@ pub(in crate::postgres) async fn search_workflows(
     let order = format!("{column} {dir}, workflow_id {dir}");
     let reversed = format!("{column} {back}, workflow_id {back}");
     let free_text = q.free_text.as_deref().is_some_and(|t| !t.is_empty());
+    if q.skip_total && !free_text {
+        return documents_in_order(c, &order, &mut f, (q.limit, q.offset)).await;
+    }
     // Free text counts and pages in one reading of its matches (matches_once).
     let known = match free_text {
         true => None,
@@ -294,7 +329,7 @@ pub(in crate::postgres) async fn search_workflows(
             ("workflows", "workflow_id"),
             (&order, &reversed),
             &mut f,
-            (q.limit, q.offset, known),
+            (q.limit, q.offset, known, q.count_limit),
         )
         .await?
     };
@@ -304,6 +339,34 @@ pub(in crate::postgres) async fn search_workflows(
         out.push(workflow_from(&json, input.as_deref(), &id)?);
     }
     Ok((total, out))
+}
+
+/// The workflows of one page in order, read with their documents in one statement, and
+/// `offset` plus their number: for lookups, which want no total and list every match (a
+/// correlation id's executions). Reading the ids first would visit each row twice.
+async fn documents_in_order(
+    c: &impl GenericClient,
+    order: &str,
+    filter: &mut Filter,
+    (limit, offset): (usize, usize),
+) -> Result<(i64, Vec<Workflow>)> {
+    let limit = (limit > 0).then(|| to_i64(limit));
+    filter.args.push(Box::new(limit));
+    filter.args.push(Box::new(to_i64(offset)));
+    let n = filter.args.len();
+    let sql = format!(
+        "SELECT workflow_id, json::text, input_json::text FROM workflows WHERE true{}
+         ORDER BY {order} LIMIT ${} OFFSET ${n}",
+        filter.sql,
+        n - 1
+    );
+    let rows = c.query(&sql, &filter.params()).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get(0)?;
+        out.push(workflow_from(row.try_get(1)?, row.try_get(2)?, &id)?);
+    }
+    Ok((to_i64(offset + out.len()), out))
 }
 
 /// The total of a [`WorkflowQuery::counted`] query: the sum of migration 7's count slots.
@@ -369,18 +432,18 @@ pub(in crate::postgres) async fn search_tasks(
     q: &TaskQuery,
 ) -> Result<(i64, Vec<Task>)> {
     // The page is read as row ids, which the status and type indexes hold (task ids would
-    // need a visit to each row stepped over), then the rows of those row ids.
+    // need a visit to each row stepped over), then the rows of those row ids. They are read
+    // as numbers: a page deep in the range steps over every entry before it, and a cast
+    // per entry doubled that walk.
     let mut f = task_filter(q);
-    let (total, row_ids) = page_ids(
+    let (total, row_ids): (i64, Vec<i64>) = page_ids(
         c,
-        // Named apart: ORDER BY row_id would otherwise sort this text column.
-        ("tasks", "row_id::text AS page_row"),
+        ("tasks", "row_id"),
         (&task_order(q, false), &task_order(q, true)),
         &mut f,
-        (q.limit, q.offset, None),
+        (q.limit, q.offset, None, q.count_limit),
     )
     .await?;
-    let row_ids: Vec<i64> = row_ids.iter().filter_map(|r| r.parse().ok()).collect();
     let mut f = task_filter(q);
     f.and("row_id = ANY({})", row_ids.clone());
     let sql = format!(

@@ -401,6 +401,19 @@ impl Store for SqliteStore {
             .await
     }
 
+    /// One read: the scan, then each workflow of the page, on one connection (the trait's
+    /// default would make a round trip through the reader pool per workflow).
+    async fn search_workflows_by_tasks(
+        &self,
+        scan: &crate::TaskQuery,
+        start: usize,
+        size: usize,
+    ) -> Result<(i64, Vec<Workflow>)> {
+        let scan = scan.clone();
+        self.read(move |c, defs| search::search_workflows_by_tasks(c, defs, &scan, (start, size)))
+            .await
+    }
+
     async fn find_by_idempotency_key(&self, name: &str, key: &str) -> Result<Vec<Workflow>> {
         let (name, key) = (name.to_string(), key.to_string());
         self.read(move |c, _| read::find_by_idempotency_key(c, &name, &key))

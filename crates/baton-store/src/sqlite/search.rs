@@ -5,14 +5,15 @@
 //! over index entries, never over rows or their JSON, and a sort that the index cannot give
 //! sorts rowids, not documents), then the rows of those rowids.
 
-use super::read::workflow_from;
+use super::read::{self, workflow_from};
 use crate::classifier;
-use crate::codec::from_json;
-use crate::paging::from_the_end;
+use crate::codec::{from_json, DefCache};
+use crate::paging::{capped_total, from_the_end, past_the_cap};
 use crate::{Result, TaskQuery, WorkflowQuery};
 use baton_model::{Task, Workflow};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
+use std::collections::HashSet;
 
 fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -132,26 +133,36 @@ struct Page<'a> {
     /// 0: no limit.
     limit: usize,
     offset: usize,
-    /// The total when the caller knows it (from stored counts); counted otherwise.
-    total: Option<i64>,
+    total: Total,
+    /// Most matches [`Total::Counted`] counts (0: all).
+    count_limit: usize,
+}
+
+/// How [`Page::fetch`] learns the number of matches.
+enum Total {
+    /// The caller knows it (from stored counts).
+    Known(i64),
+    /// A count over the filter, then the page.
+    Counted,
+    /// Every match read once, in order: the total is their number, the page a slice of
+    /// them. For filters whose every evaluation is costly (free text: a count and a page
+    /// read apart would each run the full-text query and recheck its candidates).
+    OfMatches,
+    /// Not wanted (the caller ignores it): the page alone, its length as the total.
+    Skipped,
 }
 
 impl Page<'_> {
-    fn fetch<T>(
+    /// The rowids of the page in order; with the `total` known, a page past the middle is
+    /// read from the other end.
+    fn rowids(
         &self,
         conn: &Connection,
-        filter: Filter,
-        decode: impl Fn(&str, &str, Option<&str>) -> Result<T>,
-    ) -> Result<(i64, Vec<T>)> {
-        let Filter { sql, mut args } = filter;
-        let table = self.table;
-        let total: i64 = match self.total {
-            Some(total) => total,
-            None => conn
-                .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE 1 = 1{sql}"))?
-                .query_row(params_from_iter(args.iter()), |r| r.get(0))?,
-        };
-        let from_end = from_the_end(total, self.offset, self.limit);
+        sql: &str,
+        args: &mut Vec<Value>,
+        total: Option<i64>,
+    ) -> Result<Vec<i64>> {
+        let from_end = total.and_then(|t| from_the_end(t, self.offset, self.limit));
         let (order, limit, offset) = match from_end {
             Some((offset, count)) => (self.reversed, to_i64(count), offset),
             None if self.limit == 0 => (self.order, -1, self.offset),
@@ -160,7 +171,8 @@ impl Page<'_> {
         args.push(Value::Integer(limit));
         args.push(Value::Integer(to_i64(offset)));
         let page_sql = format!(
-            "SELECT rowid FROM {table} WHERE 1 = 1{sql} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            "SELECT rowid FROM {} WHERE 1 = 1{sql} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            self.table,
             args.len() - 1,
             args.len()
         );
@@ -171,6 +183,79 @@ impl Page<'_> {
         if from_end.is_some() {
             rowids.reverse();
         }
+        Ok(rowids)
+    }
+
+    /// The total, counted up to `count_limit`, and the rowids of the page. A page past the
+    /// cap is read first: when it holds rows, nothing needs counting.
+    fn counted(&self, conn: &Connection, sql: &str, args: Vec<Value>) -> Result<(i64, Vec<i64>)> {
+        let cap = self.count_limit;
+        let past = past_the_cap(cap, self.offset, self.limit);
+        if past {
+            let rowids = self.rowids(conn, sql, &mut args.clone(), None)?;
+            if !rowids.is_empty() {
+                return Ok((capped_total(cap, self.offset, rowids.len()), rowids));
+            }
+        }
+        let table = self.table;
+        let count = if cap == 0 {
+            format!("SELECT COUNT(*) FROM {table} WHERE 1 = 1{sql}")
+        } else {
+            // One more than the cap tells whether there are more.
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE 1 = 1{sql} LIMIT {})",
+                cap.saturating_add(1)
+            )
+        };
+        let n: i64 = conn
+            .prepare_cached(&count)?
+            .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+        let mut args = args;
+        if cap > 0 && n > to_i64(cap) {
+            // Past the cap the page was read already, and empty.
+            let rowids = if past {
+                Vec::new()
+            } else {
+                self.rowids(conn, sql, &mut args, None)?
+            };
+            return Ok((capped_total(cap, self.offset, rowids.len()), rowids));
+        }
+        Ok((n, self.rowids(conn, sql, &mut args, Some(n))?))
+    }
+
+    fn fetch<T>(
+        &self,
+        conn: &Connection,
+        filter: Filter,
+        decode: impl Fn(&str, &str, Option<&str>) -> Result<T>,
+    ) -> Result<(i64, Vec<T>)> {
+        let Filter { sql, mut args } = filter;
+        let table = self.table;
+        let (total, rowids) = match self.total {
+            Total::OfMatches => {
+                let all_sql = format!(
+                    "SELECT rowid FROM {table} WHERE 1 = 1{sql} ORDER BY {}",
+                    self.order
+                );
+                let all: Vec<i64> = conn
+                    .prepare_cached(&all_sql)?
+                    .query_map(params_from_iter(args.iter()), |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let take = if self.limit == 0 {
+                    usize::MAX
+                } else {
+                    self.limit
+                };
+                let page = all.iter().skip(self.offset).take(take).copied().collect();
+                (to_i64(all.len()), page)
+            }
+            Total::Skipped => {
+                let rowids = self.rowids(conn, &sql, &mut args, None)?;
+                (to_i64(self.offset + rowids.len()), rowids)
+            }
+            Total::Known(total) => (total, self.rowids(conn, &sql, &mut args, Some(total))?),
+            Total::Counted => self.counted(conn, &sql, args)?,
+        };
         let mut row = conn.prepare_cached(&format!(
             "SELECT {} FROM {table} WHERE rowid = ?1",
             self.columns
@@ -249,8 +334,9 @@ fn workflow_filter(q: &WorkflowQuery, rare: bool) -> Filter {
 }
 
 /// The number of workflows `q` matches when it can be had without counting them one by
-/// one: from the kept counts, or (a search of plain workflows) as a difference with the
-/// rows the classifier index holds (`classifier::total_by_difference`).
+/// one: from the kept counts, or (a search of plain workflows whose other filters the kept
+/// counts answer) as a difference with the rows the classifier index holds
+/// (`classifier::total_by_difference`). Otherwise the page counts, up to its cap.
 fn known_total(conn: &Connection, q: &WorkflowQuery) -> Result<Option<i64>> {
     if q.counted() {
         return Ok(Some(counted_total(conn, q)?));
@@ -258,10 +344,10 @@ fn known_total(conn: &Connection, q: &WorkflowQuery) -> Result<Option<i64>> {
     let Some((without, others)) = classifier::total_by_difference(q) else {
         return Ok(None);
     };
-    let all = match without.counted() {
-        true => counted_total(conn, &without)?,
-        false => count(conn, workflow_filter(&without, false))?,
-    };
+    if !without.counted() {
+        return Ok(None);
+    }
+    let all = counted_total(conn, &without)?;
     let mut f = workflow_filter(&without, true);
     if !others.is_empty() {
         let list: Vec<String> = others
@@ -311,7 +397,16 @@ pub(crate) fn search_workflows(
         reversed: &reversed,
         limit: q.limit,
         offset: q.offset,
-        total: known_total(conn, q)?,
+        total: if q.skip_total {
+            Total::Skipped
+        } else if let Some(total) = known_total(conn, q)? {
+            Total::Known(total)
+        } else if q.free_text.as_deref().is_some_and(|t| !t.is_empty()) {
+            Total::OfMatches
+        } else {
+            Total::Counted
+        },
+        count_limit: q.count_limit,
     };
     page.fetch(conn, f, |id, json, input| workflow_from(json, input, id))
 }
@@ -385,7 +480,8 @@ pub(crate) fn search_tasks(conn: &Connection, q: &TaskQuery) -> Result<(i64, Vec
         reversed: &reversed,
         limit: q.limit,
         offset: q.offset,
-        total: None,
+        total: Total::Counted,
+        count_limit: q.count_limit,
     };
     page.fetch(conn, task_filter(q), |id, json, _| {
         from_json(json, &format!("task {id}"))
@@ -409,4 +505,28 @@ pub(crate) fn search_task_workflow_ids(conn: &Connection, q: &TaskQuery) -> Resu
         .query_map(params_from_iter(args.iter()), |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(ids)
+}
+
+/// The workflows of the attempts `scan` matches (its order and paging), in the order of
+/// each workflow's first attempt, with their number; the page read as
+/// [`read::get_workflow`] reads a workflow, in the same read transaction.
+pub(crate) fn search_workflows_by_tasks(
+    conn: &Connection,
+    defs: &DefCache,
+    scan: &TaskQuery,
+    (start, size): (usize, usize),
+) -> Result<(i64, Vec<Workflow>)> {
+    let ids = search_task_workflow_ids(conn, scan)?;
+    let mut seen = HashSet::with_capacity(ids.len());
+    let firsts: Vec<String> = ids
+        .into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect();
+    let mut page = Vec::with_capacity(size.min(firsts.len()));
+    for id in firsts.iter().skip(start).take(size) {
+        if let Some(w) = read::get_workflow(conn, defs, id)? {
+            page.push(w);
+        }
+    }
+    Ok((to_i64(firsts.len()), page))
 }
