@@ -10,9 +10,21 @@ pub(crate) struct Timed {
     pub(crate) p99: f64,
 }
 
+/// Every this many executions one runs version 2 of the definition, an agent (its metadata
+/// has `agent_sdk`), for the searches by classifier.
+const AGENT_EVERY: usize = 100;
+
 /// Starts `n` one-task executions (no worker: they stay RUNNING with a SCHEDULED task), a
-/// hundred correlation ids among them, every tenth terminated so statuses differ.
+/// hundred correlation ids among them, every tenth terminated so statuses differ, one in
+/// [`AGENT_EVERY`] of an agent's definition (the same type, version 2).
 async fn fill(args: &Args, api: &Api, n: usize) -> anyhow::Result<()> {
+    let agent = json!({
+        "name": SINGLE_WF, "version": 2, "schemaVersion": 2, "ownerEmail": "bench@example.com",
+        "metadata": {"agent_sdk": "baton-bench"},
+        "tasks": [{"name": TASK_TYPE, "taskReferenceName": "only", "type": "SIMPLE"}],
+    });
+    api.post_json("/api/metadata/workflow?overwrite=true", &agent)
+        .await?;
     let sem = Arc::new(Semaphore::new(args.w1_start_concurrency.max(1)));
     let mut starts = JoinSet::new();
     let t0 = Instant::now();
@@ -20,8 +32,9 @@ async fn fill(args: &Args, api: &Api, n: usize) -> anyhow::Result<()> {
         let permit = sem.clone().acquire_owned().await?;
         let api = api.clone();
         starts.spawn(async move {
-            let body = json!({"name": SINGLE_WF, "correlationId": format!("corr-{}", i % 100),
-                              "input": {"n": i}});
+            let version = if i % AGENT_EVERY == 1 { 2 } else { 1 };
+            let body = json!({"name": SINGLE_WF, "version": version,
+                              "correlationId": format!("corr-{}", i % 100), "input": {"n": i}});
             let id = api.post_json("/api/workflow", &body).await?;
             if i % 10 == 0 {
                 let url = format!("{}/api/workflow/{}?reason=bench", api.base, id.trim());
@@ -123,6 +136,28 @@ pub(crate) async fn search(
         (
             "workflow search by type, deep page",
             format!("/api/workflow/search?query=workflowType%3D{SINGLE_WF}&size=100&start={deep}"),
+        ),
+        (
+            "workflow search by classifier (agents, 1%), first page",
+            "/api/workflow/search?classifier=agent&size=100".to_string(),
+        ),
+        (
+            "workflow search by classifier (agents), deep page",
+            format!(
+                "/api/workflow/search?classifier=agent&size=100&start={}",
+                (n / AGENT_EVERY).saturating_sub(100)
+            ),
+        ),
+        (
+            "workflow search by classifier=workflow, first page",
+            "/api/workflow/search?classifier=workflow&size=100".to_string(),
+        ),
+        (
+            "workflow search by classifier=workflow, middle page",
+            format!(
+                "/api/workflow/search?classifier=workflow&size=100&start={}",
+                deep * 9 / 20
+            ),
         ),
         (
             "workflow search, free text",

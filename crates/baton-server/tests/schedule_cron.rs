@@ -1,5 +1,6 @@
-//! The cron forms of Conductor's scheduler (Spring's `CronExpression`) over HTTP: `L`, `W`,
-//! `LW`, `nL` and `#`, in named zones, and the 400 that names a bad expression.
+//! The cron forms of Conductor's scheduler (Spring's `CronExpression`) over HTTP: `L`,
+//! `L-n`, `W`, `LW`, `nL`, `#`, `a/n` and the macros, in named zones, and the 400 that names a
+//! bad expression.
 
 mod common;
 
@@ -72,6 +73,22 @@ async fn next_runs_of_each_spring_form() {
         days_and_hours(&next_few(&s, "0 0 9 L * ?", "Europe/Berlin", 3).await),
         vec![(30, 8), (58, 8), (89, 7)]
     );
+    // Three days before the last: 28 January, 25 February, 28 March, 27 April (days 27, 55,
+    // 86, 116); noon in New York is 17:00 UTC, 16:00 UTC from 9 March.
+    assert_eq!(
+        days_and_hours(&next_few(&s, "0 0 12 L-3 * ?", "America/New_York", 4).await),
+        vec![(27, 17), (55, 17), (86, 16), (116, 16)]
+    );
+    // A macro, and a step from a start: midnight daily (the start time itself is due);
+    // 06:00 and 18:00.
+    assert_eq!(
+        days_and_hours(&next_few(&s, "@daily", "UTC", 2).await),
+        vec![(0, 0), (1, 0)]
+    );
+    assert_eq!(
+        days_and_hours(&next_few(&s, "0 0 6/12 * * ?", "UTC", 3).await),
+        vec![(0, 6), (0, 18), (1, 6)]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,6 +109,10 @@ async fn schedules_with_spring_forms_are_saved_and_bad_ones_named() {
         ("nearest", "0 0 6 1W * ?"),
         ("last_weekday", "0 0 6 LW * ?"),
         ("second_tuesday", "0 0 6 ? * TUE#2"),
+        ("third_to_last", "0 0 12 L-3 * ?"),
+        ("first_and_before_last", "0 0 12 1,L-1 * ?"),
+        ("weekly", "@weekly"),
+        ("every_other_hour", "0 0 0/2 * * ?"),
     ] {
         let resp = s.post_json("/scheduler/schedules", &body(name, cron)).await;
         expect_status(resp, StatusCode::OK).await;
@@ -103,6 +124,13 @@ async fn schedules_with_spring_forms_are_saved_and_bad_ones_named() {
         ("0 0 6 32W * ?", "32W"),
         ("0 0 6 ? * MON#6", "MON#6"),
         ("0 0 6 ? * 9L", "9L"),
+        ("0 0 6 L-31 * ?", "L-n takes n from 1 to 30"),
+        ("0 0 6 L-0 * ?", "L-0"),
+        ("0 0 6 ? * L", "No day-of-week before 'L'"),
+        (
+            "@fortnightly",
+            "Cron expression must consist of 6 fields (found 1",
+        ),
         (
             "0 0 6 L * ? 2030 x",
             "Cron expression must consist of 6 fields (found 8",

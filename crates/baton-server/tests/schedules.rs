@@ -440,6 +440,53 @@ async fn fires_with_input_and_stops_when_paused_or_deleted() {
     node.shutdown().await;
 }
 
+/// A schedule in Spring's `L-n` form fires on the day it names in each month, and on no
+/// day between: three days before the last, 28 January and then 25 February 2025.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fires_days_before_the_last_of_each_month() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2025-01-27T12:00:00Z.
+    let clock = baton_runtime::Clock::manual(1_737_979_200_000);
+    let node = Node::spawn_with_clock(&db_path(&dir), clock.clone()).await;
+    node.register().await;
+    node.save(schedule_body(
+        "from_end",
+        "0 0 12 L-3 * ?",
+        json!({"tag": "l3"}),
+    ))
+    .await;
+    let day = Duration::from_secs(86_400);
+    let scheduled = |runs: Vec<Value>| -> Vec<i64> {
+        let mut at: Vec<i64> = runs
+            .iter()
+            .map(|r| r["_scheduledTime"].as_i64().expect("_scheduledTime"))
+            .collect();
+        at.sort();
+        at
+    };
+    let jan_28 = 1_738_065_600_000;
+    let feb_25 = 1_740_484_800_000;
+    clock.advance(day);
+    node.runtime.fire_due_schedules().await;
+    assert_eq!(scheduled(node.run_inputs().await), vec![jan_28]);
+    // Day by day to 24 February: nothing more is due.
+    for _ in 0..27 {
+        clock.advance(day);
+        node.runtime.fire_due_schedules().await;
+    }
+    assert_eq!(scheduled(node.run_inputs().await), vec![jan_28]);
+    clock.advance(day);
+    node.runtime.fire_due_schedules().await;
+    assert_eq!(scheduled(node.run_inputs().await), vec![jan_28, feb_25]);
+    let got = node.schedule("from_end").await;
+    assert_eq!(
+        got["nextRunTime"],
+        json!(1_743_163_200_000_i64),
+        "28 March: {got}"
+    );
+    node.shutdown().await;
+}
+
 /// Two nodes (two scheduler loops, two store handles) on one SQLite file: every due time of
 /// every schedule starts exactly one workflow, and under ALL none is skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,27 +237,151 @@ async fn top_level_only_leaves_sub_workflows_out() {
     expect_error(resp, StatusCode::BAD_REQUEST, &["topLevelOnly", "yes"]).await;
 }
 
+/// Registers `name` (one WAIT, or a SUB_WORKFLOW of `child`) with `metadata`.
+async fn register_with_metadata(s: &TestServer, name: &str, metadata: Value, child: Option<&str>) {
+    let task = match child {
+        Some(c) => json!({"name": "sub", "taskReferenceName": "sub", "type": "SUB_WORKFLOW",
+                          "subWorkflowParam": {"name": c, "version": 1}}),
+        None => json!({"name": "hold", "taskReferenceName": "hold", "type": "WAIT"}),
+    };
+    s.register_workflow(json!({"name": name, "version": 1, "tasks": [task], "metadata": metadata}))
+        .await;
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
 #[tokio::test]
-async fn classifier_is_a_400_that_names_it() {
+async fn classifier_filters_executions_by_their_definitions_metadata() {
     let s = TestServer::spawn().await;
-    for path in [
-        "/workflow/search?classifier=agent".to_string(),
-        "/workflow/search-v2?classifier=workflow&topLevelOnly=true".to_string(),
-        format!("/workflow/search?query={}", enc("classifier = 'agent'")),
-        format!(
-            "/workflow/search?query={}",
-            enc("status = RUNNING AND classifier IN (agent,workflow)")
-        ),
-    ] {
-        let resp = s.get(&path).await;
-        expect_error(
-            resp,
-            StatusCode::BAD_REQUEST,
-            &["classifier", "workflowType"],
+    register_with_metadata(&s, "cls_plain", json!({}), None).await;
+    register_with_metadata(&s, "cls_report", json!({"classifier": "report"}), None).await;
+    register_with_metadata(&s, "cls_agent", json!({"agent_sdk": "py"}), None).await;
+    register_with_metadata(&s, "cls_sub_agent", json!({"agentDef": {}}), None).await;
+    register_with_metadata(
+        &s,
+        "cls_lead_agent",
+        json!({"agent_sdk": "py"}),
+        Some("cls_sub_agent"),
+    )
+    .await;
+    let plain = s.start("cls_plain", json!({})).await;
+    let report = s.start("cls_report", json!({})).await;
+    let agent = s.start("cls_agent", json!({})).await;
+    let stopped = s.start("cls_agent", json!({})).await;
+    let resp = s.delete(&format!("/workflow/{stopped}?reason=x")).await;
+    assert!(resp.status().is_success());
+    let lead = s.start("cls_lead_agent", json!({})).await;
+    let wf = s
+        .wait_for(
+            &lead,
+            "the sub-agent started",
+            std::time::Duration::from_secs(15),
+            |w| {
+                w["tasks"][0]["subWorkflowId"]
+                    .as_str()
+                    .is_some_and(|c| !c.is_empty())
+            },
         )
         .await;
+    let sub = wf["tasks"][0]["subWorkflowId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Changing the definition afterwards leaves an execution with the one it runs.
+    let def = json!({"name": "cls_plain", "version": 1, "metadata": {"agent_sdk": "py"},
+                     "tasks": [{"name": "hold", "taskReferenceName": "hold", "type": "WAIT"}]});
+    let resp = s.put_json("/metadata/workflow", &json!([def])).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let defs = s.get_json("/metadata/workflow?classifier=agent").await;
+    assert!(defs.to_string().contains("cls_plain"), "{defs}");
+
+    let agents = sorted(vec![
+        agent.clone(),
+        stopped.clone(),
+        lead.clone(),
+        sub.clone(),
+    ]);
+    let cases: Vec<(String, Vec<String>)> = vec![
+        ("classifier=agent".into(), agents.clone()),
+        (
+            format!("query={}", enc("classifier = 'agent'")),
+            agents.clone(),
+        ),
+        (format!("query={}", enc("classifier = ag*")), agents.clone()),
+        (
+            "classifier=agent&topLevelOnly=true".into(),
+            sorted(vec![agent.clone(), stopped.clone(), lead.clone()]),
+        ),
+        (
+            format!("query={}", enc("classifier IN (report,workflow)")),
+            sorted(vec![plain.clone(), report.clone()]),
+        ),
+        (
+            "classifier=report,%20workflow".into(),
+            sorted(vec![plain.clone(), report.clone()]),
+        ),
+        (
+            format!(
+                "query={}",
+                enc("status = TERMINATED AND classifier IN (agent)")
+            ),
+            vec![stopped.clone()],
+        ),
+        (
+            format!(
+                "classifier=agent&query={}",
+                enc("workflowType = cls_lead_agent AND startTime > 0")
+            ),
+            vec![lead.clone()],
+        ),
+        // Two conditions on the classifier both hold, as in Conductor.
+        (
+            format!(
+                "classifier=agent,report&query={}",
+                enc("classifier = report")
+            ),
+            vec![report.clone()],
+        ),
+        (
+            format!("classifier=agent&query={}", enc("classifier = report")),
+            vec![],
+        ),
+        (
+            format!(
+                "query={}",
+                enc("workflowType = cls_plain AND classifier = agent")
+            ),
+            vec![],
+        ),
+        // Unknown classifiers match nothing; values are compared with case.
+        ("classifier=nosuch".into(), vec![]),
+        (format!("query={}", enc("classifier = 'Agent'")), vec![]),
+    ];
+    for (params, want) in &cases {
+        for route in ["search", "search-v2"] {
+            let found = s.get_json(&format!("/workflow/{route}?{params}")).await;
+            assert_eq!(
+                sorted(ids(&found, "workflowId")),
+                *want,
+                "{route}?{params}: {found}"
+            );
+            assert_eq!(found["totalHits"], want.len(), "{route}?{params}: {found}");
+        }
     }
+
     // An empty classifier is no filter, as Conductor's UI sends it.
-    let found = s.get_json("/workflow/search?classifier=").await;
-    assert_eq!(found["totalHits"], 0, "{found}");
+    for params in ["classifier=", "classifier=%20,%20"] {
+        let found = s.get_json(&format!("/workflow/search?{params}")).await;
+        assert_eq!(found["totalHits"], 6, "{params}: {found}");
+    }
+    let resp = s
+        .get(&format!(
+            "/workflow/search?query={}",
+            enc("classifier > agent")
+        ))
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, &["classifier", "'>'"]).await;
 }

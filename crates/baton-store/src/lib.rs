@@ -21,6 +21,7 @@ use baton_model::{
 use std::sync::Arc;
 
 pub mod auth;
+mod classifier;
 mod codec;
 pub mod feed;
 mod paging;
@@ -221,6 +222,10 @@ pub struct WorkflowQuery {
     pub parent_workflow_ids: Vec<String>,
     /// Only executions without a parent (no sub-workflows): Conductor's `topLevelOnly`.
     pub top_level_only: bool,
+    /// Conditions on the classifier of the definition an execution runs (Conductor's
+    /// `classifier`, see `WorkflowDef::classifier`): each list is one condition, met by any
+    /// of its values (`*` a wildcard); every condition must hold. Empty: no filter.
+    pub classifiers: Vec<Vec<String>>,
     /// Case-insensitive substring of the execution's search document (ids, correlation id,
     /// type, status, input, output, reason).
     pub free_text: Option<String>,
@@ -256,6 +261,7 @@ impl WorkflowQuery {
             && self.update_time_to.is_none()
             && self.parent_workflow_ids.is_empty()
             && !self.top_level_only
+            && self.classifiers.is_empty()
             && self.free_text.as_deref().is_none_or(str::is_empty)
             && self.idempotency_key_prefixes.is_empty()
             && !self.workflow_types.iter().any(|t| t.contains('*'))

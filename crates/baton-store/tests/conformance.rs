@@ -15,6 +15,8 @@ mod pg;
 mod by_tasks;
 #[path = "conformance/capped_counts.rs"]
 mod capped_counts;
+#[path = "conformance/classifier.rs"]
+mod classifier;
 #[path = "conformance/def_limits.rs"]
 mod def_limits;
 #[path = "conformance/free_text_pages.rs"]
@@ -23,6 +25,7 @@ mod free_text_pages;
 pub mod suite {
     pub use super::by_tasks::search_workflows_by_tasks;
     pub use super::capped_counts::capped_totals_and_pages_past_the_cap;
+    pub use super::classifier::search_by_classifier;
     pub use super::def_limits::poll_limits_by_definition;
     pub use super::free_text_pages::free_text_pages_in_order;
     use super::*;
@@ -2311,6 +2314,7 @@ mod sqlite {
         capped_totals_and_pages_past_the_cap,
         free_text_pages_in_order,
         search_workflows_by_tasks,
+        search_by_classifier,
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
@@ -2367,6 +2371,27 @@ mod sqlite {
         suite::commit_roundtrip(store).await;
     }
 
+    /// Migration 15 on a database from before it: the classifier of every execution comes
+    /// from the definition it runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn classifier_migration_fills_earlier_executions() {
+        let db = TempDb::new("classifier_backfill");
+        let store = db.open();
+        classifier::commit_backfill_cases(&store).await;
+        classifier::check_backfill_cases(&store).await;
+        drop(store);
+        {
+            let conn = rusqlite::Connection::open(&db.0).unwrap();
+            conn.execute_batch(
+                "DROP INDEX workflows_classifier;
+                 ALTER TABLE workflows DROP COLUMN classifier;
+                 PRAGMA user_version = 14;",
+            )
+            .unwrap();
+        }
+        classifier::check_backfill_cases(&db.open()).await;
+    }
+
     #[test]
     fn rejects_a_database_from_a_newer_baton() {
         let db = TempDb::new("newer");
@@ -2413,6 +2438,7 @@ mod postgres {
         capped_totals_and_pages_past_the_cap,
         free_text_pages_in_order,
         search_workflows_by_tasks,
+        search_by_classifier,
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
@@ -2461,5 +2487,31 @@ mod postgres {
             handles.lock().unwrap().pop().expect("opened twice at most")
         })
         .await;
+    }
+
+    /// Migration 10 on a database from before it: the classifier of every execution comes
+    /// from the definition it runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn classifier_migration_fills_earlier_executions() {
+        let Some(db) = pg::PgDb::create("classifier_backfill").await else {
+            return;
+        };
+        let store = db.open().await;
+        classifier::commit_backfill_cases(&store).await;
+        classifier::check_backfill_cases(&store).await;
+        drop(store);
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(
+                "DROP INDEX workflows_classifier;
+                 ALTER TABLE workflows DROP COLUMN classifier;
+                 DELETE FROM baton_schema_migrations WHERE version = 10;",
+            )
+            .await
+            .unwrap();
+        classifier::check_backfill_cases(&db.open().await).await;
     }
 }

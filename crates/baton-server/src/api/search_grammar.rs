@@ -270,20 +270,9 @@ fn free_text(q: &QueryMap) -> Option<String> {
 }
 
 const WORKFLOW_FIELDS: &str = "status, workflowType, correlationId, workflowId, \
-    parentWorkflowId with = or IN (a * is a wildcard in workflowType and correlationId; \
-    parentWorkflowId = '' is a top-level execution); startTime, endTime, updateTime with >, < \
-    or =";
-
-/// Conductor derives a classifier (`workflow`, `agent`, …) from each definition's
-/// `metadata` and indexes it per execution; Baton keeps no such column, so a filter on it
-/// is refused rather than ignored (ignoring it would answer every execution).
-fn classifier_refused() -> ApiError {
-    ApiError::bad_request(
-        "classifier: Baton does not index Conductor's workflow classifier (the agent/workflow \
-         tag derived from a definition's metadata); filter by workflowType instead"
-            .to_string(),
-    )
-}
+    parentWorkflowId, classifier with = or IN (a * is a wildcard in workflowType, \
+    correlationId and classifier; parentWorkflowId = '' is a top-level execution); startTime, \
+    endTime, updateTime with >, < or =";
 
 /// Parses `start, size, sort, freeText, query` of a workflow search into a store query.
 pub(crate) fn workflow_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
@@ -297,8 +286,16 @@ pub(crate) fn workflow_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
         top_level_only: flag(q, "topLevelOnly", false)?,
         ..WorkflowQuery::default()
     };
-    if text(q, "classifier").is_some_and(|c| !c.trim().is_empty()) {
-        return Err(classifier_refused());
+    // Conductor's `classifier=a,b` is the condition `classifier IN (a,b)`; empty, none.
+    if let Some(list) = text(q, "classifier") {
+        let values: Vec<String> = list
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if !values.is_empty() {
+            out.classifiers.push(values);
+        }
     }
     let Some(query) = text(q, "query") else {
         return Ok(out);
@@ -310,7 +307,9 @@ pub(crate) fn workflow_query(q: &QueryMap) -> Result<WorkflowQuery, ApiError> {
             "parentWorkflowId" if c.op == Op::Eq && c.values.iter().all(|v| v.is_empty()) => {
                 out.top_level_only = true;
             }
-            "classifier" => return Err(classifier_refused()),
+            // Each condition holds on its own, as in Conductor (`classifier=a` with
+            // `classifier = b` in the query matches nothing).
+            "classifier" if eq_or_in => out.classifiers.push(c.values),
             "status" if eq_or_in => {
                 for v in &c.values {
                     let s = WorkflowStatus::parse(&v.to_ascii_uppercase())

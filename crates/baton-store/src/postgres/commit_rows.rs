@@ -31,6 +31,8 @@ pub(super) struct WorkflowRow {
     pub input_json: Option<String>,
     /// The end of the search document that changes with the workflow's state (migration 7).
     pub state_text: String,
+    /// The classifier of the definition it runs (migration 10).
+    pub classifier: String,
     /// `None`: a new workflow; `Some(v)`: an update of the stored version `v`.
     pub expected_version: Option<i64>,
 }
@@ -174,6 +176,7 @@ impl PreparedCommit {
             json,
             input_json,
             state_text,
+            classifier: def.classifier().to_string(),
             expected_version,
         });
         for mut task in tasks {

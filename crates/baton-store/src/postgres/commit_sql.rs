@@ -14,7 +14,7 @@ pub(super) const INSERT_LOGS: &str = "INSERT INTO task_logs (task_id, log, creat
      SELECT t, l, c FROM unnest($1::text[], $2::text[], $3::bigint[])
          WITH ORDINALITY AS u(t, l, c, n) ORDER BY n";
 
-/// The sixteen columns a workflow row is written with, in the order of the statements below.
+/// The seventeen columns a workflow row is written with, in the order of the statements below.
 fn workflow_columns<'a>(rows: &[&'a WorkflowRow]) -> Vec<Param<'a>> {
     vec![
         Box::new(column(rows, |r| r.id.as_str())),
@@ -33,14 +33,17 @@ fn workflow_columns<'a>(rows: &[&'a WorkflowRow]) -> Vec<Param<'a>> {
         Box::new(column(rows, |r| r.json.as_str())),
         Box::new(column(rows, |r| r.input_json.as_deref())),
         Box::new(column(rows, |r| r.state_text.as_str())),
+        Box::new(column(rows, |r| r.classifier.as_str())),
     ]
 }
 
 const WORKFLOW_ARRAYS: &str = "unnest($1::text[], $2::text[], $3::integer[], $4::text[],
          $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[],
-         $11::integer[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[]";
+         $11::integer[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[],
+         $17::text[]";
 const WORKFLOW_NAMES: &str =
-    "u(id, name, v, st, corr, idem, parent, started, updated, ended, prio, hash, wake, j, i, state";
+    "u(id, name, v, st, corr, idem, parent, started, updated, ended, prio, hash, wake, j, i, state,
+         cls";
 
 /// New workflows, then updates of locked and checked ones. Either changing fewer rows
 /// than it names means a check did not hold: the group is rolled back.
@@ -59,9 +62,9 @@ pub(super) async fn plan_workflows<'a>(
                 "INSERT INTO workflows (workflow_id, name, def_version, status,
                      correlation_id, idempotency_key, parent_workflow_id, start_time,
                      update_time, end_time, priority, def_hash, next_wake_at, json,
-                     input_json, version, search_text)
+                     input_json, version, classifier, search_text)
                  SELECT id, name, v, st, corr, idem, parent, started, updated, ended, prio,
-                     hash, wake, j::json, i::json, 1,
+                     hash, wake, j::json, i::json, 1, cls,
                      id || E'\n' || COALESCE(corr, '') || E'\n' || name || E'\n' || st
                          || E'\n' || COALESCE(i, '') || E'\n' || state
                  FROM {WORKFLOW_ARRAYS}) AS {WORKFLOW_NAMES})
@@ -84,7 +87,7 @@ pub(super) async fn plan_workflows<'a>(
                      idempotency_key = u.idem, parent_workflow_id = u.parent,
                      start_time = u.started, update_time = u.updated, end_time = u.ended,
                      priority = u.prio, def_hash = u.hash, next_wake_at = u.wake,
-                     sweep_until = NULL, json = u.j::json,
+                     sweep_until = NULL, json = u.j::json, classifier = u.cls,
                      input_json = COALESCE(u.i::json, w.input_json),
                      search_text = CASE
                          WHEN u.i IS NULL AND w.status = u.st
@@ -93,7 +96,7 @@ pub(super) async fn plan_workflows<'a>(
                          ELSE u.id || E'\n' || COALESCE(u.corr, '') || E'\n' || u.name
                              || E'\n' || u.st || E'\n' || COALESCE(u.i, w.input_json::text, '')
                              || E'\n' || u.state END
-                 FROM {WORKFLOW_ARRAYS}, $17::bigint[]) AS {WORKFLOW_NAMES}, expected)
+                 FROM {WORKFLOW_ARRAYS}, $18::bigint[]) AS {WORKFLOW_NAMES}, expected)
                  WHERE w.workflow_id = u.id AND w.version = u.expected"
             ))
             .await?;

@@ -52,6 +52,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "search_by_tasks_index",
         include_str!("migrations/0009_search_by_tasks_index.sql"),
     ),
+    (
+        10,
+        "workflow_classifier",
+        include_str!("migrations/0010_workflow_classifier.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

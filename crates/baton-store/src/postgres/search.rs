@@ -7,6 +7,7 @@
 
 use super::read::{snapshot, workflow_from, Filter};
 use super::to_i64;
+use crate::classifier;
 use crate::codec::{from_json, DefCache};
 use crate::paging::{capped_total, from_the_end, past_the_cap};
 use crate::{Result, TaskQuery, WorkflowQuery};
@@ -227,10 +228,8 @@ async fn rows_by_id(
         .collect())
 }
 
-pub(in crate::postgres) async fn search_workflows(
-    c: &impl GenericClient,
-    q: &WorkflowQuery,
-) -> Result<(i64, Vec<Workflow>)> {
+/// The WHERE clause of a workflow search.
+fn workflow_filter(q: &WorkflowQuery) -> Filter {
     let mut f = Filter::default();
     f.matching("workflow_id", &q.workflow_ids);
     f.matching("name", &q.workflow_types);
@@ -240,6 +239,14 @@ pub(in crate::postgres) async fn search_workflows(
     f.matching("parent_workflow_id", &q.parent_workflow_ids);
     if q.top_level_only {
         f.sql.push_str(" AND parent_workflow_id IS NULL");
+    }
+    for condition in &q.classifiers {
+        f.matching("classifier", condition);
+    }
+    // Stated apart, so that the planner sees the classifier index's condition hold whatever
+    // the values bound.
+    if classifier::rare(q) {
+        f.sql.push_str(&format!(" AND {}", classifier::INDEXED));
     }
     if let Some(v) = q.version {
         f.and("def_version = {}", v);
@@ -257,6 +264,42 @@ pub(in crate::postgres) async fn search_workflows(
             .collect();
         f.and("idempotency_key LIKE ANY({})", any);
     }
+    f
+}
+
+/// The number of workflows `q` matches when it can be had without counting them one by
+/// one: from the kept counts, or (a search of plain workflows whose other filters the kept
+/// counts answer) as a difference with the rows the classifier index holds
+/// (`classifier::total_by_difference`). Otherwise the page counts, up to its cap.
+async fn known_total(c: &impl GenericClient, q: &WorkflowQuery) -> Result<Option<i64>> {
+    if q.counted() {
+        return Ok(Some(counted_total(c, q).await?));
+    }
+    let Some((without, others)) = classifier::total_by_difference(q) else {
+        return Ok(None);
+    };
+    if !without.counted() {
+        return Ok(None);
+    }
+    let all = counted_total(c, &without).await?;
+    let mut f = workflow_filter(&without);
+    f.sql.push_str(&format!(" AND {}", classifier::INDEXED));
+    if !others.is_empty() {
+        f.and("NOT (classifier = ANY({}))", others);
+    }
+    Ok(Some(all - count(c, &f).await?))
+}
+
+async fn count(c: &impl GenericClient, f: &Filter) -> Result<i64> {
+    let sql = format!("SELECT COUNT(*) FROM workflows WHERE true{}", f.sql);
+    Ok(c.query_one(&sql, &f.params()).await?.try_get(0)?)
+}
+
+pub(in crate::postgres) async fn search_workflows(
+    c: &impl GenericClient,
+    q: &WorkflowQuery,
+) -> Result<(i64, Vec<Workflow>)> {
+    let mut f = workflow_filter(q);
     let (column, desc) = q
         .sort
         .as_ref()
@@ -269,15 +312,15 @@ pub(in crate::postgres) async fn search_workflows(
     };
     let order = format!("{column} {dir}, workflow_id {dir}");
     let reversed = format!("{column} {back}, workflow_id {back}");
-    let known = if q.counted() {
-        Some(counted_total(c, q).await?)
-    } else {
-        None
-    };
     let free_text = q.free_text.as_deref().is_some_and(|t| !t.is_empty());
     if q.skip_total && !free_text {
         return documents_in_order(c, &order, &mut f, (q.limit, q.offset)).await;
     }
+    // Free text counts and pages in one reading of its matches (matches_once).
+    let known = match free_text {
+        true => None,
+        false => known_total(c, q).await?,
+    };
     let (total, ids) = if free_text {
         matches_once(c, column, &order, &mut f, (q.limit, q.offset)).await?
     } else {

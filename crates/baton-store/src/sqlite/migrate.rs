@@ -76,6 +76,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pending_wakes",
         include_str!("migrations/0014_pending_wakes.sql"),
     ),
+    (
+        15,
+        "workflow_classifier",
+        include_str!("migrations/0015_workflow_classifier.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,7 @@
 //! sorts rowids, not documents), then the rows of those rowids.
 
 use super::read::{self, workflow_from};
+use crate::classifier;
 use crate::codec::{from_json, DefCache};
 use crate::paging::{capped_total, from_the_end, past_the_cap};
 use crate::{Result, TaskQuery, WorkflowQuery};
@@ -279,18 +280,19 @@ impl Page<'_> {
     }
 }
 
-pub(crate) fn search_workflows(
-    conn: &Connection,
-    q: &WorkflowQuery,
-) -> Result<(i64, Vec<Workflow>)> {
+/// The WHERE clause of a workflow search. `rare`: a classifier condition picks rows of
+/// the classifier index only, which then drives the query.
+fn workflow_filter(q: &WorkflowQuery, rare: bool) -> Filter {
     let mut f = Filter::default();
     // With a filter that picks few rows (ids, a correlation id, a parent), its index must
     // drive the query and the few rows are sorted; without statistics SQLite would rather
     // walk the name or status index in start-time order and test every row. A unary `+`
-    // keeps a column's index out of the plan.
+    // keeps a column's index out of the plan. A classifier other than `workflow` is taken
+    // to be rare (an agent), the reason its index leaves plain workflows out.
     let selective = !q.workflow_ids.is_empty()
         || !q.correlation_ids.is_empty()
         || !q.parent_workflow_ids.is_empty()
+        || rare
         || q.free_text.as_deref().is_some_and(|t| !t.is_empty());
     let (name, status) = if selective {
         ("+name", "+status")
@@ -305,6 +307,12 @@ pub(crate) fn search_workflows(
     f.any("parent_workflow_id", &q.parent_workflow_ids);
     if q.top_level_only {
         f.sql.push_str(" AND parent_workflow_id IS NULL");
+    }
+    for condition in &q.classifiers {
+        f.any("classifier", condition);
+    }
+    if rare {
+        f.sql.push_str(&format!(" AND {}", classifier::INDEXED));
     }
     if !q.idempotency_key_prefixes.is_empty() {
         let mut ors = Vec::new();
@@ -322,7 +330,50 @@ pub(crate) fn search_workflows(
     f.range("end_time", q.end_time_from, q.end_time_to);
     f.range("update_time", q.update_time_from, q.update_time_to);
     f.workflow_text(q.free_text.as_deref());
+    f
+}
 
+/// The number of workflows `q` matches when it can be had without counting them one by
+/// one: from the kept counts, or (a search of plain workflows whose other filters the kept
+/// counts answer) as a difference with the rows the classifier index holds
+/// (`classifier::total_by_difference`). Otherwise the page counts, up to its cap.
+fn known_total(conn: &Connection, q: &WorkflowQuery) -> Result<Option<i64>> {
+    if q.counted() {
+        return Ok(Some(counted_total(conn, q)?));
+    }
+    let Some((without, others)) = classifier::total_by_difference(q) else {
+        return Ok(None);
+    };
+    if !without.counted() {
+        return Ok(None);
+    }
+    let all = counted_total(conn, &without)?;
+    let mut f = workflow_filter(&without, true);
+    if !others.is_empty() {
+        let list: Vec<String> = others
+            .iter()
+            .map(|v| f.arg(Value::Text(v.clone())))
+            .collect();
+        f.sql
+            .push_str(&format!(" AND classifier NOT IN ({})", list.join(", ")));
+    }
+    Ok(Some(all - count(conn, f)?))
+}
+
+fn count(conn: &Connection, f: Filter) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM workflows WHERE 1 = 1{}",
+            f.sql
+        ))?
+        .query_row(params_from_iter(f.args.iter()), |r| r.get(0))?)
+}
+
+pub(crate) fn search_workflows(
+    conn: &Connection,
+    q: &WorkflowQuery,
+) -> Result<(i64, Vec<Workflow>)> {
+    let f = workflow_filter(q, classifier::rare(q));
     let (column, desc) = q
         .sort
         .as_ref()
@@ -348,8 +399,8 @@ pub(crate) fn search_workflows(
         offset: q.offset,
         total: if q.skip_total {
             Total::Skipped
-        } else if q.counted() {
-            Total::Known(counted_total(conn, q)?)
+        } else if let Some(total) = known_total(conn, q)? {
+            Total::Known(total)
         } else if q.free_text.as_deref().is_some_and(|t| !t.is_empty()) {
             Total::OfMatches
         } else {

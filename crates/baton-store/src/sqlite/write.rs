@@ -209,7 +209,7 @@ fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Option<Ind
             let current = conn
                 .prepare_cached(
                     "SELECT version, name, status, correlation_id, idempotency_key, start_time,
-                         next_wake_at
+                         next_wake_at, classifier
                      FROM workflows WHERE workflow_id = ?1",
                 )?
                 .query_row([id], |r| {
@@ -221,6 +221,7 @@ fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Option<Ind
                         idempotency_key: r.get(4)?,
                         start_time: r.get(5)?,
                         next_wake_at: r.get(6)?,
+                        classifier: r.get(7)?,
                     })
                 })
                 .optional()?;
@@ -312,10 +313,10 @@ fn write_workflow(
                     "INSERT INTO workflows (workflow_id, name, def_version, status,
                          correlation_id, idempotency_key, parent_workflow_id, start_time,
                          update_time, end_time, priority, def_hash, version, next_wake_at, json,
-                         input_json)
+                         input_json, classifier)
                      VALUES (:id, :name, :def_version, :status, :correlation_id,
                          :idempotency_key, :parent, :start_time, :update_time, :end_time,
-                         :priority, :def_hash, 1, :wake, :json, :input)
+                         :priority, :def_hash, 1, :wake, :json, :input, :classifier)
                      ON CONFLICT (workflow_id) DO NOTHING",
                 )?
                 .execute(named_params! {
@@ -334,6 +335,7 @@ fn write_workflow(
                     ":wake": next_wake_at,
                     ":json": json,
                     ":input": input_json,
+                    ":classifier": def.classifier(),
                 })?;
             if n == 0 {
                 return Err(StoreError::AlreadyExists(format!("workflow {id}")));
@@ -346,7 +348,7 @@ fn write_workflow(
                 &workflow,
                 &current,
                 version,
-                &key.hash,
+                (&key.hash, def.classifier()),
                 next_wake_at,
                 &json,
                 input_json.as_deref(),
@@ -400,6 +402,7 @@ struct IndexedColumns {
     idempotency_key: Option<String>,
     start_time: i64,
     next_wake_at: Option<Millis>,
+    classifier: String,
 }
 
 /// Updates a workflow row if its version is still `version` (Conflict otherwise); `current`
@@ -414,7 +417,7 @@ fn update_workflow_row(
     workflow: &Workflow,
     current: &IndexedColumns,
     version: i64,
-    def_hash: &str,
+    (def_hash, classifier): (&str, &str),
     next_wake_at: Option<Millis>,
     json: &str,
     input_json: Option<&str>,
@@ -457,6 +460,11 @@ fn update_workflow_row(
     if current.next_wake_at != next_wake_at {
         sql.push_str(", next_wake_at = :wake");
         args.push((":wake", &next_wake_at));
+    }
+    // Changes only with the definition (a restart onto the latest version).
+    if current.classifier != classifier {
+        sql.push_str(", classifier = :classifier");
+        args.push((":classifier", &classifier));
     }
     if let Some(input) = &input_json {
         sql.push_str(", input_json = :input");
