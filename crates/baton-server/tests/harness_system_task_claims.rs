@@ -61,20 +61,9 @@ impl BlockingStub {
                 "/quick",
                 get(|| async { axum::Json(json!({"quick": true})) }),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind stub");
-        let addr = listener.local_addr().expect("stub addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let (base, stop) = serve_stub(app).await;
         BlockingStub {
-            base: format!("http://{addr}"),
+            base,
             calls,
             entered,
             release,

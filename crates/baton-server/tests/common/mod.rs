@@ -532,3 +532,21 @@ pub fn expect_steps(w: &Value, expected: &[(&str, &str, i64)]) {
         .collect();
     assert_eq!(steps(w), expected, "{w:#}");
 }
+
+/// Serves `app` on a loopback port until the returned sender is dropped: a stand-in for the
+/// services HTTP tasks call. Returns `http://127.0.0.1:<port>`.
+pub async fn serve_stub(app: axum::Router) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind stub");
+    let addr = listener.local_addr().expect("stub addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (format!("http://{addr}"), stop)
+}

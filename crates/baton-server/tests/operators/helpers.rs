@@ -50,20 +50,9 @@ pub async fn http_stub() -> HttpStub {
                 axum::Json(json!({"echo": body, "from": "stub"}))
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind stub");
-    let addr = listener.local_addr().expect("stub addr");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
+    let (base, tx) = serve_stub(app).await;
     HttpStub {
-        base: format!("http://{addr}"),
+        base,
         hits,
         _shutdown: tx,
     }
