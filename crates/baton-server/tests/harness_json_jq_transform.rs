@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// One JSON_JQ_TRANSFORM joining `in1.array` and `in2.array` into `out`.
 async fn server() -> TestServer {
@@ -22,12 +22,6 @@ async fn server() -> TestServer {
     ]}))
     .await;
     s
-}
-
-fn only_task(w: &Value) -> &Value {
-    let tasks = w["tasks"].as_array().expect("tasks");
-    assert_eq!(tasks.len(), 1, "{w:#}");
-    &tasks[0]
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 async fn server() -> TestServer {
     let s = TestServer::spawn().await;
@@ -24,12 +24,6 @@ async fn server() -> TestServer {
         "outputParameters": {"variables": "${workflow.variables}"}}))
         .await;
     s
-}
-
-fn only_task(w: &Value) -> &Value {
-    let tasks = w["tasks"].as_array().expect("tasks");
-    assert_eq!(tasks.len(), 1, "{w:#}");
-    &tasks[0]
 }
 
 #[tokio::test]

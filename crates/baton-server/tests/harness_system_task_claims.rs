@@ -19,7 +19,7 @@ mod common;
 
 use axum::routing::get;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,12 +106,6 @@ async fn register(s: &TestServer, name: &str, stub: &BlockingStub, path: &str) {
              "connectionTimeOut": 2000, "readTimeOut": 30000}}},
     ]}))
     .await;
-}
-
-fn only_task(w: &Value) -> &Value {
-    let tasks = w["tasks"].as_array().expect("tasks");
-    assert_eq!(tasks.len(), 1, "{w:#}");
-    &tasks[0]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

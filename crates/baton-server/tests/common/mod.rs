@@ -550,3 +550,10 @@ pub async fn serve_stub(app: axum::Router) -> (String, tokio::sync::oneshot::Sen
     });
     (format!("http://{addr}"), stop)
 }
+
+/// The single task of a one-task execution (fails the test if there are more or none).
+pub fn only_task(w: &Value) -> &Value {
+    let tasks = w["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 1, "{w:#}");
+    &tasks[0]
+}
