@@ -289,7 +289,7 @@ fn handle_terminal(st: &mut ExecState, i: usize) {
                     "Task {} failed with status: {} and reason: '{}'",
                     t.task_id,
                     status.as_str(),
-                    t.reason_for_incompletion.as_deref().unwrap_or("")
+                    java_text(t.reason_for_incompletion.as_deref())
                 );
                 st.task_mut(i).executed = true;
                 st.mark_dirty(i);
@@ -393,6 +393,12 @@ fn truncate(s: &str) -> String {
     } else {
         s.chars().take(MAX_REASON).collect()
     }
+}
+
+/// A text as Java's string concatenation writes it: `null` when there is none. Conductor
+/// builds some reasons that way, and clients match on them.
+fn java_text(s: Option<&str>) -> &str {
+    s.unwrap_or("null")
 }
 
 fn obj(v: Value) -> JsonMap {
