@@ -421,9 +421,12 @@ fn workflow_output(st: &ExecState) -> JsonMap {
         .unwrap_or_default()
 }
 
+/// Adds the reference and definition names of every FAILED or FAILED_WITH_TERMINAL_ERROR
+/// task (retried attempts too) to the workflow's, once each. Conductor adds to the sets it
+/// keeps across retries and restarts; names recorded earlier stay.
 fn collect_failed_names(st: &mut ExecState) {
-    let mut refs: Vec<String> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
+    let mut refs = std::mem::take(&mut st.workflow.failed_reference_task_names);
+    let mut names = std::mem::take(&mut st.workflow.failed_task_names);
     for (_, t) in st.tasks.live() {
         if matches!(
             t.status,
@@ -465,7 +468,11 @@ fn fail_workflow_with_output(
         return;
     }
     cancel_pending(st);
-    st.workflow.failed_task_id = task.map(|i| st.tasks[i].task_id.clone());
+    // As Conductor: the task that ended the workflow, unless one is recorded already (a
+    // retried workflow keeps the first).
+    if st.workflow.failed_task_id.is_none() {
+        st.workflow.failed_task_id = task.map(|i| st.tasks[i].task_id.clone());
+    }
     st.workflow.output = output.unwrap_or_else(|| workflow_output(st));
     collect_failed_names(st);
     st.set_workflow_status(status, Some(truncate(&reason)));
