@@ -456,7 +456,10 @@ pub trait Store: Send + Sync + 'static {
         let page: Vec<String> = all.into_iter().skip(start).take(take).collect();
         let attempts = page.len();
         let mut seen = std::collections::HashSet::new();
-        let firsts: Vec<String> = page.into_iter().filter(|id| seen.insert(id.clone())).collect();
+        let firsts: Vec<String> = page
+            .into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .collect();
         let total = paging::by_tasks_total(scan, counted, start, attempts, firsts.len());
         let mut out = Vec::new();
         for id in firsts {
