@@ -80,7 +80,39 @@ pub(crate) fn by_tasks_total(
 
 #[cfg(test)]
 mod tests {
-    use super::{capped_total, from_the_end, past_the_cap};
+    use super::{by_tasks_total, by_tasks_window, capped_total, from_the_end, past_the_cap};
+    use crate::TaskQuery;
+
+    #[test]
+    fn search_by_tasks_pages_within_its_window() {
+        let scan = |limit, count_limit| TaskQuery {
+            limit,
+            count_limit,
+            ..TaskQuery::default()
+        };
+        assert_eq!(
+            by_tasks_window(&scan(10_000, 10_000), 0, 100),
+            (100, 10_000)
+        );
+        assert_eq!(
+            by_tasks_window(&scan(10_000, 10_000), 9_950, 100),
+            (50, 10_000),
+            "the page stops at the window"
+        );
+        assert_eq!(by_tasks_window(&scan(10_000, 10_000), 10_000, 100).0, 0);
+        assert_eq!(by_tasks_window(&scan(0, 10), 0, 100), (100, 11));
+        assert_eq!(by_tasks_window(&scan(100, 0), 0, 10), (10, 100));
+        assert_eq!(by_tasks_window(&scan(0, 0), 5, 10), (10, 0), "no bound");
+        // Conductor's total: the hits less the repeats of the page.
+        assert_eq!(by_tasks_total(&scan(0, 0), 40, 0, 10, 7), 37);
+        assert_eq!(
+            by_tasks_total(&scan(0, 10), 11, 0, 10, 10),
+            10,
+            "past the cap"
+        );
+        assert_eq!(by_tasks_total(&scan(0, 10), 11, 20, 5, 5), 25);
+        assert_eq!(by_tasks_total(&scan(0, 0), 0, 0, 0, 0), 0);
+    }
 
     #[test]
     fn capped_totals_never_undercount_the_page() {
