@@ -2508,7 +2508,7 @@ mod postgres {
             .batch_execute(
                 "DROP INDEX workflows_classifier;
                  ALTER TABLE workflows DROP COLUMN classifier;
-                 DELETE FROM baton_schema_migrations WHERE version = 10;",
+                 DELETE FROM baton_schema_migrations WHERE version >= 10;",
             )
             .await
             .unwrap();
