@@ -17,6 +17,9 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension};
 /// A row's place in the start-time order: its start time and id.
 type Key = (i64, String);
 
+/// The columns of a [`Key`], as a row value an index on them answers.
+const KEY: &str = "(start_time, workflow_id)";
+
 /// The rowids of the page of `q` (whose total is `total`), newest first when `desc`; None
 /// when the search is not one of plain workflows by start time, the left-out rows are not
 /// few, or the steps do not settle (then the caller reads the page as any other).
@@ -76,8 +79,9 @@ impl Seek<'_> {
         }
     }
 
-    /// ` AND` the rows after `key` in the order (`or_at`: or at it).
-    fn after(&self, f: &mut Filter, key: &Key, or_at: bool) {
+    /// ` AND` the rows after `key` in the order (`or_at`: or at it); `columns` the start time
+    /// and id, as a row value.
+    fn after(&self, f: &mut Filter, columns: &str, key: &Key, or_at: bool) {
         let t = f.arg(Value::Integer(key.0));
         let id = f.arg(Value::Text(key.1.clone()));
         let op = match (self.desc, or_at) {
@@ -86,8 +90,7 @@ impl Seek<'_> {
             (false, false) => ">",
             (false, true) => ">=",
         };
-        f.sql
-            .push_str(&format!(" AND (start_time, workflow_id) {op} ({t}, {id})"));
+        f.sql.push_str(&format!(" AND {columns} {op} ({t}, {id})"));
     }
 
     /// The key of the row of the search without the classifier condition `skip` rows after
@@ -95,7 +98,7 @@ impl Seek<'_> {
     fn key_after(&self, from: Option<&Key>, skip: usize) -> Result<Option<Key>> {
         let mut f = workflow_filter(self.without, false);
         if let Some(from) = from {
-            self.after(&mut f, from, false);
+            self.after(&mut f, KEY, from, false);
         }
         let skip = f.arg(Value::Integer(i64::try_from(skip).unwrap_or(i64::MAX)));
         let sql = format!(
@@ -131,7 +134,9 @@ impl Seek<'_> {
             desc: !self.desc,
             ..*self
         };
-        back.after(&mut f, key, false);
+        // Unary `+`: the start-time index must not drive the count (without statistics
+        // SQLite would walk its range and read every row in it); the classifier index does.
+        back.after(&mut f, "(+start_time, +workflow_id)", key, false);
         Ok(usize::try_from(count(self.conn, f)?).unwrap_or(usize::MAX))
     }
 
@@ -160,7 +165,7 @@ impl Seek<'_> {
     /// reads a row per match and per left-out row among them.
     fn matches_from(&self, q: &WorkflowQuery, key: &Key, limit: usize) -> Result<Vec<i64>> {
         let mut f = workflow_filter(q, false);
-        self.after(&mut f, key, true);
+        self.after(&mut f, KEY, key, true);
         let limit = f.arg(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
         let sql = format!(
             "SELECT rowid FROM workflows WHERE 1 = 1{} ORDER BY {} LIMIT {limit}",
