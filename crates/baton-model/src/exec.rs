@@ -91,6 +91,11 @@ pub struct Workflow {
     /// internally for the failure workflow's `failureTaskId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_task_id: Option<String>,
+    /// The classifier the execution took from its definition when it started (ADR 31), as a
+    /// search reads it from its column for the `classifier` of a `WorkflowSummary`; not part
+    /// of the stored document nor of a `Workflow` sent. None when not read.
+    #[serde(skip)]
+    pub classifier: Option<String>,
 }
 
 /// One attempt of one task (§3.7).

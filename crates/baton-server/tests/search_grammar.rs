@@ -372,6 +372,37 @@ async fn classifier_filters_executions_by_their_definitions_metadata() {
         }
     }
 
+    // Each summary names the classifier its execution took when it started, as Conductor's
+    // `WorkflowSummary` does: from its column in a search, from the definition it runs in a
+    // search by tasks. `cls_plain` is an agent's definition since, its execution still plain.
+    let summaries = [
+        "/workflow/search?size=100".to_string(),
+        format!(
+            "/workflow/search-by-tasks?size=100&query={}",
+            enc("taskDefName = hold")
+        ),
+    ];
+    for path in &summaries {
+        let found = s.get_json(path).await;
+        for (id, want) in [
+            (&plain, "workflow"),
+            (&report, "report"),
+            (&agent, "agent"),
+            (&sub, "agent"),
+        ] {
+            let summary = found["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["workflowId"] == id.as_str());
+            assert_eq!(
+                summary.map(|r| &r["classifier"]),
+                Some(&json!(want)),
+                "{path}: {id}: {found}"
+            );
+        }
+    }
+
     // An empty classifier is no filter, as Conductor's UI sends it.
     for params in ["classifier=", "classifier=%20,%20"] {
         let found = s.get_json(&format!("/workflow/search?{params}")).await;

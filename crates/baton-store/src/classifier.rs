@@ -54,6 +54,30 @@ pub(crate) fn total_by_difference(q: &WorkflowQuery) -> Option<(WorkflowQuery, V
     Some((without, others))
 }
 
+/// Most steps a page of plain workflows takes to find where it starts (ADR 34); each reads
+/// one count over the rows the classifier index holds. With few such rows two or three
+/// steps settle; a search that has not settled falls back to checking every row.
+pub(crate) const SEEK_STEPS: usize = 16;
+
+/// For a page of plain workflows found by position (ADR 34): the query without its
+/// classifier condition and the classifiers it names besides [`PLAIN`]. Only for a search
+/// by at most type and status besides (its total is then known, see
+/// [`total_by_difference`]) that wants a bounded page and its total.
+pub(crate) fn plain_seek(q: &WorkflowQuery) -> Option<(WorkflowQuery, Vec<String>)> {
+    if q.limit == 0 || q.skip_total {
+        return None;
+    }
+    let (without, others) = total_by_difference(q)?;
+    without.counted().then_some((without, others))
+}
+
+/// Whether the rows a classifier condition leaves out of `all` (its search without it) to
+/// get `total` are few enough, at most one in eight, for a page to be found by position:
+/// each step counts them, and the more there are the more steps it takes.
+pub(crate) fn few_left_out(all: i64, total: i64) -> bool {
+    all.saturating_sub(total).saturating_mul(8) <= all
+}
+
 /// Whether `pattern` (where `*` is any run of characters) matches all of `text`.
 fn glob_matches(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());

@@ -17,6 +17,8 @@ mod by_tasks;
 mod capped_counts;
 #[path = "conformance/classifier.rs"]
 mod classifier;
+#[path = "conformance/classifier_pages.rs"]
+mod classifier_pages;
 #[path = "conformance/def_limits.rs"]
 mod def_limits;
 #[path = "conformance/free_text_pages.rs"]
@@ -26,6 +28,7 @@ pub mod suite {
     pub use super::by_tasks::search_workflows_by_tasks;
     pub use super::capped_counts::capped_totals_and_pages_past_the_cap;
     pub use super::classifier::search_by_classifier;
+    pub use super::classifier_pages::plain_workflow_pages_in_order;
     pub use super::def_limits::poll_limits_by_definition;
     pub use super::free_text_pages::free_text_pages_in_order;
     use super::*;
@@ -2315,6 +2318,7 @@ mod sqlite {
         free_text_pages_in_order,
         search_workflows_by_tasks,
         search_by_classifier,
+        plain_workflow_pages_in_order,
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
@@ -2439,6 +2443,7 @@ mod postgres {
         free_text_pages_in_order,
         search_workflows_by_tasks,
         search_by_classifier,
+        plain_workflow_pages_in_order,
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,

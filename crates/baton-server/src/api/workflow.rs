@@ -255,6 +255,11 @@ pub(crate) fn summary(w: &Workflow) -> Value {
         "priority": w.priority,
         "taskToDomain": w.task_to_domain,
         "parentWorkflowId": w.parent_workflow_id.clone().unwrap_or_default(),
+        // As searches read it from its column; else (search by tasks) from the definition
+        // the execution runs, which it was taken from.
+        "classifier": w.classifier.as_deref()
+            .or(w.workflow_definition.as_deref().map(|d| d.classifier()))
+            .unwrap_or("workflow"),
     });
     let fields = [
         ("startTime", iso(w.start_time)),

@@ -16,6 +16,8 @@ use deadpool_postgres::GenericClient;
 use std::collections::HashMap;
 use tokio_postgres::types::FromSql;
 
+mod plain;
+
 /// Escapes `%`, `_` and `\` for `LIKE` (backslash is PostgreSQL's default escape).
 pub(super) fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -207,24 +209,26 @@ async fn matches_once(
     Ok((total, ids))
 }
 
-/// The rows of `ids` in the order of `ids`: (id, json, extra column).
+/// The rows of `ids` in the order of `ids`: (id, json, extra column, classifier).
 async fn rows_by_id(
     c: &impl GenericClient,
     (table, id_column, extra): (&str, &str, &str),
     ids: &[String],
-) -> Result<Vec<(String, String, Option<String>)>> {
-    let sql =
-        format!("SELECT {id_column}, json::text, {extra} FROM {table} WHERE {id_column} = ANY($1)");
+) -> Result<Vec<(String, String, Option<String>, String)>> {
+    let sql = format!(
+        "SELECT {id_column}, json::text, {extra}, classifier FROM {table} WHERE {id_column} = ANY($1)"
+    );
     let stmt = c.prepare_cached(&sql).await?;
     let rows = c.query(&stmt, &[&ids]).await?;
-    let mut by_id: HashMap<String, (String, Option<String>)> = HashMap::new();
+    let mut by_id: HashMap<String, (String, Option<String>, String)> = HashMap::new();
     for row in rows {
-        by_id.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+        let found = (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        by_id.insert(row.try_get(0)?, found);
     }
     // Each statement has its own snapshot: a row removed in between is left out.
     Ok(ids
         .iter()
-        .filter_map(|id| by_id.remove(id).map(|(j, e)| (id.clone(), j, e)))
+        .filter_map(|id| by_id.remove(id).map(|(j, e, k)| (id.clone(), j, e, k)))
         .collect())
 }
 
@@ -323,6 +327,8 @@ pub(in crate::postgres) async fn search_workflows(
     };
     let (total, ids) = if free_text {
         matches_once(c, column, &order, &mut f, (q.limit, q.offset)).await?
+    } else if let Some(found) = plain::page(c, q, known, (column, desc)).await? {
+        found
     } else {
         page_ids(
             c,
@@ -335,8 +341,10 @@ pub(in crate::postgres) async fn search_workflows(
     };
     let rows = rows_by_id(c, ("workflows", "workflow_id", "input_json::text"), &ids).await?;
     let mut out = Vec::with_capacity(rows.len());
-    for (id, json, input) in rows {
-        out.push(workflow_from(&json, input.as_deref(), &id)?);
+    for (id, json, input, class) in rows {
+        let mut workflow = workflow_from(&json, input.as_deref(), &id)?;
+        workflow.classifier = Some(class);
+        out.push(workflow);
     }
     Ok((total, out))
 }

@@ -15,6 +15,8 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use std::collections::HashSet;
 
+mod plain;
+
 fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -125,7 +127,8 @@ fn sort_column(key: &str) -> &'static str {
 /// The count of the filter and the rowids of one page, then each row decoded by rowid.
 struct Page<'a> {
     table: &'a str,
-    /// SQL for the columns read per row: its id, `json` and one more (`NULL` when none).
+    /// SQL for the columns read per row: its id, `json`, one more and its classifier
+    /// (`NULL` when none).
     columns: &'a str,
     order: &'a str,
     /// `order` reversed, to read pages past the middle from the end ([`from_the_end`]).
@@ -150,6 +153,8 @@ enum Total {
     OfMatches,
     /// Not wanted (the caller ignores it): the page alone, its length as the total.
     Skipped,
+    /// Known, and the rowids of the page found by the caller (`plain::page`).
+    Found(i64, Vec<i64>),
 }
 
 impl Page<'_> {
@@ -227,7 +232,7 @@ impl Page<'_> {
         &self,
         conn: &Connection,
         filter: Filter,
-        decode: impl Fn(&str, &str, Option<&str>) -> Result<T>,
+        decode: impl Fn(&str, &str, Option<&str>, Option<String>) -> Result<T>,
     ) -> Result<(i64, Vec<T>)> {
         let Filter { sql, mut args } = filter;
         let table = self.table;
@@ -254,6 +259,7 @@ impl Page<'_> {
                 (to_i64(self.offset + rowids.len()), rowids)
             }
             Total::Known(total) => (total, self.rowids(conn, &sql, &mut args, Some(total))?),
+            Total::Found(total, ref rowids) => (total, rowids.clone()),
             Total::Counted => self.counted(conn, &sql, args)?,
         };
         let mut row = conn.prepare_cached(&format!(
@@ -268,12 +274,13 @@ impl Page<'_> {
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
                     ))
                 })
                 .optional()?;
             // Readers see one snapshot, so a row of the page is always there.
-            if let Some((id, json, extra)) = found {
-                page.push(decode(&id, &json, extra.as_deref())?);
+            if let Some((id, json, extra, class)) = found {
+                page.push(decode(&id, &json, extra.as_deref(), class)?);
             }
         }
         Ok((total, page))
@@ -392,7 +399,7 @@ pub(crate) fn search_workflows(
     };
     let page = Page {
         table: "workflows",
-        columns: "workflow_id, json, input_json",
+        columns: "workflow_id, json, input_json, classifier",
         order: &order,
         reversed: &reversed,
         limit: q.limit,
@@ -400,7 +407,10 @@ pub(crate) fn search_workflows(
         total: if q.skip_total {
             Total::Skipped
         } else if let Some(total) = known_total(conn, q)? {
-            Total::Known(total)
+            match plain::page(conn, q, total, (column, desc))? {
+                Some(rowids) => Total::Found(total, rowids),
+                None => Total::Known(total),
+            }
         } else if q.free_text.as_deref().is_some_and(|t| !t.is_empty()) {
             Total::OfMatches
         } else {
@@ -408,7 +418,11 @@ pub(crate) fn search_workflows(
         },
         count_limit: q.count_limit,
     };
-    page.fetch(conn, f, |id, json, input| workflow_from(json, input, id))
+    page.fetch(conn, f, |id, json, input, class| {
+        let mut workflow = workflow_from(json, input, id)?;
+        workflow.classifier = class;
+        Ok(workflow)
+    })
 }
 
 /// The total of a [`WorkflowQuery::counted`] query, from migration 13's counts.
@@ -475,7 +489,7 @@ pub(crate) fn search_tasks(conn: &Connection, q: &TaskQuery) -> Result<(i64, Vec
     let reversed = task_order(q, true);
     let page = Page {
         table: "tasks",
-        columns: "task_id, json, NULL",
+        columns: "task_id, json, NULL, NULL",
         order: &order,
         reversed: &reversed,
         limit: q.limit,
@@ -483,7 +497,7 @@ pub(crate) fn search_tasks(conn: &Connection, q: &TaskQuery) -> Result<(i64, Vec
         total: Total::Counted,
         count_limit: q.count_limit,
     };
-    page.fetch(conn, task_filter(q), |id, json, _| {
+    page.fetch(conn, task_filter(q), |id, json, _, _| {
         from_json(json, &format!("task {id}"))
     })
 }
