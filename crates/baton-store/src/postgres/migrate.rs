@@ -57,6 +57,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "workflow_classifier",
         include_str!("migrations/0010_workflow_classifier.sql"),
     ),
+    (
+        11,
+        "task_free_text",
+        include_str!("migrations/0011_task_free_text.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -78,23 +78,14 @@ impl Filter {
             self.sql.push_str(&format!(" AND {column} <= {a}"));
         }
     }
-
-    /// A case-insensitive (ASCII) substring of `expr`.
-    fn free_text(&mut self, expr: &str, text: Option<&str>) {
-        if let Some(text) = text.filter(|t| !t.is_empty()) {
-            let a = self.arg(Value::Text(like_escape(text)));
-            self.sql
-                .push_str(&format!(" AND {expr} LIKE '%' || {a} || '%' ESCAPE '\\'"));
-        }
-    }
 }
 
 impl Filter {
-    /// Free text on workflows: a case-insensitive (ASCII) substring of the search document
-    /// of migration 13. Three characters or more make a trigram phrase the index answers
-    /// (it folds case more widely than LIKE, so LIKE rechecks); shorter text scans the
-    /// documents, which are small.
-    fn workflow_text(&mut self, text: Option<&str>) {
+    /// Free text: a case-insensitive (ASCII) substring of the search documents in `index`
+    /// (migration 13's `workflows_text`, migration 16's `tasks_text`). Three characters or
+    /// more make a trigram phrase the index answers (it folds case more widely than LIKE,
+    /// so LIKE rechecks); shorter text scans the documents, which are small.
+    fn text_in(&mut self, index: &str, text: Option<&str>) {
         let Some(text) = text.filter(|t| !t.is_empty()) else {
             return;
         };
@@ -103,12 +94,17 @@ impl Filter {
         if text.chars().count() >= 3 {
             let phrase = format!("\"{}\"", text.replace('"', "\"\""));
             let m = self.arg(Value::Text(phrase));
-            sql = format!("workflows_text MATCH {m} AND {sql}");
+            sql = format!("{index} MATCH {m} AND {sql}");
         }
         self.sql.push_str(&format!(
-            " AND rowid IN (SELECT rowid FROM workflows_text WHERE {sql})"
+            " AND rowid IN (SELECT rowid FROM {index} WHERE {sql})"
         ));
     }
+}
+
+/// Whether a query has free text (an empty one is no filter).
+fn has_text(text: Option<&str>) -> bool {
+    text.is_some_and(|t| !t.is_empty())
 }
 
 /// The ORDER BY column for an API sort key; unknown keys sort by start time.
@@ -293,7 +289,7 @@ fn workflow_filter(q: &WorkflowQuery, rare: bool) -> Filter {
         || !q.correlation_ids.is_empty()
         || !q.parent_workflow_ids.is_empty()
         || rare
-        || q.free_text.as_deref().is_some_and(|t| !t.is_empty());
+        || has_text(q.free_text.as_deref());
     let (name, status) = if selective {
         ("+name", "+status")
     } else {
@@ -329,7 +325,7 @@ fn workflow_filter(q: &WorkflowQuery, rare: bool) -> Filter {
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
     f.range("update_time", q.update_time_from, q.update_time_to);
-    f.workflow_text(q.free_text.as_deref());
+    f.text_in("workflows_text", q.free_text.as_deref());
     f
 }
 
@@ -401,7 +397,7 @@ pub(crate) fn search_workflows(
             Total::Skipped
         } else if let Some(total) = known_total(conn, q)? {
             Total::Known(total)
-        } else if q.free_text.as_deref().is_some_and(|t| !t.is_empty()) {
+        } else if has_text(q.free_text.as_deref()) {
             Total::OfMatches
         } else {
             Total::Counted
@@ -428,13 +424,21 @@ fn counted_total(conn: &Connection, q: &WorkflowQuery) -> Result<i64> {
 
 fn task_filter(q: &TaskQuery) -> Filter {
     let mut f = Filter::default();
+    // Free text picks few rows from its index; a `+` keeps the status and type indexes
+    // from driving the query instead (as for workflows).
+    let text = has_text(q.free_text.as_deref());
+    let (def_name, task_type, status) = if text {
+        ("+task_def_name", "+task_type", "+status")
+    } else {
+        ("task_def_name", "task_type", "status")
+    };
     f.any("task_id", &q.task_ids);
     f.any("workflow_id", &q.workflow_ids);
-    f.any("task_def_name", &q.task_def_names);
-    f.any("task_type", &q.task_types);
+    f.any(def_name, &q.task_def_names);
+    f.any(task_type, &q.task_types);
     f.any("ref_name", &q.ref_names);
     let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
-    f.any("status", &statuses);
+    f.any(status, &statuses);
     if !q.workflow_types.is_empty() {
         let mut names = Filter {
             sql: String::new(),
@@ -449,7 +453,7 @@ fn task_filter(q: &TaskQuery) -> Filter {
     }
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
-    f.free_text("json", q.free_text.as_deref());
+    f.text_in("tasks_text", q.free_text.as_deref());
     f
 }
 
@@ -480,7 +484,12 @@ pub(crate) fn search_tasks(conn: &Connection, q: &TaskQuery) -> Result<(i64, Vec
         reversed: &reversed,
         limit: q.limit,
         offset: q.offset,
-        total: Total::Counted,
+        // Free text reads its matches once for the total and the page (as for workflows).
+        total: if has_text(q.free_text.as_deref()) {
+            Total::OfMatches
+        } else {
+            Total::Counted
+        },
         count_limit: q.count_limit,
     };
     page.fetch(conn, task_filter(q), |id, json, _| {
