@@ -81,21 +81,25 @@ impl Filter {
 }
 
 impl Filter {
-    /// Free text: a case-insensitive (ASCII) substring of the search documents in `index`
+    /// Free text: a case-insensitive substring of the search documents in `index`
     /// (migration 13's `workflows_text`, migration 16's `tasks_text`). Three characters or
-    /// more make a trigram phrase the index answers (it folds case more widely than LIKE,
-    /// so LIKE rechecks); shorter text scans the documents, which are small.
+    /// more make a trigram phrase, which the index answers exactly: a document holds the
+    /// text where it holds its trigrams at consecutive positions, case folded as Unicode
+    /// folds it (ADR 32: a LIKE recheck of each match, which folds ASCII letters only, cost
+    /// more than the index read). Shorter text scans the documents with LIKE (ASCII case);
+    /// they are small.
     fn text_in(&mut self, index: &str, text: Option<&str>) {
         let Some(text) = text.filter(|t| !t.is_empty()) else {
             return;
         };
-        let like = self.arg(Value::Text(like_escape(text)));
-        let mut sql = format!("doc LIKE '%' || {like} || '%' ESCAPE '\\'");
-        if text.chars().count() >= 3 {
+        let sql = if text.chars().count() >= 3 {
             let phrase = format!("\"{}\"", text.replace('"', "\"\""));
             let m = self.arg(Value::Text(phrase));
-            sql = format!("{index} MATCH {m} AND {sql}");
-        }
+            format!("{index} MATCH {m}")
+        } else {
+            let like = self.arg(Value::Text(like_escape(text)));
+            format!("doc LIKE '%' || {like} || '%' ESCAPE '\\'")
+        };
         self.sql.push_str(&format!(
             " AND rowid IN (SELECT rowid FROM {index} WHERE {sql})"
         ));

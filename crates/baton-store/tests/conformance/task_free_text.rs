@@ -73,6 +73,7 @@ pub async fn task_free_text_matches_the_search_document(store: Arc<dyn Store>) {
         ("\"\"\"", v(&[])),                // quotes only
         ("\"n\":7", v(&["t-3"])),          // the input's JSON text
         ("ünïcödé", v(&["t-1"])),          // unicode
+        ("ÜNÏCÖDÉ", v(&["t-1"])),          // any case, beyond ASCII (3 or more)
         ("😀", v(&["t-1"])),               // one character outside the BMP
         ("scheduled", v(&[])),             // the status is not in the document
         ("needle.cc", v(&[])),
