@@ -2386,8 +2386,13 @@ mod sqlite {
         drop(store);
         {
             let conn = rusqlite::Connection::open(&db.0).unwrap();
+            // Back to version 14: migration 16 (task documents) undone as well.
             conn.execute_batch(
-                "DROP INDEX workflows_classifier;
+                "DROP TRIGGER tasks_text_insert;
+                 DROP TRIGGER tasks_text_update;
+                 DROP TRIGGER tasks_text_delete;
+                 DROP TABLE tasks_text;
+                 DROP INDEX workflows_classifier;
                  ALTER TABLE workflows DROP COLUMN classifier;
                  PRAGMA user_version = 14;",
             )
@@ -2533,10 +2538,14 @@ mod postgres {
             .unwrap();
         tokio::spawn(conn);
         client
+            // Back to version 9: migration 11 (task documents) undone as well.
             .batch_execute(
-                "DROP INDEX workflows_classifier;
+                "DROP TRIGGER task_texts_delete ON tasks;
+                 DROP FUNCTION task_texts_delete();
+                 DROP TABLE task_texts;
+                 DROP INDEX workflows_classifier;
                  ALTER TABLE workflows DROP COLUMN classifier;
-                 DELETE FROM baton_schema_migrations WHERE version = 10;",
+                 DELETE FROM baton_schema_migrations WHERE version >= 10;",
             )
             .await
             .unwrap();

@@ -82,33 +82,38 @@ impl Filter {
 
 impl Filter {
     /// Free text: a case-insensitive substring of the search documents in `index`
-    /// (migration 13's `workflows_text`, migration 16's `tasks_text`). Three characters or
-    /// more make a trigram phrase, which the index answers exactly: a document holds the
-    /// text where it holds its trigrams at consecutive positions, case folded as Unicode
-    /// folds it (ADR 32: a LIKE recheck of each match, which folds ASCII letters only, cost
-    /// more than the index read). Shorter text scans the documents with LIKE (ASCII case);
-    /// they are small.
-    fn text_in(&mut self, index: &str, text: Option<&str>) {
+    /// (migration 13's `workflows_text`, migration 16's `tasks_text`) of the rows of
+    /// `table`. Three characters or more make a trigram phrase, which the index answers
+    /// exactly: a document holds the text where it holds its trigrams at consecutive
+    /// positions, case folded as Unicode folds it (ADR 32: a LIKE recheck of each match,
+    /// which folds ASCII letters only, cost more than the index read). Shorter text cannot
+    /// use the index: each row's document is matched with LIKE (ASCII case) as the query
+    /// walks the rows in order, so the page of a common string stops early.
+    fn text_in(&mut self, (index, table): (&str, &str), text: Option<&str>) {
         let Some(text) = text.filter(|t| !t.is_empty()) else {
             return;
         };
-        let sql = if text.chars().count() >= 3 {
+        if indexed_text(Some(text)) {
             let phrase = format!("\"{}\"", text.replace('"', "\"\""));
             let m = self.arg(Value::Text(phrase));
-            format!("{index} MATCH {m}")
+            self.sql.push_str(&format!(
+                " AND rowid IN (SELECT rowid FROM {index} WHERE {index} MATCH {m})"
+            ));
         } else {
             let like = self.arg(Value::Text(like_escape(text)));
-            format!("doc LIKE '%' || {like} || '%' ESCAPE '\\'")
-        };
-        self.sql.push_str(&format!(
-            " AND rowid IN (SELECT rowid FROM {index} WHERE {sql})"
-        ));
+            self.sql.push_str(&format!(
+                " AND (SELECT doc FROM {index} WHERE rowid = {table}.rowid)
+                      LIKE '%' || {like} || '%' ESCAPE '\\'"
+            ));
+        }
     }
 }
 
-/// Whether a query has free text (an empty one is no filter).
-fn has_text(text: Option<&str>) -> bool {
-    text.is_some_and(|t| !t.is_empty())
+/// Whether free text is answered by its trigram index (three characters or more): its
+/// matches are then few enough to read once for the total and the page
+/// ([`Total::OfMatches`]). Shorter text is a condition on each row, counted up to the cap.
+fn indexed_text(text: Option<&str>) -> bool {
+    text.is_some_and(|t| t.chars().count() >= 3)
 }
 
 /// The ORDER BY column for an API sort key; unknown keys sort by start time.
@@ -293,7 +298,7 @@ fn workflow_filter(q: &WorkflowQuery, rare: bool) -> Filter {
         || !q.correlation_ids.is_empty()
         || !q.parent_workflow_ids.is_empty()
         || rare
-        || has_text(q.free_text.as_deref());
+        || indexed_text(q.free_text.as_deref());
     let (name, status) = if selective {
         ("+name", "+status")
     } else {
@@ -329,7 +334,7 @@ fn workflow_filter(q: &WorkflowQuery, rare: bool) -> Filter {
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
     f.range("update_time", q.update_time_from, q.update_time_to);
-    f.text_in("workflows_text", q.free_text.as_deref());
+    f.text_in(("workflows_text", "workflows"), q.free_text.as_deref());
     f
 }
 
@@ -401,7 +406,7 @@ pub(crate) fn search_workflows(
             Total::Skipped
         } else if let Some(total) = known_total(conn, q)? {
             Total::Known(total)
-        } else if has_text(q.free_text.as_deref()) {
+        } else if indexed_text(q.free_text.as_deref()) {
             Total::OfMatches
         } else {
             Total::Counted
@@ -430,7 +435,7 @@ fn task_filter(q: &TaskQuery) -> Filter {
     let mut f = Filter::default();
     // Free text picks few rows from its index; a `+` keeps the status and type indexes
     // from driving the query instead (as for workflows).
-    let text = has_text(q.free_text.as_deref());
+    let text = indexed_text(q.free_text.as_deref());
     let (def_name, task_type, status) = if text {
         ("+task_def_name", "+task_type", "+status")
     } else {
@@ -457,7 +462,7 @@ fn task_filter(q: &TaskQuery) -> Filter {
     }
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
-    f.text_in("tasks_text", q.free_text.as_deref());
+    f.text_in(("tasks_text", "tasks"), q.free_text.as_deref());
     f
 }
 
@@ -489,7 +494,7 @@ pub(crate) fn search_tasks(conn: &Connection, q: &TaskQuery) -> Result<(i64, Vec
         limit: q.limit,
         offset: q.offset,
         // Free text reads its matches once for the total and the page (as for workflows).
-        total: if has_text(q.free_text.as_deref()) {
+        total: if indexed_text(q.free_text.as_deref()) {
             Total::OfMatches
         } else {
             Total::Counted
