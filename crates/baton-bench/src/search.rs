@@ -204,6 +204,17 @@ pub(crate) async fn search(
             format!("/api/workflow/search-by-tasks?query=taskDefName%3D{TASK_TYPE}&size=100"),
         ),
         (
+            "search by tasks v2 (whole workflows), first page",
+            format!("/api/workflow/search-by-tasks-v2?query=taskDefName%3D{TASK_TYPE}&size=100"),
+        ),
+        (
+            // The last page of the newest 10,000 matching attempts (the scan limit).
+            "search by tasks, last page under the scan limit",
+            format!(
+                "/api/workflow/search-by-tasks?query=taskDefName%3D{TASK_TYPE}&size=100&start=9900"
+            ),
+        ),
+        (
             "queue sizes (/tasks/queue/all)",
             "/api/tasks/queue/all".to_string(),
         ),
@@ -214,5 +225,98 @@ pub(crate) async fn search(
         eprintln!("search: {name}: p50 {:.2} ms, p99 {:.2} ms", t.p50, t.p99);
         out.push(t);
     }
+    // Started after the kinds above were timed, so that their figures stay comparable with
+    // earlier runs (the executions below add running workflows).
+    let ui_n = n / 10;
+    fill_started(args, api, ui_n).await?;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis()
+        .saturating_sub(72 * 3600 * 1000);
+    // What Conductor's UI (ui-next, Task Executions) sends by default: the last 72 hours,
+    // newest start first, 15 rows a page, `freeText=*`.
+    let ui = |start: usize| {
+        format!(
+            "/api/tasks/search?start={start}&size=15&sort=startTime%3ADESC&freeText=%2A\
+             &query=startTime%3E{since}"
+        )
+    };
+    let later = [
+        (
+            "task search as Conductor's UI sends it (startTime > 72 h ago, sort startTime:DESC, 15 a page), first page",
+            ui(0),
+        ),
+        (
+            "task search as Conductor's UI sends it, middle page",
+            ui(ui_n / 2),
+        ),
+    ];
+    for (name, path) in later {
+        let t = time_get(api, name, &path, runs).await?;
+        eprintln!("search: {name}: p50 {:.2} ms, p99 {:.2} ms", t.p50, t.p99);
+        out.push(t);
+    }
     Ok(out)
+}
+
+/// The task type of [`fill_started`]'s executions.
+const STARTED_TYPE: &str = "bench_started";
+
+/// Starts `n` one-task executions of their own type and polls every task, so each has a
+/// start time (the tasks of [`fill`] are never polled, and Conductor's UI searches tasks by
+/// start time).
+async fn fill_started(args: &Args, api: &Api, n: usize) -> anyhow::Result<()> {
+    let taskdef = json!([{"name": STARTED_TYPE, "ownerEmail": "bench@example.com",
+                          "retryCount": 0, "timeoutSeconds": 0,
+                          "responseTimeoutSeconds": 86_400, "timeoutPolicy": "TIME_OUT_WF"}]);
+    api.post_json("/api/metadata/taskdefs", &taskdef).await?;
+    let def = json!({
+        "name": STARTED_TYPE, "version": 1, "schemaVersion": 2, "ownerEmail": "bench@example.com",
+        "tasks": [{"name": STARTED_TYPE, "taskReferenceName": "only", "type": "SIMPLE"}],
+    });
+    api.post_json("/api/metadata/workflow?overwrite=true", &def)
+        .await?;
+    let sem = Arc::new(Semaphore::new(args.w1_start_concurrency.max(1)));
+    let mut starts = JoinSet::new();
+    for _ in 0..n {
+        let permit = sem.clone().acquire_owned().await?;
+        let api = api.clone();
+        starts.spawn(async move {
+            api.post_json(&format!("/api/workflow/{STARTED_TYPE}"), &json!({}))
+                .await?;
+            drop(permit);
+            Ok::<(), anyhow::Error>(())
+        });
+        while starts.len() > 4 * args.w1_start_concurrency.max(1) {
+            if let Some(r) = starts.join_next().await {
+                r??;
+            }
+        }
+    }
+    while let Some(r) = starts.join_next().await {
+        r??;
+    }
+    let mut polled = 0;
+    while polled < n {
+        let url = format!(
+            "{}/api/tasks/poll/batch/{STARTED_TYPE}?count=100&timeout=100&workerid=bench",
+            api.base
+        );
+        let resp = api.client.get(url).send().await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            bail!("batch poll {STARTED_TYPE}: {status}");
+        }
+        let got = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Array(tasks)) => tasks.len(),
+            _ => 0,
+        };
+        if got == 0 {
+            bail!("batch poll {STARTED_TYPE}: no task after {polled} of {n}");
+        }
+        polled += got;
+    }
+    eprintln!("search: {n} executions of {STARTED_TYPE} started and polled");
+    Ok(())
 }

@@ -91,6 +91,8 @@ pub fn restart(st: &mut ExecState, latest_def: Option<Arc<WorkflowDef>>) -> Resu
     }
     clear_tasks(st, |_| true);
     reset_running(st);
+    // Conductor's restart clears `failedTaskId` but keeps the failed task names.
+    st.workflow.failed_task_id = None;
     st.workflow.create_time = st.now;
     st.workflow.start_time = st.now;
     st.workflow.last_retried_time = 0;
@@ -160,6 +162,7 @@ pub fn rerun(
     let Some(task_id) = from_task_id else {
         clear_tasks(st, |_| true);
         reset_running(st);
+        forget_failures(st);
         decide(st);
         return Ok(());
     };
@@ -185,6 +188,7 @@ pub fn rerun(
         }
     }
     reset_running(st);
+    forget_failures(st);
     schedule_node(st, &node, from.iteration);
     if let Some(input) = task_input {
         if let Some(k) = st.latest_by_ref(&from.reference_task_name) {
@@ -241,6 +245,7 @@ pub fn rerun_into_sub_workflow(
         }
     }
     reset_running(st);
+    forget_failures(st);
     st.task_mut(i).output_data = JsonMap::new();
     wait_again(st, i);
     decide(st);
@@ -364,17 +369,26 @@ pub fn skip_task(
     Ok(())
 }
 
+/// Sets a terminal workflow running again. What it records of earlier failures stays, as in
+/// Conductor: a retried workflow keeps `failedTaskId` (the first failure's) and the names of
+/// the tasks that failed, and adds to them; only a rerun forgets them (`forget_failures`),
+/// and a restart forgets `failedTaskId`.
 fn reset_running(st: &mut ExecState) {
     // Tasks that had succeeded may run again.
     st.tasks.forget_join_progress();
     st.workflow.end_time = 0;
     st.workflow.output = JsonMap::new();
     st.workflow.reason_for_incompletion = None;
+    st.set_workflow_status(WorkflowStatus::Running, None);
+    st.workflow.end_time = 0;
+}
+
+/// A rerun starts the record of failures afresh (Conductor's rerun resets `failedTaskId`
+/// and both name sets).
+fn forget_failures(st: &mut ExecState) {
     st.workflow.failed_reference_task_names.clear();
     st.workflow.failed_task_names.clear();
     st.workflow.failed_task_id = None;
-    st.set_workflow_status(WorkflowStatus::Running, None);
-    st.workflow.end_time = 0;
 }
 
 /// Deletes the tasks matching `pred` (and their queue entries).

@@ -297,6 +297,16 @@ async fn optional_sub_workflow_branches_that_fail_complete_the_workflow_with_err
         ("JOIN", "COMPLETED_WITH_ERRORS"),
     ];
     expect_shape(&w, &ended);
+    // Conductor's JOIN names each optional task that failed, as `name/taskId `.
+    assert_eq!(
+        w["tasks"][3]["reasonForIncompletion"],
+        format!(
+            "st1/{} st2/{} completed with errors",
+            w["tasks"][1]["taskId"].as_str().unwrap(),
+            w["tasks"][2]["taskId"].as_str().unwrap()
+        ),
+        "{w:#}"
+    );
 
     // Rerunning the first child runs it again; its optional parent task is left as it was.
     let resp = s

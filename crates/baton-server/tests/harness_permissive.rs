@@ -44,6 +44,24 @@ async fn fail(s: &TestServer, id: &str, task_type: &str, reason: &str) -> Value 
     t
 }
 
+/// Fails the next `task_type` task the way a worker does that gives no reason.
+async fn fail_without_reason(s: &TestServer, id: &str, task_type: &str) -> Value {
+    let t = s.poll_one(task_type).await;
+    assert_eq!(t["workflowInstanceId"], id, "{t:#}");
+    let resp = s
+        .update(&json!({"taskId": t["taskId"], "workflowInstanceId": id,
+                        "workerId": "test-worker", "status": "FAILED"}))
+        .await;
+    expect_status(resp, reqwest::StatusCode::OK).await;
+    let after = s.workflow(id).await;
+    let failed = after["tasks"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|x| x["taskId"] == t["taskId"]))
+        .expect("the failed task");
+    assert!(failed["reasonForIncompletion"].is_null(), "{failed:#}");
+    t
+}
+
 fn reason(w: &Value) -> &str {
     w["reasonForIncompletion"].as_str().unwrap_or_default()
 }
@@ -275,6 +293,20 @@ async fn a_join_over_two_failed_permissive_branches_names_both_reasons() {
 }
 
 #[tokio::test]
+async fn a_join_writes_null_for_a_branch_that_failed_without_a_reason() {
+    let s = TestServer::spawn().await;
+    defs(&s, &["pm_f1", "pm_f2", "pm_f3"], 0).await;
+    s.register_workflow(permissive_fork("pm_fork_null")).await;
+    let id = s.start("pm_fork_null", json!({})).await;
+    fail_without_reason(&s, &id, "pm_f1").await;
+    fail(&s, &id, "pm_f2", "two broke").await;
+    let w = s.wait_for_status(&id, "FAILED", WAIT).await;
+    let join = tasks_by_ref(&w, "join")[0];
+    assert_eq!(join["reasonForIncompletion"], "null two broke", "{join:#}");
+    assert_eq!(reason(&w), task_reason(join));
+}
+
+#[tokio::test]
 async fn a_branch_goes_on_after_its_permissive_task_and_the_end_of_the_workflow_fails() {
     let s = TestServer::spawn().await;
     defs(&s, &["pm_b1", "pm_b2", "pm_c1", "pm_end"], 0).await;
@@ -331,7 +363,16 @@ async fn an_exclusive_join_on_a_failed_permissive_task_fails() {
         ],
     );
     let xj = tasks_by_ref(&w, "xj")[0];
-    assert_eq!(xj["reasonForIncompletion"], "x1 broke", "{xj:#}");
+    // Conductor's EXCLUSIVE_JOIN appends a space to the reason it takes.
+    assert_eq!(xj["reasonForIncompletion"], "x1 broke ", "{xj:#}");
+    assert_eq!(reason(&w), task_reason(xj));
+
+    // A task that failed without a reason: Java writes `null`.
+    let id = s.start("pm_xj", json!({"which": "one"})).await;
+    fail_without_reason(&s, &id, "pm_x1").await;
+    let w = s.wait_for_status(&id, "FAILED", WAIT).await;
+    let xj = tasks_by_ref(&w, "xj")[0];
+    assert_eq!(xj["reasonForIncompletion"], "null ", "{xj:#}");
     assert_eq!(reason(&w), task_reason(xj));
 }
 
@@ -361,7 +402,8 @@ async fn a_failed_permissive_task_in_a_loop_fails_the_loop() {
         ],
     );
     let lp = tasks_by_ref(&w, "loop")[0];
-    assert_eq!(lp["reasonForIncompletion"], "second pass broke", "{lp:#}");
+    // Conductor's DO_WHILE appends a space to the reason it takes.
+    assert_eq!(lp["reasonForIncompletion"], "second pass broke ", "{lp:#}");
     assert_eq!(reason(&w), task_reason(lp));
 }
 

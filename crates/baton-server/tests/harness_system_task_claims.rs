@@ -17,79 +17,12 @@
 
 mod common;
 
-use axum::routing::get;
+use common::blocking_stub::BlockingStub;
 use common::*;
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// An endpoint that blocks each call until released, and one that answers at once.
-struct BlockingStub {
-    base: String,
-    /// Calls of `/block` so far.
-    calls: Arc<AtomicUsize>,
-    /// One message per call of `/block`, sent when it starts waiting.
-    entered: mpsc::UnboundedReceiver<usize>,
-    release: Arc<Semaphore>,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
-impl BlockingStub {
-    async fn start() -> BlockingStub {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let release = Arc::new(Semaphore::new(0));
-        let (tx, entered) = mpsc::unbounded_channel();
-        let app = axum::Router::new()
-            .route(
-                "/block",
-                get({
-                    let calls = calls.clone();
-                    let release = release.clone();
-                    move || async move {
-                        let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-                        let _ = tx.send(n);
-                        let _permit = release.acquire().await;
-                        axum::Json(json!({"call": n}))
-                    }
-                }),
-            )
-            .route(
-                "/quick",
-                get(|| async { axum::Json(json!({"quick": true})) }),
-            );
-        let (base, stop) = serve_stub(app).await;
-        BlockingStub {
-            base,
-            calls,
-            entered,
-            release,
-            _shutdown: stop,
-        }
-    }
-
-    /// Waits (bounded) for the next call of `/block` to start.
-    async fn next_call(&mut self) -> usize {
-        tokio::time::timeout(WAIT, self.entered.recv())
-            .await
-            .expect("the blocking endpoint was not called in time")
-            .expect("stub running")
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for BlockingStub {
-    fn drop(&mut self) {
-        // A call still held would keep the server's execution (and its shutdown) waiting.
-        self.release.add_permits(Semaphore::MAX_PERMITS / 2);
-    }
-}
 
 /// One HTTP task calling `path` on the stub; its definition has the spec's response timeout
 /// (45 s) and no retries, so nothing in the test's time hands it out again legitimately.
@@ -124,20 +57,24 @@ async fn a_blocking_system_task_is_claimed_runs_once_and_completes() {
     assert!(matches!(status, "SCHEDULED" | "IN_PROGRESS"), "{w:#}");
 
     // The call has begun: the task was claimed before it, and is IN_PROGRESS while it runs.
-    assert_eq!(stub.next_call().await, 1);
+    assert_eq!(stub.next_call(WAIT).await, 1);
     let w = s.workflow(&id).await;
     let task = only_task(&w);
     assert_eq!(task["status"], "IN_PROGRESS", "{w:#}");
     assert_eq!(task["pollCount"], 1, "{w:#}");
     assert!(task["startTime"].as_i64().unwrap_or(0) > 0, "{w:#}");
 
-    stub.release.add_permits(1);
+    stub.release(1);
     let w = s.wait_for_status(&id, "COMPLETED", WAIT).await;
     let task = only_task(&w);
     assert_eq!(task["status"], "COMPLETED", "{w:#}");
     assert_eq!(task["outputData"]["response"]["body"]["call"], 1, "{w:#}");
     assert_eq!(task["pollCount"], 1, "{w:#}");
-    assert_eq!(stub.calls(), 1, "the blocking call was made more than once");
+    assert_eq!(
+        stub.block_calls(),
+        1,
+        "the blocking call was made more than once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +83,7 @@ async fn repairs_while_a_system_task_is_in_flight_do_not_execute_it_twice() {
     let s = TestServer::spawn().await;
     register(&s, "dup_wf", &stub, "/block").await;
     let id = s.start("dup_wf", json!({})).await;
-    assert_eq!(stub.next_call().await, 1);
+    assert_eq!(stub.next_call(WAIT).await, 1);
     let w = s.workflow(&id).await;
     let task_id = only_task(&w)["taskId"].as_str().unwrap().to_string();
     assert_eq!(only_task(&w)["status"], "IN_PROGRESS", "{w:#}");
@@ -194,12 +131,12 @@ async fn repairs_while_a_system_task_is_in_flight_do_not_execute_it_twice() {
     assert_eq!(task["taskId"], task_id.as_str());
     assert_eq!(task["status"], "IN_PROGRESS", "{w:#}");
     assert_eq!(task["pollCount"], 1, "handed out again: {w:#}");
-    assert_eq!(stub.calls(), 1, "executed a second time");
+    assert_eq!(stub.block_calls(), 1, "executed a second time");
 
-    stub.release.add_permits(1);
+    stub.release(1);
     let w = s.wait_for_status(&id, "COMPLETED", WAIT).await;
     let task = only_task(&w);
     assert_eq!(task["taskId"], task_id.as_str());
     assert_eq!(task["pollCount"], 1, "{w:#}");
-    assert_eq!(stub.calls(), 1, "executed a second time");
+    assert_eq!(stub.block_calls(), 1, "executed a second time");
 }

@@ -79,6 +79,12 @@ async fn next_runs_of_each_spring_form() {
         days_and_hours(&next_few(&s, "0 0 12 L-3 * ?", "America/New_York", 4).await),
         vec![(27, 17), (55, 17), (86, 16), (116, 16)]
     );
+    // Past the 30 days a month can hold, as Spring takes it: L-31 is 31 days before a
+    // month's last day, 28 January (before 28 February), 28 February, 30 March.
+    assert_eq!(
+        days_and_hours(&next_few(&s, "0 0 12 L-31 * ?", "UTC", 3).await),
+        vec![(27, 12), (58, 12), (88, 12)]
+    );
     // A macro, and a step from a start: midnight daily (the start time itself is due);
     // 06:00 and 18:00.
     assert_eq!(
@@ -111,6 +117,9 @@ async fn schedules_with_spring_forms_are_saved_and_bad_ones_named() {
         ("second_tuesday", "0 0 6 ? * TUE#2"),
         ("third_to_last", "0 0 12 L-3 * ?"),
         ("first_and_before_last", "0 0 12 1,L-1 * ?"),
+        // Spring takes any n; L-31 is 31 days before a month's last day.
+        ("before_last_month", "0 0 12 L-31 * ?"),
+        ("nearest_31st", "0 0 12 31W * ?"),
         ("weekly", "@weekly"),
         ("every_other_hour", "0 0 0/2 * * ?"),
     ] {
@@ -124,7 +133,7 @@ async fn schedules_with_spring_forms_are_saved_and_bad_ones_named() {
         ("0 0 6 32W * ?", "32W"),
         ("0 0 6 ? * MON#6", "MON#6"),
         ("0 0 6 ? * 9L", "9L"),
-        ("0 0 6 L-31 * ?", "L-n takes n from 1 to 30"),
+        ("0 0 6 L-2147483649 * ?", "L-n takes n from 1 to 2147483648"),
         ("0 0 6 L-0 * ?", "L-0"),
         ("0 0 6 ? * L", "No day-of-week before 'L'"),
         (

@@ -424,26 +424,46 @@ pub trait Store: Send + Sync + 'static {
     /// The workflow id of each attempt `query` matches, in its order and paging (an id may
     /// repeat), without reading the attempts themselves.
     async fn search_task_workflow_ids(&self, query: &TaskQuery) -> Result<Vec<String>>;
-    /// Workflows that have an attempt among those `scan` matches (its own order and paging:
-    /// the scan limit), in the order of their first attempt found; the number of them, and
-    /// the `size` of them from `start`, read as [`Store::get_workflow`] reads them (a
-    /// workflow removed meanwhile is left out of the page, not of the number).
+    /// Search by tasks, paged as Conductor pages it: the attempts `scan` matches, in its
+    /// order, within its window (`scan.limit` newest in that order; 0: all; `scan.offset` is
+    /// not used), and of them the `size` from `start`. Answers the workflows of those
+    /// attempts, each once, in the order of its first attempt on the page, read as
+    /// [`Store::get_workflow`] reads them (a workflow removed meanwhile is left out), and a
+    /// total: the attempts of the window, counted up to `scan.count_limit` as a task
+    /// search counts them, less the attempts of the page whose workflow is already listed.
     async fn search_workflows_by_tasks(
         &self,
         scan: &TaskQuery,
         start: usize,
         size: usize,
     ) -> Result<(i64, Vec<Workflow>)> {
-        let mut ids: Vec<String> = Vec::new();
+        let (take, bound) = paging::by_tasks_window(scan, start, size);
+        // Enough attempts for both the count and the page (0: all).
+        let read = match bound {
+            0 => 0,
+            n => n.max(start.saturating_add(take)),
+        };
+        let window = TaskQuery {
+            offset: 0,
+            limit: read,
+            ..scan.clone()
+        };
+        let all = self.search_task_workflow_ids(&window).await?;
+        let counted = match bound {
+            0 => all.len(),
+            n => all.len().min(n),
+        };
+        let counted = i64::try_from(counted).unwrap_or(i64::MAX);
+        let page: Vec<String> = all.into_iter().skip(start).take(take).collect();
+        let attempts = page.len();
         let mut seen = std::collections::HashSet::new();
-        for id in self.search_task_workflow_ids(scan).await? {
-            if seen.insert(id.clone()) {
-                ids.push(id);
-            }
-        }
-        let total = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        let firsts: Vec<String> = page
+            .into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .collect();
+        let total = paging::by_tasks_total(scan, counted, start, attempts, firsts.len());
         let mut out = Vec::new();
-        for id in ids.into_iter().skip(start).take(size) {
+        for id in firsts {
             if let Some(w) = self.get_workflow(&id).await? {
                 out.push(w);
             }

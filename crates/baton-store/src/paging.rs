@@ -5,6 +5,8 @@
 //! opposite order from the other end, which walks fewer entries; the worst page is then the
 //! middle one, not the last.
 
+use crate::TaskQuery;
+
 /// Where to read a page of `limit` rows at `offset` among `total` from the other end: the
 /// offset and the number of rows in the reversed order, or None when the near end is the
 /// start (or the page is empty or unbounded).
@@ -36,9 +38,81 @@ pub(crate) fn past_the_cap(cap: usize, offset: usize, limit: usize) -> bool {
     cap > 0 && limit > 0 && offset >= cap
 }
 
+/// Search by tasks pages the attempts it matches, as Conductor does: of the attempts within
+/// the scan window (`scan.limit`, 0: none), those from `start`. The number of attempts the
+/// page reads, and how many the count reads at most (the window, or one more than the count
+/// limit; 0: all).
+pub(crate) fn by_tasks_window(scan: &TaskQuery, start: usize, size: usize) -> (usize, usize) {
+    let end = start.saturating_add(size);
+    let end = match scan.limit {
+        0 => end,
+        window => end.min(window),
+    };
+    let bound = match (scan.limit, scan.count_limit) {
+        (0, 0) => 0,
+        (0, cap) => cap.saturating_add(1),
+        (window, 0) => window,
+        (window, cap) => window.min(cap.saturating_add(1)),
+    };
+    (end.saturating_sub(start), bound)
+}
+
+/// The total of a search by tasks: the attempts `counted` (stopped at the window or past the
+/// count limit, [`capped_total`]), less the attempts on the page whose workflow an earlier
+/// attempt of the page already listed (`attempts` read, `workflows` distinct) - Conductor's
+/// total, the task hits less the repeats of the page.
+pub(crate) fn by_tasks_total(
+    scan: &TaskQuery,
+    counted: i64,
+    start: usize,
+    attempts: usize,
+    workflows: usize,
+) -> i64 {
+    let cap = scan.count_limit;
+    let hits = if cap > 0 && counted > i64::try_from(cap).unwrap_or(i64::MAX) {
+        capped_total(cap, start, attempts)
+    } else {
+        counted
+    };
+    let repeats = i64::try_from(attempts.saturating_sub(workflows)).unwrap_or(0);
+    hits.saturating_sub(repeats).max(0)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{capped_total, from_the_end, past_the_cap};
+    use super::{by_tasks_total, by_tasks_window, capped_total, from_the_end, past_the_cap};
+    use crate::TaskQuery;
+
+    #[test]
+    fn search_by_tasks_pages_within_its_window() {
+        let scan = |limit, count_limit| TaskQuery {
+            limit,
+            count_limit,
+            ..TaskQuery::default()
+        };
+        assert_eq!(
+            by_tasks_window(&scan(10_000, 10_000), 0, 100),
+            (100, 10_000)
+        );
+        assert_eq!(
+            by_tasks_window(&scan(10_000, 10_000), 9_950, 100),
+            (50, 10_000),
+            "the page stops at the window"
+        );
+        assert_eq!(by_tasks_window(&scan(10_000, 10_000), 10_000, 100).0, 0);
+        assert_eq!(by_tasks_window(&scan(0, 10), 0, 100), (100, 11));
+        assert_eq!(by_tasks_window(&scan(100, 0), 0, 10), (10, 100));
+        assert_eq!(by_tasks_window(&scan(0, 0), 5, 10), (10, 0), "no bound");
+        // Conductor's total: the hits less the repeats of the page.
+        assert_eq!(by_tasks_total(&scan(0, 0), 40, 0, 10, 7), 37);
+        assert_eq!(
+            by_tasks_total(&scan(0, 10), 11, 0, 10, 10),
+            10,
+            "past the cap"
+        );
+        assert_eq!(by_tasks_total(&scan(0, 10), 11, 20, 5, 5), 25);
+        assert_eq!(by_tasks_total(&scan(0, 0), 0, 0, 0, 0), 0);
+    }
 
     #[test]
     fn capped_totals_never_undercount_the_page() {

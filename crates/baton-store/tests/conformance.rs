@@ -2538,7 +2538,7 @@ mod postgres {
             .unwrap();
         tokio::spawn(conn);
         client
-            // Back to version 9: migration 11 (task documents) undone as well.
+            // Back to version 9: migration 12 (task documents) undone as well; 11 runs again.
             .batch_execute(
                 "DROP TRIGGER task_texts_delete ON tasks;
                  DROP FUNCTION task_texts_delete();
@@ -2552,7 +2552,7 @@ mod postgres {
         classifier::check_backfill_cases(&db.open().await).await;
     }
 
-    /// Migration 11 on a database from before it: the search documents of the tasks
+    /// Migration 12 on a database from before it: the search documents of the tasks
     /// already stored are written, including one whose JSON holds an escaped NUL.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn task_text_migration_fills_earlier_tasks() {
@@ -2572,7 +2572,7 @@ mod postgres {
                 "DROP TRIGGER task_texts_delete ON tasks;
                  DROP FUNCTION task_texts_delete();
                  DROP TABLE task_texts;
-                 DELETE FROM baton_schema_migrations WHERE version = 11;",
+                 DELETE FROM baton_schema_migrations WHERE version = 12;",
             )
             .await
             .unwrap();

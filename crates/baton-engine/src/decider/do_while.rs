@@ -43,10 +43,11 @@ pub(super) fn evaluate_loop(st: &mut ExecState, i: usize) -> bool {
         .collect();
     current.sort_unstable();
     // As Conductor's DO_WHILE: a body task that failed for good without failing the
-    // workflow (permissive) fails the loop at once, with that task's reason.
+    // workflow (permissive) fails the loop at once, with that task's reason and a space
+    // (Conductor's wording; `null ` without one).
     if let Some(&j) = current.iter().find(|&&j| settled_failure(&st.tasks[j])) {
-        let reason = st.tasks[j].reason_for_incompletion.clone();
-        st.task_mut(i).reason_for_incompletion = reason;
+        let reason = java_text(st.tasks[j].reason_for_incompletion.as_deref());
+        st.task_mut(i).reason_for_incompletion = Some(truncate(&format!("{reason} ")));
         st.set_status(i, TaskStatus::Failed);
         return true;
     }

@@ -62,13 +62,21 @@ pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
     }
     let mut output = JsonMap::new();
     let mut with_errors = false;
+    // Conductor names each optional branch task that failed ("name/id ") in the reason of
+    // a JOIN it completes with errors.
+    let mut optional_failures = String::new();
     for r in join_on.iter().filter_map(Value::as_str) {
         let r = base_ref(r);
         let Some(idx) = st.latest_by_ref(&loop_ref(r, iteration)) else {
             continue;
         };
         let t = &st.tasks[idx];
-        with_errors |= t.status == TaskStatus::CompletedWithErrors;
+        if t.status == TaskStatus::CompletedWithErrors {
+            with_errors = true;
+            if st.node_of(t).is_some_and(|n| n.optional) {
+                optional_failures.push_str(&format!("{}/{} ", t.task_def_name, t.task_id));
+            }
+        }
         // As Conductor: a branch that output nothing adds no key.
         if !t.output_data.is_empty() {
             output.insert(r.to_string(), Value::Object(t.output_data.clone()));
@@ -76,14 +84,20 @@ pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
     }
     st.task_mut(i).output_data = output;
     if !failed.is_empty() {
+        // Conductor joins every failed branch's reason with a space, writing Java's `null`
+        // for a branch that failed without one.
         let reasons: Vec<&str> = failed
             .iter()
-            .filter_map(|&idx| st.tasks[idx].reason_for_incompletion.as_deref())
+            .map(|&idx| java_text(st.tasks[idx].reason_for_incompletion.as_deref()))
             .collect();
         let reason = truncate(&reasons.join(" "));
         st.task_mut(i).reason_for_incompletion = Some(reason);
         st.set_status(i, TaskStatus::Failed);
         return true;
+    }
+    if !optional_failures.is_empty() {
+        optional_failures.push_str("completed with errors");
+        st.task_mut(i).reason_for_incompletion = Some(truncate(&optional_failures));
     }
     st.set_status(
         i,
@@ -100,7 +114,7 @@ pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
 /// first `joinOn` task that was scheduled and not skipped, or, if none was, the first such task
 /// of `defaultExclusiveJoinTask`. It waits while that task runs, then completes with that
 /// task's output (not keyed by reference, as Conductor gives it), or fails with its reason if
-/// it failed. When neither list names a scheduled task and nothing else runs, it completes
+/// it failed (Conductor's wording: the reason and a space). When neither list names a scheduled task and nothing else runs, it completes
 /// with an empty output.
 pub(super) fn evaluate_exclusive_join(st: &mut ExecState, i: usize) -> bool {
     let join = &st.tasks[i];
@@ -152,7 +166,9 @@ pub(super) fn evaluate_exclusive_join(st: &mut ExecState, i: usize) -> bool {
         st.task_mut(i).output_data = output;
         st.set_status(i, TaskStatus::Completed);
     } else {
-        st.task_mut(i).reason_for_incompletion = reason;
+        // Conductor's wording: the reason followed by a space (`null ` without one).
+        let reason = format!("{} ", java_text(reason.as_deref()));
+        st.task_mut(i).reason_for_incompletion = Some(truncate(&reason));
         st.set_status(i, TaskStatus::Failed);
     }
     true

@@ -289,7 +289,7 @@ fn handle_terminal(st: &mut ExecState, i: usize) {
                     "Task {} failed with status: {} and reason: '{}'",
                     t.task_id,
                     status.as_str(),
-                    t.reason_for_incompletion.as_deref().unwrap_or("")
+                    java_text(t.reason_for_incompletion.as_deref())
                 );
                 st.task_mut(i).executed = true;
                 st.mark_dirty(i);
@@ -395,6 +395,12 @@ fn truncate(s: &str) -> String {
     }
 }
 
+/// A text as Java's string concatenation writes it: `null` when there is none. Conductor
+/// builds some reasons that way, and clients match on them.
+fn java_text(s: Option<&str>) -> &str {
+    s.unwrap_or("null")
+}
+
 fn obj(v: Value) -> JsonMap {
     match v {
         Value::Object(m) => m,
@@ -415,9 +421,12 @@ fn workflow_output(st: &ExecState) -> JsonMap {
         .unwrap_or_default()
 }
 
+/// Adds the reference and definition names of every FAILED or FAILED_WITH_TERMINAL_ERROR
+/// task (retried attempts too) to the workflow's, once each. Conductor adds to the sets it
+/// keeps across retries and restarts; names recorded earlier stay.
 fn collect_failed_names(st: &mut ExecState) {
-    let mut refs: Vec<String> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
+    let mut refs = std::mem::take(&mut st.workflow.failed_reference_task_names);
+    let mut names = std::mem::take(&mut st.workflow.failed_task_names);
     for (_, t) in st.tasks.live() {
         if matches!(
             t.status,
@@ -459,7 +468,11 @@ fn fail_workflow_with_output(
         return;
     }
     cancel_pending(st);
-    st.workflow.failed_task_id = task.map(|i| st.tasks[i].task_id.clone());
+    // As Conductor: the task that ended the workflow, unless one is recorded already (a
+    // retried workflow keeps the first).
+    if st.workflow.failed_task_id.is_none() {
+        st.workflow.failed_task_id = task.map(|i| st.tasks[i].task_id.clone());
+    }
     st.workflow.output = output.unwrap_or_else(|| workflow_output(st));
     collect_failed_names(st);
     st.set_workflow_status(status, Some(truncate(&reason)));

@@ -33,7 +33,7 @@ pub(super) fn failed_permissive_reason(st: &ExecState) -> Option<String> {
                 "Task {} failed with status: {} and reason: '{}'",
                 t.task_id,
                 t.status.as_str(),
-                t.reason_for_incompletion.as_deref().unwrap_or("")
+                java_text(t.reason_for_incompletion.as_deref())
             ));
         }
     }

@@ -7,8 +7,8 @@ use chrono::{DateTime, FixedOffset, TimeZone};
 /// Upper bound on next-run computations for one request.
 const MAX_NEXT_TIMES: usize = 1000;
 
-mod from_end;
 mod spring;
+mod spring_days;
 
 pub use spring::{parse_cron, CronSchedule};
 
@@ -130,11 +130,11 @@ fn in_zone<'a, Z: TimeZone + 'a>(
             .map(|t| t.timestamp_millis())
             .peekable()
     });
-    let from_end = cron
-        .from_end
+    let computed = cron
+        .computed
         .as_ref()
         .map(|f| f.times_after(from).map(|t| t.timestamp_millis()).peekable());
-    match (plain, from_end) {
+    match (plain, computed) {
         (Some(mut a), Some(mut b)) => Box::new(std::iter::from_fn(move || {
             match (a.peek().copied(), b.peek().copied()) {
                 // A day both parts name (`15,L-3` on the 15th) runs once.

@@ -5,21 +5,22 @@
 //! - the macros (`@daily`, `@hourly`, …) become their six fields;
 //! - `a/n` (from `a` to the end of the field, every `n`), which croner refuses, becomes
 //!   `a-max/n`;
-//! - `L-n` items of the day of the month (`n` days before the last day), which croner cannot
-//!   express, are taken out and computed around it (`from_end.rs`);
+//! - `L-n` (`n` days before the last day) and `nW` (the weekday nearest the `n`th) items of
+//!   the day of the month, which croner cannot express or reads otherwise, are taken out
+//!   and computed around it (`spring_days.rs`);
 //! - `L` alone as a day of the week, which croner reads as a day that never comes, is refused
 //!   as Spring refuses it.
 
-use super::from_end::FromEnd;
+use super::spring_days::{DayItem, SpringDays};
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 
 /// A parsed cron expression: the times croner gives for the day-of-month items it reads
-/// (`plain`) and those of the `L-n` items (`from_end`); at least one of the two is set.
+/// (`plain`) and those of the `L-n` and `nW` items (`computed`); at least one is set.
 #[derive(Debug, Clone)]
 pub struct CronSchedule {
     pub(super) plain: Option<Cron>,
-    pub(super) from_end: Option<FromEnd>,
+    pub(super) computed: Option<SpringDays>,
 }
 
 /// Spring's macros and the six fields each stands for.
@@ -43,10 +44,8 @@ const MONTHS: [&str; 12] = [
 /// Spring's numbering: Monday 1 … Sunday 7.
 const DAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
 
-/// The longest `L-n`: a month has at least 28 days, so `L-27` is always in the month and
-/// `L-30` in months of 31 days only (Quartz's bound; Spring takes any `n` and then computes a
-/// day of the month before).
-const MAX_FROM_END: u32 = 30;
+/// The largest `n` of `L-n`: Spring reads `-n` as a Java `int` and takes any below 0.
+const MAX_FROM_END: u64 = 1 << 31;
 
 /// Parses a cron expression as Conductor's scheduler (Spring's `CronExpression`) reads it:
 /// 6 fields, second minute hour day-of-month month day-of-week, or a macro (`@yearly`,
@@ -54,8 +53,8 @@ const MAX_FROM_END: u32 = 30;
 /// year) and 5 (standard cron, minute first; second 0). Days of the week: 0 or 7 is Sunday,
 /// 1 Monday, or names (`MON-FRI`). `a/n` steps from `a` to the end of the field. Spring's
 /// extensions work, alone or in lists: `L` (last day of the month; `5L` the last Friday),
-/// `L-n` (`n` days before the last day), `W` (`15W`, the weekday nearest the 15th; `LW`, the
-/// last weekday), `#` (`MON#2`, the second Monday) and `?`. When both day fields are
+/// `L-n` (`n` days before the last day, which can be in an earlier month), `W` (`15W`, the
+/// weekday nearest the 15th; `LW`, the last weekday), `#` (`MON#2`, the second Monday) and `?`. When both day fields are
 /// restricted a day must match both, as in Spring. Errors name the field `cronExpression` and
 /// use Spring's wording for the count.
 pub fn parse_cron(expr: &str) -> Result<CronSchedule, String> {
@@ -90,26 +89,38 @@ pub fn parse_cron(expr: &str) -> Result<CronSchedule, String> {
     {
         return Err(bad("No day-of-week before 'L' in 'L'"));
     }
-    let mut offsets = Vec::new();
+    let mut computed = Vec::new();
     let mut rest = Vec::new();
     for item in fields[3].split(',') {
-        match item
+        let digits = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+        if let Some(n) = item
             .strip_prefix(['L', 'l'])
             .and_then(|n| n.strip_prefix('-'))
         {
-            Some(n) => {
-                let n = n
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_FROM_END).contains(n))
-                    .ok_or_else(|| {
-                        bad(&format!(
-                            "'{item}' in the day of month: L-n takes n from 1 to {MAX_FROM_END}"
-                        ))
-                    })?;
-                offsets.push(n);
-            }
-            None => rest.push(item.to_string()),
+            let n = Some(n)
+                .filter(|n| digits(n))
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|n| (1..=MAX_FROM_END).contains(n))
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    bad(&format!(
+                        "'{item}' in the day of month: L-n takes n from 1 to {MAX_FROM_END}"
+                    ))
+                })?;
+            computed.push(DayItem::BeforeLast(n));
+        } else if let Some(n) = item.strip_suffix(['W', 'w']).filter(|n| digits(n)) {
+            let n = n
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=31).contains(n))
+                .ok_or_else(|| {
+                    bad(&format!(
+                        "'{item}' in the day of month: nW takes n from 1 to 31"
+                    ))
+                })?;
+            computed.push(DayItem::NearestWeekday(n));
+        } else {
+            rest.push(item.to_string());
         }
     }
     let croner = |day_of_month: &str| -> Result<Cron, String> {
@@ -131,11 +142,11 @@ pub fn parse_cron(expr: &str) -> Result<CronSchedule, String> {
         true => None,
         false => Some(croner(&rest.join(","))?),
     };
-    let from_end = match offsets.is_empty() {
+    let computed = match computed.is_empty() {
         true => None,
-        false => Some(FromEnd::new(croner("*")?, offsets)),
+        false => Some(SpringDays::new(croner("*")?, computed)),
     };
-    Ok(CronSchedule { plain, from_end })
+    Ok(CronSchedule { plain, computed })
 }
 
 /// `a/n` items of a field (index `field`, values up to `max`) as croner reads them,

@@ -176,6 +176,27 @@ fn nearest_weekday_and_nth_weekday() {
         next("0 0 9 15W * ?", "UTC", at(2025, 6, 1, 0, 0), 1),
         vec![at(2025, 6, 16, 9, 0)]
     );
+    // 1W: Saturday 1 February 2025 moves to Monday the 3rd, not to January.
+    assert_eq!(
+        next("0 0 9 1W * ?", "UTC", at(2025, 1, 15, 0, 0), 1),
+        vec![at(2025, 2, 3, 9, 0)]
+    );
+    // 31W: Saturday 31 May 2025 runs on Friday the 30th; Sunday 31 August would move to
+    // Monday 1 September, past the month: Spring has no run in August (croner and Quartz
+    // would take Friday the 29th). Months without a 31st have none either.
+    assert_eq!(
+        dates(&next("0 0 9 31W * ?", "UTC", at(2025, 5, 1, 0, 0), 3)),
+        vec![(5, 30), (7, 31), (10, 31)]
+    );
+    // 30W: Sunday 30 November 2025 likewise; in a list, the other items still run.
+    assert_eq!(
+        dates(&next("0 0 9 30W * ?", "UTC", at(2025, 11, 1, 0, 0), 2)),
+        vec![(12, 30), (1, 30)]
+    );
+    assert_eq!(
+        dates(&next("0 0 9 2,30W * ?", "UTC", at(2025, 11, 1, 0, 0), 3)),
+        vec![(11, 2), (12, 2), (12, 30)]
+    );
     // MON#2: the second Monday; 1#2 is the same day.
     let second_mondays = vec![
         at(2025, 1, 13, 9, 0),
@@ -246,7 +267,10 @@ fn invalid_expressions_are_named() {
         "0 0 9 ? * 8L",
         "0 0 9 L# * ?",
         "0 0 9 L-0 * ?",
-        "0 0 9 L-31 * ?",
+        "0 0 9 L-2147483649 * ?",
+        "0 0 9 L-+3 * ?",
+        "0 0 9 L- * ?",
+        "0 0 9 0W * ?",
         "0 0 9 L-3W * ?",
         "0 0 9 LW-1 * ?",
         "0 0 9 L-x * ?",
@@ -358,11 +382,25 @@ fn days_before_the_last_across_month_lengths_and_leap_years() {
     assert_eq!(feb(2024), vec![at(2024, 2, 1, 12, 0)]);
     assert_eq!(feb(2025), vec![at(2028, 2, 1, 12, 0)]);
     assert_eq!(feb(2097), vec![at(2104, 2, 1, 12, 0)]);
-    // L-30: the 1st of the months of 31 days.
+    // L-30: 30 days before each month's last day, which is the 1st of the months of 31
+    // days and a day of the month before for the shorter ones (Spring adds -30 days to the
+    // last day: 29 January for February 2025, 31 March for April).
     assert_eq!(
-        dates(&next("0 0 12 L-30 * ?", "UTC", at(2025, 1, 2, 0, 0), 4)),
-        vec![(3, 1), (5, 1), (7, 1), (8, 1)]
+        dates(&next("0 0 12 L-30 * ?", "UTC", at(2025, 1, 2, 0, 0), 5)),
+        vec![(1, 29), (3, 1), (3, 31), (5, 1), (5, 31)]
     );
+    // Past 30 too, as Spring takes any n: L-31 is the day 31 days before the next month's
+    // last day, L-365 a year before a month's last day.
+    assert_eq!(
+        dates(&next("0 0 12 L-31 * ?", "UTC", at(2025, 1, 2, 0, 0), 4)),
+        vec![(1, 28), (2, 28), (3, 30), (4, 30)]
+    );
+    assert_eq!(
+        next("0 0 12 L-365 * ?", "UTC", at(2025, 1, 1, 0, 0), 2),
+        vec![at(2025, 1, 31, 12, 0), at(2025, 2, 28, 12, 0)]
+    );
+    // The largest n Spring takes: a day before the calendar's end never comes.
+    assert!(next("0 0 12 L-2147483648 * ?", "UTC", 0, 1).is_empty());
     // In a list with other days; a day named twice runs once (the 16th is L-15 in a month
     // of 31 days).
     assert_eq!(

@@ -77,9 +77,10 @@ impl Runtime {
         ))
     }
 
-    /// Workflows that have a task attempt matching `tasks`, in the order their newest
-    /// matching attempt was found; one page of them, with their number. Reads at most
-    /// [`RuntimeConfig::search_by_tasks_scan_limit`] matching attempts.
+    /// Workflows of the task attempts matching `tasks`, paged over the attempts as Conductor
+    /// pages them (`start`, `size`; each workflow once per page), within the newest
+    /// [`RuntimeConfig::search_by_tasks_scan_limit`] matches; the total is the matching
+    /// attempts, counted up to [`RuntimeConfig::search_count_limit`], less the page's repeats.
     pub async fn search_by_tasks(
         &self,
         tasks: &TaskQuery,
@@ -89,9 +90,10 @@ impl Runtime {
         let query = TaskQuery {
             offset: 0,
             limit: self.config().search_by_tasks_scan_limit,
+            count_limit: self.config().search_count_limit,
             ..tasks.clone()
         };
-        // Only the workflow ids of the attempts are read, never their documents.
+        // Only the workflow ids of the page's attempts are read, never their documents.
         Ok(self
             .store
             .search_workflows_by_tasks(&query, start, size)

@@ -95,7 +95,7 @@ pub async fn tasks(
 }
 
 /// Runs a search by tasks: `query` and `freeText` apply to task attempts; `start`/`size`
-/// page the workflows that have a matching attempt.
+/// page the matching attempts, as Conductor pages them, and the page lists their workflows.
 async fn by_tasks(s: &AppState, q: &QueryMap) -> ApiResult<(i64, Vec<Workflow>)> {
     let tasks = super::tasks::task_query(q)?;
     let (start, size) = (tasks.offset, tasks.limit);

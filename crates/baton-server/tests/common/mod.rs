@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 #[path = "../../../baton-store/tests/support/pg.rs"]
 pub mod pg;
 
+pub mod blocking_stub;
+
 pub struct TestServer {
     dir: Option<tempfile::TempDir>,
     /// `http://127.0.0.1:<port>/api`

@@ -51,7 +51,7 @@ pub(super) struct TaskRow {
     pub poll_count: i32,
     pub start_time: i64,
     pub end_time: i64,
-    /// The task's search document (migration 11).
+    /// The task's search document (migration 12).
     pub search_text: String,
 }
 
@@ -237,7 +237,7 @@ fn state_text(workflow: &Workflow) -> Result<String> {
     Ok(text)
 }
 
-/// A task's search document (migration 11): id, workflow id, workflow type, correlation id,
+/// A task's search document (migration 12): id, workflow id, workflow type, correlation id,
 /// reference name, type, definition name, input, output and reason, one per line. As in
 /// [`state_text`], a NUL character in a string field reads as a space.
 fn task_text(task: &Task) -> Result<String> {

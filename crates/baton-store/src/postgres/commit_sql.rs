@@ -164,7 +164,7 @@ pub(super) async fn plan_tasks<'a>(
                 StoreError::Conflict(first.workflow_id.clone()),
             ),
         );
-        // The search documents (migration 11), rewritten only where they changed: the
+        // The search documents (migration 12), rewritten only where they changed: the
         // completion that sets an output, not a write that changes only the status. (A
         // refused task write above fails the whole group, which is then rolled back.)
         let stmt = tx

@@ -412,7 +412,7 @@ fn task_filter(q: &TaskQuery) -> Filter {
     }
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
-    // The search documents of migration 11, under their trigram index.
+    // The search documents of migration 12, under their trigram index.
     if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
         f.and(
             "task_id IN (SELECT task_id FROM task_texts
@@ -508,67 +508,69 @@ pub(in crate::postgres) async fn search_task_workflow_ids(
     .await
 }
 
-/// The workflows of the attempts `scan` matches (its order and paging), in the order of
-/// each workflow's first attempt, with their number: one statement, which reads the
-/// attempts' workflow ids from the task index and joins the page to its workflows.
+/// The page of search-by-tasks (see [`crate::Store::search_workflows_by_tasks`]): the
+/// workflow ids of the attempts `start..start + size` of those `scan` matches within its
+/// window (from the task index, which includes the workflow id), their workflows, each once,
+/// and the attempts of the window counted up to the count limit, less the repeats on the
+/// page. Each step reads only what the page needs: a count stops at the window, and nothing
+/// groups the attempts of the whole window.
 pub(in crate::postgres) async fn search_workflows_by_tasks(
     c: &impl GenericClient,
     defs: &DefCache,
     scan: &TaskQuery,
     (start, size): (usize, usize),
 ) -> Result<(i64, Vec<Workflow>)> {
-    let mut f = task_filter(scan);
-    let limit = (scan.limit > 0).then(|| to_i64(scan.limit));
-    f.args.push(Box::new(limit));
-    f.args.push(Box::new(to_i64(scan.offset)));
-    f.args.push(Box::new(to_i64(size)));
-    f.args.push(Box::new(to_i64(start)));
-    let n = f.args.len();
-    let order = task_order(scan, false);
-    // `found` ranks the scanned attempts in the scan's order; a workflow ranks by its first
-    // attempt. Newest first (the default order) is the highest row id, which needs no
-    // numbering of the attempts. The outer join keeps the number when the page is empty.
-    let by_row_id = order == "row_id DESC";
-    let (rank, first, first_order) = if by_row_id {
-        ("row_id".to_string(), "MAX(n)", "first DESC")
+    let (take, bound) = crate::paging::by_tasks_window(scan, start, size);
+    let ids = if take == 0 {
+        Vec::new()
     } else {
-        (
-            format!("ROW_NUMBER() OVER (ORDER BY {order})"),
-            "MIN(n)",
-            "first",
-        )
+        let page = TaskQuery {
+            offset: start,
+            limit: take,
+            ..scan.clone()
+        };
+        search_task_workflow_ids(c, &page).await?
     };
-    let sql = format!(
-        "WITH found AS (
-             SELECT workflow_id, {rank} AS n
-             FROM (SELECT workflow_id, row_id, start_time, end_time FROM tasks
-                   WHERE true{filter} ORDER BY {order} LIMIT ${l} OFFSET ${o}) scanned
-         ), firsts AS (
-             SELECT workflow_id, {first} AS first FROM found GROUP BY workflow_id
-         ), page AS (
-             SELECT workflow_id, first FROM firsts ORDER BY {first_order}
-             LIMIT ${s} OFFSET ${n}
-         )
-         SELECT (SELECT COUNT(*) FROM firsts), w.workflow_id, w.json::text, w.def_hash,
-                w.input_json::text
-         FROM (SELECT 1) one
-         LEFT JOIN (page JOIN workflows w ON w.workflow_id = page.workflow_id) ON true
-         ORDER BY page.{first_order}",
-        filter = f.sql,
-        l = n - 3,
-        o = n - 2,
-        s = n - 1,
-    );
-    let rows = c.query(&sql, &f.params()).await?;
-    let mut total = 0;
-    let mut out = Vec::with_capacity(rows.len());
+    let f = task_filter(scan);
+    let count_sql = match bound {
+        0 => format!("SELECT COUNT(*) FROM tasks WHERE true{}", f.sql),
+        n => format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE true{} LIMIT {n}) m",
+            f.sql
+        ),
+    };
+    let counted: i64 = c.query_one(&count_sql, &f.params()).await?.try_get(0)?;
+    let attempts = ids.len();
+    let mut seen = std::collections::HashSet::with_capacity(attempts);
+    let firsts: Vec<String> = ids
+        .into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect();
+    let total = crate::paging::by_tasks_total(scan, counted, start, attempts, firsts.len());
+    if firsts.is_empty() {
+        return Ok((total, Vec::new()));
+    }
+    let rows = c
+        .query(
+            "SELECT workflow_id, json::text, def_hash, input_json::text FROM workflows
+             WHERE workflow_id = ANY($1)",
+            &[&firsts],
+        )
+        .await?;
+    let mut by_id: HashMap<String, (String, String, Option<String>)> = HashMap::new();
     for row in rows {
-        total = row.try_get(0)?;
-        let Some(id) = row.try_get::<_, Option<String>>(1)? else {
+        by_id.insert(
+            row.try_get(0)?,
+            (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?),
+        );
+    }
+    // A workflow removed since its attempt was read is left out of the page.
+    let mut out = Vec::with_capacity(firsts.len());
+    for id in &firsts {
+        let Some((json, hash, input)) = by_id.remove(id) else {
             continue;
         };
-        let mut workflow = workflow_from(row.try_get(2)?, row.try_get(4)?, &id)?;
-        let hash: String = row.try_get(3)?;
+        let mut workflow = workflow_from(&json, input.as_deref(), id)?;
         workflow.workflow_definition = Some(snapshot(c, defs, &hash).await?);
         out.push(workflow);
     }

@@ -525,26 +525,51 @@ pub(crate) fn search_task_workflow_ids(conn: &Connection, q: &TaskQuery) -> Resu
     Ok(ids)
 }
 
-/// The workflows of the attempts `scan` matches (its order and paging), in the order of
-/// each workflow's first attempt, with their number; the page read as
-/// [`read::get_workflow`] reads a workflow, in the same read transaction.
+/// The page of search-by-tasks (see [`crate::Store::search_workflows_by_tasks`]): the
+/// attempts `start..start + size` of those `scan` matches within its window, read as
+/// workflow ids (a lookup of each attempt's row), and their workflows, each once, read as
+/// [`read::get_workflow`] reads a workflow; the total is the attempts of the window counted
+/// from the index alone, up to the count limit, less the repeats on the page. All in the
+/// same read transaction.
 pub(crate) fn search_workflows_by_tasks(
     conn: &Connection,
     defs: &DefCache,
     scan: &TaskQuery,
     (start, size): (usize, usize),
 ) -> Result<(i64, Vec<Workflow>)> {
-    let ids = search_task_workflow_ids(conn, scan)?;
-    let mut seen = HashSet::with_capacity(ids.len());
+    let (take, bound) = crate::paging::by_tasks_window(scan, start, size);
+    let ids = if take == 0 {
+        Vec::new()
+    } else {
+        search_task_workflow_ids(
+            conn,
+            &TaskQuery {
+                offset: start,
+                limit: take,
+                ..scan.clone()
+            },
+        )?
+    };
+    let Filter { sql, args } = task_filter(scan);
+    let count_sql = match bound {
+        0 => format!("SELECT COUNT(*) FROM tasks WHERE 1 = 1{sql}"),
+        n => format!("SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE 1 = 1{sql} LIMIT {n})"),
+    };
+    let counted: i64 = conn
+        .prepare_cached(&count_sql)?
+        .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+    let attempts = ids.len();
+    let mut seen = HashSet::with_capacity(attempts);
     let firsts: Vec<String> = ids
         .into_iter()
         .filter(|id| seen.insert(id.clone()))
         .collect();
-    let mut page = Vec::with_capacity(size.min(firsts.len()));
-    for id in firsts.iter().skip(start).take(size) {
+    let total = crate::paging::by_tasks_total(scan, counted, start, attempts, firsts.len());
+    let mut page = Vec::with_capacity(firsts.len());
+    for id in &firsts {
         if let Some(w) = read::get_workflow(conn, defs, id)? {
             page.push(w);
         }
     }
-    Ok((to_i64(firsts.len()), page))
+    Ok((total, page))
 }

@@ -1,6 +1,6 @@
 //! Conformance checks of `Store::search_workflows_by_tasks` (search-by-tasks), run by
-//! `conformance.rs` on every backend: the order of first attempts, the number of distinct
-//! workflows within the scan limit, and the page.
+//! `conformance.rs` on every backend: pages of attempts (Conductor's paging), each workflow
+//! once per page in the order of its first attempt there, the scan limit and the total.
 
 use super::suite::*;
 use baton_store::{Store, TaskQuery};
@@ -66,13 +66,36 @@ pub async fn search_workflows_by_tasks(store: Arc<dyn Store>) {
         (3, ids(&["wf-d", "wf-b", "wf-a"])),
         "by newest attempt, each workflow once"
     );
-    assert_eq!(found(&store, &alpha, 1, 1).await, (3, ids(&["wf-b"])));
+    // Pages are pages of attempts, as Conductor pages them (newest first: wf-d, wf-b twice,
+    // wf-a): the total is the attempts less the repeats on the page.
+    assert_eq!(found(&store, &alpha, 1, 1).await, (4, ids(&["wf-b"])));
+    assert_eq!(
+        found(&store, &alpha, 1, 2).await,
+        (3, ids(&["wf-b"])),
+        "a page lists each workflow once"
+    );
+    assert_eq!(
+        found(&store, &alpha, 2, 2).await,
+        (4, ids(&["wf-b", "wf-a"])),
+        "a workflow whose attempts straddle two pages is on both"
+    );
     assert_eq!(
         found(&store, &alpha, 5, 10).await,
-        (3, vec![]),
+        (4, vec![]),
         "a page past the end keeps the number"
     );
-    assert_eq!(found(&store, &alpha, 0, 0).await, (3, vec![]), "size 0");
+    assert_eq!(found(&store, &alpha, 0, 0).await, (4, vec![]), "size 0");
+    // The count stops past the count limit, as a task search's does.
+    let capped = TaskQuery {
+        count_limit: 2,
+        ..alpha.clone()
+    };
+    assert_eq!(found(&store, &capped, 0, 1).await, (2, ids(&["wf-d"])));
+    assert_eq!(
+        found(&store, &capped, 0, 10).await,
+        (3, ids(&["wf-d", "wf-b", "wf-a"])),
+        "a page reaching past the cap claims what it holds, less its repeats"
+    );
     // The scan limit counts attempts, not workflows: wf-b's two attempts fill it.
     let scan = |limit| TaskQuery {
         limit,
