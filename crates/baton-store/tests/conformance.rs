@@ -30,7 +30,9 @@ pub mod suite {
     pub use super::classifier::search_by_classifier;
     pub use super::def_limits::poll_limits_by_definition;
     pub use super::free_text_pages::free_text_pages_in_order;
-    pub use super::task_free_text::task_free_text_matches_the_search_document;
+    pub use super::task_free_text::{
+        task_free_text_across_index_batches, task_free_text_matches_the_search_document,
+    };
     use super::*;
     use baton_model::{
         HistoryEvent, QueueEntry, Task, TaskDef, TaskExecLog, TaskStatus, Workflow, WorkflowDef,
@@ -2322,6 +2324,7 @@ mod sqlite {
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
         task_free_text_matches_the_search_document,
+        task_free_text_across_index_batches,
         queue_counts_stay_exact,
         task_defs,
         documents_read_back_exactly,
@@ -2391,6 +2394,7 @@ mod sqlite {
                 "DROP TRIGGER tasks_text_insert;
                  DROP TRIGGER tasks_text_update;
                  DROP TRIGGER tasks_text_delete;
+                 DROP TABLE tasks_text_pending;
                  DROP TABLE tasks_text;
                  DROP INDEX workflows_classifier;
                  ALTER TABLE workflows DROP COLUMN classifier;
@@ -2416,6 +2420,7 @@ mod sqlite {
                 "DROP TRIGGER tasks_text_insert;
                  DROP TRIGGER tasks_text_update;
                  DROP TRIGGER tasks_text_delete;
+                 DROP TABLE tasks_text_pending;
                  DROP TABLE tasks_text;
                  PRAGMA user_version = 15;",
             )
@@ -2475,6 +2480,7 @@ mod postgres {
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
         task_free_text_matches_the_search_document,
+        task_free_text_across_index_batches,
         queue_counts_stay_exact,
         task_defs,
         documents_read_back_exactly,

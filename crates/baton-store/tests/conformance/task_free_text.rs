@@ -213,3 +213,99 @@ pub async fn check_backfill_cases(store: &Arc<dyn Store>) {
         );
     }
 }
+
+/// 300 tasks of the workflow `workflow_id`, each with `Ünï-<workflow id>-<n>` in its input
+/// and `Old-Out-<workflow id>-<n>` as its output.
+fn many_tasks(workflow_id: &str) -> Vec<Task> {
+    (0..300)
+        .map(|n| {
+            let mut t = task(workflow_id, &format!("{workflow_id}-{n:03}"), n, "pack");
+            t.input_data.insert(
+                "mark".into(),
+                serde_json::json!(format!("Ünï-{workflow_id}-{n:03}")),
+            );
+            t.output_data.insert(
+                "out".into(),
+                serde_json::json!(format!("Old-Out-{workflow_id}-{n:03}")),
+            );
+            t
+        })
+        .collect()
+}
+
+/// More documents than SQLite indexes at once (256, migration 16): the documents already in
+/// the index and those waiting for it match alike (Unicode case), a rewritten document
+/// no longer matches its old text before or after it is indexed, and removed ones go.
+pub async fn task_free_text_across_index_batches(store: Arc<dyn Store>) {
+    let d = Arc::new(def("Batch", 1));
+    store
+        .commit(one(insert(
+            workflow("wf-x", "Batch"),
+            &d,
+            many_tasks("wf-x"),
+        )))
+        .await
+        .unwrap();
+    for (needle, expected) in [
+        ("ÜNÏ-WF-X-000", v(&["wf-x-000"])), // the first written
+        ("ünï-wf-x-299", v(&["wf-x-299"])), // the last written
+        ("old-out-wf-x-000", v(&["wf-x-000"])),
+    ] {
+        assert_eq!(
+            found(&store, text(needle)).await,
+            (1, expected),
+            "{needle:?}"
+        );
+    }
+    assert_eq!(found(&store, text("ünï-wf-x-")).await.0, 300);
+
+    // A completion rewrites the first and the last task's output.
+    let mut rewritten = Vec::new();
+    for n in [0, 299] {
+        let mut t = many_tasks("wf-x").swap_remove(n);
+        t.status = TaskStatus::Completed;
+        t.output_data.insert(
+            "out".into(),
+            serde_json::json!(format!("New-Out-wf-x-{n:03}")),
+        );
+        rewritten.push(t);
+    }
+    let mut done = update(workflow("wf-x", "Batch"), &d, 1);
+    done.tasks = rewritten;
+    store.commit(one(done)).await.unwrap();
+    let check_rewritten = || async {
+        for n in ["000", "299"] {
+            let id = format!("wf-x-{n}");
+            assert_eq!(
+                found(&store, text(&format!("old-out-wf-x-{n}"))).await,
+                (0, v(&[]))
+            );
+            assert_eq!(
+                found(&store, text(&format!("NEW-OUT-WF-X-{n}"))).await,
+                (1, vec![id.clone()])
+            );
+            assert_eq!(
+                found(&store, text(&format!("ünï-wf-x-{n}"))).await,
+                (1, vec![id])
+            );
+        }
+    };
+    check_rewritten().await;
+    // Another 300 tasks: the rewritten documents are indexed again among them.
+    store
+        .commit(one(insert(
+            workflow("wf-y", "Batch"),
+            &d,
+            many_tasks("wf-y"),
+        )))
+        .await
+        .unwrap();
+    check_rewritten().await;
+    assert_eq!(found(&store, text("ünï-wf-y-")).await.0, 300);
+    assert_eq!(found(&store, text("Ünï-wf-")).await.0, 600);
+
+    store.remove_workflow("wf-x").await.unwrap();
+    assert_eq!(found(&store, text("ünï-wf-x-")).await, (0, v(&[])));
+    assert_eq!(found(&store, text("new-out-")).await, (0, v(&[])));
+    assert_eq!(found(&store, text("Ünï-wf-")).await.0, 300);
+}
