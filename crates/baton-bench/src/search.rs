@@ -112,6 +112,11 @@ pub(crate) async fn search(
     let runs = args.search_runs.max(1);
     let kinds = [
         (
+            // Timed as every search is: what the machine and HTTP add to any request.
+            "GET /health (the noise floor)",
+            "/health".to_string(),
+        ),
+        (
             "workflow search by status, first page",
             "/api/workflow/search?query=status%3DRUNNING&size=100".to_string(),
         ),
@@ -162,6 +167,10 @@ pub(crate) async fn search(
         (
             "workflow search, free text",
             "/api/workflow/search?freeText=corr-42&size=100".to_string(),
+        ),
+        (
+            "task search, free text",
+            "/api/tasks/search?freeText=corr-42&size=100".to_string(),
         ),
         (
             "correlation lookup (GET correlated)",

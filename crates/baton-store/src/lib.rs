@@ -287,7 +287,8 @@ pub struct TaskQuery {
     /// Inclusive bounds of the end time (0 until it ends).
     pub end_time_from: Option<Millis>,
     pub end_time_to: Option<Millis>,
-    /// Substring matched against the task's JSON (input, output, ids).
+    /// Case-insensitive substring of the task's search document: ids, workflow type,
+    /// correlation id, reference name, type, definition name, input, output and reason.
     pub free_text: Option<String>,
     pub offset: usize,
     /// 0: no limit.

@@ -23,6 +23,8 @@ mod classifier_pages;
 mod def_limits;
 #[path = "conformance/free_text_pages.rs"]
 mod free_text_pages;
+#[path = "conformance/task_free_text.rs"]
+mod task_free_text;
 
 pub mod suite {
     pub use super::by_tasks::search_workflows_by_tasks;
@@ -31,6 +33,9 @@ pub mod suite {
     pub use super::classifier_pages::plain_workflow_pages_in_order;
     pub use super::def_limits::poll_limits_by_definition;
     pub use super::free_text_pages::free_text_pages_in_order;
+    pub use super::task_free_text::{
+        task_free_text_across_index_batches, task_free_text_matches_the_search_document,
+    };
     use super::*;
     use baton_model::{
         HistoryEvent, QueueEntry, Task, TaskDef, TaskExecLog, TaskStatus, Workflow, WorkflowDef,
@@ -2322,6 +2327,8 @@ mod sqlite {
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
+        task_free_text_matches_the_search_document,
+        task_free_text_across_index_batches,
         queue_counts_stay_exact,
         task_defs,
         documents_read_back_exactly,
@@ -2386,14 +2393,44 @@ mod sqlite {
         drop(store);
         {
             let conn = rusqlite::Connection::open(&db.0).unwrap();
+            // Back to version 14: migration 16 (task documents) undone as well.
             conn.execute_batch(
-                "DROP INDEX workflows_classifier;
+                "DROP TRIGGER tasks_text_insert;
+                 DROP TRIGGER tasks_text_update;
+                 DROP TRIGGER tasks_text_delete;
+                 DROP TABLE tasks_text_pending;
+                 DROP TABLE tasks_text;
+                 DROP INDEX workflows_classifier;
                  ALTER TABLE workflows DROP COLUMN classifier;
                  PRAGMA user_version = 14;",
             )
             .unwrap();
         }
         classifier::check_backfill_cases(&db.open()).await;
+    }
+
+    /// Migration 16 on a database from before it: the search documents of the tasks
+    /// already stored are written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn task_text_migration_fills_earlier_tasks() {
+        let db = TempDb::new("task_text_backfill");
+        let store = db.open();
+        task_free_text::commit_backfill_cases(&store).await;
+        task_free_text::check_backfill_cases(&store).await;
+        drop(store);
+        {
+            let conn = rusqlite::Connection::open(&db.0).unwrap();
+            conn.execute_batch(
+                "DROP TRIGGER tasks_text_insert;
+                 DROP TRIGGER tasks_text_update;
+                 DROP TRIGGER tasks_text_delete;
+                 DROP TABLE tasks_text_pending;
+                 DROP TABLE tasks_text;
+                 PRAGMA user_version = 15;",
+            )
+            .unwrap();
+        }
+        task_free_text::check_backfill_cases(&db.open()).await;
     }
 
     #[test]
@@ -2447,6 +2484,8 @@ mod postgres {
         every_page_matches_the_whole_order,
         counted_totals_match_the_rows,
         free_text_matches_the_search_document,
+        task_free_text_matches_the_search_document,
+        task_free_text_across_index_batches,
         queue_counts_stay_exact,
         task_defs,
         documents_read_back_exactly,
@@ -2510,13 +2549,44 @@ mod postgres {
             .unwrap();
         tokio::spawn(conn);
         client
+            // Back to version 9: migration 12 (task documents) undone as well; 11 runs again.
             .batch_execute(
-                "DROP INDEX workflows_classifier;
+                "DROP TRIGGER task_texts_delete ON tasks;
+                 DROP FUNCTION task_texts_delete();
+                 DROP TABLE task_texts;
+                 DROP INDEX workflows_classifier;
                  ALTER TABLE workflows DROP COLUMN classifier;
                  DELETE FROM baton_schema_migrations WHERE version >= 10;",
             )
             .await
             .unwrap();
         classifier::check_backfill_cases(&db.open().await).await;
+    }
+
+    /// Migration 12 on a database from before it: the search documents of the tasks
+    /// already stored are written, including one whose JSON holds an escaped NUL.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn task_text_migration_fills_earlier_tasks() {
+        let Some(db) = pg::PgDb::create("task_text_backfill").await else {
+            return;
+        };
+        let store = db.open().await;
+        task_free_text::commit_backfill_cases(&store).await;
+        task_free_text::check_backfill_cases(&store).await;
+        drop(store);
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(
+                "DROP TRIGGER task_texts_delete ON tasks;
+                 DROP FUNCTION task_texts_delete();
+                 DROP TABLE task_texts;
+                 DELETE FROM baton_schema_migrations WHERE version = 12;",
+            )
+            .await
+            .unwrap();
+        task_free_text::check_backfill_cases(&db.open().await).await;
     }
 }

@@ -164,6 +164,25 @@ pub(super) async fn plan_tasks<'a>(
                 StoreError::Conflict(first.workflow_id.clone()),
             ),
         );
+        // The search documents (migration 12), rewritten only where they changed: the
+        // completion that sets an output, not a write that changes only the status. (A
+        // refused task write above fails the whole group, which is then rolled back.)
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO task_texts (task_id, search_text)
+                 SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT (task_id) DO UPDATE SET search_text = excluded.search_text
+                 WHERE task_texts.search_text IS DISTINCT FROM excluded.search_text",
+            )
+            .await?;
+        writes.push(
+            stmt,
+            vec![
+                Box::new(column(&rows, |t| t.task_id.as_str())),
+                Box::new(column(&rows, |t| t.search_text.as_str())),
+            ],
+            Expect::Any,
+        );
     }
     let removed: Vec<&(String, String)> = group.iter().flat_map(|p| &p.removed_tasks).collect();
     if !removed.is_empty() {

@@ -62,6 +62,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "task_start_time_order",
         include_str!("migrations/0011_task_start_time_order.sql"),
     ),
+    (
+        12,
+        "task_free_text",
+        include_str!("migrations/0012_task_free_text.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -167,13 +167,14 @@ async fn ids_in_order<T: for<'r> FromSql<'r>>(
         .collect()
 }
 
-/// The number of workflows the filter matches and the ids of one page, from one reading of
-/// the matches: a free-text filter is answered by the trigram index, whose candidates are
+/// The number of rows the filter matches and the ids of one page, from one reading of the
+/// matches: a free-text filter is answered by the trigram index, whose candidates are
 /// rechecked on their rows; a count and a page read apart would do that twice (or the page
-/// would walk the start-time index through every row that does not match).
+/// would walk the start-time index through every row that does not match). `sort`: the
+/// columns `order` names.
 async fn matches_once(
     c: &impl GenericClient,
-    column: &str,
+    (table, id_column, sort): (&str, &str, &str),
     order: &str,
     filter: &mut Filter,
     (limit, offset): (usize, usize),
@@ -186,14 +187,13 @@ async fn matches_once(
     // outer join keeps the count when the page is empty.
     let sql = format!(
         "WITH m AS MATERIALIZED (
-             SELECT workflow_id, {sort} FROM workflows WHERE true{filter}
+             SELECT {id_column}, {sort} FROM {table} WHERE true{filter}
          )
-         SELECT (SELECT COUNT(*) FROM m), p.workflow_id
+         SELECT (SELECT COUNT(*) FROM m), p.{id_column}
          FROM (SELECT 1) one
-         LEFT JOIN (SELECT workflow_id, {sort} FROM m ORDER BY {order} LIMIT ${l} OFFSET ${n}) p
+         LEFT JOIN (SELECT {id_column}, {sort} FROM m ORDER BY {order} LIMIT ${l} OFFSET ${n}) p
              ON true
          ORDER BY {order}",
-        sort = column,
         filter = filter.sql,
         l = n - 1,
     );
@@ -212,11 +212,11 @@ async fn matches_once(
 /// The rows of `ids` in the order of `ids`: (id, json, extra column, classifier).
 async fn rows_by_id(
     c: &impl GenericClient,
-    (table, id_column, extra): (&str, &str, &str),
+    (table, id_column, extra, classifier): (&str, &str, &str, &str),
     ids: &[String],
 ) -> Result<Vec<(String, String, Option<String>, String)>> {
     let sql = format!(
-        "SELECT {id_column}, json::text, {extra}, classifier FROM {table} WHERE {id_column} = ANY($1)"
+        "SELECT {id_column}, json::text, {extra}, {classifier} FROM {table} WHERE {id_column} = ANY($1)"
     );
     let stmt = c.prepare_cached(&sql).await?;
     let rows = c.query(&stmt, &[&ids]).await?;
@@ -326,7 +326,14 @@ pub(in crate::postgres) async fn search_workflows(
         false => known_total(c, q).await?,
     };
     let (total, ids) = if free_text {
-        matches_once(c, column, &order, &mut f, (q.limit, q.offset)).await?
+        matches_once(
+            c,
+            ("workflows", "workflow_id", column),
+            &order,
+            &mut f,
+            (q.limit, q.offset),
+        )
+        .await?
     } else if let Some(found) = plain::page(c, q, known, (column, desc)).await? {
         found
     } else {
@@ -339,7 +346,12 @@ pub(in crate::postgres) async fn search_workflows(
         )
         .await?
     };
-    let rows = rows_by_id(c, ("workflows", "workflow_id", "input_json::text"), &ids).await?;
+    let rows = rows_by_id(
+        c,
+        ("workflows", "workflow_id", "input_json::text", "classifier"),
+        &ids,
+    )
+    .await?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, json, input, class) in rows {
         let mut workflow = workflow_from(&json, input.as_deref(), &id)?;
@@ -413,8 +425,14 @@ fn task_filter(q: &TaskQuery) -> Filter {
     }
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
-    // Not indexed: an index over task documents costs every task update (ADR 22).
-    f.free_text_in("json::text", q.free_text.as_deref());
+    // The search documents of migration 12, under their trigram index.
+    if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
+        f.and(
+            "task_id IN (SELECT task_id FROM task_texts
+                         WHERE search_text ILIKE '%' || {} || '%' ESCAPE '\\')",
+            like_escape(text),
+        );
+    }
     f
 }
 
@@ -444,6 +462,24 @@ pub(in crate::postgres) async fn search_tasks(
     // as numbers: a page deep in the range steps over every entry before it, and a cast
     // per entry doubled that walk.
     let mut f = task_filter(q);
+    if q.free_text.as_deref().is_some_and(|t| !t.is_empty()) {
+        // Free text counts and pages in one reading of its matches, as for workflows.
+        let (total, ids) = matches_once(
+            c,
+            ("tasks", "task_id", "row_id, start_time, end_time"),
+            &task_order(q, false),
+            &mut f,
+            (q.limit, q.offset),
+        )
+        .await?;
+        // Tasks have no classifier of their own.
+        let rows = rows_by_id(c, ("tasks", "task_id", "NULL::text", "''::text"), &ids).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, json, _, _) in rows {
+            out.push(from_json(&json, &format!("task {id}"))?);
+        }
+        return Ok((total, out));
+    }
     let (total, row_ids): (i64, Vec<i64>) = page_ids(
         c,
         ("tasks", "row_id"),

@@ -91,6 +91,17 @@ fn configure(conn: &Connection) -> Result<()> {
     // 16 MiB page cache per connection.
     // (mmap was measured slower here: readers re-map after every commit.)
     conn.execute_batch("PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;")?;
+    // Case folding for task documents not yet in their trigram index (search.rs).
+    conn.create_scalar_function(
+        "baton_fold",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text: Option<String> = ctx.get(0)?;
+            Ok(text.map(|t| super::search::fold(&t)))
+        },
+    )?;
     Ok(())
 }
 

@@ -81,6 +81,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workflow_classifier",
         include_str!("migrations/0015_workflow_classifier.sql"),
     ),
+    (
+        16,
+        "task_free_text",
+        include_str!("migrations/0016_task_free_text.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

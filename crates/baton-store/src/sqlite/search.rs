@@ -80,37 +80,81 @@ impl Filter {
             self.sql.push_str(&format!(" AND {column} <= {a}"));
         }
     }
+}
 
-    /// A case-insensitive (ASCII) substring of `expr`.
-    fn free_text(&mut self, expr: &str, text: Option<&str>) {
-        if let Some(text) = text.filter(|t| !t.is_empty()) {
-            let a = self.arg(Value::Text(like_escape(text)));
+impl Filter {
+    /// Free text: a case-insensitive substring of the search documents in `index`
+    /// (migration 13's `workflows_text`, migration 16's `tasks_text`) of the rows of
+    /// `table`. Three characters or more make a trigram phrase, which the index answers
+    /// exactly: a document holds the text where it holds its trigrams at consecutive
+    /// positions, case folded as Unicode folds it (ADR 32: a LIKE recheck of each match,
+    /// which folds ASCII letters only, cost more than the index read). Shorter text cannot
+    /// use the index: each row's document is matched with LIKE (ASCII case) as the query
+    /// walks the rows in order, so the page of a common string stops early.
+    fn text_in(&mut self, (index, table): (&str, &str), text: Option<&str>) {
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
+            return;
+        };
+        if indexed_text(Some(text)) {
+            let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+            let m = self.arg(Value::Text(phrase));
+            if index == "tasks_text" {
+                // Tasks queued for the index (migration 16) are matched against their
+                // rows, case folded as the index folds it; their entries in it, if any,
+                // are out of date.
+                let folded = self.arg(Value::Text(fold(text)));
+                self.sql.push_str(&format!(
+                    " AND rowid IN (SELECT rowid FROM tasks_text WHERE tasks_text MATCH {m}
+                        EXCEPT SELECT task_rowid FROM tasks_text_pending
+                        UNION SELECT rowid FROM tasks
+                         WHERE rowid IN (SELECT task_rowid FROM tasks_text_pending)
+                           AND instr(baton_fold({TASK_DOCUMENT}), {folded}) > 0)"
+                ));
+            } else {
+                self.sql.push_str(&format!(
+                    " AND rowid IN (SELECT rowid FROM {index} WHERE {index} MATCH {m})"
+                ));
+            }
+        } else {
+            let like = self.arg(Value::Text(like_escape(text)));
+            // A task queued for `tasks_text` (migration 16) has no document there yet, or an
+            // out-of-date one: its document is computed from its row.
+            let doc = if index == "tasks_text" {
+                format!(
+                    "(CASE WHEN tasks.rowid IN (SELECT task_rowid FROM tasks_text_pending)
+                      THEN {TASK_DOCUMENT}
+                      ELSE (SELECT doc FROM tasks_text WHERE rowid = tasks.rowid) END)"
+                )
+            } else {
+                format!("(SELECT doc FROM {index} WHERE rowid = {table}.rowid)")
+            };
             self.sql
-                .push_str(&format!(" AND {expr} LIKE '%' || {a} || '%' ESCAPE '\\'"));
+                .push_str(&format!(" AND {doc} LIKE '%' || {like} || '%' ESCAPE '\\'"));
         }
     }
 }
 
-impl Filter {
-    /// Free text on workflows: a case-insensitive (ASCII) substring of the search document
-    /// of migration 13. Three characters or more make a trigram phrase the index answers
-    /// (it folds case more widely than LIKE, so LIKE rechecks); shorter text scans the
-    /// documents, which are small.
-    fn workflow_text(&mut self, text: Option<&str>) {
-        let Some(text) = text.filter(|t| !t.is_empty()) else {
-            return;
-        };
-        let like = self.arg(Value::Text(like_escape(text)));
-        let mut sql = format!("doc LIKE '%' || {like} || '%' ESCAPE '\\'");
-        if text.chars().count() >= 3 {
-            let phrase = format!("\"{}\"", text.replace('"', "\"\""));
-            let m = self.arg(Value::Text(phrase));
-            sql = format!("workflows_text MATCH {m} AND {sql}");
-        }
-        self.sql.push_str(&format!(
-            " AND rowid IN (SELECT rowid FROM workflows_text WHERE {sql})"
-        ));
-    }
+/// Text case folded as the trigram index folds it (Unicode lower case), for matching
+/// documents not yet indexed. The same as the `baton_fold` SQL function.
+pub(super) fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// A task row's search document, as migration 16's triggers write it to `tasks_text`.
+const TASK_DOCUMENT: &str = "(tasks.task_id || char(10) || tasks.workflow_id || char(10)
+    || COALESCE(json_extract(tasks.json, '$.workflowType'), '') || char(10)
+    || COALESCE(json_extract(tasks.json, '$.correlationId'), '') || char(10)
+    || tasks.ref_name || char(10) || tasks.task_type || char(10)
+    || tasks.task_def_name || char(10)
+    || COALESCE(json_extract(tasks.json, '$.inputData'), '') || char(10)
+    || COALESCE(json_extract(tasks.json, '$.outputData'), '') || char(10)
+    || COALESCE(json_extract(tasks.json, '$.reasonForIncompletion'), ''))";
+
+/// Whether free text is answered by its trigram index (three characters or more): its
+/// matches are then few enough to read once for the total and the page
+/// ([`Total::OfMatches`]). Shorter text is a condition on each row, counted up to the cap.
+fn indexed_text(text: Option<&str>) -> bool {
+    text.is_some_and(|t| t.chars().count() >= 3)
 }
 
 /// The ORDER BY column for an API sort key; unknown keys sort by start time.
@@ -300,7 +344,7 @@ fn workflow_filter(q: &WorkflowQuery, rare: bool) -> Filter {
         || !q.correlation_ids.is_empty()
         || !q.parent_workflow_ids.is_empty()
         || rare
-        || q.free_text.as_deref().is_some_and(|t| !t.is_empty());
+        || indexed_text(q.free_text.as_deref());
     let (name, status) = if selective {
         ("+name", "+status")
     } else {
@@ -336,7 +380,7 @@ fn workflow_filter(q: &WorkflowQuery, rare: bool) -> Filter {
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
     f.range("update_time", q.update_time_from, q.update_time_to);
-    f.workflow_text(q.free_text.as_deref());
+    f.text_in(("workflows_text", "workflows"), q.free_text.as_deref());
     f
 }
 
@@ -411,7 +455,7 @@ pub(crate) fn search_workflows(
                 Some(rowids) => Total::Found(total, rowids),
                 None => Total::Known(total),
             }
-        } else if q.free_text.as_deref().is_some_and(|t| !t.is_empty()) {
+        } else if indexed_text(q.free_text.as_deref()) {
             Total::OfMatches
         } else {
             Total::Counted
@@ -442,13 +486,21 @@ fn counted_total(conn: &Connection, q: &WorkflowQuery) -> Result<i64> {
 
 fn task_filter(q: &TaskQuery) -> Filter {
     let mut f = Filter::default();
+    // Free text picks few rows from its index; a `+` keeps the status and type indexes
+    // from driving the query instead (as for workflows).
+    let text = indexed_text(q.free_text.as_deref());
+    let (def_name, task_type, status) = if text {
+        ("+task_def_name", "+task_type", "+status")
+    } else {
+        ("task_def_name", "task_type", "status")
+    };
     f.any("task_id", &q.task_ids);
     f.any("workflow_id", &q.workflow_ids);
-    f.any("task_def_name", &q.task_def_names);
-    f.any("task_type", &q.task_types);
+    f.any(def_name, &q.task_def_names);
+    f.any(task_type, &q.task_types);
     f.any("ref_name", &q.ref_names);
     let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
-    f.any("status", &statuses);
+    f.any(status, &statuses);
     if !q.workflow_types.is_empty() {
         let mut names = Filter {
             sql: String::new(),
@@ -463,7 +515,7 @@ fn task_filter(q: &TaskQuery) -> Filter {
     }
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
-    f.free_text("json", q.free_text.as_deref());
+    f.text_in(("tasks_text", "tasks"), q.free_text.as_deref());
     f
 }
 
@@ -494,7 +546,12 @@ pub(crate) fn search_tasks(conn: &Connection, q: &TaskQuery) -> Result<(i64, Vec
         reversed: &reversed,
         limit: q.limit,
         offset: q.offset,
-        total: Total::Counted,
+        // Free text reads its matches once for the total and the page (as for workflows).
+        total: if indexed_text(q.free_text.as_deref()) {
+            Total::OfMatches
+        } else {
+            Total::Counted
+        },
         count_limit: q.count_limit,
     };
     page.fetch(conn, task_filter(q), |id, json, _, _| {
