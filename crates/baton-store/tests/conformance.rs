@@ -2544,22 +2544,17 @@ mod postgres {
         classifier::commit_backfill_cases(&store).await;
         classifier::check_backfill_cases(&store).await;
         drop(store);
-        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client
-            // Back to version 9: migration 12 (task documents) undone as well; 11 runs again.
-            .batch_execute(
-                "DROP TRIGGER task_texts_delete ON tasks;
-                 DROP FUNCTION task_texts_delete();
-                 DROP TABLE task_texts;
-                 DROP INDEX workflows_classifier;
-                 ALTER TABLE workflows DROP COLUMN classifier;
-                 DELETE FROM baton_schema_migrations WHERE version >= 10;",
-            )
-            .await
-            .unwrap();
+        // Back to version 9: migration 12 (task documents) undone as well; 11 runs again.
+        rewind(
+            &db,
+            "DROP TRIGGER task_texts_delete ON tasks;
+             DROP FUNCTION task_texts_delete();
+             DROP TABLE task_texts;
+             DROP INDEX workflows_classifier;
+             ALTER TABLE workflows DROP COLUMN classifier;
+             DELETE FROM baton_schema_migrations WHERE version >= 10;",
+        )
+        .await;
         classifier::check_backfill_cases(&db.open().await).await;
     }
 
@@ -2574,19 +2569,23 @@ mod postgres {
         task_free_text::commit_backfill_cases(&store).await;
         task_free_text::check_backfill_cases(&store).await;
         drop(store);
+        rewind(
+            &db,
+            "DROP TRIGGER task_texts_delete ON tasks;
+             DROP FUNCTION task_texts_delete();
+             DROP TABLE task_texts;
+             DELETE FROM baton_schema_migrations WHERE version = 12;",
+        )
+        .await;
+        task_free_text::check_backfill_cases(&db.open().await).await;
+    }
+
+    /// Undoes migrations on `db` with `sql`, as a database from before them would be.
+    async fn rewind(db: &pg::PgDb, sql: &str) {
         let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
             .await
             .unwrap();
         tokio::spawn(conn);
-        client
-            .batch_execute(
-                "DROP TRIGGER task_texts_delete ON tasks;
-                 DROP FUNCTION task_texts_delete();
-                 DROP TABLE task_texts;
-                 DELETE FROM baton_schema_migrations WHERE version = 12;",
-            )
-            .await
-            .unwrap();
-        task_free_text::check_backfill_cases(&db.open().await).await;
+        client.batch_execute(sql).await.unwrap();
     }
 }
