@@ -28,12 +28,14 @@ mod paging;
 pub mod postgres;
 pub mod schedule;
 pub mod sqlite;
+mod task_text;
 
 pub use auth::{ApiKey, WebhookDelivery};
 pub use feed::ClusterChanges;
 pub use postgres::{GroupCommitOptions, GroupCommitStats, PostgresOptions, PostgresStore};
 pub use schedule::{CatchupPolicy, WorkflowSchedule};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+pub use task_text::DEFAULT_TASK_TEXT_BYTES;
 
 /// Epoch milliseconds.
 pub type Millis = i64;

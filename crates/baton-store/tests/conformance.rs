@@ -35,6 +35,7 @@ pub mod suite {
     pub use super::free_text_pages::free_text_pages_in_order;
     pub use super::task_free_text::{
         task_free_text_across_index_batches, task_free_text_matches_the_search_document,
+        task_free_text_reads_the_start_of_long_input_and_output,
     };
     use super::*;
     use baton_model::{
@@ -2287,10 +2288,9 @@ mod sqlite {
 
         fn open(&self) -> Arc<dyn Store> {
             let opts = SqliteOptions {
-                path: self.0.clone(),
                 synchronous: Synchronous::Normal,
                 readers: 4,
-                clock: Default::default(),
+                ..SqliteOptions::new(self.0.clone())
             };
             Arc::new(SqliteStore::open(opts).unwrap())
         }
@@ -2329,6 +2329,7 @@ mod sqlite {
         free_text_matches_the_search_document,
         task_free_text_matches_the_search_document,
         task_free_text_across_index_batches,
+        task_free_text_reads_the_start_of_long_input_and_output,
         queue_counts_stay_exact,
         task_defs,
         documents_read_back_exactly,
@@ -2372,10 +2373,9 @@ mod sqlite {
         let db = TempDb::new("full");
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(SqliteOptions {
-                path: db.0.clone(),
                 synchronous: Synchronous::Full,
                 readers: 1,
-                clock: Default::default(),
+                ..SqliteOptions::new(db.0.clone())
             })
             .unwrap(),
         );
@@ -2393,17 +2393,13 @@ mod sqlite {
         drop(store);
         {
             let conn = rusqlite::Connection::open(&db.0).unwrap();
-            // Back to version 14: migration 16 (task documents) undone as well.
-            conn.execute_batch(
-                "DROP TRIGGER tasks_text_insert;
-                 DROP TRIGGER tasks_text_update;
-                 DROP TRIGGER tasks_text_delete;
-                 DROP TABLE tasks_text_pending;
-                 DROP TABLE tasks_text;
+            // Back to version 14: migrations 16 and 17 (task documents) undone as well.
+            conn.execute_batch(&format!(
+                "{UNDO_TASK_TEXT}
                  DROP INDEX workflows_classifier;
                  ALTER TABLE workflows DROP COLUMN classifier;
-                 PRAGMA user_version = 14;",
-            )
+                 PRAGMA user_version = 14;"
+            ))
             .unwrap();
         }
         classifier::check_backfill_cases(&db.open()).await;
@@ -2420,17 +2416,34 @@ mod sqlite {
         drop(store);
         {
             let conn = rusqlite::Connection::open(&db.0).unwrap();
-            conn.execute_batch(
-                "DROP TRIGGER tasks_text_insert;
-                 DROP TRIGGER tasks_text_update;
-                 DROP TRIGGER tasks_text_delete;
-                 DROP TABLE tasks_text_pending;
-                 DROP TABLE tasks_text;
-                 PRAGMA user_version = 15;",
-            )
-            .unwrap();
+            conn.execute_batch(&format!("{UNDO_TASK_TEXT} PRAGMA user_version = 15;"))
+                .unwrap();
         }
         task_free_text::check_backfill_cases(&db.open()).await;
+    }
+
+    /// What migrations 16 and 17 add: task search documents, their queue, `text_hash`.
+    const UNDO_TASK_TEXT: &str = "DROP TRIGGER tasks_text_flush;
+        DROP TRIGGER tasks_text_delete;
+        DROP TABLE tasks_text_pending;
+        DROP TABLE tasks_text;
+        ALTER TABLE tasks DROP COLUMN text_hash;";
+
+    /// Input and output past `task_text_bytes` are not in a task's search document; 0 leaves
+    /// them out, the ids and names stay.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn task_text_bytes_bounds_what_task_search_matches() {
+        for (bound, name) in [(0, "text_bound_0"), (64, "text_bound_64")] {
+            let db = TempDb::new(name);
+            let store: Arc<dyn Store> = Arc::new(
+                SqliteStore::open(SqliteOptions {
+                    task_text_bytes: bound,
+                    ..SqliteOptions::new(db.0.clone())
+                })
+                .unwrap(),
+            );
+            task_free_text::check_text_bound(&store, bound).await;
+        }
     }
 
     #[test]
@@ -2486,6 +2499,7 @@ mod postgres {
         free_text_matches_the_search_document,
         task_free_text_matches_the_search_document,
         task_free_text_across_index_batches,
+        task_free_text_reads_the_start_of_long_input_and_output,
         queue_counts_stay_exact,
         task_defs,
         documents_read_back_exactly,

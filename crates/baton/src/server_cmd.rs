@@ -47,6 +47,12 @@ pub(crate) struct ServerArgs {
     /// power loss, at the cost of an fsync per commit batch.
     #[arg(long, env = "BATON_SYNC", value_enum, default_value_t = SyncMode::Normal)]
     sync: SyncMode,
+    /// Bytes of a task's input, and of its output, that free-text task search matches (the
+    /// start of each, as JSON); 0 leaves input and output out of task search.
+    #[arg(long, env = "BATON_TASK_SEARCH_TEXT_BYTES",
+          default_value_t = baton_store::DEFAULT_TASK_TEXT_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(0..=16 * 1024 * 1024))]
+    task_search_text_bytes: u64,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BATON_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     max_body_bytes: usize,
@@ -74,6 +80,13 @@ enum SyncMode {
     Full,
 }
 
+impl ServerArgs {
+    /// `--task-search-text-bytes` (range-checked far below usize::MAX).
+    fn task_text_bytes(&self) -> usize {
+        usize::try_from(self.task_search_text_bytes).unwrap_or(usize::MAX)
+    }
+}
+
 /// Opens (creating if missing) the SQLite store at `path`.
 pub(crate) fn open_sqlite(args: &ServerArgs, path: &Path) -> anyhow::Result<Arc<dyn Store>> {
     let mut opts = SqliteOptions::new(path);
@@ -81,6 +94,7 @@ pub(crate) fn open_sqlite(args: &ServerArgs, path: &Path) -> anyhow::Result<Arc<
         SyncMode::Normal => Synchronous::Normal,
         SyncMode::Full => Synchronous::Full,
     };
+    opts.task_text_bytes = args.task_text_bytes();
     let store = SqliteStore::open(opts)
         .with_context(|| format!("opening SQLite database {}", path.display()))?;
     Ok(Arc::new(store))
@@ -94,6 +108,7 @@ pub(crate) async fn open_postgres(args: &ServerArgs, url: &str) -> anyhow::Resul
         group_max: usize::try_from(args.db_commit_group).unwrap_or(64),
         lanes: usize::try_from(args.db_commit_lanes).unwrap_or(2),
     };
+    opts.task_text_bytes = args.task_text_bytes();
     let store = PostgresStore::open(opts)
         .await
         .with_context(|| format!("opening PostgreSQL database {}", redact(url)))?;

@@ -8,8 +8,9 @@
 
 use super::Inner;
 use crate::codec::to_json;
+use crate::task_text::task_text;
 use crate::{ClusterChanges, Commit, Millis, Result, WorkflowWrite};
-use baton_model::{HistoryEvent, Task, TaskExecLog, Workflow};
+use baton_model::{HistoryEvent, TaskExecLog, Workflow};
 
 /// One workflow row as `workflows` stores it.
 pub(super) struct WorkflowRow {
@@ -188,7 +189,7 @@ impl PreparedCommit {
             task.workflow_task = None;
             task.task_definition = None;
             let json = to_json(&task)?;
-            let search_text = task_text(&task)?;
+            let search_text = task_text(&task, inner.task_text_bytes);
             self.tasks.push(TaskRow {
                 status: task.status.as_str().to_string(),
                 task_id: task.task_id,
@@ -233,31 +234,6 @@ fn state_text(workflow: &Workflow) -> Result<String> {
     text.push('\n');
     if let Some(reason) = &workflow.reason_for_incompletion {
         text.push_str(&reason.replace('\0', " "));
-    }
-    Ok(text)
-}
-
-/// A task's search document (migration 12): id, workflow id, workflow type, correlation id,
-/// reference name, type, definition name, input, output and reason, one per line. As in
-/// [`state_text`], a NUL character in a string field reads as a space.
-fn task_text(task: &Task) -> Result<String> {
-    let input = to_json(&task.input_data)?;
-    let output = to_json(&task.output_data)?;
-    let fields = [
-        task.task_id.as_str(),
-        task.workflow_instance_id.as_str(),
-        task.workflow_type.as_str(),
-        task.correlation_id.as_deref().unwrap_or_default(),
-        task.reference_task_name.as_str(),
-        task.task_type.as_str(),
-        task.task_def_name.as_str(),
-        input.as_str(),
-        output.as_str(),
-        task.reason_for_incompletion.as_deref().unwrap_or_default(),
-    ];
-    let mut text = fields.join("\n");
-    if text.contains('\0') {
-        text = text.replace('\0', " ");
     }
     Ok(text)
 }

@@ -82,6 +82,9 @@ pub struct PostgresOptions {
     pub clock: baton_model::clock::Clock,
     /// How concurrent commits share transactions (ADR 23).
     pub group_commit: GroupCommitOptions,
+    /// Bytes of a task's input, and of its output, that free-text task search matches
+    /// (its search document, ADR 35); 0 leaves input and output out.
+    pub task_text_bytes: usize,
 }
 
 impl PostgresOptions {
@@ -92,6 +95,7 @@ impl PostgresOptions {
             max_connections: 16,
             clock: baton_model::clock::Clock::System,
             group_commit: GroupCommitOptions::default(),
+            task_text_bytes: crate::DEFAULT_TASK_TEXT_BYTES,
         }
     }
 }
@@ -116,6 +120,8 @@ struct Inner {
     /// (queue, domain) → time of the last poll data written by this handle.
     polls_seen: Mutex<HashMap<(String, String), Millis>>,
     clock: baton_model::clock::Clock,
+    /// See [`PostgresOptions::task_text_bytes`].
+    task_text_bytes: usize,
     /// Notices to and from the other nodes.
     feed: Arc<feed::Feed>,
     /// Where commits are grouped and written.
@@ -206,6 +212,7 @@ impl PostgresStore {
                 commit_counters: counters,
                 polls_seen: Mutex::new(HashMap::new()),
                 clock: opts.clock,
+                task_text_bytes: opts.task_text_bytes,
                 feed,
             }),
         })

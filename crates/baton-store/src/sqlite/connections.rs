@@ -38,16 +38,21 @@ pub struct SqliteOptions {
     pub readers: usize,
     /// The clock of definition create and update times (a manual one in tests).
     pub clock: baton_model::clock::Clock,
+    /// Bytes of a task's input, and of its output, that free-text task search matches
+    /// (its search document, ADR 35); 0 leaves input and output out.
+    pub task_text_bytes: usize,
 }
 
 impl SqliteOptions {
-    /// Options for `path` with the defaults: [`Synchronous::Normal`], 4 readers.
+    /// Options for `path` with the defaults: [`Synchronous::Normal`], 4 readers, 16 KiB of
+    /// task input and output in search documents.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         SqliteOptions {
             path: path.into(),
             synchronous: Synchronous::default(),
             readers: 4,
             clock: baton_model::clock::Clock::System,
+            task_text_bytes: crate::DEFAULT_TASK_TEXT_BYTES,
         }
     }
 }

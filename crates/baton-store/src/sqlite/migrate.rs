@@ -86,6 +86,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "task_free_text",
         include_str!("migrations/0016_task_free_text.sql"),
     ),
+    (
+        17,
+        "task_text_from_the_writer",
+        include_str!("migrations/0017_task_text_from_the_writer.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -202,5 +207,55 @@ mod tests {
             )
             .unwrap();
         assert_eq!(started, 1234);
+    }
+
+    /// Migration 17 indexes the documents migration 16's triggers left queued, the new one
+    /// and the rewritten one alike, and leaves an empty queue of the new shape.
+    #[test]
+    fn documents_queued_by_migration_16_are_indexed_by_migration_17() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 16);
+        conn.execute_batch(
+            r#"INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type, task_def_name,
+                   status, json)
+               VALUES ('t1', 'w', 1, 'r', 'x', 'x', 'SCHEDULED',
+                       '{"inputData":{"k":"Queued-Input"}}'),
+                      ('t2', 'w', 2, 'r', 'x', 'x', 'SCHEDULED', '{}');
+               INSERT INTO tasks_text (rowid, doc)
+                   SELECT rowid, 'old' FROM tasks WHERE task_id = 't2';
+               UPDATE tasks SET json = '{"outputData":{"k":"Rewritten-Output"}}'
+                WHERE task_id = 't2';"#,
+        )
+        .unwrap();
+        let queued: i64 = conn
+            .query_row("SELECT COUNT(*) FROM tasks_text_pending", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(queued, 3);
+        migrate(&mut conn).unwrap();
+        let matches = |text: &str| -> Vec<String> {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT task_id FROM tasks WHERE rowid IN
+                         (SELECT rowid FROM tasks_text WHERE tasks_text MATCH ?1)
+                     ORDER BY task_id",
+                )
+                .unwrap();
+            let rows = stmt
+                .query_map([format!("\"{text}\"")], |r| r.get(0))
+                .unwrap();
+            rows.map(|r| r.unwrap()).collect()
+        };
+        assert_eq!(matches("queued-input"), ["t1"]);
+        assert_eq!(matches("rewritten-output"), ["t2"]);
+        assert!(matches("old").is_empty());
+        let (queued, hashes): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM tasks_text_pending),
+                        (SELECT COUNT(text_hash) FROM tasks)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((queued, hashes), (0, 0));
     }
 }

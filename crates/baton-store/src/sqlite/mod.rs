@@ -155,8 +155,14 @@ impl SqliteStore {
         )?)
         .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
         let hints = Arc::new(QueueHints::default());
-        let (jobs, handle) = writer::spawn(conn, defs.clone(), hints.clone(), checkpointer)
-            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        let (jobs, handle) = writer::spawn(
+            conn,
+            defs.clone(),
+            hints.clone(),
+            checkpointer,
+            opts.task_text_bytes,
+        )
+        .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 jobs: Some(jobs),

@@ -99,16 +99,15 @@ impl Filter {
             let phrase = format!("\"{}\"", text.replace('"', "\"\""));
             let m = self.arg(Value::Text(phrase));
             if index == "tasks_text" {
-                // Tasks queued for the index (migration 16) are matched against their
-                // rows, case folded as the index folds it; their entries in it, if any,
+                // Documents queued for the index (migration 17) are matched where they wait,
+                // case folded as the index folds it; entries in it for their tasks, if any,
                 // are out of date.
                 let folded = self.arg(Value::Text(fold(text)));
                 self.sql.push_str(&format!(
                     " AND rowid IN (SELECT rowid FROM tasks_text WHERE tasks_text MATCH {m}
                         EXCEPT SELECT task_rowid FROM tasks_text_pending
-                        UNION SELECT rowid FROM tasks
-                         WHERE rowid IN (SELECT task_rowid FROM tasks_text_pending)
-                           AND instr(baton_fold({TASK_DOCUMENT}), {folded}) > 0)"
+                        UNION SELECT task_rowid FROM tasks_text_pending
+                         WHERE instr(baton_fold(doc), {folded}) > 0)"
                 ));
             } else {
                 self.sql.push_str(&format!(
@@ -117,14 +116,12 @@ impl Filter {
             }
         } else {
             let like = self.arg(Value::Text(like_escape(text)));
-            // A task queued for `tasks_text` (migration 16) has no document there yet, or an
-            // out-of-date one: its document is computed from its row.
+            // A task queued for `tasks_text` (migration 17) has no document there yet, or an
+            // out-of-date one: the queued document is the one to match.
             let doc = if index == "tasks_text" {
-                format!(
-                    "(CASE WHEN tasks.rowid IN (SELECT task_rowid FROM tasks_text_pending)
-                      THEN {TASK_DOCUMENT}
-                      ELSE (SELECT doc FROM tasks_text WHERE rowid = tasks.rowid) END)"
-                )
+                "COALESCE((SELECT doc FROM tasks_text_pending WHERE task_rowid = tasks.rowid),
+                          (SELECT doc FROM tasks_text WHERE rowid = tasks.rowid))"
+                    .to_string()
             } else {
                 format!("(SELECT doc FROM {index} WHERE rowid = {table}.rowid)")
             };
@@ -139,16 +136,6 @@ impl Filter {
 pub(super) fn fold(text: &str) -> String {
     text.to_lowercase()
 }
-
-/// A task row's search document, as migration 16's triggers write it to `tasks_text`.
-const TASK_DOCUMENT: &str = "(tasks.task_id || char(10) || tasks.workflow_id || char(10)
-    || COALESCE(json_extract(tasks.json, '$.workflowType'), '') || char(10)
-    || COALESCE(json_extract(tasks.json, '$.correlationId'), '') || char(10)
-    || tasks.ref_name || char(10) || tasks.task_type || char(10)
-    || tasks.task_def_name || char(10)
-    || COALESCE(json_extract(tasks.json, '$.inputData'), '') || char(10)
-    || COALESCE(json_extract(tasks.json, '$.outputData'), '') || char(10)
-    || COALESCE(json_extract(tasks.json, '$.reasonForIncompletion'), ''))";
 
 /// Whether free text is answered by its trigram index (three characters or more): its
 /// matches are then few enough to read once for the total and the page

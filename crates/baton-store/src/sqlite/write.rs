@@ -3,6 +3,7 @@
 
 use super::writer::WriterCtx;
 use crate::codec::to_json;
+use crate::task_text::{task_text, text_hash};
 use crate::{Commit, Millis, Result, StoreError, WorkflowWrite};
 use baton_model::{HistoryEvent, Task, TaskDef, TaskExecLog, Workflow, WorkflowDef};
 use rusqlite::{named_params, params, Connection, OptionalExtension, ToSql};
@@ -191,9 +192,24 @@ pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
     append_logs(&ctx.conn, commit.logs)
 }
 
+/// What [`check_workflow`] found stored for a write.
+struct Stored {
+    /// The row's indexed columns; `None` for a new workflow.
+    row: Option<IndexedColumns>,
+    /// Per task of the write, in its order: its stored row, `None` for a new attempt.
+    tasks: Vec<Option<StoredTask>>,
+}
+
+/// A task row as a write finds it.
+#[derive(Clone, Copy)]
+struct StoredTask {
+    /// The digest of its search document (migration 17); `None` for a row written before.
+    text_hash: Option<i64>,
+}
+
 /// Checks a write against the stored row: the row's indexed columns when the expected
-/// version matches, `None` for a new workflow that does not exist yet.
-fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Option<IndexedColumns>> {
+/// version matches (`None` for a new workflow that does not exist yet), and its tasks' rows.
+fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Stored> {
     let id = write.workflow.workflow_id.as_str();
     match write.expected_version {
         None => {
@@ -203,7 +219,10 @@ fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Option<Ind
             if exists {
                 return Err(StoreError::AlreadyExists(format!("workflow {id}")));
             }
-            Ok(None)
+            Ok(Stored {
+                row: None,
+                tasks: vec![None; write.tasks.len()],
+            })
         }
         Some(version) => {
             let current = conn
@@ -231,15 +250,28 @@ fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Option<Ind
             // A task claimed after this copy was read has a higher poll count (see
             // `put_task`); writing it from the copy would undo the claim.
             let mut stmt =
-                conn.prepare_cached("SELECT poll_count FROM tasks WHERE task_id = ?1")?;
+                conn.prepare_cached("SELECT poll_count, text_hash FROM tasks WHERE task_id = ?1")?;
+            let mut tasks = Vec::with_capacity(write.tasks.len());
             for task in &write.tasks {
-                let stored: Option<i32> =
-                    stmt.query_row([&task.task_id], |r| r.get(0)).optional()?;
-                if stored.is_some_and(|p| p > task.poll_count) {
+                let stored: Option<(i32, StoredTask)> = stmt
+                    .query_row([&task.task_id], |r| {
+                        Ok((
+                            r.get(0)?,
+                            StoredTask {
+                                text_hash: r.get(1)?,
+                            },
+                        ))
+                    })
+                    .optional()?;
+                if stored.is_some_and(|(p, _)| p > task.poll_count) {
                     return Err(StoreError::Conflict(id.to_string()));
                 }
+                tasks.push(stored.map(|(_, t)| t));
             }
-            Ok(Some(current))
+            Ok(Stored {
+                row: Some(current),
+                tasks,
+            })
         }
     }
 }
@@ -257,12 +289,8 @@ fn check_reschedule(conn: &Connection, r: &crate::Reschedule) -> Result<bool> {
     }
 }
 
-/// `current`: what [`check_workflow`] returned for this write.
-fn write_workflow(
-    ctx: &mut WriterCtx,
-    write: WorkflowWrite,
-    current: Option<IndexedColumns>,
-) -> Result<()> {
+/// `stored`: what [`check_workflow`] returned for this write.
+fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite, stored: Stored) -> Result<()> {
     let WorkflowWrite {
         mut workflow,
         def,
@@ -342,11 +370,14 @@ fn write_workflow(
             }
         }
         Some(version) => {
-            let current = current.ok_or_else(|| StoreError::Conflict(id.to_string()))?;
+            let current = stored
+                .row
+                .as_ref()
+                .ok_or_else(|| StoreError::Conflict(id.to_string()))?;
             update_workflow_row(
                 conn,
                 &workflow,
-                &current,
+                current,
                 version,
                 (&key.hash, def.classifier()),
                 next_wake_at,
@@ -356,11 +387,11 @@ fn write_workflow(
         }
     }
 
-    for mut task in tasks {
+    for (mut task, before) in tasks.into_iter().zip(stored.tasks) {
         if task.workflow_instance_id.is_empty() {
             task.workflow_instance_id = id.to_string();
         }
-        put_task(conn, id, &mut task)?;
+        put_task(conn, id, &mut task, before, ctx.task_text_bytes)?;
     }
     for task_id in &removed_tasks {
         conn.prepare_cached("DELETE FROM tasks WHERE task_id = ?1 AND workflow_id = ?2")?
@@ -489,10 +520,19 @@ pub(super) fn wake_by(conn: &Connection, workflow_id: &str, due: Millis) -> Resu
     Ok(())
 }
 
-/// Inserts or updates a task row (`workflow_task` and `task_definition` are not stored).
-fn put_task(conn: &Connection, workflow_id: &str, task: &mut Task) -> Result<()> {
+/// Inserts or updates a task row (`workflow_task` and `task_definition` are not stored), and
+/// queues its search document when it changed; `before`: the row as the commit found it.
+fn put_task(
+    conn: &Connection,
+    workflow_id: &str,
+    task: &mut Task,
+    before: Option<StoredTask>,
+    text_bytes: usize,
+) -> Result<()> {
     task.workflow_task = None;
     task.task_definition = None;
+    let text = task_text(task, text_bytes);
+    let hash = text_hash(&text);
     // An upsert rather than INSERT OR REPLACE: replacing deletes and re-inserts the row and
     // every index entry; updating an attempt changes only unindexed columns (an attempt's
     // workflow and seq never change, so `tasks_workflow` is left alone).
@@ -502,33 +542,54 @@ fn put_task(conn: &Connection, workflow_id: &str, task: &mut Task) -> Result<()>
     // of this task: its write is refused (no row changed) and the commit conflicts. A write
     // from a copy that saw the claim ends the claim's own lease record (`lease_until`): its
     // decision's wake-up already covers the task's response timeout.
-    let written = conn
+    let rowid: Option<i64> = conn
         .prepare_cached(
             "INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
-                 task_def_name, status, domain, json, poll_count, lease_until)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)
+                 task_def_name, status, domain, json, poll_count, lease_until, text_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11)
              ON CONFLICT (task_id) DO UPDATE SET
                  ref_name = excluded.ref_name, task_type = excluded.task_type,
                  task_def_name = excluded.task_def_name, status = excluded.status,
                  domain = excluded.domain, json = excluded.json,
-                 poll_count = excluded.poll_count, lease_until = NULL
-             WHERE tasks.poll_count <= excluded.poll_count",
+                 poll_count = excluded.poll_count, lease_until = NULL,
+                 text_hash = excluded.text_hash
+             WHERE tasks.poll_count <= excluded.poll_count
+             RETURNING rowid",
         )?
-        .execute(params![
-            task.task_id,
-            workflow_id,
-            task.seq,
-            task.reference_task_name,
-            task.task_type,
-            task.task_def_name,
-            task.status.as_str(),
-            task.domain,
-            to_json(task)?,
-            task.poll_count
-        ])?;
-    if written == 0 {
+        .query_row(
+            params![
+                task.task_id,
+                workflow_id,
+                task.seq,
+                task.reference_task_name,
+                task.task_type,
+                task.task_def_name,
+                task.status.as_str(),
+                task.domain,
+                to_json(task)?,
+                task.poll_count,
+                hash
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(rowid) = rowid else {
         return Err(StoreError::Conflict(workflow_id.to_string()));
-    }
+    };
+    // Queued for the trigram index (migration 17): a claim never changes the document, a
+    // status change alone neither; the completion that sets an output does. A document
+    // still queued is replaced in its entry, which keeps saying whether the index holds an
+    // older one.
+    let stale = match before {
+        Some(b) if b.text_hash == Some(hash) => return Ok(()),
+        Some(_) => true,
+        None => false,
+    };
+    conn.prepare_cached(
+        "INSERT INTO tasks_text_pending (task_rowid, stale, doc) VALUES (?1, ?2, ?3)
+         ON CONFLICT (task_rowid) DO UPDATE SET doc = excluded.doc",
+    )?
+    .execute(params![rowid, stale, text])?;
     Ok(())
 }
 

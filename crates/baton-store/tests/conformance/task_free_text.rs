@@ -309,3 +309,69 @@ pub async fn task_free_text_across_index_batches(store: Arc<dyn Store>) {
     assert_eq!(found(&store, text("new-out-")).await, (0, v(&[])));
     assert_eq!(found(&store, text("Ünï-wf-")).await.0, 300);
 }
+
+/// A task whose input and output are longer than the document's bound: `Front-<n>` at
+/// their start, `Back-<n>` past `padding` bytes.
+fn long_task(workflow_id: &str, task_id: &str, padding: usize) -> Task {
+    let mut t = task(workflow_id, task_id, 0, "pack");
+    // Keys in alphabetical order, so the JSON reads in this order whatever the map type.
+    let side = |n: &str| {
+        serde_json::json!({
+            "a": format!("Front-{n}"),
+            "m": "x".repeat(padding),
+            "z": format!("Back-{n}"),
+        })
+    };
+    t.input_data.insert("in".into(), side("In"));
+    t.output_data.insert("out".into(), side("Out"));
+    t
+}
+
+/// The default bound (16 KiB of input and of output): text at their start matches, text
+/// 20,000 bytes in does not; ids and names match whatever the size.
+pub async fn task_free_text_reads_the_start_of_long_input_and_output(store: Arc<dyn Store>) {
+    let d = Arc::new(def("Long", 1));
+    store
+        .commit(one(insert(
+            workflow("wf-long", "Long"),
+            &d,
+            vec![long_task("wf-long", "t-long", 20_000)],
+        )))
+        .await
+        .unwrap();
+    for (needle, hits) in [
+        ("front-in", 1),
+        ("front-out", 1),
+        ("back-in", 0),
+        ("back-out", 0),
+        ("t-long", 1),
+        ("pack_ref", 1),
+    ] {
+        assert_eq!(found(&store, text(needle)).await.0, hits, "{needle:?}");
+    }
+}
+
+/// What a store whose documents hold `bound` bytes of input and of output matches: nothing
+/// of them at 0, their start at 64.
+pub async fn check_text_bound(store: &Arc<dyn Store>, bound: usize) {
+    let d = Arc::new(def("Long", 1));
+    store
+        .commit(one(insert(
+            workflow("wf-bound", "Long"),
+            &d,
+            vec![long_task("wf-bound", "t-bound", 100)],
+        )))
+        .await
+        .unwrap();
+    let front = i64::from(bound > 0);
+    for (needle, hits) in [
+        ("front-in", front),
+        ("front-out", front),
+        ("back-in", 0),
+        ("back-out", 0),
+        ("t-bound", 1),
+        ("wf-bound", 1),
+    ] {
+        assert_eq!(found(store, text(needle)).await.0, hits, "{needle:?}");
+    }
+}
