@@ -1,10 +1,12 @@
 //! The search document of a task attempt: the text a free-text task search matches (ADR 32),
 //! built the same way for both backends.
 //!
-//! It holds the task's id, workflow id, workflow type, correlation id, reference name, type,
-//! definition name, input, output and reason, one per line. Input and output are bounded:
-//! the document keeps the first `field_bytes` bytes of each as JSON, so a loop whose output
-//! grows with every iteration does not re-index megabytes at each one (ADR 35).
+//! It holds the task's workflow type, correlation id, reference name, type, definition name,
+//! input, output and reason, one per line. Input and output are bounded: the document keeps
+//! the first `field_bytes` bytes of each as JSON, so a loop whose output grows with every
+//! iteration does not re-index megabytes at each one. The task and workflow ids are left
+//! out: searches match a whole id through the tasks' own indexes, and the two ids were half
+//! the trigrams of a typical document (ADR 35).
 
 use baton_model::{JsonMap, Task};
 use sha2::{Digest, Sha256};
@@ -18,8 +20,6 @@ pub(crate) fn task_text(task: &Task, field_bytes: usize) -> String {
     let input = json_prefix(&task.input_data, field_bytes);
     let output = json_prefix(&task.output_data, field_bytes);
     let fields = [
-        task.task_id.as_str(),
-        task.workflow_instance_id.as_str(),
         task.workflow_type.as_str(),
         task.correlation_id.as_deref().unwrap_or_default(),
         task.reference_task_name.as_str(),
@@ -114,21 +114,22 @@ mod tests {
         task.output_data = map(json!({ "n": 1 }));
         let text = task_text(&task, 12);
         let lines: Vec<&str> = text.split('\n').collect();
-        assert_eq!(lines.len(), 10, "{text:?}");
+        assert_eq!(lines.len(), 8, "{text:?}");
+        assert!(!text.contains("t1"), "{text:?}");
         // `{"word":"` is 9 bytes; 3 more hold one `é` (2 bytes) and half of the next.
-        assert_eq!(lines[7], "{\"word\":\"é");
-        assert_eq!(lines[8], "{\"n\":1}");
-        assert_eq!(lines[4], "ref");
+        assert_eq!(lines[5], "{\"word\":\"é");
+        assert_eq!(lines[6], "{\"n\":1}");
+        assert_eq!(lines[2], "ref");
     }
 
     #[test]
     fn empty_maps_and_a_zero_bound_leave_the_lines_empty() {
         let mut task = Task::default();
-        assert_eq!(task_text(&task, 100).split('\n').nth(7), Some(""));
+        assert_eq!(task_text(&task, 100).split('\n').nth(5), Some(""));
         task.input_data = map(json!({ "a": "b" }));
-        assert_eq!(task_text(&task, 0).split('\n').nth(7), Some(""));
+        assert_eq!(task_text(&task, 0).split('\n').nth(5), Some(""));
         assert_eq!(
-            task_text(&task, 100).split('\n').nth(7),
+            task_text(&task, 100).split('\n').nth(5),
             Some("{\"a\":\"b\"}")
         );
     }

@@ -425,13 +425,19 @@ fn task_filter(q: &TaskQuery) -> Filter {
     }
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
-    // The search documents of migration 12, under their trigram index.
+    // The search documents of migration 12, under their trigram index; ids are not in
+    // them: a whole task or workflow id matches its attempts through their indexes (ADR 35).
     if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
-        f.and(
-            "task_id IN (SELECT task_id FROM task_texts
-                         WHERE search_text ILIKE '%' || {} || '%' ESCAPE '\\')",
-            like_escape(text),
-        );
+        f.args.push(Box::new(like_escape(text)));
+        let like = f.args.len();
+        f.args.push(Box::new(text.to_string()));
+        let id = f.args.len();
+        f.sql.push_str(&format!(
+            " AND task_id IN (SELECT task_id FROM task_texts
+                              WHERE search_text ILIKE '%' || ${like} || '%' ESCAPE '\\'
+                              UNION ALL SELECT ${id}::text
+                              UNION ALL SELECT task_id FROM tasks WHERE workflow_id = ${id})"
+        ));
     }
     f
 }

@@ -102,13 +102,17 @@ impl Filter {
             if index == "tasks_text" {
                 // Documents queued for the index (migration 17) are matched where they wait,
                 // case folded as the index folds it; entries in it for their tasks, if any,
-                // are out of date.
+                // are out of date. Ids are not in the documents: a whole task or workflow id
+                // matches its attempts through their indexes (ADR 35).
                 let folded = self.arg(Value::Text(fold(text)));
+                let id = self.arg(Value::Text(text.to_string()));
                 self.sql.push_str(&format!(
                     " AND rowid IN (SELECT rowid FROM tasks_text WHERE tasks_text MATCH {m}
                         EXCEPT SELECT task_rowid FROM tasks_text_pending
                         UNION SELECT task_rowid FROM tasks_text_pending
-                         WHERE instr(baton_fold(doc), {folded}) > 0)"
+                         WHERE instr(baton_fold(doc), {folded}) > 0
+                        UNION SELECT rowid FROM tasks WHERE task_id = {id}
+                        UNION SELECT rowid FROM tasks WHERE workflow_id = {id})"
                 ));
             } else {
                 self.sql.push_str(&format!(
