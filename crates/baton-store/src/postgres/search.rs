@@ -436,11 +436,18 @@ fn task_filter(q: &TaskQuery) -> Filter {
     f
 }
 
+/// Whether `q` is sorted by start or end time (otherwise by row id: newest attempt first).
+fn by_time(q: &TaskQuery) -> bool {
+    q.sort
+        .as_ref()
+        .is_some_and(|(key, _)| key == "startTime" || key == "endTime")
+}
+
 /// Newest attempt first unless sorted by start or end time; `reversed` gives the opposite.
 fn task_order(q: &TaskQuery, reversed: bool) -> String {
     let dir = |desc: bool| if desc != reversed { "DESC" } else { "ASC" };
     match q.sort.as_ref() {
-        Some((key, desc)) if key == "startTime" || key == "endTime" => {
+        Some((key, desc)) if by_time(q) => {
             let column = if key == "startTime" {
                 "start_time"
             } else {
@@ -462,12 +469,30 @@ pub(in crate::postgres) async fn search_tasks(
     // as numbers: a page deep in the range steps over every entry before it, and a cast
     // per entry doubled that walk.
     let mut f = task_filter(q);
-    if q.free_text.as_deref().is_some_and(|t| !t.is_empty()) {
-        // Free text counts and pages in one reading of its matches, as for workflows.
+    if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
+        // Free text counts and pages in one reading of its matches, as for workflows. By
+        // itself, in the newest-first order, it reads only the documents, which hold the
+        // row id (migration 13); other filters and orders are on `tasks` columns that
+        // claims change.
+        let order = task_order(q, false);
+        let alone = !by_time(q)
+            && task_filter(&TaskQuery {
+                free_text: None,
+                ..q.clone()
+            })
+            .sql
+            .is_empty();
+        let (table, sort) = if alone {
+            f = Filter::default();
+            f.free_text_in("search_text", Some(text));
+            ("task_texts", "row_id")
+        } else {
+            ("tasks", "row_id, start_time, end_time")
+        };
         let (total, ids) = matches_once(
             c,
-            ("tasks", "task_id", "row_id, start_time, end_time"),
-            &task_order(q, false),
+            (table, "task_id", sort),
+            &order,
             &mut f,
             (q.limit, q.offset),
         )
