@@ -460,6 +460,19 @@ fn task_order(q: &TaskQuery, reversed: bool) -> String {
     }
 }
 
+/// Whether the task search `q` (with free text) can count and order its matches from the
+/// search documents alone: no other filter, and the order by row id, which the documents
+/// hold (migration 13).
+fn from_documents_alone(q: &TaskQuery) -> bool {
+    !by_time(q)
+        && task_filter(&TaskQuery {
+            free_text: None,
+            ..q.clone()
+        })
+        .sql
+        .is_empty()
+}
+
 pub(in crate::postgres) async fn search_tasks(
     c: &impl GenericClient,
     q: &TaskQuery,
@@ -475,14 +488,7 @@ pub(in crate::postgres) async fn search_tasks(
         // row id (migration 13); other filters and orders are on `tasks` columns that
         // claims change.
         let order = task_order(q, false);
-        let alone = !by_time(q)
-            && task_filter(&TaskQuery {
-                free_text: None,
-                ..q.clone()
-            })
-            .sql
-            .is_empty();
-        let (table, sort) = if alone {
+        let (table, sort) = if from_documents_alone(q) {
             f = Filter::default();
             f.free_text_in("search_text", Some(text));
             ("task_texts", "row_id")
@@ -614,4 +620,55 @@ pub(in crate::postgres) async fn search_workflows_by_tasks(
         out.push(workflow);
     }
     Ok((total, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_model::TaskStatus;
+
+    #[test]
+    fn free_text_alone_in_row_order_reads_only_the_documents() {
+        let text = TaskQuery {
+            free_text: Some("corr-42".into()),
+            limit: 100,
+            ..Default::default()
+        };
+        assert!(from_documents_alone(&text));
+        // Sort keys other than the times order by row id too.
+        let by_status = TaskQuery {
+            sort: Some(("status".into(), false)),
+            ..text.clone()
+        };
+        assert!(from_documents_alone(&by_status));
+        // Columns of `tasks` that the documents do not hold.
+        for sort in ["startTime", "endTime"] {
+            let q = TaskQuery {
+                sort: Some((sort.into(), true)),
+                ..text.clone()
+            };
+            assert!(!from_documents_alone(&q), "{sort}");
+        }
+        let filtered = [
+            TaskQuery {
+                statuses: vec![TaskStatus::Scheduled],
+                ..text.clone()
+            },
+            TaskQuery {
+                task_def_names: vec!["pack".into()],
+                ..text.clone()
+            },
+            TaskQuery {
+                workflow_types: vec!["Shipping".into()],
+                ..text.clone()
+            },
+            TaskQuery {
+                start_time_from: Some(1),
+                ..text.clone()
+            },
+        ];
+        for q in filtered {
+            assert!(!from_documents_alone(&q), "{q:?}");
+        }
+    }
 }
