@@ -2588,7 +2588,31 @@ mod postgres {
             "DROP TRIGGER task_texts_delete ON tasks;
              DROP FUNCTION task_texts_delete();
              DROP TABLE task_texts;
-             DELETE FROM baton_schema_migrations WHERE version = 12;",
+             DELETE FROM baton_schema_migrations WHERE version >= 12;",
+        )
+        .await;
+        task_free_text::check_backfill_cases(&db.open().await).await;
+    }
+
+    /// Migration 13 on a database from before it: the documents already stored get their
+    /// task's row id, by which free text orders its pages.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn task_text_order_migration_keeps_earlier_documents() {
+        let Some(db) = pg::PgDb::create("task_text_order").await else {
+            return;
+        };
+        let store = db.open().await;
+        task_free_text::commit_backfill_cases(&store).await;
+        task_free_text::check_backfill_cases(&store).await;
+        drop(store);
+        // The documents as migration 12 left them: no row id.
+        rewind(
+            &db,
+            "CREATE TABLE texts_12 AS SELECT task_id, search_text FROM task_texts;
+             DROP TABLE task_texts;
+             ALTER TABLE texts_12 RENAME TO task_texts;
+             ALTER TABLE task_texts ADD PRIMARY KEY (task_id);
+             DELETE FROM baton_schema_migrations WHERE version = 13;",
         )
         .await;
         task_free_text::check_backfill_cases(&db.open().await).await;

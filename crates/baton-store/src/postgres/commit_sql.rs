@@ -166,11 +166,15 @@ pub(super) async fn plan_tasks<'a>(
         );
         // The search documents (migration 12), rewritten only where they changed: the
         // completion that sets an output, not a write that changes only the status. (A
-        // refused task write above fails the whole group, which is then rolled back.)
+        // refused task write above fails the whole group, which is then rolled back.) Each
+        // with its task's row id, which the write above gave it and which never changes
+        // (migration 13: free text is counted and ordered from the documents alone).
         let stmt = tx
             .prepare_cached(
-                "INSERT INTO task_texts (task_id, search_text)
-                 SELECT * FROM unnest($1::text[], $2::text[])
+                "INSERT INTO task_texts (task_id, row_id, search_text)
+                 SELECT u.id, t.row_id, u.text
+                 FROM unnest($1::text[], $2::text[]) AS u(id, text)
+                 JOIN tasks t ON t.task_id = u.id
                  ON CONFLICT (task_id) DO UPDATE SET search_text = excluded.search_text
                  WHERE task_texts.search_text IS DISTINCT FROM excluded.search_text",
             )

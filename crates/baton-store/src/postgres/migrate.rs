@@ -67,6 +67,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "task_free_text",
         include_str!("migrations/0012_task_free_text.sql"),
     ),
+    (
+        13,
+        "task_text_order",
+        include_str!("migrations/0013_task_text_order.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -442,11 +442,18 @@ fn task_filter(q: &TaskQuery) -> Filter {
     f
 }
 
+/// Whether `q` is sorted by start or end time (otherwise by row id: newest attempt first).
+fn by_time(q: &TaskQuery) -> bool {
+    q.sort
+        .as_ref()
+        .is_some_and(|(key, _)| key == "startTime" || key == "endTime")
+}
+
 /// Newest attempt first unless sorted by start or end time; `reversed` gives the opposite.
 fn task_order(q: &TaskQuery, reversed: bool) -> String {
     let dir = |desc: bool| if desc != reversed { "DESC" } else { "ASC" };
     match q.sort.as_ref() {
-        Some((key, desc)) if key == "startTime" || key == "endTime" => {
+        Some((key, desc)) if by_time(q) => {
             let column = if key == "startTime" {
                 "start_time"
             } else {
@@ -459,6 +466,19 @@ fn task_order(q: &TaskQuery, reversed: bool) -> String {
     }
 }
 
+/// Whether the task search `q` (with free text) can count and order its matches from the
+/// search documents alone: no other filter, and the order by row id, which the documents
+/// hold (migration 13).
+fn from_documents_alone(q: &TaskQuery) -> bool {
+    !by_time(q)
+        && task_filter(&TaskQuery {
+            free_text: None,
+            ..q.clone()
+        })
+        .sql
+        .is_empty()
+}
+
 pub(in crate::postgres) async fn search_tasks(
     c: &impl GenericClient,
     q: &TaskQuery,
@@ -468,12 +488,23 @@ pub(in crate::postgres) async fn search_tasks(
     // as numbers: a page deep in the range steps over every entry before it, and a cast
     // per entry doubled that walk.
     let mut f = task_filter(q);
-    if q.free_text.as_deref().is_some_and(|t| !t.is_empty()) {
-        // Free text counts and pages in one reading of its matches, as for workflows.
+    if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
+        // Free text counts and pages in one reading of its matches, as for workflows. By
+        // itself, in the newest-first order, it reads only the documents, which hold the
+        // row id (migration 13); other filters and orders are on `tasks` columns that
+        // claims change.
+        let order = task_order(q, false);
+        let (table, sort) = if from_documents_alone(q) {
+            f = Filter::default();
+            f.free_text_in("search_text", Some(text));
+            ("task_texts", "row_id")
+        } else {
+            ("tasks", "row_id, start_time, end_time")
+        };
         let (total, ids) = matches_once(
             c,
-            ("tasks", "task_id", "row_id, start_time, end_time"),
-            &task_order(q, false),
+            (table, "task_id", sort),
+            &order,
             &mut f,
             (q.limit, q.offset),
         )
@@ -595,4 +626,55 @@ pub(in crate::postgres) async fn search_workflows_by_tasks(
         out.push(workflow);
     }
     Ok((total, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_model::TaskStatus;
+
+    #[test]
+    fn free_text_alone_in_row_order_reads_only_the_documents() {
+        let text = TaskQuery {
+            free_text: Some("corr-42".into()),
+            limit: 100,
+            ..Default::default()
+        };
+        assert!(from_documents_alone(&text));
+        // Sort keys other than the times order by row id too.
+        let by_status = TaskQuery {
+            sort: Some(("status".into(), false)),
+            ..text.clone()
+        };
+        assert!(from_documents_alone(&by_status));
+        // Columns of `tasks` that the documents do not hold.
+        for sort in ["startTime", "endTime"] {
+            let q = TaskQuery {
+                sort: Some((sort.into(), true)),
+                ..text.clone()
+            };
+            assert!(!from_documents_alone(&q), "{sort}");
+        }
+        let filtered = [
+            TaskQuery {
+                statuses: vec![TaskStatus::Scheduled],
+                ..text.clone()
+            },
+            TaskQuery {
+                task_def_names: vec!["pack".into()],
+                ..text.clone()
+            },
+            TaskQuery {
+                workflow_types: vec!["Shipping".into()],
+                ..text.clone()
+            },
+            TaskQuery {
+                start_time_from: Some(1),
+                ..text.clone()
+            },
+        ];
+        for q in filtered {
+            assert!(!from_documents_alone(&q), "{q:?}");
+        }
+    }
 }

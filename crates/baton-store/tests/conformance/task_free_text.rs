@@ -129,6 +129,15 @@ pub async fn task_free_text_matches_the_search_document(store: Arc<dyn Store>) {
     let mut done = update(workflow("wf-t1", "Shipping"), &d, 1);
     done.tasks = vec![t1];
     store.commit(one(done)).await.unwrap();
+    // A rewritten document keeps its place: newest attempt first.
+    assert_eq!(
+        found(&store, text("t-")).await,
+        (3, v(&["t-3", "t-2", "t-1"]))
+    );
+    assert_eq!(
+        found(&store, text("ref")).await,
+        (3, v(&["t-3", "t-2", "t-1"]))
+    );
     for (needle, expected) in [
         ("shipped-ok", v(&["t-1"])),
         ("k\\sl", v(&["t-1"])),
