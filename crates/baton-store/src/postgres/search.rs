@@ -425,21 +425,29 @@ fn task_filter(q: &TaskQuery) -> Filter {
     }
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
-    // The search documents of migration 12, under their trigram index; ids are not in
-    // them: a whole task or workflow id matches its attempts through their indexes (ADR 35).
     if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
-        f.args.push(Box::new(like_escape(text)));
-        let like = f.args.len();
-        f.args.push(Box::new(text.to_string()));
-        let id = f.args.len();
+        let matches = text_matches(&mut f, text);
         f.sql.push_str(&format!(
-            " AND task_id IN (SELECT task_id FROM task_texts
-                              WHERE search_text ILIKE '%' || ${like} || '%' ESCAPE '\\'
-                              UNION ALL SELECT ${id}::text
-                              UNION ALL SELECT task_id FROM tasks WHERE workflow_id = ${id})"
+            " AND task_id IN (SELECT task_id FROM ({matches}) m)"
         ));
     }
     f
+}
+
+/// The attempts free text matches, as `SELECT task_id, row_id …` with its values bound in
+/// `f`: those whose search document (migrations 12 and 13, under their trigram index) holds
+/// the text, and those whose task id or workflow id is the text, which the documents leave
+/// out (ADR 35), through the indexes of `tasks`.
+fn text_matches(f: &mut Filter, text: &str) -> String {
+    f.args.push(Box::new(like_escape(text)));
+    let like = f.args.len();
+    f.args.push(Box::new(text.to_string()));
+    let id = f.args.len();
+    format!(
+        "SELECT task_id, row_id FROM task_texts
+          WHERE search_text ILIKE '%' || ${like} || '%' ESCAPE '\\'
+         UNION SELECT task_id, row_id FROM tasks WHERE task_id = ${id} OR workflow_id = ${id}"
+    )
 }
 
 /// Whether `q` is sorted by start or end time (otherwise by row id: newest attempt first).
@@ -496,14 +504,13 @@ pub(in crate::postgres) async fn search_tasks(
         let order = task_order(q, false);
         let (table, sort) = if from_documents_alone(q) {
             f = Filter::default();
-            f.free_text_in("search_text", Some(text));
-            ("task_texts", "row_id")
+            (format!("({}) d", text_matches(&mut f, text)), "row_id")
         } else {
-            ("tasks", "row_id, start_time, end_time")
+            ("tasks".to_string(), "row_id, start_time, end_time")
         };
         let (total, ids) = matches_once(
             c,
-            (table, "task_id", sort),
+            (&table, "task_id", sort),
             &order,
             &mut f,
             (q.limit, q.offset),
