@@ -91,6 +91,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "task_text_from_the_writer",
         include_str!("migrations/0017_task_text_from_the_writer.sql"),
     ),
+    (
+        18,
+        "task_start_time_column",
+        include_str!("migrations/0018_task_start_time_column.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -274,7 +274,8 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(
         return Ok(None);
     };
     conn.prepare_cached(
-        "UPDATE tasks SET status = ?2, json = ?3, poll_count = ?4, lease_until = ?5
+        "UPDATE tasks SET status = ?2, json = ?3, poll_count = ?4, lease_until = ?5,
+             start_time = ?6
          WHERE task_id = ?1",
     )?
     .execute(params![
@@ -282,7 +283,8 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(
         task.status.as_str(),
         to_json(&task)?,
         task.poll_count,
-        lease.wake_workflow_by
+        lease.wake_workflow_by,
+        task.start_time
     ])?;
     if let Some(due) = lease.wake_workflow_by {
         wake_by(conn, &workflow_id, due)?;
