@@ -93,8 +93,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         18,
-        "task_start_time_column",
-        include_str!("migrations/0018_task_start_time_column.sql"),
+        "task_time_columns",
+        include_str!("migrations/0018_task_time_columns.sql"),
     ),
 ];
 
@@ -186,7 +186,7 @@ mod tests {
                INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type, task_def_name,
                    status, json)
                VALUES ('t', 'w', 1, 'r', 'x', 'x', 'IN_PROGRESS',
-                   '{"taskId":"t","pollCount":4,"startTime":1234}');"#,
+                   '{"taskId":"t","pollCount":4,"startTime":1234,"endTime":1300}');"#,
         )
         .unwrap();
         migrate(&mut conn).unwrap();
@@ -203,7 +203,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!((polls, lease), (4, None));
-        // Migration 10: the start time of a row written before is read from its document.
+        // Migration 12: the start time of a row written before is read from its document.
         let started: i64 = conn
             .query_row(
                 "SELECT start_time FROM tasks INDEXED BY tasks_start_time WHERE start_time > 0",
@@ -212,6 +212,19 @@ mod tests {
             )
             .unwrap();
         assert_eq!(started, 1234);
+        // Migration 18: both times are plain columns, filled from the document.
+        let ended: i64 = conn
+            .query_row("SELECT end_time FROM tasks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ended, 1300);
+        let generated: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_xinfo('tasks') WHERE hidden <> 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(generated, 0);
     }
 
     /// Migration 17 indexes the documents migration 16's triggers left queued, the new one

@@ -275,7 +275,7 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(
     };
     conn.prepare_cached(
         "UPDATE tasks SET status = ?2, json = ?3, poll_count = ?4, lease_until = ?5,
-             start_time = ?6
+             start_time = ?6, end_time = ?7
          WHERE task_id = ?1",
     )?
     .execute(params![
@@ -284,7 +284,8 @@ fn claim(conn: &Connection, task_id: &str, req: &PollRequest) -> Result<Option<(
         to_json(&task)?,
         task.poll_count,
         lease.wake_workflow_by,
-        task.start_time
+        task.start_time,
+        task.end_time
     ])?;
     if let Some(due) = lease.wake_workflow_by {
         wake_by(conn, &workflow_id, due)?;

@@ -546,14 +546,15 @@ fn put_task(
         .prepare_cached(
             "INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
                  task_def_name, status, domain, json, poll_count, lease_until, text_hash,
-                 start_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?12)
+                 start_time, end_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?12, ?13)
              ON CONFLICT (task_id) DO UPDATE SET
                  ref_name = excluded.ref_name, task_type = excluded.task_type,
                  task_def_name = excluded.task_def_name, status = excluded.status,
                  domain = excluded.domain, json = excluded.json,
                  poll_count = excluded.poll_count, lease_until = NULL,
-                 text_hash = excluded.text_hash, start_time = excluded.start_time
+                 text_hash = excluded.text_hash, start_time = excluded.start_time,
+                 end_time = excluded.end_time
              WHERE tasks.poll_count <= excluded.poll_count
              RETURNING rowid",
         )?
@@ -570,7 +571,8 @@ fn put_task(
                 to_json(task)?,
                 task.poll_count,
                 hash,
-                task.start_time
+                task.start_time,
+                task.end_time
             ],
             |r| r.get(0),
         )
