@@ -350,15 +350,21 @@ pub async fn task_free_text_reads_the_start_of_long_input_and_output(store: Arc<
         )))
         .await
         .unwrap();
-    for (needle, hits) in [
+    let hits = [
         ("front-in", 1),
         ("front-out", 1),
         ("back-in", 0),
         ("back-out", 0),
         ("t-long", 1),
         ("pack_ref", 1),
-    ] {
-        assert_eq!(found(&store, text(needle)).await.0, hits, "{needle:?}");
+    ];
+    assert_hits(&store, &hits).await;
+}
+
+/// Each needle's total is the number given.
+async fn assert_hits(store: &Arc<dyn Store>, hits: &[(&str, i64)]) {
+    for &(needle, n) in hits {
+        assert_eq!(found(store, text(needle)).await.0, n, "{needle:?}");
     }
 }
 
@@ -375,14 +381,13 @@ pub async fn check_text_bound(store: &Arc<dyn Store>, bound: usize) {
         .await
         .unwrap();
     let front = i64::from(bound > 0);
-    for (needle, hits) in [
+    let hits = [
         ("front-in", front),
         ("front-out", front),
         ("back-in", 0),
         ("back-out", 0),
         ("t-bound", 1),
         ("wf-bound", 1),
-    ] {
-        assert_eq!(found(store, text(needle)).await.0, hits, "{needle:?}");
-    }
+    ];
+    assert_hits(store, &hits).await;
 }
