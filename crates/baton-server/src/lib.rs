@@ -102,8 +102,9 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub auth: Arc<auth::Auth>,
     /// Cancelled when the server starts shutting down, so open event streams end instead of
-    /// holding the drain until its deadline.
-    pub shutdown: CancellationToken,
+    /// holding the drain until its deadline. Behind an `Arc`: every request clones the
+    /// state, and a token's own clone and drop lock its tree node.
+    pub shutdown: Arc<CancellationToken>,
 }
 
 /// The full router: the API and the web UI.
@@ -122,7 +123,7 @@ fn router(runtime: Arc<Runtime>, config: ServerConfig, shutdown: CancellationTok
         runtime,
         config: Arc::new(config),
         auth: auth.clone(),
-        shutdown,
+        shutdown: Arc::new(shutdown),
     };
     let routes = api::routes()
         .route("/metrics", axum::routing::get(observe::metrics))
