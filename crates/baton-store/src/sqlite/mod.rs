@@ -75,6 +75,7 @@ mod schedules;
 mod search;
 mod store_impl;
 mod write;
+mod write_defs;
 mod writer;
 
 use crate::codec::DefCache;
@@ -307,7 +308,7 @@ mod tests {
         let store = SqliteStore::open_path(&path).unwrap();
         let bad = store.write(|_| -> Result<()> { panic!("boom") });
         let good = store.write(|w| {
-            write::put_task_defs(&w.conn, vec![TaskDef::named("kept")], 1)?;
+            write_defs::put_task_defs(&w.conn, vec![TaskDef::named("kept")], 1)?;
             Ok(1)
         });
         let (bad, good) = tokio::join!(bad, good);

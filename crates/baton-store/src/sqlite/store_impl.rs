@@ -6,13 +6,13 @@ use super::*;
 impl Store for SqliteStore {
     async fn put_task_defs(&self, defs: Vec<TaskDef>) -> Result<()> {
         let now = self.inner.clock.now_ms();
-        self.write(move |w| write::put_task_defs(&w.conn, defs, now))
+        self.write(move |w| write_defs::put_task_defs(&w.conn, defs, now))
             .await
     }
 
     async fn update_task_def(&self, def: TaskDef) -> Result<()> {
         let now = self.inner.clock.now_ms();
-        self.write(move |w| write::update_task_def(&w.conn, def, now))
+        self.write(move |w| write_defs::update_task_def(&w.conn, def, now))
             .await
     }
 
@@ -27,13 +27,13 @@ impl Store for SqliteStore {
 
     async fn delete_task_def(&self, name: &str) -> Result<()> {
         let name = name.to_string();
-        self.write(move |w| write::delete_task_def(&w.conn, &name))
+        self.write(move |w| write_defs::delete_task_def(&w.conn, &name))
             .await
     }
 
     async fn put_workflow_def(&self, def: WorkflowDef, overwrite: bool) -> Result<()> {
         let now = self.inner.clock.now_ms();
-        self.write(move |w| write::put_workflow_def(&w.conn, def, overwrite, now))
+        self.write(move |w| write_defs::put_workflow_def(&w.conn, def, overwrite, now))
             .await
     }
 
@@ -53,7 +53,7 @@ impl Store for SqliteStore {
 
     async fn delete_workflow_def(&self, name: &str, version: i32) -> Result<()> {
         let name = name.to_string();
-        self.write(move |w| write::delete_workflow_def(&w.conn, &name, version))
+        self.write(move |w| write_defs::delete_workflow_def(&w.conn, &name, version))
             .await
     }
 
