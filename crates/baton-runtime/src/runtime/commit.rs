@@ -144,7 +144,8 @@ impl Runtime {
             // The cached entry is handed over for the turn (no copy) and comes back with
             // the commit; without one, the workflow is read from the store.
             let cached = self.states.take(workflow_id).filter(|_| trust_cache);
-            let unverified = cached.is_some() && self.store.shared();
+            let from_cache = cached.is_some();
+            let unverified = from_cache && self.store.shared();
             let mut st = match cached {
                 Some(cached) => self.cached_exec_state(cached, self.now()),
                 None => {
@@ -162,6 +163,12 @@ impl Runtime {
             let (result, logs) = match outcome {
                 Err(_) | Ok(Mutation::Unchanged(_)) if unverified => {
                     // Dropped, not put back: the next round reads the store.
+                    trust_cache = false;
+                    continue;
+                }
+                // A cached copy that lacks what the request names (a task a worker was just
+                // handed) is not the last word: read the store once before answering 404.
+                Err(Error::NotFound(_)) if from_cache => {
                     trust_cache = false;
                     continue;
                 }
