@@ -168,6 +168,8 @@ impl Runtime {
                 }
                 // A cached copy that lacks what the request names (a task a worker was just
                 // handed) is not the last word: read the store once before answering 404.
+                // (A start that cached its state after a faster turn did so left exactly such
+                // a copy; starts no longer replace entries, and this stays as a safety net.)
                 Err(Error::NotFound(_)) if from_cache => {
                     trust_cache = false;
                     continue;

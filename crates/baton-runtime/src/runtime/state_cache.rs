@@ -139,11 +139,22 @@ impl StateCache {
             self.forget(&st.workflow.workflow_id);
             return;
         }
-        let version = st.version.map_or(1, |v| v + 1);
-        self.insert(st, version);
+        match st.version {
+            Some(v) => self.insert(st, v + 1),
+            // A start commits without holding the new workflow's turn: its first task is
+            // claimable from the moment the commit lands, so a worker may have completed it
+            // (and a turn cached the newer state, or holds the entry now) before this runs.
+            // Any entry for the id is then at least as new as the start's.
+            None => self.place(st, 1, false),
+        }
     }
 
     pub(super) fn insert(&self, st: ExecState, version: i64) {
+        self.place(st, version, true);
+    }
+
+    /// Caches `st` as `version`; with `replace` false, only where the id has no entry.
+    fn place(&self, st: ExecState, version: i64, replace: bool) {
         let id = st.workflow.workflow_id.clone();
         let mut workflow = st.workflow;
         workflow.workflow_definition = Some(st.def.clone());
@@ -157,8 +168,17 @@ impl StateCache {
             version,
         };
         let mut map = self.map.lock();
-        if map.len() >= STATE_CACHE_CAPACITY && !map.contains_key(&id) {
-            if let Some(victim) = map.keys().next().cloned() {
+        if map.contains_key(&id) {
+            if !replace {
+                return;
+            }
+        } else if map.len() >= STATE_CACHE_CAPACITY {
+            // An entry out with a turn keeps the claims that turn has not taken in yet.
+            let victim = map
+                .iter()
+                .find(|(_, slot)| matches!(slot, Slot::Here(_)))
+                .map(|(k, _)| k.clone());
+            if let Some(victim) = victim {
                 map.remove(&victim);
             }
         }
@@ -184,5 +204,80 @@ impl StateCache {
                 entry.tasks.refresh(i, task.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(id: &str, version: Option<i64>, task_ids: &[&str]) -> ExecState {
+        let def: WorkflowDef = serde_json::from_value(serde_json::json!({"name": "w"}))
+            .expect("a definition with a name parses");
+        let index = Arc::new(DefIndex::build(&def));
+        let workflow = Workflow {
+            workflow_id: id.to_string(),
+            status: WorkflowStatus::Running,
+            ..Workflow::default()
+        };
+        let tasks = task_ids
+            .iter()
+            .map(|t| Task {
+                task_id: t.to_string(),
+                workflow_instance_id: id.to_string(),
+                ..Task::default()
+            })
+            .collect();
+        ExecState::new(workflow, Arc::new(def), index, tasks, version, 0)
+    }
+
+    fn cached_tasks(cache: &StateCache, id: &str) -> Option<(i64, usize)> {
+        cache.take(id).map(|c| (c.version, c.tasks.len()))
+    }
+
+    /// The race baton-scale's chain hit: a worker completed a new workflow's first task (and
+    /// the turn cached version 2, with the next task) before the start's own commit put
+    /// version 1 in the cache, which then lacked the task the worker was handed next.
+    #[test]
+    fn a_start_does_not_replace_a_newer_entry() {
+        let cache = StateCache::default();
+        cache.committed(state("w1", Some(1), &["t1", "t2"]));
+        cache.committed(state("w1", None, &["t1"]));
+        assert_eq!(cached_tasks(&cache, "w1"), Some((2, 2)));
+    }
+
+    #[test]
+    fn a_start_does_not_replace_an_entry_out_with_a_turn() {
+        let cache = StateCache::default();
+        cache.committed(state("w1", Some(1), &["t1"]));
+        assert!(cache.take("w1").is_some());
+        cache.committed(state("w1", None, &["t1"]));
+        // Still out: the turn's claims survive and nothing is cached meanwhile.
+        assert!(cache.take("w1").is_none());
+    }
+
+    #[test]
+    fn a_start_caches_a_new_workflow_and_a_turn_replaces_it() {
+        let cache = StateCache::default();
+        cache.committed(state("w1", None, &["t1"]));
+        cache.committed(state("w1", Some(1), &["t1", "t2"]));
+        assert_eq!(cached_tasks(&cache, "w1"), Some((2, 2)));
+    }
+
+    #[test]
+    fn eviction_spares_entries_out_with_a_turn() {
+        let cache = StateCache::default();
+        cache.committed(state("out", None, &[]));
+        assert!(cache.take("out").is_some());
+        cache.claimed(&Task {
+            task_id: "t1".into(),
+            workflow_instance_id: "out".into(),
+            poll_count: 1,
+            ..Task::default()
+        });
+        for i in 0..STATE_CACHE_CAPACITY + 10 {
+            cache.committed(state(&format!("w{i}"), None, &[]));
+        }
+        assert_eq!(cache.take_claims("out").len(), 1);
     }
 }
