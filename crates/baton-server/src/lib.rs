@@ -129,9 +129,8 @@ fn router(runtime: Arc<Runtime>, config: ServerConfig, shutdown: CancellationTok
         .route("/metrics", axum::routing::get(observe::metrics))
         .route("/api/token", axum::routing::post(auth::issue_token))
         .route("/api/token/whoami", axum::routing::get(auth::whoami))
-        .route("/api/webhook/{name}", axum::routing::post(webhook::receive))
-        .layer(axum::middleware::from_fn_with_state(auth, auth::require));
-    observe::layer(routes, metrics)
+        .route("/api/webhook/{name}", axum::routing::post(webhook::receive));
+    observe::layer(routes, observe::RequestLayer { metrics, auth })
         .with_state(state)
         .merge(baton_ui::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))

@@ -20,9 +20,8 @@ pub use scope::TaskScope;
 pub(crate) use whoami::whoami;
 
 use crate::AppState;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use backoff::Backoff;
 use base64::Engine;
@@ -396,36 +395,28 @@ fn blocked(wait: Duration) -> Refusal {
     }
 }
 
-/// The middleware: lets public routes through, then requires a credential whose role allows
-/// the route.
-pub(crate) async fn require(
-    State(auth): State<Arc<Auth>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// Admits a request to `route` (its template): public routes pass, the rest need a
+/// credential whose role allows the route; the principal is left in the request's
+/// extensions. `Err` is the refusal to send instead.
+pub(crate) async fn admit(auth: &Auth, route: &str, req: &mut Request) -> Result<(), Response> {
     if auth.mode() == AuthMode::Off {
-        return next.run(req).await;
+        return Ok(());
     }
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let need = policy::need(req.method(), &route);
+    let need = policy::need(req.method(), route);
     if need == Need::Public || (route == "/metrics" && auth.config.public_metrics) {
-        return next.run(req).await;
+        return Ok(());
     }
-    let ip = client_ip(&req);
+    let ip = client_ip(req);
     let Some(cred) = credential(req.headers()) else {
-        return refuse(
+        return Err(refuse(
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",
             "authentication required: send X-Authorization with a token from POST /api/token, or basic auth with a key id and secret",
         )
-        .into_response();
+        .into_response());
     };
     if let Some(wait) = auth.backoff.blocked(ip) {
-        return blocked(wait).into_response();
+        return Err(blocked(wait).into_response());
     }
     let principal = match auth.authenticate(cred).await {
         Ok(p) => p,
@@ -433,21 +424,21 @@ pub(crate) async fn require(
             if r.status == StatusCode::UNAUTHORIZED {
                 auth.backoff.failed(ip);
             }
-            return r.into_response();
+            return Err(r.into_response());
         }
     };
     auth.backoff.succeeded(ip);
     tracing::Span::current().record("key_id", principal.key_id.as_str());
     if !principal.role.allows(need) {
-        return refuse(
+        return Err(refuse(
             StatusCode::FORBIDDEN,
             "FORBIDDEN",
             "this key's role may not do this",
         )
-        .into_response();
+        .into_response());
     }
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    Ok(())
 }
 
 #[derive(serde::Deserialize)]

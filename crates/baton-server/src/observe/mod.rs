@@ -1,9 +1,10 @@
 //! What the server tells about itself: a span per request carrying its request id (returned
-//! in `x-request-id`), one log line per failed request, HTTP metrics, and `/metrics`.
+//! in `x-request-id`), one log line per failed request, HTTP metrics, and `/metrics`. The
+//! per-request layer also admits the request (authentication, [`crate::auth::admit`]).
 
 mod trace;
 
-pub(crate) use trace::layer;
+pub(crate) use trace::{layer, RequestLayer};
 
 use crate::error::ApiError;
 use crate::AppState;

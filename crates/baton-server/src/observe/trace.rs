@@ -1,37 +1,36 @@
-//! The per-request layers: request id, tracing span, error logging and HTTP metrics.
+//! The per-request layer: request id, tracing span, authentication, error logging and HTTP
+//! metrics, in one middleware.
 //!
-//! Order, outermost first: a request id is taken from the client's `x-request-id` (when it is
-//! short and plain) or made up; the `TraceLayer` span carries it, so every log line of the
-//! request's work names it; the id is copied to the response; the metrics layer counts the
-//! answer by route template. A failed request is logged once, here, with the detail the
-//! handler left in the response (clients only see a fixed message for 5xx).
+//! A request id is taken from the client's `x-request-id` (when it is short and plain) or
+//! made up; the request's span carries it, so every log line of the request's work names it;
+//! the id is copied to the response; the answer is counted by route template. A failed
+//! request is logged once, here, with the detail the handler left in the response (clients
+//! only see a fixed message for 5xx).
+//!
+//! One function rather than a stack of layers: each `from_fn` layer clones and boxes the
+//! service beneath it on every request, so a stack of them costs on every request.
 
+use crate::auth::{self, Auth};
 use crate::error::ErrorDetail;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Response};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
+use axum::response::Response;
 use baton_runtime::metrics::Metrics;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::trace::TraceLayer;
-use tracing::Span;
+use std::time::Instant;
+use tracing::Instrument;
 
 /// Longest client-sent request id kept; longer or unusual ones are replaced.
 const MAX_CLIENT_REQUEST_ID: usize = 128;
 
-/// Makes ids for requests that came without a usable one: time-ordered UUIDs.
-#[derive(Clone, Copy, Default)]
-struct MakeId;
+const REQUEST_ID: &str = "x-request-id";
 
-impl MakeRequestId for MakeId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
-            .ok()
-            .map(RequestId::new)
-    }
+/// What the per-request layer needs.
+#[derive(Clone)]
+pub(crate) struct RequestLayer {
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) auth: Arc<Auth>,
 }
 
 /// A client id is kept only if it is short and made of `[A-Za-z0-9._:-]`, so it cannot
@@ -44,44 +43,58 @@ fn usable_client_id(v: &HeaderValue) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
 }
 
-async fn drop_unusable_request_id(mut req: Request, next: Next) -> axum::response::Response {
-    if let Some(v) = req.headers().get(REQUEST_ID) {
-        if !usable_client_id(v) {
-            req.headers_mut().remove(REQUEST_ID);
-        }
-    }
-    next.run(req).await
-}
-
-const REQUEST_ID: &str = "x-request-id";
-
-fn route_of<B>(req: &axum::http::Request<B>) -> &str {
-    req.extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .unwrap_or("unmatched")
-}
-
-fn make_span<B>(req: &axum::http::Request<B>) -> Span {
-    let id = req
+/// The client's request id when usable, else a new time-ordered UUID; set on the request
+/// for the handlers.
+fn request_id(req: &mut Request) -> HeaderValue {
+    if let Some(v) = req
         .headers()
         .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    // The route template, never the path: paths carry ids and user-chosen names.
-    tracing::info_span!(
-        "request",
-        request_id = id,
-        method = %req.method(),
-        route = route_of(req),
-        key_id = tracing::field::Empty
-    )
+        .filter(|v| usable_client_id(v))
+    {
+        return v.clone();
+    }
+    let mut buf = uuid::Uuid::encode_buffer();
+    let made = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf);
+    // A hyphenated UUID is always a valid header value.
+    let id = HeaderValue::from_str(made).unwrap_or_else(|_| HeaderValue::from_static("-"));
+    req.headers_mut().insert(REQUEST_ID, id.clone());
+    id
 }
 
-fn on_response<B>(res: &Response<B>, latency: Duration, _: &Span) {
+async fn per_request(State(layer): State<RequestLayer>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&mut req);
+    // The route template, never the path: paths carry ids and user-chosen names.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or("-"),
+        method = method.as_str(),
+        route,
+        key_id = tracing::field::Empty
+    );
+    let mut res = async {
+        match auth::admit(&layer.auth, route, &mut req).await {
+            Ok(()) => next.run(req).await,
+            Err(refused) => refused,
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    let took = started.elapsed();
     let status = res.status();
+    layer
+        .metrics
+        .http_request(method.as_str(), route, status.as_u16(), took);
+    span.in_scope(|| log_outcome(&res, status, took.as_secs_f64() * 1000.0));
+    res.headers_mut().entry(REQUEST_ID).or_insert(id);
+    res
+}
+
+fn log_outcome(res: &Response, status: StatusCode, ms: f64) {
     let detail = res.extensions().get::<ErrorDetail>().map(|d| d.0.as_str());
-    let ms = latency.as_secs_f64() * 1000.0;
     if status.is_server_error() {
         tracing::error!(
             status = status.as_u16(),
@@ -101,36 +114,11 @@ fn on_response<B>(res: &Response<B>, latency: Duration, _: &Span) {
     }
 }
 
-async fn count(
-    State(metrics): State<Arc<Metrics>>,
-    req: Request,
-    next: Next,
-) -> axum::response::Response {
-    let method = req.method().as_str().to_string();
-    let route = route_of(&req).to_string();
-    let started = Instant::now();
-    let res = next.run(req).await;
-    metrics.http_request(&method, &route, res.status().as_u16(), started.elapsed());
-    res
-}
-
-/// Applies the request id, tracing and metrics layers to `router`.
+/// Applies the per-request layer to `router` (every route and the fallback).
 pub(crate) fn layer<S: Clone + Send + Sync + 'static>(
     router: axum::Router<S>,
-    metrics: Arc<Metrics>,
+    state: RequestLayer,
 ) -> axum::Router<S> {
     // `Router::layer` wraps every route, so the matched route template is known inside.
-    // Added innermost first.
-    router
-        .layer(axum::middleware::from_fn_with_state(metrics, count))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(make_span)
-                .on_request(())
-                .on_response(on_response)
-                .on_failure(()),
-        )
-        .layer(SetRequestIdLayer::x_request_id(MakeId))
-        .layer(axum::middleware::from_fn(drop_unusable_request_id))
+    router.layer(axum::middleware::from_fn_with_state(state, per_request))
 }
