@@ -82,6 +82,7 @@ struct Stored {
 /// A task row as a write finds it.
 #[derive(Clone, Copy)]
 struct StoredTask {
+    rowid: i64,
     /// The digest of its search document (migration 17); `None` for a row written before.
     text_hash: Option<i64>,
 }
@@ -128,8 +129,9 @@ fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Stored> {
             };
             // A task claimed after this copy was read has a higher poll count (see
             // `put_task`); writing it from the copy would undo the claim.
-            let mut stmt =
-                conn.prepare_cached("SELECT poll_count, text_hash FROM tasks WHERE task_id = ?1")?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT poll_count, rowid, text_hash FROM tasks WHERE task_id = ?1",
+            )?;
             let mut tasks = Vec::with_capacity(write.tasks.len());
             for task in &write.tasks {
                 let stored: Option<(i32, StoredTask)> = stmt
@@ -137,7 +139,8 @@ fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Stored> {
                         Ok((
                             r.get(0)?,
                             StoredTask {
-                                text_hash: r.get(1)?,
+                                rowid: r.get(1)?,
+                                text_hash: r.get(2)?,
                             },
                         ))
                     })
@@ -412,52 +415,76 @@ fn put_task(
     task.task_definition = None;
     let text = task_text(task, text_bytes);
     let hash = text_hash(&text);
-    // An upsert rather than INSERT OR REPLACE: replacing deletes and re-inserts the row and
-    // every index entry; updating an attempt changes only unindexed columns (an attempt's
-    // workflow and seq never change, so `tasks_workflow` is left alone).
+    // A new attempt is inserted, a stored one updated in place (never INSERT OR REPLACE,
+    // which deletes and re-inserts the row and every index entry; updating an attempt leaves
+    // `tasks_workflow` alone, since its workflow and seq never change). Two plain statements
+    // rather than one upsert with `RETURNING`: SQLite runs `RETURNING` as a trigger, and a
+    // statement with a trigger copies every page it touches into a statement journal first
+    // (a sixth of this function's cost on W1).
     //
     // Claims change task rows without a workflow version bump; only the engine's claim rule
     // raises a poll count. A copy with a lower poll count than the row has not seen a claim
-    // of this task: its write is refused (no row changed) and the commit conflicts. A write
-    // from a copy that saw the claim ends the claim's own lease record (`lease_until`): its
-    // decision's wake-up already covers the task's response timeout.
-    let rowid: Option<i64> = conn
-        .prepare_cached(
-            "INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
-                 task_def_name, status, domain, json, poll_count, lease_until, text_hash,
-                 start_time, end_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?12, ?13)
-             ON CONFLICT (task_id) DO UPDATE SET
-                 ref_name = excluded.ref_name, task_type = excluded.task_type,
-                 task_def_name = excluded.task_def_name, status = excluded.status,
-                 domain = excluded.domain, json = excluded.json,
-                 poll_count = excluded.poll_count, lease_until = NULL,
-                 text_hash = excluded.text_hash, start_time = excluded.start_time,
-                 end_time = excluded.end_time
-             WHERE tasks.poll_count <= excluded.poll_count
-             RETURNING rowid",
-        )?
-        .query_row(
-            params![
-                task.task_id,
-                workflow_id,
-                task.seq,
-                task.reference_task_name,
-                task.task_type,
-                task.task_def_name,
-                task.status.as_str(),
-                task.domain,
-                to_json(task)?,
-                task.poll_count,
-                hash,
-                task.start_time,
-                task.end_time
-            ],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(rowid) = rowid else {
-        return Err(StoreError::Conflict(workflow_id.to_string()));
+    // of this task: `check_workflow` refused it already, and the update's guard says the
+    // same. A write from a copy that saw the claim ends the claim's own lease record
+    // (`lease_until`): its decision's wake-up already covers the task's response timeout.
+    let json = to_json(task)?;
+    let rowid = match before {
+        None => {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO tasks (task_id, workflow_id, seq, ref_name, task_type,
+                         task_def_name, status, domain, json, poll_count, lease_until,
+                         text_hash, start_time, end_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?12, ?13)
+                     ON CONFLICT (task_id) DO NOTHING",
+                )?
+                .execute(params![
+                    task.task_id,
+                    workflow_id,
+                    task.seq,
+                    task.reference_task_name,
+                    task.task_type,
+                    task.task_def_name,
+                    task.status.as_str(),
+                    task.domain,
+                    json,
+                    task.poll_count,
+                    hash,
+                    task.start_time,
+                    task.end_time
+                ])?;
+            if n == 0 {
+                // Written by another write of this commit: the decisions overlapped.
+                return Err(StoreError::Conflict(workflow_id.to_string()));
+            }
+            conn.last_insert_rowid()
+        }
+        Some(stored) => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tasks SET ref_name = ?2, task_type = ?3, task_def_name = ?4,
+                         status = ?5, domain = ?6, json = ?7, poll_count = ?8,
+                         lease_until = NULL, text_hash = ?9, start_time = ?10, end_time = ?11
+                     WHERE rowid = ?1 AND poll_count <= ?8",
+                )?
+                .execute(params![
+                    stored.rowid,
+                    task.reference_task_name,
+                    task.task_type,
+                    task.task_def_name,
+                    task.status.as_str(),
+                    task.domain,
+                    json,
+                    task.poll_count,
+                    hash,
+                    task.start_time,
+                    task.end_time
+                ])?;
+            if n == 0 {
+                return Err(StoreError::Conflict(workflow_id.to_string()));
+            }
+            stored.rowid
+        }
     };
     // Queued for the trigram index (migration 17): a claim never changes the document, a
     // status change alone neither; the completion that sets an output does. A document
