@@ -25,6 +25,8 @@ mod def_limits;
 mod free_text_pages;
 #[path = "conformance/task_free_text.rs"]
 mod task_free_text;
+#[path = "conformance/task_updates.rs"]
+mod task_updates;
 
 pub mod suite {
     pub use super::by_tasks::search_workflows_by_tasks;
@@ -37,6 +39,7 @@ pub mod suite {
         task_free_text_across_index_batches, task_free_text_matches_the_search_document,
         task_free_text_reads_the_start_of_long_input_and_output,
     };
+    pub use super::task_updates::task_updates_move_their_search_keys;
     use super::*;
     use baton_model::{
         HistoryEvent, QueueEntry, Task, TaskDef, TaskExecLog, TaskStatus, Workflow, WorkflowDef,
@@ -2337,6 +2340,7 @@ mod sqlite {
         poll_limits_by_definition,
         search_tasks,
         search_grammar_filters,
+        task_updates_move_their_search_keys,
         event_handlers_and_published_events,
         workflow_defs,
         commit_roundtrip,
@@ -2507,6 +2511,7 @@ mod postgres {
         poll_limits_by_definition,
         search_tasks,
         search_grammar_filters,
+        task_updates_move_their_search_keys,
         event_handlers_and_published_events,
         workflow_defs,
         commit_roundtrip,

@@ -85,6 +85,10 @@ struct StoredTask {
     rowid: i64,
     /// The digest of its search document (migration 17); `None` for a row written before.
     text_hash: Option<i64>,
+    /// Whether the write leaves the row's `task_def_name` and `start_time` as they are: an
+    /// UPDATE that names an indexed column rewrites its index entry even when the value is
+    /// the same, and a completion changes neither.
+    same_index_keys: bool,
 }
 
 /// Checks a write against the stored row: the row's indexed columns when the expected
@@ -130,17 +134,21 @@ fn check_workflow(conn: &Connection, write: &WorkflowWrite) -> Result<Stored> {
             // A task claimed after this copy was read has a higher poll count (see
             // `put_task`); writing it from the copy would undo the claim.
             let mut stmt = conn.prepare_cached(
-                "SELECT poll_count, rowid, text_hash FROM tasks WHERE task_id = ?1",
+                "SELECT poll_count, rowid, text_hash, task_def_name, start_time
+                 FROM tasks WHERE task_id = ?1",
             )?;
             let mut tasks = Vec::with_capacity(write.tasks.len());
             for task in &write.tasks {
                 let stored: Option<(i32, StoredTask)> = stmt
                     .query_row([&task.task_id], |r| {
+                        let same_def = r.get_ref(3)?.as_str()? == task.task_def_name;
+                        let same_start = r.get::<_, Option<i64>>(4)? == Some(task.start_time);
                         Ok((
                             r.get(0)?,
                             StoredTask {
                                 rowid: r.get(1)?,
                                 text_hash: r.get(2)?,
+                                same_index_keys: same_def && same_start,
                             },
                         ))
                     })
@@ -460,26 +468,32 @@ fn put_task(
             conn.last_insert_rowid()
         }
         Some(stored) => {
-            let n = conn
-                .prepare_cached(
-                    "UPDATE tasks SET ref_name = ?2, task_type = ?3, task_def_name = ?4,
-                         status = ?5, domain = ?6, json = ?7, poll_count = ?8,
-                         lease_until = NULL, text_hash = ?9, start_time = ?10, end_time = ?11
-                     WHERE rowid = ?1 AND poll_count <= ?8",
-                )?
-                .execute(params![
-                    stored.rowid,
-                    task.reference_task_name,
-                    task.task_type,
-                    task.task_def_name,
-                    task.status.as_str(),
-                    task.domain,
-                    json,
-                    task.poll_count,
-                    hash,
-                    task.start_time,
-                    task.end_time
-                ])?;
+            let sql = if stored.same_index_keys {
+                // ?4 and ?10 are left unused (numbered parameters may skip): one parameter
+                // list serves both forms.
+                "UPDATE tasks SET ref_name = ?2, task_type = ?3, status = ?5, domain = ?6,
+                     json = ?7, poll_count = ?8, lease_until = NULL, text_hash = ?9,
+                     end_time = ?11
+                 WHERE rowid = ?1 AND poll_count <= ?8"
+            } else {
+                "UPDATE tasks SET ref_name = ?2, task_type = ?3, task_def_name = ?4,
+                     status = ?5, domain = ?6, json = ?7, poll_count = ?8,
+                     lease_until = NULL, text_hash = ?9, start_time = ?10, end_time = ?11
+                 WHERE rowid = ?1 AND poll_count <= ?8"
+            };
+            let n = conn.prepare_cached(sql)?.execute(params![
+                stored.rowid,
+                task.reference_task_name,
+                task.task_type,
+                task.task_def_name,
+                task.status.as_str(),
+                task.domain,
+                json,
+                task.poll_count,
+                hash,
+                task.start_time,
+                task.end_time
+            ])?;
             if n == 0 {
                 return Err(StoreError::Conflict(workflow_id.to_string()));
             }
