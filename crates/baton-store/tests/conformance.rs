@@ -2396,9 +2396,9 @@ mod sqlite {
             // Back to version 14: migrations 16 and 17 (task documents) undone as well.
             conn.execute_batch(&format!(
                 "{UNDO_TASK_TEXT}
-                 DROP INDEX workflows_classifier;
-                 ALTER TABLE workflows DROP COLUMN classifier;
-                 PRAGMA user_version = 14;"
+             DROP INDEX workflows_classifier;
+             ALTER TABLE workflows DROP COLUMN classifier;
+             PRAGMA user_version = 14;"
             ))
             .unwrap();
         }
@@ -2547,75 +2547,77 @@ mod postgres {
         .await;
     }
 
+    /// A migration on a database from before it: this build stores `commit`'s cases and
+    /// `check` finds them; `undo` takes the database back to before the migration (its rows
+    /// as an earlier build left them), and `check` must find them again once a store has
+    /// migrated it anew. The database, for checks of its own; None without a server.
+    async fn migrated_anew(
+        test: &str,
+        undo: &str,
+        commit: impl AsyncFnOnce(&Arc<dyn Store>),
+        check: impl AsyncFn(&Arc<dyn Store>),
+    ) -> Option<pg::PgDb> {
+        let db = pg::PgDb::create(test).await?;
+        let store = db.open().await;
+        commit(&store).await;
+        check(&store).await;
+        drop(store);
+        rewind(&db, undo).await;
+        check(&db.open().await).await;
+        Some(db)
+    }
+
     /// Migration 10 on a database from before it: the classifier of every execution comes
     /// from the definition it runs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn classifier_migration_fills_earlier_executions() {
-        let Some(db) = pg::PgDb::create("classifier_backfill").await else {
-            return;
-        };
-        let store = db.open().await;
-        classifier::commit_backfill_cases(&store).await;
-        classifier::check_backfill_cases(&store).await;
-        drop(store);
         // Back to version 9: migration 12 (task documents) undone as well; 11 runs again.
-        rewind(
-            &db,
+        migrated_anew(
+            "classifier_backfill",
             "DROP TRIGGER task_texts_delete ON tasks;
              DROP FUNCTION task_texts_delete();
              DROP TABLE task_texts;
              DROP INDEX workflows_classifier;
              ALTER TABLE workflows DROP COLUMN classifier;
              DELETE FROM baton_schema_migrations WHERE version >= 10;",
+            classifier::commit_backfill_cases,
+            classifier::check_backfill_cases,
         )
         .await;
-        classifier::check_backfill_cases(&db.open().await).await;
     }
 
     /// Migration 12 on a database from before it: the search documents of the tasks
     /// already stored are written, including one whose JSON holds an escaped NUL.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn task_text_migration_fills_earlier_tasks() {
-        let Some(db) = pg::PgDb::create("task_text_backfill").await else {
-            return;
-        };
-        let store = db.open().await;
-        task_free_text::commit_backfill_cases(&store).await;
-        task_free_text::check_backfill_cases(&store).await;
-        drop(store);
-        rewind(
-            &db,
+        migrated_anew(
+            "task_text_backfill",
             "DROP TRIGGER task_texts_delete ON tasks;
              DROP FUNCTION task_texts_delete();
              DROP TABLE task_texts;
              DELETE FROM baton_schema_migrations WHERE version >= 12;",
+            task_free_text::commit_backfill_cases,
+            task_free_text::check_backfill_cases,
         )
         .await;
-        task_free_text::check_backfill_cases(&db.open().await).await;
     }
 
     /// Migration 13 on a database from before it: the documents already stored get their
     /// task's row id, by which free text orders its pages.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn task_text_order_migration_keeps_earlier_documents() {
-        let Some(db) = pg::PgDb::create("task_text_order").await else {
-            return;
-        };
-        let store = db.open().await;
-        task_free_text::commit_backfill_cases(&store).await;
-        task_free_text::check_backfill_cases(&store).await;
-        drop(store);
         // The documents as migration 12 left them: no row id.
-        rewind(
-            &db,
+        migrated_anew(
+            "task_text_order",
             "CREATE TABLE texts_12 AS SELECT task_id, search_text FROM task_texts;
              DROP TABLE task_texts;
              ALTER TABLE texts_12 RENAME TO task_texts;
              ALTER TABLE task_texts ADD PRIMARY KEY (task_id);
              DELETE FROM baton_schema_migrations WHERE version = 13;",
+            task_free_text::commit_backfill_cases,
+            task_free_text::check_backfill_cases,
         )
         .await;
-        task_free_text::check_backfill_cases(&db.open().await).await;
     }
 
     /// Undoes migrations on `db` with `sql`, as a database from before them would be.
