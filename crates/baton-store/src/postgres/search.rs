@@ -1,9 +1,10 @@
 //! The searches (workflows, tasks), each statement on a pooled connection.
 //!
 //! Every filter is a column condition an index of migration 6 can answer; free text on
-//! workflows uses migration 7's trigram index of their search documents where the server
-//! has pg_trgm. A page is read in two steps: the ids of the page, in order, from an index (a
-//! deep page steps over index entries, not over documents), then the documents of those ids.
+//! workflows uses the trigram index of their search documents (`workflow_texts`, migration
+//! 14) where the server has pg_trgm. A page is read in two steps: the ids of the page, in
+//! order, from an index (a deep page steps over index entries, not over documents), then the
+//! documents of those ids.
 
 use super::read::{snapshot, workflow_from, Filter};
 use super::to_i64;
@@ -263,8 +264,19 @@ fn workflow_filter(q: &WorkflowQuery) -> Filter {
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
     f.range("update_time", q.update_time_from, q.update_time_to);
-    // The search document of migration 7, under its trigram index.
-    f.free_text_in("search_text", q.free_text.as_deref());
+    // The search documents of migration 14, under their trigram index.
+    if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
+        let mut matches = Filter {
+            sql: String::new(),
+            args: std::mem::take(&mut f.args),
+        };
+        matches.free_text_in("search_text", Some(text));
+        f.args = matches.args;
+        f.sql.push_str(&format!(
+            " AND workflow_id IN (SELECT workflow_id FROM workflow_texts WHERE true{})",
+            matches.sql
+        ));
+    }
     if !q.idempotency_key_prefixes.is_empty() {
         let any: Vec<String> = q
             .idempotency_key_prefixes
