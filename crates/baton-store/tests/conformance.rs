@@ -1569,6 +1569,8 @@ pub mod suite {
             "files".into(),
             serde_json::json!(["needle.c", "say \"hi\""]),
         );
+        wf.input
+            .insert("label".into(), serde_json::json!("Été Größe"));
         wf.variables
             .insert("hidden".into(), serde_json::json!("varonly"));
         store
@@ -1580,6 +1582,7 @@ pub mod suite {
         for (text, expected) in [
             ("order-77", 1),    // correlation id, any case
             ("NEEDLE.C", 1),    // input, any case
+            ("ÉTÉ GRÖßE", 1),   // beyond ASCII too
             ("ed", 1),          // shorter than a trigram: the documents are scanned
             ("\"files\":[", 1), // quotes are literal (the input's JSON)
             ("wf-text-", 2),    // ids
@@ -2551,12 +2554,16 @@ mod postgres {
         .await;
     }
 
-    /// Undoes migration 14: the workflow documents back in a column of `workflows`, as
-    /// migration 7 kept them (a rewind to a version before 14 starts with it).
+    /// Undoes migration 14: the workflow documents back in a column of `workflows`, in
+    /// their case, as migration 7 wrote them (a rewind to a version before 14 starts with
+    /// it).
     const UNDO_WORKFLOW_TEXTS: &str = "
         ALTER TABLE workflows ADD COLUMN search_text text;
-        UPDATE workflows w SET search_text = d.search_text
-          FROM workflow_texts d WHERE d.workflow_id = w.workflow_id;
+        UPDATE workflows
+           SET search_text = workflow_id || E'\\n' || COALESCE(correlation_id, '') || E'\\n'
+                   || name || E'\\n' || status || E'\\n' || COALESCE(input_json::text, '')
+                   || E'\\n' || COALESCE((json -> 'output')::text, '') || E'\\n'
+                   || COALESCE(json ->> 'reasonForIncompletion', '');
         DO $$ BEGIN
             IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
                 CREATE INDEX workflows_search ON workflows USING gin (search_text gin_trgm_ops);

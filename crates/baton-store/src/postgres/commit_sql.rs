@@ -47,11 +47,11 @@ const WORKFLOW_NAMES: &str =
 
 /// The search document of a workflow (migration 7) from the columns of [`TEXT_NAMES`], with
 /// `input` the SQL of its input's text: id, correlation id, type, status, input, output and
-/// reason, one per line.
+/// reason, one per line, in lower case (migration 14: free text folds only its own case).
 fn document(input: &str) -> String {
     format!(
-        "u.id || E'\\n' || COALESCE(u.corr, '') || E'\\n' || u.name || E'\\n' || u.st
-             || E'\\n' || {input} || E'\\n' || u.state"
+        "lower(u.id || E'\\n' || COALESCE(u.corr, '') || E'\\n' || u.name || E'\\n' || u.st
+             || E'\\n' || {input} || E'\\n' || u.state)"
     )
 }
 

@@ -270,7 +270,7 @@ fn workflow_filter(q: &WorkflowQuery) -> Filter {
             sql: String::new(),
             args: std::mem::take(&mut f.args),
         };
-        matches.free_text_in("search_text", Some(text));
+        matches.folded_text_in("search_text", Some(text));
         f.args = matches.args;
         f.sql.push_str(&format!(
             " AND workflow_id IN (SELECT workflow_id FROM workflow_texts WHERE true{})",
@@ -306,7 +306,7 @@ fn documents_alone(q: &WorkflowQuery, column: &str) -> Option<Filter> {
     let mut f = Filter::default();
     let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
     f.matching("status", &statuses);
-    f.free_text_in("search_text", q.free_text.as_deref());
+    f.folded_text_in("search_text", q.free_text.as_deref());
     Some(f)
 }
 
@@ -466,7 +466,7 @@ mod tests {
             documents_alone(q, column).map(|f| f.sql)
         };
         let documents = alone(&text).expect("free text alone");
-        assert!(documents.contains("search_text ILIKE"), "{documents}");
+        assert!(documents.contains("search_text LIKE"), "{documents}");
         let by_status = WorkflowQuery {
             statuses: vec![WorkflowStatus::Running, WorkflowStatus::Failed],
             sort: Some(("status".into(), false)),
