@@ -122,6 +122,8 @@ pub(super) async fn plan_workflows<'a>(
         // id or the input changes (not for each output a running workflow sets, as since
         // migration 7); the start time and status beside it follow theirs (migration 14).
         // Most commits of a running workflow change none of them and write nothing here.
+        // `= ANY($1)` bounds the documents read by any plan: one a connection keeps from
+        // when the table was small joins them by hash over a scan of the whole key index.
         let stmt = tx
             .prepare_cached(&format!(
                 "UPDATE workflow_texts d SET start_time = u.started, status = u.st,
@@ -131,7 +133,8 @@ pub(super) async fn plan_workflows<'a>(
                          THEN d.search_text
                          ELSE {document} END
                  FROM {TEXT_ARRAYS}) AS {TEXT_NAMES}), workflows w
-                 WHERE d.workflow_id = u.id AND w.workflow_id = u.id
+                 WHERE d.workflow_id = ANY($1) AND d.workflow_id = u.id
+                   AND w.workflow_id = u.id
                    AND (u.i IS NOT NULL OR w.status <> u.st
                        OR w.correlation_id IS DISTINCT FROM u.corr
                        OR w.start_time <> u.started)",
