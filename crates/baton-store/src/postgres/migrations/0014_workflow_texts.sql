@@ -3,7 +3,7 @@
 -- workflow search by free text alone (or with a status) counts and orders its matches from
 -- `workflow_texts` alone and visits `workflows` only for the rows of its page. Before, the
 -- trigram index's candidates were rechecked on their `workflows` rows, the widest table
--- (1,356 heap pages for 2,825 candidates of `corr-42` at 100,000 executions).
+-- (1,367 heap pages for the 2,861 candidates of `corr-42` at 100,000 executions).
 --
 -- The documents are kept in lower case and matched with LIKE against the text in lower
 -- case: what ILIKE does on a UTF-8 database (it folds both sides with `lower` before
