@@ -34,7 +34,9 @@ pub mod suite {
     pub use super::classifier::search_by_classifier;
     pub use super::classifier_pages::plain_workflow_pages_in_order;
     pub use super::def_limits::poll_limits_by_definition;
-    pub use super::free_text_pages::free_text_pages_in_order;
+    pub use super::free_text_pages::{
+        free_text_pages_follow_their_workflows, free_text_pages_in_order,
+    };
     pub use super::task_free_text::{
         task_free_text_across_index_batches, task_free_text_matches_the_search_document,
         task_free_text_reads_the_start_of_long_input_and_output,
@@ -1570,6 +1572,8 @@ pub mod suite {
             "files".into(),
             serde_json::json!(["needle.c", "say \"hi\""]),
         );
+        wf.input
+            .insert("label".into(), serde_json::json!("Été Größe"));
         wf.variables
             .insert("hidden".into(), serde_json::json!("varonly"));
         store
@@ -1581,6 +1585,7 @@ pub mod suite {
         for (text, expected) in [
             ("order-77", 1),    // correlation id, any case
             ("NEEDLE.C", 1),    // input, any case
+            ("ÉTÉ GRÖßE", 1),   // beyond ASCII too
             ("ed", 1),          // shorter than a trigram: the documents are scanned
             ("\"files\":[", 1), // quotes are literal (the input's JSON)
             ("wf-text-", 2),    // ids
@@ -2324,6 +2329,7 @@ mod sqlite {
     sqlite_suite!(
         capped_totals_and_pages_past_the_cap,
         free_text_pages_in_order,
+        free_text_pages_follow_their_workflows,
         search_workflows_by_tasks,
         search_by_classifier,
         plain_workflow_pages_in_order,
@@ -2495,6 +2501,7 @@ mod postgres {
     postgres_suite!(
         capped_totals_and_pages_past_the_cap,
         free_text_pages_in_order,
+        free_text_pages_follow_their_workflows,
         search_workflows_by_tasks,
         search_by_classifier,
         plain_workflow_pages_in_order,
@@ -2552,75 +2559,150 @@ mod postgres {
         .await;
     }
 
+    /// Undoes migration 14: the workflow documents back in a column of `workflows`, in
+    /// their case, as migration 7 wrote them (a rewind to a version before 14 starts with
+    /// it).
+    const UNDO_WORKFLOW_TEXTS: &str = "
+        ALTER TABLE workflows ADD COLUMN search_text text;
+        UPDATE workflows
+           SET search_text = workflow_id || E'\\n' || COALESCE(correlation_id, '') || E'\\n'
+                   || name || E'\\n' || status || E'\\n' || COALESCE(input_json::text, '')
+                   || E'\\n' || COALESCE((json -> 'output')::text, '') || E'\\n'
+                   || COALESCE(json ->> 'reasonForIncompletion', '');
+        DO $$ BEGIN
+            IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+                CREATE INDEX workflows_search ON workflows USING gin (search_text gin_trgm_ops);
+            END IF;
+        END $$;
+        DROP TRIGGER workflow_texts_delete ON workflows;
+        DROP FUNCTION workflow_texts_delete();
+        DROP TABLE workflow_texts;";
+
+    /// A migration on a database from before it: this build stores `commit`'s cases and
+    /// `check` finds them; `undo` takes the database back to before the migration (its rows
+    /// as an earlier build left them), and `check` must find them again once a store has
+    /// migrated it anew. The database, for checks of its own; None without a server.
+    async fn migrated_anew(
+        test: &str,
+        undo: &str,
+        commit: impl AsyncFnOnce(&Arc<dyn Store>),
+        check: impl AsyncFn(&Arc<dyn Store>),
+    ) -> Option<pg::PgDb> {
+        let db = pg::PgDb::create(test).await?;
+        let store = db.open().await;
+        commit(&store).await;
+        check(&store).await;
+        drop(store);
+        rewind(&db, undo).await;
+        check(&db.open().await).await;
+        Some(db)
+    }
+
     /// Migration 10 on a database from before it: the classifier of every execution comes
     /// from the definition it runs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn classifier_migration_fills_earlier_executions() {
-        let Some(db) = pg::PgDb::create("classifier_backfill").await else {
-            return;
-        };
-        let store = db.open().await;
-        classifier::commit_backfill_cases(&store).await;
-        classifier::check_backfill_cases(&store).await;
-        drop(store);
-        // Back to version 9: migration 12 (task documents) undone as well; 11 runs again.
-        rewind(
-            &db,
-            "DROP TRIGGER task_texts_delete ON tasks;
-             DROP FUNCTION task_texts_delete();
-             DROP TABLE task_texts;
-             DROP INDEX workflows_classifier;
-             ALTER TABLE workflows DROP COLUMN classifier;
-             DELETE FROM baton_schema_migrations WHERE version >= 10;",
+        // Back to version 9: migrations 12 to 14 undone as well; 11 runs again.
+        migrated_anew(
+            "classifier_backfill",
+            &format!(
+                "{UNDO_WORKFLOW_TEXTS}
+                 DROP TRIGGER task_texts_delete ON tasks;
+                 DROP FUNCTION task_texts_delete();
+                 DROP TABLE task_texts;
+                 DROP INDEX workflows_classifier;
+                 ALTER TABLE workflows DROP COLUMN classifier;
+                 DELETE FROM baton_schema_migrations WHERE version >= 10;"
+            ),
+            classifier::commit_backfill_cases,
+            classifier::check_backfill_cases,
         )
         .await;
-        classifier::check_backfill_cases(&db.open().await).await;
     }
 
     /// Migration 12 on a database from before it: the search documents of the tasks
     /// already stored are written, including one whose JSON holds an escaped NUL.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn task_text_migration_fills_earlier_tasks() {
-        let Some(db) = pg::PgDb::create("task_text_backfill").await else {
-            return;
-        };
-        let store = db.open().await;
-        task_free_text::commit_backfill_cases(&store).await;
-        task_free_text::check_backfill_cases(&store).await;
-        drop(store);
-        rewind(
-            &db,
-            "DROP TRIGGER task_texts_delete ON tasks;
-             DROP FUNCTION task_texts_delete();
-             DROP TABLE task_texts;
-             DELETE FROM baton_schema_migrations WHERE version >= 12;",
+        migrated_anew(
+            "task_text_backfill",
+            &format!(
+                "{UNDO_WORKFLOW_TEXTS}
+                 DROP TRIGGER task_texts_delete ON tasks;
+                 DROP FUNCTION task_texts_delete();
+                 DROP TABLE task_texts;
+                 DELETE FROM baton_schema_migrations WHERE version >= 12;"
+            ),
+            task_free_text::commit_backfill_cases,
+            task_free_text::check_backfill_cases,
         )
         .await;
-        task_free_text::check_backfill_cases(&db.open().await).await;
     }
 
     /// Migration 13 on a database from before it: the documents already stored get their
     /// task's row id, by which free text orders its pages.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn task_text_order_migration_keeps_earlier_documents() {
-        let Some(db) = pg::PgDb::create("task_text_order").await else {
-            return;
-        };
-        let store = db.open().await;
-        task_free_text::commit_backfill_cases(&store).await;
-        task_free_text::check_backfill_cases(&store).await;
-        drop(store);
         // The documents as migration 12 left them: no row id.
-        rewind(
-            &db,
-            "CREATE TABLE texts_12 AS SELECT task_id, search_text FROM task_texts;
-             DROP TABLE task_texts;
-             ALTER TABLE texts_12 RENAME TO task_texts;
-             ALTER TABLE task_texts ADD PRIMARY KEY (task_id);
-             DELETE FROM baton_schema_migrations WHERE version = 13;",
+        migrated_anew(
+            "task_text_order",
+            &format!(
+                "{UNDO_WORKFLOW_TEXTS}
+                 CREATE TABLE texts_12 AS SELECT task_id, search_text FROM task_texts;
+                 DROP TABLE task_texts;
+                 ALTER TABLE texts_12 RENAME TO task_texts;
+                 ALTER TABLE task_texts ADD PRIMARY KEY (task_id);
+                 DELETE FROM baton_schema_migrations WHERE version >= 13;"
+            ),
+            task_free_text::commit_backfill_cases,
+            task_free_text::check_backfill_cases,
         )
         .await;
-        task_free_text::check_backfill_cases(&db.open().await).await;
+    }
+
+    /// Migration 14 on a database from before it: every workflow's document moves to
+    /// `workflow_texts` with its start time and status, by which free text pages.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn workflow_texts_migration_keeps_earlier_documents() {
+        let Some(db) = migrated_anew(
+            "workflow_texts",
+            &format!(
+                "{UNDO_WORKFLOW_TEXTS}
+                 DELETE FROM baton_schema_migrations WHERE version = 14;"
+            ),
+            free_text_pages::commit_backfill_cases,
+            free_text_pages::check_backfill_cases,
+        )
+        .await
+        else {
+            return;
+        };
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        // A row per workflow, with the start time and status of its workflow.
+        let differ: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM workflows w
+                 FULL JOIN workflow_texts d ON d.workflow_id = w.workflow_id
+                 WHERE d.workflow_id IS NULL OR w.workflow_id IS NULL
+                    OR d.start_time <> w.start_time OR d.status <> w.status",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            differ, 0,
+            "workflow_texts rows that differ from their workflows"
+        );
+        let rows: i64 = client
+            .query_one("SELECT COUNT(*) FROM workflow_texts", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 59, "the 60 workflows less the one removed");
     }
 
     /// Undoes migrations on `db` with `sql`, as a database from before them would be.

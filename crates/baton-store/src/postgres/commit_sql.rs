@@ -45,6 +45,33 @@ const WORKFLOW_NAMES: &str =
     "u(id, name, v, st, corr, idem, parent, started, updated, ended, prio, hash, wake, j, i, state,
          cls";
 
+/// The search document of a workflow (migration 7) from the columns of [`TEXT_NAMES`], with
+/// `input` the SQL of its input's text: id, correlation id, type, status, input, output and
+/// reason, one per line, in lower case (migration 14: free text folds only its own case).
+fn document(input: &str) -> String {
+    format!(
+        "lower(u.id || E'\\n' || COALESCE(u.corr, '') || E'\\n' || u.name || E'\\n' || u.st
+             || E'\\n' || {input} || E'\\n' || u.state)"
+    )
+}
+
+/// The seven columns a workflow's search document (migration 14) is written from.
+fn text_columns<'a>(rows: &[&'a WorkflowRow]) -> Vec<Param<'a>> {
+    vec![
+        Box::new(column(rows, |r| r.id.as_str())),
+        Box::new(column(rows, |r| r.correlation_id.as_deref())),
+        Box::new(column(rows, |r| r.name.as_str())),
+        Box::new(column(rows, |r| r.status.as_str())),
+        Box::new(column(rows, |r| r.input_json.as_deref())),
+        Box::new(column(rows, |r| r.state_text.as_str())),
+        Box::new(column(rows, |r| r.start_time)),
+    ]
+}
+
+const TEXT_ARRAYS: &str = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+         $6::text[], $7::bigint[]";
+const TEXT_NAMES: &str = "u(id, corr, name, st, i, state, started";
+
 /// New workflows, then updates of locked and checked ones. Either changing fewer rows
 /// than it names means a check did not hold: the group is rolled back.
 pub(super) async fn plan_workflows<'a>(
@@ -62,11 +89,9 @@ pub(super) async fn plan_workflows<'a>(
                 "INSERT INTO workflows (workflow_id, name, def_version, status,
                      correlation_id, idempotency_key, parent_workflow_id, start_time,
                      update_time, end_time, priority, def_hash, next_wake_at, json,
-                     input_json, version, classifier, search_text)
+                     input_json, version, classifier)
                  SELECT id, name, v, st, corr, idem, parent, started, updated, ended, prio,
-                     hash, wake, j::json, i::json, 1, cls,
-                     id || E'\n' || COALESCE(corr, '') || E'\n' || name || E'\n' || st
-                         || E'\n' || COALESCE(i, '') || E'\n' || state
+                     hash, wake, j::json, i::json, 1, cls
                  FROM {WORKFLOW_ARRAYS}) AS {WORKFLOW_NAMES})
                  ON CONFLICT (workflow_id) DO NOTHING"
             ))
@@ -77,8 +102,47 @@ pub(super) async fn plan_workflows<'a>(
             workflow_columns(&new),
             Expect::Rows(count(new.len()), taken),
         );
+        // Their search documents (migration 14). A taken id failed the insert above, and
+        // the group is rolled back.
+        let stmt = tx
+            .prepare_cached(&format!(
+                "INSERT INTO workflow_texts (workflow_id, start_time, status, search_text)
+                 SELECT id, started, st, {document}
+                 FROM {TEXT_ARRAYS}) AS {TEXT_NAMES})
+                 ON CONFLICT (workflow_id) DO UPDATE SET start_time = excluded.start_time,
+                     status = excluded.status, search_text = excluded.search_text",
+                document = document("COALESCE(u.i, '')"),
+            ))
+            .await?;
+        writes.push(stmt, text_columns(&new), Expect::Any);
     }
     if let Some(first) = updated.first() {
+        // The search documents first: whether one is rewritten depends on the row as it
+        // was before this commit. A document is rewritten when the status, the correlation
+        // id or the input changes (not for each output a running workflow sets, as since
+        // migration 7); the start time and status beside it follow theirs (migration 14).
+        // Most commits of a running workflow change none of them and write nothing here.
+        // `= ANY($1)` bounds the documents read by any plan: one a connection keeps from
+        // when the table was small joins them by hash over a scan of the whole key index.
+        let stmt = tx
+            .prepare_cached(&format!(
+                "UPDATE workflow_texts d SET start_time = u.started, status = u.st,
+                     search_text = CASE
+                         WHEN u.i IS NULL AND w.status = u.st
+                             AND w.correlation_id IS NOT DISTINCT FROM u.corr
+                         THEN d.search_text
+                         ELSE {document} END
+                 FROM {TEXT_ARRAYS}) AS {TEXT_NAMES}), workflows w
+                 WHERE d.workflow_id = ANY($1) AND d.workflow_id = u.id
+                   AND w.workflow_id = u.id
+                   AND (u.i IS NOT NULL OR w.status <> u.st
+                       OR w.correlation_id IS DISTINCT FROM u.corr
+                       OR w.start_time <> u.started)",
+                // An update that keeps the input leaves the stored one in place.
+                document = document("COALESCE(u.i, w.input_json::text, '')"),
+            ))
+            .await?;
+        writes.push(stmt, text_columns(&updated), Expect::Any);
         // The rows are locked and their versions checked; the WHERE only guards the guard.
         let stmt = tx
             .prepare_cached(&format!(
@@ -88,14 +152,7 @@ pub(super) async fn plan_workflows<'a>(
                      start_time = u.started, update_time = u.updated, end_time = u.ended,
                      priority = u.prio, def_hash = u.hash, next_wake_at = u.wake,
                      sweep_until = NULL, json = u.j::json, classifier = u.cls,
-                     input_json = COALESCE(u.i::json, w.input_json),
-                     search_text = CASE
-                         WHEN u.i IS NULL AND w.status = u.st
-                             AND w.correlation_id IS NOT DISTINCT FROM u.corr
-                         THEN w.search_text
-                         ELSE u.id || E'\n' || COALESCE(u.corr, '') || E'\n' || u.name
-                             || E'\n' || u.st || E'\n' || COALESCE(u.i, w.input_json::text, '')
-                             || E'\n' || u.state END
+                     input_json = COALESCE(u.i::json, w.input_json)
                  FROM {WORKFLOW_ARRAYS}, $18::bigint[]) AS {WORKFLOW_NAMES}, expected)
                  WHERE w.workflow_id = u.id AND w.version = u.expected"
             ))

@@ -72,6 +72,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "task_text_order",
         include_str!("migrations/0013_task_text_order.sql"),
     ),
+    (
+        14,
+        "workflow_texts",
+        include_str!("migrations/0014_workflow_texts.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -208,11 +208,13 @@ impl Filter {
             .push_str(&cond.replace("{}", &format!("${}", self.args.len())));
     }
 
-    /// A case-insensitive substring of the text `expr` evaluates to (ILIKE).
-    pub(super) fn free_text_in(&mut self, expr: &str, text: Option<&str>) {
+    /// A substring of `expr`, a text kept in lower case (`lower`), with the case of `text`
+    /// folded the same way: what `ILIKE` matches on a UTF-8 database, which folds both sides
+    /// with `lower` for each row, without folding each candidate row again.
+    pub(super) fn folded_text_in(&mut self, expr: &str, text: Option<&str>) {
         if let Some(text) = text.filter(|t| !t.is_empty()) {
             self.and(
-                &format!("{expr} ILIKE '%' || {{}} || '%' ESCAPE '\\'"),
+                &format!("{expr} LIKE '%' || lower({{}}) || '%' ESCAPE '\\'"),
                 like_escape(text),
             );
         }

@@ -1,9 +1,10 @@
 //! The searches (workflows, tasks), each statement on a pooled connection.
 //!
 //! Every filter is a column condition an index of migration 6 can answer; free text on
-//! workflows uses migration 7's trigram index of their search documents where the server
-//! has pg_trgm. A page is read in two steps: the ids of the page, in order, from an index (a
-//! deep page steps over index entries, not over documents), then the documents of those ids.
+//! workflows uses the trigram index of their search documents (`workflow_texts`, migration
+//! 14) where the server has pg_trgm. A page is read in two steps: the ids of the page, in
+//! order, from an index (a deep page steps over index entries, not over documents), then the
+//! documents of those ids.
 
 use super::read::{snapshot, workflow_from, Filter};
 use super::to_i64;
@@ -263,8 +264,19 @@ fn workflow_filter(q: &WorkflowQuery) -> Filter {
     f.range("start_time", q.start_time_from, q.start_time_to);
     f.range("end_time", q.end_time_from, q.end_time_to);
     f.range("update_time", q.update_time_from, q.update_time_to);
-    // The search document of migration 7, under its trigram index.
-    f.free_text_in("search_text", q.free_text.as_deref());
+    // The search documents of migration 14, under their trigram index.
+    if let Some(text) = q.free_text.as_deref().filter(|t| !t.is_empty()) {
+        let mut matches = Filter {
+            sql: String::new(),
+            args: std::mem::take(&mut f.args),
+        };
+        matches.folded_text_in("search_text", Some(text));
+        f.args = matches.args;
+        f.sql.push_str(&format!(
+            " AND workflow_id IN (SELECT workflow_id FROM workflow_texts WHERE true{})",
+            matches.sql
+        ));
+    }
     if !q.idempotency_key_prefixes.is_empty() {
         let any: Vec<String> = q
             .idempotency_key_prefixes
@@ -274,6 +286,28 @@ fn workflow_filter(q: &WorkflowQuery) -> Filter {
         f.and("idempotency_key LIKE ANY({})", any);
     }
     f
+}
+
+/// The filter of `q`, a search by free text ordered by `column`, on the search documents
+/// alone, which hold each workflow's start time and status beside its document (migration
+/// 14): None when it filters or orders by anything else, which `workflows` holds.
+fn documents_alone(q: &WorkflowQuery, column: &str) -> Option<Filter> {
+    if !matches!(column, "start_time" | "status") {
+        return None;
+    }
+    let others = WorkflowQuery {
+        free_text: None,
+        statuses: Vec::new(),
+        ..q.clone()
+    };
+    if !workflow_filter(&others).sql.is_empty() {
+        return None;
+    }
+    let mut f = Filter::default();
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    f.matching("status", &statuses);
+    f.folded_text_in("search_text", q.free_text.as_deref());
+    Some(f)
 }
 
 /// The number of workflows `q` matches when it can be had without counting them one by
@@ -331,9 +365,14 @@ pub(in crate::postgres) async fn search_workflows(
         false => known_total(c, q).await?,
     };
     let (total, ids) = if free_text {
+        // From the documents alone when they hold every column the search names.
+        let (table, mut f) = match documents_alone(q, column) {
+            Some(documents) => ("workflow_texts", documents),
+            None => ("workflows", f),
+        };
         matches_once(
             c,
-            ("workflows", "workflow_id", column),
+            (table, "workflow_id", column),
             &order,
             &mut f,
             (q.limit, q.offset),
@@ -405,4 +444,68 @@ async fn counted_total(c: &impl GenericClient, q: &WorkflowQuery) -> Result<i64>
         f.sql
     );
     Ok(c.query_one(&sql, &f.params()).await?.try_get(0)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_model::WorkflowStatus;
+
+    #[test]
+    fn free_text_by_status_in_start_or_status_order_reads_only_the_documents() {
+        let text = WorkflowQuery {
+            free_text: Some("corr-42".into()),
+            limit: 100,
+            ..Default::default()
+        };
+        let alone = |q: &WorkflowQuery| {
+            let column = q
+                .sort
+                .as_ref()
+                .map_or("start_time", |(k, _)| sort_column(k));
+            documents_alone(q, column).map(|f| f.sql)
+        };
+        let documents = alone(&text).expect("free text alone");
+        assert!(documents.contains("search_text LIKE"), "{documents}");
+        let by_status = WorkflowQuery {
+            statuses: vec![WorkflowStatus::Running, WorkflowStatus::Failed],
+            sort: Some(("status".into(), false)),
+            ..text.clone()
+        };
+        let documents = alone(&by_status).expect("free text and status");
+        assert!(documents.contains("status = ANY"), "{documents}");
+        // Columns the documents do not hold.
+        for sort in ["updateTime", "endTime", "workflowType"] {
+            let q = WorkflowQuery {
+                sort: Some((sort.into(), true)),
+                ..text.clone()
+            };
+            assert!(alone(&q).is_none(), "{sort}");
+        }
+        let filtered = [
+            WorkflowQuery {
+                workflow_types: vec!["Shipping".into()],
+                ..text.clone()
+            },
+            WorkflowQuery {
+                correlation_ids: vec!["corr-42".into()],
+                ..text.clone()
+            },
+            WorkflowQuery {
+                start_time_from: Some(1),
+                ..text.clone()
+            },
+            WorkflowQuery {
+                classifiers: vec![vec!["agent".into()]],
+                ..text.clone()
+            },
+            WorkflowQuery {
+                top_level_only: true,
+                ..text.clone()
+            },
+        ];
+        for q in filtered {
+            assert!(alone(&q).is_none(), "{q:?}");
+        }
+    }
 }
