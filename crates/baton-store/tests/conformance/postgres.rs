@@ -1,0 +1,232 @@
+//! Entry points for the PostgreSQL store: a fresh database per test.
+
+use super::suite;
+use super::*;
+
+macro_rules! postgres_suite {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some(db) = pg::PgDb::create(stringify!($name)).await else {
+                    return;
+                };
+                suite::$name(db.open().await).await;
+            }
+        )*
+    };
+}
+
+postgres_suite!(
+    capped_totals_and_pages_past_the_cap,
+    free_text_pages_in_order,
+    free_text_pages_follow_their_workflows,
+    search_workflows_by_tasks,
+    search_by_classifier,
+    plain_workflow_pages_in_order,
+    every_page_matches_the_whole_order,
+    counted_totals_match_the_rows,
+    free_text_matches_the_search_document,
+    task_free_text_matches_the_search_document,
+    task_free_text_across_index_batches,
+    task_free_text_reads_the_start_of_long_input_and_output,
+    queue_counts_stay_exact,
+    task_defs,
+    documents_read_back_exactly,
+    poll_limits,
+    poll_limits_by_definition,
+    search_tasks,
+    search_grammar_filters,
+    task_updates_move_their_search_keys,
+    event_handlers_and_published_events,
+    workflow_defs,
+    commit_roundtrip,
+    version_conflict_changes_nothing,
+    reschedule_moves_only_the_wake_up,
+    follow_ups_are_stored_and_done_with_commits,
+    batch_with_conflict_commits_the_rest,
+    poll_claims_in_order,
+    poll_with_domain,
+    poll_without_response_timeout_keeps_wake,
+    commits_from_before_a_claim_cannot_undo_it,
+    updates_keep_the_input_unless_they_replace_it,
+    keys_secrets_and_deliveries,
+    stale_queue_entry_is_dropped,
+    concurrent_pollers_claim_each_task_once,
+    due_workflows_and_next_wake,
+    wake_other_workflow,
+    pending_wake_outlives_a_stale_decision,
+    history_order_and_remove,
+    task_logs,
+    search_filters_and_pages,
+    queue_entries_of_one_workflow,
+    finished_before_lists_ended_executions_by_end_time,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reopen_sees_everything() {
+    let Some(db) = pg::PgDb::create("reopen").await else {
+        return;
+    };
+    // The suite opens synchronously; each handle is opened up front on this runtime.
+    let first = db.open().await;
+    let second = db.open().await;
+    let handles = std::sync::Mutex::new(vec![second, first]);
+    suite::reopen_sees_everything(|| handles.lock().unwrap().pop().expect("opened twice at most"))
+        .await;
+}
+
+/// Undoes migration 14: the workflow documents back in a column of `workflows`, in
+/// their case, as migration 7 wrote them (a rewind to a version before 14 starts with
+/// it).
+const UNDO_WORKFLOW_TEXTS: &str = "
+    ALTER TABLE workflows ADD COLUMN search_text text;
+    UPDATE workflows
+       SET search_text = workflow_id || E'\\n' || COALESCE(correlation_id, '') || E'\\n'
+               || name || E'\\n' || status || E'\\n' || COALESCE(input_json::text, '')
+               || E'\\n' || COALESCE((json -> 'output')::text, '') || E'\\n'
+               || COALESCE(json ->> 'reasonForIncompletion', '');
+    DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+            CREATE INDEX workflows_search ON workflows USING gin (search_text gin_trgm_ops);
+        END IF;
+    END $$;
+    DROP TRIGGER workflow_texts_delete ON workflows;
+    DROP FUNCTION workflow_texts_delete();
+    DROP TABLE workflow_texts;";
+
+/// A migration on a database from before it: this build stores `commit`'s cases and
+/// `check` finds them; `undo` takes the database back to before the migration (its rows
+/// as an earlier build left them), and `check` must find them again once a store has
+/// migrated it anew. The database, for checks of its own; None without a server.
+async fn migrated_anew(
+    test: &str,
+    undo: &str,
+    commit: impl AsyncFnOnce(&Arc<dyn Store>),
+    check: impl AsyncFn(&Arc<dyn Store>),
+) -> Option<pg::PgDb> {
+    let db = pg::PgDb::create(test).await?;
+    let store = db.open().await;
+    commit(&store).await;
+    check(&store).await;
+    drop(store);
+    rewind(&db, undo).await;
+    check(&db.open().await).await;
+    Some(db)
+}
+
+/// Migration 10 on a database from before it: the classifier of every execution comes
+/// from the definition it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn classifier_migration_fills_earlier_executions() {
+    // Back to version 9: migrations 12 to 14 undone as well; 11 runs again.
+    migrated_anew(
+        "classifier_backfill",
+        &format!(
+            "{UNDO_WORKFLOW_TEXTS}
+             DROP TRIGGER task_texts_delete ON tasks;
+             DROP FUNCTION task_texts_delete();
+             DROP TABLE task_texts;
+             DROP INDEX workflows_classifier;
+             ALTER TABLE workflows DROP COLUMN classifier;
+             DELETE FROM baton_schema_migrations WHERE version >= 10;"
+        ),
+        classifier::commit_backfill_cases,
+        classifier::check_backfill_cases,
+    )
+    .await;
+}
+
+/// Migration 12 on a database from before it: the search documents of the tasks
+/// already stored are written, including one whose JSON holds an escaped NUL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn task_text_migration_fills_earlier_tasks() {
+    migrated_anew(
+        "task_text_backfill",
+        &format!(
+            "{UNDO_WORKFLOW_TEXTS}
+             DROP TRIGGER task_texts_delete ON tasks;
+             DROP FUNCTION task_texts_delete();
+             DROP TABLE task_texts;
+             DELETE FROM baton_schema_migrations WHERE version >= 12;"
+        ),
+        task_free_text::commit_backfill_cases,
+        task_free_text::check_backfill_cases,
+    )
+    .await;
+}
+
+/// Migration 13 on a database from before it: the documents already stored get their
+/// task's row id, by which free text orders its pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn task_text_order_migration_keeps_earlier_documents() {
+    // The documents as migration 12 left them: no row id.
+    migrated_anew(
+        "task_text_order",
+        &format!(
+            "{UNDO_WORKFLOW_TEXTS}
+             CREATE TABLE texts_12 AS SELECT task_id, search_text FROM task_texts;
+             DROP TABLE task_texts;
+             ALTER TABLE texts_12 RENAME TO task_texts;
+             ALTER TABLE task_texts ADD PRIMARY KEY (task_id);
+             DELETE FROM baton_schema_migrations WHERE version >= 13;"
+        ),
+        task_free_text::commit_backfill_cases,
+        task_free_text::check_backfill_cases,
+    )
+    .await;
+}
+
+/// Migration 14 on a database from before it: every workflow's document moves to
+/// `workflow_texts` with its start time and status, by which free text pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workflow_texts_migration_keeps_earlier_documents() {
+    let Some(db) = migrated_anew(
+        "workflow_texts",
+        &format!(
+            "{UNDO_WORKFLOW_TEXTS}
+             DELETE FROM baton_schema_migrations WHERE version = 14;"
+        ),
+        free_text_pages::commit_backfill_cases,
+        free_text_pages::check_backfill_cases,
+    )
+    .await
+    else {
+        return;
+    };
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // A row per workflow, with the start time and status of its workflow.
+    let differ: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM workflows w
+             FULL JOIN workflow_texts d ON d.workflow_id = w.workflow_id
+             WHERE d.workflow_id IS NULL OR w.workflow_id IS NULL
+                OR d.start_time <> w.start_time OR d.status <> w.status",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        differ, 0,
+        "workflow_texts rows that differ from their workflows"
+    );
+    let rows: i64 = client
+        .query_one("SELECT COUNT(*) FROM workflow_texts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 59, "the 60 workflows less the one removed");
+}
+
+/// Undoes migrations on `db` with `sql`, as a database from before them would be.
+async fn rewind(db: &pg::PgDb, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+}

@@ -1,0 +1,205 @@
+//! Entry points for the SQLite store: a fresh database file per test.
+
+use super::suite;
+use super::*;
+use baton_store::{SqliteOptions, SqliteStore, Synchronous};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A database path that is deleted (with its WAL files) when dropped.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> TempDb {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir()
+            .join("baton-store-tests")
+            .join(format!("{}-{n}-{name}.db", std::process::id()));
+        TempDb(path)
+    }
+
+    fn open(&self) -> Arc<dyn Store> {
+        let opts = SqliteOptions {
+            synchronous: Synchronous::Normal,
+            readers: 4,
+            ..SqliteOptions::new(self.0.clone())
+        };
+        Arc::new(SqliteStore::open(opts).unwrap())
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+macro_rules! sqlite_suite {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let db = TempDb::new(stringify!($name));
+                suite::$name(db.open()).await;
+            }
+        )*
+    };
+}
+
+sqlite_suite!(
+    capped_totals_and_pages_past_the_cap,
+    free_text_pages_in_order,
+    free_text_pages_follow_their_workflows,
+    search_workflows_by_tasks,
+    search_by_classifier,
+    plain_workflow_pages_in_order,
+    every_page_matches_the_whole_order,
+    counted_totals_match_the_rows,
+    free_text_matches_the_search_document,
+    task_free_text_matches_the_search_document,
+    task_free_text_across_index_batches,
+    task_free_text_reads_the_start_of_long_input_and_output,
+    queue_counts_stay_exact,
+    task_defs,
+    documents_read_back_exactly,
+    poll_limits,
+    poll_limits_by_definition,
+    search_tasks,
+    search_grammar_filters,
+    task_updates_move_their_search_keys,
+    event_handlers_and_published_events,
+    workflow_defs,
+    commit_roundtrip,
+    version_conflict_changes_nothing,
+    reschedule_moves_only_the_wake_up,
+    follow_ups_are_stored_and_done_with_commits,
+    batch_with_conflict_commits_the_rest,
+    poll_claims_in_order,
+    poll_with_domain,
+    poll_without_response_timeout_keeps_wake,
+    commits_from_before_a_claim_cannot_undo_it,
+    updates_keep_the_input_unless_they_replace_it,
+    keys_secrets_and_deliveries,
+    stale_queue_entry_is_dropped,
+    concurrent_pollers_claim_each_task_once,
+    due_workflows_and_next_wake,
+    wake_other_workflow,
+    pending_wake_outlives_a_stale_decision,
+    history_order_and_remove,
+    task_logs,
+    search_filters_and_pages,
+    queue_entries_of_one_workflow,
+    finished_before_lists_ended_executions_by_end_time,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reopen_sees_everything() {
+    let db = TempDb::new("reopen");
+    suite::reopen_sees_everything(|| db.open()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_synchronous_mode_works() {
+    let db = TempDb::new("full");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(SqliteOptions {
+            synchronous: Synchronous::Full,
+            readers: 1,
+            ..SqliteOptions::new(db.0.clone())
+        })
+        .unwrap(),
+    );
+    suite::commit_roundtrip(store).await;
+}
+
+/// Migration 15 on a database from before it: the classifier of every execution comes
+/// from the definition it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn classifier_migration_fills_earlier_executions() {
+    let db = TempDb::new("classifier_backfill");
+    let store = db.open();
+    classifier::commit_backfill_cases(&store).await;
+    classifier::check_backfill_cases(&store).await;
+    drop(store);
+    {
+        let conn = rusqlite::Connection::open(&db.0).unwrap();
+        // Back to version 14: migrations 16 and 17 (task documents) undone as well.
+        conn.execute_batch(&format!(
+            "{UNDO_TASK_TEXT}
+             DROP INDEX workflows_classifier;
+             ALTER TABLE workflows DROP COLUMN classifier;
+             PRAGMA user_version = 14;"
+        ))
+        .unwrap();
+    }
+    classifier::check_backfill_cases(&db.open()).await;
+}
+
+/// Migration 16 on a database from before it: the search documents of the tasks
+/// already stored are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn task_text_migration_fills_earlier_tasks() {
+    let db = TempDb::new("task_text_backfill");
+    let store = db.open();
+    task_free_text::commit_backfill_cases(&store).await;
+    task_free_text::check_backfill_cases(&store).await;
+    drop(store);
+    {
+        let conn = rusqlite::Connection::open(&db.0).unwrap();
+        conn.execute_batch(&format!("{UNDO_TASK_TEXT} PRAGMA user_version = 15;"))
+            .unwrap();
+    }
+    task_free_text::check_backfill_cases(&db.open()).await;
+}
+
+/// What migrations 16 and 17 add: task search documents, their queue, `text_hash`.
+const UNDO_TASK_TEXT: &str = "DROP TRIGGER tasks_text_flush;
+    DROP TRIGGER tasks_text_delete;
+    DROP TABLE tasks_text_pending;
+    DROP TABLE tasks_text;
+    ALTER TABLE tasks DROP COLUMN text_hash;";
+
+/// Input and output past `task_text_bytes` are not in a task's search document; 0 leaves
+/// them out, the ids and names stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn task_text_bytes_bounds_what_task_search_matches() {
+    for (bound, name) in [(0, "text_bound_0"), (64, "text_bound_64")] {
+        let db = TempDb::new(name);
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(SqliteOptions {
+                task_text_bytes: bound,
+                ..SqliteOptions::new(db.0.clone())
+            })
+            .unwrap(),
+        );
+        task_free_text::check_text_bound(&store, bound).await;
+    }
+}
+
+#[test]
+fn rejects_a_database_from_a_newer_baton() {
+    let db = TempDb::new("newer");
+    drop(SqliteStore::open_path(&db.0).unwrap());
+    {
+        let conn = rusqlite::Connection::open(&db.0).unwrap();
+        conn.execute_batch("PRAGMA user_version = 999").unwrap();
+    }
+    let err = SqliteStore::open_path(&db.0).unwrap_err();
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn creates_missing_directories() {
+    let db = TempDb::new("dirs");
+    let nested = db.0.with_extension("d").join("a").join("b.db");
+    let store = SqliteStore::open_path(&nested).unwrap();
+    assert_eq!(store.path(), nested);
+    drop(store);
+    assert!(nested.exists());
+    let _ = std::fs::remove_dir_all(db.0.with_extension("d"));
+}
