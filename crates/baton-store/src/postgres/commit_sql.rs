@@ -225,11 +225,12 @@ pub(super) async fn plan_tasks<'a>(
         // completion that sets an output, not a write that changes only the status. (A
         // refused task write above fails the whole group, which is then rolled back.) Each
         // with its task's row id, which the write above gave it and which never changes
-        // (migration 13: free text is counted and ordered from the documents alone).
+        // (migration 13: free text is counted and ordered from the documents alone). In lower
+        // case (migration 15): free text folds only its own case.
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO task_texts (task_id, row_id, search_text)
-                 SELECT u.id, t.row_id, u.text
+                 SELECT u.id, t.row_id, lower(u.text)
                  FROM unnest($1::text[], $2::text[]) AS u(id, text)
                  JOIN tasks t ON t.task_id = u.id
                  ON CONFLICT (task_id) DO UPDATE SET search_text = excluded.search_text

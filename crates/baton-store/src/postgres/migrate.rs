@@ -77,6 +77,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "workflow_texts",
         include_str!("migrations/0014_workflow_texts.sql"),
     ),
+    (
+        15,
+        "task_texts_lower_case",
+        include_str!("migrations/0015_task_texts_lower_case.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

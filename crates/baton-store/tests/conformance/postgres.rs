@@ -177,6 +177,21 @@ async fn task_text_order_migration_keeps_earlier_documents() {
     .await;
 }
 
+/// Migration 15 on a database from before it: documents written in their own case are
+/// folded, so free text, which now folds only its own case, still finds them. (The rewind
+/// writes them in upper case: a migration that left them would fail the checks.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn task_texts_migration_folds_earlier_documents() {
+    migrated_anew(
+        "task_texts_lower",
+        "UPDATE task_texts SET search_text = upper(search_text);
+         DELETE FROM baton_schema_migrations WHERE version >= 15;",
+        task_free_text::commit_backfill_cases,
+        task_free_text::check_backfill_cases,
+    )
+    .await;
+}
+
 /// Migration 14 on a database from before it: every workflow's document moves to
 /// `workflow_texts` with its start time and status, by which free text pages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -44,7 +44,8 @@ fn task_filter(q: &TaskQuery) -> Filter {
 }
 
 /// The attempts free text matches, as `SELECT task_id, row_id …` with its values bound in
-/// `f`: those whose search document (migrations 12 and 13, under their trigram index) holds
+/// `f`: those whose search document (migrations 12 and 13, under their trigram index; in
+/// lower case since migration 15, so the text is folded once instead of each candidate) holds
 /// the text, and those whose task id or workflow id is the text, which the documents leave
 /// out (ADR 35), through the indexes of `tasks`.
 fn text_matches(f: &mut Filter, text: &str) -> String {
@@ -54,7 +55,7 @@ fn text_matches(f: &mut Filter, text: &str) -> String {
     let id = f.args.len();
     format!(
         "SELECT task_id, row_id FROM task_texts
-          WHERE search_text ILIKE '%' || ${like} || '%' ESCAPE '\\'
+          WHERE search_text LIKE '%' || lower(${like}) || '%' ESCAPE '\\'
          UNION SELECT task_id, row_id FROM tasks WHERE task_id = ${id} OR workflow_id = ${id}"
     )
 }
