@@ -6,7 +6,7 @@ use crate::codec::to_json;
 use crate::task_text::{task_text, text_hash};
 use crate::{Commit, Millis, Result, StoreError, WorkflowWrite};
 use baton_model::{HistoryEvent, Task, TaskExecLog, Workflow};
-use rusqlite::{named_params, params, Connection, OptionalExtension, ToSql};
+use rusqlite::{named_params, params, params_from_iter, Connection, OptionalExtension, ToSql};
 
 pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
     // Every expected failure (Conflict, AlreadyExists) is found before the first write, so
@@ -436,6 +436,20 @@ fn put_task(
     // same. A write from a copy that saw the claim ends the claim's own lease record
     // (`lease_until`): its decision's wake-up already covers the task's response timeout.
     let json = to_json(task)?;
+    let status = task.status.as_str();
+    // The row's columns in the order both statements number them, after their keys.
+    let columns: [&dyn ToSql; 10] = [
+        &task.reference_task_name,
+        &task.task_type,
+        &task.task_def_name,
+        &status,
+        &task.domain,
+        &json,
+        &task.poll_count,
+        &hash,
+        &task.start_time,
+        &task.end_time,
+    ];
     let rowid = match before {
         None => {
             let n = conn
@@ -446,21 +460,11 @@ fn put_task(
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?12, ?13)
                      ON CONFLICT (task_id) DO NOTHING",
                 )?
-                .execute(params![
-                    task.task_id,
-                    workflow_id,
-                    task.seq,
-                    task.reference_task_name,
-                    task.task_type,
-                    task.task_def_name,
-                    task.status.as_str(),
-                    task.domain,
-                    json,
-                    task.poll_count,
-                    hash,
-                    task.start_time,
-                    task.end_time
-                ])?;
+                .execute(params_from_iter(
+                    [&task.task_id as &dyn ToSql, &workflow_id, &task.seq]
+                        .into_iter()
+                        .chain(columns),
+                ))?;
             if n == 0 {
                 // Written by another write of this commit: the decisions overlapped.
                 return Err(StoreError::Conflict(workflow_id.to_string()));
@@ -481,19 +485,9 @@ fn put_task(
                      lease_until = NULL, text_hash = ?9, start_time = ?10, end_time = ?11
                  WHERE rowid = ?1 AND poll_count <= ?8"
             };
-            let n = conn.prepare_cached(sql)?.execute(params![
-                stored.rowid,
-                task.reference_task_name,
-                task.task_type,
-                task.task_def_name,
-                task.status.as_str(),
-                task.domain,
-                json,
-                task.poll_count,
-                hash,
-                task.start_time,
-                task.end_time
-            ])?;
+            let n = conn.prepare_cached(sql)?.execute(params_from_iter(
+                [&stored.rowid as &dyn ToSql].into_iter().chain(columns),
+            ))?;
             if n == 0 {
                 return Err(StoreError::Conflict(workflow_id.to_string()));
             }

@@ -51,51 +51,7 @@ macro_rules! sqlite_suite {
     };
 }
 
-sqlite_suite!(
-    capped_totals_and_pages_past_the_cap,
-    free_text_pages_in_order,
-    free_text_pages_follow_their_workflows,
-    search_workflows_by_tasks,
-    search_by_classifier,
-    plain_workflow_pages_in_order,
-    every_page_matches_the_whole_order,
-    counted_totals_match_the_rows,
-    free_text_matches_the_search_document,
-    task_free_text_matches_the_search_document,
-    task_free_text_across_index_batches,
-    task_free_text_reads_the_start_of_long_input_and_output,
-    queue_counts_stay_exact,
-    task_defs,
-    documents_read_back_exactly,
-    poll_limits,
-    poll_limits_by_definition,
-    search_tasks,
-    search_grammar_filters,
-    task_updates_move_their_search_keys,
-    event_handlers_and_published_events,
-    workflow_defs,
-    commit_roundtrip,
-    version_conflict_changes_nothing,
-    reschedule_moves_only_the_wake_up,
-    follow_ups_are_stored_and_done_with_commits,
-    batch_with_conflict_commits_the_rest,
-    poll_claims_in_order,
-    poll_with_domain,
-    poll_without_response_timeout_keeps_wake,
-    commits_from_before_a_claim_cannot_undo_it,
-    updates_keep_the_input_unless_they_replace_it,
-    keys_secrets_and_deliveries,
-    stale_queue_entry_is_dropped,
-    concurrent_pollers_claim_each_task_once,
-    due_workflows_and_next_wake,
-    wake_other_workflow,
-    pending_wake_outlives_a_stale_decision,
-    history_order_and_remove,
-    task_logs,
-    search_filters_and_pages,
-    queue_entries_of_one_workflow,
-    finished_before_lists_ended_executions_by_end_time,
-);
+every_suite_check!(sqlite_suite);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reopen_sees_everything() {
