@@ -78,6 +78,11 @@ pub(crate) struct Args {
     /// Run only W1 (no cold start, W2 or W3): for repeated throughput runs.
     #[arg(long)]
     only_w1: bool,
+    /// W1: executions to fill the store with first (as the search workload does: a tenth
+    /// terminated, the rest running with a task queued that no worker polls), to see how
+    /// W1's cost grows with the size of the store.
+    #[arg(long, default_value_t = 0)]
+    w1_store_executions: usize,
     /// W1: abort after this many seconds.
     #[arg(long, default_value_t = 120)]
     w1_deadline_secs: u64,
@@ -267,7 +272,12 @@ async fn run_in(args: &Args, dir: &Path, log: &Path, pg_url: Option<&str>) -> an
         return Ok(());
     }
 
-    // 3. W1.
+    // 3. W1, on a store filled first when asked.
+    if args.w1_store_executions > 0 {
+        search::fill_store(args, &api, pg_url, args.w1_store_executions)
+            .await
+            .context("filling the store")?;
+    }
     let mut apis = vec![api.clone()];
     let mut pids = vec![pid];
     for node in &others {
@@ -309,6 +319,7 @@ async fn run_in(args: &Args, dir: &Path, log: &Path, pg_url: Option<&str>) -> an
                 "worker_kind": w1_worker,
                 "batch": args.batch,
                 "inflight": args.inflight,
+                "w1_store_executions": args.w1_store_executions,
                 "w1_tasks": args.w1_workflows * args.w1_chain,
                 "w1_secs": (w1.secs * 1000.0).round() / 1000.0,
                 "w1_tasks_per_s": round2(w1.tasks_per_s),

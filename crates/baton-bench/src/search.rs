@@ -16,12 +16,24 @@ const AGENT_EVERY: usize = 100;
 
 /// Starts `n` one-task executions (no worker: they stay RUNNING with a SCHEDULED task), a
 /// hundred correlation ids among them, every tenth terminated so statuses differ, one in
-/// [`AGENT_EVERY`] of an agent's definition (the same type, version 2).
-async fn fill(args: &Args, api: &Api, n: usize) -> anyhow::Result<()> {
+/// [`AGENT_EVERY`] of an agent's definition (the same type, version 2). `workflow`: the
+/// definition to start, [`SINGLE_WF`] or [`STORE_WF`] (whose task no benchmark polls).
+async fn fill(args: &Args, api: &Api, n: usize, workflow: &'static str) -> anyhow::Result<()> {
+    let task = if workflow == STORE_WF {
+        let def = json!({
+            "name": STORE_WF, "version": 1, "schemaVersion": 2, "ownerEmail": "bench@example.com",
+            "tasks": [{"name": STORE_TASK, "taskReferenceName": "only", "type": "SIMPLE"}],
+        });
+        api.post_json("/api/metadata/workflow?overwrite=true", &def)
+            .await?;
+        STORE_TASK
+    } else {
+        TASK_TYPE
+    };
     let agent = json!({
-        "name": SINGLE_WF, "version": 2, "schemaVersion": 2, "ownerEmail": "bench@example.com",
+        "name": workflow, "version": 2, "schemaVersion": 2, "ownerEmail": "bench@example.com",
         "metadata": {"agent_sdk": "baton-bench"},
-        "tasks": [{"name": TASK_TYPE, "taskReferenceName": "only", "type": "SIMPLE"}],
+        "tasks": [{"name": task, "taskReferenceName": "only", "type": "SIMPLE"}],
     });
     api.post_json("/api/metadata/workflow?overwrite=true", &agent)
         .await?;
@@ -33,7 +45,7 @@ async fn fill(args: &Args, api: &Api, n: usize) -> anyhow::Result<()> {
         let api = api.clone();
         starts.spawn(async move {
             let version = if i % AGENT_EVERY == 1 { 2 } else { 1 };
-            let body = json!({"name": SINGLE_WF, "version": version,
+            let body = json!({"name": workflow, "version": version,
                               "correlationId": format!("corr-{}", i % 100), "input": {"n": i}});
             let id = api.post_json("/api/workflow", &body).await?;
             if i % 10 == 0 {
@@ -93,13 +105,30 @@ async fn time_get(api: &Api, name: &str, path: &str, runs: usize) -> anyhow::Res
     })
 }
 
-pub(crate) async fn search(
+/// The definition W1's store is filled with (`--w1-store-executions`), and its task type:
+/// no worker polls it, so W1's workers see only their own tasks.
+const STORE_WF: &str = "bench_store";
+const STORE_TASK: &str = "bench_store_task";
+
+/// Fills the store with `n` executions of `workflow`, then (on PostgreSQL) vacuums and
+/// analyzes it, as autovacuum would after a bulk load.
+pub(crate) async fn fill_store(
     args: &Args,
     api: &Api,
     pg_url: Option<&str>,
-) -> anyhow::Result<Vec<Timed>> {
-    let n = args.search_executions;
-    fill(args, api, n).await?;
+    n: usize,
+) -> anyhow::Result<()> {
+    fill_then_vacuum(args, api, pg_url, n, STORE_WF).await
+}
+
+async fn fill_then_vacuum(
+    args: &Args,
+    api: &Api,
+    pg_url: Option<&str>,
+    n: usize,
+    workflow: &'static str,
+) -> anyhow::Result<()> {
+    fill(args, api, n, workflow).await?;
     if let Some(url) = pg_url {
         let t0 = Instant::now();
         crate::pgdb::vacuum_analyze(url).await?;
@@ -108,6 +137,16 @@ pub(crate) async fn search(
             t0.elapsed().as_secs_f64()
         );
     }
+    Ok(())
+}
+
+pub(crate) async fn search(
+    args: &Args,
+    api: &Api,
+    pg_url: Option<&str>,
+) -> anyhow::Result<Vec<Timed>> {
+    let n = args.search_executions;
+    fill_then_vacuum(args, api, pg_url, n, SINGLE_WF).await?;
     let deep = n.saturating_sub(200);
     let runs = args.search_runs.max(1);
     let kinds = [
