@@ -12,12 +12,14 @@ mod starts;
 mod state_cache;
 mod sweeper;
 mod tasks;
+mod turns;
 mod workflow_test;
 
 use commit::decided_nothing;
 pub(crate) use commit::Mutation;
 pub use signals::Blocking;
-use state_cache::{CachedState, StateCache, WorkflowLocks};
+use state_cache::{CachedState, StateCache};
+use turns::WorkflowLocks;
 pub use workflow_test::{TaskMock, WorkflowTestRequest};
 
 use crate::changes::ChangeFeed;
