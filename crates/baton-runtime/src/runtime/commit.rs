@@ -136,6 +136,8 @@ impl Runtime {
         mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
     ) -> Result<(R, Vec<FollowUp>)> {
         let _turn = self.locks.lock(workflow_id).await;
+        // Dropped before the turn: an entry this turn took out and did not give back goes.
+        let _hold = self.states.hold(workflow_id);
         // On a database other nodes write too, a cached copy may predate their commits: an
         // answer that no commit checks (an error, a stale update ignored) is then given only
         // from a fresh read.

@@ -55,6 +55,13 @@ impl StateCache {
         }
     }
 
+    /// Marks the start of a turn's use of the cache; when the returned guard drops, an entry
+    /// still out (nothing committed or put back: an error, an unknown id) is removed, so a
+    /// failed turn leaves nothing behind.
+    pub(super) fn hold<'a>(&'a self, id: &'a str) -> CacheHold<'a> {
+        CacheHold { cache: self, id }
+    }
+
     /// The claims made while the turn held the workflow, oldest first.
     pub(super) fn take_claims(&self, id: &str) -> Vec<Task> {
         match self.map.lock().get_mut(id) {
@@ -158,6 +165,26 @@ impl StateCache {
             }
         }
     }
+
+    /// Removes `id`'s entry if it is still out (see [`StateCache::hold`]).
+    fn release(&self, id: &str) {
+        let mut map = self.map.lock();
+        if matches!(map.get(id), Some(Slot::Out(_))) {
+            map.remove(id);
+        }
+    }
+}
+
+/// See [`StateCache::hold`].
+pub(super) struct CacheHold<'a> {
+    cache: &'a StateCache,
+    id: &'a str,
+}
+
+impl Drop for CacheHold<'_> {
+    fn drop(&mut self) {
+        self.cache.release(self.id);
+    }
 }
 
 #[cfg(test)]
@@ -232,5 +259,29 @@ mod tests {
             cache.committed(state(&format!("w{i}"), None, &[]));
         }
         assert_eq!(cache.take_claims("out").len(), 1);
+    }
+
+    /// An update naming an unknown workflow took its (empty) entry out and failed: before
+    /// the hold, the slot stayed out for good, uncounted and never evicted.
+    #[test]
+    fn a_turn_that_commits_nothing_leaves_no_entry() {
+        let cache = StateCache::default();
+        {
+            let _hold = cache.hold("nope");
+            assert!(cache.take("nope").is_none());
+            cache.claimed(&Task {
+                task_id: "t1".into(),
+                workflow_instance_id: "nope".into(),
+                poll_count: 1,
+                ..Task::default()
+            });
+        }
+        cache.committed(state("w1", None, &[]));
+        {
+            let _hold = cache.hold("w1");
+            assert!(cache.take("w1").is_some());
+            // The turn's decision failed after changing the state: not put back.
+        }
+        assert!(cache.map.lock().is_empty());
     }
 }
