@@ -242,7 +242,7 @@ pub(super) fn into_write(st: &mut ExecState) -> WorkflowWrite {
     if keep_input {
         st.workflow.input = input;
     }
-    st.input_changed = false;
+    // `input_changed` stays set for the state cache, which then measures the new input.
     workflow.workflow_definition = None;
     WorkflowWrite {
         workflow,
