@@ -13,6 +13,7 @@
 pub mod claim;
 pub mod decider;
 pub mod expr;
+pub mod footprint;
 pub mod ops;
 pub mod retry;
 mod scope;

@@ -6,6 +6,7 @@
 //! by every change made through this type. Reading goes through `Deref<Target = [Task]>`;
 //! writing goes through [`TaskList::get_mut`] and friends, which record what changed.
 
+use crate::footprint::task_bytes;
 use crate::state::base_ref;
 use crate::systask as sys;
 use baton_model::{Task, TaskStatus, WorkflowTask};
@@ -44,6 +45,11 @@ pub struct TaskList {
     /// Tasks removed (DO_WHILE `keepLastN`) but still in `tasks` until the next compaction;
     /// no index points to them.
     removed: BTreeSet<usize>,
+    /// Estimated heap bytes of each task (by position) as last measured: when the list was
+    /// built, and for dirty tasks when a commit clears them. Removed tasks count 0.
+    sizes: Vec<usize>,
+    /// The sum of `sizes`, for the runtime's state cache budget.
+    bytes: usize,
 }
 
 impl std::ops::Deref for TaskList {
@@ -69,12 +75,21 @@ fn is_open(t: &Task) -> bool {
 impl TaskList {
     /// Indexes a workflow's tasks (as loaded from the store); none is dirty.
     pub fn new(tasks: Vec<Task>) -> Self {
+        let sizes: Vec<usize> = tasks.iter().map(task_bytes).collect();
         let mut list = TaskList {
+            bytes: sizes.iter().sum(),
+            sizes,
             tasks,
             ..TaskList::default()
         };
         list.reindex();
         list
+    }
+
+    /// Estimated heap bytes of the tasks, as of the last [`TaskList::clear_dirty`] (tasks
+    /// changed since are counted at their earlier size, new ones not yet).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     fn reindex(&mut self) {
@@ -122,6 +137,7 @@ impl TaskList {
     /// Appends a task (dirty); returns its position.
     pub fn push(&mut self, task: Task) -> usize {
         self.tasks.push(task);
+        self.sizes.push(0);
         let i = self.tasks.len() - 1;
         self.index_new(i);
         self.dirty.insert(i);
@@ -167,9 +183,14 @@ impl TaskList {
         self.dirty.iter().map(|&i| &self.tasks[i])
     }
 
-    /// After a commit: nothing is dirty any more.
+    /// After a commit: nothing is dirty any more. The tasks that were are measured again
+    /// (they are the ones the commit just wrote, so this follows the commit's own cost).
     pub fn clear_dirty(&mut self) {
-        self.dirty.clear();
+        for i in std::mem::take(&mut self.dirty) {
+            let size = task_bytes(&self.tasks[i]);
+            self.bytes = self.bytes + size - self.sizes[i];
+            self.sizes[i] = size;
+        }
     }
 
     pub fn find(&self, task_id: &str) -> Option<usize> {
@@ -298,6 +319,7 @@ impl TaskList {
             self.parked.remove(&(at, i));
         }
         self.dirty.remove(&i);
+        self.bytes -= std::mem::take(&mut self.sizes[i]);
     }
 
     /// Compacts once removed tasks are many (half the list): O(1) amortised per removal.
@@ -316,7 +338,8 @@ impl TaskList {
         let removed = std::mem::take(&mut self.removed);
         let dirty = std::mem::take(&mut self.dirty);
         let old = std::mem::take(&mut self.tasks);
-        for (i, t) in old.into_iter().enumerate() {
+        let sizes = std::mem::take(&mut self.sizes);
+        for (i, (t, size)) in old.into_iter().zip(sizes).enumerate() {
             if removed.contains(&i) {
                 continue;
             }
@@ -324,6 +347,7 @@ impl TaskList {
                 self.dirty.insert(self.tasks.len());
             }
             self.tasks.push(t);
+            self.sizes.push(size);
         }
         let nodes = std::mem::take(&mut self.dynamic_nodes);
         self.reindex();
@@ -408,5 +432,27 @@ mod tests {
         list.get_mut(1).poll_count = 1;
         assert_eq!(list.next_active(1), Some(1));
         assert!(list.any_open());
+    }
+
+    #[test]
+    fn bytes_follow_commits_removals_and_compaction() {
+        let mut list = TaskList::new(vec![task("a", "x", 1)]);
+        let one = task_bytes(&list[0]);
+        assert_eq!(list.bytes(), one);
+        let b = list.push(task("b", "y", 2));
+        assert_eq!(list.bytes(), one, "measured when the commit clears it");
+        list.clear_dirty();
+        let two = one + task_bytes(&list[b]);
+        assert_eq!(list.bytes(), two);
+        list.get_mut(b)
+            .output_data
+            .insert("blob".into(), Value::String("z".repeat(10_000)));
+        list.clear_dirty();
+        assert!(list.bytes() >= two + 10_000);
+        list.remove(b);
+        assert_eq!(list.bytes(), one);
+        list.compact();
+        assert_eq!(list.bytes(), one);
+        assert_eq!(list.bytes(), TaskList::new(list.to_vec()).bytes());
     }
 }

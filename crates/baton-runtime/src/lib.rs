@@ -25,5 +25,6 @@ pub use changes::{TaskChange, WorkflowChange};
 pub use cron_time::{next_run_times, parse_cron, parse_zone, ScheduleZone};
 pub use error::{Error, Result};
 pub use runtime::{
-    Blocking, Runtime, RuntimeConfig, TaskMock, UpdateResponse, WorkflowTestRequest,
+    Blocking, Runtime, RuntimeConfig, StateCacheStats, TaskMock, UpdateResponse,
+    WorkflowTestRequest,
 };

@@ -90,6 +90,8 @@ pub struct Metrics {
     workflows_running: IntGaugeVec,
     oldest_running_age: prometheus::GaugeVec,
     label_overflow: IntCounterVec,
+    state_cache: IntGaugeVec,
+    state_cache_evictions: IntCounterVec,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
 }
@@ -269,6 +271,16 @@ impl Metrics {
         .expect("static histogram definition");
         r.register(Box::new(commit_workflows.clone()))
             .expect("registered once");
+        let state_cache = IntGaugeVec::new(
+            Opts::new(
+                "baton_state_cache",
+                "Workflow states this node keeps in memory (what=workflows) and their estimated size (what=bytes), read at scrape.",
+            ),
+            &["what"],
+        )
+        .expect("static gauge definition");
+        r.register(Box::new(state_cache.clone()))
+            .expect("registered once");
         Metrics {
             task_types: NameCap::new(max_label_values),
             workflow_names: NameCap::new(max_label_values),
@@ -334,6 +346,13 @@ impl Metrics {
                 "Observations whose name was past the label cap and counted as _other.",
                 &["kind"],
             ),
+            state_cache_evictions: counter_vec(
+                &r,
+                "baton_state_cache_evictions_total",
+                "Cached workflow states dropped to stay within a bound (reason=workflows or bytes; a state over the whole byte budget counts under bytes), read at scrape.",
+                &["reason"],
+            ),
+            state_cache,
             http_requests: counter_vec(
                 &r,
                 "baton_http_requests_total",
@@ -496,6 +515,24 @@ impl Metrics {
         self.http_duration
             .with_label_values(&[method, route])
             .observe(took.as_secs_f64());
+    }
+
+    /// Sets the state cache's gauges and brings its eviction counters up to `stats`.
+    pub(crate) fn refresh_state_cache(&self, stats: crate::StateCacheStats) {
+        let gauge = |what: &str, v: usize| {
+            self.state_cache
+                .with_label_values(&[what])
+                .set(i64::try_from(v).unwrap_or(i64::MAX));
+        };
+        gauge("workflows", stats.workflows);
+        gauge("bytes", stats.bytes);
+        for (reason, total) in [
+            ("workflows", stats.evicted_for_workflows),
+            ("bytes", stats.evicted_for_bytes),
+        ] {
+            let c = self.state_cache_evictions.with_label_values(&[reason]);
+            c.inc_by(total.saturating_sub(c.get()));
+        }
     }
 
     /// Replaces the running-workflow gauges with `active` (read from the store at scrape).

@@ -1,6 +1,7 @@
 //! Bounds on what grows with input or load, and nothing done for nothing (issue 10): idle
-//! decisions commit nothing, polls of unknown task types leave bounded state, HTTP task
-//! responses and dynamic forks are capped, and shutdown returns with work in flight.
+//! decisions commit nothing, polls of unknown task types leave bounded state, the state
+//! cache keeps to its byte budget, HTTP task responses and dynamic forks are capped, and
+//! shutdown returns with work in flight.
 
 mod common;
 
@@ -211,6 +212,73 @@ async fn polling_ten_thousand_unregistered_task_types_stays_bounded() {
         rows.iter().any(|r| r["queueName"] == "bounds_registered"),
         "the registered type's poll data was dropped"
     );
+}
+
+// ---------------------------------------------------------------- bounded state cache
+
+/// A small byte budget keeps the cached states under it (the oldest dropped, each workflow
+/// still run to its end from the store), and updates naming workflows that do not exist
+/// leave nothing behind (they once left an entry each, never evicted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_cache_keeps_to_its_byte_budget() {
+    const BUDGET: usize = 64 << 10;
+    let config = RuntimeConfig {
+        state_cache_bytes: BUDGET,
+        ..RuntimeConfig::default()
+    };
+    let h = Harness::start(config, ServerConfig::default()).await;
+    let s = &h.server;
+    s.register_workflow(common::simple_workflow("cache_wf", &["cache_a", "cache_b"]))
+        .await;
+    // About 16 KiB of input each: ten of them are more than twice the budget.
+    let blob = "x".repeat(16 << 10);
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(s.start("cache_wf", json!({"blob": blob})).await);
+    }
+    let stats = h.runtime.state_cache_stats();
+    assert!(stats.bytes <= BUDGET, "{stats:?}");
+    assert!(stats.evicted_for_bytes >= 5, "{stats:?}");
+
+    for task_type in ["cache_a", "cache_b"] {
+        for _ in 0..ids.len() {
+            let task = s.poll_one(task_type).await;
+            s.complete(&task, json!({"n": 1})).await;
+        }
+    }
+    for id in &ids {
+        s.wait_for_status(id, "COMPLETED", WAIT).await;
+    }
+
+    for i in 0..100 {
+        let update = json!({"workflowInstanceId": format!("no-such-workflow-{i}"),
+                            "taskId": "no-such-task", "status": "COMPLETED"});
+        let resp = s.update(&update).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    }
+    let stats = h.runtime.state_cache_stats();
+    assert_eq!((stats.out_with_turns, stats.workflows), (0, 0), "{stats:?}");
+
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.root))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    for line in [
+        "baton_state_cache{what=\"bytes\"} 0",
+        "baton_state_cache{what=\"workflows\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
+    let evictions = format!(
+        "baton_state_cache_evictions_total{{reason=\"bytes\"}} {}",
+        stats.evicted_for_bytes
+    );
+    assert!(metrics.contains(&evictions), "{evictions} not in {metrics}");
 }
 
 // ---------------------------------------------------------------- HTTP response cap

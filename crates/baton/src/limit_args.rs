@@ -1,6 +1,6 @@
 //! `baton server` flags for the limits on what workflows may do: nesting, loops, JSON depth,
-//! fork width, HTTP task responses, system tasks in flight, and how long one decision may
-//! hold a workflow.
+//! fork width, HTTP task responses, system tasks in flight, how long one decision may hold
+//! a workflow, and how much of the workflows' state is kept in memory.
 
 use baton_runtime::RuntimeConfig;
 use std::time::Duration;
@@ -107,6 +107,19 @@ pub struct LimitArgs {
           default_value_t = RuntimeConfig::DEFAULT_MAX_REQUEUE_TASKS as u64,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     max_requeue_tasks: u64,
+    /// Most workflows whose last committed state is kept in memory, so their next update
+    /// need not read them from the store; past it the least recently committed is dropped.
+    #[arg(long, env = "BATON_STATE_CACHE_WORKFLOWS",
+          default_value_t = RuntimeConfig::DEFAULT_STATE_CACHE_WORKFLOWS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    state_cache_workflows: u64,
+    /// Most bytes (estimated) of workflow states kept in memory, tasks included; past it the
+    /// least recently committed are dropped. A state larger than this alone is not kept, so
+    /// each of its updates reads it from the store. 0 keeps none.
+    #[arg(long, env = "BATON_STATE_CACHE_BYTES",
+          default_value_t = RuntimeConfig::DEFAULT_STATE_CACHE_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(0..=(1 << 40)))]
+    state_cache_bytes: u64,
 }
 
 impl LimitArgs {
@@ -129,6 +142,8 @@ impl LimitArgs {
         config.search_by_tasks_scan_limit = size(self.search_by_tasks_scan_limit);
         config.search_count_limit = size(self.search_count_limit);
         config.max_requeue_tasks = size(self.max_requeue_tasks);
+        config.state_cache_workflows = size(self.state_cache_workflows);
+        config.state_cache_bytes = size(self.state_cache_bytes);
         config.sweep_claim = Duration::from_secs(self.sweep_claim_secs);
         baton_model::limits::set_max_json_depth(
             usize::try_from(self.max_json_depth).unwrap_or(usize::MAX),

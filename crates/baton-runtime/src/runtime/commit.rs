@@ -136,6 +136,8 @@ impl Runtime {
         mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
     ) -> Result<(R, Vec<FollowUp>)> {
         let _turn = self.locks.lock(workflow_id).await;
+        // Dropped before the turn: an entry this turn took out and did not give back goes.
+        let _hold = self.states.hold(workflow_id);
         // On a database other nodes write too, a cached copy may predate their commits: an
         // answer that no commit checks (an error, a stale update ignored) is then given only
         // from a fresh read.
@@ -240,7 +242,7 @@ pub(super) fn into_write(st: &mut ExecState) -> WorkflowWrite {
     if keep_input {
         st.workflow.input = input;
     }
-    st.input_changed = false;
+    // `input_changed` stays set for the state cache, which then measures the new input.
     workflow.workflow_definition = None;
     WorkflowWrite {
         workflow,

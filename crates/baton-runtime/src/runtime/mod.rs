@@ -12,12 +12,15 @@ mod starts;
 mod state_cache;
 mod sweeper;
 mod tasks;
+mod turns;
 mod workflow_test;
 
 use commit::decided_nothing;
 pub(crate) use commit::Mutation;
 pub use signals::Blocking;
-use state_cache::{CachedState, StateCache, WorkflowLocks};
+pub use state_cache::StateCacheStats;
+use state_cache::{CachedState, StateCache, StateCacheLimits};
+use turns::WorkflowLocks;
 pub use workflow_test::{TaskMock, WorkflowTestRequest};
 
 use crate::changes::ChangeFeed;
@@ -116,6 +119,14 @@ pub struct RuntimeConfig {
     pub search_count_limit: usize,
     /// Most scheduled tasks one `requeue` re-pushes.
     pub max_requeue_tasks: usize,
+    /// Most workflows whose last committed state this node keeps in memory (see
+    /// `StateCache`); past it the least recently committed is dropped, and its next update
+    /// reads it from the store.
+    pub state_cache_workflows: usize,
+    /// Most estimated bytes of the states kept (tasks, inputs and outputs included); past it
+    /// the least recently committed are dropped, and a state larger than this alone is not
+    /// kept (each of its updates reads it from the store). 0 keeps none.
+    pub state_cache_bytes: usize,
 }
 
 impl RuntimeConfig {
@@ -152,6 +163,14 @@ impl RuntimeConfig {
     pub const DEFAULT_SEARCH_COUNT_LIMIT: usize = 10_000;
     /// Default of [`RuntimeConfig::max_requeue_tasks`].
     pub const DEFAULT_MAX_REQUEUE_TASKS: usize = 10_000;
+    /// Default of [`RuntimeConfig::state_cache_workflows`]: every workflow in flight in the
+    /// benchmarks, with room to spare.
+    pub const DEFAULT_STATE_CACHE_WORKFLOWS: usize = 4096;
+    /// Default of [`RuntimeConfig::state_cache_bytes`]: 256 MiB. A task with small input
+    /// and output holds about 4 KB, so this keeps about 65,000 such tasks: 4,096 workflows
+    /// of 16 tasks (the workflow bound binds first for ordinary workflows), while long
+    /// chains, loops and wide forks stop at a quarter of a GiB instead of many GiB.
+    pub const DEFAULT_STATE_CACHE_BYTES: usize = 256 << 20;
 }
 
 impl Default for RuntimeConfig {
@@ -176,6 +195,8 @@ impl Default for RuntimeConfig {
             search_count_limit: Self::DEFAULT_SEARCH_COUNT_LIMIT,
             max_requeue_tasks: Self::DEFAULT_MAX_REQUEUE_TASKS,
             sweep_claim: Self::DEFAULT_SWEEP_CLAIM,
+            state_cache_workflows: Self::DEFAULT_STATE_CACHE_WORKFLOWS,
+            state_cache_bytes: Self::DEFAULT_STATE_CACHE_BYTES,
         }
     }
 }
@@ -238,6 +259,10 @@ impl Runtime {
     pub fn new(store: Arc<dyn Store>, config: RuntimeConfig) -> Arc<Self> {
         let metrics = Metrics::new(config.metrics_max_label_values, store.backend_name());
         let changes = ChangeFeed::new(config.change_feed_capacity);
+        let states = StateCache::new(StateCacheLimits {
+            workflows: config.state_cache_workflows,
+            bytes: config.state_cache_bytes,
+        });
         Arc::new(Runtime {
             store,
             metrics: Arc::new(metrics),
@@ -247,7 +272,7 @@ impl Runtime {
             sweeper_nudge: Notify::new(),
             sweeper_next: AtomicI64::new(0),
             waiters: CommitWaiters::default(),
-            states: StateCache::default(),
+            states,
             locks: WorkflowLocks::default(),
             active_domains: Mutex::new((None, Arc::new(HashSet::new()))),
             caches: Mutex::new(Caches::default()),
@@ -300,7 +325,13 @@ impl Runtime {
         self.metrics.refresh_queues(&queues, now);
         let active = self.store.active_workflow_stats().await?;
         self.metrics.refresh_active_workflows(&active, now);
+        self.metrics.refresh_state_cache(self.states.stats());
         Ok(self.metrics.encode())
+    }
+
+    /// What this node's state cache holds now (also on `/metrics`).
+    pub fn state_cache_stats(&self) -> StateCacheStats {
+        self.states.stats()
     }
 
     /// Listens to committed changes (see [`crate::WorkflowChange`]); a receiver that falls

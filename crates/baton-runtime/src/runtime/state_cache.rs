@@ -1,6 +1,9 @@
-//! The per-node cache of committed workflow states and the per-workflow turns (ADR 4, 9).
+//! The per-node cache of committed workflow states (ADR 4, 9), bounded by workflows and by
+//! bytes (ADR 36); the turns that take its entries out live in `turns.rs`.
 
 use super::*;
+use baton_engine::footprint;
+use std::collections::BTreeMap;
 
 /// Running workflows as this node last committed them, so the next update of a workflow
 /// does not re-read and re-parse it. Only a hint: every commit still names the version it
@@ -12,16 +15,65 @@ use super::*;
 /// A workflow's turn takes its entry out (a move, whatever the workflow's size) and the
 /// commit puts the decided state back, so no update copies the tasks it does not change
 /// (ADR 0009). Claims made while the entry is out are kept for the turn to take in.
-#[derive(Default)]
+///
+/// Bounded twice (ADR 36): by workflows, and by the estimated bytes of the entries here.
+/// Past either, the least recently committed entries here are dropped; entries out with a
+/// turn are never dropped (they hold that turn's claims).
 pub(super) struct StateCache {
-    map: Mutex<HashMap<String, Slot>>,
+    limits: StateCacheLimits,
+    inner: Mutex<Entries>,
+}
+
+/// The two bounds of a [`StateCache`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StateCacheLimits {
+    /// Most workflows with an entry, here or out with a turn.
+    pub(super) workflows: usize,
+    /// Most estimated bytes of the entries here; a state larger than this alone is not kept.
+    pub(super) bytes: usize,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Slot>,
+    /// The entries here by their last use (a commit or a put-back), oldest first.
+    lru: BTreeMap<u64, String>,
+    last_use: u64,
+    /// Estimated bytes of the entries here.
+    bytes: usize,
+    evicted_for_workflows: u64,
+    evicted_for_bytes: u64,
 }
 
 /// A cache entry: here, or out with the turn that holds the workflow (collecting the claims
 /// polls make meanwhile, for [`Runtime::absorb_claims`]).
-pub(super) enum Slot {
-    Here(Box<CachedState>),
-    Out(Vec<Task>),
+enum Slot {
+    Here {
+        state: Box<CachedState>,
+        /// Its key in [`Entries::lru`].
+        used: u64,
+    },
+    Out {
+        claims: Vec<Task>,
+        /// The size of the workflow's input when the entry was taken (None: read from the
+        /// store), kept so the commit need not measure an input it did not change.
+        input_bytes: Option<usize>,
+    },
+}
+
+/// What the state cache holds, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StateCacheStats {
+    /// Workflows cached (entries out with a turn not counted).
+    pub workflows: usize,
+    /// Their estimated bytes.
+    pub bytes: usize,
+    /// Entries dropped because the workflow bound was reached.
+    pub evicted_for_workflows: u64,
+    /// Entries dropped, or states not kept, because of the byte budget.
+    pub evicted_for_bytes: u64,
+    /// Entries out with a turn now (none once every turn has ended).
+    pub out_with_turns: usize,
 }
 
 /// Claims kept for one turn at most; past that, a commit that writes one of the others
@@ -35,88 +87,81 @@ pub(super) struct CachedState {
     pub(super) index: Arc<DefIndex>,
     pub(super) tasks: TaskList,
     pub(super) version: i64,
+    /// Estimated bytes of the workflow's input (part of `bytes`).
+    input_bytes: usize,
+    /// Estimated bytes of the whole entry (see [`baton_engine::footprint`]).
+    bytes: usize,
 }
-
-/// Serialises the changes this node makes to one workflow. Without it, concurrent updates of
-/// one workflow (the branches of a wide fork completing together) would all read the same
-/// version, and all but one would lose the commit race and redo their work; with it they
-/// take turns, each starting from the state the previous one committed (and cached).
-/// Across nodes the version check still decides.
-#[derive(Default)]
-pub(super) struct WorkflowLocks {
-    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-/// Holds a workflow's turn; releasing the last interest removes the entry.
-pub(super) struct WorkflowTurn<'a> {
-    locks: &'a WorkflowLocks,
-    id: String,
-    lock: Arc<tokio::sync::Mutex<()>>,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl WorkflowLocks {
-    pub(super) async fn lock(&self, id: &str) -> WorkflowTurn<'_> {
-        let lock = self
-            .map
-            .lock()
-            .entry(id.to_string())
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
-            .clone();
-        let mut turn = WorkflowTurn {
-            locks: self,
-            id: id.to_string(),
-            lock: lock.clone(),
-            guard: None,
-        };
-        turn.guard = Some(lock.lock_owned().await);
-        turn
-    }
-}
-
-impl Drop for WorkflowTurn<'_> {
-    fn drop(&mut self) {
-        self.guard = None;
-        let mut map = self.locks.map.lock();
-        // Two references: the map's and ours. Nobody else waits; forget the entry.
-        if Arc::strong_count(&self.lock) == 2 {
-            map.remove(&self.id);
-        }
-    }
-}
-
-/// Enough for every workflow in flight in the benchmarks; bounded so memory stays small.
-pub(super) const STATE_CACHE_CAPACITY: usize = 4096;
 
 impl StateCache {
+    pub(super) fn new(limits: StateCacheLimits) -> Self {
+        StateCache {
+            limits,
+            inner: Mutex::new(Entries::default()),
+        }
+    }
+
     /// Hands a workflow's entry over to the turn that holds the workflow (None: read the
     /// store); claims made until the turn ends are kept aside.
     pub(super) fn take(&self, id: &str) -> Option<CachedState> {
-        match self
-            .map
-            .lock()
-            .insert(id.to_string(), Slot::Out(Vec::new()))
-        {
-            Some(Slot::Here(state)) => Some(*state),
+        let mut e = self.inner.lock();
+        let out = Slot::Out {
+            claims: Vec::new(),
+            input_bytes: None,
+        };
+        match e.map.insert(id.to_string(), out) {
+            Some(Slot::Here { state, used }) => {
+                e.lru.remove(&used);
+                e.bytes -= state.bytes;
+                if let Some(Slot::Out { input_bytes, .. }) = e.map.get_mut(id) {
+                    *input_bytes = Some(state.input_bytes);
+                }
+                Some(*state)
+            }
             _ => None,
         }
     }
 
+    /// Marks the start of a turn's use of the cache; when the returned guard drops, an entry
+    /// still out (nothing committed or put back: an error, an unknown id) is removed, so a
+    /// failed turn leaves nothing behind.
+    pub(super) fn hold<'a>(&'a self, id: &'a str) -> CacheHold<'a> {
+        CacheHold { cache: self, id }
+    }
+
     /// The claims made while the turn held the workflow, oldest first.
     pub(super) fn take_claims(&self, id: &str) -> Vec<Task> {
-        match self.map.lock().get_mut(id) {
-            Some(Slot::Out(claims)) => std::mem::take(claims),
+        match self.inner.lock().map.get_mut(id) {
+            Some(Slot::Out { claims, .. }) => std::mem::take(claims),
             _ => Vec::new(),
         }
     }
 
     pub(super) fn forget(&self, id: &str) {
-        self.map.lock().remove(id);
+        let mut e = self.inner.lock();
+        if let Some(Slot::Here { state, used }) = e.map.remove(id) {
+            e.lru.remove(&used);
+            e.bytes -= state.bytes;
+        }
     }
 
     /// Drops every entry (another node may have changed any of them).
     pub(super) fn clear(&self) {
-        self.map.lock().clear();
+        let mut e = self.inner.lock();
+        e.map.clear();
+        e.lru.clear();
+        e.bytes = 0;
+    }
+
+    pub(super) fn stats(&self) -> StateCacheStats {
+        let e = self.inner.lock();
+        StateCacheStats {
+            workflows: e.lru.len(),
+            bytes: e.bytes,
+            evicted_for_workflows: e.evicted_for_workflows,
+            evicted_for_bytes: e.evicted_for_bytes,
+            out_with_turns: e.map.len() - e.lru.len(),
+        }
     }
 
     /// A turn that changed nothing gives its entry back; one that changed something it did
@@ -156,42 +201,85 @@ impl StateCache {
     /// Caches `st` as `version`; with `replace` false, only where the id has no entry.
     fn place(&self, st: ExecState, version: i64, replace: bool) {
         let id = st.workflow.workflow_id.clone();
+        // Measured outside the lock; the input only if the turn did not bring its size.
+        let carried = match self.inner.lock().map.get(&id) {
+            Some(Slot::Out { input_bytes, .. }) if !st.input_changed => *input_bytes,
+            _ => None,
+        };
+        let input_bytes = carried.unwrap_or_else(|| footprint::map_bytes(&st.workflow.input));
         let mut workflow = st.workflow;
         workflow.workflow_definition = Some(st.def.clone());
         let mut tasks = st.tasks;
         tasks.clear_dirty();
+        let bytes = std::mem::size_of::<CachedState>()
+            + 2 * id.len()
+            + input_bytes
+            + footprint::workflow_bytes_without_input(&workflow)
+            + tasks.bytes();
         let state = CachedState {
             workflow,
             def: st.def,
             index: st.index,
             tasks,
             version,
+            input_bytes,
+            bytes,
         };
-        let mut map = self.map.lock();
-        if map.contains_key(&id) {
-            if !replace {
-                return;
+        let mut e = self.inner.lock();
+        let e = &mut *e;
+        if !replace && e.map.contains_key(&id) {
+            return;
+        }
+        if let Some(Slot::Here { state, used }) = e.map.remove(&id) {
+            e.lru.remove(&used);
+            e.bytes -= state.bytes;
+        }
+        if bytes > self.limits.bytes {
+            // Alone over the budget: not kept (its next turn reads the store), rather than
+            // emptying the cache for one workflow.
+            e.evicted_for_bytes += 1;
+            return;
+        }
+        // Oldest first; an entry out with a turn keeps the claims that turn has not taken
+        // in yet, so only entries here (the ones in `lru`) are dropped.
+        loop {
+            let over_workflows = e.map.len() >= self.limits.workflows;
+            let over_bytes = e.bytes + bytes > self.limits.bytes;
+            if !over_workflows && !over_bytes {
+                break;
             }
-        } else if map.len() >= STATE_CACHE_CAPACITY {
-            // An entry out with a turn keeps the claims that turn has not taken in yet.
-            let victim = map
-                .iter()
-                .find(|(_, slot)| matches!(slot, Slot::Here(_)))
-                .map(|(k, _)| k.clone());
-            if let Some(victim) = victim {
-                map.remove(&victim);
+            let Some((_, victim)) = e.lru.pop_first() else {
+                break;
+            };
+            if let Some(Slot::Here { state, .. }) = e.map.remove(&victim) {
+                e.bytes -= state.bytes;
+            }
+            if over_workflows {
+                e.evicted_for_workflows += 1;
+            } else {
+                e.evicted_for_bytes += 1;
             }
         }
-        map.insert(id, Slot::Here(Box::new(state)));
+        e.last_use += 1;
+        let used = e.last_use;
+        e.lru.insert(used, id.clone());
+        e.bytes += bytes;
+        e.map.insert(
+            id,
+            Slot::Here {
+                state: Box::new(state),
+                used,
+            },
+        );
     }
 
     /// A poll claimed `task`.
     pub(super) fn claimed(&self, task: &Task) {
-        let mut map = self.map.lock();
+        let mut e = self.inner.lock();
         let id = &task.workflow_instance_id;
-        let entry = match map.get_mut(id) {
-            Some(Slot::Here(entry)) => entry,
-            Some(Slot::Out(claims)) => {
+        let entry = match e.map.get_mut(id) {
+            Some(Slot::Here { state, .. }) => state,
+            Some(Slot::Out { claims, .. }) => {
                 if claims.len() < MAX_CLAIMS_PER_TURN {
                     claims.push(task.clone());
                 }
@@ -204,6 +292,26 @@ impl StateCache {
                 entry.tasks.refresh(i, task.clone());
             }
         }
+    }
+
+    /// Removes `id`'s entry if it is still out (see [`StateCache::hold`]).
+    fn release(&self, id: &str) {
+        let mut e = self.inner.lock();
+        if matches!(e.map.get(id), Some(Slot::Out { .. })) {
+            e.map.remove(id);
+        }
+    }
+}
+
+/// See [`StateCache::hold`].
+pub(super) struct CacheHold<'a> {
+    cache: &'a StateCache,
+    id: &'a str,
+}
+
+impl Drop for CacheHold<'_> {
+    fn drop(&mut self) {
+        self.cache.release(self.id);
     }
 }
 
@@ -231,6 +339,56 @@ mod tests {
         ExecState::new(workflow, Arc::new(def), index, tasks, version, 0)
     }
 
+    fn cache() -> StateCache {
+        StateCache::new(StateCacheLimits {
+            workflows: RuntimeConfig::DEFAULT_STATE_CACHE_WORKFLOWS,
+            bytes: RuntimeConfig::DEFAULT_STATE_CACHE_BYTES,
+        })
+    }
+
+    /// A cache whose byte budget holds `n` states of [`big`]'s size, and not `n + 1`.
+    fn cache_for_big_states(n: usize) -> StateCache {
+        let probe = cache();
+        probe.committed(big("probe", None));
+        let one = probe.stats().bytes;
+        StateCache::new(StateCacheLimits {
+            workflows: 100,
+            bytes: n * one + one / 2,
+        })
+    }
+
+    /// A running workflow with one task holding 64 KiB of output.
+    fn big(id: &str, version: Option<i64>) -> ExecState {
+        let mut st = state(id, version, &[]);
+        let mut task = Task {
+            task_id: format!("{id}-t"),
+            workflow_instance_id: id.to_string(),
+            ..Task::default()
+        };
+        task.output_data.insert(
+            "blob".into(),
+            serde_json::Value::String("x".repeat(64 << 10)),
+        );
+        st.tasks = TaskList::new(vec![task]);
+        st
+    }
+
+    fn cached_ids(cache: &StateCache) -> Vec<String> {
+        let e = cache.inner.lock();
+        let mut ids: Vec<String> = e.lru.values().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    fn claim(workflow: &str) -> Task {
+        Task {
+            task_id: "t1".into(),
+            workflow_instance_id: workflow.into(),
+            poll_count: 1,
+            ..Task::default()
+        }
+    }
+
     fn cached_tasks(cache: &StateCache, id: &str) -> Option<(i64, usize)> {
         cache.take(id).map(|c| (c.version, c.tasks.len()))
     }
@@ -240,7 +398,7 @@ mod tests {
     /// version 1 in the cache, which then lacked the task the worker was handed next.
     #[test]
     fn a_start_does_not_replace_a_newer_entry() {
-        let cache = StateCache::default();
+        let cache = cache();
         cache.committed(state("w1", Some(1), &["t1", "t2"]));
         cache.committed(state("w1", None, &["t1"]));
         assert_eq!(cached_tasks(&cache, "w1"), Some((2, 2)));
@@ -248,7 +406,7 @@ mod tests {
 
     #[test]
     fn a_start_does_not_replace_an_entry_out_with_a_turn() {
-        let cache = StateCache::default();
+        let cache = cache();
         cache.committed(state("w1", Some(1), &["t1"]));
         assert!(cache.take("w1").is_some());
         cache.committed(state("w1", None, &["t1"]));
@@ -258,7 +416,7 @@ mod tests {
 
     #[test]
     fn a_start_caches_a_new_workflow_and_a_turn_replaces_it() {
-        let cache = StateCache::default();
+        let cache = cache();
         cache.committed(state("w1", None, &["t1"]));
         cache.committed(state("w1", Some(1), &["t1", "t2"]));
         assert_eq!(cached_tasks(&cache, "w1"), Some((2, 2)));
@@ -266,7 +424,7 @@ mod tests {
 
     #[test]
     fn eviction_spares_entries_out_with_a_turn() {
-        let cache = StateCache::default();
+        let cache = cache();
         cache.committed(state("out", None, &[]));
         assert!(cache.take("out").is_some());
         cache.claimed(&Task {
@@ -275,9 +433,110 @@ mod tests {
             poll_count: 1,
             ..Task::default()
         });
-        for i in 0..STATE_CACHE_CAPACITY + 10 {
+        for i in 0..RuntimeConfig::DEFAULT_STATE_CACHE_WORKFLOWS + 10 {
             cache.committed(state(&format!("w{i}"), None, &[]));
         }
         assert_eq!(cache.take_claims("out").len(), 1);
+    }
+
+    #[test]
+    fn the_workflow_bound_drops_the_least_recently_committed() {
+        let cache = StateCache::new(StateCacheLimits {
+            workflows: 3,
+            bytes: usize::MAX,
+        });
+        for id in ["a", "b", "c"] {
+            cache.committed(state(id, None, &["t1"]));
+        }
+        // A turn on "a" makes it the most recent; "b" is now the oldest.
+        let a = cache.take("a").expect("cached");
+        cache.insert(
+            ExecState::from_list(a.workflow, a.def, a.index, a.tasks, Some(1), 0),
+            1,
+        );
+        cache.committed(state("d", None, &["t1"]));
+        assert_eq!(cached_ids(&cache), ["a", "c", "d"]);
+        assert_eq!(cache.stats().evicted_for_workflows, 1);
+    }
+
+    #[test]
+    fn the_byte_budget_drops_the_least_recently_committed() {
+        let cache = cache_for_big_states(3);
+        for id in ["a", "b", "c"] {
+            cache.committed(big(id, None));
+        }
+        assert_eq!(cached_ids(&cache), ["a", "b", "c"]);
+        cache.committed(big("a", Some(1)));
+        cache.committed(big("d", None));
+        assert_eq!(cached_ids(&cache), ["a", "c", "d"]);
+        let stats = cache.stats();
+        assert_eq!((stats.workflows, stats.evicted_for_bytes), (3, 1));
+        assert!(stats.bytes <= cache.limits.bytes, "{stats:?}");
+    }
+
+    #[test]
+    fn an_entry_out_with_a_turn_outlives_the_byte_budget() {
+        let cache = cache_for_big_states(2);
+        cache.committed(big("out", None));
+        assert!(cache.take("out").is_some());
+        cache.claimed(&claim("out"));
+        for i in 0..10 {
+            cache.committed(big(&format!("w{i}"), None));
+        }
+        assert_eq!(cache.take_claims("out").len(), 1);
+        // Its commit puts it back as the most recent entry; the oldest other one goes.
+        cache.committed(big("out", Some(1)));
+        assert_eq!(cached_ids(&cache), ["out", "w9"]);
+    }
+
+    #[test]
+    fn a_state_over_the_whole_budget_is_not_kept() {
+        let cache = cache_for_big_states(1);
+        cache.committed(state("small", None, &["t1"]));
+        let mut huge = big("huge", None);
+        let task = big("h1", None).tasks[0].clone();
+        huge.tasks = TaskList::new(vec![task; 3]);
+        cache.committed(huge);
+        assert_eq!(cached_ids(&cache), ["small"]);
+        assert_eq!(cache.stats().evicted_for_bytes, 1);
+    }
+
+    #[test]
+    fn bytes_follow_takes_commits_and_forgets() {
+        let cache = cache();
+        cache.committed(big("a", None));
+        let one = cache.stats().bytes;
+        assert!(one > 64 << 10, "{one}");
+        cache.committed(state("b", None, &[]));
+        let both = cache.stats().bytes;
+        let a = cache.take("a").expect("cached");
+        assert_eq!(cache.stats().bytes, both - one);
+        cache.insert(
+            ExecState::from_list(a.workflow, a.def, a.index, a.tasks, Some(1), 0),
+            1,
+        );
+        assert_eq!(cache.stats().bytes, both);
+        cache.forget("a");
+        cache.forget("b");
+        assert_eq!(cache.stats(), StateCacheStats::default());
+    }
+
+    /// An update naming an unknown workflow took its (empty) entry out and failed: before
+    /// the hold, the slot stayed out for good, uncounted and never evicted.
+    #[test]
+    fn a_turn_that_commits_nothing_leaves_no_entry() {
+        let cache = cache();
+        {
+            let _hold = cache.hold("nope");
+            assert!(cache.take("nope").is_none());
+            cache.claimed(&claim("nope"));
+        }
+        cache.committed(state("w1", None, &[]));
+        {
+            let _hold = cache.hold("w1");
+            assert!(cache.take("w1").is_some());
+            // The turn's decision failed after changing the state: not put back.
+        }
+        assert!(cache.inner.lock().map.is_empty());
     }
 }
