@@ -72,8 +72,8 @@ pub fn task_bytes(t: &Task) -> usize {
             .iter()
             .map(|(k, v)| MAP_ENTRY + k.len() + v.len())
             .sum::<usize>();
-    // Definition nodes are not stored with tasks and normally absent; their contents are
-    // left out when set (only the API's rendering sets them).
+    // Definition nodes are boxed, not stored with tasks and normally absent; when set (only
+    // the API's rendering sets them) their boxes count, their contents are left out.
     let attached = t
         .workflow_task
         .as_ref()

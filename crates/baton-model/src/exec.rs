@@ -155,7 +155,7 @@ pub struct Task {
     #[serde(default)]
     pub output_data: JsonMap,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workflow_task: Option<WorkflowTask>,
+    pub workflow_task: Option<Box<WorkflowTask>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
     #[serde(default)]
@@ -175,7 +175,7 @@ pub struct Task {
     #[serde(default)]
     pub loop_over_task: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_definition: Option<TaskDef>,
+    pub task_definition: Option<Box<TaskDef>>,
     #[serde(default)]
     pub queue_wait_time: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -353,4 +353,38 @@ pub struct PollData {
     pub domain: Option<String>,
     pub worker_id: String,
     pub last_poll_time: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    /// The runtime's state cache holds the task list of every cached workflow, and its byte
+    /// budget counts `size_of::<Task>()` per task (ADR 36, `baton_engine::footprint`). The
+    /// definition nodes (`workflow_task`, `task_definition`, about 2.7 KB together) are
+    /// boxed because they are None in every stored or cached task; a large field added
+    /// inline would make every cached task pay for it, so this bound fails first (816 bytes
+    /// on 64-bit when written).
+    #[test]
+    fn a_task_stays_small_inline() {
+        assert!(size_of::<Task>() < 1_000, "{}", size_of::<Task>());
+    }
+
+    #[test]
+    fn boxed_definition_nodes_keep_the_wire_format() {
+        let mut t = Task {
+            task_id: "t1".into(),
+            ..Task::default()
+        };
+        let bare = serde_json::to_value(&t).unwrap();
+        assert!(bare.get("workflowTask").is_none() && bare.get("taskDefinition").is_none());
+        t.workflow_task = Some(Box::new(WorkflowTask::new("a", "a_ref", "SIMPLE")));
+        t.task_definition = Some(Box::new(TaskDef::named("a")));
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(v["workflowTask"]["taskReferenceName"], "a_ref");
+        assert_eq!(v["taskDefinition"]["name"], "a");
+        let back: Task = serde_json::from_value(v).unwrap();
+        assert_eq!(back, t);
+    }
 }

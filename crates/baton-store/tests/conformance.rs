@@ -118,12 +118,12 @@ pub mod suite {
             status: TaskStatus::Scheduled,
             scheduled_time: NOW - 100,
             response_timeout_seconds: 30,
-            workflow_task: Some(baton_model::WorkflowTask::new(
+            workflow_task: Some(Box::new(baton_model::WorkflowTask::new(
                 task_type,
                 &format!("{task_type}_ref"),
                 "SIMPLE",
-            )),
-            task_definition: Some(TaskDef::named(task_type)),
+            ))),
+            task_definition: Some(Box::new(TaskDef::named(task_type))),
             ..Default::default()
         }
     }

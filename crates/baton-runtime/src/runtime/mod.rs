@@ -374,8 +374,8 @@ fn render_workflow(s: WorkflowState) -> Workflow {
                 &s.def,
                 baton_engine::state::base_ref(&t.reference_task_name),
             ) {
-                t.task_definition = node.task_definition.clone();
-                t.workflow_task = Some(node.clone());
+                t.task_definition = node.task_definition.clone().map(Box::new);
+                t.workflow_task = Some(Box::new(node.clone()));
             }
             t
         })
