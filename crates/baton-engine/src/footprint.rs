@@ -68,6 +68,8 @@ pub fn task_bytes(t: &Task) -> usize {
         + opt_len(&t.parent_task_id)
         + opt_len(&t.isolation_group_id)
         + opt_len(&t.execution_name_space)
+        + opt_len(&t.external_input_payload_storage_path)
+        + opt_len(&t.external_output_payload_storage_path)
         + t.runtime_metadata
             .iter()
             .map(|(k, v)| MAP_ENTRY + k.len() + v.len())
@@ -88,6 +90,7 @@ pub fn task_bytes(t: &Task) -> usize {
         + indexes
         + map_bytes(&t.input_data)
         + map_bytes(&t.output_data)
+        + map_bytes(&t.execution_metadata)
 }
 
 /// A workflow row without its input (which only a rerun changes, so the caller measures it
@@ -146,6 +149,14 @@ mod tests {
             .insert("blob".into(), Value::String("x".repeat(100_000)));
         let grown = task_bytes(&big) - task_bytes(&small);
         assert!((100_000..100_000 + 1024).contains(&grown), "{grown}");
+        // What an SDK reports beside the output counts too.
+        let mut timed = small.clone();
+        timed
+            .execution_metadata
+            .insert("trace".into(), Value::String("y".repeat(10_000)));
+        timed.external_output_payload_storage_path = Some("p".repeat(1_000));
+        let grown = task_bytes(&timed) - task_bytes(&small);
+        assert!((11_000..11_000 + 1024).contains(&grown), "{grown}");
     }
 
     #[test]
