@@ -2,11 +2,13 @@
 //! change feed (ADR 16): a long poll on one node wakes when a task is queued through the
 //! other, and a definition replaced through one node is the one the other starts next.
 //! Each node is an in-process server with its own store handle (pool and feed connection).
+//! Also the test harness's own promise on PostgreSQL: a server's database is kept across a
+//! stop and dropped with the server, and leftovers of dead test processes are swept.
 //! Skipped, saying so, where no PostgreSQL answers (unless BATON_REQUIRE_PG is set).
 
 mod common;
 
-use common::{pg::PgDb, simple_workflow, TestServer};
+use common::{pg, pg::PgDb, simple_workflow, StoreDir, TestServer};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -129,4 +131,54 @@ async fn live_listeners_on_one_node_hear_of_another_nodes_commits() {
             break;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servers_database_outlives_a_stop_and_is_dropped_with_the_server() {
+    let Some(dir) = StoreDir::on_postgres("dropped_with_server").await else {
+        return;
+    };
+    let name = dir.database().expect("a database").to_string();
+    let s = TestServer::open(dir, Default::default(), Default::default()).await;
+    s.register_workflow(simple_workflow("kept_wf", &["kept_task"]))
+        .await;
+    // The stopped server's pool is still open: the drop below must end its connections.
+    let s = TestServer::open(s.stop(), Default::default(), Default::default()).await;
+    s.get_json("/metadata/workflow/kept_wf").await;
+    assert!(pg::database_exists(&name).await);
+    drop(s);
+    assert!(
+        !pg::database_exists(&name).await,
+        "{name} outlived its server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_drops_databases_of_dead_processes_only() {
+    let Ok(client) = pg::admin().await else {
+        return;
+    };
+    // A process that has exited: its pid names no live process (barring reuse).
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    let dead_pid = child.id();
+    child.wait().expect("wait");
+    let dead = format!("baton_t_{dead_pid}_0_sweep_dead");
+    let live = format!("baton_t_{}_0_sweep_live", std::process::id());
+    for name in [&dead, &live] {
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create a leftover");
+    }
+    // Another test process may hold the sweep for a moment.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pg::database_exists(&dead).await {
+        assert!(Instant::now() < deadline, "{dead} was never swept");
+        pg::sweep_now(&client).await;
+    }
+    assert!(
+        pg::database_exists(&live).await,
+        "a live process's database was swept"
+    );
+    assert!(pg::drop_database(&live).await);
 }

@@ -39,7 +39,7 @@ fn sign(body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-async fn open(dir: tempfile::TempDir) -> TestServer {
+async fn open(dir: impl Into<common::StoreDir>) -> TestServer {
     let hooks =
         WebhookConfig::parse(CONFIG, |n| (n == "GH_SECRET").then(|| SECRET.to_string())).unwrap();
     let config = baton_server::ServerConfig {

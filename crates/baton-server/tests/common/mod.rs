@@ -2,9 +2,8 @@
 //! that speak the Conductor wire protocol the way an SDK would.
 //!
 //! `BATON_TEST_BACKEND=postgres` runs the servers on a fresh PostgreSQL database each instead
-//! (see `baton-store/tests/support/pg.rs`; the name is kept in the test's directory, so a
-//! stopped server reopens the same database). Those databases are dropped by the next test
-//! process (they outlive their server's restarts).
+//! (see `baton-store/tests/support/pg.rs`). The database belongs to the server's [`StoreDir`]:
+//! a stopped server hands it back to reopen, and it is dropped with the last of them.
 
 #![allow(dead_code)]
 
@@ -17,9 +16,14 @@ use std::time::{Duration, Instant};
 pub mod pg;
 
 pub mod blocking_stub;
+mod store_dir;
+
+pub use store_dir::StoreDir;
 
 pub struct TestServer {
-    dir: Option<tempfile::TempDir>,
+    dir: Option<StoreDir>,
+    /// The PostgreSQL store, closed when the server drops (before its database is dropped).
+    postgres: Option<baton_store::PostgresStore>,
     /// `http://127.0.0.1:<port>/api`
     pub base: String,
     /// `http://127.0.0.1:<port>`
@@ -36,6 +40,10 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        // Nothing reconnects once the pool is closed; `dir` then drops the database.
+        if let Some(store) = self.postgres.take() {
+            store.close();
         }
     }
 }
@@ -86,26 +94,29 @@ impl TestServer {
         dir.join("t.db")
     }
 
-    /// A server over the database in `dir` (created if missing, kept if present).
+    /// A server over the store in `dir` (created if missing, kept if present): its
+    /// PostgreSQL database if it has one or `BATON_TEST_BACKEND=postgres`, else SQLite.
     pub async fn open(
-        dir: tempfile::TempDir,
+        dir: impl Into<StoreDir>,
         config: baton_server::ServerConfig,
         runtime_config: baton_runtime::RuntimeConfig,
     ) -> TestServer {
+        let mut dir = dir.into();
         let clock = runtime_config.clock.clone();
-        let store: Arc<dyn baton_store::Store> =
-            if std::env::var("BATON_TEST_BACKEND").as_deref() == Ok("postgres") {
-                Arc::new(Self::open_postgres(dir.path(), clock.clone()).await)
-            } else {
-                Arc::new(
-                    baton_store::SqliteStore::open(baton_store::SqliteOptions {
-                        clock: clock.clone(),
-                        ..baton_store::SqliteOptions::new(Self::db_path(dir.path()))
-                    })
-                    .expect("open sqlite store"),
-                )
-            };
-        Self::serve_store(dir, store, config, runtime_config).await
+        if dir.is_postgres() || on_postgres() {
+            let url = dir.postgres_url().await;
+            let store = Self::postgres_store(&url, clock).await;
+            let mut server =
+                Self::serve_store(dir, Arc::new(store.clone()), config, runtime_config).await;
+            server.postgres = Some(store);
+            return server;
+        }
+        let store = baton_store::SqliteStore::open(baton_store::SqliteOptions {
+            clock: clock.clone(),
+            ..baton_store::SqliteOptions::new(Self::db_path(dir.path()))
+        })
+        .expect("open sqlite store");
+        Self::serve_store(dir, Arc::new(store), config, runtime_config).await
     }
 
     /// One of several servers on the PostgreSQL database at `url` (each its own store
@@ -114,19 +125,26 @@ impl TestServer {
         url: &str,
         runtime_config: baton_runtime::RuntimeConfig,
     ) -> TestServer {
-        let mut opts = baton_store::PostgresOptions::new(url);
-        opts.clock = runtime_config.clock.clone();
-        opts.max_connections = 8;
-        let store = baton_store::PostgresStore::open(opts)
-            .await
-            .expect("open postgres store");
-        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Self::postgres_store(url, runtime_config.clock.clone()).await;
+        let dir = tempfile::tempdir().expect("tempdir").into();
         let config = baton_server::ServerConfig::default();
-        Self::serve_store(dir, Arc::new(store), config, runtime_config).await
+        let mut server =
+            Self::serve_store(dir, Arc::new(store.clone()), config, runtime_config).await;
+        server.postgres = Some(store);
+        server
+    }
+
+    async fn postgres_store(url: &str, clock: baton_runtime::Clock) -> baton_store::PostgresStore {
+        let mut opts = baton_store::PostgresOptions::new(url);
+        opts.clock = clock;
+        opts.max_connections = 8;
+        baton_store::PostgresStore::open(opts)
+            .await
+            .expect("open postgres store")
     }
 
     async fn serve_store(
-        dir: tempfile::TempDir,
+        dir: StoreDir,
         store: Arc<dyn baton_store::Store>,
         config: baton_server::ServerConfig,
         runtime_config: baton_runtime::RuntimeConfig,
@@ -152,6 +170,7 @@ impl TestServer {
             .expect("client");
         TestServer {
             dir: Some(dir),
+            postgres: None,
             base: format!("http://{addr}/api"),
             root: format!("http://{addr}"),
             client,
@@ -161,38 +180,11 @@ impl TestServer {
         }
     }
 
-    /// The PostgreSQL database of the server in `dir`: created on first use, its URL kept in
-    /// `dir` for a reopen.
-    async fn open_postgres(
-        dir: &std::path::Path,
-        clock: baton_runtime::Clock,
-    ) -> baton_store::PostgresStore {
-        let marker = dir.join("postgres-url");
-        let url = match std::fs::read_to_string(&marker) {
-            Ok(url) => url,
-            Err(_) => {
-                let db = pg::PgDb::create("http")
-                    .await
-                    .expect("BATON_TEST_BACKEND=postgres needs a reachable PostgreSQL");
-                let url = db.url.clone();
-                // Kept past this server (a restart reopens it); swept by a later test run.
-                std::mem::forget(db);
-                std::fs::write(&marker, &url).expect("remember the database");
-                url
-            }
-        };
-        let mut opts = baton_store::PostgresOptions::new(url);
-        opts.clock = clock;
-        opts.max_connections = 8;
-        baton_store::PostgresStore::open(opts)
-            .await
-            .expect("open postgres store")
-    }
-
     /// A client of a server someone else started and stops, at `root` (`http://host:port`).
     pub fn attached(root: &str) -> TestServer {
         TestServer {
             dir: None,
+            postgres: None,
             base: format!("{root}/api"),
             root: root.to_string(),
             client: reqwest::Client::builder()
@@ -205,12 +197,14 @@ impl TestServer {
         }
     }
 
-    /// Shuts the server down and hands back its directory (database kept), to reopen it with
+    /// Shuts the server down and hands back its store (database kept), to reopen it with
     /// [`TestServer::open`] as a restarted server would.
-    pub fn stop(mut self) -> tempfile::TempDir {
+    pub fn stop(mut self) -> StoreDir {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // Left open, as before: the stopped runtime keeps its handle until the test ends.
+        self.postgres = None;
         self.dir.take().expect("the directory is kept until stop")
     }
 

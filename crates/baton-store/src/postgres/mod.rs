@@ -243,6 +243,13 @@ impl PostgresStore {
         out
     }
 
+    /// Closes the pool and the change feed of this handle and its clones: later operations
+    /// fail at once instead of connecting again (e.g. before the database is dropped).
+    pub fn close(&self) {
+        self.inner.pool.close();
+        self.inner.feed.close();
+    }
+
     /// What group commit has done since this handle opened (ADR 23).
     pub fn group_commit_stats(&self) -> GroupCommitStats {
         GroupCommitStats {

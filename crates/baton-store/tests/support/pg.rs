@@ -10,6 +10,7 @@
 use baton_store::{PostgresOptions, PostgresStore, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -31,7 +32,7 @@ fn url_of(name: &str) -> String {
     format!("{}/{name}{query}", &base[..host_end])
 }
 
-async fn admin() -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+pub async fn admin() -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await?;
     tokio::spawn(async move {
         let _ = conn.await;
@@ -99,36 +100,92 @@ impl PgDb {
 
 impl Drop for PgDb {
     fn drop(&mut self) {
-        // Drop runs outside async code (or while panicking): a thread of its own with a small
-        // runtime drops the database, closing the store's connections with FORCE.
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(client) = admin().await {
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
+        drop_database_blocking(&self.name);
     }
 }
 
-/// Drops test databases left by test processes that no longer run (a crash, a SIGKILL).
-async fn sweep_leftovers(client: &tokio_postgres::Client) {
+/// How long dropping one database may take, connecting included. A DROP DATABASE waits for a
+/// checkpoint (seconds while other tests write); one stuck past this is left to a sweep.
+const DROP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Drops database `name`, closing its connections (FORCE); answers whether it is gone.
+/// Never fails: an unreachable server or a timeout only leaves the database to a sweep.
+pub async fn drop_database(name: &str) -> bool {
+    let drop = async {
+        let client = admin().await.ok()?;
+        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        client.batch_execute(&sql).await.ok()
+    };
+    matches!(tokio::time::timeout(DROP_TIMEOUT, drop).await, Ok(Some(())))
+}
+
+/// [`drop_database`] from synchronous code (a `Drop`, maybe while panicking, maybe inside a
+/// runtime): on a thread of its own with a small runtime.
+pub fn drop_database_blocking(name: &str) -> bool {
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .is_ok_and(|rt| rt.block_on(drop_database(&name)))
+    })
+    .join()
+    .unwrap_or(false)
+}
+
+/// Whether database `name` exists.
+pub async fn database_exists(name: &str) -> bool {
+    let client = admin().await.expect("connect to PostgreSQL");
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .expect("read pg_database");
+    row.get::<_, i64>(0) > 0
+}
+
+/// Leftover databases dropped at once: each DROP waits for a checkpoint, and concurrent
+/// ones share it.
+const SWEEP_CONNECTIONS: usize = 8;
+/// A sweep starts no drop after this; what is left waits for the next sweep.
+const SWEEP_BUDGET: Duration = Duration::from_secs(20);
+/// The advisory lock a sweeping process holds, so concurrent test processes do not sweep
+/// the same databases.
+const SWEEP_LOCK: i64 = 0x0062_6174_6f6e_5f74; // "baton_t"
+
+/// Drops test databases left by test processes that no longer run (a crash, a SIGKILL, a
+/// timeout). Once per process; skipped while another process sweeps. Answers how many it
+/// dropped.
+pub async fn sweep_leftovers(client: &tokio_postgres::Client) -> usize {
     static SWEPT: std::sync::Once = std::sync::Once::new();
     let mut first = false;
     SWEPT.call_once(|| first = true);
     if !first {
-        return;
+        return 0;
     }
+    sweep_now(client).await
+}
+
+/// [`sweep_leftovers`] without the once-per-process guard.
+pub async fn sweep_now(client: &tokio_postgres::Client) -> usize {
+    let locked = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&SWEEP_LOCK])
+        .await
+        .is_ok_and(|row| row.get::<_, bool>(0));
+    if !locked {
+        return 0;
+    }
+    let dropped = drop_dead(client).await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&SWEEP_LOCK])
+        .await;
+    dropped
+}
+
+/// Drops the test databases whose process is gone, several at once, within the budget.
+async fn drop_dead(client: &tokio_postgres::Client) -> usize {
     let Ok(rows) = client
         .query(
             "SELECT datname FROM pg_database WHERE datname LIKE 'baton\\_t\\_%'",
@@ -136,18 +193,40 @@ async fn sweep_leftovers(client: &tokio_postgres::Client) {
         )
         .await
     else {
-        return;
+        return 0;
     };
-    for row in rows {
-        let name: String = row.get(0);
-        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
-        if !alive {
-            let _ = client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await;
-        }
+    let dead: Vec<String> = rows
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .filter(|name| {
+            let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+            !pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+        })
+        .collect();
+    if dead.is_empty() {
+        return 0;
     }
+    let queue = Arc::new(std::sync::Mutex::new(dead));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let mut drops = tokio::task::JoinSet::new();
+    for _ in 0..SWEEP_CONNECTIONS {
+        let (queue, dropped) = (queue.clone(), dropped.clone());
+        drops.spawn(async move {
+            let Ok(client) = admin().await else { return };
+            while let Some(name) = queue.lock().ok().and_then(|mut q| q.pop()) {
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                if client.batch_execute(&sql).await.is_ok() {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    // Past the budget the set is dropped, which aborts the drops still waiting.
+    let _ = tokio::time::timeout(SWEEP_BUDGET, async {
+        while drops.join_next().await.is_some() {}
+    })
+    .await;
+    dropped.load(Ordering::Relaxed)
 }
 
 /// A TCP proxy in front of the PostgreSQL server whose connections can all be cut at once:
