@@ -8,6 +8,8 @@ mod hierarchy;
 mod operations;
 mod recovery;
 mod signals;
+#[cfg(test)]
+mod stale_cache_tests;
 mod starts;
 mod state_cache;
 mod sweeper;

@@ -15,25 +15,40 @@ use serde_json::{json, Value};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// `GET /api/admin/config`: the server's effective settings.
+/// `GET /api/admin/config`: the server's effective settings, every limit a flag sets that
+/// the server holds (the README's limits table names the flags). No secret is listed.
 pub async fn config(State(s): State<AppState>) -> Json<Value> {
     let rt = s.runtime.settings();
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "maxBodyBytes": s.config.max_body_bytes,
         "maxConnections": s.config.max_connections,
-        "headerReadTimeoutMs": s.config.header_read_timeout.as_millis() as u64,
-        "idleTimeoutMs": s.config.idle_timeout.as_millis() as u64,
-        "bodyReadTimeoutMs": s.config.body_read_timeout.as_millis() as u64,
-        "shutdownTimeoutMs": s.config.shutdown_timeout.as_millis() as u64,
+        "headerReadTimeoutMs": ms(s.config.header_read_timeout),
+        "idleTimeoutMs": ms(s.config.idle_timeout),
+        "bodyReadTimeoutMs": ms(s.config.body_read_timeout),
+        "shutdownTimeoutMs": ms(s.config.shutdown_timeout),
         "maxPollCount": rt.max_poll_count,
-        "maxPollTimeoutMs": rt.max_poll_timeout.as_millis() as u64,
+        "maxPollTimeoutMs": ms(rt.max_poll_timeout),
         "maxWorkflowDepth": rt.max_workflow_depth,
         "maxLoopIterations": rt.max_loop_iterations,
-        "decisionTimeBudgetMs": rt.decision_time_budget.as_millis() as u64,
+        "decisionTimeBudgetMs": ms(rt.decision_time_budget),
         "maxForkBranches": rt.max_fork_branches,
         "maxHttpTaskResponseBytes": rt.max_http_task_response_bytes,
         "maxSystemTasksInFlight": rt.max_system_tasks_in_flight,
+        "maxTasksPerWorkflow": rt.max_tasks_per_workflow,
+        "maxTaskOutputBytes": rt.max_task_output_bytes,
+        "maxJsonDepth": baton_model::limits::max_json_depth(),
+        "metricsMaxLabelValues": rt.metrics_max_label_values,
+        "eventStreamBuffer": rt.change_feed_capacity,
+        "sweepClaimMs": ms(rt.sweep_claim),
+        "maxBulkIds": rt.max_bulk_ids,
+        "maxCorrelatedExecutions": rt.max_correlated_executions,
+        "searchByTasksScanLimit": rt.search_by_tasks_scan_limit,
+        "searchCountLimit": rt.search_count_limit,
+        "maxRequeueTasks": rt.max_requeue_tasks,
+        "stateCacheWorkflows": rt.state_cache_workflows,
+        "stateCacheBytes": rt.state_cache_bytes,
     }))
 }
 

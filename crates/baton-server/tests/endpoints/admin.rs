@@ -4,6 +4,43 @@ use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
+/// Every limit the server holds is listed with the value it runs with.
+#[tokio::test]
+async fn admin_config_lists_the_limits_in_effect() {
+    let runtime = baton_runtime::RuntimeConfig {
+        max_tasks_per_workflow: 1234,
+        max_bulk_ids: 17,
+        search_count_limit: 4321,
+        state_cache_workflows: 99,
+        state_cache_bytes: 5 << 20,
+        sweep_claim: std::time::Duration::from_secs(7),
+        ..Default::default()
+    };
+    let s = TestServer::with_runtime_config(runtime).await;
+    let cfg = s.get_json("/admin/config").await;
+    for (key, want) in [
+        ("maxTasksPerWorkflow", 1234),
+        ("maxBulkIds", 17),
+        ("searchCountLimit", 4321),
+        ("stateCacheWorkflows", 99),
+        ("stateCacheBytes", 5 << 20),
+        ("sweepClaimMs", 7000),
+    ] {
+        assert_eq!(cfg[key].as_u64(), Some(want), "{key} in {cfg}");
+    }
+    for key in [
+        "maxTaskOutputBytes",
+        "maxJsonDepth",
+        "metricsMaxLabelValues",
+        "eventStreamBuffer",
+        "maxCorrelatedExecutions",
+        "searchByTasksScanLimit",
+        "maxRequeueTasks",
+    ] {
+        assert!(cfg[key].as_u64().is_some_and(|n| n > 0), "{key} in {cfg}");
+    }
+}
+
 #[tokio::test]
 async fn admin_routes() {
     let s = TestServer::spawn().await;
