@@ -90,6 +90,13 @@ pub fn is_async_system(task_type: &str) -> bool {
     ASYNC_SYSTEM_TYPES.contains(&task_type)
 }
 
+/// The `terminationStatus` values a TERMINATE accepts: exactly these spellings, as
+/// Conductor's `Terminate.validateInputStatus` (since its PR #764 a TERMINATED one ends the
+/// workflow TERMINATED).
+pub fn is_termination_status(status: &str) -> bool {
+    matches!(status, "COMPLETED" | "FAILED" | "TERMINATED")
+}
+
 /// Operators the retry logic never retries.
 pub fn is_structural(task_type: &str) -> bool {
     matches!(

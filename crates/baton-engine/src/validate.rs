@@ -323,18 +323,28 @@ fn check_task(
             }
         },
         sys::TERMINATE => {
+            // As Conductor 3.32's WorkflowTaskTypeConstraint: the status must be written out,
+            // in capitals (no ${...} expression), and the message names only COMPLETED and
+            // FAILED although TERMINATED is accepted too.
             if t.optional {
-                out.push(err(p("optional"), "TERMINATE cannot be optional"));
+                out.push(err(
+                    p("optional"),
+                    format!("terminate task cannot be optional, taskName: {}", t.name),
+                ));
             }
-            match t.input_parameters.get("terminationStatus") {
-                Some(Value::String(s)) if is_expr(s) => {}
-                Some(Value::String(s))
-                    if ["COMPLETED", "FAILED", "TERMINATED"]
-                        .contains(&s.to_ascii_uppercase().as_str()) => {}
-                _ => out.push(err(
+            let status = t.input_parameters.get("terminationStatus");
+            if !status
+                .and_then(Value::as_str)
+                .is_some_and(sys::is_termination_status)
+            {
+                out.push(err(
                     p("inputParameters.terminationStatus"),
-                    "TERMINATE needs terminationStatus COMPLETED, FAILED or TERMINATED",
-                )),
+                    format!(
+                        "terminate task must have an terminationStatus parameter and must be \
+                         set to COMPLETED or FAILED, taskName: {}",
+                        t.name
+                    ),
+                ));
             }
         }
         sys::JSON_JQ_TRANSFORM => match literal("queryExpression") {

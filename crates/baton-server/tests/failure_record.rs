@@ -186,12 +186,17 @@ async fn a_rerun_forgets_the_failure_and_a_restart_forgets_the_failed_task() {
 #[tokio::test]
 async fn a_terminate_asking_for_failed_is_the_failed_task() {
     let s = TestServer::spawn().await;
-    s.register_workflow(json!({"name": "fr_term", "version": 1, "tasks": [
-        {"name": "end", "taskReferenceName": "end", "type": "TERMINATE",
-         "inputParameters": {"terminationStatus": "${workflow.input.status}"}}
-    ]}))
-    .await;
-    let id = s.start("fr_term", json!({"status": "FAILED"})).await;
+    // Conductor takes terminationStatus only written out, never as an expression.
+    for status in ["FAILED", "COMPLETED"] {
+        s.register_workflow(
+            json!({"name": format!("fr_term_{status}"), "version": 1, "tasks": [
+                {"name": "end", "taskReferenceName": "end", "type": "TERMINATE",
+                 "inputParameters": {"terminationStatus": status}}
+            ]}),
+        )
+        .await;
+    }
+    let id = s.start("fr_term_FAILED", json!({})).await;
     let w = s.wait_for_status(&id, "FAILED", WAIT).await;
     let end = only_task(&w);
     assert_eq!(w["failedTaskId"], end["taskId"], "{w:#}");
@@ -200,7 +205,7 @@ async fn a_terminate_asking_for_failed_is_the_failed_task() {
         format!("Workflow is FAILED by TERMINATE task: {}", id_of(end))
     );
 
-    let id = s.start("fr_term", json!({"status": "COMPLETED"})).await;
+    let id = s.start("fr_term_COMPLETED", json!({})).await;
     let w = s.wait_for_status(&id, "COMPLETED", WAIT).await;
     assert!(w["failedTaskId"].is_null(), "{w:#}");
 }

@@ -253,12 +253,47 @@ async fn the_join_waits_for_the_other_branches_then_fails_the_workflow() {
     );
     let join = tasks_by_ref(&w, "join")[0];
     assert_eq!(join["reasonForIncompletion"], "Failed...", "{join:#}");
+    // Conductor's JOIN stops at the first failed branch (pm_f1, which output nothing):
+    // pm_f2, after it in joinOn, adds nothing either.
+    assert_eq!(join["outputData"], json!({}), "{join:#}");
+    assert_eq!(reason(&w), task_reason(join));
+}
+
+/// Conductor's `Join.java` (3.32) goes through `joinOn` in order and, at the first failed
+/// branch task, stops: the failing JOIN holds the outputs of the branches before it and its
+/// own, not those after it, and its reason joins every failed branch's reason.
+#[tokio::test]
+async fn a_failed_join_keeps_the_outputs_up_to_its_first_failed_branch() {
+    let s = TestServer::spawn().await;
+    defs(&s, &["pm_o1", "pm_o2", "pm_o3"], 0).await;
+    s.register_workflow(json!({"name": "pm_outputs", "version": 1, "tasks": [
+        {"name": "fork", "taskReferenceName": "fork", "type": "FORK_JOIN",
+         "forkTasks": [[worker("pm_o1")], [permissive("pm_o2")], [worker("pm_o3")]]},
+        {"name": "join", "taskReferenceName": "join", "type": "JOIN",
+         "joinOn": ["pm_o1", "pm_o2", "pm_o3"]}
+    ]}))
+    .await;
+    let id = s.start("pm_outputs", json!({})).await;
+    work(&s, &id, "pm_o1").await;
+    let t = s.poll_one("pm_o2").await;
+    let resp = s
+        .update(&json!({"taskId": t["taskId"], "workflowInstanceId": id,
+                        "workerId": "test-worker", "status": "FAILED",
+                        "reasonForIncompletion": "two broke",
+                        "outputData": {"partial": 2}}))
+        .await;
+    expect_status(resp, reqwest::StatusCode::OK).await;
+    assert_eq!(s.workflow(&id).await["status"], "RUNNING");
+    work(&s, &id, "pm_o3").await;
+    let w = s.wait_for_status(&id, "FAILED", WAIT).await;
+    let join = tasks_by_ref(&w, "join")[0];
+    assert_eq!(join["status"], "FAILED", "{join:#}");
+    assert_eq!(join["reasonForIncompletion"], "two broke", "{join:#}");
     assert_eq!(
-        join["outputData"]["pm_f2"],
-        json!({"by": "pm_f2"}),
+        join["outputData"],
+        json!({"pm_o1": {"by": "pm_o1"}, "pm_o2": {"partial": 2}}),
         "{join:#}"
     );
-    assert_eq!(reason(&w), task_reason(join));
 }
 
 #[tokio::test]

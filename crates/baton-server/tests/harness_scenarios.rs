@@ -351,3 +351,131 @@ async fn terminate_inside_a_decision_branch_fails_the_workflow() {
         ]
     );
 }
+
+/// Conductor 3.32 (its `Terminate.validateInputStatus`, and `WorkflowExecutorOps` since its
+/// PR #764) ends the workflow TERMINATED when the TERMINATE asks for it.
+#[tokio::test]
+async fn terminate_terminated_ends_the_workflow_terminated() {
+    let s = TestServer::spawn().await;
+    s.register_workflow(json!({"name": "harness_terminate_terminated", "version": 1,
+        "tasks": [lambda("lambda0"),
+            terminate("terminate0", "TERMINATED", None, json!({"r": "${lambda0.output.result}"})),
+            simple("h_never", "never")]}))
+        .await;
+    let id = s
+        .start("harness_terminate_terminated", json!({"a": 1}))
+        .await;
+    let w = s
+        .wait_for_status(&id, "TERMINATED", Duration::from_secs(10))
+        .await;
+    let tasks = w["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2, "{w}");
+    assert_eq!(tasks[1]["taskType"], "TERMINATE");
+    assert_eq!(tasks[1]["status"], "COMPLETED");
+    assert_eq!(
+        w["reasonForIncompletion"],
+        format!(
+            "Workflow is TERMINATED by TERMINATE task: {}",
+            tasks[1]["taskId"].as_str().unwrap()
+        )
+    );
+    assert_eq!(w["output"], json!({"r": {"testvalue": true}}));
+}
+
+/// Conductor's `WorkflowTaskTypeConstraint` checks a TERMINATE when its definition is
+/// registered: `terminationStatus` must be COMPLETED, FAILED or TERMINATED written out (an
+/// expression or another spelling is refused), with its own wording (which names only
+/// COMPLETED and FAILED), and the task may not be optional.
+#[tokio::test]
+async fn terminate_definitions_are_checked_with_conductors_rule_and_wording() {
+    let s = TestServer::spawn().await;
+    let status_message = "terminate task must have an terminationStatus parameter and must be \
+                          set to COMPLETED or FAILED, taskName: stop";
+    let def = |input: Value, optional: bool| {
+        json!({"name": "harness_terminate_checked", "version": 1, "tasks": [
+            {"name": "stop", "taskReferenceName": "stop0", "type": "TERMINATE",
+             "optional": optional, "inputParameters": input}]})
+    };
+    let messages = |v: &Value| -> Vec<String> {
+        v["validationErrors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["message"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for input in [
+        json!({"terminationStatus": "${workflow.input.status}"}),
+        json!({"terminationStatus": "completed"}),
+        json!({"terminationStatus": "CANCELED"}),
+        json!({"terminationStatus": 1}),
+        json!({"workflowOutput": {"x": 1}}),
+    ] {
+        let resp = s
+            .post_json("/metadata/workflow", &def(input.clone(), false))
+            .await;
+        let v = expect_error(resp, StatusCode::BAD_REQUEST, &[status_message]).await;
+        assert_eq!(messages(&v), [status_message], "{input}: {v}");
+    }
+    let resp = s
+        .post_json(
+            "/metadata/workflow",
+            &def(json!({"terminationStatus": "COMPLETED"}), true),
+        )
+        .await;
+    let v = expect_error(resp, StatusCode::BAD_REQUEST, &[]).await;
+    assert_eq!(
+        messages(&v),
+        ["terminate task cannot be optional, taskName: stop"],
+        "{v}"
+    );
+    for status in ["COMPLETED", "FAILED", "TERMINATED"] {
+        let resp = s
+            .post_json(
+                "/metadata/workflow?overwrite=true",
+                &def(json!({"terminationStatus": status}), false),
+            )
+            .await;
+        expect_status(resp, StatusCode::OK).await;
+    }
+}
+
+/// A TERMINATE the definition check never saw (forked dynamically) asking for another
+/// status fails with the wording of Conductor's `Terminate.execute`.
+#[tokio::test]
+async fn a_dynamic_terminate_asking_for_another_status_fails_with_conductors_reason() {
+    let s = TestServer::spawn().await;
+    s.register_workflow(
+        json!({"name": "harness_dyn_terminate", "version": 1, "tasks": [
+        {"name": "dyn", "taskReferenceName": "dyn", "type": "FORK_JOIN_DYNAMIC",
+         "inputParameters": {"dynamicTasks": "${workflow.input.tasks}",
+                             "dynamicTasksInput": "${workflow.input.inputs}"},
+         "dynamicForkTasksParam": "dynamicTasks",
+         "dynamicForkTasksInputParamName": "dynamicTasksInput"},
+        {"name": "join", "taskReferenceName": "join", "type": "JOIN"}]}),
+    )
+    .await;
+    let id = s
+        .start(
+            "harness_dyn_terminate",
+            json!({"tasks": [{"name": "stop", "taskReferenceName": "stop", "type": "TERMINATE"}],
+                   "inputs": {"stop": {"terminationStatus": "completed"}}}),
+        )
+        .await;
+    let w = s
+        .wait_for(&id, "the TERMINATE failed", Duration::from_secs(10), |w| {
+            tasks_by_ref(w, "stop")
+                .first()
+                .is_some_and(|t| t["status"] == "FAILED")
+        })
+        .await;
+    let stop = tasks_by_ref(&w, "stop")[0];
+    assert_eq!(
+        stop["reasonForIncompletion"], "given termination status is not valid",
+        "{w:#}"
+    );
+    assert_ne!(w["status"], "COMPLETED", "{w:#}");
+}

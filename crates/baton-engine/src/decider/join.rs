@@ -18,6 +18,11 @@ pub(super) fn evaluate_waiting(st: &mut ExecState, i: usize) -> bool {
 /// at the first still running, so each evaluation costs O(1) amortised, not O(|joinOn|).
 /// A failed permissive branch task (settled, no retry following) makes the JOIN wait for
 /// the others and then fail with their reasons, as Conductor's JOIN does.
+///
+/// As Conductor 3.32's `Join.java`: the JOIN ends COMPLETED_WITH_ERRORS only when an
+/// `optional` branch task ended COMPLETED_WITH_ERRORS (a non-optional one that did, such as
+/// a nested JOIN, counts as a success); a failing JOIN takes the outputs of the `joinOn`
+/// tasks in order up to and including the first failed one, and no further.
 pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
     let join = &st.tasks[i];
     let iteration = join.iteration;
@@ -61,25 +66,27 @@ pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
         return false;
     }
     let mut output = JsonMap::new();
-    let mut with_errors = false;
     // Conductor names each optional branch task that failed ("name/id ") in the reason of
     // a JOIN it completes with errors.
     let mut optional_failures = String::new();
+    let first_failed = failed.first().copied();
     for r in join_on.iter().filter_map(Value::as_str) {
         let r = base_ref(r);
         let Some(idx) = st.latest_by_ref(&loop_ref(r, iteration)) else {
             continue;
         };
         let t = &st.tasks[idx];
-        if t.status == TaskStatus::CompletedWithErrors {
-            with_errors = true;
-            if st.node_of(t).is_some_and(|n| n.optional) {
-                optional_failures.push_str(&format!("{}/{} ", t.task_def_name, t.task_id));
-            }
+        if t.status == TaskStatus::CompletedWithErrors && st.node_of(t).is_some_and(|n| n.optional)
+        {
+            optional_failures.push_str(&format!("{}/{} ", t.task_def_name, t.task_id));
         }
         // As Conductor: a branch that output nothing adds no key.
         if !t.output_data.is_empty() {
             output.insert(r.to_string(), Value::Object(t.output_data.clone()));
+        }
+        if Some(idx) == first_failed {
+            // Conductor's JOIN stops at the first failed branch: later ones add nothing.
+            break;
         }
     }
     st.task_mut(i).output_data = output;
@@ -95,18 +102,13 @@ pub(super) fn evaluate_join(st: &mut ExecState, i: usize) -> bool {
         st.set_status(i, TaskStatus::Failed);
         return true;
     }
-    if !optional_failures.is_empty() {
+    if optional_failures.is_empty() {
+        st.set_status(i, TaskStatus::Completed);
+    } else {
         optional_failures.push_str("completed with errors");
         st.task_mut(i).reason_for_incompletion = Some(truncate(&optional_failures));
+        st.set_status(i, TaskStatus::CompletedWithErrors);
     }
-    st.set_status(
-        i,
-        if with_errors {
-            TaskStatus::CompletedWithErrors
-        } else {
-            TaskStatus::Completed
-        },
-    );
     true
 }
 

@@ -122,16 +122,18 @@ pub(super) fn run_terminate(st: &mut ExecState, idx: usize, input: &JsonMap) {
     let status = input
         .get("terminationStatus")
         .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    let wf_status = match status.as_str() {
+        .unwrap_or("");
+    // Exactly these spellings, as Conductor's Terminate.validateInputStatus
+    // (sys::is_termination_status).
+    let wf_status = match status {
         "COMPLETED" => WorkflowStatus::Completed,
         "FAILED" => WorkflowStatus::Failed,
         "TERMINATED" => WorkflowStatus::Terminated,
         _ => {
-            st.task_mut(idx).reason_for_incompletion = Some(format!(
-                "given termination status '{status}' is not valid (use COMPLETED, FAILED or TERMINATED)"
-            ));
+            // Conductor's wording. Definitions are checked when registered or started with
+            // the same rule, so only a TERMINATE that check never saw gets here.
+            st.task_mut(idx).reason_for_incompletion =
+                Some("given termination status is not valid".to_string());
             st.set_status(idx, TaskStatus::Failed);
             return;
         }
