@@ -485,3 +485,78 @@ async fn grouped_commits_fail_alone() {
     assert_eq!(stats.groups - before.groups, 3, "{stats:?}");
     assert_eq!(stats.split - before.split, 1, "{stats:?}");
 }
+
+/// A test database copied from the migrated template has the schema a store migrating an
+/// empty database makes (same migrations, same tables and indexes), and works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_copy_of_the_schema_template_is_a_migrated_database() {
+    let Some(empty) = pg::PgDb::create("template_empty").await else {
+        return;
+    };
+    let Some(copy) = pg::PgDb::create_migrated("template_copy").await else {
+        return;
+    };
+    let admin = pg::admin().await.expect("connect to PostgreSQL");
+    let template = pg::schema_template(&admin)
+        .await
+        .expect("the template is made");
+    let row = admin
+        .query_one(
+            "SELECT datistemplate, NOT datallowconn FROM pg_database WHERE datname = $1",
+            &[&template],
+        )
+        .await
+        .expect("the template is listed");
+    assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1)), (true, true));
+
+    // What the copy holds before any store opened it, against a database a store migrated.
+    let migrated = empty.store().await;
+    migrated.close();
+    drop(migrated);
+    let (empty_schema, copy_schema) = (schema_of(&empty).await, schema_of(&copy).await);
+    assert!(
+        empty_schema.iter().any(|s| s.starts_with("migration ")),
+        "{empty_schema:?}"
+    );
+    assert_eq!(copy_schema, empty_schema);
+
+    let store = copy.store().await;
+    store
+        .put_task_defs(vec![TaskDef::named("from_the_template")])
+        .await
+        .expect("writes");
+    let read = store
+        .get_task_def("from_the_template")
+        .await
+        .expect("reads");
+    assert!(read.is_some());
+    store.close();
+}
+
+/// The migrations applied, the tables and the indexes of `db`, sorted.
+async fn schema_of(db: &pg::PgDb) -> Vec<String> {
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut out = Vec::new();
+    for row in client
+        .query(
+            "SELECT 'migration ' || version || ' ' || name FROM baton_schema_migrations
+             UNION ALL
+             SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+             UNION ALL
+             SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type
+               FROM information_schema.columns WHERE table_schema = 'public'",
+            &[],
+        )
+        .await
+        .expect("read the schema")
+    {
+        out.push(row.get::<_, String>(0));
+    }
+    out.sort();
+    out
+}

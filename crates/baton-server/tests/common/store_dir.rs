@@ -26,7 +26,7 @@ impl StoreDir {
     /// A fresh directory with a fresh PostgreSQL database, whatever `BATON_TEST_BACKEND`
     /// says; `None` (after saying so) when no PostgreSQL answers.
     pub async fn on_postgres(test: &str) -> Option<StoreDir> {
-        let database = pg::PgDb::create(test).await?;
+        let database = pg::PgDb::create_migrated(test).await?;
         Some(StoreDir {
             database: Some(database),
             dir: tempfile::tempdir().expect("tempdir"),
@@ -45,7 +45,7 @@ impl StoreDir {
     /// The URL of the store's PostgreSQL database, made on first use.
     pub(super) async fn postgres_url(&mut self) -> String {
         if self.database.is_none() {
-            let db = pg::PgDb::create("http")
+            let db = pg::PgDb::create_migrated("http")
                 .await
                 .expect("BATON_TEST_BACKEND=postgres needs a reachable PostgreSQL");
             self.database = Some(db);

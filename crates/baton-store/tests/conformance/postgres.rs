@@ -8,7 +8,7 @@ macro_rules! postgres_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let Some(db) = pg::PgDb::create(stringify!($name)).await else {
+                let Some(db) = pg::PgDb::create_migrated(stringify!($name)).await else {
                     return;
                 };
                 suite::$name(db.open().await).await;

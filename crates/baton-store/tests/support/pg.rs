@@ -49,6 +49,18 @@ pub struct PgDb {
 impl PgDb {
     /// Creates `baton_t_<pid>_<n>_<test>`; `None` (after saying so) if no server answers.
     pub async fn create(test: &str) -> Option<PgDb> {
+        PgDb::create_from(test, false).await
+    }
+
+    /// [`PgDb::create`], but the database is a copy of a template this build's migrations
+    /// were applied to once (`baton_schema_<fingerprint>`, made by the first test that asks),
+    /// so opening a store on it migrates nothing. An empty database (which the store then
+    /// migrates) if the template cannot be had.
+    pub async fn create_migrated(test: &str) -> Option<PgDb> {
+        PgDb::create_from(test, true).await
+    }
+
+    async fn create_from(test: &str, migrated: bool) -> Option<PgDb> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let client = match admin().await {
             Ok(c) => c,
@@ -67,6 +79,16 @@ impl PgDb {
             }
         };
         sweep_leftovers(&client).await;
+        let template = match migrated {
+            true => match schema_template(&client).await {
+                Ok(template) => format!(" TEMPLATE \"{template}\""),
+                Err(e) => {
+                    eprintln!("no migrated template database ({e}): {test} migrates on open");
+                    String::new()
+                }
+            },
+            false => String::new(),
+        };
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut name = format!("baton_t_{}_{n}_{}", std::process::id(), test.to_lowercase());
         name.truncate(63);
@@ -74,7 +96,7 @@ impl PgDb {
         // these refuse.
         for sql in [
             format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            format!("CREATE DATABASE \"{name}\""),
+            format!("CREATE DATABASE \"{name}\"{template}"),
         ] {
             client
                 .batch_execute(&sql)
@@ -131,6 +153,103 @@ pub fn drop_database_blocking(name: &str) -> bool {
     })
     .join()
     .unwrap_or(false)
+}
+
+/// The advisory lock held while a schema template is made, so that concurrent test
+/// processes make it once.
+const TEMPLATE_LOCK: i64 = 0x0062_6174_6f6e_5f73; // "baton_s"
+
+/// The name of this build's migrated template database, made if missing: a database the
+/// store migrated, then closed to connections and marked as a template. Templates of other
+/// fingerprints (older builds) are dropped when a new one is made; one stays per schema.
+pub async fn schema_template(client: &tokio_postgres::Client) -> Result<String, String> {
+    let name = format!("baton_schema_{}", PostgresStore::schema_fingerprint());
+    if template_ready(client, &name).await? {
+        return Ok(name);
+    }
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK])
+        .await
+        .map_err(|e| e.to_string())?;
+    let made = async {
+        // Another process may have made it while this one waited for the lock.
+        if template_ready(client, &name).await? {
+            return Ok(());
+        }
+        make_template(client, &name).await
+    }
+    .await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK])
+        .await;
+    made.map(|()| name)
+}
+
+async fn template_ready(client: &tokio_postgres::Client, name: &str) -> Result<bool, String> {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1 AND datistemplate",
+            &[&name],
+        )
+        .await
+        .map(|row| row.get::<_, i64>(0) > 0)
+        .map_err(|e| e.to_string())
+}
+
+/// Drops every `baton_schema_*` database (leftovers of other builds or of a process killed
+/// while making one), migrates a new one under `name`'s building name and renames it:
+/// a template exists under `name` only once it is whole.
+async fn make_template(client: &tokio_postgres::Client, name: &str) -> Result<(), String> {
+    let run =
+        |sql: String| async move { client.batch_execute(&sql).await.map_err(|e| e.to_string()) };
+    let old = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'baton\\_schema\\_%'",
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    for row in old {
+        let old: String = row.get(0);
+        run(format!("ALTER DATABASE \"{old}\" IS_TEMPLATE false")).await?;
+        run(format!("DROP DATABASE IF EXISTS \"{old}\" WITH (FORCE)")).await?;
+    }
+    let building = format!("{name}_building");
+    run(format!("CREATE DATABASE \"{building}\"")).await?;
+    let store = PostgresStore::open(PostgresOptions::new(url_of(&building)))
+        .await
+        .map_err(|e| e.to_string())?;
+    store.close();
+    drop(store);
+    // The pool's connections end after the close; a rename waits for none to remain.
+    for _ in 0..100 {
+        let open: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                &[&building],
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .get(0);
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run(format!(
+        "ALTER DATABASE \"{building}\" WITH ALLOW_CONNECTIONS false"
+    ))
+    .await?;
+    run(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{building}'"
+    ))
+    .await?;
+    run(format!(
+        "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+    ))
+    .await?;
+    run(format!("ALTER DATABASE \"{name}\" IS_TEMPLATE true")).await?;
+    Ok(())
 }
 
 /// Whether database `name` exists.
