@@ -93,13 +93,22 @@ impl PgDb {
         let mut name = format!("baton_t_{}_{n}_{}", std::process::id(), test.to_lowercase());
         name.truncate(63);
         // Separate statements: several in one string would run as one transaction, which
-        // these refuse.
-        for sql in [
-            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            format!("CREATE DATABASE \"{name}\"{template}"),
-        ] {
+        // these refuse. A copy fails if another build's run dropped the template meanwhile.
+        let drop_first = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        client
+            .batch_execute(&drop_first)
+            .await
+            .expect("drop a leftover of the same name");
+        let create = format!("CREATE DATABASE \"{name}\"");
+        let copied = !template.is_empty()
+            && client
+                .batch_execute(&format!("{create}{template}"))
+                .await
+                .inspect_err(|e| eprintln!("{test}: no copy of the template ({e}), migrating"))
+                .is_ok();
+        if !copied {
             client
-                .batch_execute(&sql)
+                .batch_execute(&create)
                 .await
                 .expect("create the test database");
         }
@@ -196,21 +205,33 @@ async fn template_ready(client: &tokio_postgres::Client, name: &str) -> Result<b
         .map_err(|e| e.to_string())
 }
 
-/// Drops every `baton_schema_*` database (leftovers of other builds or of a process killed
-/// while making one), migrates a new one under `name`'s building name and renames it:
-/// a template exists under `name` only once it is whole.
+/// Templates kept for other sets of migrations (other builds' test runs, which may still be
+/// copying theirs); older ones are dropped when a new one is made.
+const TEMPLATES_KEPT: usize = 3;
+
+/// Drops the leftovers of a process killed while making a template and the templates past
+/// the newest [`TEMPLATES_KEPT`], then migrates a new one under a building name and renames
+/// it: a template exists under `name` only once it is whole.
 async fn make_template(client: &tokio_postgres::Client, name: &str) -> Result<(), String> {
     let run =
         |sql: String| async move { client.batch_execute(&sql).await.map_err(|e| e.to_string()) };
+    // Newest first: a database's oid grows with its creation.
     let old = client
         .query(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'baton\\_schema\\_%'",
+            "SELECT datname, datname LIKE '%\\_building' FROM pg_database
+             WHERE datname LIKE 'baton\\_schema\\_%' ORDER BY oid DESC",
             &[],
         )
         .await
         .map_err(|e| e.to_string())?;
+    let mut kept = 0;
     for row in old {
-        let old: String = row.get(0);
+        let (old, building): (String, bool) = (row.get(0), row.get(1));
+        // Under the lock no other process is building: a building name is a leftover.
+        if !building && kept < TEMPLATES_KEPT - 1 {
+            kept += 1;
+            continue;
+        }
         run(format!("ALTER DATABASE \"{old}\" IS_TEMPLATE false")).await?;
         run(format!("DROP DATABASE IF EXISTS \"{old}\" WITH (FORCE)")).await?;
     }
