@@ -48,6 +48,7 @@ const WORKFLOW_NAMES: &str =
 /// The search document of a workflow (migration 7) from the columns of [`TEXT_NAMES`], with
 /// `input` the SQL of its input's text: id, correlation id, type, status, input, output and
 /// reason, one per line, in lower case (migration 14: free text folds only its own case).
+/// Written with its key, `baton_search_key` of it (migration 16).
 fn document(input: &str) -> String {
     format!(
         "lower(u.id || E'\\n' || COALESCE(u.corr, '') || E'\\n' || u.name || E'\\n' || u.st
@@ -106,11 +107,13 @@ pub(super) async fn plan_workflows<'a>(
         // the group is rolled back.
         let stmt = tx
             .prepare_cached(&format!(
-                "INSERT INTO workflow_texts (workflow_id, start_time, status, search_text)
-                 SELECT id, started, st, {document}
-                 FROM {TEXT_ARRAYS}) AS {TEXT_NAMES})
+                "INSERT INTO workflow_texts (workflow_id, start_time, status, search_text,
+                     search_key)
+                 SELECT id, started, st, x.doc, baton_search_key(x.doc)
+                 FROM {TEXT_ARRAYS}) AS {TEXT_NAMES}), LATERAL (SELECT {document} AS doc) x
                  ON CONFLICT (workflow_id) DO UPDATE SET start_time = excluded.start_time,
-                     status = excluded.status, search_text = excluded.search_text",
+                     status = excluded.status, search_text = excluded.search_text,
+                     search_key = excluded.search_key",
                 document = document("COALESCE(u.i, '')"),
             ))
             .await?;
@@ -127,12 +130,11 @@ pub(super) async fn plan_workflows<'a>(
         let stmt = tx
             .prepare_cached(&format!(
                 "UPDATE workflow_texts d SET start_time = u.started, status = u.st,
-                     search_text = CASE
-                         WHEN u.i IS NULL AND w.status = u.st
-                             AND w.correlation_id IS NOT DISTINCT FROM u.corr
-                         THEN d.search_text
-                         ELSE {document} END
-                 FROM {TEXT_ARRAYS}) AS {TEXT_NAMES}), workflows w
+                     search_text = CASE WHEN {kept} THEN d.search_text ELSE x.doc END,
+                     search_key = CASE WHEN {kept} THEN d.search_key
+                         ELSE baton_search_key(x.doc) END
+                 FROM {TEXT_ARRAYS}) AS {TEXT_NAMES}), workflows w,
+                     LATERAL (SELECT {document} AS doc) x
                  WHERE d.workflow_id = ANY($1) AND d.workflow_id = u.id
                    AND w.workflow_id = u.id
                    AND (u.i IS NOT NULL OR w.status <> u.st
@@ -140,6 +142,8 @@ pub(super) async fn plan_workflows<'a>(
                        OR w.start_time <> u.started)",
                 // An update that keeps the input leaves the stored one in place.
                 document = document("COALESCE(u.i, w.input_json::text, '')"),
+                kept = "u.i IS NULL AND w.status = u.st
+                    AND w.correlation_id IS NOT DISTINCT FROM u.corr",
             ))
             .await?;
         writes.push(stmt, text_columns(&updated), Expect::Any);
@@ -226,14 +230,16 @@ pub(super) async fn plan_tasks<'a>(
         // refused task write above fails the whole group, which is then rolled back.) Each
         // with its task's row id, which the write above gave it and which never changes
         // (migration 13: free text is counted and ordered from the documents alone). In lower
-        // case (migration 15): free text folds only its own case.
+        // case (migration 15): free text folds only its own case. With its key (migration
+        // 16), under the trigram index.
         let stmt = tx
             .prepare_cached(
-                "INSERT INTO task_texts (task_id, row_id, search_text)
-                 SELECT u.id, t.row_id, lower(u.text)
+                "INSERT INTO task_texts (task_id, row_id, search_text, search_key)
+                 SELECT u.id, t.row_id, x.doc, baton_search_key(x.doc)
                  FROM unnest($1::text[], $2::text[]) AS u(id, text)
-                 JOIN tasks t ON t.task_id = u.id
-                 ON CONFLICT (task_id) DO UPDATE SET search_text = excluded.search_text
+                 JOIN tasks t ON t.task_id = u.id, LATERAL (SELECT lower(u.text) AS doc) x
+                 ON CONFLICT (task_id) DO UPDATE SET search_text = excluded.search_text,
+                     search_key = excluded.search_key
                  WHERE task_texts.search_text IS DISTINCT FROM excluded.search_text",
             )
             .await?;

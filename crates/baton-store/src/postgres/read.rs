@@ -192,6 +192,13 @@ pub(super) async fn get_task(c: &impl GenericClient, task_id: &str) -> Result<Op
         .transpose()
 }
 
+/// The LIKE pattern of the search keys (migration 16) holding the key of the text `param`
+/// (SQL) folds to. A key has no `%`, `_` or `\` (each is mapped to a letter), so the pattern
+/// needs no escaping.
+pub(super) fn key_pattern(param: &str) -> String {
+    format!("'%' || baton_search_key(lower({param})) || '%'")
+}
+
 /// A WHERE clause built from optional filters, with its bound values.
 #[derive(Default)]
 pub(super) struct Filter {
@@ -208,13 +215,20 @@ impl Filter {
             .push_str(&cond.replace("{}", &format!("${}", self.args.len())));
     }
 
-    /// A substring of `expr`, a text kept in lower case (`lower`), with the case of `text`
-    /// folded the same way: what `ILIKE` matches on a UTF-8 database, which folds both sides
-    /// with `lower` for each row, without folding each candidate row again.
-    pub(super) fn folded_text_in(&mut self, expr: &str, text: Option<&str>) {
+    /// Free text in a search document (`search_text`, kept in lower case): `text` with its
+    /// case folded the same way (`lower`), what `ILIKE` matches on a UTF-8 database, which
+    /// folds both sides for each row, without folding each candidate row again. The
+    /// document's key (`search_key`, migration 16) holds the key of the folded text too:
+    /// that condition is the one the trigram index answers, with punctuation inside its
+    /// words; the document's own drops the key's false candidates.
+    pub(super) fn free_text_in(&mut self, text: Option<&str>) {
         if let Some(text) = text.filter(|t| !t.is_empty()) {
             self.and(
-                &format!("{expr} LIKE '%' || lower({{}}) || '%' ESCAPE '\\'"),
+                &format!("search_key LIKE {}", key_pattern("{}")),
+                text.to_string(),
+            );
+            self.and(
+                "search_text LIKE '%' || lower({}) || '%' ESCAPE '\\'",
                 like_escape(text),
             );
         }

@@ -32,6 +32,22 @@ async fn reopen_sees_everything() {
         .await;
 }
 
+/// Undoes migration 16: the documents without their keys, under trigram indexes of their
+/// own. Every rewind starts with it (a database from before 16 has no keys).
+const UNDO_FREE_TEXT_KEYS: &str = "
+    DROP INDEX IF EXISTS workflow_texts_search_key;
+    DROP INDEX IF EXISTS task_texts_search_key;
+    ALTER TABLE workflow_texts DROP COLUMN search_key;
+    ALTER TABLE task_texts DROP COLUMN search_key;
+    DROP FUNCTION baton_search_key(text);
+    DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+            CREATE INDEX workflow_texts_search ON workflow_texts
+                USING gin (search_text gin_trgm_ops);
+            CREATE INDEX task_texts_search ON task_texts USING gin (search_text gin_trgm_ops);
+        END IF;
+    END $$;";
+
 /// Undoes migration 14: the workflow documents back in a column of `workflows`, in
 /// their case, as migration 7 wrote them (a rewind to a version before 14 starts with
 /// it).
@@ -66,7 +82,7 @@ async fn migrated_anew(
     commit(&store).await;
     check(&store).await;
     drop(store);
-    rewind(&db, undo).await;
+    rewind(&db, &format!("{UNDO_FREE_TEXT_KEYS}{undo}")).await;
     check(&db.open().await).await;
     Some(db)
 }
@@ -191,6 +207,85 @@ async fn workflow_texts_migration_keeps_earlier_documents() {
         .unwrap()
         .get(0);
     assert_eq!(rows, 59, "the 60 workflows less the one removed");
+}
+
+/// Migration 16 on a database from before it: every document gets its key (each ASCII
+/// character other than a letter or a digit as `q`, as the commit writes it), the trigram
+/// indexes move to the keys, and free text with punctuation finds what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn free_text_keys_migration_keys_earlier_documents() {
+    let Some(db) = migrated_anew(
+        "free_text_keys",
+        "DELETE FROM baton_schema_migrations WHERE version >= 16;",
+        punctuation::commit_punctuation_cases,
+        punctuation::check_punctuation_cases,
+    )
+    .await
+    else {
+        return;
+    };
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let key = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_alphanumeric() {
+                    'q'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    // Every ASCII character but NUL (which text cannot hold), then the stored documents.
+    let chars = client
+        .query(
+            "SELECT chr(c), baton_search_key(chr(c)) FROM generate_series(1, 127) c",
+            &[],
+        )
+        .await
+        .unwrap();
+    let documents = client
+        .query(
+            "SELECT search_text, search_key FROM workflow_texts
+             UNION ALL SELECT search_text, search_key FROM task_texts",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(documents.len(), 10, "five executions and their tasks");
+    for row in chars.iter().chain(&documents) {
+        let (text, stored): (String, String) = (row.get(0), row.get(1));
+        assert_eq!(stored, key(&text), "the key of {text:?}");
+    }
+    let trigrams: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexname FROM pg_indexes
+             WHERE tablename IN ('workflow_texts', 'task_texts') AND indexdef LIKE '%gin%'
+             ORDER BY indexname",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let expected: &[&str] = if trigrams {
+        &["task_texts_search_key", "workflow_texts_search_key"]
+    } else {
+        &[]
+    };
+    assert_eq!(indexes, expected, "trigram indexes on the keys alone");
 }
 
 /// Undoes migrations on `db` with `sql`, as a database from before them would be.
