@@ -2,6 +2,7 @@
 //! `load_workflow`, whose row and tasks come from one repeatable-read transaction.
 
 use super::search::like_escape;
+use super::search_key::search_key;
 use super::to_i64;
 use crate::codec::{from_json, DefCache};
 use crate::{FollowUp, Millis, Result, StoreError, WorkflowState};
@@ -192,11 +193,11 @@ pub(super) async fn get_task(c: &impl GenericClient, task_id: &str) -> Result<Op
         .transpose()
 }
 
-/// The LIKE pattern of the search keys (migration 16) holding the key of the text `param`
-/// (SQL) folds to. A key has no `%`, `_` or `\` (each is mapped to a letter), so the pattern
-/// needs no escaping.
-pub(super) fn key_pattern(param: &str) -> String {
-    format!("'%' || baton_search_key(lower({param})) || '%'")
+/// The LIKE pattern of the search keys (migration 16) that hold the key of a text, with
+/// `param` (SQL) that key before folding. A key has no `%`, `_` or `\` (each is a letter in
+/// it), so the pattern needs no escaping.
+fn key_pattern(param: &str) -> String {
+    format!("'%' || lower({param}) || '%'")
 }
 
 /// A WHERE clause built from optional filters, with its bound values.
@@ -225,7 +226,7 @@ impl Filter {
         if let Some(text) = text.filter(|t| !t.is_empty()) {
             self.and(
                 &format!("search_key LIKE {}", key_pattern("{}")),
-                text.to_string(),
+                search_key(text),
             );
             self.and(
                 "search_text LIKE '%' || lower({}) || '%' ESCAPE '\\'",

@@ -228,38 +228,7 @@ async fn free_text_keys_migration_keys_earlier_documents() {
         .await
         .unwrap();
     tokio::spawn(conn);
-    let key = |text: &str| -> String {
-        text.chars()
-            .map(|c| {
-                if c.is_ascii() && !c.is_ascii_alphanumeric() {
-                    'q'
-                } else {
-                    c
-                }
-            })
-            .collect()
-    };
-    // Every ASCII character but NUL (which text cannot hold), then the stored documents.
-    let chars = client
-        .query(
-            "SELECT chr(c), baton_search_key(chr(c)) FROM generate_series(1, 127) c",
-            &[],
-        )
-        .await
-        .unwrap();
-    let documents = client
-        .query(
-            "SELECT search_text, search_key FROM workflow_texts
-             UNION ALL SELECT search_text, search_key FROM task_texts",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(documents.len(), 10, "five executions and their tasks");
-    for row in chars.iter().chain(&documents) {
-        let (text, stored): (String, String) = (row.get(0), row.get(1));
-        assert_eq!(stored, key(&text), "the key of {text:?}");
-    }
+    assert_keys_of_documents(&client, 10).await;
     let trigrams: bool = client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')",
@@ -286,6 +255,78 @@ async fn free_text_keys_migration_keys_earlier_documents() {
         &[]
     };
     assert_eq!(indexes, expected, "trigram indexes on the keys alone");
+}
+
+/// Each stored search key is its document with every ASCII character other than a letter
+/// or a digit as `q` (the documents of five executions and their tasks stored, `documents`
+/// in all), and `baton_search_key` maps each ASCII character so.
+async fn assert_keys_of_documents(client: &tokio_postgres::Client, documents: usize) {
+    let key = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_alphanumeric() {
+                    'q'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    // Every ASCII character but NUL (which text cannot hold), then the stored documents.
+    let chars = client
+        .query(
+            "SELECT chr(c), baton_search_key(chr(c)) FROM generate_series(1, 127) c",
+            &[],
+        )
+        .await
+        .unwrap();
+    let stored = client
+        .query(
+            "SELECT search_text, search_key FROM workflow_texts
+             UNION ALL SELECT search_text, search_key FROM task_texts",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), documents, "documents stored");
+    for row in chars.iter().chain(&stored) {
+        let (text, stored): (String, String) = (row.get(0), row.get(1));
+        assert_eq!(stored, key(&text), "the key of {text:?}");
+    }
+}
+
+/// The keys the commit writes (made in Rust, and in SQL for a kept input) are the keys of
+/// their documents: at a start, and at an update that rewrites the document of an execution
+/// whose input it keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commit_writes_the_keys_of_its_documents() {
+    let Some(db) = pg::PgDb::create("commit_keys").await else {
+        return;
+    };
+    let store = db.open().await;
+    punctuation::commit_punctuation_cases(&store).await;
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    assert_keys_of_documents(&client, 10).await;
+    let state = store.load_workflow("wp-1").await.unwrap().unwrap();
+    let (mut wf, version) = (state.workflow, state.version);
+    wf.status = baton_model::WorkflowStatus::Failed;
+    wf.reason_for_incompletion = Some("Disk-Full: /var (done!)".into());
+    let d = Arc::new(suite::def("punct", 1));
+    let mut done = suite::update(wf, &d, version);
+    done.keep_input = true;
+    store.commit(suite::one(done)).await.unwrap();
+    assert_keys_of_documents(&client, 10).await;
+    punctuation::check_punctuation_cases(&store).await;
+    let q = baton_store::WorkflowQuery {
+        free_text: Some("disk-full: /var (done!)".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let (n, page) = store.search_workflows(&q).await.unwrap();
+    assert_eq!((n, page[0].workflow_id.as_str()), (1, "wp-1"));
 }
 
 /// Undoes migrations on `db` with `sql`, as a database from before them would be.
