@@ -35,6 +35,8 @@ mod export;
 mod free_text_pages;
 #[path = "conformance/history.rs"]
 mod history;
+#[path = "conformance/punctuation.rs"]
+mod punctuation;
 #[path = "conformance/queues.rs"]
 mod queues;
 #[path = "conformance/search.rs"]
@@ -63,6 +65,7 @@ pub mod suite {
         free_text_pages_follow_their_workflows, free_text_pages_in_order,
     };
     pub use super::history::*;
+    pub use super::punctuation::free_text_keeps_punctuation;
     pub use super::queues::*;
     pub use super::search::*;
     pub use super::task_free_text::{
@@ -236,6 +239,7 @@ macro_rules! every_suite_check {
             every_page_matches_the_whole_order,
             counted_totals_match_the_rows,
             free_text_matches_the_search_document,
+            free_text_keeps_punctuation,
             task_free_text_matches_the_search_document,
             task_free_text_across_index_batches,
             task_free_text_reads_the_start_of_long_input_and_output,

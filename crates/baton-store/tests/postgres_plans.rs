@@ -57,6 +57,72 @@ async fn index_reads(c: &tokio_postgres::Client, index: &str) -> i64 {
     .get(0)
 }
 
+/// Index scans through `index` so far, as the statistics system has them.
+async fn index_scans(c: &tokio_postgres::Client, index: &str) -> i64 {
+    c.query_one(
+        "SELECT COALESCE(idx_scan, 0) FROM pg_stat_user_indexes WHERE indexrelname = $1",
+        &[&index],
+    )
+    .await
+    .expect("index statistics")
+    .get(0)
+}
+
+/// Free text on executions and on tasks, on the plans of the smallest tables, goes through
+/// the trigram indexes on the documents' keys (migration 16), where the server has pg_trgm:
+/// searches run until the statistics show a scan of each.
+async fn free_text_reads_the_key_indexes(
+    store: &dyn baton_store::Store,
+    c: &tokio_postgres::Client,
+) {
+    let trigrams: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')",
+            &[],
+        )
+        .await
+        .expect("extensions")
+        .get(0);
+    if !trigrams {
+        eprintln!("no pg_trgm: the key indexes are not there to check");
+        return;
+    }
+    let indexes = ["workflow_texts_search_key", "task_texts_search_key"];
+    let mut before = Vec::new();
+    for index in indexes {
+        before.push(index_scans(c, index).await);
+    }
+    let workflows = baton_store::WorkflowQuery {
+        free_text: Some("wf-42".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let tasks = baton_store::TaskQuery {
+        free_text: Some("-t2_ref".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (n, page) = store.search_workflows(&workflows).await.expect("search");
+        assert_eq!((n, page.len()), (1, 1), "wf-42 by free text");
+        let (n, _) = store.search_tasks(&tasks).await.expect("search tasks");
+        assert_eq!(n, 60, "a task of every round by free text");
+        let mut scanned = true;
+        for (index, before) in indexes.into_iter().zip(&before) {
+            scanned &= index_scans(c, index).await > *before;
+        }
+        if scanned {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "statistics never showed free text reading {indexes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// (sequentially read rows, rows deleted) of `table`, as the statistics system has them.
 async fn table_stats(c: &tokio_postgres::Client, table: &str) -> (i64, i64) {
     let row = c
@@ -113,14 +179,20 @@ async fn statements_planned_on_small_tables_stay_on_their_indexes() {
              update_time, end_time, priority, def_hash, version, json)
          SELECT 'filler-' || g, 'other', 1, 'RUNNING', {NOW}, {NOW}, 0, 0, 'h', 1, '{{}}'
          FROM generate_series(1, {FILLER}) g;
-         INSERT INTO workflow_texts (workflow_id, start_time, status, search_text)
-         SELECT 'filler-' || g, {NOW}, 'RUNNING', 'filler' FROM generate_series(1, {FILLER}) g;
-         INSERT INTO task_texts (task_id, row_id, search_text)
-         SELECT 'filler-' || g, -g, 'filler' FROM generate_series(1, {FILLER}) g;
+         INSERT INTO workflow_texts (workflow_id, start_time, status, search_text, search_key)
+         SELECT 'filler-' || g, {NOW}, 'RUNNING', 'filler-' || g, 'fillerq' || g
+         FROM generate_series(1, {FILLER}) g;
+         INSERT INTO task_texts (task_id, row_id, search_text, search_key)
+         SELECT 'filler-' || g, -g, 'filler-' || g, 'fillerq' || g
+         FROM generate_series(1, {FILLER}) g;
          ANALYZE;"
     ))
     .await
     .expect("fill the tables");
+    let texts_before = [
+        table_stats(&sql, "workflow_texts").await.0,
+        table_stats(&sql, "task_texts").await.0,
+    ];
     let (tasks_before, _) = table_stats(&sql, "tasks").await;
     let (queue_before, _) = table_stats(&sql, "queue").await;
     let (workflows_before, _) = table_stats(&sql, "workflows").await;
@@ -154,6 +226,18 @@ async fn statements_planned_on_small_tables_stay_on_their_indexes() {
             "statistics never showed the claims ({deleted} of 240 deletions)"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    free_text_reads_the_key_indexes(store.as_ref(), &sql).await;
+    let texts_after = [
+        table_stats(&sql, "workflow_texts").await.0,
+        table_stats(&sql, "task_texts").await.0,
+    ];
+    for (before, after) in texts_before.into_iter().zip(texts_after) {
+        assert!(
+            after - before < FILLER,
+            "free text read its documents sequentially ({} rows)",
+            after - before
+        );
     }
     let (tasks_after, _) = table_stats(&sql, "tasks").await;
     let (queue_after, _) = table_stats(&sql, "queue").await;

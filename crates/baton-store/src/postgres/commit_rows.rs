@@ -6,6 +6,7 @@
 //! self-contained, so when a group has to be taken apart (an unexpected error), each of its
 //! commits can be written again alone.
 
+use super::search_key::search_key;
 use super::Inner;
 use crate::codec::to_json;
 use crate::task_text::task_text;
@@ -34,6 +35,12 @@ pub(super) struct WorkflowRow {
     pub state_text: String,
     /// The classifier of the definition it runs (migration 10).
     pub classifier: String,
+    /// The search key (migration 16) of the document's parts before the input (id,
+    /// correlation id, type, status, each with its line end), of its input (`None` with
+    /// `input_json`: the stored input's, made in SQL) and of the rest (output and reason).
+    pub key_head: String,
+    pub key_input: Option<String>,
+    pub key_tail: String,
     /// `None`: a new workflow; `Some(v)`: an update of the stored version `v`.
     pub expected_version: Option<i64>,
 }
@@ -54,6 +61,8 @@ pub(super) struct TaskRow {
     pub end_time: i64,
     /// The task's search document (migration 12).
     pub search_text: String,
+    /// Its search key (migration 16).
+    pub search_key: String,
 }
 
 /// One queue entry to (re)place.
@@ -162,6 +171,14 @@ impl PreparedCommit {
         }
         let json = to_json(&workflow)?;
         let state_text = state_text(&workflow)?;
+        let key_head = search_key(&format!(
+            "{id}\n{}\n{}\n{}\n",
+            workflow.correlation_id.as_deref().unwrap_or(""),
+            workflow.workflow_name,
+            workflow.status.as_str()
+        ));
+        let key_input = input_json.as_deref().map(search_key);
+        let key_tail = search_key(&format!("\n{state_text}"));
         self.workflows.push(WorkflowRow {
             id: id.clone(),
             name: workflow.workflow_name,
@@ -180,6 +197,9 @@ impl PreparedCommit {
             input_json,
             state_text,
             classifier: def.classifier().to_string(),
+            key_head,
+            key_input,
+            key_tail,
             expected_version,
         });
         for mut task in tasks {
@@ -190,6 +210,7 @@ impl PreparedCommit {
             task.task_definition = None;
             let json = to_json(&task)?;
             let search_text = task_text(&task, inner.task_text_bytes);
+            let search_key = search_key(&search_text);
             self.tasks.push(TaskRow {
                 status: task.status.as_str().to_string(),
                 task_id: task.task_id,
@@ -204,6 +225,7 @@ impl PreparedCommit {
                 start_time: task.start_time,
                 end_time: task.end_time,
                 search_text,
+                search_key,
             });
         }
         self.unqueue.extend(removed_tasks.iter().cloned());

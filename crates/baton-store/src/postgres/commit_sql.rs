@@ -55,7 +55,15 @@ fn document(input: &str) -> String {
     )
 }
 
-/// The seven columns a workflow's search document (migration 14) is written from.
+/// The search key of a workflow's document (migration 16) from the columns of
+/// [`TEXT_NAMES`], with `input` the SQL of its input's key, in lower case as the document
+/// is.
+fn document_key(input: &str) -> String {
+    format!("lower(u.kh || {input} || u.kt)")
+}
+
+/// The ten columns a workflow's search document (migration 14) and its key (migration 16)
+/// are written from.
 fn text_columns<'a>(rows: &[&'a WorkflowRow]) -> Vec<Param<'a>> {
     vec![
         Box::new(column(rows, |r| r.id.as_str())),
@@ -65,12 +73,15 @@ fn text_columns<'a>(rows: &[&'a WorkflowRow]) -> Vec<Param<'a>> {
         Box::new(column(rows, |r| r.input_json.as_deref())),
         Box::new(column(rows, |r| r.state_text.as_str())),
         Box::new(column(rows, |r| r.start_time)),
+        Box::new(column(rows, |r| r.key_head.as_str())),
+        Box::new(column(rows, |r| r.key_input.as_deref())),
+        Box::new(column(rows, |r| r.key_tail.as_str())),
     ]
 }
 
 const TEXT_ARRAYS: &str = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-         $6::text[], $7::bigint[]";
-const TEXT_NAMES: &str = "u(id, corr, name, st, i, state, started";
+         $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[]";
+const TEXT_NAMES: &str = "u(id, corr, name, st, i, state, started, kh, ki, kt";
 
 /// New workflows, then updates of locked and checked ones. Either changing fewer rows
 /// than it names means a check did not hold: the group is rolled back.
@@ -106,12 +117,15 @@ pub(super) async fn plan_workflows<'a>(
         // the group is rolled back.
         let stmt = tx
             .prepare_cached(&format!(
-                "INSERT INTO workflow_texts (workflow_id, start_time, status, search_text)
-                 SELECT id, started, st, {document}
+                "INSERT INTO workflow_texts (workflow_id, start_time, status, search_text,
+                     search_key)
+                 SELECT id, started, st, {document}, {key}
                  FROM {TEXT_ARRAYS}) AS {TEXT_NAMES})
                  ON CONFLICT (workflow_id) DO UPDATE SET start_time = excluded.start_time,
-                     status = excluded.status, search_text = excluded.search_text",
+                     status = excluded.status, search_text = excluded.search_text,
+                     search_key = excluded.search_key",
                 document = document("COALESCE(u.i, '')"),
+                key = document_key("COALESCE(u.ki, '')"),
             ))
             .await?;
         writes.push(stmt, text_columns(&new), Expect::Any);
@@ -131,7 +145,12 @@ pub(super) async fn plan_workflows<'a>(
                          WHEN u.i IS NULL AND w.status = u.st
                              AND w.correlation_id IS NOT DISTINCT FROM u.corr
                          THEN d.search_text
-                         ELSE {document} END
+                         ELSE {document} END,
+                     search_key = CASE
+                         WHEN u.i IS NULL AND w.status = u.st
+                             AND w.correlation_id IS NOT DISTINCT FROM u.corr
+                         THEN d.search_key
+                         ELSE {key} END
                  FROM {TEXT_ARRAYS}) AS {TEXT_NAMES}), workflows w
                  WHERE d.workflow_id = ANY($1) AND d.workflow_id = u.id
                    AND w.workflow_id = u.id
@@ -140,6 +159,10 @@ pub(super) async fn plan_workflows<'a>(
                        OR w.start_time <> u.started)",
                 // An update that keeps the input leaves the stored one in place.
                 document = document("COALESCE(u.i, w.input_json::text, '')"),
+                // The key of a kept input is made here, once per rewrite of its document.
+                key = document_key(
+                    "COALESCE(u.ki, baton_search_key(COALESCE(w.input_json::text, '')))"
+                ),
             ))
             .await?;
         writes.push(stmt, text_columns(&updated), Expect::Any);
@@ -226,14 +249,16 @@ pub(super) async fn plan_tasks<'a>(
         // refused task write above fails the whole group, which is then rolled back.) Each
         // with its task's row id, which the write above gave it and which never changes
         // (migration 13: free text is counted and ordered from the documents alone). In lower
-        // case (migration 15): free text folds only its own case.
+        // case (migration 15): free text folds only its own case. With its key (migration
+        // 16), under the trigram index.
         let stmt = tx
             .prepare_cached(
-                "INSERT INTO task_texts (task_id, row_id, search_text)
-                 SELECT u.id, t.row_id, lower(u.text)
-                 FROM unnest($1::text[], $2::text[]) AS u(id, text)
+                "INSERT INTO task_texts (task_id, row_id, search_text, search_key)
+                 SELECT u.id, t.row_id, lower(u.text), lower(u.key)
+                 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, text, key)
                  JOIN tasks t ON t.task_id = u.id
-                 ON CONFLICT (task_id) DO UPDATE SET search_text = excluded.search_text
+                 ON CONFLICT (task_id) DO UPDATE SET search_text = excluded.search_text,
+                     search_key = excluded.search_key
                  WHERE task_texts.search_text IS DISTINCT FROM excluded.search_text",
             )
             .await?;
@@ -242,6 +267,7 @@ pub(super) async fn plan_tasks<'a>(
             vec![
                 Box::new(column(&rows, |t| t.task_id.as_str())),
                 Box::new(column(&rows, |t| t.search_text.as_str())),
+                Box::new(column(&rows, |t| t.search_key.as_str())),
             ],
             Expect::Any,
         );

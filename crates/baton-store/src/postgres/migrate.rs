@@ -82,6 +82,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "task_texts_lower_case",
         include_str!("migrations/0015_task_texts_lower_case.sql"),
     ),
+    (
+        16,
+        "free_text_keys",
+        include_str!("migrations/0016_free_text_keys.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

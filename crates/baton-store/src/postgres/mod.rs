@@ -45,6 +45,7 @@ mod queue;
 mod read;
 mod schedules;
 mod search;
+mod search_key;
 pub(crate) mod tls;
 mod write;
 

@@ -2,6 +2,7 @@
 //! `load_workflow`, whose row and tasks come from one repeatable-read transaction.
 
 use super::search::like_escape;
+use super::search_key::search_key;
 use super::to_i64;
 use crate::codec::{from_json, DefCache};
 use crate::{FollowUp, Millis, Result, StoreError, WorkflowState};
@@ -192,6 +193,13 @@ pub(super) async fn get_task(c: &impl GenericClient, task_id: &str) -> Result<Op
         .transpose()
 }
 
+/// The LIKE pattern of the search keys (migration 16) that hold the key of a text, with
+/// `param` (SQL) that key before folding. A key has no `%`, `_` or `\` (each is a letter in
+/// it), so the pattern needs no escaping.
+fn key_pattern(param: &str) -> String {
+    format!("'%' || lower({param}) || '%'")
+}
+
 /// A WHERE clause built from optional filters, with its bound values.
 #[derive(Default)]
 pub(super) struct Filter {
@@ -208,13 +216,20 @@ impl Filter {
             .push_str(&cond.replace("{}", &format!("${}", self.args.len())));
     }
 
-    /// A substring of `expr`, a text kept in lower case (`lower`), with the case of `text`
-    /// folded the same way: what `ILIKE` matches on a UTF-8 database, which folds both sides
-    /// with `lower` for each row, without folding each candidate row again.
-    pub(super) fn folded_text_in(&mut self, expr: &str, text: Option<&str>) {
+    /// Free text in a search document (`search_text`, kept in lower case): `text` with its
+    /// case folded the same way (`lower`), what `ILIKE` matches on a UTF-8 database, which
+    /// folds both sides for each row, without folding each candidate row again. The
+    /// document's key (`search_key`, migration 16) holds the key of the folded text too:
+    /// that condition is the one the trigram index answers, with punctuation inside its
+    /// words; the document's own drops the key's false candidates.
+    pub(super) fn free_text_in(&mut self, text: Option<&str>) {
         if let Some(text) = text.filter(|t| !t.is_empty()) {
             self.and(
-                &format!("{expr} LIKE '%' || lower({{}}) || '%' ESCAPE '\\'"),
+                &format!("search_key LIKE {}", key_pattern("{}")),
+                search_key(text),
+            );
+            self.and(
+                "search_text LIKE '%' || lower({}) || '%' ESCAPE '\\'",
                 like_escape(text),
             );
         }

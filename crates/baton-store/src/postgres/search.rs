@@ -270,7 +270,7 @@ fn workflow_filter(q: &WorkflowQuery) -> Filter {
             sql: String::new(),
             args: std::mem::take(&mut f.args),
         };
-        matches.folded_text_in("search_text", Some(text));
+        matches.free_text_in(Some(text));
         f.args = matches.args;
         f.sql.push_str(&format!(
             " AND workflow_id IN (SELECT workflow_id FROM workflow_texts WHERE true{})",
@@ -306,7 +306,7 @@ fn documents_alone(q: &WorkflowQuery, column: &str) -> Option<Filter> {
     let mut f = Filter::default();
     let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
     f.matching("status", &statuses);
-    f.folded_text_in("search_text", q.free_text.as_deref());
+    f.free_text_in(q.free_text.as_deref());
     Some(f)
 }
 
@@ -467,6 +467,7 @@ mod tests {
         };
         let documents = alone(&text).expect("free text alone");
         assert!(documents.contains("search_text LIKE"), "{documents}");
+        assert!(documents.contains("search_key LIKE"), "{documents}");
         let by_status = WorkflowQuery {
             statuses: vec![WorkflowStatus::Running, WorkflowStatus::Failed],
             sort: Some(("status".into(), false)),

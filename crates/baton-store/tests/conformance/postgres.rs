@@ -32,6 +32,22 @@ async fn reopen_sees_everything() {
         .await;
 }
 
+/// Undoes migration 16: the documents without their keys, under trigram indexes of their
+/// own. Every rewind starts with it (a database from before 16 has no keys).
+const UNDO_FREE_TEXT_KEYS: &str = "
+    DROP INDEX IF EXISTS workflow_texts_search_key;
+    DROP INDEX IF EXISTS task_texts_search_key;
+    ALTER TABLE workflow_texts DROP COLUMN search_key;
+    ALTER TABLE task_texts DROP COLUMN search_key;
+    DROP FUNCTION baton_search_key(text);
+    DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+            CREATE INDEX workflow_texts_search ON workflow_texts
+                USING gin (search_text gin_trgm_ops);
+            CREATE INDEX task_texts_search ON task_texts USING gin (search_text gin_trgm_ops);
+        END IF;
+    END $$;";
+
 /// Undoes migration 14: the workflow documents back in a column of `workflows`, in
 /// their case, as migration 7 wrote them (a rewind to a version before 14 starts with
 /// it).
@@ -66,7 +82,7 @@ async fn migrated_anew(
     commit(&store).await;
     check(&store).await;
     drop(store);
-    rewind(&db, undo).await;
+    rewind(&db, &format!("{UNDO_FREE_TEXT_KEYS}{undo}")).await;
     check(&db.open().await).await;
     Some(db)
 }
@@ -191,6 +207,126 @@ async fn workflow_texts_migration_keeps_earlier_documents() {
         .unwrap()
         .get(0);
     assert_eq!(rows, 59, "the 60 workflows less the one removed");
+}
+
+/// Migration 16 on a database from before it: every document gets its key (each ASCII
+/// character other than a letter or a digit as `q`, as the commit writes it), the trigram
+/// indexes move to the keys, and free text with punctuation finds what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn free_text_keys_migration_keys_earlier_documents() {
+    let Some(db) = migrated_anew(
+        "free_text_keys",
+        "DELETE FROM baton_schema_migrations WHERE version >= 16;",
+        punctuation::commit_punctuation_cases,
+        punctuation::check_punctuation_cases,
+    )
+    .await
+    else {
+        return;
+    };
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    assert_keys_of_documents(&client, 10).await;
+    let trigrams: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexname FROM pg_indexes
+             WHERE tablename IN ('workflow_texts', 'task_texts') AND indexdef LIKE '%gin%'
+             ORDER BY indexname",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let expected: &[&str] = if trigrams {
+        &["task_texts_search_key", "workflow_texts_search_key"]
+    } else {
+        &[]
+    };
+    assert_eq!(indexes, expected, "trigram indexes on the keys alone");
+}
+
+/// Each stored search key is its document with every ASCII character other than a letter
+/// or a digit as `q` (the documents of five executions and their tasks stored, `documents`
+/// in all), and `baton_search_key` maps each ASCII character so.
+async fn assert_keys_of_documents(client: &tokio_postgres::Client, documents: usize) {
+    let key = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_alphanumeric() {
+                    'q'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    // Every ASCII character but NUL (which text cannot hold), then the stored documents.
+    let chars = client
+        .query(
+            "SELECT chr(c), baton_search_key(chr(c)) FROM generate_series(1, 127) c",
+            &[],
+        )
+        .await
+        .unwrap();
+    let stored = client
+        .query(
+            "SELECT search_text, search_key FROM workflow_texts
+             UNION ALL SELECT search_text, search_key FROM task_texts",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), documents, "documents stored");
+    for row in chars.iter().chain(&stored) {
+        let (text, stored): (String, String) = (row.get(0), row.get(1));
+        assert_eq!(stored, key(&text), "the key of {text:?}");
+    }
+}
+
+/// The keys the commit writes (made in Rust, and in SQL for a kept input) are the keys of
+/// their documents: at a start, and at an update that rewrites the document of an execution
+/// whose input it keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commit_writes_the_keys_of_its_documents() {
+    let Some(db) = pg::PgDb::create("commit_keys").await else {
+        return;
+    };
+    let store = db.open().await;
+    punctuation::commit_punctuation_cases(&store).await;
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    assert_keys_of_documents(&client, 10).await;
+    let state = store.load_workflow("wp-1").await.unwrap().unwrap();
+    let (mut wf, version) = (state.workflow, state.version);
+    wf.status = baton_model::WorkflowStatus::Failed;
+    wf.reason_for_incompletion = Some("Disk-Full: /var (done!)".into());
+    let d = Arc::new(suite::def("punct", 1));
+    let mut done = suite::update(wf, &d, version);
+    done.keep_input = true;
+    store.commit(suite::one(done)).await.unwrap();
+    assert_keys_of_documents(&client, 10).await;
+    punctuation::check_punctuation_cases(&store).await;
+    let q = baton_store::WorkflowQuery {
+        free_text: Some("disk-full: /var (done!)".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let (n, page) = store.search_workflows(&q).await.unwrap();
+    assert_eq!((n, page[0].workflow_id.as_str()), (1, "wp-1"));
 }
 
 /// Undoes migrations on `db` with `sql`, as a database from before them would be.

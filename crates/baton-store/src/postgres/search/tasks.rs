@@ -3,8 +3,8 @@
 //! search-by-tasks' pages of workflows.
 
 use super::{
-    from_json, ids_in_order, like_escape, matches_once, page_ids, rows_by_id, snapshot,
-    workflow_from, DefCache, Filter,
+    from_json, ids_in_order, matches_once, page_ids, rows_by_id, snapshot, workflow_from, DefCache,
+    Filter,
 };
 use crate::{Result, TaskQuery};
 use baton_model::{Task, Workflow};
@@ -44,19 +44,24 @@ fn task_filter(q: &TaskQuery) -> Filter {
 }
 
 /// The attempts free text matches, as `SELECT task_id, row_id …` with its values bound in
-/// `f`: those whose search document (migrations 12 and 13, under their trigram index; in
-/// lower case since migration 15, so the text is folded once instead of each candidate) holds
-/// the text, and those whose task id or workflow id is the text, which the documents leave
-/// out (ADR 35), through the indexes of `tasks`.
+/// `f`: those whose search document (migrations 12 and 13; in lower case since migration 15,
+/// so the text is folded once instead of each candidate) holds the text, found through the
+/// trigram index on the documents' keys (migration 16: punctuation kept inside words), and
+/// those whose task id or workflow id is the text, which the documents leave out (ADR 35),
+/// through the indexes of `tasks`.
 fn text_matches(f: &mut Filter, text: &str) -> String {
-    f.args.push(Box::new(like_escape(text)));
-    let like = f.args.len();
+    let mut documents = Filter {
+        sql: String::new(),
+        args: std::mem::take(&mut f.args),
+    };
+    documents.free_text_in(Some(text));
+    f.args = documents.args;
     f.args.push(Box::new(text.to_string()));
     let id = f.args.len();
     format!(
-        "SELECT task_id, row_id FROM task_texts
-          WHERE search_text LIKE '%' || lower(${like}) || '%' ESCAPE '\\'
-         UNION SELECT task_id, row_id FROM tasks WHERE task_id = ${id} OR workflow_id = ${id}"
+        "SELECT task_id, row_id FROM task_texts WHERE true{}
+         UNION SELECT task_id, row_id FROM tasks WHERE task_id = ${id} OR workflow_id = ${id}",
+        documents.sql
     )
 }
 
