@@ -201,10 +201,7 @@ async fn rejects_a_database_from_a_newer_baton() {
         return;
     };
     drop(db.open().await);
-    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = db.client().await;
     client
         .execute(
             "INSERT INTO baton_schema_migrations (version, name) VALUES (999, 'future')",
@@ -397,10 +394,7 @@ async fn grouped_commits_fail_alone() {
 
     // Another connection holds the blocker's row: the lane's next group waits on it, and
     // everything committed meanwhile queues for the group after.
-    let (locker, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let locker = db.client().await;
     locker
         .batch_execute("BEGIN; SELECT 1 FROM workflows WHERE workflow_id = 'blocker' FOR UPDATE")
         .await
@@ -535,12 +529,7 @@ async fn a_copy_of_the_schema_template_is_a_migrated_database() {
 
 /// The migrations applied, the tables and the indexes of `db`, sorted.
 async fn schema_of(db: &pg::PgDb) -> Vec<String> {
-    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the test database");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let client = db.client().await;
     let mut out = Vec::new();
     for row in client
         .query(

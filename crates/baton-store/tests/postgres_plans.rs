@@ -143,10 +143,7 @@ async fn statements_planned_on_small_tables_stay_on_their_indexes() {
     };
     // Every statement on a generic plan from its first run, as a connection may choose after
     // five: the plans this test checks are then the ones made on the smallest tables.
-    let (admin, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the test database");
-    tokio::spawn(conn);
+    let admin = db.client().await;
     admin
         .batch_execute(&format!(
             "ALTER DATABASE \"{}\" SET plan_cache_mode = force_generic_plan",
@@ -161,10 +158,7 @@ async fn statements_planned_on_small_tables_stay_on_their_indexes() {
         round(store.as_ref(), n).await;
     }
 
-    let (sql, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the test database");
-    tokio::spawn(conn);
+    let sql = db.client().await;
     // Rows no statement of this test asks for, only there to make the tables large. Made
     // from a series, never read from the tables: this connection may report its own reads
     // after the counts below are taken.

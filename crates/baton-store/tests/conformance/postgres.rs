@@ -181,10 +181,7 @@ async fn workflow_texts_migration_keeps_earlier_documents() {
     else {
         return;
     };
-    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = db.client().await;
     // A row per workflow, with the start time and status of its workflow.
     let differ: i64 = client
         .query_one(
@@ -224,10 +221,7 @@ async fn free_text_keys_migration_keys_earlier_documents() {
     else {
         return;
     };
-    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = db.client().await;
     assert_keys_of_documents(&client, 10).await;
     let trigrams: bool = client
         .query_one(
@@ -305,10 +299,7 @@ async fn commit_writes_the_keys_of_its_documents() {
     };
     let store = db.open().await;
     punctuation::commit_punctuation_cases(&store).await;
-    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = db.client().await;
     assert_keys_of_documents(&client, 10).await;
     let state = store.load_workflow("wp-1").await.unwrap().unwrap();
     let (mut wf, version) = (state.workflow, state.version);
@@ -331,9 +322,6 @@ async fn commit_writes_the_keys_of_its_documents() {
 
 /// Undoes migrations on `db` with `sql`, as a database from before them would be.
 async fn rewind(db: &pg::PgDb, sql: &str) {
-    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = db.client().await;
     client.batch_execute(sql).await.unwrap();
 }

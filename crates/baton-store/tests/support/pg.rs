@@ -116,6 +116,17 @@ impl PgDb {
         Some(PgDb { name, url })
     }
 
+    /// A plain connection to the database, for a test's own statements.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    }
+
     pub async fn open(&self) -> Arc<dyn Store> {
         Arc::new(self.store().await)
     }
