@@ -216,7 +216,7 @@ impl StateCache {
             + input_bytes
             + footprint::workflow_bytes_without_input(&workflow)
             + tasks.bytes();
-        let state = CachedState {
+        let mut state = CachedState {
             workflow,
             def: st.def,
             index: st.index,
@@ -230,9 +230,21 @@ impl StateCache {
         if !replace && e.map.contains_key(&id) {
             return;
         }
-        if let Some(Slot::Here { state, used }) = e.map.remove(&id) {
-            e.lru.remove(&used);
-            e.bytes -= state.bytes;
+        match e.map.remove(&id) {
+            Some(Slot::Here { state, used }) => {
+                e.lru.remove(&used);
+                e.bytes -= state.bytes;
+            }
+            // Claims made after the turn took its claims in (between `take_claims` and its
+            // commit landing): dropped with the slot, the next turn's copy would lack them,
+            // and the commit of such a task's completion would conflict with its stored
+            // claim and re-read the whole workflow.
+            Some(Slot::Out { claims, .. }) => {
+                for task in &claims {
+                    take_in_claim(&mut state.tasks, task);
+                }
+            }
+            None => {}
         }
         if bytes > self.limits.bytes {
             // Alone over the budget: not kept (its next turn reads the store), rather than
@@ -287,11 +299,7 @@ impl StateCache {
             }
             None => return,
         };
-        if let Some(i) = entry.tasks.find(&task.task_id) {
-            if entry.tasks[i].poll_count < task.poll_count {
-                entry.tasks.refresh(i, task.clone());
-            }
-        }
+        take_in_claim(&mut entry.tasks, task);
     }
 
     /// Removes `id`'s entry if it is still out (see [`StateCache::hold`]).
@@ -299,6 +307,15 @@ impl StateCache {
         let mut e = self.inner.lock();
         if matches!(e.map.get(id), Some(Slot::Out { .. })) {
             e.map.remove(id);
+        }
+    }
+}
+
+/// Replaces the cached copy of a claimed task with the claim's, unless the copy is as new.
+fn take_in_claim(tasks: &mut TaskList, task: &Task) {
+    if let Some(i) = tasks.find(&task.task_id) {
+        if tasks[i].poll_count < task.poll_count {
+            tasks.refresh(i, task.clone());
         }
     }
 }
@@ -412,6 +429,30 @@ mod tests {
         cache.committed(state("w1", None, &["t1"]));
         // Still out: the turn's claims survive and nothing is cached meanwhile.
         assert!(cache.take("w1").is_none());
+    }
+
+    /// A claim that arrives after the turn took its claims in, before its commit lands, is
+    /// in the state the commit caches.
+    #[test]
+    fn a_commit_keeps_the_claims_made_while_it_was_landing() {
+        let cache = cache();
+        cache.committed(state("w1", Some(1), &["t1", "t2"]));
+        let out = cache.take("w1").expect("cached");
+        assert!(cache.take_claims("w1").is_empty());
+        cache.claimed(&claim("w1"));
+        let turn = ExecState::from_list(
+            out.workflow,
+            out.def,
+            out.index,
+            out.tasks,
+            Some(out.version),
+            0,
+        );
+        cache.committed(turn);
+        let next = cache.take("w1").expect("cached again");
+        assert_eq!(next.version, 3);
+        let t1 = next.tasks.find("t1").expect("t1 is there");
+        assert_eq!(next.tasks[t1].poll_count, 1, "the claim was kept");
     }
 
     #[test]
