@@ -62,7 +62,8 @@ pub mod suite {
     pub use super::executions::*;
     pub use super::export::*;
     pub use super::free_text_pages::{
-        free_text_pages_follow_their_workflows, free_text_pages_in_order,
+        a_workflow_input_is_kept_replaced_and_removed, free_text_pages_follow_their_workflows,
+        free_text_pages_in_order,
     };
     pub use super::history::*;
     pub use super::punctuation::free_text_keeps_punctuation;
@@ -233,6 +234,7 @@ macro_rules! every_suite_check {
             capped_totals_and_pages_past_the_cap,
             free_text_pages_in_order,
             free_text_pages_follow_their_workflows,
+            a_workflow_input_is_kept_replaced_and_removed,
             search_workflows_by_tasks,
             search_by_classifier,
             plain_workflow_pages_in_order,

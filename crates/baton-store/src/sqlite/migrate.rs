@@ -96,6 +96,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "task_time_columns",
         include_str!("migrations/0018_task_time_columns.sql"),
     ),
+    (
+        19,
+        "workflow_inputs",
+        include_str!("migrations/0019_workflow_inputs.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -191,9 +196,11 @@ mod tests {
         .unwrap();
         migrate(&mut conn).unwrap();
         let (json, input): (String, Option<String>) = conn
-            .query_row("SELECT json, input_json FROM workflows", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT json, input_json FROM workflows JOIN workflow_inputs USING (workflow_id)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
         assert!(!json.contains("files"), "{json}");
         assert_eq!(input.as_deref(), Some(r#"{"files":["a","b"]}"#));

@@ -96,8 +96,8 @@ pub(crate) fn load_workflow(
     type Row = (String, Option<String>, i64, String, Option<i64>);
     let row: Option<Row> = tx
         .prepare_cached(
-            "SELECT json, input_json, version, def_hash,
-                 CASE WHEN woken_at IS NOT NULL THEN wake_seq END
+            "SELECT json, (SELECT input_json FROM workflow_inputs WHERE workflow_id = ?1),
+                 version, def_hash, CASE WHEN woken_at IS NOT NULL THEN wake_seq END
              FROM workflows WHERE workflow_id = ?1",
         )?
         .query_row([workflow_id], |r| {
@@ -142,7 +142,11 @@ pub(crate) fn get_workflow(
     workflow_id: &str,
 ) -> Result<Option<Workflow>> {
     let row: Option<(String, Option<String>, String)> = conn
-        .prepare_cached("SELECT json, input_json, def_hash FROM workflows WHERE workflow_id = ?1")?
+        .prepare_cached(
+            "SELECT json, (SELECT input_json FROM workflow_inputs WHERE workflow_id = ?1),
+                 def_hash
+             FROM workflows WHERE workflow_id = ?1",
+        )?
         .query_row([workflow_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((json, input, hash)) = row else {
@@ -153,7 +157,7 @@ pub(crate) fn get_workflow(
     Ok(Some(workflow))
 }
 
-/// A workflow from its row: the row's JSON and, in its own column since migration 9, its input
+/// A workflow from its row: the row's JSON and its input, in its own table since migration 19
 /// (written when the workflow starts, not on every commit).
 pub(crate) fn workflow_from(
     json: &str,
@@ -183,8 +187,8 @@ pub(crate) fn find_by_idempotency_key(
     key: &str,
 ) -> Result<Vec<Workflow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT workflow_id, json, input_json FROM workflows
-         WHERE name = ?1 AND idempotency_key = ?2
+        "SELECT workflow_id, json, (SELECT input_json FROM workflow_inputs i WHERE i.workflow_id = workflows.workflow_id)
+         FROM workflows WHERE name = ?1 AND idempotency_key = ?2
          ORDER BY start_time DESC, rowid DESC",
     )?;
     let rows = stmt.query_map(params![name, key], |r| {

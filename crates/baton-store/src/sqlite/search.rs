@@ -435,7 +435,10 @@ pub(crate) fn search_workflows(
     };
     let page = Page {
         table: "workflows",
-        columns: "workflow_id, json, input_json, classifier",
+        columns: "workflow_id, json,
+                  (SELECT input_json FROM workflow_inputs i
+                    WHERE i.workflow_id = workflows.workflow_id),
+                  classifier",
         order: &order,
         reversed: &reversed,
         limit: q.limit,

@@ -196,7 +196,7 @@ fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite, stored: Stored) -> 
     // Tasks and the definition live in their own rows; never serialise them with the row.
     drop(std::mem::take(&mut workflow.tasks));
     workflow.workflow_definition = None;
-    // The input lives in its own column (`read::WORKFLOW_COLUMNS`), written only when given.
+    // The input lives in its own table (migration 19), written only when given.
     let input = std::mem::take(&mut workflow.input);
     let input_json = match (keep_input, expected_version) {
         (true, Some(_)) => None,
@@ -226,15 +226,21 @@ fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite, stored: Stored) -> 
     let json = to_json(&workflow)?;
     match expected_version {
         None => {
+            // Before the workflow's row, whose insert trigger puts the input in the search
+            // document; a row left by nothing that still exists is replaced.
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO workflow_inputs (workflow_id, input_json) VALUES (?1, ?2)",
+            )?
+            .execute(params![id, input_json])?;
             let n = conn
                 .prepare_cached(
                     "INSERT INTO workflows (workflow_id, name, def_version, status,
                          correlation_id, idempotency_key, parent_workflow_id, start_time,
                          update_time, end_time, priority, def_hash, version, next_wake_at, json,
-                         input_json, classifier)
+                         classifier)
                      VALUES (:id, :name, :def_version, :status, :correlation_id,
                          :idempotency_key, :parent, :start_time, :update_time, :end_time,
-                         :priority, :def_hash, 1, :wake, :json, :input, :classifier)
+                         :priority, :def_hash, 1, :wake, :json, :classifier)
                      ON CONFLICT (workflow_id) DO NOTHING",
                 )?
                 .execute(named_params! {
@@ -252,7 +258,6 @@ fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite, stored: Stored) -> 
                     ":def_hash": key.hash,
                     ":wake": next_wake_at,
                     ":json": json,
-                    ":input": input_json,
                     ":classifier": def.classifier(),
                 })?;
             if n == 0 {
@@ -387,9 +392,14 @@ fn update_workflow_row(
         sql.push_str(", classifier = :classifier");
         args.push((":classifier", &classifier));
     }
-    if let Some(input) = &input_json {
-        sql.push_str(", input_json = :input");
-        args.push((":input", input));
+    if let Some(input) = input_json {
+        // In its own table (migration 19): the row's other commits never rewrite it. Its
+        // update trigger refreshes the search document.
+        conn.prepare_cached(
+            "INSERT INTO workflow_inputs (workflow_id, input_json) VALUES (?1, ?2)
+             ON CONFLICT (workflow_id) DO UPDATE SET input_json = excluded.input_json",
+        )?
+        .execute(params![id, input])?;
     }
     sql.push_str(" WHERE workflow_id = :id AND version = :version");
     let n = conn.prepare_cached(&sql)?.execute(&args[..])?;

@@ -224,3 +224,71 @@ pub async fn commit_backfill_cases(store: &Arc<dyn Store>) {
 pub async fn check_backfill_cases(store: &Arc<dyn Store>) {
     check_needle_pages(store, &needles(true)).await;
 }
+
+/// A workflow's input is kept by commits that do not replace it, replaced by one that does
+/// (a rerun with new input), and goes with the workflow; free text follows it.
+pub async fn a_workflow_input_is_kept_replaced_and_removed(store: Arc<dyn Store>) {
+    let d = Arc::new(def("flow", 1));
+    let with_input = |text: &str| {
+        let mut wf = workflow("wf-in", "flow");
+        wf.input.insert("files".into(), serde_json::json!([text]));
+        wf
+    };
+    let found = |text: &str| WorkflowQuery {
+        free_text: Some(text.into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let input_of = |store: Arc<dyn Store>| async move {
+        let state = store.load_workflow("wf-in").await.unwrap().expect("stored");
+        state.workflow.input.get("files").cloned()
+    };
+    store
+        .commit(one(insert(with_input("alpha-first"), &d, vec![])))
+        .await
+        .unwrap();
+    // A commit that keeps the input carries none.
+    let mut kept = update(workflow("wf-in", "flow"), &d, 1);
+    kept.keep_input = true;
+    kept.workflow.status = WorkflowStatus::Paused;
+    store.commit(one(kept)).await.unwrap();
+    assert_eq!(
+        input_of(store.clone()).await,
+        Some(serde_json::json!(["alpha-first"]))
+    );
+    let got = store.get_workflow("wf-in").await.unwrap().expect("stored");
+    assert_eq!(
+        got.input.get("files"),
+        Some(&serde_json::json!(["alpha-first"]))
+    );
+    assert_eq!(ids(&store, found("alpha-first")).await.0, 1);
+
+    // A rerun replaces it, status unchanged: the document follows the input alone.
+    let mut rerun = update(with_input("beta-second"), &d, 2);
+    rerun.workflow.status = WorkflowStatus::Paused;
+    store.commit(one(rerun)).await.unwrap();
+    assert_eq!(
+        input_of(store.clone()).await,
+        Some(serde_json::json!(["beta-second"]))
+    );
+    assert_eq!(ids(&store, found("beta-second")).await.0, 1);
+    assert_eq!(ids(&store, found("alpha-first")).await.0, 0);
+    let (_, page) = store.search_workflows(&found("beta-second")).await.unwrap();
+    assert_eq!(
+        page[0].input.get("files"),
+        Some(&serde_json::json!(["beta-second"]))
+    );
+
+    store.remove_workflow("wf-in").await.unwrap();
+    assert_eq!(ids(&store, found("beta-second")).await.0, 0);
+    // A new workflow of the same id starts with its own input, not a leftover.
+    store
+        .commit(one(insert(with_input("gamma-third"), &d, vec![])))
+        .await
+        .unwrap();
+    assert_eq!(
+        input_of(store.clone()).await,
+        Some(serde_json::json!(["gamma-third"]))
+    );
+    assert_eq!(ids(&store, found("gamma-third")).await.0, 1);
+}

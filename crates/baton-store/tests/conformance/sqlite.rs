@@ -86,7 +86,8 @@ async fn classifier_migration_fills_earlier_executions() {
         let conn = rusqlite::Connection::open(&db.0).unwrap();
         // Back to version 14: migrations 16 and 17 (task documents) undone as well.
         conn.execute_batch(&format!(
-            "{UNDO_TASK_TEXT}
+            "{UNDO_WORKFLOW_INPUTS}
+             {UNDO_TASK_TEXT}
              DROP INDEX workflows_classifier;
              ALTER TABLE workflows DROP COLUMN classifier;
              PRAGMA user_version = 14;"
@@ -107,11 +108,43 @@ async fn task_text_migration_fills_earlier_tasks() {
     drop(store);
     {
         let conn = rusqlite::Connection::open(&db.0).unwrap();
-        conn.execute_batch(&format!("{UNDO_TASK_TEXT} PRAGMA user_version = 15;"))
-            .unwrap();
+        conn.execute_batch(&format!(
+            "{UNDO_WORKFLOW_INPUTS} {UNDO_TASK_TEXT} PRAGMA user_version = 15;"
+        ))
+        .unwrap();
     }
     task_free_text::check_backfill_cases(&db.open()).await;
 }
+
+/// Migration 19 undone: the input back in its column of `workflows`, the search document's
+/// triggers as migration 13 made them.
+const UNDO_WORKFLOW_INPUTS: &str = "DROP TRIGGER workflow_inputs_text;
+    DROP TRIGGER workflow_inputs_delete;
+    DROP TRIGGER workflows_text_insert;
+    DROP TRIGGER workflows_text_update;
+    ALTER TABLE workflows ADD COLUMN input_json TEXT;
+    UPDATE workflows SET input_json =
+        (SELECT input_json FROM workflow_inputs i WHERE i.workflow_id = workflows.workflow_id);
+    DROP TABLE workflow_inputs;
+    CREATE TRIGGER workflows_text_insert AFTER INSERT ON workflows BEGIN
+        INSERT INTO workflows_text (rowid, doc)
+        VALUES (NEW.rowid,
+                NEW.workflow_id || char(10) || COALESCE(NEW.correlation_id, '') || char(10)
+                    || NEW.name || char(10) || NEW.status || char(10)
+                    || COALESCE(NEW.input_json, '') || char(10)
+                    || COALESCE(json_extract(NEW.json, '$.output'), '') || char(10)
+                    || COALESCE(json_extract(NEW.json, '$.reasonForIncompletion'), ''));
+    END;
+    CREATE TRIGGER workflows_text_update AFTER UPDATE OF status, correlation_id, input_json
+    ON workflows BEGIN
+        UPDATE workflows_text
+           SET doc = NEW.workflow_id || char(10) || COALESCE(NEW.correlation_id, '') || char(10)
+                     || NEW.name || char(10) || NEW.status || char(10)
+                     || COALESCE(NEW.input_json, '') || char(10)
+                     || COALESCE(json_extract(NEW.json, '$.output'), '') || char(10)
+                     || COALESCE(json_extract(NEW.json, '$.reasonForIncompletion'), '')
+         WHERE rowid = NEW.rowid;
+    END;";
 
 /// What migrations 16 and 17 add: task search documents, their queue, `text_hash`.
 const UNDO_TASK_TEXT: &str = "DROP TRIGGER tasks_text_flush;
