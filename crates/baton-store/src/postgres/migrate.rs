@@ -94,6 +94,24 @@ pub(crate) fn latest_version() -> i32 {
     MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
 }
 
+/// A digest of [`MIGRATIONS`] (hex, 16 characters): two databases migrated by builds with the
+/// same fingerprint have the same schema, so one can be copied to make the other.
+pub(crate) fn fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (version, name, sql) in MIGRATIONS {
+        hash.update(version.to_be_bytes());
+        hash.update(name.as_bytes());
+        hash.update([0]);
+        hash.update(sql.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// An arbitrary key for `pg_advisory_xact_lock`, the same in every Baton.
 const MIGRATION_LOCK: i64 = 0x0ba7_0a00_0001;
 
@@ -154,6 +172,14 @@ pub(crate) async fn migrate(c: &mut Client) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fingerprint_is_sixteen_hex_digits_and_stable() {
+        let f = fingerprint();
+        assert_eq!(f.len(), 16, "{f}");
+        assert!(f.chars().all(|c| c.is_ascii_hexdigit()), "{f}");
+        assert_eq!(f, fingerprint());
+    }
 
     #[test]
     fn versions_are_consecutive_from_one() {

@@ -233,23 +233,10 @@ impl PostgresStore {
         })
     }
 
-    /// A digest of the migrations this build applies (hex, 16 characters): two databases
-    /// migrated by builds with the same fingerprint have the same schema, so one can be
-    /// copied to make the other (the tests copy a migrated template database, ADR 15).
+    /// A digest of the migrations this build applies (see [`migrate::fingerprint`]): the
+    /// tests copy a database migrated once per fingerprint (ADR 15).
     pub fn schema_fingerprint() -> String {
-        use sha2::{Digest, Sha256};
-        let mut hash = Sha256::new();
-        for (version, name, sql) in migrate::MIGRATIONS {
-            hash.update(version.to_be_bytes());
-            hash.update(name.as_bytes());
-            hash.update([0]);
-            hash.update(sql.as_bytes());
-            hash.update([0]);
-        }
-        hash.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        migrate::fingerprint()
     }
 
     /// Tells the other nodes that definitions changed, when `out` says the write succeeded.
