@@ -10,7 +10,7 @@
 //! [`RuntimeConfig::change_feed_capacity`]: crate::RuntimeConfig::change_feed_capacity
 
 use baton_model::{Task, TaskStatus, WorkflowStatus};
-use baton_store::WorkflowWrite;
+use baton_store::{TaskWrite, WorkflowWrite};
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -45,6 +45,16 @@ pub struct TaskChange {
 }
 
 impl TaskChange {
+    fn written(t: &TaskWrite) -> Self {
+        TaskChange {
+            task_id: t.task_id.clone(),
+            reference_task_name: t.reference_task_name.clone(),
+            task_type: t.task_type.clone(),
+            status: t.status,
+            retry_count: t.retry_count,
+        }
+    }
+
     fn of(t: &Task) -> Self {
         TaskChange {
             task_id: t.task_id.clone(),
@@ -90,7 +100,7 @@ impl ChangeFeed {
                 status: Some(w.workflow.status),
                 correlation_id: w.workflow.correlation_id.clone(),
                 update_time: w.workflow.update_time,
-                tasks: w.tasks.iter().map(TaskChange::of).collect(),
+                tasks: w.tasks.iter().map(TaskChange::written).collect(),
             })
             .collect()
     }

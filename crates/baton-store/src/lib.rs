@@ -29,6 +29,7 @@ pub mod postgres;
 pub mod schedule;
 pub mod sqlite;
 mod task_text;
+mod task_write;
 
 pub use auth::{ApiKey, WebhookDelivery};
 pub use feed::ClusterChanges;
@@ -36,6 +37,7 @@ pub use postgres::{GroupCommitOptions, GroupCommitStats, PostgresOptions, Postgr
 pub use schedule::{CatchupPolicy, WorkflowSchedule};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 pub use task_text::DEFAULT_TASK_TEXT_BYTES;
+pub use task_write::TaskWrite;
 
 /// Epoch milliseconds.
 pub type Millis = i64;
@@ -89,8 +91,8 @@ pub struct WorkflowWrite {
     /// `None`: insert a new workflow (fails with AlreadyExists if the id is taken).
     /// `Some(v)`: update only if the stored version is still `v`.
     pub expected_version: Option<i64>,
-    /// Task attempts to insert or replace.
-    pub tasks: Vec<Task>,
+    /// Task attempts to insert or replace, serialised by the caller (ADR 39).
+    pub tasks: Vec<TaskWrite>,
     /// Task attempts to delete (rerun, restart).
     pub removed_tasks: Vec<String>,
     pub queue_push: Vec<QueueEntry>,
@@ -333,6 +335,12 @@ pub trait Store: Send + Sync + 'static {
     /// `None` where nobody else writes.
     fn change_feed(&self) -> Option<tokio::sync::broadcast::Receiver<ClusterChanges>> {
         None
+    }
+
+    /// Bytes of a task's input, and of its output, that its search document holds: what
+    /// [`TaskWrite::new`] is given for this store's commits.
+    fn task_text_bytes(&self) -> usize {
+        DEFAULT_TASK_TEXT_BYTES
     }
 
     // ----- task definitions -----

@@ -80,7 +80,7 @@ pub mod suite {
     use baton_model::{
         HistoryEvent, QueueEntry, Task, TaskDef, TaskStatus, Workflow, WorkflowDef, WorkflowStatus,
     };
-    use baton_store::{Commit, FollowUp, PollRequest, WorkflowWrite};
+    use baton_store::{Commit, FollowUp, PollRequest, TaskWrite, WorkflowWrite};
 
     pub const NOW: i64 = 1_700_000_000_000;
 
@@ -142,6 +142,14 @@ pub mod suite {
         }
     }
 
+    /// The writes of `tasks`, as the runtime makes them (default search-document bound).
+    pub fn writes(tasks: Vec<Task>) -> Vec<TaskWrite> {
+        tasks
+            .iter()
+            .map(|t| TaskWrite::of(t, &t.workflow_instance_id).unwrap())
+            .collect()
+    }
+
     /// A new workflow whose tasks are all queued, visible now.
     pub fn insert(wf: Workflow, def: &Arc<WorkflowDef>, tasks: Vec<Task>) -> WorkflowWrite {
         let queue_push = tasks.iter().map(|t| entry(t, 0, NOW)).collect();
@@ -155,7 +163,7 @@ pub mod suite {
             workflow: wf,
             def: def.clone(),
             expected_version: None,
-            tasks,
+            tasks: writes(tasks),
             removed_tasks: vec![],
             queue_push,
             queue_remove: vec![],

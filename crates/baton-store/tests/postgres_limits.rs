@@ -68,7 +68,7 @@ async fn concurrent_exec_limit_holds_across_two_handles() {
         workflow: state.workflow.clone(),
         def: state.def.clone(),
         expected_version: Some(state.version),
-        tasks: vec![done],
+        tasks: writes(vec![done]),
         removed_tasks: vec![],
         queue_push: vec![],
         queue_remove: vec![],

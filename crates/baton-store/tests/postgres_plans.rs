@@ -30,15 +30,17 @@ async fn round(store: &dyn baton_store::Store, n: usize) {
     done.queue_push.clear();
     done.workflow.status = baton_model::WorkflowStatus::Completed;
     done.keep_input = true;
-    done.tasks = claimed
-        .tasks
-        .into_iter()
-        .map(|mut t| {
-            t.status = baton_model::TaskStatus::Completed;
-            t.output_data.insert("n".into(), serde_json::json!(n));
-            t
-        })
-        .collect();
+    done.tasks = writes(
+        claimed
+            .tasks
+            .into_iter()
+            .map(|mut t| {
+                t.status = baton_model::TaskStatus::Completed;
+                t.output_data.insert("n".into(), serde_json::json!(n));
+                t
+            })
+            .collect(),
+    );
     let update = baton_store::Commit {
         workflows: vec![done],
         ..Default::default()

@@ -258,7 +258,8 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
                 present += 1;
                 continue;
             }
-            let Some(commit) = record.commit(Vec::new(), now_millis()) else {
+            let Some(commit) = record.commit(Vec::new(), now_millis(), store.task_text_bytes())?
+            else {
                 continue; // checked when read
             };
             store

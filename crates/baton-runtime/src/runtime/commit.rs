@@ -81,9 +81,10 @@ impl Runtime {
             }
         }
         let mut observed = CommitObservation::default();
+        let text_bytes = self.store.task_text_bytes();
         for st in &mut states {
             observed.add(st);
-            commit.workflows.push(into_write(st));
+            commit.workflows.push(into_write(st, text_bytes)?);
         }
         let follow_ups = commit.follow_ups.clone();
         let started = Instant::now();
@@ -225,10 +226,19 @@ pub(super) fn decided_nothing(st: &ExecState, before: &Workflow) -> bool {
 }
 
 /// The commit for a decided state. The state keeps its workflow and tasks (for the cache);
-/// the queue, history and wake-up records move into the write.
-pub(super) fn into_write(st: &mut ExecState) -> WorkflowWrite {
+/// the queue, history and wake-up records move into the write. Changed tasks are written
+/// from the state's own copies, not cloned (ADR 39); `text_bytes` bounds their search
+/// documents.
+pub(super) fn into_write(
+    st: &mut ExecState,
+    text_bytes: usize,
+) -> Result<WorkflowWrite, StoreError> {
     st.workflow.update_time = st.now;
-    let tasks: Vec<Task> = st.dirty_tasks().cloned().collect();
+    let id = st.workflow.workflow_id.as_str();
+    let tasks = st
+        .dirty_tasks()
+        .map(|t| TaskWrite::new(t, id, text_bytes))
+        .collect::<Result<Vec<_>, _>>()?;
     // An update leaves the stored input alone unless an operation replaced it: the input can
     // be the workflow's largest field, and copying and rewriting it on every commit made the
     // cost of an update grow with it.
@@ -244,7 +254,7 @@ pub(super) fn into_write(st: &mut ExecState) -> WorkflowWrite {
     }
     // `input_changed` stays set for the state cache, which then measures the new input.
     workflow.workflow_definition = None;
-    WorkflowWrite {
+    Ok(WorkflowWrite {
         workflow,
         def: st.def.clone(),
         expected_version: st.version,
@@ -255,5 +265,5 @@ pub(super) fn into_write(st: &mut ExecState) -> WorkflowWrite {
         history: std::mem::take(&mut st.history),
         next_wake_at: st.next_wake_at,
         keep_input,
-    }
+    })
 }

@@ -41,7 +41,8 @@ use baton_model::{
     WorkflowStatus,
 };
 use baton_store::{
-    Commit, FollowUp, PollLimits, PollRequest, Store, StoreError, WorkflowState, WorkflowWrite,
+    Commit, FollowUp, PollLimits, PollRequest, Store, StoreError, TaskWrite, WorkflowState,
+    WorkflowWrite,
 };
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};

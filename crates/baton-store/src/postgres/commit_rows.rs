@@ -9,7 +9,6 @@
 use super::search_key::search_key;
 use super::Inner;
 use crate::codec::to_json;
-use crate::task_text::task_text;
 use crate::{ClusterChanges, Commit, Millis, Result, WorkflowWrite};
 use baton_model::{HistoryEvent, TaskExecLog, Workflow};
 
@@ -202,15 +201,8 @@ impl PreparedCommit {
             key_tail,
             expected_version,
         });
-        for mut task in tasks {
-            if task.workflow_instance_id.is_empty() {
-                task.workflow_instance_id = id.clone();
-            }
-            task.workflow_task = None;
-            task.task_definition = None;
-            let json = to_json(&task)?;
-            let search_text = task_text(&task, inner.task_text_bytes);
-            let search_key = search_key(&search_text);
+        for task in tasks {
+            let search_key = search_key(&task.text);
             self.tasks.push(TaskRow {
                 status: task.status.as_str().to_string(),
                 task_id: task.task_id,
@@ -220,11 +212,11 @@ impl PreparedCommit {
                 task_type: task.task_type,
                 task_def_name: task.task_def_name,
                 domain: task.domain,
-                json,
+                json: task.json,
                 poll_count: task.poll_count,
                 start_time: task.start_time,
                 end_time: task.end_time,
-                search_text,
+                search_text: task.text,
                 search_key,
             });
         }

@@ -295,6 +295,10 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn task_text_bytes(&self) -> usize {
+        self.inner.task_text_bytes
+    }
+
     /// Several nodes may serve one PostgreSQL database.
     fn shared(&self) -> bool {
         true

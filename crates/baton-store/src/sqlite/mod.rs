@@ -124,6 +124,8 @@ struct Inner {
     hints: Arc<QueueHints>,
     path: PathBuf,
     clock: baton_model::clock::Clock,
+    /// Bytes of a task's input, and of its output, that its search document holds.
+    task_text_bytes: usize,
 }
 
 impl Drop for Inner {
@@ -156,14 +158,8 @@ impl SqliteStore {
         )?)
         .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
         let hints = Arc::new(QueueHints::default());
-        let (jobs, handle) = writer::spawn(
-            conn,
-            defs.clone(),
-            hints.clone(),
-            checkpointer,
-            opts.task_text_bytes,
-        )
-        .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        let (jobs, handle) = writer::spawn(conn, defs.clone(), hints.clone(), checkpointer)
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 jobs: Some(jobs),
@@ -179,6 +175,7 @@ impl SqliteStore {
                 hints,
                 path: opts.path,
                 clock: opts.clock,
+                task_text_bytes: opts.task_text_bytes,
             }),
         })
     }

@@ -4,6 +4,10 @@
 use super::*;
 #[async_trait]
 impl Store for SqliteStore {
+    fn task_text_bytes(&self) -> usize {
+        self.inner.task_text_bytes
+    }
+
     async fn put_task_defs(&self, defs: Vec<TaskDef>) -> Result<()> {
         let now = self.inner.clock.now_ms();
         self.write(move |w| write_defs::put_task_defs(&w.conn, defs, now))

@@ -3,9 +3,9 @@
 
 use super::writer::WriterCtx;
 use crate::codec::to_json;
-use crate::task_text::{task_text, text_hash};
-use crate::{Commit, Millis, Result, StoreError, WorkflowWrite};
-use baton_model::{HistoryEvent, Task, TaskExecLog, Workflow};
+use crate::task_text::text_hash;
+use crate::{Commit, Millis, Result, StoreError, TaskWrite, WorkflowWrite};
+use baton_model::{HistoryEvent, TaskExecLog, Workflow};
 use rusqlite::{named_params, params, params_from_iter, Connection, OptionalExtension, ToSql};
 
 pub(crate) fn commit(ctx: &mut WriterCtx, commit: Commit) -> Result<()> {
@@ -282,11 +282,8 @@ fn write_workflow(ctx: &mut WriterCtx, write: WorkflowWrite, stored: Stored) -> 
         }
     }
 
-    for (mut task, before) in tasks.into_iter().zip(stored.tasks) {
-        if task.workflow_instance_id.is_empty() {
-            task.workflow_instance_id = id.to_string();
-        }
-        put_task(conn, id, &mut task, before, ctx.task_text_bytes)?;
+    for (task, before) in tasks.iter().zip(stored.tasks) {
+        put_task(conn, id, task, before)?;
     }
     for task_id in &removed_tasks {
         conn.prepare_cached("DELETE FROM tasks WHERE task_id = ?1 AND workflow_id = ?2")?
@@ -420,19 +417,15 @@ pub(super) fn wake_by(conn: &Connection, workflow_id: &str, due: Millis) -> Resu
     Ok(())
 }
 
-/// Inserts or updates a task row (`workflow_task` and `task_definition` are not stored), and
-/// queues its search document when it changed; `before`: the row as the commit found it.
+/// Inserts or updates a task row, and queues its search document when it changed; `before`:
+/// the row as the commit found it.
 fn put_task(
     conn: &Connection,
     workflow_id: &str,
-    task: &mut Task,
+    task: &TaskWrite,
     before: Option<StoredTask>,
-    text_bytes: usize,
 ) -> Result<()> {
-    task.workflow_task = None;
-    task.task_definition = None;
-    let text = task_text(task, text_bytes);
-    let hash = text_hash(&text);
+    let hash = text_hash(&task.text);
     // A new attempt is inserted, a stored one updated in place (never INSERT OR REPLACE,
     // which deletes and re-inserts the row and every index entry; updating an attempt leaves
     // `tasks_workflow` alone, since its workflow and seq never change). Two plain statements
@@ -445,7 +438,6 @@ fn put_task(
     // of this task: `check_workflow` refused it already, and the update's guard says the
     // same. A write from a copy that saw the claim ends the claim's own lease record
     // (`lease_until`): its decision's wake-up already covers the task's response timeout.
-    let json = to_json(task)?;
     let status = task.status.as_str();
     // The row's columns in the order both statements number them, after their keys.
     let columns: [&dyn ToSql; 10] = [
@@ -454,7 +446,7 @@ fn put_task(
         &task.task_def_name,
         &status,
         &task.domain,
-        &json,
+        &task.json,
         &task.poll_count,
         &hash,
         &task.start_time,
@@ -517,7 +509,7 @@ fn put_task(
         "INSERT INTO tasks_text_pending (task_rowid, stale, doc) VALUES (?1, ?2, ?3)
          ON CONFLICT (task_rowid) DO UPDATE SET doc = excluded.doc",
     )?
-    .execute(params![rowid, stale, text])?;
+    .execute(params![rowid, stale, task.text])?;
     Ok(())
 }
 

@@ -33,8 +33,6 @@ pub(crate) struct WriterCtx {
     batch_snapshots: Vec<String>,
     /// Poll data rows written for unregistered task types since the last trim.
     pub unregistered_polls: std::cell::Cell<usize>,
-    /// Bytes of a task's input, and of its output, that its search document holds.
-    pub task_text_bytes: usize,
 }
 
 impl WriterCtx {
@@ -173,7 +171,6 @@ pub(crate) fn spawn(
     defs: Arc<DefCache>,
     hints: Arc<QueueHints>,
     checkpointer: Checkpointer,
-    task_text_bytes: usize,
 ) -> std::io::Result<(mpsc::Sender<BoxJob>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel::<BoxJob>();
     let ctx = WriterCtx {
@@ -185,7 +182,6 @@ pub(crate) fn spawn(
         op_snapshots: Vec::new(),
         batch_snapshots: Vec::new(),
         unregistered_polls: std::cell::Cell::new(0),
-        task_text_bytes,
     };
     let handle = std::thread::Builder::new()
         .name("baton-sqlite-writer".into())

@@ -61,7 +61,7 @@ pub async fn commit_roundtrip(store: Arc<dyn Store>) {
     let mut write = update(w, &state.def, state.version);
     let mut done = state.tasks[0].clone();
     done.status = TaskStatus::Completed;
-    write.tasks = vec![done];
+    write.tasks = writes(vec![done]);
     write.removed_tasks = vec!["t-2".into()];
     write.queue_remove = vec!["t-0".into()];
     store.commit(one(write)).await.unwrap();
@@ -167,7 +167,7 @@ pub async fn version_conflict_changes_nothing(store: Arc<dyn Store>) {
     t0.status = TaskStatus::Failed;
     let t1 = task("wf-1", "t-1", 1, "b");
     write.queue_push = vec![entry(&t1, 0, NOW)];
-    write.tasks = vec![t0, t1];
+    write.tasks = writes(vec![t0, t1]);
     write.queue_remove = vec!["t-0".into()];
     write.history = vec![HistoryEvent::workflow("wf-1", "FAILED", NOW, None)];
     write.next_wake_at = Some(NOW);

@@ -58,7 +58,7 @@ pub async fn history_order_and_remove(store: Arc<dyn Store>) {
     t1.status = TaskStatus::Scheduled;
     let mut write = update(workflow("wf-1", "flow"), &d, 2);
     write.queue_push = vec![entry(&t1, 0, NOW)];
-    write.tasks = vec![t1];
+    write.tasks = writes(vec![t1]);
     store.commit(one(write)).await.unwrap();
     assert_eq!(queue_size(&store, "work").await, 1);
     store.remove_workflow("wf-1").await.unwrap();

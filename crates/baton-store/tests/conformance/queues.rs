@@ -154,7 +154,7 @@ pub async fn commits_from_before_a_claim_cannot_undo_it(store: Arc<dyn Store>) {
     let mut stale = t.clone();
     stale.status = TaskStatus::Canceled;
     let mut write = update(workflow("wf-1", "flow"), &d, 1);
-    write.tasks = vec![stale];
+    write.tasks = writes(vec![stale]);
     write.next_wake_at = Some(NOW + 999_000);
     let err = store.commit(one(write)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -166,7 +166,7 @@ pub async fn commits_from_before_a_claim_cannot_undo_it(store: Arc<dyn Store>) {
     let mut other_done = other.clone();
     other_done.status = TaskStatus::Completed;
     let mut write = update(workflow("wf-1", "flow"), &d, 1);
-    write.tasks = vec![other_done];
+    write.tasks = writes(vec![other_done]);
     write.next_wake_at = Some(NOW + 999_000);
     store.commit(one(write)).await.unwrap();
     assert_eq!(store.next_wake_at().await.unwrap(), Some(lease_end));
@@ -176,7 +176,7 @@ pub async fn commits_from_before_a_claim_cannot_undo_it(store: Arc<dyn Store>) {
     let mut seen = out.tasks[0].clone();
     seen.update_time = NOW + 10_000;
     let mut write = update(workflow("wf-1", "flow"), &d, 2);
-    write.tasks = vec![seen];
+    write.tasks = writes(vec![seen]);
     write.next_wake_at = Some(NOW + 40_000);
     store.commit(one(write)).await.unwrap();
     assert_eq!(store.next_wake_at().await.unwrap(), Some(NOW + 40_000));

@@ -6,7 +6,7 @@
 
 use super::suite::*;
 use baton_model::{Task, TaskStatus, WorkflowStatus};
-use baton_store::{Store, TaskQuery};
+use baton_store::{Store, TaskQuery, TaskWrite};
 use std::sync::Arc;
 
 async fn found(store: &Arc<dyn Store>, q: TaskQuery) -> (i64, Vec<String>) {
@@ -127,7 +127,7 @@ pub async fn task_free_text_matches_the_search_document(store: Arc<dyn Store>) {
         .insert("result".into(), serde_json::json!("Shipped-OK"));
     t1.reason_for_incompletion = Some("late: back\\slash 100%".into());
     let mut done = update(workflow("wf-t1", "Shipping"), &d, 1);
-    done.tasks = vec![t1];
+    done.tasks = writes(vec![t1]);
     store.commit(one(done)).await.unwrap();
     // A rewritten document keeps its place: newest attempt first.
     assert_eq!(
@@ -282,7 +282,7 @@ pub async fn task_free_text_across_index_batches(store: Arc<dyn Store>) {
         rewritten.push(t);
     }
     let mut done = update(workflow("wf-x", "Batch"), &d, 1);
-    done.tasks = rewritten;
+    done.tasks = writes(rewritten);
     store.commit(one(done)).await.unwrap();
     let check_rewritten = || async {
         for n in ["000", "299"] {
@@ -372,14 +372,12 @@ async fn assert_hits(store: &Arc<dyn Store>, hits: &[(&str, i64)]) {
 /// of them at 0, their start at 64.
 pub async fn check_text_bound(store: &Arc<dyn Store>, bound: usize) {
     let d = Arc::new(def("Long", 1));
-    store
-        .commit(one(insert(
-            workflow("wf-bound", "Long"),
-            &d,
-            vec![long_task("wf-bound", "t-bound", 100)],
-        )))
-        .await
-        .unwrap();
+    let task = long_task("wf-bound", "t-bound", 100);
+    let mut write = insert(workflow("wf-bound", "Long"), &d, vec![]);
+    // As the runtime writes it: with the bound the store reports.
+    write.tasks = vec![TaskWrite::new(&task, "wf-bound", store.task_text_bytes()).unwrap()];
+    write.queue_push = vec![entry(&task, 0, NOW)];
+    store.commit(one(write)).await.unwrap();
     let front = i64::from(bound > 0);
     let hits = [
         ("front-in", front),

@@ -39,7 +39,7 @@ pub async fn task_updates_move_their_search_keys(store: Arc<dyn Store>) {
     done.start_time = NOW + 5;
     done.end_time = NOW + 6;
     let mut w = update(workflow("wf-1", "flow"), &d, 1);
-    w.tasks = vec![done.clone()];
+    w.tasks = writes(vec![done.clone()]);
     store.commit(one(w)).await.unwrap();
     assert_eq!(found(by_status(TaskStatus::Completed)).await, one_task());
     assert_eq!(found(by_status(TaskStatus::Scheduled)).await, none());
@@ -50,7 +50,7 @@ pub async fn task_updates_move_their_search_keys(store: Arc<dyn Store>) {
     let mut failed = done.clone();
     failed.status = TaskStatus::Failed;
     let mut w = update(workflow("wf-1", "flow"), &d, 2);
-    w.tasks = vec![failed.clone()];
+    w.tasks = writes(vec![failed.clone()]);
     store.commit(one(w)).await.unwrap();
     assert_eq!(found(by_status(TaskStatus::Failed)).await, one_task());
     assert_eq!(found(by_status(TaskStatus::Completed)).await, none());
@@ -65,7 +65,7 @@ pub async fn task_updates_move_their_search_keys(store: Arc<dyn Store>) {
     let mut moved = failed;
     moved.start_time = NOW + 9;
     let mut w = update(workflow("wf-1", "flow"), &d, 3);
-    w.tasks = vec![moved];
+    w.tasks = writes(vec![moved]);
     store.commit(one(w)).await.unwrap();
     assert_eq!(found(started_from(NOW + 6)).await, one_task());
     assert_eq!(found(started_from(NOW + 10)).await, none());

@@ -5,7 +5,7 @@
 
 use super::pg;
 use baton_model::{Task, TaskStatus, WorkflowDef, WorkflowStatus};
-use baton_store::{Commit, PollRequest, Store, WorkflowWrite};
+use baton_store::{Commit, PollRequest, Store, TaskWrite, WorkflowWrite};
 use std::sync::Arc;
 
 pub const NOW: i64 = 1_700_000_000_000;
@@ -27,6 +27,14 @@ pub fn task(workflow_id: &str, task_id: &str, seq: i32, task_type: &str) -> Task
         response_timeout_seconds: 30,
         ..Default::default()
     }
+}
+
+/// The writes of `tasks`, as the runtime makes them (default search-document bound).
+pub fn writes(tasks: Vec<Task>) -> Vec<TaskWrite> {
+    tasks
+        .iter()
+        .map(|t| TaskWrite::of(t, &t.workflow_instance_id).unwrap())
+        .collect()
 }
 
 /// A new workflow with `tasks` queued, visible now.
@@ -54,7 +62,7 @@ pub fn insert(id: &str, tasks: Vec<Task>) -> Commit {
             workflow,
             def: def(),
             expected_version: None,
-            tasks,
+            tasks: writes(tasks),
             removed_tasks: vec![],
             queue_push,
             queue_remove: vec![],

@@ -91,7 +91,7 @@ pub(crate) async fn copy_executions(
                 to.delete_history(&id).await?;
             }
             let pending = follow_ups.remove(&id).unwrap_or_default();
-            let Some(commit) = src.commit(pending, now_millis()) else {
+            let Some(commit) = src.commit(pending, now_millis(), to.task_text_bytes())? else {
                 report
                     .notes
                     .push(format!("{id}: no definition stored with it; skipped"));

@@ -4,7 +4,7 @@
 //! written into one with [`ExecutionRecord::commit`] (one atomic commit).
 
 use baton_model::{HistoryEvent, QueueEntry, TaskExecLog, Workflow};
-use baton_store::{Commit, FollowUp, Store, WorkflowWrite};
+use baton_store::{Commit, FollowUp, Store, TaskWrite, WorkflowWrite};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -86,12 +86,23 @@ impl ExecutionRecord {
 
     /// One commit inserting the execution as recorded. A running one is due at once, so its
     /// timers and leases are recomputed by the decider of whichever server runs it next.
-    /// `None` if the record names no definition.
-    pub fn commit(&self, follow_ups: Vec<FollowUp>, now: i64) -> Option<Commit> {
-        let def = self.workflow.workflow_definition.clone()?;
+    /// `None` if the record names no definition. `text_bytes`: the target store's bound of
+    /// task search documents.
+    pub fn commit(
+        &self,
+        follow_ups: Vec<FollowUp>,
+        now: i64,
+        text_bytes: usize,
+    ) -> anyhow::Result<Option<Commit>> {
+        let Some(def) = self.workflow.workflow_definition.clone() else {
+            return Ok(None);
+        };
         let running = !self.workflow.status.is_terminal();
         let mut workflow = self.workflow.clone();
-        let tasks = std::mem::take(&mut workflow.tasks);
+        let tasks = std::mem::take(&mut workflow.tasks)
+            .iter()
+            .map(|t| TaskWrite::new(t, &workflow.workflow_id, text_bytes))
+            .collect::<Result<Vec<_>, _>>()?;
         workflow.workflow_definition = None;
         let mut history = self.history.clone();
         for event in &mut history {
@@ -109,7 +120,7 @@ impl ExecutionRecord {
                 visible_at: q.visible_at,
             })
             .collect();
-        Some(Commit {
+        Ok(Some(Commit {
             workflows: vec![WorkflowWrite {
                 workflow,
                 def,
@@ -125,7 +136,7 @@ impl ExecutionRecord {
             logs: self.logs.clone(),
             follow_ups,
             ..Default::default()
-        })
+        }))
     }
 }
 
