@@ -104,6 +104,36 @@ async fn require_encrypts_and_disable_does_not() {
     assert!(!seen.is_empty() && seen.iter().all(|e| !*e), "{seen:?}");
 }
 
+/// A loopback URL without `sslmode` connects in the clear (ADR 40); `prefer` there encrypts
+/// as libpq does, since this server offers TLS.
+#[tokio::test]
+async fn loopback_without_a_mode_is_plain_and_prefer_encrypts() {
+    let Some((admin, _)) = server().await else {
+        return;
+    };
+    let Some(db) = pg::PgDb::create("tls_loopback").await else {
+        return;
+    };
+    assert!(
+        db.url.contains("127.0.0.1") && !db.url.contains("sslmode"),
+        "{}",
+        db.url
+    );
+    let store = open_and_use(&db.url).await.unwrap();
+    let seen = encrypted(&admin, &db.name).await;
+    assert!(!seen.is_empty() && seen.iter().all(|e| !*e), "{seen:?}");
+    drop(store);
+
+    let Some(preferred) = pg::PgDb::create("tls_prefer").await else {
+        return;
+    };
+    let _store = open_and_use(&with_params(&preferred.url, "sslmode=prefer"))
+        .await
+        .unwrap();
+    let seen = encrypted(&admin, &preferred.name).await;
+    assert!(!seen.is_empty() && seen.iter().all(|e| *e), "{seen:?}");
+}
+
 #[tokio::test]
 async fn verify_full_checks_the_chain_and_the_name() {
     let Some((admin, cert)) = server().await else {

@@ -12,6 +12,12 @@
 //!   `verify-ca` does);
 //! - `verify-ca` checks that the certificate chains to one in `sslrootcert`;
 //! - `verify-full` checks that too, and that it names the host connected to.
+//!
+//! One departure from libpq (ADR 40): a URL that names no `sslmode` and only loopback hosts
+//! (`localhost`, 127.0.0.0/8, `::1`, a Unix socket) connects without TLS. Encryption there
+//! hides nothing from anyone who could not read the machine's memory anyway, and on a node
+//! beside its database it cost about a tenth of the throughput. `sslmode=prefer` or `require`
+//! encrypts anyway.
 
 use crate::{Result, StoreError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -46,10 +52,15 @@ enum Check {
 /// Reads a libpq-style URL (`postgres://user@host:port/db?sslmode=…&sslrootcert=…`) or
 /// key-value string into tokio-postgres settings and a connector.
 pub(crate) fn connect_settings(url: &str) -> Result<DbConnect> {
+    // Conservative: "sslmode" anywhere (even inside a password) counts as a mode given.
+    let mode_given = url.contains("sslmode");
     let (url, check, root) = split_tls_params(url)?;
-    let config: tokio_postgres::Config = url
+    let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?;
+    if !mode_given && only_loopback(&config) {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+    }
     let check = match (check, &root) {
         // libpq: `require` with a root certificate file verifies as `verify-ca`.
         (Check::None, Some(_)) => Check::Chain,
@@ -57,6 +68,27 @@ pub(crate) fn connect_settings(url: &str) -> Result<DbConnect> {
     };
     let tls = MakeRustlsConnect::new(client_config(check, root.as_deref())?);
     Ok(DbConnect { config, tls })
+}
+
+/// Whether every address `config` may connect to is on this machine: hosts named
+/// `localhost`, loopback addresses and Unix sockets (and `hostaddr`s, where given, loopback).
+fn only_loopback(config: &tokio_postgres::Config) -> bool {
+    use tokio_postgres::config::Host;
+    let hosts = config.get_hosts();
+    let addrs = config.get_hostaddrs();
+    let host_local = |h: &Host| match h {
+        Host::Tcp(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Host::Unix(_) => true,
+    };
+    if !addrs.is_empty() {
+        return addrs.iter().all(|ip| ip.is_loopback());
+    }
+    !hosts.is_empty() && hosts.iter().all(host_local)
 }
 
 /// The URL without the TLS parameters tokio-postgres does not read (the verifying modes become
@@ -275,6 +307,34 @@ mod tests {
         assert!(err.to_string().contains("need sslrootcert"), "{err}");
         let err = split_tls_params("postgres://u@db/x?sslmode=always").unwrap_err();
         assert!(err.to_string().contains("sslmode=always"), "{err}");
+    }
+
+    #[test]
+    fn loopback_without_a_mode_skips_tls_and_a_given_mode_is_kept() {
+        use tokio_postgres::config::SslMode;
+        let mode = |url: &str| match connect_settings(url) {
+            Ok(c) => c.config.get_ssl_mode(),
+            Err(e) => panic!("{url}: {e}"),
+        };
+        for local in [
+            "postgres://u@127.0.0.1:5432/x",
+            "postgres://u@localhost/x",
+            "postgres://u@[::1]:5432/x",
+            "postgres://u@127.0.0.2/x?application_name=b",
+            "host=localhost user=u dbname=x",
+        ] {
+            assert_eq!(mode(local), SslMode::Disable, "{local}");
+        }
+        for kept in [
+            "postgres://u@db.example:5432/x",
+            "postgres://u@10.0.0.5/x",
+            "postgres://u@127.0.0.1,db.example/x",
+            "postgres://u@127.0.0.1/x?sslmode=prefer",
+            "postgres://u@localhost/x?sslmode=require",
+            "host=localhost user=u dbname=x sslmode=prefer",
+        ] {
+            assert_ne!(mode(kept), SslMode::Disable, "{kept}");
+        }
     }
 
     #[test]
