@@ -116,6 +116,56 @@ async fn task_text_migration_fills_earlier_tasks() {
     task_free_text::check_backfill_cases(&db.open()).await;
 }
 
+/// Migration 19 on a database from before it: a search document written from the input's
+/// old column is left as it was and still finds the input; the first change of status after
+/// it rebuilds the document from the input's new table, which still holds the input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn input_migration_keeps_what_free_text_finds() {
+    use baton_store::WorkflowQuery;
+    use suite::{def, insert, one, update, workflow};
+    let db = TempDb::new("input_backfill");
+    let d = Arc::new(def("inputs", 1));
+    let store = db.open();
+    let wf = workflow("wf-before-19", "inputs");
+    store
+        .commit(one(insert(wf.clone(), &d, vec![])))
+        .await
+        .unwrap();
+    drop(store);
+    {
+        // Back to version 18, and an input given there: the old update trigger writes the
+        // document from the column.
+        let conn = rusqlite::Connection::open(&db.0).unwrap();
+        conn.execute_batch(&format!(
+            "{UNDO_WORKFLOW_INPUTS}
+             UPDATE workflows SET input_json = '{{\"k\":\"needle-of-18\"}}'
+              WHERE workflow_id = 'wf-before-19';
+             PRAGMA user_version = 18;"
+        ))
+        .unwrap();
+    }
+    let found = |store: Arc<dyn Store>, text: &'static str| async move {
+        let q = WorkflowQuery {
+            free_text: Some(text.to_string()),
+            limit: 10,
+            ..Default::default()
+        };
+        let (_, page) = store.search_workflows(&q).await.unwrap();
+        page.into_iter().map(|w| w.workflow_id).collect::<Vec<_>>()
+    };
+    let store = db.open();
+    assert_eq!(found(store.clone(), "needle-of-18").await, ["wf-before-19"]);
+    let stored = store.load_workflow("wf-before-19").await.unwrap().unwrap();
+    assert_eq!(stored.workflow.input["k"], "needle-of-18");
+    let mut done = wf;
+    done.status = baton_model::WorkflowStatus::Completed;
+    let mut write = update(done, &d, stored.version);
+    write.keep_input = true;
+    store.commit(one(write)).await.unwrap();
+    assert_eq!(found(store.clone(), "needle-of-18").await, ["wf-before-19"]);
+    assert_eq!(found(store.clone(), "COMPLETED").await, ["wf-before-19"]);
+}
+
 /// Migration 19 undone: the input back in its column of `workflows`, the search document's
 /// triggers as migration 13 made them.
 const UNDO_WORKFLOW_INPUTS: &str = "DROP TRIGGER workflow_inputs_text;
