@@ -263,3 +263,53 @@ async fn statements_planned_on_small_tables_stay_on_their_indexes() {
         );
     }
 }
+
+/// The claim's and the commit's transactions run on generic plans (ADR 29, second
+/// amendment), seen from inside them: a statement trigger on `tasks` (starts insert task
+/// rows, claims and completions update them) records the setting in effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_and_commits_plan_generically() {
+    let Some(db) = pg::PgDb::create("plans_generic_scope").await else {
+        return;
+    };
+    let store = db.open().await;
+    let admin = db.client().await;
+    // The database's default, which the transactions override.
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET plan_cache_mode = force_custom_plan",
+            db.name
+        ))
+        .await
+        .expect("custom plans by default");
+    admin
+        .batch_execute(
+            "CREATE TABLE seen_plan_modes (op text, mode text);
+             CREATE FUNCTION record_plan_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 INSERT INTO seen_plan_modes VALUES (TG_OP, current_setting('plan_cache_mode'));
+                 RETURN NULL;
+             END $$;
+             CREATE TRIGGER record_plan_mode AFTER INSERT OR UPDATE ON tasks
+                 FOR EACH STATEMENT EXECUTE FUNCTION record_plan_mode();",
+        )
+        .await
+        .expect("a trigger that records the plan mode");
+    round(store.as_ref(), 0).await;
+    let modes: Vec<(String, String)> = admin
+        .query("SELECT op, mode FROM seen_plan_modes", &[])
+        .await
+        .expect("recorded modes")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    // The start inserts, the claim and the completion update.
+    assert!(
+        modes.iter().any(|(op, _)| op == "INSERT") && modes.iter().any(|(op, _)| op == "UPDATE"),
+        "{modes:?}"
+    );
+    assert!(
+        modes.iter().all(|(_, mode)| mode == "force_generic_plan"),
+        "{modes:?}"
+    );
+}
