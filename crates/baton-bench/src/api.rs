@@ -88,10 +88,7 @@ impl Api {
     pub(crate) async fn status(&self, id: &str) -> anyhow::Result<String> {
         let resp = self
             .client
-            .get(format!(
-                "{}/api/workflow/{id}?includeTasks=false",
-                self.base
-            ))
+            .get(format!("{}/api/workflow/{id}/status", self.base))
             .send()
             .await?;
         let status = resp.status();

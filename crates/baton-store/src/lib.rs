@@ -371,6 +371,16 @@ pub trait Store: Send + Sync + 'static {
     async fn load_workflow(&self, workflow_id: &str) -> Result<Option<WorkflowState>>;
     /// The workflow row alone (no tasks), for cheap status reads.
     async fn get_workflow(&self, workflow_id: &str) -> Result<Option<Workflow>>;
+    /// The workflow row without its input and definition: what a status summary shows. A
+    /// workflow's input can be its largest value (a dynamic fork's branches, ADR 38), and
+    /// a client polling for the end of a run reads its status many times.
+    async fn get_workflow_status(&self, workflow_id: &str) -> Result<Option<Workflow>> {
+        Ok(self.get_workflow(workflow_id).await?.map(|mut w| {
+            w.input.clear();
+            w.workflow_definition = None;
+            w
+        }))
+    }
     async fn get_task(&self, task_id: &str) -> Result<Option<Task>>;
     /// Applies a decision atomically; Conflict (and nothing applied) if any expected version
     /// no longer matches.

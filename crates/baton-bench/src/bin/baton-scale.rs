@@ -171,7 +171,9 @@ impl Api {
     }
 
     async fn status(&self, id: &str) -> anyhow::Result<String> {
-        let url = format!("{}/api/workflow/{id}?includeTasks=false", self.base);
+        // The status summary: the workflow row without its input (a dynamic fork's input
+        // holds every branch).
+        let url = format!("{}/api/workflow/{id}/status", self.base);
         let v: Value = self.client.get(url).send().await?.json().await?;
         Ok(v["status"].as_str().unwrap_or_default().to_string())
     }
@@ -271,10 +273,10 @@ async fn run_once(
             }
             pending = still;
             if !pending.is_empty() {
-                // Each status read returns the workflow with its input, which for a dynamic
-                // fork holds every branch: read every 2 ms it cost the server (and this
-                // client) more than the fork. A pause of 1% of the time waited so far keeps
-                // the added wall time near 1%.
+                // Reads of the whole workflow (with its input, which for a dynamic fork holds
+                // every branch) every 2 ms cost the server more than the fork; the summary
+                // leaves the input out, and a pause of 1% of the time waited so far keeps the
+                // added wall time near 1%.
                 let pause = (started.elapsed() / 100)
                     .clamp(Duration::from_millis(2), Duration::from_millis(100));
                 tokio::time::sleep(pause).await;

@@ -16,6 +16,15 @@ impl Runtime {
         Ok(render_workflow(s))
     }
 
+    /// A workflow's row without its tasks, input or definition: for status summaries, which
+    /// clients poll while they wait (its input can be its largest value).
+    pub async fn workflow_status(&self, workflow_id: &str) -> Result<Workflow> {
+        self.store
+            .get_workflow_status(workflow_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("Workflow with id: {workflow_id} not found.")))
+    }
+
     /// Terminates a workflow (§4.9): 409 if it COMPLETED, a no-op if already TERMINATED.
     pub async fn terminate(
         &self,

@@ -69,7 +69,7 @@ pub async fn status(
     Path(id): Path<String>,
     Query(q): Query<QueryMap>,
 ) -> ApiResult<Json<Value>> {
-    let w = s.runtime.get_workflow(&id, false).await?;
+    let w = s.runtime.workflow_status(&id).await?;
     let mut out = json!({"workflowId": w.workflow_id, "status": w.status});
     if let Some(c) = &w.correlation_id {
         out["correlationId"] = json!(c);

@@ -184,3 +184,45 @@ async fn external_storage_location_names_the_path_and_no_uri() {
         expect_error(resp, StatusCode::BAD_REQUEST, &["operation"]).await;
     }
 }
+
+/// The status summary: id, status and correlation id, output and variables on request,
+/// never the input (read without it from the store); Conductor's message for an unknown id.
+#[tokio::test]
+async fn the_status_summary_shows_the_state_without_the_input() {
+    let s = TestServer::spawn().await;
+    let mut def = simple_workflow("summary_wf", &["summary_task"]);
+    def["outputParameters"] = json!({"answer": "${summary_task_ref.output.answer}"});
+    def["variables"] = json!({"stage": "built"});
+    s.register_workflow(def).await;
+    let resp = s
+        .post_json(
+            "/workflow/summary_wf?correlationId=sum-1",
+            &json!({"files": ["a-large-input"]}),
+        )
+        .await;
+    let id = expect_status(resp, StatusCode::OK).await;
+    let running = s.get_json(&format!("/workflow/{id}/status")).await;
+    assert_eq!(
+        running,
+        json!({"workflowId": id, "status": "RUNNING", "correlationId": "sum-1"})
+    );
+    let task = s.poll_one("summary_task").await;
+    s.complete(&task, json!({"answer": 42})).await;
+    s.wait_for_status(&id, "COMPLETED", std::time::Duration::from_secs(10))
+        .await;
+    let done = s
+        .get_json(&format!(
+            "/workflow/{id}/status?includeOutput=true&includeVariables=true"
+        ))
+        .await;
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["output"], json!({"answer": 42}));
+    assert_eq!(done["variables"], json!({"stage": "built"}));
+    assert!(done.get("input").is_none(), "{done}");
+    expect_error(
+        s.get("/workflow/no-such-run/status").await,
+        StatusCode::NOT_FOUND,
+        &["Workflow with id: no-such-run not found."],
+    )
+    .await;
+}

@@ -365,6 +365,10 @@ impl Store for PostgresStore {
         read::get_workflow(&self.client().await?, &self.inner.defs, workflow_id).await
     }
 
+    async fn get_workflow_status(&self, workflow_id: &str) -> Result<Option<Workflow>> {
+        read::get_workflow_status(&self.client().await?, workflow_id).await
+    }
+
     async fn get_task(&self, task_id: &str) -> Result<Option<Task>> {
         read::get_task(&self.client().await?, task_id).await
     }

@@ -184,6 +184,19 @@ pub(super) async fn get_workflow(
     Ok(Some(workflow))
 }
 
+/// The workflow row without its input or definition (see `Store::get_workflow_status`).
+pub(super) async fn get_workflow_status(
+    c: &impl GenericClient,
+    workflow_id: &str,
+) -> Result<Option<Workflow>> {
+    let stmt = c
+        .prepare_cached("SELECT json::text FROM workflows WHERE workflow_id = $1")
+        .await?;
+    let row = c.query_opt(&stmt, &[&workflow_id]).await?;
+    row.map(|r| workflow_from(r.try_get(0)?, None, workflow_id))
+        .transpose()
+}
+
 pub(super) async fn get_task(c: &impl GenericClient, task_id: &str) -> Result<Option<Task>> {
     let stmt = c
         .prepare_cached("SELECT json::text FROM tasks WHERE task_id = $1")

@@ -157,6 +157,19 @@ pub(crate) fn get_workflow(
     Ok(Some(workflow))
 }
 
+/// The workflow row without its input or definition (see `Store::get_workflow_status`).
+pub(crate) fn get_workflow_status(
+    conn: &Connection,
+    workflow_id: &str,
+) -> Result<Option<Workflow>> {
+    let json: Option<String> = conn
+        .prepare_cached("SELECT json FROM workflows WHERE workflow_id = ?1")?
+        .query_row([workflow_id], |r| r.get(0))
+        .optional()?;
+    json.map(|j| workflow_from(&j, None, workflow_id))
+        .transpose()
+}
+
 /// A workflow from its row: the row's JSON and its input, in its own table since migration 19
 /// (written when the workflow starts, not on every commit).
 pub(crate) fn workflow_from(

@@ -74,6 +74,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn get_workflow_status(&self, workflow_id: &str) -> Result<Option<Workflow>> {
+        let id = workflow_id.to_string();
+        self.read(move |c, _| read::get_workflow_status(c, &id))
+            .await
+    }
+
     async fn get_task(&self, task_id: &str) -> Result<Option<Task>> {
         let id = task_id.to_string();
         self.read(move |c, _| read::get_task(c, &id)).await

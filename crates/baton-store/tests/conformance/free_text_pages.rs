@@ -226,7 +226,8 @@ pub async fn check_backfill_cases(store: &Arc<dyn Store>) {
 }
 
 /// A workflow's input is kept by commits that do not replace it, replaced by one that does
-/// (a rerun with new input), and goes with the workflow; free text follows it.
+/// (a rerun with new input), and goes with the workflow; free text follows it. A status read
+/// goes without it.
 pub async fn a_workflow_input_is_kept_replaced_and_removed(store: Arc<dyn Store>) {
     let d = Arc::new(def("flow", 1));
     let with_input = |text: &str| {
@@ -262,6 +263,23 @@ pub async fn a_workflow_input_is_kept_replaced_and_removed(store: Arc<dyn Store>
         Some(&serde_json::json!(["alpha-first"]))
     );
     assert_eq!(ids(&store, found("alpha-first")).await.0, 1);
+    // A status read leaves the input (and the definition) out, the rest of the row in.
+    let status = store
+        .get_workflow_status("wf-in")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert!(status.input.is_empty() && status.workflow_definition.is_none());
+    assert_eq!(
+        (status.workflow_id.as_str(), status.status),
+        ("wf-in", WorkflowStatus::Paused)
+    );
+    assert_eq!(status.output, got.output);
+    assert!(store
+        .get_workflow_status("wf-none")
+        .await
+        .unwrap()
+        .is_none());
 
     // A rerun replaces it, status unchanged: the document follows the input alone.
     let mut rerun = update(with_input("beta-second"), &d, 2);
