@@ -29,7 +29,7 @@ pub(super) async fn poll(c: &mut Client, req: &PollRequest) -> Result<PollOutcom
         });
     }
     let tx = c.transaction().await?;
-    super::generic_plans(&tx).await?;
+    super::plans::generic_plans(&tx).await?;
     let limited = req.limits.concurrent_exec_limit.is_some_and(|l| l > 0)
         || req.limits.rate_limit.is_some_and(|(per, _)| per > 0);
     let (allowed, retry_at) = if limited {

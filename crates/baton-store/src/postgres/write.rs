@@ -24,7 +24,7 @@ pub(super) async fn commit_group(
     group: &[PreparedCommit],
 ) -> Result<Vec<Result<()>>> {
     let tx = c.transaction().await?;
-    super::generic_plans(&tx).await?;
+    super::plans::generic_plans(&tx).await?;
     let result = apply(&tx, group).await;
     match result {
         Ok(answers) => {
