@@ -80,6 +80,7 @@ pub struct Metrics {
     task_queue_wait: HistogramVec,
     task_run_time: HistogramVec,
     poll_requests: IntCounterVec,
+    poll_queries: IntCounterVec,
     poll_tasks: IntCounterVec,
     poll_wait: HistogramVec,
     queue_depth: IntGaugeVec,
@@ -326,6 +327,12 @@ impl Metrics {
                 "Worker polls, by whether they got tasks (result=tasks) or not (result=empty).",
                 &["task_type", "result"],
             ),
+            poll_queries: counter_vec(
+                &r,
+                "baton_poll_queries_total",
+                "Claims polls ran against the store (a long poll runs one when it starts and one per wake-up), by whether they found tasks.",
+                &["task_type", "result"],
+            ),
             poll_tasks: counter_vec(&r, "baton_poll_tasks_total", "Tasks handed out by polls.", &["task_type"]),
             poll_wait: histogram_vec(
                 &r,
@@ -455,6 +462,13 @@ impl Metrics {
     }
 
     /// A poll of `task_type` answered after `waited` with `tasks` (each claimed at `now`).
+    /// One claim a poll ran against the store, and whether it found tasks.
+    pub(crate) fn poll_queried(&self, task_type: &str, found: bool) {
+        let label = self.task_label(task_type);
+        let result = if found { "tasks" } else { "empty" };
+        self.poll_queries.with_label_values(&[label, result]).inc();
+    }
+
     pub(crate) fn polled(
         &self,
         task_type: &str,

@@ -51,6 +51,23 @@ impl QueueWakers {
         n
     }
 
+    /// Wakes one waiting poller per task that became claimable on `queue`, not every poller:
+    /// with many idle workers on a queue, waking them all for one task made each of them
+    /// query the store and all but one find nothing. A woken poller that claims nothing
+    /// (another took the task) waits again; one that drops its wake-up unused (its request
+    /// ended) passes it to the next waiter (`tokio::sync::Notify::notify_one`); with nobody
+    /// waiting, the next poller to arm is woken at once.
+    pub(crate) fn wake_for(&self, queue: &str, tasks: usize) {
+        let n = self.inner.lock().queues.get(queue).and_then(Weak::upgrade);
+        if let Some(n) = n {
+            for _ in 0..tasks.max(1) {
+                n.notify_one();
+            }
+        }
+    }
+
+    /// Wakes every poller waiting on `queue` (another node changed it: how many tasks is not
+    /// known).
     pub(crate) fn wake(&self, queue: &str) {
         let n = self.inner.lock().queues.get(queue).and_then(Weak::upgrade);
         if let Some(n) = n {

@@ -334,3 +334,67 @@ async fn responses_carry_a_request_id() {
         "an over-long client id is replaced: {replaced}"
     );
 }
+
+/// Eight workers long-poll one queue; four tasks arrive one at a time. Each arrival wakes
+/// one waiting poll, not all of them: every poll queries the store once when it starts,
+/// the four that get a task once more, and the four left once when they time out. (Waking
+/// every waiting poll made the others query for nothing: 7 + 6 + 5 + 4 more.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_task_wakes_one_waiting_poll() {
+    const POLLERS: usize = 8;
+    const TASKS: usize = 4;
+    let s = TestServer::spawn().await;
+    s.register_workflow(simple_workflow("herd_flow", &["herd_task"]))
+        .await;
+    let mut polls = tokio::task::JoinSet::new();
+    for w in 0..POLLERS {
+        let url = s.url(&format!(
+            "/tasks/poll/batch/herd_task?count=1&timeout=5000&workerid=w{w}"
+        ));
+        let client = s.client.clone();
+        polls.spawn(async move {
+            let resp = client.get(url).send().await.expect("poll");
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Vec<serde_json::Value>>().await.expect("tasks")
+        });
+    }
+    let queries = |m: &Scrape, result: &str| {
+        m.get(
+            "baton_poll_queries_total",
+            &[("task_type", "herd_task"), ("result", result)],
+        )
+    };
+    // Every poll has queried once and waits.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while queries(&scrape(&s).await, "empty") < POLLERS as f64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the polls never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut handed = 0;
+    for _ in 0..TASKS {
+        s.start("herd_flow", json!({})).await;
+        let got = polls.join_next().await.expect("a poll").expect("poll task");
+        assert_eq!(got.len(), 1, "a woken poll got the task");
+        handed += 1;
+    }
+    while let Some(left) = polls.join_next().await {
+        assert!(
+            left.expect("poll task").is_empty(),
+            "only {TASKS} tasks exist"
+        );
+    }
+    let m = scrape(&s).await;
+    assert_eq!(handed, TASKS);
+    assert_eq!(queries(&m, "tasks"), TASKS as f64);
+    let empty = queries(&m, "empty");
+    // POLLERS first queries, one last query per poll that timed out, and a little room for
+    // a wake that raced a query.
+    let bound = (POLLERS + (POLLERS - TASKS) + 2) as f64;
+    assert!(
+        empty <= bound,
+        "{empty} empty queries, at most {bound} expected"
+    );
+}

@@ -49,21 +49,21 @@ impl Runtime {
             follow_ups_done: done,
             ..Commit::default()
         };
-        let mut queues: Vec<String> = Vec::new();
+        // Queues to wake, with how many tasks each may now hand out.
+        let mut queues: Vec<(String, usize)> = Vec::new();
+        let mut wake = |queue: &str| match queues.iter_mut().find(|(q, _)| q == queue) {
+            Some((_, n)) => *n += 1,
+            None => queues.push((queue.to_string(), 1)),
+        };
         let mut earliest: Option<i64> = None;
         let now = self.now();
         for st in &mut states {
             for q in &st.queue_push {
-                if !queues.contains(&q.queue) {
-                    queues.push(q.queue.clone());
-                }
+                wake(&q.queue);
             }
             // A task that ended frees a slot under its type's concurrency limit.
             for t in st.dirty_tasks().filter(|t| t.status.is_terminal()) {
-                let q = t.queue_name();
-                if !queues.contains(&q) {
-                    queues.push(q);
-                }
+                wake(&t.queue_name());
             }
             if let Some(w) = st.next_wake_at {
                 earliest = Some(earliest.map_or(w, |e: i64| e.min(w)));
@@ -104,8 +104,8 @@ impl Runtime {
             self.states.committed(st);
         }
         self.changes.publish(changes);
-        for q in &queues {
-            self.queues.wake(q);
+        for (q, tasks) in &queues {
+            self.queues.wake_for(q, *tasks);
         }
         if let Some(at) = earliest {
             if at < self.sweeper_next.load(Ordering::Relaxed) || at <= self.now() {

@@ -122,6 +122,8 @@ impl Runtime {
                     claim: baton_engine::claim::claim,
                 })
                 .await?;
+            self.metrics
+                .poll_queried(task_type, !outcome.tasks.is_empty());
             for task in &outcome.tasks {
                 self.states.claimed(task);
             }
