@@ -339,9 +339,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Bytes of a task's input, and of its output, that its search document holds: what
     /// [`TaskWrite::new`] is given for this store's commits.
-    fn task_text_bytes(&self) -> usize {
-        DEFAULT_TASK_TEXT_BYTES
-    }
+    fn task_text_bytes(&self) -> usize;
 
     // ----- task definitions -----
     /// Inserts or replaces each definition (sets `createTime` on insert).
@@ -374,13 +372,7 @@ pub trait Store: Send + Sync + 'static {
     /// The workflow row without its input and definition: what a status summary shows. A
     /// workflow's input can be its largest value (a dynamic fork's branches, ADR 38), and
     /// a client polling for the end of a run reads its status many times.
-    async fn get_workflow_status(&self, workflow_id: &str) -> Result<Option<Workflow>> {
-        Ok(self.get_workflow(workflow_id).await?.map(|mut w| {
-            w.input.clear();
-            w.workflow_definition = None;
-            w
-        }))
-    }
+    async fn get_workflow_status(&self, workflow_id: &str) -> Result<Option<Workflow>>;
     async fn get_task(&self, task_id: &str) -> Result<Option<Task>>;
     /// Applies a decision atomically; Conflict (and nothing applied) if any expected version
     /// no longer matches.
