@@ -166,13 +166,15 @@ impl RuntimeConfig {
     pub const DEFAULT_SEARCH_COUNT_LIMIT: usize = 10_000;
     /// Default of [`RuntimeConfig::max_requeue_tasks`].
     pub const DEFAULT_MAX_REQUEUE_TASKS: usize = 10_000;
-    /// Default of [`RuntimeConfig::state_cache_workflows`]: every workflow in flight in the
-    /// benchmarks, with room to spare.
-    pub const DEFAULT_STATE_CACHE_WORKFLOWS: usize = 4096;
+    /// Default of [`RuntimeConfig::state_cache_workflows`]: high enough that the byte
+    /// budget is what binds (ADR 42). Workers take tasks oldest first, so the workflows in
+    /// flight are served in turn, the worst order for LRU: a count bound below them made
+    /// nearly every update read its workflow from the store.
+    pub const DEFAULT_STATE_CACHE_WORKFLOWS: usize = 65_536;
     /// Default of [`RuntimeConfig::state_cache_bytes`]: 256 MiB. A task with small input
-    /// and output holds about 4 KB, so this keeps about 65,000 such tasks: 4,096 workflows
-    /// of 16 tasks (the workflow bound binds first for ordinary workflows), while long
-    /// chains, loops and wide forks stop at a quarter of a GiB instead of many GiB.
+    /// and output holds about 1.4 KB (ADR 36), a ten-step workflow 8–12 KB, so this keeps
+    /// 20,000–30,000 such workflows in flight, while long chains, loops and wide forks stop at
+    /// a quarter of a GiB instead of many GiB.
     pub const DEFAULT_STATE_CACHE_BYTES: usize = 256 << 20;
 }
 

@@ -463,9 +463,32 @@ mod tests {
         assert_eq!(cached_tasks(&cache, "w1"), Some((2, 2)));
     }
 
+    /// Workers take tasks oldest first, so the workflows in flight are served in turn, the
+    /// worst order for LRU: a count bound under them made nearly every update read its
+    /// workflow from the store (ADR 42). By default the byte budget binds first for
+    /// ordinary workflows (ten tasks each here).
+    #[test]
+    fn the_default_byte_budget_binds_before_the_default_count() {
+        let probe = cache();
+        let ids: Vec<String> = (0..10).map(|i| format!("task-{i:032}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        probe.committed(state("probe", None, &ids));
+        let one = probe.stats().bytes;
+        assert!(one > 0, "a cached state has a size");
+        let by_bytes = RuntimeConfig::DEFAULT_STATE_CACHE_BYTES / one;
+        assert!(
+            RuntimeConfig::DEFAULT_STATE_CACHE_WORKFLOWS >= by_bytes,
+            "the byte budget holds {by_bytes} states of {one} bytes, the count bound only {}",
+            RuntimeConfig::DEFAULT_STATE_CACHE_WORKFLOWS
+        );
+    }
+
     #[test]
     fn eviction_spares_entries_out_with_a_turn() {
-        let cache = cache();
+        let cache = StateCache::new(StateCacheLimits {
+            workflows: 16,
+            bytes: usize::MAX,
+        });
         cache.committed(state("out", None, &[]));
         assert!(cache.take("out").is_some());
         cache.claimed(&Task {
@@ -474,9 +497,10 @@ mod tests {
             poll_count: 1,
             ..Task::default()
         });
-        for i in 0..RuntimeConfig::DEFAULT_STATE_CACHE_WORKFLOWS + 10 {
+        for i in 0..26 {
             cache.committed(state(&format!("w{i}"), None, &[]));
         }
+        assert!(cache.stats().evicted_for_workflows >= 10);
         assert_eq!(cache.take_claims("out").len(), 1);
     }
 
