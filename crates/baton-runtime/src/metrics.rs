@@ -543,6 +543,7 @@ impl Metrics {
         for (reason, total) in [
             ("workflows", stats.evicted_for_workflows),
             ("bytes", stats.evicted_for_bytes),
+            ("idle", stats.evicted_idle),
         ] {
             let c = self.state_cache_evictions.with_label_values(&[reason]);
             c.inc_by(total.saturating_sub(c.get()));

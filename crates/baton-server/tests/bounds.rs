@@ -281,6 +281,52 @@ async fn the_state_cache_keeps_to_its_byte_budget() {
     assert!(metrics.contains(&evictions), "{evictions} not in {metrics}");
 }
 
+/// A state unused for the idle time is dropped by the sweeper (by the runtime's clock: here a
+/// manual one), and its workflow still runs on from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_states_leave_the_cache() {
+    let config = RuntimeConfig {
+        state_cache_idle: Duration::from_secs(300),
+        ..RuntimeConfig::default()
+    };
+    let s = TestServer::with_manual_clock(config).await;
+    let rt = s.runtime.clone().expect("an in-process server");
+    s.register_workflow(common::simple_workflow("idle_wf", &["idle_a"]))
+        .await;
+    let ids = [
+        s.start("idle_wf", json!({})).await,
+        s.start("idle_wf", json!({})).await,
+    ];
+    assert_eq!(rt.state_cache_stats().workflows, 2);
+    s.advance(Duration::from_secs(299)).await;
+    assert_eq!(
+        rt.state_cache_stats().workflows,
+        2,
+        "not idle for 300 s yet"
+    );
+    s.advance(Duration::from_secs(2)).await;
+    let stats = rt.state_cache_stats();
+    assert_eq!((stats.workflows, stats.evicted_idle), (0, 2), "{stats:?}");
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.root))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let line = "baton_state_cache_evictions_total{reason=\"idle\"} 2";
+    assert!(metrics.contains(line), "{line} not in {metrics}");
+    for _ in &ids {
+        let task = s.poll_one("idle_a").await;
+        s.complete(&task, json!({"n": 1})).await;
+    }
+    for id in &ids {
+        s.wait_for_status(id, "COMPLETED", WAIT).await;
+    }
+}
+
 // ---------------------------------------------------------------- HTTP response cap
 
 /// Answers every connection with `body` (with a Content-Length, or chunked without one).

@@ -120,6 +120,13 @@ pub struct LimitArgs {
           default_value_t = RuntimeConfig::DEFAULT_STATE_CACHE_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(0..=(1 << 40)))]
     state_cache_bytes: u64,
+    /// Seconds a cached workflow state may go unused before it is dropped (its next update
+    /// reads the store), so workflows waiting for hours hold no memory. 0: kept until a
+    /// bound above pushes it out.
+    #[arg(long, env = "BATON_STATE_CACHE_IDLE_SECS",
+          default_value_t = RuntimeConfig::DEFAULT_STATE_CACHE_IDLE.as_secs(),
+          value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
+    state_cache_idle_secs: u64,
 }
 
 impl LimitArgs {
@@ -144,6 +151,7 @@ impl LimitArgs {
         config.max_requeue_tasks = size(self.max_requeue_tasks);
         config.state_cache_workflows = size(self.state_cache_workflows);
         config.state_cache_bytes = size(self.state_cache_bytes);
+        config.state_cache_idle = Duration::from_secs(self.state_cache_idle_secs);
         config.sweep_claim = Duration::from_secs(self.sweep_claim_secs);
         baton_model::limits::set_max_json_depth(
             usize::try_from(self.max_json_depth).unwrap_or(usize::MAX),

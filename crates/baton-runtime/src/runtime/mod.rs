@@ -130,6 +130,9 @@ pub struct RuntimeConfig {
     /// the least recently committed are dropped, and a state larger than this alone is not
     /// kept (each of its updates reads it from the store). 0 keeps none.
     pub state_cache_bytes: usize,
+    /// How long a state may go unused before the sweeper drops it (ADR 42), so workflows
+    /// that wait for hours do not hold memory; zero keeps them until a bound pushes them out.
+    pub state_cache_idle: Duration,
 }
 
 impl RuntimeConfig {
@@ -176,6 +179,8 @@ impl RuntimeConfig {
     /// 20,000–30,000 such workflows in flight, while long chains, loops and wide forks stop at
     /// a quarter of a GiB instead of many GiB.
     pub const DEFAULT_STATE_CACHE_BYTES: usize = 256 << 20;
+    /// Default of [`RuntimeConfig::state_cache_idle`]: five minutes.
+    pub const DEFAULT_STATE_CACHE_IDLE: Duration = Duration::from_secs(300);
 }
 
 impl Default for RuntimeConfig {
@@ -202,6 +207,7 @@ impl Default for RuntimeConfig {
             sweep_claim: Self::DEFAULT_SWEEP_CLAIM,
             state_cache_workflows: Self::DEFAULT_STATE_CACHE_WORKFLOWS,
             state_cache_bytes: Self::DEFAULT_STATE_CACHE_BYTES,
+            state_cache_idle: Self::DEFAULT_STATE_CACHE_IDLE,
         }
     }
 }
@@ -264,10 +270,14 @@ impl Runtime {
     pub fn new(store: Arc<dyn Store>, config: RuntimeConfig) -> Arc<Self> {
         let metrics = Metrics::new(config.metrics_max_label_values, store.backend_name());
         let changes = ChangeFeed::new(config.change_feed_capacity);
-        let states = StateCache::new(StateCacheLimits {
-            workflows: config.state_cache_workflows,
-            bytes: config.state_cache_bytes,
-        });
+        let states = StateCache::new(
+            StateCacheLimits {
+                workflows: config.state_cache_workflows,
+                bytes: config.state_cache_bytes,
+                idle_ms: i64::try_from(config.state_cache_idle.as_millis()).unwrap_or(i64::MAX),
+            },
+            config.clock.clone(),
+        );
         Arc::new(Runtime {
             store,
             metrics: Arc::new(metrics),

@@ -18,9 +18,12 @@ use std::collections::BTreeMap;
 ///
 /// Bounded twice (ADR 36): by workflows, and by the estimated bytes of the entries here.
 /// Past either, the least recently committed entries here are dropped; entries out with a
-/// turn are never dropped (they hold that turn's claims).
+/// turn are never dropped (they hold that turn's claims). Entries unused for the idle time
+/// are dropped by the sweeper (ADR 42).
 pub(super) struct StateCache {
     limits: StateCacheLimits,
+    /// The runtime's clock, which stamps each use for [`StateCache::drop_idle`].
+    clock: Clock,
     inner: Mutex<Entries>,
 }
 
@@ -31,6 +34,9 @@ pub(super) struct StateCacheLimits {
     pub(super) workflows: usize,
     /// Most estimated bytes of the entries here; a state larger than this alone is not kept.
     pub(super) bytes: usize,
+    /// Milliseconds an entry here may go unused before [`StateCache::drop_idle`] drops it
+    /// (0: never).
+    pub(super) idle_ms: i64,
 }
 
 #[derive(Default)]
@@ -43,6 +49,7 @@ struct Entries {
     bytes: usize,
     evicted_for_workflows: u64,
     evicted_for_bytes: u64,
+    evicted_idle: u64,
 }
 
 /// A cache entry: here, or out with the turn that holds the workflow (collecting the claims
@@ -52,6 +59,8 @@ enum Slot {
         state: Box<CachedState>,
         /// Its key in [`Entries::lru`].
         used: u64,
+        /// When it was last used, by the runtime's clock (epoch milliseconds).
+        used_at: i64,
     },
     Out {
         claims: Vec<Task>,
@@ -72,6 +81,8 @@ pub struct StateCacheStats {
     pub evicted_for_workflows: u64,
     /// Entries dropped, or states not kept, because of the byte budget.
     pub evicted_for_bytes: u64,
+    /// Entries dropped because they went unused for the idle time.
+    pub evicted_idle: u64,
     /// Entries out with a turn now (none once every turn has ended).
     pub out_with_turns: usize,
 }
@@ -94,11 +105,40 @@ pub(super) struct CachedState {
 }
 
 impl StateCache {
-    pub(super) fn new(limits: StateCacheLimits) -> Self {
+    pub(super) fn new(limits: StateCacheLimits, clock: Clock) -> Self {
         StateCache {
             limits,
+            clock,
             inner: Mutex::new(Entries::default()),
         }
+    }
+
+    /// Drops the entries here unused for longer than the idle time; returns how many. The
+    /// least recently used come first in the LRU order, so this stops at the first entry
+    /// still in use and costs nothing when none is idle.
+    pub(super) fn drop_idle(&self) -> usize {
+        if self.limits.idle_ms <= 0 {
+            return 0;
+        }
+        let cutoff = self.clock.now_ms().saturating_sub(self.limits.idle_ms);
+        let mut e = self.inner.lock();
+        let e = &mut *e;
+        let mut dropped = 0;
+        while let Some((_, oldest)) = e.lru.first_key_value() {
+            match e.map.get(oldest) {
+                Some(Slot::Here { used_at, .. }) if *used_at < cutoff => {}
+                _ => break,
+            }
+            let Some((_, id)) = e.lru.pop_first() else {
+                break;
+            };
+            if let Some(Slot::Here { state, .. }) = e.map.remove(&id) {
+                e.bytes -= state.bytes;
+            }
+            dropped += 1;
+        }
+        e.evicted_idle += dropped as u64;
+        dropped
     }
 
     /// Hands a workflow's entry over to the turn that holds the workflow (None: read the
@@ -110,7 +150,7 @@ impl StateCache {
             input_bytes: None,
         };
         match e.map.insert(id.to_string(), out) {
-            Some(Slot::Here { state, used }) => {
+            Some(Slot::Here { state, used, .. }) => {
                 e.lru.remove(&used);
                 e.bytes -= state.bytes;
                 if let Some(Slot::Out { input_bytes, .. }) = e.map.get_mut(id) {
@@ -139,7 +179,7 @@ impl StateCache {
 
     pub(super) fn forget(&self, id: &str) {
         let mut e = self.inner.lock();
-        if let Some(Slot::Here { state, used }) = e.map.remove(id) {
+        if let Some(Slot::Here { state, used, .. }) = e.map.remove(id) {
             e.lru.remove(&used);
             e.bytes -= state.bytes;
         }
@@ -160,6 +200,7 @@ impl StateCache {
             bytes: e.bytes,
             evicted_for_workflows: e.evicted_for_workflows,
             evicted_for_bytes: e.evicted_for_bytes,
+            evicted_idle: e.evicted_idle,
             out_with_turns: e.map.len() - e.lru.len(),
         }
     }
@@ -231,7 +272,7 @@ impl StateCache {
             return;
         }
         match e.map.remove(&id) {
-            Some(Slot::Here { state, used }) => {
+            Some(Slot::Here { state, used, .. }) => {
                 e.lru.remove(&used);
                 e.bytes -= state.bytes;
             }
@@ -281,6 +322,7 @@ impl StateCache {
             Slot::Here {
                 state: Box::new(state),
                 used,
+                used_at: self.clock.now_ms(),
             },
         );
     }
@@ -357,10 +399,20 @@ mod tests {
     }
 
     fn cache() -> StateCache {
-        StateCache::new(StateCacheLimits {
-            workflows: RuntimeConfig::DEFAULT_STATE_CACHE_WORKFLOWS,
-            bytes: RuntimeConfig::DEFAULT_STATE_CACHE_BYTES,
-        })
+        bounded(
+            RuntimeConfig::DEFAULT_STATE_CACHE_WORKFLOWS,
+            RuntimeConfig::DEFAULT_STATE_CACHE_BYTES,
+        )
+    }
+
+    /// A cache with these bounds, no idle time and the system clock.
+    fn bounded(workflows: usize, bytes: usize) -> StateCache {
+        let limits = StateCacheLimits {
+            workflows,
+            bytes,
+            idle_ms: 0,
+        };
+        StateCache::new(limits, Clock::System)
     }
 
     /// A cache whose byte budget holds `n` states of [`big`]'s size, and not `n + 1`.
@@ -368,10 +420,7 @@ mod tests {
         let probe = cache();
         probe.committed(big("probe", None));
         let one = probe.stats().bytes;
-        StateCache::new(StateCacheLimits {
-            workflows: 100,
-            bytes: n * one + one / 2,
-        })
+        bounded(100, n * one + one / 2)
     }
 
     /// A running workflow with one task holding 64 KiB of output.
@@ -483,12 +532,48 @@ mod tests {
         );
     }
 
+    /// Entries unused for the idle time go, oldest first, by the runtime's clock; entries
+    /// used since, and entries out with a turn, stay.
+    #[test]
+    fn idle_entries_are_dropped_by_the_clock() {
+        let clock = Clock::manual(1_000_000);
+        let limits = StateCacheLimits {
+            workflows: 100,
+            bytes: usize::MAX,
+            idle_ms: 300_000,
+        };
+        let cache = StateCache::new(limits, clock.clone());
+        for id in ["old", "used", "out"] {
+            cache.committed(state(id, None, &["t1"]));
+        }
+        let out = cache.take("out").expect("cached");
+        clock.advance(Duration::from_secs(200));
+        let used = cache.take("used").expect("cached");
+        cache.insert(
+            ExecState::from_list(used.workflow, used.def, used.index, used.tasks, Some(1), 0),
+            1,
+        );
+        cache.committed(state("new", None, &["t1"]));
+        assert_eq!(cache.drop_idle(), 0, "nothing idle for 300 s yet");
+        clock.advance(Duration::from_secs(101));
+        assert_eq!(cache.drop_idle(), 1);
+        assert_eq!(cached_ids(&cache), ["new", "used"]);
+        assert_eq!(cache.stats().evicted_idle, 1);
+        assert_eq!(cache.stats().out_with_turns, 1);
+        clock.advance(Duration::from_secs(200));
+        assert_eq!(cache.drop_idle(), 2);
+        assert!(cached_ids(&cache).is_empty());
+        assert_eq!(cache.stats().bytes, 0);
+        cache.insert(
+            ExecState::from_list(out.workflow, out.def, out.index, out.tasks, Some(1), 0),
+            1,
+        );
+        assert_eq!(cached_ids(&cache), ["out"]);
+    }
+
     #[test]
     fn eviction_spares_entries_out_with_a_turn() {
-        let cache = StateCache::new(StateCacheLimits {
-            workflows: 16,
-            bytes: usize::MAX,
-        });
+        let cache = bounded(16, usize::MAX);
         cache.committed(state("out", None, &[]));
         assert!(cache.take("out").is_some());
         cache.claimed(&Task {
@@ -506,10 +591,7 @@ mod tests {
 
     #[test]
     fn the_workflow_bound_drops_the_least_recently_committed() {
-        let cache = StateCache::new(StateCacheLimits {
-            workflows: 3,
-            bytes: usize::MAX,
-        });
+        let cache = bounded(3, usize::MAX);
         for id in ["a", "b", "c"] {
             cache.committed(state(id, None, &["t1"]));
         }

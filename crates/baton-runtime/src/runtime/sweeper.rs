@@ -126,6 +126,9 @@ impl Runtime {
     /// One pass of the sweeper: decides up to [`SWEEP_BATCH`] due workflows, skipping those
     /// backed off after a failed decision. Answers how many it decided.
     async fn sweep_once(self: &Arc<Self>, backoff: &mut HashMap<String, i64>) -> usize {
+        // Cached states unused for a while (workflows waiting for hours) give their memory
+        // back; the check stops at the first entry in use.
+        self.states.drop_idle();
         let now = self.now();
         backoff.retain(|_, until| *until > now);
         let due = match self

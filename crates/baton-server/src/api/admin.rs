@@ -49,6 +49,7 @@ pub async fn config(State(s): State<AppState>) -> Json<Value> {
         "maxRequeueTasks": rt.max_requeue_tasks,
         "stateCacheWorkflows": rt.state_cache_workflows,
         "stateCacheBytes": rt.state_cache_bytes,
+        "stateCacheIdleMs": ms(rt.state_cache_idle),
     }))
 }
 

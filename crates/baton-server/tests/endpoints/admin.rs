@@ -13,6 +13,7 @@ async fn admin_config_lists_the_limits_in_effect() {
         search_count_limit: 4321,
         state_cache_workflows: 99,
         state_cache_bytes: 5 << 20,
+        state_cache_idle: std::time::Duration::from_secs(42),
         sweep_claim: std::time::Duration::from_secs(7),
         ..Default::default()
     };
@@ -24,6 +25,7 @@ async fn admin_config_lists_the_limits_in_effect() {
         ("searchCountLimit", 4321),
         ("stateCacheWorkflows", 99),
         ("stateCacheBytes", 5 << 20),
+        ("stateCacheIdleMs", 42_000),
         ("sweepClaimMs", 7000),
     ] {
         assert_eq!(cfg[key].as_u64(), Some(want), "{key} in {cfg}");
