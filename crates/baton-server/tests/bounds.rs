@@ -259,15 +259,7 @@ async fn the_state_cache_keeps_to_its_byte_budget() {
     let stats = h.runtime.state_cache_stats();
     assert_eq!((stats.out_with_turns, stats.workflows), (0, 0), "{stats:?}");
 
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.root))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = metrics_text(s).await;
     for line in [
         "baton_state_cache{what=\"bytes\"} 0",
         "baton_state_cache{what=\"workflows\"} 0",
@@ -307,15 +299,7 @@ async fn idle_states_leave_the_cache() {
     s.advance(Duration::from_secs(2)).await;
     let stats = rt.state_cache_stats();
     assert_eq!((stats.workflows, stats.evicted_idle), (0, 2), "{stats:?}");
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.root))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = metrics_text(&s).await;
     let line = "baton_state_cache_evictions_total{reason=\"idle\"} 2";
     assert!(metrics.contains(line), "{line} not in {metrics}");
     for _ in &ids {
@@ -325,6 +309,18 @@ async fn idle_states_leave_the_cache() {
     for id in &ids {
         s.wait_for_status(id, "COMPLETED", WAIT).await;
     }
+}
+
+/// The server's `/metrics` page.
+async fn metrics_text(s: &TestServer) -> String {
+    s.client
+        .get(format!("{}/metrics", s.root))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
 }
 
 // ---------------------------------------------------------------- HTTP response cap
