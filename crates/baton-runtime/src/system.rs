@@ -9,7 +9,7 @@
 //! again (after a restart, to this server's workers).
 
 use crate::runtime::Runtime;
-use baton_engine::systask as sys;
+use baton_engine::{systask as sys, ExecState};
 use baton_model::{JsonMap, StartWorkflowRequest, Task, TaskResult, TaskResultStatus};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -95,13 +95,15 @@ impl Runtime {
                 let http = http.clone();
                 running.spawn(async move {
                     let _permit = permit;
-                    let result = rt.execute_system_task(&task, &http).await;
-                    if let Err(e) = rt.update_task(result).await {
+                    let (result, child) = rt.execute_system_task(&task, &http).await;
+                    // A child started before (by an earlier claim of this task) may have
+                    // ended before this update records it: the parent looks at it after.
+                    // A new child is committed with the update, and wakes its parent itself.
+                    let found_child = child.is_none() && result.sub_workflow_id.is_some();
+                    if let Err(e) = rt.update_task_starting(result, child).await {
                         tracing::warn!(task = %task.task_id, error = %e, "system task update failed");
                     }
-                    if task.task_type == sys::SUB_WORKFLOW {
-                        // The child may already have ended (and its wake-up been overwritten
-                        // by the update above): look at it now.
+                    if found_child {
                         if let Err(e) = rt.decide(&task.workflow_instance_id).await {
                             tracing::warn!(workflow = %task.workflow_instance_id, error = %e, "deciding the parent failed");
                         }
@@ -112,13 +114,20 @@ impl Runtime {
         drain(task_type, running, grace).await;
     }
 
-    async fn execute_system_task(&self, task: &Task, http: &reqwest::Client) -> TaskResult {
+    /// Runs one system task; a SUB_WORKFLOW task also returns its new child, which the
+    /// update that records it commits.
+    async fn execute_system_task(
+        &self,
+        task: &Task,
+        http: &reqwest::Client,
+    ) -> (TaskResult, Option<Box<ExecState>>) {
         let mut r = TaskResult::new(
             &task.workflow_instance_id,
             &task.task_id,
             TaskResultStatus::Completed,
         );
         r.worker_id = Some(WORKER_ID.to_string());
+        let mut child = None;
         let outcome: Result<(TaskResultStatus, JsonMap), String> = match task.task_type.as_str() {
             sys::HTTP => {
                 let limit = self.config().max_http_task_response_bytes;
@@ -129,13 +138,14 @@ impl Runtime {
                     // Retrying cannot help: fail for good.
                     r.status = TaskResultStatus::FailedWithTerminalError;
                     r.reason_for_incompletion = Some(reason);
-                    return r;
+                    return (r, None);
                 }
-                Ok(()) => match self.start_sub_workflow(task).await {
-                    Ok(id) => {
-                        r.sub_workflow_id = Some(id.clone());
+                Ok(()) => match self.prepare_sub_workflow(task).await {
+                    Ok(start) => {
+                        r.sub_workflow_id = Some(start.id.clone());
                         let mut out = JsonMap::new();
-                        out.insert("subWorkflowId".into(), json!(id));
+                        out.insert("subWorkflowId".into(), json!(start.id));
+                        child = start.new;
                         Ok((TaskResultStatus::InProgress, out))
                     }
                     Err(e) => Err(e.to_string()),
@@ -166,7 +176,7 @@ impl Runtime {
                 r.reason_for_incompletion = Some(reason);
             }
         }
-        r
+        (r, child)
     }
 
     /// Err(reason) when a child of this task's workflow would nest deeper than

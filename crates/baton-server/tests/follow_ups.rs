@@ -96,6 +96,42 @@ async fn terminating_a_parent_ends_all_of_its_300_children() {
     );
 }
 
+/// Terminating a parent while its children are still being started: a child the system
+/// worker started after (or while) its task was cancelled must not outlive the parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_a_parent_while_its_children_start_leaves_none_running() {
+    const N: usize = 300;
+    let s = TestServer::spawn().await;
+    s.register_workflow(waiting_child()).await;
+    let (def, input) = parent_of(N);
+    s.register_workflow(def).await;
+    let id = s.start("fu_parent", input).await;
+    // Some children started, most not yet.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut started = 0;
+    while started < 20 && std::time::Instant::now() < deadline {
+        started = count(&s, "workflowType%3Dfu_child").await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(started >= 20, "only {started} children started");
+    let resp = s.delete(&format!("/workflow/{id}?reason=stop")).await;
+    expect_status(resp, reqwest::StatusCode::OK).await;
+    s.wait_for_status(&id, "TERMINATED", WAIT).await;
+    wait_count(&s, "workflowType%3Dfu_child%20AND%20status%3DRUNNING", 0).await;
+    // Tasks the system worker had claimed are done with by now: whatever children exist
+    // are terminated, and none started since.
+    let all = count(&s, "workflowType%3Dfu_child").await;
+    assert!(all >= started && all < N as i64, "{all} children");
+    assert_eq!(
+        count(&s, "workflowType%3Dfu_child%20AND%20status%3DTERMINATED").await,
+        all
+    );
+    assert_eq!(
+        count(&s, "workflowType%3Dfu_child%20AND%20status%3DRUNNING").await,
+        0
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sub_workflow_naming_itself_stops_at_the_depth_limit() {
     const DEPTH: usize = 5;

@@ -122,7 +122,18 @@ impl Runtime {
         workflow_id: &str,
         f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
     ) -> Result<R> {
-        let (result, follow_ups) = self.mutate_raw(workflow_id, Vec::new(), f).await?;
+        self.mutate_with(workflow_id, Vec::new(), f).await
+    }
+
+    /// [`Runtime::mutate`] that also commits the states `also` (new workflows) with the
+    /// change, and only with it: when `f` changes nothing or fails, they are not written.
+    pub(crate) async fn mutate_with<R>(
+        &self,
+        workflow_id: &str,
+        also: Vec<ExecState>,
+        f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
+    ) -> Result<R> {
+        let (result, follow_ups) = self.mutate_inner(workflow_id, Vec::new(), also, f).await?;
         self.drain(follow_ups).await;
         Ok(result)
     }
@@ -134,6 +145,16 @@ impl Runtime {
         &self,
         workflow_id: &str,
         done: Vec<String>,
+        f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
+    ) -> Result<(R, Vec<FollowUp>)> {
+        self.mutate_inner(workflow_id, done, Vec::new(), f).await
+    }
+
+    async fn mutate_inner<R>(
+        &self,
+        workflow_id: &str,
+        done: Vec<String>,
+        also: Vec<ExecState>,
         mut f: impl FnMut(&mut ExecState) -> Result<Mutation<R>>,
     ) -> Result<(R, Vec<FollowUp>)> {
         let _turn = self.locks.lock(workflow_id).await;
@@ -190,7 +211,10 @@ impl Runtime {
                 }
                 Ok(Mutation::Changed(r, logs)) => (r, logs),
             };
-            match self.commit_states(vec![st], logs, done.clone()).await {
+            let mut states = vec![st];
+            // Cloned: a conflict re-decides this workflow and commits them again.
+            states.extend(also.iter().cloned());
+            match self.commit_states(states, logs, done.clone()).await {
                 Ok(effects) => return Ok((result, effects)),
                 Err(Error::Store(StoreError::Conflict(_))) => continue,
                 Err(e) => return Err(e),

@@ -166,13 +166,19 @@ impl Runtime {
         Ok(Started::New(Box::new(st)))
     }
 
-    /// Starts a sub-workflow for a parent's SUB_WORKFLOW task. The child id is derived from
-    /// the parent task, so a repeated start (after a crash) finds the same child.
-    pub(crate) async fn start_sub_workflow(&self, task: &Task) -> Result<String> {
+    /// Decides the child of a parent's SUB_WORKFLOW task without committing it: the child
+    /// is committed with the parent's update that records it
+    /// ([`Runtime::update_task_starting`]), so it exists only if the parent's task was still
+    /// open then. The child id is derived from the parent task, so a repeated start (after a
+    /// crash, or a second claim of the task) finds the same child.
+    pub(crate) async fn prepare_sub_workflow(&self, task: &Task) -> Result<SubWorkflowStart> {
         let input = &task.input_data;
         let child_id = child_workflow_id(task);
         if self.store.get_workflow(&child_id).await?.is_some() {
-            return Ok(child_id);
+            return Ok(SubWorkflowStart {
+                id: child_id,
+                new: None,
+            });
         }
         let parent = self
             .store
@@ -224,16 +230,26 @@ impl Runtime {
             workflow_def: inline,
             ..StartWorkflowRequest::default()
         };
-        let (id, effects) = self
-            .start_with_id(
+        let started = self
+            .build_start(
                 req,
                 child_id,
                 Some(task.workflow_instance_id.clone()),
                 Some(task.task_id.clone()),
-                Vec::new(),
             )
             .await?;
-        self.drain(effects).await;
-        Ok(id)
+        Ok(match started {
+            Started::Existing(id) => SubWorkflowStart { id, new: None },
+            Started::New(st) => SubWorkflowStart {
+                id: st.workflow.workflow_id.clone(),
+                new: Some(st),
+            },
+        })
     }
+}
+
+/// A SUB_WORKFLOW task's child: its id, and its first state when it does not exist yet.
+pub(crate) struct SubWorkflowStart {
+    pub(crate) id: String,
+    pub(crate) new: Option<Box<ExecState>>,
 }

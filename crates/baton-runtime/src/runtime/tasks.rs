@@ -5,6 +5,17 @@ use super::*;
 impl Runtime {
     /// Applies a TaskResult (§4.2 update).
     pub async fn update_task(&self, r: TaskResult) -> Result<UpdateResponse> {
+        self.update_task_starting(r, None).await
+    }
+
+    /// Applies a TaskResult and, in the same commit, starts `child` (a SUB_WORKFLOW task's
+    /// new child): only if the update applies, so no child outlives a task that was
+    /// cancelled (its parent terminated) before its start was recorded.
+    pub(crate) async fn update_task_starting(
+        &self,
+        r: TaskResult,
+        child: Option<Box<ExecState>>,
+    ) -> Result<UpdateResponse> {
         if r.task_id.trim().is_empty() {
             return Err(Error::Invalid("taskId: cannot be empty".into()));
         }
@@ -30,8 +41,9 @@ impl Runtime {
                 ..l.clone()
             })
             .collect();
+        let also = child.map(|c| vec![*c]).unwrap_or_default();
         let result = self
-            .mutate(&workflow_id, |st| {
+            .mutate_with(&workflow_id, also, |st| {
                 let outcome = engine::apply_result(st, &r);
                 // Looked up when describing: a decision may move tasks (keepLastN removals).
                 let describe = |st: &ExecState, stale: Option<String>| {
