@@ -207,26 +207,46 @@ impl Runtime {
 
     /// How many workflows started this one, following parents (sub-workflows) and failure
     /// causes (failure workflows); reads at most [`RuntimeConfig::max_workflow_depth`] + 1
-    /// rows. A workflow that no longer exists counts as the end of the chain.
+    /// status rows (and the input of a workflow without a parent, which names a failure
+    /// workflow's cause). A workflow that no longer exists counts as the end of the chain.
+    /// Remembered: a parent's depth is read for each child it starts, and never changes.
     ///
     /// [`RuntimeConfig::max_workflow_depth`]: crate::RuntimeConfig::max_workflow_depth
     pub(crate) async fn workflow_depth(&self, workflow_id: &str) -> Result<usize> {
+        if let Some(depth) = self.remembered_depth(workflow_id) {
+            return Ok(depth);
+        }
         let limit = self.config().max_workflow_depth;
-        let Some(mut current) = self.store().get_workflow(workflow_id).await? else {
-            return Ok(0);
-        };
+        let mut current = workflow_id.to_string();
         let mut depth = 0;
         while depth <= limit {
-            let Some(next) = started_by(&current) else {
+            let Some(next) = self.started_by(&current).await? else {
                 break;
             };
             depth += 1;
-            match self.store().get_workflow(&next).await? {
-                Some(w) => current = w,
-                None => break,
-            }
+            current = next;
         }
+        self.remember_depth(workflow_id, depth);
         Ok(depth)
+    }
+
+    /// The workflow that started this one, if any (see [`started_by`]); the status row
+    /// names a parent, and only a workflow without one has its input read.
+    async fn started_by(&self, workflow_id: &str) -> Result<Option<String>> {
+        let Some(w) = self.store().get_workflow_status(workflow_id).await? else {
+            return Ok(None);
+        };
+        if w.parent_workflow_id
+            .as_deref()
+            .is_some_and(|p| !p.is_empty())
+        {
+            return Ok(started_by(&w));
+        }
+        Ok(self
+            .store()
+            .get_workflow(workflow_id)
+            .await?
+            .and_then(|w| started_by(&w)))
     }
 }
 

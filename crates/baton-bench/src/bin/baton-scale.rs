@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TASK: &str = "scale_noop";
+const CHILD: &str = "scale_child";
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -33,8 +34,8 @@ struct Args {
     /// A run slower than this is abandoned (and larger sizes of its case skipped).
     #[arg(long, default_value_t = 120)]
     deadline_secs: u64,
-    /// Cases to run: chain, fork, dynamic, loop, loop-keep (comma separated).
-    #[arg(long, default_value = "chain,fork,dynamic,loop,loop-keep")]
+    /// Cases to run: chain, fork, dynamic, subflow, loop, loop-keep (comma separated).
+    #[arg(long, default_value = "chain,fork,dynamic,subflow,loop,loop-keep")]
     cases: String,
     /// Tasks per chain case in total (workflows = this / steps).
     #[arg(long, default_value_t = 20_000)]
@@ -43,6 +44,9 @@ struct Args {
     chain_steps: String,
     #[arg(long, default_value = "100,1000,10000")]
     fan_out: String,
+    /// Sub-workflows one parent starts at once (case subflow).
+    #[arg(long, default_value = "10,100,1000")]
+    children: String,
     #[arg(long, default_value = "100,1000,10000")]
     iterations: String,
     /// Chains in flight at once (a new batch starts when one completes), so every chain
@@ -158,6 +162,11 @@ impl Api {
                      "responseTimeoutSeconds": 600, "timeoutSeconds": 0}]),
         )
         .await?;
+        // The child of the sub-workflow case: one worker task.
+        let child = json!({"name": CHILD, "version": 1, "schemaVersion": 2,
+                           "ownerEmail": "b@example.com", "tasks": [simple("only".into())]});
+        self.post("/api/metadata/workflow?overwrite=true", &child)
+            .await?;
         let wf = json!({"name": name, "version": 1, "schemaVersion": 2,
                         "ownerEmail": "b@example.com", "tasks": tasks});
         self.post("/api/metadata/workflow?overwrite=true", &wf)
@@ -336,6 +345,16 @@ fn workload(case: &str, size: usize, chain_total: usize) -> (Vec<Value>, Vec<Val
             let forked: Vec<Value> = (0..size).map(|i| simple(format!("d{i}"))).collect();
             (tasks, vec![json!({"tasks": forked, "inputs": {}})], size)
         }
+        "subflow" => {
+            let (tasks, _, _) = workload("dynamic", 0, chain_total);
+            let forked: Vec<Value> = (0..size)
+                .map(|i| {
+                    json!({"name": CHILD, "taskReferenceName": format!("s{i}"),
+                           "type": "SUB_WORKFLOW", "subWorkflowParam": {"name": CHILD, "version": 1}})
+                })
+                .collect();
+            (tasks, vec![json!({"tasks": forked, "inputs": {}})], size)
+        }
         _ => {
             let mut params = json!({});
             if case == "loop-keep" {
@@ -365,6 +384,7 @@ async fn main() -> anyhow::Result<()> {
         let list = match case {
             "chain" => sizes(&args.chain_steps),
             "fork" | "dynamic" => sizes(&args.fan_out),
+            "subflow" => sizes(&args.children),
             _ => sizes(&args.iterations),
         };
         for size in list {

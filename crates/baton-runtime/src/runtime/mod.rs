@@ -226,6 +226,9 @@ pub struct UpdateResponse {
 }
 
 /// Caches that spare the hot path from re-reading definitions.
+/// Most workflow depths remembered (a few hundred KB); the memo starts over past it.
+const DEPTH_MEMO_ENTRIES: usize = 4_096;
+
 #[derive(Default)]
 struct Caches {
     /// (name, version or latest) → definition with task definitions filled in.
@@ -236,6 +239,10 @@ struct Caches {
     /// The system task queues' limits by definition name, and the registry they were built
     /// from (kept, so that its pointer identifies it).
     system_limits: Option<tasks::SystemLimits>,
+    /// Workflow id → how many workflows started it ([`Runtime::workflow_depth`]): fixed at
+    /// its start, and read for every child it starts. Cleared when it reaches
+    /// [`DEPTH_MEMO_ENTRIES`].
+    depths: HashMap<String, usize>,
     /// Bumped by every invalidation. A definition read from the store is cached only if no
     /// invalidation happened since the read began, so a read that raced a registration
     /// cannot put the old definition back after the registration cleared it.
@@ -366,6 +373,19 @@ impl Runtime {
     #[doc(hidden)]
     pub fn wakeup_map_sizes(&self) -> (usize, usize) {
         (self.queues.len(), self.waiters.len())
+    }
+
+    /// A depth [`Runtime::workflow_depth`] worked out before.
+    pub(crate) fn remembered_depth(&self, workflow_id: &str) -> Option<usize> {
+        self.caches.lock().depths.get(workflow_id).copied()
+    }
+
+    pub(crate) fn remember_depth(&self, workflow_id: &str, depth: usize) {
+        let mut caches = self.caches.lock();
+        if caches.depths.len() >= DEPTH_MEMO_ENTRIES {
+            caches.depths.clear();
+        }
+        caches.depths.insert(workflow_id.to_string(), depth);
     }
 
     fn invalidate_defs(&self) {

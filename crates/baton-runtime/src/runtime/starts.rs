@@ -180,9 +180,11 @@ impl Runtime {
                 new: None,
             });
         }
+        // The status row: the fields a child inherits, without the parent's input (a
+        // dynamic fork's input names every branch, and each branch reads this).
         let parent = self
             .store
-            .get_workflow(&task.workflow_instance_id)
+            .get_workflow_status(&task.workflow_instance_id)
             .await?
             .ok_or_else(|| {
                 Error::NotFound(format!(
