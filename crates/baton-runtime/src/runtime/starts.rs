@@ -174,7 +174,7 @@ impl Runtime {
     pub(crate) async fn prepare_sub_workflow(&self, task: &Task) -> Result<SubWorkflowStart> {
         let input = &task.input_data;
         let child_id = child_workflow_id(task);
-        if self.store.get_workflow(&child_id).await?.is_some() {
+        if self.store.get_workflow_status(&child_id).await?.is_some() {
             return Ok(SubWorkflowStart {
                 id: child_id,
                 new: None,

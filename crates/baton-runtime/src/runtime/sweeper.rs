@@ -29,7 +29,8 @@ impl Runtime {
                     .sub_workflow_id
                     .clone()
                     .unwrap_or_else(|| child_workflow_id(t));
-                if let Some(child) = self.store.get_workflow(&child_id).await? {
+                // The status row: status and output, not the child's input.
+                if let Some(child) = self.store.get_workflow_status(&child_id).await? {
                     if child.status.is_terminal() {
                         finished.push((t.task_id.clone(), child));
                     }
