@@ -544,6 +544,7 @@ impl Metrics {
             ("workflows", stats.evicted_for_workflows),
             ("bytes", stats.evicted_for_bytes),
             ("idle", stats.evicted_idle),
+            ("not_admitted", stats.not_admitted),
         ] {
             let c = self.state_cache_evictions.with_label_values(&[reason]);
             c.inc_by(total.saturating_sub(c.get()));

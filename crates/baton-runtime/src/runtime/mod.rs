@@ -4,6 +4,7 @@
 mod cluster;
 mod commit;
 mod defs;
+mod frequencies;
 mod hierarchy;
 mod operations;
 mod recovery;

@@ -1,6 +1,7 @@
 //! The per-node cache of committed workflow states (ADR 4, 9), bounded by workflows and by
 //! bytes (ADR 36); the turns that take its entries out live in `turns.rs`.
 
+use super::frequencies::Frequencies;
 use super::*;
 use baton_engine::footprint;
 use std::collections::BTreeMap;
@@ -19,7 +20,10 @@ use std::collections::BTreeMap;
 /// Bounded twice (ADR 36): by workflows, and by the estimated bytes of the entries here.
 /// Past either, the least recently committed entries here are dropped; entries out with a
 /// turn are never dropped (they hold that turn's claims). Entries unused for the idle time
-/// are dropped by the sweeper (ADR 42).
+/// are dropped by the sweeper (ADR 42). When the cache is full, a state that was not cached
+/// gets in only if its workflow was asked for more often lately than the entry it would push
+/// out (ADR 44): workers serve the workflows in flight in turn, and when they outnumber the
+/// cache plain LRU would drop each entry just before its next use.
 pub(super) struct StateCache {
     limits: StateCacheLimits,
     /// The runtime's clock, which stamps each use for [`StateCache::drop_idle`].
@@ -39,7 +43,6 @@ pub(super) struct StateCacheLimits {
     pub(super) idle_ms: i64,
 }
 
-#[derive(Default)]
 struct Entries {
     map: HashMap<String, Slot>,
     /// The entries here by their last use (a commit or a put-back), oldest first.
@@ -50,6 +53,9 @@ struct Entries {
     evicted_for_workflows: u64,
     evicted_for_bytes: u64,
     evicted_idle: u64,
+    not_admitted: u64,
+    /// How often each workflow's state was asked for lately (every [`StateCache::take`]).
+    asked: Frequencies,
 }
 
 /// A cache entry: here, or out with the turn that holds the workflow (collecting the claims
@@ -63,6 +69,8 @@ enum Slot {
         used_at: i64,
     },
     Out {
+        /// Whether the turn took a cached state (false: it read the store).
+        cached: bool,
         claims: Vec<Task>,
         /// The size of the workflow's input when the entry was taken (None: read from the
         /// store), kept so the commit need not measure an input it did not change.
@@ -83,6 +91,8 @@ pub struct StateCacheStats {
     pub evicted_for_bytes: u64,
     /// Entries dropped because they went unused for the idle time.
     pub evicted_idle: u64,
+    /// States not cached because the cache was full of workflows asked for as often.
+    pub not_admitted: u64,
     /// Entries out with a turn now (none once every turn has ended).
     pub out_with_turns: usize,
 }
@@ -109,7 +119,17 @@ impl StateCache {
         StateCache {
             limits,
             clock,
-            inner: Mutex::new(Entries::default()),
+            inner: Mutex::new(Entries {
+                map: HashMap::new(),
+                lru: BTreeMap::new(),
+                last_use: 0,
+                bytes: 0,
+                evicted_for_workflows: 0,
+                evicted_for_bytes: 0,
+                evicted_idle: 0,
+                not_admitted: 0,
+                asked: Frequencies::new(limits.workflows),
+            }),
         }
     }
 
@@ -145,7 +165,9 @@ impl StateCache {
     /// store); claims made until the turn ends are kept aside.
     pub(super) fn take(&self, id: &str) -> Option<CachedState> {
         let mut e = self.inner.lock();
+        e.asked.record(id);
         let out = Slot::Out {
+            cached: false,
             claims: Vec::new(),
             input_bytes: None,
         };
@@ -153,7 +175,13 @@ impl StateCache {
             Some(Slot::Here { state, used, .. }) => {
                 e.lru.remove(&used);
                 e.bytes -= state.bytes;
-                if let Some(Slot::Out { input_bytes, .. }) = e.map.get_mut(id) {
+                if let Some(Slot::Out {
+                    cached,
+                    input_bytes,
+                    ..
+                }) = e.map.get_mut(id)
+                {
+                    *cached = true;
                     *input_bytes = Some(state.input_bytes);
                 }
                 Some(*state)
@@ -201,6 +229,7 @@ impl StateCache {
             evicted_for_workflows: e.evicted_for_workflows,
             evicted_for_bytes: e.evicted_for_bytes,
             evicted_idle: e.evicted_idle,
+            not_admitted: e.not_admitted,
             out_with_turns: e.map.len() - e.lru.len(),
         }
     }
@@ -271,6 +300,8 @@ impl StateCache {
         if !replace && e.map.contains_key(&id) {
             return;
         }
+        // Whether the state is in the cache already (here, or out with this turn).
+        let mut cached = true;
         match e.map.remove(&id) {
             Some(Slot::Here { state, used, .. }) => {
                 e.lru.remove(&used);
@@ -280,12 +311,17 @@ impl StateCache {
             // commit landing): dropped with the slot, the next turn's copy would lack them,
             // and the commit of such a task's completion would conflict with its stored
             // claim and re-read the whole workflow.
-            Some(Slot::Out { claims, .. }) => {
+            Some(Slot::Out {
+                claims,
+                cached: was_cached,
+                ..
+            }) => {
+                cached = was_cached;
                 for task in &claims {
                     take_in_claim(&mut state.tasks, task);
                 }
             }
-            None => {}
+            None => cached = false,
         }
         if bytes > self.limits.bytes {
             // Alone over the budget: not kept (its next turn reads the store), rather than
@@ -295,11 +331,27 @@ impl StateCache {
         }
         // Oldest first; an entry out with a turn keeps the claims that turn has not taken
         // in yet, so only entries here (the ones in `lru`) are dropped.
+        let mut admitted = cached;
         loop {
             let over_workflows = e.map.len() >= self.limits.workflows;
             let over_bytes = e.bytes + bytes > self.limits.bytes;
             if !over_workflows && !over_bytes {
                 break;
+            }
+            let Some((_, victim)) = e.lru.first_key_value() else {
+                break;
+            };
+            if !admitted {
+                // A newcomer takes the place of the oldest entry only if asked for more
+                // often lately. Its count includes the ask that brought it here, while the
+                // oldest entry's next ask is still to come (workflows served in turn), so
+                // that one is granted; a tie keeps the entry, and a cache outnumbered by
+                // workflows served in turn keeps serving the ones it holds.
+                if e.asked.estimate(&id) <= e.asked.estimate(victim).saturating_add(1) {
+                    e.not_admitted += 1;
+                    return;
+                }
+                admitted = true;
             }
             let Some((_, victim)) = e.lru.pop_first() else {
                 break;
@@ -582,10 +634,18 @@ mod tests {
             poll_count: 1,
             ..Task::default()
         });
-        for i in 0..26 {
+        // Fifteen starts fill the cache; ten workflows asked for twice each then push out
+        // as many of them (never asked for).
+        for i in 0..15 {
             cache.committed(state(&format!("w{i}"), None, &[]));
         }
-        assert!(cache.stats().evicted_for_workflows >= 10);
+        for i in 15..25 {
+            let id = format!("w{i}");
+            assert!(cache.take(&id).is_none());
+            assert!(cache.take(&id).is_none());
+            cache.committed(state(&id, Some(0), &[]));
+        }
+        assert_eq!(cache.stats().evicted_for_workflows, 10);
         assert_eq!(cache.take_claims("out").len(), 1);
     }
 
@@ -601,7 +661,10 @@ mod tests {
             ExecState::from_list(a.workflow, a.def, a.index, a.tasks, Some(1), 0),
             1,
         );
-        cache.committed(state("d", None, &["t1"]));
+        // Two turns on "d" read the store: asked for twice, more than "b" and its next ask.
+        assert!(cache.take("d").is_none());
+        assert!(cache.take("d").is_none());
+        cache.committed(state("d", Some(0), &["t1"]));
         assert_eq!(cached_ids(&cache), ["a", "c", "d"]);
         assert_eq!(cache.stats().evicted_for_workflows, 1);
     }
@@ -614,7 +677,9 @@ mod tests {
         }
         assert_eq!(cached_ids(&cache), ["a", "b", "c"]);
         cache.committed(big("a", Some(1)));
-        cache.committed(big("d", None));
+        assert!(cache.take("d").is_none());
+        assert!(cache.take("d").is_none());
+        cache.committed(big("d", Some(0)));
         assert_eq!(cached_ids(&cache), ["a", "c", "d"]);
         let stats = cache.stats();
         assert_eq!((stats.workflows, stats.evicted_for_bytes), (3, 1));
@@ -631,9 +696,75 @@ mod tests {
             cache.committed(big(&format!("w{i}"), None));
         }
         assert_eq!(cache.take_claims("out").len(), 1);
-        // Its commit puts it back as the most recent entry; the oldest other one goes.
+        // w0 and w1 filled the budget; the later starts, asked for no more often, were not
+        // admitted. The entry's commit puts it back; the oldest other one goes.
+        assert_eq!(cache.stats().not_admitted, 8);
         cache.committed(big("out", Some(1)));
-        assert_eq!(cached_ids(&cache), ["out", "w9"]);
+        assert_eq!(cached_ids(&cache), ["out", "w1"]);
+    }
+
+    #[test]
+    fn a_full_cache_admits_only_workflows_asked_for_more_often() {
+        let cache = bounded(3, usize::MAX);
+        for id in ["a", "b", "c"] {
+            cache.committed(state(id, None, &[]));
+            let st = cache.take(id).expect("cached");
+            cache.insert(
+                ExecState::from_list(st.workflow, st.def, st.index, st.tasks, Some(1), 0),
+                2,
+            );
+        }
+        // Asked for once, then twice: as often as the oldest entry "a" with its next ask,
+        // which is due. Not admitted.
+        for not_admitted in 1..=2 {
+            assert!(cache.take("d").is_none());
+            cache.committed(state("d", Some(0), &[]));
+            assert_eq!(cached_ids(&cache), ["a", "b", "c"]);
+            assert_eq!(cache.stats().not_admitted, not_admitted);
+        }
+        // A third time: now more often, and "a" goes.
+        assert!(cache.take("d").is_none());
+        cache.committed(state("d", Some(0), &[]));
+        assert_eq!(cached_ids(&cache), ["b", "c", "d"]);
+        assert_eq!(cache.stats().evicted_for_workflows, 1);
+    }
+
+    /// Workers serve the workflows in flight in turn. With twice as many as the cache holds,
+    /// LRU drops every entry just before its next use (no hits at all); the admission test
+    /// keeps the entries it has, which then hit on every round. (Bound by bytes, so that the
+    /// sketch has the default count bound's width, as in a server.)
+    #[test]
+    fn workflows_served_in_turn_keep_hitting_a_cache_they_outnumber() {
+        const CACHED: usize = 50;
+        let probe = cache();
+        probe.committed(big("probe", None));
+        let one = probe.stats().bytes;
+        let cache = bounded(
+            RuntimeConfig::DEFAULT_STATE_CACHE_WORKFLOWS,
+            CACHED * one + one / 2,
+        );
+        let ids: Vec<String> = (0..2 * CACHED).map(|i| format!("w{i}")).collect();
+        for id in &ids {
+            cache.committed(big(id, None));
+        }
+        // Served in turn, cached and not cached alternating: w0, w50, w1, w51, ...
+        let order: Vec<&String> = (0..CACHED)
+            .flat_map(|i| [&ids[i], &ids[i + CACHED]])
+            .collect();
+        let mut hits = 0;
+        for round in 0..5_i64 {
+            for &id in &order {
+                let version = match cache.take(id) {
+                    Some(st) => {
+                        hits += usize::from(round > 0);
+                        st.version
+                    }
+                    None => round,
+                };
+                cache.committed(big(id, Some(version)));
+            }
+        }
+        assert!(hits >= 4 * CACHED * 9 / 10, "{hits} hits in 4 rounds");
     }
 
     #[test]
