@@ -65,14 +65,26 @@ async fn wait_count(s: &TestServer, query: &str, want: i64) {
     assert_eq!(last, want, "count of {query}");
 }
 
+/// A server running a `fu_parent` of `n` children; the parent's id.
+async fn start_parent(n: usize) -> (TestServer, String) {
+    let s = TestServer::spawn().await;
+    s.register_workflow(waiting_child()).await;
+    let (def, input) = parent_of(n);
+    s.register_workflow(def).await;
+    let id = s.start("fu_parent", input).await;
+    (s, id)
+}
+
+async fn terminate(s: &TestServer, id: &str) {
+    let resp = s.delete(&format!("/workflow/{id}?reason=stop")).await;
+    expect_status(resp, reqwest::StatusCode::OK).await;
+    s.wait_for_status(id, "TERMINATED", WAIT).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminating_a_parent_ends_all_of_its_300_children() {
     const N: usize = 300;
-    let s = TestServer::spawn().await;
-    s.register_workflow(waiting_child()).await;
-    let (def, input) = parent_of(N);
-    s.register_workflow(def).await;
-    let id = s.start("fu_parent", input).await;
+    let (s, id) = start_parent(N).await;
     wait_count(
         &s,
         "workflowType%3Dfu_child%20AND%20status%3DRUNNING",
@@ -80,9 +92,7 @@ async fn terminating_a_parent_ends_all_of_its_300_children() {
     )
     .await;
 
-    let resp = s.delete(&format!("/workflow/{id}?reason=stop")).await;
-    expect_status(resp, reqwest::StatusCode::OK).await;
-    s.wait_for_status(&id, "TERMINATED", WAIT).await;
+    terminate(&s, &id).await;
     // Every child ends (today's bound of 8 per commit + 8 after it left 285 RUNNING).
     wait_count(
         &s,
@@ -101,11 +111,7 @@ async fn terminating_a_parent_ends_all_of_its_300_children() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminating_a_parent_while_its_children_start_leaves_none_running() {
     const N: usize = 300;
-    let s = TestServer::spawn().await;
-    s.register_workflow(waiting_child()).await;
-    let (def, input) = parent_of(N);
-    s.register_workflow(def).await;
-    let id = s.start("fu_parent", input).await;
+    let (s, id) = start_parent(N).await;
     // Some children started, most not yet.
     let deadline = std::time::Instant::now() + WAIT;
     let mut started = 0;
@@ -114,14 +120,13 @@ async fn terminating_a_parent_while_its_children_start_leaves_none_running() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(started >= 20, "only {started} children started");
-    let resp = s.delete(&format!("/workflow/{id}?reason=stop")).await;
-    expect_status(resp, reqwest::StatusCode::OK).await;
-    s.wait_for_status(&id, "TERMINATED", WAIT).await;
+    terminate(&s, &id).await;
     wait_count(&s, "workflowType%3Dfu_child%20AND%20status%3DRUNNING", 0).await;
     // Tasks the system worker had claimed are done with by now: whatever children exist
     // are terminated, and none started since.
+    // (Usually fewer than N: the tasks still queued when the parent ended never start.)
     let all = count(&s, "workflowType%3Dfu_child").await;
-    assert!(all >= started && all < N as i64, "{all} children");
+    assert!(all >= started, "{all} children, {started} seen before");
     assert_eq!(
         count(&s, "workflowType%3Dfu_child%20AND%20status%3DTERMINATED").await,
         all
