@@ -7,7 +7,7 @@
 //! for equally often (served in turn), and a sketch's collisions then decide admissions.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 /// Counts saturate here: enough to tell hot from cold, and halving keeps them apart.
 const MAX_COUNT: u8 = 15;
@@ -36,9 +36,7 @@ impl Frequencies {
     }
 
     fn key(&self, id: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        id.hash(&mut h);
-        h.finish()
+        self.hasher.hash_one(id)
     }
 
     pub(super) fn record(&mut self, id: &str) {
