@@ -61,8 +61,20 @@ impl Runtime {
             for q in &st.queue_push {
                 wake(&q.queue);
             }
-            // A task that ended frees a slot under its type's concurrency limit.
-            for t in st.dirty_tasks().filter(|t| t.status.is_terminal()) {
+            // A task that ended frees a slot under its definition's concurrency limit, if it
+            // has one; otherwise no poll waits for it (without a registry, wake anyway).
+            let limited = |t: &Task| {
+                st.registry.as_ref().is_none_or(|defs| {
+                    [&t.task_def_name, &t.task_type]
+                        .into_iter()
+                        .filter_map(|name| defs.get(name.as_str()))
+                        .any(|d| d.concurrent_exec_limit.is_some_and(|l| l > 0))
+                })
+            };
+            for t in st
+                .dirty_tasks()
+                .filter(|t| t.status.is_terminal() && limited(t))
+            {
                 wake(&t.queue_name());
             }
             if let Some(w) = st.next_wake_at {

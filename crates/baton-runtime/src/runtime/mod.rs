@@ -16,6 +16,8 @@ mod state_cache;
 mod sweeper;
 mod tasks;
 mod turns;
+#[cfg(test)]
+mod wake_tests;
 mod workflow_test;
 
 use commit::decided_nothing;
