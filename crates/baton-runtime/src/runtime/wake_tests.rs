@@ -20,7 +20,9 @@ async fn claimed_task(dir: &std::path::Path, limit: Option<i32>) -> (Arc<Runtime
         "name": TASK, "concurrentExecLimit": limit,
     }))
     .expect("the task definition parses");
-    rt.register_task_defs(vec![task_def]).await.expect("registers");
+    rt.register_task_defs(vec![task_def])
+        .await
+        .expect("registers");
     let def: WorkflowDef = serde_json::from_value(json!({
         "name": "wake_wf", "version": 1,
         "tasks": [{"name": TASK, "taskReferenceName": "t1", "type": "SIMPLE"}],
